@@ -1,0 +1,93 @@
+//! `token-rotator explain`: which rule decides for these labels, why, and why not the earlier ones.
+
+use std::fmt::Write;
+
+use crate::config::Config;
+use crate::domain::Labels;
+use crate::policy::{Action, Explanation};
+
+pub struct ExplainArgs {
+    pub environment: String,
+    pub api_user: String,
+    pub application: String,
+    /// Further labels, `name=value`.
+    pub labels: Vec<(String, String)>,
+}
+
+/// Parses `name=value` for `--label`.
+pub fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected name=value, got {text:?}")),
+    }
+}
+
+pub fn run(config: &Config, args: ExplainArgs) -> String {
+    let mut labels: Labels = args.labels.into_iter().collect();
+    labels.insert("environment".into(), args.environment);
+    labels.insert("api_user".into(), args.api_user);
+    labels.insert("application".into(), args.application);
+    render(&config.policy.explain(&labels))
+}
+
+pub fn render(explanation: &Explanation) -> String {
+    let mut out = String::new();
+    for evaluation in &explanation.evaluations {
+        let verdict = if evaluation.matched {
+            "MATCH"
+        } else {
+            "no match"
+        };
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "rule {} {:?}: {verdict}",
+            evaluation.index, evaluation.name
+        );
+        if evaluation.matched && evaluation.reasons.is_empty() {
+            let _ = writeln!(out, "    - no conditions: matches every alert");
+        }
+        for reason in &evaluation.reasons {
+            let _ = writeln!(out, "    - {reason}");
+        }
+    }
+    let decision = &explanation.decision;
+    let by = decision.rule.as_ref().map_or_else(
+        || "no rule matched; the fallback applies".to_owned(),
+        |r| format!("rule {} {:?}", r.index, r.name),
+    );
+    let _ = writeln!(out, "decision: {} (by {by})", decision.action.kind());
+    match &decision.action {
+        Action::Manual {
+            owner,
+            runbook_url,
+            note,
+        } => {
+            let _ = writeln!(out, "    owner: {owner}");
+            if !runbook_url.is_empty() {
+                let _ = writeln!(out, "    runbook: {runbook_url}");
+            }
+            if let Some(note) = note {
+                let _ = writeln!(out, "    note: {note}");
+            }
+        }
+        Action::Ignore { escalate_after } => {
+            let _ = writeln!(
+                out,
+                "    escalate if still firing after {}",
+                humantime::format_duration(*escalate_after)
+            );
+        }
+        Action::Silence { duration } => {
+            let _ = writeln!(
+                out,
+                "    silence for {}",
+                humantime::format_duration(*duration)
+            );
+        }
+        Action::Rotate => {}
+    }
+    out
+}

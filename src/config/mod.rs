@@ -1,0 +1,118 @@
+//! Configuration: one TOML file (strict: unknown keys are errors), then `TOKEN_ROTATOR_*`
+//! environment variables on top. Credentials never come from here (see `secrets`).
+//!
+//! Precedence: built-in defaults < TOML file < environment < command-line flags.
+
+mod raw;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::domain::Environment;
+use crate::policy::Policy;
+
+/// The configuration shipped in the binary: the runbook's rule table.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
+
+/// Validated configuration; nothing downstream re-checks it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://path` for the embedded journal.
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// Environment for alerts that carry no `environment` label; `None` makes them unroutable.
+    pub default_environment: Option<Environment>,
+    /// How long a journal write waits for a lock held by someone else before giving up (503).
+    pub journal_busy_timeout: Duration,
+    pub policy: Policy,
+}
+
+/// Where a problem is: a place in the file, or an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    File { line: usize, column: usize },
+    Env(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub location: Location,
+    pub message: String,
+}
+
+/// Every problem found in one configuration, in file order.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.render("config"))]
+pub struct ConfigErrors {
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigErrors {
+    /// One line per problem, `file:line:column: message`, as compilers print them.
+    pub fn render(&self, source: &str) -> String {
+        self.problems
+            .iter()
+            .map(|p| match &p.location {
+                Location::File { line, column } => {
+                    format!("{source}:{line}:{column}: {}", p.message)
+                }
+                Location::Env(var) => format!("environment {var}: {}", p.message),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", errors.render(path))]
+    Invalid { path: String, errors: ConfigErrors },
+}
+
+impl Config {
+    /// Parses and validates TOML text alone (what `check-config` does).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
+        raw::parse(text, std::iter::empty())
+    }
+
+    /// Parses TOML text, then applies `TOKEN_ROTATOR_*` overrides from `env`.
+    pub fn from_toml_and_env<I>(text: &str, env: I) -> Result<Self, ConfigErrors>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        raw::parse(text, env)
+    }
+
+    /// The file named, or the built-in default, with the process environment on top.
+    pub fn load(path: Option<&Path>) -> Result<Self, LoadError> {
+        let (name, text) = match path {
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+                    path: name.clone(),
+                    source,
+                })?;
+                (name, text)
+            }
+            None => ("<built-in default>".to_owned(), DEFAULT_CONFIG.to_owned()),
+        };
+        Self::from_toml_and_env(&text, std::env::vars())
+            .map_err(|errors| LoadError::Invalid { path: name, errors })
+    }
+
+    /// The built-in configuration, without the environment.
+    pub fn builtin() -> Self {
+        // The shipped file is tested (`shipped_default_config_is_valid`), so this cannot fail.
+        Self::from_toml(DEFAULT_CONFIG).expect("the built-in config/default.toml is valid")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,476 @@
+//! The configuration file as written (spans kept for error messages), and its validation.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Config, ConfigErrors, Location, Problem};
+use crate::domain::Environment;
+use crate::policy::{Action, Condition, DomainClass, PatternSet, Policy, Rule};
+
+const DEFAULT_DATABASE_URL: &str = "sqlite://token-rotator.db";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_BUSY_TIMEOUT: &str = "5s";
+const DEFAULT_SILENCE: Duration = Duration::from_secs(7 * 24 * 3600);
+const DEFAULT_ESCALATE_AFTER: Duration = Duration::from_secs(14 * 24 * 3600);
+const DEFAULT_INTERNAL_DOMAINS: [&str; 3] = [
+    "alphagov.co.uk",
+    "publishing.service.gov.uk",
+    "digital.cabinet-office.gov.uk",
+];
+
+/// Environment variables that override top-level keys; rules are only ever set in the file.
+const ENV_KEYS: [&str; 5] = [
+    "database_url",
+    "listen",
+    "default_environment",
+    "internal_domains",
+    "journal_busy_timeout",
+];
+const ENV_PREFIX: &str = "TOKEN_ROTATOR_";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database_url: Option<Spanned<String>>,
+    listen: Option<Spanned<String>>,
+    default_environment: Option<Spanned<String>>,
+    internal_domains: Option<Vec<String>>,
+    journal_busy_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<Spanned<String>>,
+    action: Spanned<String>,
+    #[serde(default, rename = "match")]
+    matchers: BTreeMap<String, Spanned<OneOrMany>>,
+    api_user_domain: Option<Spanned<DomainClass>>,
+    owner: Option<Spanned<String>>,
+    runbook_url: Option<Spanned<String>>,
+    note: Option<String>,
+    escalate_after: Option<Spanned<String>>,
+    duration: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A value that came either from the file (with its span) or from an environment variable.
+struct Sourced<T> {
+    value: T,
+    from: Origin,
+}
+
+enum Origin {
+    File(Range<usize>),
+    Env(String),
+    Default,
+}
+
+/// Collects problems so one run of `check-config` reports all it can.
+struct Checker<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn at(&self, span: Range<usize>) -> Location {
+        let before = &self.text[..span.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rsplit_once('\n')
+            .map_or(before, |(_, tail)| tail)
+            .chars()
+            .count()
+            + 1;
+        Location::File { line, column }
+    }
+
+    fn report(&mut self, origin: &Origin, message: String) {
+        let location = match origin {
+            Origin::File(span) => self.at(span.clone()),
+            Origin::Env(var) => Location::Env(var.clone()),
+            Origin::Default => Location::Env("<built-in default>".into()),
+        };
+        self.problems.push(Problem { location, message });
+    }
+
+    fn report_span(&mut self, span: Range<usize>, message: String) {
+        self.report(&Origin::File(span), message);
+    }
+}
+
+pub(super) fn parse<I>(text: &str, env: I) -> Result<Config, ConfigErrors>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let mut checker = Checker {
+        text,
+        problems: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            let span = err.span().unwrap_or(0..0);
+            checker.report_span(span, err.message().trim().to_owned());
+            return Err(ConfigErrors {
+                problems: checker.problems,
+            });
+        }
+    };
+    let overrides = env_overrides(env);
+    let config = validate(&mut checker, raw, overrides);
+    match config {
+        Some(config) if checker.problems.is_empty() => Ok(config),
+        _ => Err(ConfigErrors {
+            problems: checker.problems,
+        }),
+    }
+}
+
+fn env_overrides<I>(env: I) -> BTreeMap<&'static str, (String, String)>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let mut overrides = BTreeMap::new();
+    for (var, value) in env {
+        let Some(key) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let key = key.to_ascii_lowercase();
+        if let Some(known) = ENV_KEYS.iter().find(|k| **k == key) {
+            overrides.insert(*known, (var, value));
+        }
+    }
+    overrides
+}
+
+fn pick(
+    file: Option<Spanned<String>>,
+    env: &BTreeMap<&'static str, (String, String)>,
+    key: &str,
+    default: Option<&str>,
+) -> Option<Sourced<String>> {
+    if let Some((var, value)) = env.get(key) {
+        return Some(Sourced {
+            value: value.clone(),
+            from: Origin::Env(var.clone()),
+        });
+    }
+    if let Some(spanned) = file {
+        let span = spanned.span();
+        return Some(Sourced {
+            value: spanned.into_inner(),
+            from: Origin::File(span),
+        });
+    }
+    default.map(|value| Sourced {
+        value: value.to_owned(),
+        from: Origin::Default,
+    })
+}
+
+fn validate(
+    checker: &mut Checker,
+    raw: RawConfig,
+    env: BTreeMap<&'static str, (String, String)>,
+) -> Option<Config> {
+    // `pick` with a default always answers; the `?`s below cannot fire.
+    let database_url = pick(
+        raw.database_url,
+        &env,
+        "database_url",
+        Some(DEFAULT_DATABASE_URL),
+    )?;
+    if !database_url.value.starts_with("sqlite:") {
+        checker.report(
+            &database_url.from,
+            format!(
+                "database_url {:?} is not supported: expected sqlite://PATH",
+                database_url.value
+            ),
+        );
+    }
+    let listen = pick(raw.listen, &env, "listen", Some(DEFAULT_LISTEN))?;
+    let listen_addr = listen.value.parse::<SocketAddr>().map_err(|e| {
+        checker.report(
+            &listen.from,
+            format!(
+                "listen {:?} is not an address like 127.0.0.1:8080: {e}",
+                listen.value
+            ),
+        )
+    });
+    let busy = pick(
+        raw.journal_busy_timeout,
+        &env,
+        "journal_busy_timeout",
+        Some(DEFAULT_BUSY_TIMEOUT),
+    )?;
+    let busy_timeout = parse_duration(checker, "journal_busy_timeout", &busy);
+    let default_environment = pick(raw.default_environment, &env, "default_environment", None)
+        .and_then(|env_value| match Environment::parse(&env_value.value) {
+            Ok(environment) => Some(environment),
+            Err(e) => {
+                checker.report(&env_value.from, format!("default_environment: {e}"));
+                None
+            }
+        });
+    let internal_domains = match env.get("internal_domains") {
+        Some((_, value)) => value.split(',').map(|d| d.trim().to_owned()).collect(),
+        None => raw
+            .internal_domains
+            .unwrap_or_else(|| DEFAULT_INTERNAL_DOMAINS.map(String::from).to_vec()),
+    };
+    let rules = validate_rules(checker, raw.rules);
+
+    Some(Config {
+        database_url: database_url.value,
+        listen: listen_addr.ok()?,
+        default_environment,
+        journal_busy_timeout: busy_timeout?,
+        policy: Policy::new(rules, internal_domains),
+    })
+}
+
+fn parse_duration(checker: &mut Checker, key: &str, value: &Sourced<String>) -> Option<Duration> {
+    match humantime::parse_duration(value.value.trim()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            checker.report(
+                &value.from,
+                format!(
+                    "{key} {:?} is not a duration like \"90s\", \"1h\" or \"7d\": {e}",
+                    value.value
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn validate_rules(checker: &mut Checker, raw: Vec<Spanned<RawRule>>) -> Vec<Rule> {
+    if raw.is_empty() {
+        checker.report_span(
+            0..0,
+            "no [[rules]]: at least one rule is required (the last is usually a catch-all)".into(),
+        );
+    }
+    let mut names = BTreeMap::new();
+    let mut rules = Vec::new();
+    for (index, spanned) in raw.into_iter().enumerate() {
+        let span = spanned.span();
+        let rule = validate_rule(checker, index, span.clone(), spanned.into_inner());
+        if let Some(rule) = rule {
+            if let Some(first) = names.insert(rule.name.clone(), index) {
+                checker.report_span(
+                    span,
+                    format!("rule name {:?} is used by rule {first} too", rule.name),
+                );
+            }
+            rules.push(rule);
+        }
+    }
+    rules
+}
+
+fn validate_rule(
+    checker: &mut Checker,
+    index: usize,
+    span: Range<usize>,
+    raw: RawRule,
+) -> Option<Rule> {
+    let name = match raw.name {
+        Some(name) if !name.get_ref().trim().is_empty() => name.into_inner(),
+        Some(name) => {
+            checker.report_span(name.span(), "rule name is empty".into());
+            return None;
+        }
+        None => {
+            checker.report_span(span, format!("rule {index} has no name"));
+            return None;
+        }
+    };
+    let mut conditions = Vec::new();
+    for (label, patterns) in raw.matchers {
+        let sources = match patterns.get_ref() {
+            OneOrMany::One(one) => vec![one.clone()],
+            OneOrMany::Many(many) => many.clone(),
+        };
+        match PatternSet::parse(&sources) {
+            Ok(patterns) => conditions.push(Condition::Label {
+                name: label,
+                patterns,
+            }),
+            Err(e) => checker.report_span(patterns.span(), format!("rule {name:?}: {e}")),
+        }
+    }
+    if let Some(class) = raw.api_user_domain {
+        conditions.push(Condition::ApiUserDomain(class.into_inner()));
+    }
+    let action = validate_action(
+        checker,
+        &name,
+        raw.action,
+        ActionFields {
+            owner: raw.owner,
+            runbook_url: raw.runbook_url,
+            note: raw.note,
+            escalate_after: raw.escalate_after,
+            duration: raw.duration,
+        },
+    )?;
+    Some(Rule {
+        name,
+        conditions,
+        action,
+    })
+}
+
+struct ActionFields {
+    owner: Option<Spanned<String>>,
+    runbook_url: Option<Spanned<String>>,
+    note: Option<String>,
+    escalate_after: Option<Spanned<String>>,
+    duration: Option<Spanned<String>>,
+}
+
+fn validate_action(
+    checker: &mut Checker,
+    rule: &str,
+    action: Spanned<String>,
+    fields: ActionFields,
+) -> Option<Action> {
+    let span = action.span();
+    // Fields that belong to another action are mistakes, not harmless extras.
+    let misplaced = |checker: &mut Checker, present: &[(&str, Option<Range<usize>>)]| {
+        for (key, field_span) in present {
+            if let Some(field_span) = field_span {
+                checker.report_span(
+                    field_span.clone(),
+                    format!(
+                        "rule {rule:?}: `{key}` does not apply to action {:?}",
+                        action.get_ref()
+                    ),
+                );
+            }
+        }
+    };
+    let owner_span = fields.owner.as_ref().map(Spanned::span);
+    let runbook_span = fields.runbook_url.as_ref().map(Spanned::span);
+    let escalate_span = fields.escalate_after.as_ref().map(Spanned::span);
+    let duration_span = fields.duration.as_ref().map(Spanned::span);
+    let duration_of = |checker: &mut Checker, key: &str, value: Option<Spanned<String>>| {
+        value.and_then(|v| {
+            let sourced = Sourced {
+                from: Origin::File(v.span()),
+                value: v.into_inner(),
+            };
+            parse_duration(checker, key, &sourced)
+        })
+    };
+    match action.get_ref().as_str() {
+        "rotate" => {
+            misplaced(
+                checker,
+                &[
+                    ("owner", owner_span),
+                    ("runbook_url", runbook_span),
+                    ("escalate_after", escalate_span),
+                    ("duration", duration_span),
+                ],
+            );
+            Some(Action::Rotate)
+        }
+        "manual" => {
+            misplaced(
+                checker,
+                &[
+                    ("escalate_after", escalate_span),
+                    ("duration", duration_span),
+                ],
+            );
+            let owner = required(checker, rule, span.clone(), "owner", fields.owner);
+            let runbook_url = required(checker, rule, span, "runbook_url", fields.runbook_url);
+            Some(Action::Manual {
+                owner: owner?,
+                runbook_url: runbook_url?,
+                note: fields.note,
+            })
+        }
+        "ignore" => {
+            misplaced(
+                checker,
+                &[
+                    ("owner", owner_span),
+                    ("runbook_url", runbook_span),
+                    ("duration", duration_span),
+                ],
+            );
+            let escalate_after = match fields.escalate_after {
+                Some(v) => duration_of(checker, "escalate_after", Some(v))?,
+                None => DEFAULT_ESCALATE_AFTER,
+            };
+            Some(Action::Ignore { escalate_after })
+        }
+        "silence" => {
+            misplaced(
+                checker,
+                &[
+                    ("owner", owner_span),
+                    ("runbook_url", runbook_span),
+                    ("escalate_after", escalate_span),
+                ],
+            );
+            let duration = match fields.duration {
+                Some(v) => duration_of(checker, "duration", Some(v))?,
+                None => DEFAULT_SILENCE,
+            };
+            Some(Action::Silence { duration })
+        }
+        other => {
+            checker.report_span(
+                span,
+                format!(
+                    "rule {rule:?}: unknown action {other:?}, expected one of \"rotate\", \"manual\", \"ignore\", \"silence\""
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn required(
+    checker: &mut Checker,
+    rule: &str,
+    action_span: Range<usize>,
+    key: &str,
+    value: Option<Spanned<String>>,
+) -> Option<String> {
+    match value {
+        Some(v) if !v.get_ref().trim().is_empty() => Some(v.into_inner()),
+        Some(v) => {
+            checker.report_span(v.span(), format!("rule {rule:?}: `{key}` is empty"));
+            None
+        }
+        None => {
+            checker.report_span(
+                action_span,
+                format!("rule {rule:?}: action \"manual\" needs `{key}`"),
+            );
+            None
+        }
+    }
+}

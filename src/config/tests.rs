@@ -1,0 +1,127 @@
+use super::*;
+use crate::policy::{Action, ActionKind};
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const MINIMAL: &str = "[[rules]]\nname = \"all\"\naction = \"rotate\"\n";
+
+#[test]
+fn shipped_default_config_is_valid() {
+    let config = Config::from_toml(DEFAULT_CONFIG).expect("config/default.toml parses");
+    assert_eq!(config.database_url, "sqlite://token-rotator.db");
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.policy.rules().len(), 5);
+}
+
+#[test]
+fn built_in_defaults_fill_what_the_file_leaves_out() {
+    let config = Config::from_toml(MINIMAL).unwrap();
+    assert_eq!(config.database_url, "sqlite://token-rotator.db");
+    assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.journal_busy_timeout, Duration::from_secs(5));
+    assert_eq!(config.default_environment, None);
+}
+
+#[test]
+fn environment_wins_over_the_file_and_the_file_over_defaults() {
+    let text =
+        format!("database_url = \"sqlite://from-file.db\"\nlisten = \"127.0.0.1:9000\"\n{MINIMAL}");
+    let from_file = Config::from_toml_and_env(&text, env(&[])).unwrap();
+    assert_eq!(from_file.database_url, "sqlite://from-file.db");
+
+    let overridden = Config::from_toml_and_env(
+        &text,
+        env(&[
+            ("TOKEN_ROTATOR_DATABASE_URL", "sqlite://from-env.db"),
+            ("TOKEN_ROTATOR_DEFAULT_ENVIRONMENT", "integration"),
+            (
+                "TOKEN_ROTATOR_WEBHOOK_TOKEN",
+                "not a config key, ignored here",
+            ),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(overridden.database_url, "sqlite://from-env.db");
+    assert_eq!(overridden.listen.to_string(), "127.0.0.1:9000");
+    assert_eq!(
+        overridden.default_environment.unwrap().as_str(),
+        "integration"
+    );
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable() {
+    let err = Config::from_toml_and_env(MINIMAL, env(&[("TOKEN_ROTATOR_LISTEN", "nowhere")]))
+        .unwrap_err();
+    assert_eq!(
+        err.problems[0].location,
+        Location::Env("TOKEN_ROTATOR_LISTEN".into())
+    );
+    assert!(err.problems[0].message.contains("\"nowhere\""), "{err}");
+}
+
+#[test]
+fn several_semantic_problems_are_all_reported() {
+    let text = "\
+[[rules]]
+name = \"a\"
+action = \"manual\"
+
+[[rules]]
+name = \"b\"
+action = \"explode\"
+
+[[rules]]
+name = \"c\"
+action = \"rotate\"
+duration = \"7d\"
+";
+    let err = Config::from_toml(text).unwrap_err();
+    let lines: Vec<_> = err
+        .problems
+        .iter()
+        .map(|p| match p.location {
+            Location::File { line, .. } => line,
+            Location::Env(_) => 0,
+        })
+        .collect();
+    assert_eq!(lines, vec![3, 3, 7, 12], "{err}");
+    assert!(err.to_string().contains("needs `owner`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown action \"explode\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn actions_carry_their_fields() {
+    let config = Config::builtin();
+    let kinds: Vec<_> = config
+        .policy
+        .rules()
+        .iter()
+        .map(|r| r.action.kind())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ActionKind::Silence,
+            ActionKind::Ignore,
+            ActionKind::Manual,
+            ActionKind::Manual,
+            ActionKind::Rotate,
+        ]
+    );
+    assert_eq!(
+        config.policy.rules()[0].action,
+        Action::Silence {
+            duration: Duration::from_secs(7 * 86400)
+        }
+    );
+}

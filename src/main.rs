@@ -1,0 +1,117 @@
+//! The `token-rotator` command line. Everything it does lives in the library; this file only
+//! parses arguments and turns results into exit codes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use token_rotator::commands::{check_config, demo, explain, serve};
+use token_rotator::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "token-rotator",
+    version,
+    about = "Rotates expiring API tokens on Alertmanager alerts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service: receive Alertmanager webhooks on POST /v1/alertmanager.
+    Serve {
+        /// TOML configuration file (default: the built-in one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides the config's `listen`).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Accept webhooks without a credential. Only for a trusted network.
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
+    /// Run the service on loopback with throwaway state and replay the Alertmanager captures.
+    Demo,
+    /// Validate a configuration file; prints every problem with its line and column.
+    CheckConfig { file: PathBuf },
+    /// Show which rule decides for an alert with these labels, and why.
+    Explain {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        environment: String,
+        #[arg(long)]
+        api_user: String,
+        #[arg(long)]
+        application: String,
+        /// Another label, as name=value (repeatable).
+        #[arg(long = "label", value_parser = explain::parse_label)]
+        labels: Vec<(String, String)>,
+    },
+}
+
+fn main() -> ExitCode {
+    token_rotator::install_crypto_provider();
+    token_rotator::telemetry::init_logging();
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("token-rotator: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve {
+            config,
+            listen,
+            insecure_no_auth,
+        } => {
+            runtime()?.block_on(serve::run(serve::ServeArgs {
+                config,
+                listen,
+                insecure_no_auth,
+            }))?;
+        }
+        Command::Demo => runtime()?.block_on(demo::run())?,
+        Command::CheckConfig { file } => {
+            let (report, valid) = check_config::run(&file);
+            if !valid {
+                eprintln!("{report}");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("{report}");
+        }
+        Command::Explain {
+            config,
+            environment,
+            api_user,
+            application,
+            labels,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            let args = explain::ExplainArgs {
+                environment,
+                api_user,
+                application,
+                labels,
+            };
+            print!("{}", explain::run(&config, args));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}

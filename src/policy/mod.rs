@@ -1,0 +1,308 @@
+//! The rule table: an ordered list of rules, first match wins, every decision names its rule.
+//!
+//! Deciding is a pure function of the alert's labels; `explain` walks the same code and keeps the
+//! reasons, so what `token-rotator explain` prints is what the service does.
+
+mod pattern;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use pattern::{PatternError, PatternSet};
+
+use crate::domain::Labels;
+
+/// What should happen to the token an alert is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Rotate it automatically.
+    Rotate,
+    /// A person must act; `owner` is told and the runbook linked.
+    Manual {
+        owner: String,
+        runbook_url: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Known to rotate by itself; if the alert is still firing after `escalate_after`, tell someone.
+    Ignore {
+        #[serde(with = "duration_text")]
+        escalate_after: Duration,
+    },
+    /// Noise (staging is restored from production nightly): silence it in Alertmanager.
+    Silence {
+        #[serde(with = "duration_text")]
+        duration: Duration,
+    },
+}
+
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::Rotate => ActionKind::Rotate,
+            Action::Manual { .. } => ActionKind::Manual,
+            Action::Ignore { .. } => ActionKind::Ignore,
+            Action::Silence { .. } => ActionKind::Silence,
+        }
+    }
+}
+
+/// The decision's kind, also the journal's and the metrics' label. `Unroutable` is decided by
+/// intake (the alert lacks what a rule needs), never by a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActionKind {
+    Rotate,
+    Manual,
+    Ignore,
+    Silence,
+    Unroutable,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 5] = [
+        ActionKind::Rotate,
+        ActionKind::Manual,
+        ActionKind::Ignore,
+        ActionKind::Silence,
+        ActionKind::Unroutable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Rotate => "rotate",
+            ActionKind::Manual => "manual",
+            ActionKind::Ignore => "ignore",
+            ActionKind::Silence => "silence",
+            ActionKind::Unroutable => "unroutable",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether an API user's email domain is one of the configured internal domains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainClass {
+    Internal,
+    External,
+}
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Label { name: String, patterns: PatternSet },
+    ApiUserDomain(DomainClass),
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub conditions: Vec<Condition>,
+    pub action: Action,
+}
+
+/// Which rule made a decision: its 0-based position in the table and its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    pub index: usize,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// `None` when no rule matched and the fallback applied.
+    pub rule: Option<RuleRef>,
+    pub action: Action,
+}
+
+/// The fallback when no rule matches: a person looks, because guessing with credentials is worse.
+pub const NO_RULE_MATCHED: &str = "no-rule-matched";
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    internal_domains: Vec<String>,
+}
+
+/// The outcome of trying one rule, for `explain`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleEvaluation {
+    pub index: usize,
+    pub name: String,
+    pub matched: bool,
+    /// Why it matched (one line per condition), or the first condition that failed.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub evaluations: Vec<RuleEvaluation>,
+    pub decision: Decision,
+}
+
+impl Policy {
+    pub fn new(rules: Vec<Rule>, internal_domains: Vec<String>) -> Self {
+        let internal_domains = internal_domains
+            .into_iter()
+            .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+            .collect();
+        Self {
+            rules,
+            internal_domains,
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Decides for one alert. `labels` must already carry the resolved `environment`.
+    pub fn decide(&self, labels: &Labels) -> Decision {
+        self.rules
+            .iter()
+            .enumerate()
+            .find(|(_, rule)| self.check_rule(rule, labels).is_ok())
+            .map(|(index, rule)| Decision {
+                rule: Some(RuleRef {
+                    index,
+                    name: rule.name.clone(),
+                }),
+                action: rule.action.clone(),
+            })
+            .unwrap_or_else(fallback)
+    }
+
+    /// Tries the rules in order up to the first match, keeping every reason.
+    pub fn explain(&self, labels: &Labels) -> Explanation {
+        let mut evaluations = Vec::new();
+        for (index, rule) in self.rules.iter().enumerate() {
+            let outcome = self.check_rule(rule, labels);
+            let matched = outcome.is_ok();
+            let reasons = match outcome {
+                Ok(()) => rule
+                    .conditions
+                    .iter()
+                    .map(|c| self.describe_match(c, labels))
+                    .collect(),
+                Err(why) => vec![why],
+            };
+            evaluations.push(RuleEvaluation {
+                index,
+                name: rule.name.clone(),
+                matched,
+                reasons,
+            });
+            if matched {
+                break;
+            }
+        }
+        Explanation {
+            evaluations,
+            decision: self.decide(labels),
+        }
+    }
+
+    /// `Ok` when every condition holds; otherwise the first that does not, in words.
+    fn check_rule(&self, rule: &Rule, labels: &Labels) -> Result<(), String> {
+        for condition in &rule.conditions {
+            if !self.holds(condition, labels) {
+                return Err(self.describe_mismatch(condition, labels));
+            }
+        }
+        Ok(())
+    }
+
+    fn holds(&self, condition: &Condition, labels: &Labels) -> bool {
+        match condition {
+            Condition::Label { name, patterns } => patterns.is_match(label(labels, name)),
+            Condition::ApiUserDomain(class) => self.domain_class(labels) == *class,
+        }
+    }
+
+    fn domain_class(&self, labels: &Labels) -> DomainClass {
+        let user = label(labels, "api_user");
+        let domain = user
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        if self.internal_domains.contains(&domain) {
+            DomainClass::Internal
+        } else {
+            DomainClass::External
+        }
+    }
+
+    fn describe_match(&self, condition: &Condition, labels: &Labels) -> String {
+        match condition {
+            Condition::Label { name, patterns } => {
+                format!("{name} {:?} matches {patterns}", label(labels, name))
+            }
+            Condition::ApiUserDomain(class) => format!(
+                "api_user {:?} is {} (internal domains: {})",
+                label(labels, "api_user"),
+                class_name(*class),
+                self.internal_domains.join(", ")
+            ),
+        }
+    }
+
+    fn describe_mismatch(&self, condition: &Condition, labels: &Labels) -> String {
+        match condition {
+            Condition::Label { name, patterns } => match labels.get(name) {
+                Some(value) => format!("{name} {value:?} does not match {patterns}"),
+                None => format!("label {name} is absent, which does not match {patterns}"),
+            },
+            Condition::ApiUserDomain(class) => format!(
+                "api_user {:?} is {}, not {} (internal domains: {})",
+                label(labels, "api_user"),
+                class_name(self.domain_class(labels)),
+                class_name(*class),
+                self.internal_domains.join(", ")
+            ),
+        }
+    }
+}
+
+fn fallback() -> Decision {
+    Decision {
+        rule: None,
+        action: Action::Manual {
+            owner: "whoever runs token-rotator".into(),
+            runbook_url: String::new(),
+            note: Some(format!(
+                "{NO_RULE_MATCHED}: no rule in the table matched this alert; add one"
+            )),
+        },
+    }
+}
+
+fn label<'a>(labels: &'a Labels, name: &str) -> &'a str {
+    labels.get(name).map(String::as_str).unwrap_or("")
+}
+
+fn class_name(class: DomainClass) -> &'static str {
+    match class {
+        DomainClass::Internal => "internal",
+        DomainClass::External => "external",
+    }
+}
+
+/// Durations as humans write them in the config (`7d`, `1h 30m`).
+mod duration_text {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+}

@@ -1,0 +1,144 @@
+//! The journal: an SQLite file, written before anything is acknowledged.
+//!
+//! Writes go through one writer task that owns one connection and commits whatever deliveries
+//! are waiting in one transaction ("group commit"): with `synchronous=FULL` every commit is an
+//! fsync, so batching is what lets many concurrent webhooks share one. Reads use a small pool.
+
+mod rows;
+mod writer;
+
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::intake::Delivery;
+pub use rows::AlertRow;
+pub use writer::{AlertReceipt, Journaled, Receipt};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How many waiting deliveries one transaction takes at most.
+const MAX_BATCH: usize = 128;
+/// Deliveries waiting for the writer before new ones are refused with 503 (back-pressure).
+const QUEUE_DEPTH: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("journal URL {url:?} is invalid: {source}")]
+    Url {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot open the journal: {0}")]
+    Open(#[source] sqlx::Error),
+    #[error("cannot migrate the journal: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("journal write failed: {0}")]
+    Write(#[source] sqlx::Error),
+    #[error("journal read failed: {0}")]
+    Read(#[source] sqlx::Error),
+    #[error("journal is overloaded: {QUEUE_DEPTH} deliveries are waiting")]
+    Overloaded,
+    #[error("journal writer has stopped")]
+    WriterGone,
+}
+
+impl StoreError {
+    /// Whether a client should try again later (503) rather than give up.
+    pub fn is_unavailable(&self) -> bool {
+        !matches!(self, StoreError::Url { .. })
+    }
+}
+
+pub struct Journal {
+    pool: SqlitePool,
+    writer: mpsc::Sender<writer::Message>,
+    writer_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Journal {
+    /// Opens (creating if needed) and migrates the journal at `url` (`sqlite://path`).
+    pub async fn open(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| StoreError::Url {
+                url: url.to_owned(),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before we answer 200; NORMAL could lose the last
+            // commits on power loss, and Alertmanager would not re-send them.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await
+            .map_err(StoreError::Open)?;
+        MIGRATOR.run(&pool).await?;
+        let (writer, task) = writer::spawn(options, QUEUE_DEPTH, MAX_BATCH).await?;
+        Ok(Self {
+            pool,
+            writer,
+            writer_task: Mutex::new(Some(task)),
+        })
+    }
+
+    /// Journals one delivery durably; returns which of its alerts were new.
+    pub async fn record(
+        &self,
+        delivery: Delivery,
+        received_at: Timestamp,
+    ) -> Result<Receipt, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = writer::Job {
+            delivery,
+            received_at,
+            reply,
+        };
+        self.writer
+            .try_send(writer::Message::Write(job))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
+            })?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Whether the journal answers a query and the writer is alive.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        if self.writer.is_closed() {
+            return Err(StoreError::WriterGone);
+        }
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::Read)?;
+        Ok(())
+    }
+
+    /// Every journaled alert, oldest first.
+    pub async fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        rows::all_alerts(&self.pool).await
+    }
+
+    /// Lets the writer finish what is queued, then closes every connection.
+    pub async fn close(&self) {
+        let task = self.writer_task.lock().expect("lock never poisoned").take();
+        if let Some(task) = task {
+            // Queued behind every pending write, so those still commit.
+            let _ = self.writer.send(writer::Message::Stop).await;
+            let _ = task.await;
+        }
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,84 @@
+//! One error type for the HTTP edge: a status, a fixed metric label, and a short JSON body that
+//! names the problem without echoing anything secret.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::telemetry::WebhookOutcome;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub outcome: WebhookOutcome,
+    /// A stable machine-readable code.
+    pub error: &'static str,
+    /// Human words naming what was wrong.
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn unauthorized() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            outcome: WebhookOutcome::Unauthorized,
+            error: "unauthorized",
+            // Never says what was sent, or which part was wrong.
+            detail: "missing or invalid credentials".into(),
+        }
+    }
+
+    pub fn unsupported_media_type(got: Option<&str>) -> Self {
+        let got = got.map_or("no Content-Type".to_owned(), |v| format!("{v:?}"));
+        Self {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            outcome: WebhookOutcome::UnsupportedMediaType,
+            error: "unsupported_media_type",
+            detail: format!("expected Content-Type application/json, got {got}"),
+        }
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            outcome: WebhookOutcome::PayloadTooLarge,
+            error: "payload_too_large",
+            detail: format!("body is larger than {limit} bytes"),
+        }
+    }
+
+    pub fn bad_request(detail: String) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            outcome: WebhookOutcome::BadRequest,
+            error: "bad_request",
+            detail,
+        }
+    }
+
+    /// Alertmanager retries 5xx within its deadline, so this is "try again", never "give up".
+    pub fn unavailable(detail: String) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            outcome: WebhookOutcome::Unavailable,
+            error: "unavailable",
+            detail,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({"error": self.error, "detail": self.detail}));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Bearer realm=\"token-rotator\", Basic realm=\"token-rotator\"",
+                ),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,87 @@
+//! The HTTP edge: the Alertmanager webhook, health, readiness and metrics.
+
+mod error;
+mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, State};
+use axum::http::{Request, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::domain::Environment;
+use crate::intake::auth::WebhookAuth;
+use crate::policy::Policy;
+use crate::store::Journal;
+use crate::telemetry::Metrics;
+
+pub use error::ApiError;
+
+/// Largest webhook body accepted. Alertmanager bodies are ~1.5 KiB per alert; 1 MiB is hundreds.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Alertmanager gives a delivery at least 10 s; answer (even 503) well before that.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Everything a request handler needs, shared by all requests.
+pub struct AppState {
+    pub journal: Arc<Journal>,
+    pub metrics: Arc<Metrics>,
+    pub auth: WebhookAuth,
+    pub policy: Policy,
+    pub default_environment: Option<Environment>,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/alertmanager", post(webhook::receive))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(
+            // Headers are deliberately not recorded: one of them is the credential.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or(request.uri().path(), MatchedPath::as_str);
+                tracing::info_span!("http", method = %request.method(), route)
+            }),
+        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    match state.journal.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: journal unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable", "detail": e.to_string()})),
+            )
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,151 @@
+//! `POST /v1/alertmanager`: authenticate, parse, decide, journal durably, then answer 200.
+//!
+//! Nothing else happens inside the request: no Signon, Kubernetes or Slack call. Alertmanager
+//! holds a delivery for at most max(group_interval, 10 s) and re-sends on anything but 2xx, so
+//! the answer must be quick and must mean "it is on disk".
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use tracing::Span;
+
+use super::{ApiError, AppState, MAX_BODY_BYTES};
+use crate::intake::{self, WebhookPayload};
+use crate::store::{Journaled, Receipt};
+use crate::telemetry::WebhookOutcome;
+
+#[tracing::instrument(name = "webhook", skip_all, fields(group_key, alerts))]
+pub(super) async fn receive(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match accept(&state, &headers, body).await {
+        Ok(receipt) => {
+            let new = receipt
+                .alerts
+                .iter()
+                .filter(|a| a.journaled == Journaled::New)
+                .count();
+            let duplicates = receipt.alerts.len() - new;
+            let outcome = if new == 0 {
+                WebhookOutcome::Duplicate
+            } else {
+                WebhookOutcome::Accepted
+            };
+            state.metrics.webhook_request(outcome);
+            tracing::info!(new, duplicates, "webhook journaled");
+            let body = serde_json::json!({
+                "status": outcome.as_str(),
+                "new": new,
+                "duplicates": duplicates,
+                "alerts": receipt.alerts,
+            });
+            Json(body).into_response()
+        }
+        Err(error) => {
+            state.metrics.webhook_request(error.outcome);
+            if error.status.is_server_error() {
+                tracing::error!(status = %error.status, detail = ?error.detail, "webhook not journaled");
+            } else {
+                tracing::warn!(status = %error.status, detail = ?error.detail, "webhook rejected");
+            }
+            error.into_response()
+        }
+    }
+}
+
+async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Receipt, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if !state.auth.permits(authorization) {
+        return Err(ApiError::unauthorized());
+    }
+    check_content_type(headers)?;
+    let bytes = read_body(headers, body).await?;
+    let payload =
+        WebhookPayload::parse(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+
+    let span = Span::current();
+    span.record("group_key", payload.group_key.as_str());
+    span.record("alerts", payload.alerts.len());
+    if payload.truncated_alerts > 0 {
+        tracing::warn!(
+            truncated = payload.truncated_alerts,
+            "Alertmanager dropped alerts from this payload (max_alerts); they were not received"
+        );
+        state.metrics.alerts_truncated(payload.truncated_alerts);
+    }
+    if let Some(version) = payload.version.as_deref().filter(|v| *v != "4") {
+        tracing::warn!(
+            version,
+            "unexpected webhook payload version; parsed as version 4"
+        );
+    }
+
+    let delivery = intake::route(payload, state.default_environment.as_ref(), &state.policy);
+    let receipt = state
+        .journal
+        .record(delivery, jiff::Timestamp::now())
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    for alert in receipt
+        .alerts
+        .iter()
+        .filter(|a| a.journaled == Journaled::New)
+    {
+        state.metrics.alert_received(alert.status, alert.action);
+        if let Some(reason) = &alert.reason {
+            tracing::warn!(fingerprint = %alert.fingerprint, reason = ?reason, "unroutable alert journaled");
+        }
+    }
+    Ok(receipt)
+}
+
+/// `application/json`, with or without parameters such as `charset`.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("<not text>"));
+    let is_json = value.is_some_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(value))
+    }
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return Err(ApiError::too_large(MAX_BODY_BYTES));
+    }
+    to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+        if caused_by_length_limit(&e) {
+            ApiError::too_large(MAX_BODY_BYTES)
+        } else {
+            ApiError::bad_request(format!("could not read the body: {e}"))
+        }
+    })
+}
+
+fn caused_by_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
