@@ -151,3 +151,18 @@ pub const CAPTURES: &[Capture] = &[
         raw: None,
     },
 ];
+
+/// Hand-made bodies for what no capture covers (see `fixtures/synthetic/README.md`).
+pub const SYNTHETIC: &[(&str, &[u8])] = &[(
+    "synthetic/special-cases",
+    include_bytes!("../fixtures/synthetic/special-cases.json"),
+)];
+
+/// Every webhook body the demo replays, captures first, with its name.
+pub fn replay_bodies() -> Vec<(&'static str, Vec<u8>)> {
+    CAPTURES
+        .iter()
+        .map(|c| (c.name, c.body()))
+        .chain(SYNTHETIC.iter().map(|(name, body)| (*name, body.to_vec())))
+        .collect()
+}

@@ -57,8 +57,13 @@ enum Command {
 
 fn main() -> ExitCode {
     token_rotator::install_crypto_provider();
-    token_rotator::telemetry::init_logging();
     let cli = Cli::parse();
+    // The demo prints its own report; its logs would only bury it unless asked for.
+    let default_level = match cli.command {
+        Command::Demo => "warn",
+        _ => "info",
+    };
+    token_rotator::telemetry::init_logging(default_level);
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {

@@ -9,9 +9,10 @@ use tracing_subscriber::EnvFilter;
 use crate::policy::ActionKind;
 
 /// `TOKEN_ROTATOR_LOG_FORMAT=json` for JSON lines, anything else for text; level from `RUST_LOG`
-/// (default `info`). Logs go to stderr so a command's own output on stdout stays clean.
-pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// (else `default_level`). Logs go to stderr so a command's own output on stdout stays clean.
+pub fn init_logging(default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let json = std::env::var("TOKEN_ROTATOR_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -24,7 +24,7 @@ CREATE TABLE alerts (
     ends_at_ms     INTEGER,
     labels         TEXT    NOT NULL, -- JSON object
     annotations    TEXT    NOT NULL, -- JSON object
-    -- the target; NULL only for unroutable alerts
+    -- the target; for an unroutable alert, whichever of these labels it did carry
     environment    TEXT,
     api_user       TEXT,
     application    TEXT,

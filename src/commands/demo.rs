@@ -1,6 +1,6 @@
 //! `token-rotator demo`: the whole service on loopback with throwaway state. It starts the
 //! service with a fresh SQLite journal in a temporary directory and a one-off credential, POSTs
-//! every Alertmanager capture to it over real HTTP, then reopens the journal and prints, per
+//! every Alertmanager capture (and the synthetic special cases) to it over real HTTP, then reopens the journal and prints, per
 //! alert, the target and the decision with the rule that made it.
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::app::Application;
 use crate::config::Config;
-use crate::fixtures::CAPTURES;
+use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
 use crate::store::{AlertRow, Journal};
 
@@ -40,26 +40,23 @@ pub async fn run() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    println!("\nPOST {} Alertmanager captures:", CAPTURES.len());
-    for capture in CAPTURES {
+    let bodies = fixtures::replay_bodies();
+    println!("\nPOST {} webhook bodies:", bodies.len());
+    for (name, body) in bodies {
         let response = client
             .post(&url)
             .bearer_auth(token.expose_secret())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(capture.body())
+            .body(body)
             .send()
             .await
-            .with_context(|| format!("POST {}", capture.name))?;
+            .with_context(|| format!("POST {name}"))?;
         let status = response.status();
         let receipt: serde_json::Value = response.json().await?;
-        ensure!(
-            status.is_success(),
-            "{}: HTTP {status}: {receipt}",
-            capture.name
-        );
+        ensure!(status.is_success(), "{name}: HTTP {status}: {receipt}");
         println!(
-            "  {:<58} {status}  {} new, {} duplicate",
-            capture.name, receipt["new"], receipt["duplicates"]
+            "  {name:<58} {status}  {} new, {} duplicate",
+            receipt["new"], receipt["duplicates"]
         );
     }
     let _ = stop.send(());
@@ -77,7 +74,7 @@ pub async fn run() -> anyhow::Result<()> {
 fn print_decisions(rows: &[AlertRow]) {
     println!("\nJournaled alerts and decisions ({} rows):", rows.len());
     println!(
-        "  {:<16} {:<9} {:<12} {:<36} {:<22} {:<10} rule",
+        "  {:<16} {:<9} {:<12} {:<40} {:<22} {:<10} rule",
         "fingerprint", "status", "environment", "api_user", "application", "decision"
     );
     let mut counts = BTreeMap::new();
@@ -87,7 +84,7 @@ fn print_decisions(rows: &[AlertRow]) {
             _ => row.reason.clone().unwrap_or_else(|| "fallback".into()),
         };
         println!(
-            "  {:<16} {:<9} {:<12} {:<36} {:<22} {:<10} {rule}",
+            "  {:<16} {:<9} {:<12} {:<40} {:<22} {:<10} {rule}",
             row.fingerprint,
             row.status,
             row.environment.as_deref().unwrap_or("-"),

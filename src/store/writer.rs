@@ -201,9 +201,17 @@ async fn write_alert(
             Some(reason.clone()),
         ),
     };
-    let environment = target.map(|t| t.environment.to_string());
-    let api_user = target.map(|t| t.api_user.to_string());
-    let application = target.map(|t| t.application.to_string());
+    // An unroutable alert still shows whatever it did carry, for the person who looks at it.
+    let from_labels = |name: &str| alert.labels.get(name).filter(|v| !v.is_empty()).cloned();
+    let environment = target.map_or_else(
+        || from_labels("environment"),
+        |t| Some(t.environment.to_string()),
+    );
+    let api_user = target.map_or_else(|| from_labels("api_user"), |t| Some(t.api_user.to_string()));
+    let application = target.map_or_else(
+        || from_labels("application"),
+        |t| Some(t.application.to_string()),
+    );
     let inserted = sqlx::query(
         "INSERT INTO alerts (delivery_id, received_at_ms, fingerprint, status, starts_at_ms, \
          ends_at_ms, labels, annotations, environment, api_user, application, action, rule_index, \

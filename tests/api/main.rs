@@ -1,0 +1,8 @@
+//! One integration-test binary: the service over real HTTP on loopback.
+
+mod auth;
+mod cli;
+mod helpers;
+mod journal;
+mod rules;
+mod webhook;
