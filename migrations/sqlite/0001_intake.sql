@@ -16,7 +16,8 @@ CREATE TABLE deliveries (
 
 CREATE TABLE alerts (
     id             INTEGER PRIMARY KEY,
-    delivery_id    INTEGER NOT NULL REFERENCES deliveries (id),
+    -- deferred: a batch inserts its alerts first, then only the deliveries that brought one
+    delivery_id    INTEGER NOT NULL REFERENCES deliveries (id) DEFERRABLE INITIALLY DEFERRED,
     received_at_ms INTEGER NOT NULL,
     fingerprint    TEXT    NOT NULL,
     status         TEXT    NOT NULL CHECK (status IN ('firing', 'resolved')),
@@ -39,3 +40,4 @@ CREATE TABLE alerts (
 );
 
 CREATE INDEX alerts_by_target ON alerts (environment, api_user, application);
+CREATE INDEX alerts_by_delivery ON alerts (delivery_id);

@@ -142,3 +142,37 @@ impl Journal {
         self.pool.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::intake::{WebhookPayload, route};
+
+    fn delivery(body: &[u8]) -> Delivery {
+        let config = Config::builtin();
+        route(WebhookPayload::parse(body).unwrap(), None, &config.policy)
+    }
+
+    #[tokio::test]
+    async fn the_same_alert_twice_in_one_batch_is_new_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("j.db").display());
+        let journal = Journal::open(&url, Duration::from_secs(1)).await.unwrap();
+        let a = crate::fixtures::CAPTURES[13].body(); // 14-ha-duplicate-from-replica-a
+        let b = crate::fixtures::CAPTURES[14].body(); // 15-ha-duplicate-from-replica-b
+        let now = Timestamp::now();
+        // On this single-threaded runtime both are queued before the writer runs: one batch.
+        let (first, second) = tokio::join!(
+            journal.record(delivery(&a), now),
+            journal.record(delivery(&b), now)
+        );
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert_eq!(first.alerts[0].journaled, Journaled::New);
+        assert!(first.delivery_id.is_some());
+        assert_eq!(second.alerts[0].journaled, Journaled::Duplicate);
+        assert_eq!(second.delivery_id, None, "a pure duplicate leaves no delivery row");
+        assert_eq!(journal.alerts().await.unwrap().len(), 1);
+        journal.close().await;
+    }
+}

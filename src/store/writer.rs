@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{Connection, Sqlite, Transaction};
+use std::collections::HashSet;
+
+use sqlx::{Connection, QueryBuilder, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -94,7 +96,13 @@ async fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Message>, max
 }
 
 async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
+    let started = std::time::Instant::now();
     let outcome = write_all(conn, batch.iter()).await;
+    tracing::debug!(
+        size = batch.len(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "journal batch committed"
+    );
     match outcome {
         Ok(receipts) => {
             for (job, receipt) in batch.into_iter().zip(receipts) {
@@ -126,131 +134,203 @@ fn clone_error(error: &sqlx::Error) -> sqlx::Error {
     sqlx::Error::Protocol(error.to_string())
 }
 
+/// Rows per multi-row INSERT: 16 columns each keeps us far below SQLite's 32 766 variables.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// One alert row as it will be inserted, with the delivery it belongs to.
+struct AlertInsert<'a> {
+    job: usize,
+    delivery_id: i64,
+    alert: &'a IncomingAlert,
+    receipt: AlertReceipt,
+}
+
+/// Journals a batch with a fixed number of statements whatever its size: SQLite's per-statement
+/// cost, not the fsync, is what limits a busy writer.
 async fn write_all<'a>(
     conn: &mut SqliteConnection,
     jobs: impl Iterator<Item = &'a Job>,
 ) -> Result<Vec<Receipt>, sqlx::Error> {
+    let jobs: Vec<&Job> = jobs.collect();
     // IMMEDIATE takes the write lock now, so a competing writer makes us wait (busy_timeout)
     // here rather than fail half-way through.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut receipts = Vec::new();
-    for job in jobs {
-        receipts.push(write_delivery(&mut tx, &job.delivery, job.received_at).await?);
+    // The single writer owns id assignment; ids of deliveries that turn out to be pure
+    // duplicates are simply never inserted.
+    let last_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM deliveries")
+        .fetch_one(&mut *tx)
+        .await?;
+    let delivery_ids: Vec<i64> = (1..=jobs.len() as i64).map(|n| last_id + n).collect();
+
+    let mut rows: Vec<AlertInsert> = jobs
+        .iter()
+        .enumerate()
+        .flat_map(|(job, j)| {
+            let delivery_id = delivery_ids[job];
+            j.delivery.alerts.iter().map(move |alert| AlertInsert {
+                job,
+                delivery_id,
+                alert,
+                receipt: receipt_for(alert),
+            })
+        })
+        .collect();
+    let mut inserted = HashSet::new();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        inserted.extend(insert_alerts(&mut tx, chunk, &jobs).await?);
+    }
+    // The first row carrying a key is the one SQLite inserted; later ones in the batch conflicted.
+    for row in &mut rows {
+        let key = dedupe_key(row.alert);
+        row.receipt.journaled = if inserted.remove(&key) {
+            Journaled::New
+        } else {
+            Journaled::Duplicate
+        };
+    }
+
+    let mut receipts: Vec<Receipt> = jobs
+        .iter()
+        .map(|_| Receipt {
+            delivery_id: None,
+            alerts: Vec::new(),
+        })
+        .collect();
+    for row in rows {
+        if row.receipt.journaled == Journaled::New {
+            receipts[row.job].delivery_id = Some(row.delivery_id);
+        }
+        receipts[row.job].alerts.push(row.receipt);
+    }
+    let brought_news: Vec<(usize, &&Job)> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| receipts[*i].delivery_id.is_some())
+        .collect();
+    if !brought_news.is_empty() {
+        insert_deliveries(&mut tx, &brought_news, &delivery_ids).await?;
     }
     tx.commit().await?;
     Ok(receipts)
 }
 
-async fn write_delivery(
-    tx: &mut Transaction<'_, Sqlite>,
-    delivery: &Delivery,
-    received_at: jiff::Timestamp,
-) -> Result<Receipt, sqlx::Error> {
-    let received_ms = received_at.as_millisecond();
-    let delivery_id: i64 = sqlx::query_scalar(
-        "INSERT INTO deliveries (received_at_ms, receiver, group_key, status, external_url, \
-         alert_count, truncated_alerts) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(received_ms)
-    .bind(&delivery.receiver)
-    .bind(&delivery.group_key)
-    .bind(delivery.status.map(AlertStatus::as_str))
-    .bind(&delivery.external_url)
-    .bind(delivery.alerts.len() as i64)
-    .bind(delivery.truncated_alerts as i64)
-    .fetch_one(&mut **tx)
-    .await?;
+type DedupeKey = (String, &'static str, i64);
 
-    let mut alerts = Vec::with_capacity(delivery.alerts.len());
-    for alert in &delivery.alerts {
-        alerts.push(write_alert(tx, delivery_id, received_ms, alert).await?);
-    }
-    let any_new = alerts.iter().any(|a| a.journaled == Journaled::New);
-    if !any_new {
-        // Nothing new: the delivery itself is a duplicate and leaves no trace.
-        sqlx::query("DELETE FROM deliveries WHERE id = $1")
-            .bind(delivery_id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(Receipt {
-        delivery_id: any_new.then_some(delivery_id),
-        alerts,
-    })
+fn dedupe_key(alert: &IncomingAlert) -> DedupeKey {
+    (
+        alert.fingerprint.clone(),
+        alert.status.as_str(),
+        alert.starts_at.as_millisecond(),
+    )
 }
 
-async fn write_alert(
+async fn insert_alerts(
     tx: &mut Transaction<'_, Sqlite>,
-    delivery_id: i64,
-    received_ms: i64,
-    alert: &IncomingAlert,
-) -> Result<AlertReceipt, sqlx::Error> {
-    let (target, action, rule, detail, reason) = match &alert.routing {
+    rows: &[AlertInsert<'_>],
+    jobs: &[&Job],
+) -> Result<Vec<DedupeKey>, sqlx::Error> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO alerts (delivery_id, received_at_ms, fingerprint, status, starts_at_ms, \
+         ends_at_ms, labels, annotations, environment, api_user, application, action, rule_index, \
+         rule_name, action_detail, reason) ",
+    );
+    query.push_values(rows, |mut values, row| {
+        let alert = row.alert;
+        let receipt = &row.receipt;
+        let detail = match &alert.routing {
+            Routing::Routed { decision, .. } => {
+                Some(serde_json::to_string(&decision.action).expect("actions serialize"))
+            }
+            Routing::Unroutable { .. } => None,
+        };
+        values
+            .push_bind(row.delivery_id)
+            .push_bind(jobs[row.job].received_at.as_millisecond())
+            .push_bind(alert.fingerprint.clone())
+            .push_bind(alert.status.as_str())
+            .push_bind(alert.starts_at.as_millisecond())
+            .push_bind(alert.ends_at.map(|t| t.as_millisecond()))
+            .push_bind(serde_json::to_string(&alert.labels).expect("string maps serialize"))
+            .push_bind(serde_json::to_string(&alert.annotations).expect("string maps serialize"))
+            .push_bind(receipt.environment.clone())
+            .push_bind(receipt.api_user.clone())
+            .push_bind(receipt.application.clone())
+            .push_bind(receipt.action.as_str())
+            .push_bind(receipt.rule.as_ref().map(|r| r.index as i64))
+            .push_bind(receipt.rule.as_ref().map(|r| r.name.clone()))
+            .push_bind(detail)
+            .push_bind(receipt.reason.clone());
+    });
+    // RETURNING with DO NOTHING yields exactly the rows that were inserted.
+    query.push(
+        " ON CONFLICT (fingerprint, status, starts_at_ms) DO NOTHING \
+         RETURNING fingerprint, status, starts_at_ms",
+    );
+    let inserted: Vec<(String, String, i64)> = query.build_query_as().fetch_all(&mut **tx).await?;
+    Ok(inserted
+        .into_iter()
+        .map(|(fingerprint, status, starts)| {
+            let status = AlertStatus::parse(&status).map_or("firing", AlertStatus::as_str);
+            (fingerprint, status, starts)
+        })
+        .collect())
+}
+
+async fn insert_deliveries(
+    tx: &mut Transaction<'_, Sqlite>,
+    jobs: &[(usize, &&Job)],
+    ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO deliveries (id, received_at_ms, receiver, group_key, status, external_url, \
+         alert_count, truncated_alerts) ",
+    );
+    query.push_values(jobs, |mut values, (index, job)| {
+        let delivery = &job.delivery;
+        values
+            .push_bind(ids[*index])
+            .push_bind(job.received_at.as_millisecond())
+            .push_bind(delivery.receiver.clone())
+            .push_bind(delivery.group_key.clone())
+            .push_bind(delivery.status.map(AlertStatus::as_str))
+            .push_bind(delivery.external_url.clone())
+            .push_bind(delivery.alerts.len() as i64)
+            .push_bind(delivery.truncated_alerts as i64);
+    });
+    query.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The receipt of one alert, before we know whether it is new.
+fn receipt_for(alert: &IncomingAlert) -> AlertReceipt {
+    let (target, action, rule, reason) = match &alert.routing {
         Routing::Routed { target, decision } => (
             Some(target),
             decision.action.kind(),
             decision.rule.clone(),
-            Some(serde_json::to_string(&decision.action).expect("actions serialize")),
             None,
         ),
-        Routing::Unroutable { reason } => (
-            None,
-            ActionKind::Unroutable,
-            None,
-            None,
-            Some(reason.clone()),
-        ),
+        Routing::Unroutable { reason } => {
+            (None, ActionKind::Unroutable, None, Some(reason.clone()))
+        }
     };
     // An unroutable alert still shows whatever it did carry, for the person who looks at it.
     let from_labels = |name: &str| alert.labels.get(name).filter(|v| !v.is_empty()).cloned();
-    let environment = target.map_or_else(
-        || from_labels("environment"),
-        |t| Some(t.environment.to_string()),
-    );
-    let api_user = target.map_or_else(|| from_labels("api_user"), |t| Some(t.api_user.to_string()));
-    let application = target.map_or_else(
-        || from_labels("application"),
-        |t| Some(t.application.to_string()),
-    );
-    let inserted = sqlx::query(
-        "INSERT INTO alerts (delivery_id, received_at_ms, fingerprint, status, starts_at_ms, \
-         ends_at_ms, labels, annotations, environment, api_user, application, action, rule_index, \
-         rule_name, action_detail, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-         ON CONFLICT (fingerprint, status, starts_at_ms) DO NOTHING",
-    )
-    .bind(delivery_id)
-    .bind(received_ms)
-    .bind(&alert.fingerprint)
-    .bind(alert.status.as_str())
-    .bind(alert.starts_at.as_millisecond())
-    .bind(alert.ends_at.map(|t| t.as_millisecond()))
-    .bind(serde_json::to_string(&alert.labels).expect("string maps serialize"))
-    .bind(serde_json::to_string(&alert.annotations).expect("string maps serialize"))
-    .bind(&environment)
-    .bind(&api_user)
-    .bind(&application)
-    .bind(action.as_str())
-    .bind(rule.as_ref().map(|r| r.index as i64))
-    .bind(rule.as_ref().map(|r| r.name.clone()))
-    .bind(detail)
-    .bind(&reason)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(AlertReceipt {
+    AlertReceipt {
         fingerprint: alert.fingerprint.clone(),
         status: alert.status.as_str(),
-        journaled: if inserted == 1 {
-            Journaled::New
-        } else {
-            Journaled::Duplicate
-        },
-        environment,
-        api_user,
-        application,
+        journaled: Journaled::Duplicate,
+        environment: target.map_or_else(
+            || from_labels("environment"),
+            |t| Some(t.environment.to_string()),
+        ),
+        api_user: target.map_or_else(|| from_labels("api_user"), |t| Some(t.api_user.to_string())),
+        application: target.map_or_else(
+            || from_labels("application"),
+            |t| Some(t.application.to_string()),
+        ),
         action,
         rule,
         reason,
-    })
+    }
 }
