@@ -172,7 +172,7 @@ impl Policy {
         self.rules
             .iter()
             .enumerate()
-            .find(|(_, rule)| self.check_rule(rule, labels).is_ok())
+            .find(|(_, rule)| rule.conditions.iter().all(|c| self.holds(c, labels)))
             .map(|(index, rule)| Decision {
                 rule: Some(RuleRef {
                     index,

@@ -171,7 +171,10 @@ mod tests {
         assert_eq!(first.alerts[0].journaled, Journaled::New);
         assert!(first.delivery_id.is_some());
         assert_eq!(second.alerts[0].journaled, Journaled::Duplicate);
-        assert_eq!(second.delivery_id, None, "a pure duplicate leaves no delivery row");
+        assert_eq!(
+            second.delivery_id, None,
+            "a pure duplicate leaves no delivery row"
+        );
         assert_eq!(journal.alerts().await.unwrap().len(), 1);
         journal.close().await;
     }
