@@ -3,7 +3,9 @@
 //! The flow (see `DESIGN.md`): Alertmanager → [`web`] intake → [`store`] journal → engine. This
 //! crate is the library; `main.rs` is only the command line around it.
 
+pub mod adapters;
 pub mod app;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod domain;
@@ -11,6 +13,7 @@ pub mod fixtures;
 pub mod intake;
 pub mod policy;
 pub mod secrets;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod web;

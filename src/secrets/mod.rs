@@ -1,7 +1,11 @@
 //! Secrets from the environment: `NAME` holds the value, or `NAME_FILE` names a file that does
 //! (the Kubernetes way: a mounted Secret). Never from the config file, never logged.
 
+mod keys;
+
 use std::path::PathBuf;
+
+pub use keys::{KeyError, Keys, OpenError, TokenFingerprint};
 
 use secrecy::SecretString;
 

@@ -1,0 +1,141 @@
+//! Adapters: real HTTP clients for the systems a rotation touches. Issuers and distributors are
+//! traits because more than one real implementation exists or is planned; the rest are structs.
+
+pub mod kubernetes;
+pub mod parameterize;
+pub mod signon;
+pub mod slack;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use secrecy::SecretString;
+
+use crate::domain::Target;
+
+/// How an upstream call failed, which decides what the engine does next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdapterError {
+    /// Worth retrying: timeouts, connection failures, 429, 5xx.
+    #[error("{upstream}: {detail} (will retry)")]
+    Transient { upstream: &'static str, detail: String },
+    /// Retrying cannot help: other 4xx, or an answer that makes no sense.
+    #[error("{upstream}: {detail}")]
+    Permanent { upstream: &'static str, detail: String },
+}
+
+impl AdapterError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, AdapterError::Transient { .. })
+    }
+
+    /// Classifies a response status that is not a success.
+    pub fn from_status(upstream: &'static str, status: u16, body: &str) -> Self {
+        let detail = format!("HTTP {status}: {}", snippet(body));
+        if status == 429 || status >= 500 {
+            AdapterError::Transient { upstream, detail }
+        } else {
+            AdapterError::Permanent { upstream, detail }
+        }
+    }
+
+    /// Classifies a transport error: never reached the server, or no answer in time.
+    pub fn from_reqwest(upstream: &'static str, error: &reqwest::Error) -> Self {
+        // `without_url`: a URL may carry a secret (a Slack webhook's path is one).
+        let detail = match error.status() {
+            Some(status) => return Self::from_status(upstream, status.as_u16(), ""),
+            None if error.is_timeout() => "timed out".to_owned(),
+            None if error.is_connect() => "connection failed".to_owned(),
+            None if error.is_decode() => {
+                return AdapterError::Permanent {
+                    upstream,
+                    detail: "answer is not the expected JSON".into(),
+                };
+            }
+            None => "request failed".to_owned(),
+        };
+        AdapterError::Transient { upstream, detail }
+    }
+
+    pub fn permanent(upstream: &'static str, detail: impl Into<String>) -> Self {
+        AdapterError::Permanent {
+            upstream,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The start of an error body, on one line: enough to diagnose, never a whole page.
+fn snippet(body: &str) -> String {
+    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = flat.chars().take(200).collect();
+    if flat.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+/// A live token as the issuer lists it; never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub expires_at: Timestamp,
+    /// The last 8 characters, as Signon's UI shows them.
+    pub last8: String,
+}
+
+/// What the issuer knows about a target before anything changes.
+#[derive(Debug, Clone)]
+pub struct TokenListing {
+    /// The API user's display name (Secrets are named after it, not the email).
+    pub api_user_name: String,
+    /// The server application's OAuth client id, for verification.
+    pub application_uid: String,
+    /// The application's name as the issuer spells it.
+    pub application_name: String,
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// A freshly made token. The value exists only here and, sealed, in the journal.
+#[derive(Debug)]
+pub struct MintedToken {
+    pub id: String,
+    pub value: SecretString,
+    pub expires_at: Timestamp,
+}
+
+/// Makes, lists and revokes tokens.
+#[async_trait]
+pub trait Issuer: Send + Sync {
+    async fn list(&self, target: &Target) -> Result<TokenListing, AdapterError>;
+    /// Idempotent by `idempotency_key`: a second call returns the token the first one made.
+    async fn mint(
+        &self,
+        target: &Target,
+        expires_in: Duration,
+        idempotency_key: &str,
+    ) -> Result<MintedToken, AdapterError>;
+    /// Idempotent: revoking a revoked token succeeds.
+    async fn revoke(&self, target: &Target, token_id: &str) -> Result<(), AdapterError>;
+}
+
+/// Where a token is put for its consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub name: String,
+}
+
+/// Puts a token where its consumer reads it, and reads it back.
+#[async_trait]
+pub trait Distributor: Send + Sync {
+    /// The value there now; `None` when there is none.
+    async fn read(&self, placement: &Placement) -> Result<Option<SecretString>, AdapterError>;
+    /// Idempotent: writing the same value twice is one change.
+    async fn write(
+        &self,
+        placement: &Placement,
+        value: &SecretString,
+        rotation_id: &str,
+    ) -> Result<(), AdapterError>;
+}

@@ -1,0 +1,197 @@
+//! Signon over HTTP: the admin contract of `docs/signon-admin-api.md` (Signon has no mint API
+//! of its own) and `GET /user.json`, the call gds-sso makes to validate a bearer token.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::{AdapterError, Issuer, MintedToken, TokenInfo, TokenListing};
+use crate::domain::Target;
+
+const UPSTREAM: &str = "signon";
+
+/// Admin API and verification client for one Signon.
+#[derive(Clone)]
+pub struct SignonClient {
+    http: reqwest::Client,
+    base_url: String,
+    admin_token: SecretString,
+}
+
+#[derive(Deserialize)]
+struct ListingDto {
+    api_user: ApiUserDto,
+    application: ApplicationDto,
+    tokens: Vec<TokenDto>,
+}
+
+#[derive(Deserialize)]
+struct ApiUserDto {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct ApplicationDto {
+    name: String,
+    uid: String,
+}
+
+#[derive(Deserialize)]
+struct TokenDto {
+    id: String,
+    expires_at: Timestamp,
+    last8: String,
+}
+
+#[derive(Serialize)]
+struct MintRequest<'a> {
+    api_user: &'a str,
+    application: &'a str,
+    expires_in: u64,
+    idempotency_key: &'a str,
+}
+
+#[derive(Deserialize)]
+struct MintedDto {
+    id: String,
+    token: String,
+    expires_at: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct UserJson {
+    user: UserDto,
+}
+
+#[derive(Deserialize)]
+struct UserDto {
+    email: String,
+}
+
+impl SignonClient {
+    pub fn new(base_url: &str, admin_token: SecretString, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("a rustls provider is installed (install_crypto_provider)");
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            admin_token,
+        }
+    }
+
+    async fn send<T: for<'de> Deserialize<'de>>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, AdapterError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| AdapterError::from_reqwest(UPSTREAM, &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(AdapterError::from_status(UPSTREAM, status.as_u16(), &body));
+        }
+        response
+            .json::<T>()
+            .await
+            .map_err(|e| AdapterError::from_reqwest(UPSTREAM, &e))
+    }
+
+    /// Checks a token the way gds-sso does: `GET /user.json?client_id=<server app uid>` must be
+    /// 200 and name the API user. A 401 means the token does not work: permanent.
+    pub async fn verify(
+        &self,
+        application_uid: &str,
+        api_user_email: &str,
+        token: &SecretString,
+    ) -> Result<(), AdapterError> {
+        let request = self
+            .http
+            .get(format!("{}/user.json", self.base_url))
+            .query(&[("client_id", application_uid)])
+            .bearer_auth(token.expose_secret());
+        let user: UserJson = self.send(request).await?;
+        if user.user.email.eq_ignore_ascii_case(api_user_email) {
+            Ok(())
+        } else {
+            Err(AdapterError::permanent(
+                UPSTREAM,
+                format!(
+                    "/user.json names {:?}, not the API user {api_user_email:?}",
+                    user.user.email
+                ),
+            ))
+        }
+    }
+}
+
+#[async_trait]
+impl Issuer for SignonClient {
+    async fn list(&self, target: &Target) -> Result<TokenListing, AdapterError> {
+        let request = self
+            .http
+            .get(format!("{}/api/v1/admin/api-users/tokens", self.base_url))
+            .query(&[
+                ("api_user", target.api_user.as_str()),
+                ("application", target.application.as_str()),
+            ])
+            .bearer_auth(self.admin_token.expose_secret());
+        let listing: ListingDto = self.send(request).await?;
+        Ok(TokenListing {
+            api_user_name: listing.api_user.name,
+            application_uid: listing.application.uid,
+            application_name: listing.application.name,
+            tokens: listing
+                .tokens
+                .into_iter()
+                .map(|t| TokenInfo {
+                    id: t.id,
+                    expires_at: t.expires_at,
+                    last8: t.last8,
+                })
+                .collect(),
+        })
+    }
+
+    async fn mint(
+        &self,
+        target: &Target,
+        expires_in: Duration,
+        idempotency_key: &str,
+    ) -> Result<MintedToken, AdapterError> {
+        let request = self
+            .http
+            .post(format!("{}/api/v1/admin/api-users/tokens", self.base_url))
+            .bearer_auth(self.admin_token.expose_secret())
+            .json(&MintRequest {
+                api_user: target.api_user.as_str(),
+                application: target.application.as_str(),
+                expires_in: expires_in.as_secs(),
+                idempotency_key,
+            });
+        let minted: MintedDto = self.send(request).await?;
+        Ok(MintedToken {
+            id: minted.id,
+            value: SecretString::from(minted.token),
+            expires_at: minted.expires_at,
+        })
+    }
+
+    async fn revoke(&self, _target: &Target, token_id: &str) -> Result<(), AdapterError> {
+        let request = self
+            .http
+            .post(format!(
+                "{}/api/v1/admin/tokens/{token_id}/revoke",
+                self.base_url
+            ))
+            .bearer_auth(self.admin_token.expose_secret());
+        let _: serde_json::Value = self.send(request).await?;
+        Ok(())
+    }
+}

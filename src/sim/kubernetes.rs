@@ -1,0 +1,189 @@
+//! The part of the Kubernetes API that kube sends for a Secret: `GET` and server-side apply
+//! (`PATCH` with `application/apply-patch+yaml`, `fieldManager`, `force`), in the real wire
+//! format (Secret data base64 in JSON, `Status` objects for errors).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Faults, Running};
+
+#[derive(Default)]
+pub struct KubernetesSim {
+    pub faults: Faults,
+    /// `(namespace, name)` → the stored Secret object.
+    secrets: Mutex<BTreeMap<(String, String), Value>>,
+    resource_version: Mutex<u64>,
+}
+
+impl KubernetesSim {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
+        let router = Router::new()
+            .route(
+                "/api/v1/namespaces/{namespace}/secrets/{name}",
+                get(get_secret).patch(apply_secret),
+            )
+            .with_state(Arc::clone(self));
+        super::serve(router).await
+    }
+
+    /// The decoded value of `key` in a Secret, if both exist.
+    pub fn value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
+        let secrets = self.secrets.lock().expect("lock never poisoned");
+        let encoded = secrets
+            .get(&(namespace.to_owned(), name.to_owned()))?
+            .get("data")?
+            .get(key)?
+            .as_str()?
+            .to_owned();
+        String::from_utf8(STANDARD.decode(encoded).ok()?).ok()
+    }
+
+    /// Creates a Secret as Signon's sync job would have.
+    pub fn put(&self, namespace: &str, name: &str, key: &str, value: &str) {
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": self.next_version(),
+                         "managedFields": [{"manager": "signon", "operation": "Apply"}]},
+            "data": {key: STANDARD.encode(value)},
+        });
+        self.secrets
+            .lock()
+            .expect("lock never poisoned")
+            .insert((namespace.to_owned(), name.to_owned()), secret);
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let secrets = self.secrets.lock().expect("lock never poisoned");
+        secrets.keys().map(|(_, name)| name.clone()).collect()
+    }
+
+    fn next_version(&self) -> String {
+        let mut version = self.resource_version.lock().expect("lock never poisoned");
+        *version += 1;
+        version.to_string()
+    }
+}
+
+fn status(code: StatusCode, reason: &str, message: String) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16(),
+    });
+    (code, Json(body)).into_response()
+}
+
+async fn get_secret(
+    State(sim): State<Arc<KubernetesSim>>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    if let Some(fault) = sim.faults.check("get").await {
+        return fault;
+    }
+    let secrets = sim.secrets.lock().expect("lock never poisoned");
+    match secrets.get(&(namespace, name.clone())) {
+        Some(secret) => Json(secret.clone()).into_response(),
+        None => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("secrets \"{name}\" not found"),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct ApplyQuery {
+    #[serde(rename = "fieldManager")]
+    field_manager: Option<String>,
+    force: Option<bool>,
+}
+
+async fn apply_secret(
+    State(sim): State<Arc<KubernetesSim>>,
+    Path((namespace, name)): Path<(String, String)>,
+    Query(query): Query<ApplyQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(fault) = sim.faults.check("apply").await {
+        return fault;
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type != "application/apply-patch+yaml" {
+        return status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml; got {content_type:?}"),
+        );
+    }
+    let Some(manager) = query.field_manager.filter(|m| !m.is_empty()) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "PATCH with apply requires fieldManager".into(),
+        );
+    };
+    // JSON is YAML; kube sends JSON.
+    let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+        return status(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON".into());
+    };
+    let mut secrets = sim.secrets.lock().expect("lock never poisoned");
+    let key = (namespace.clone(), name.clone());
+    let existing = secrets.get(&key).cloned();
+    // Another manager owns the fields: a conflict unless forced, as the API server does.
+    let owned_by_other = existing.as_ref().is_some_and(|s| {
+        s["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|f| f["manager"] != manager.as_str()))
+    });
+    if owned_by_other && query.force != Some(true) {
+        return status(
+            StatusCode::CONFLICT,
+            "Conflict",
+            "Apply failed with 1 conflict: conflict with \"signon\": .data.bearer_token".into(),
+        );
+    }
+    let mut secret = existing.unwrap_or_else(|| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}})
+    });
+    for field in ["data", "type"] {
+        if let Some(value) = patch.get(field) {
+            merge(&mut secret[field], value);
+        }
+    }
+    if let Some(annotations) = patch["metadata"].get("annotations") {
+        merge(&mut secret["metadata"]["annotations"], annotations);
+    }
+    secret["metadata"]["resourceVersion"] = json!(sim.next_version());
+    secret["metadata"]["managedFields"] = json!([{"manager": manager, "operation": "Apply"}]);
+    secrets.insert(key, secret.clone());
+    Json(secret).into_response()
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(target), Some(patch)) => {
+            for (k, v) in patch {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}

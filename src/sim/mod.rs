@@ -1,0 +1,132 @@
+//! Simulators of the systems token-rotator talks to: real axum servers on loopback, speaking
+//! the same wire format as the real thing. `demo` and the tests share them; nothing in them is
+//! used by `serve`.
+//!
+//! Each can be told to misbehave on its next calls (an HTTP status, or a hang longer than any
+//! client timeout), or on every call, so tests can show what the engine does about it.
+
+pub mod kubernetes;
+pub mod signon;
+pub mod slack;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::task::JoinHandle;
+
+/// What a simulator does instead of answering normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Status(u16),
+    /// Answer only after this long (clients time out first).
+    Hang(Duration),
+}
+
+/// Faults per operation name: queued ones apply once each, a standing one to every call.
+#[derive(Default)]
+pub struct Faults {
+    queued: Mutex<BTreeMap<&'static str, VecDeque<Fault>>>,
+    standing: Mutex<BTreeMap<&'static str, Fault>>,
+    calls: Mutex<BTreeMap<&'static str, u32>>,
+}
+
+impl Faults {
+    /// The next `times` calls of `operation` fail with `fault`.
+    pub fn next(&self, operation: &'static str, fault: Fault, times: usize) {
+        let mut queued = self.queued.lock().expect("lock never poisoned");
+        let queue = queued.entry(operation).or_default();
+        queue.extend(std::iter::repeat_n(fault, times));
+    }
+
+    /// Every call of `operation` fails with `fault` until `clear`.
+    pub fn always(&self, operation: &'static str, fault: Fault) {
+        self.standing
+            .lock()
+            .expect("lock never poisoned")
+            .insert(operation, fault);
+    }
+
+    pub fn clear(&self, operation: &'static str) {
+        self.standing.lock().expect("lock never poisoned").remove(operation);
+        self.queued.lock().expect("lock never poisoned").remove(operation);
+    }
+
+    /// How many requests `operation` received, failed or not.
+    pub fn calls(&self, operation: &'static str) -> u32 {
+        self.calls
+            .lock()
+            .expect("lock never poisoned")
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Counts the call, then applies a fault if one is due: `Some(response)` replaces the answer.
+    pub async fn check(&self, operation: &'static str) -> Option<Response> {
+        *self
+            .calls
+            .lock()
+            .expect("lock never poisoned")
+            .entry(operation)
+            .or_default() += 1;
+        let fault = {
+            let queued = self
+                .queued
+                .lock()
+                .expect("lock never poisoned")
+                .get_mut(operation)
+                .and_then(VecDeque::pop_front);
+            queued.or_else(|| {
+                self.standing
+                    .lock()
+                    .expect("lock never poisoned")
+                    .get(operation)
+                    .copied()
+            })
+        }?;
+        match fault {
+            Fault::Status(code) => {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Some((status, format!("simulated {code} for {operation}")).into_response())
+            }
+            Fault::Hang(duration) => {
+                tokio::time::sleep(duration).await;
+                Some((StatusCode::GATEWAY_TIMEOUT, "simulated hang").into_response())
+            }
+        }
+    }
+}
+
+/// A simulator listening on loopback; it stops when dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn serve(router: Router) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    Ok(Running { addr, task })
+}

@@ -1,0 +1,364 @@
+//! A Signon: the admin contract of `docs/signon-admin-api.md` and `GET /user.json` as gds-sso
+//! calls it. Revoked and expired tokens fail verification, as in Signon.
+//!
+//! Unknown API users and applications are provisioned on first sight (with one live token that
+//! expires in ten days, like the one an alert is about), so any capture can be replayed.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Faults, Running};
+use crate::adapters::parameterize::parameterize;
+use crate::clock::Clock;
+
+/// One token as Signon stores it (`oauth_access_tokens`).
+#[derive(Debug, Clone)]
+pub struct SimToken {
+    pub id: u64,
+    pub api_user: String,
+    pub application: String,
+    pub value: String,
+    pub expires_at: Timestamp,
+    pub revoked: bool,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct SimApp {
+    name: String,
+    uid: String,
+}
+
+#[derive(Default)]
+struct World {
+    users: BTreeMap<String, String>,
+    apps: Vec<SimApp>,
+    tokens: Vec<SimToken>,
+    /// Verification calls per token id.
+    verifications: BTreeMap<u64, u32>,
+}
+
+pub struct SignonSim {
+    pub faults: Faults,
+    admin_token: String,
+    clock: Arc<dyn Clock>,
+    world: Mutex<World>,
+}
+
+impl SignonSim {
+    pub fn new(admin_token: &str, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            faults: Faults::default(),
+            admin_token: admin_token.to_owned(),
+            clock,
+            world: Mutex::new(World::default()),
+        })
+    }
+
+    pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
+        let router = Router::new()
+            .route("/api/v1/admin/api-users/tokens", get(list).post(mint))
+            .route("/api/v1/admin/tokens/{id}/revoke", post(revoke))
+            .route("/user.json", get(user_json))
+            .with_state(Arc::clone(self));
+        super::serve(router).await
+    }
+
+    /// Registers an API user with its display name (Secrets are named after it).
+    pub fn add_user(&self, email: &str, name: &str) {
+        self.world().users.insert(email.to_owned(), name.to_owned());
+    }
+
+    /// Adds a live token, as if made earlier; returns its value.
+    pub fn add_token(&self, api_user: &str, application: &str, expires_in: Duration) -> String {
+        let now = self.clock.now();
+        let mut world = self.world();
+        ensure_user(&mut world, api_user);
+        let app = ensure_app(&mut world, application);
+        issue(&mut world, api_user, &app, now + expires_in, None).value
+    }
+
+    pub fn tokens(&self) -> Vec<SimToken> {
+        self.world().tokens.clone()
+    }
+
+    /// Tokens newly made through the admin API (not seeded ones, not idempotent replays).
+    pub fn minted(&self) -> Vec<SimToken> {
+        self.tokens()
+            .into_iter()
+            .filter(|t| t.idempotency_key.is_some())
+            .collect()
+    }
+
+    pub fn revoked(&self) -> Vec<SimToken> {
+        self.tokens().into_iter().filter(|t| t.revoked).collect()
+    }
+
+    /// Whether Signon would accept this token now.
+    pub fn is_live(&self, value: &str) -> bool {
+        let now = self.clock.now();
+        self.world()
+            .tokens
+            .iter()
+            .any(|t| t.value == value && !t.revoked && t.expires_at > now)
+    }
+
+    pub fn verifications(&self, token_id: u64) -> u32 {
+        self.world().verifications.get(&token_id).copied().unwrap_or(0)
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().expect("lock never poisoned")
+    }
+
+    fn authorised(&self, headers: &HeaderMap) -> bool {
+        bearer(headers) == Some(self.admin_token.as_str())
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+fn ensure_user(world: &mut World, email: &str) -> String {
+    world
+        .users
+        .entry(email.to_owned())
+        .or_insert_with(|| {
+            // "short-url-manager@…" → "Short Url Manager": a plausible display name.
+            let local = email.split('@').next().unwrap_or(email);
+            local
+                .split(['-', '.', '_', '+'])
+                .filter(|w| !w.is_empty())
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .clone()
+}
+
+/// Finds an application by name or by its parameterized name (Signon's metric label).
+fn ensure_app(world: &mut World, name: &str) -> SimApp {
+    if let Some(app) = world
+        .apps
+        .iter()
+        .find(|a| a.name == name || parameterize(&a.name) == name)
+    {
+        return app.clone();
+    }
+    let app = SimApp {
+        name: name.to_owned(),
+        uid: format!("uid-{}", parameterize(name)),
+    };
+    world.apps.push(app.clone());
+    app
+}
+
+fn issue(
+    world: &mut World,
+    api_user: &str,
+    app: &SimApp,
+    expires_at: Timestamp,
+    idempotency_key: Option<String>,
+) -> SimToken {
+    // Doorkeeper: SecureRandom.urlsafe_base64(32).
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    let token = SimToken {
+        id: world.tokens.len() as u64 + 1,
+        api_user: api_user.to_owned(),
+        application: app.name.clone(),
+        value: URL_SAFE_NO_PAD.encode(bytes),
+        expires_at,
+        revoked: false,
+        idempotency_key,
+    };
+    world.tokens.push(token.clone());
+    token
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    api_user: String,
+    application: String,
+}
+
+async fn list(
+    State(sim): State<Arc<SignonSim>>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    if let Some(fault) = sim.faults.check("list").await {
+        return fault;
+    }
+    if !sim.authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    }
+    let now = sim.clock.now();
+    let mut world = sim.world();
+    let name = ensure_user(&mut world, &query.api_user);
+    let app = ensure_app(&mut world, &query.application);
+    let has_any = world
+        .tokens
+        .iter()
+        .any(|t| t.api_user == query.api_user && t.application == app.name);
+    if !has_any {
+        // The token the alert is about: live, ten days to go.
+        issue(&mut world, &query.api_user, &app, now + Duration::from_secs(10 * 86400), None);
+    }
+    let tokens: Vec<_> = world
+        .tokens
+        .iter()
+        .filter(|t| t.api_user == query.api_user && t.application == app.name)
+        .filter(|t| !t.revoked && t.expires_at > now)
+        .map(|t| {
+            json!({
+                "id": t.id.to_string(),
+                "expires_at": t.expires_at,
+                "last8": &t.value[t.value.len() - 8..],
+            })
+        })
+        .collect();
+    Json(json!({
+        "api_user": {"email": query.api_user, "name": name},
+        "application": {"name": app.name, "uid": app.uid},
+        "tokens": tokens,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct MintBody {
+    api_user: String,
+    application: String,
+    expires_in: u64,
+    idempotency_key: String,
+}
+
+async fn mint(
+    State(sim): State<Arc<SignonSim>>,
+    headers: HeaderMap,
+    Json(body): Json<MintBody>,
+) -> Response {
+    if let Some(fault) = sim.faults.check("mint").await {
+        return fault;
+    }
+    if !sim.authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    }
+    if body.idempotency_key.is_empty() || body.expires_in == 0 {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key and expires_in are required");
+    }
+    let now = sim.clock.now();
+    let mut world = sim.world();
+    if let Some(existing) = world
+        .tokens
+        .iter()
+        .find(|t| t.idempotency_key.as_deref() == Some(body.idempotency_key.as_str()))
+    {
+        let t = existing.clone();
+        return (
+            StatusCode::OK,
+            Json(json!({"id": t.id.to_string(), "token": t.value, "expires_at": t.expires_at})),
+        )
+            .into_response();
+    }
+    if !world.users.contains_key(&body.api_user) {
+        return error(StatusCode::NOT_FOUND, "no such API user");
+    }
+    let app = ensure_app(&mut world, &body.application);
+    let expires_at = now + Duration::from_secs(body.expires_in);
+    let t = issue(&mut world, &body.api_user, &app, expires_at, Some(body.idempotency_key));
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": t.id.to_string(), "token": t.value, "expires_at": t.expires_at})),
+    )
+        .into_response()
+}
+
+async fn revoke(
+    State(sim): State<Arc<SignonSim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(fault) = sim.faults.check("revoke").await {
+        return fault;
+    }
+    if !sim.authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    }
+    let mut world = sim.world();
+    let Some(token) = world.tokens.iter_mut().find(|t| t.id.to_string() == id) else {
+        return error(StatusCode::NOT_FOUND, "no such token");
+    };
+    token.revoked = true;
+    Json(json!({"id": id, "revoked": true})).into_response()
+}
+
+#[derive(Deserialize)]
+struct UserQuery {
+    client_id: Option<String>,
+}
+
+async fn user_json(
+    State(sim): State<Arc<SignonSim>>,
+    headers: HeaderMap,
+    Query(query): Query<UserQuery>,
+) -> Response {
+    if let Some(fault) = sim.faults.check("user.json").await {
+        return fault;
+    }
+    let now = sim.clock.now();
+    let mut world = sim.world();
+    let Some(value) = bearer(&headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Some(token) = world.tokens.iter().find(|t| t.value == value).cloned() else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    *world.verifications.entry(token.id).or_default() += 1;
+    let app_uid = world
+        .apps
+        .iter()
+        .find(|a| a.name == token.application)
+        .map(|a| a.uid.clone());
+    // Signon: doorkeeper_authorize! (live token), then the client_id must be the token's app.
+    let wrong_app = query.client_id.is_some() && query.client_id != app_uid;
+    if token.revoked || token.expires_at <= now || wrong_app {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let name = world.users.get(&token.api_user).cloned().unwrap_or_default();
+    Json(json!({"user": {
+        "uid": format!("user-{}", token.id),
+        "name": name,
+        "email": token.api_user,
+        "permissions": ["signin"],
+        "disabled": false,
+    }}))
+    .into_response()
+}
