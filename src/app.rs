@@ -5,9 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::engine::{Adapters, Engine};
 use crate::intake::auth::WebhookAuth;
+use crate::secrets::Keys;
 use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
 use crate::web::{self, AppState};
@@ -24,15 +28,45 @@ pub enum BuildError {
     },
 }
 
+/// What the rotation engine needs beyond the config.
+pub struct EngineParts {
+    pub adapters: Adapters,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    /// Run the engine's loop inside `run_until_stopped`; tests turn it off and call `tick`.
+    pub background: bool,
+}
+
 /// A bound, not yet serving instance. Port 0 binds a free port; `local_addr` says which.
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
+    engine: Option<Arc<Engine>>,
+    engine_in_background: bool,
 }
 
+/// How often the engine looks at the journal when nothing woke it.
+const ENGINE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Application {
-    pub async fn build(config: Config, auth: WebhookAuth) -> Result<Self, BuildError> {
-        let journal = Journal::open(&config.database_url, config.journal_busy_timeout).await?;
+    /// Intake only, or intake and the rotation engine when `engine` is given.
+    pub async fn build(
+        config: Config,
+        auth: WebhookAuth,
+        engine: Option<EngineParts>,
+    ) -> Result<Self, BuildError> {
+        let journal =
+            Arc::new(Journal::open(&config.database_url, config.journal_busy_timeout).await?);
+        let engine_in_background = engine.as_ref().is_some_and(|e| e.background);
+        let engine = engine.map(|parts| {
+            Arc::new(Engine::new(
+                Arc::clone(&journal),
+                parts.adapters,
+                parts.clock,
+                parts.keys,
+                config.engine.clone(),
+            ))
+        });
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -41,13 +75,23 @@ impl Application {
                     source,
                 })?;
         let state = Arc::new(AppState {
-            journal: Arc::new(journal),
+            journal,
+            wake: engine.as_ref().map(|e| e.waker()),
             metrics: Arc::new(Metrics::new()),
             auth,
             policy: config.policy,
             default_environment: config.default_environment,
         });
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            engine,
+            engine_in_background,
+        })
+    }
+
+    pub fn engine(&self) -> Option<Arc<Engine>> {
+        self.engine.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -66,10 +110,25 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let journal = Arc::clone(&self.state.journal);
+        let (stop_engine, engine_stopped) = watch::channel(false);
+        let engine_task = self
+            .engine
+            .filter(|_| self.engine_in_background)
+            .map(|engine| {
+                let mut stopped = engine_stopped.clone();
+                tokio::spawn(engine.run(ENGINE_POLL, async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                }))
+            });
         let router = web::router(self.state);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        // The engine finishes the pass it is in; every step it took is already journaled.
+        let _ = stop_engine.send(true);
+        if let Some(task) = engine_task {
+            let _ = task.await;
+        }
         journal.close().await;
         tracing::info!("stopped; journal closed");
         served

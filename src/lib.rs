@@ -9,6 +9,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod engine;
 pub mod fixtures;
 pub mod intake;
 pub mod policy;

@@ -34,6 +34,9 @@ enum Command {
         /// Accept webhooks without a credential. Only for a trusted network.
         #[arg(long)]
         insecure_no_auth: bool,
+        /// Allow a grace period under 5 minutes (gds-sso caches tokens that long).
+        #[arg(long)]
+        allow_short_grace: bool,
     },
     /// Run the service on loopback with throwaway state and replay the Alertmanager captures.
     Demo,
@@ -79,11 +82,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             config,
             listen,
             insecure_no_auth,
+            allow_short_grace,
         } => {
             runtime()?.block_on(serve::run(serve::ServeArgs {
                 config,
                 listen,
                 insecure_no_auth,
+                allow_short_grace,
             }))?;
         }
         Command::Demo => runtime()?.block_on(demo::run())?,

@@ -50,8 +50,13 @@ impl SecretDistributor {
         Self::from_config(config, namespace, timeout)
     }
 
-    fn from_config(config: kube::Config, namespace: &str, timeout: Duration) -> Result<Self, String> {
-        let client = kube::Client::try_from(config).map_err(|e| format!("kubernetes client: {e}"))?;
+    fn from_config(
+        config: kube::Config,
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let client =
+            kube::Client::try_from(config).map_err(|e| format!("kubernetes client: {e}"))?;
         Ok(Self {
             secrets: Api::namespaced(client, namespace),
             timeout,
@@ -75,9 +80,11 @@ impl SecretDistributor {
 
 fn classify(error: kube::Error) -> AdapterError {
     match error {
-        kube::Error::Api(status) => {
-            AdapterError::from_status(UPSTREAM, status.code, &format!("{} {}", status.reason, status.message))
-        }
+        kube::Error::Api(status) => AdapterError::from_status(
+            UPSTREAM,
+            status.code,
+            &format!("{} {}", status.reason, status.message),
+        ),
         // Anything below HTTP (connection, TLS, a body we cannot read) may pass.
         other => AdapterError::Transient {
             upstream: UPSTREAM,
@@ -101,7 +108,10 @@ impl Distributor for SecretDistributor {
             .map(|bytes| String::from_utf8(bytes.0))
             .transpose()
             .map_err(|_| {
-                AdapterError::permanent(UPSTREAM, format!("{}.{TOKEN_KEY} is not UTF-8", placement.name))
+                AdapterError::permanent(
+                    UPSTREAM,
+                    format!("{}.{TOKEN_KEY} is not UTF-8", placement.name),
+                )
             })?;
         Ok(value.map(SecretString::from))
     }
@@ -132,7 +142,8 @@ impl Distributor for SecretDistributor {
         let params = PatchParams::apply(FIELD_MANAGER).force();
         self.timed(
             "apply secret",
-            self.secrets.patch(&placement.name, &params, &Patch::Apply(&secret)),
+            self.secrets
+                .patch(&placement.name, &params, &Patch::Apply(&secret)),
         )
         .await?;
         Ok(())

@@ -19,10 +19,16 @@ use crate::domain::Target;
 pub enum AdapterError {
     /// Worth retrying: timeouts, connection failures, 429, 5xx.
     #[error("{upstream}: {detail} (will retry)")]
-    Transient { upstream: &'static str, detail: String },
+    Transient {
+        upstream: &'static str,
+        detail: String,
+    },
     /// Retrying cannot help: other 4xx, or an answer that makes no sense.
     #[error("{upstream}: {detail}")]
-    Permanent { upstream: &'static str, detail: String },
+    Permanent {
+        upstream: &'static str,
+        detail: String,
+    },
 }
 
 impl AdapterError {

@@ -65,7 +65,13 @@ fn transliterate(c: char) -> &'static str {
 pub fn parameterize(input: &str) -> String {
     let transliterated: String = input
         .chars()
-        .map(|c| if c.is_ascii() { c.to_string() } else { transliterate(c).to_owned() })
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                transliterate(c).to_owned()
+            }
+        })
         .collect();
     // gsub(/[^a-z0-9\-_]+/i, "-")
     let mut replaced = String::with_capacity(transliterated.len());
@@ -103,16 +109,36 @@ mod tests {
     fn real_names_become_the_secrets_govuk_has() {
         // Names and Secrets from govuk-helm-charts (reference/signon.md §3.2) and Signon.
         let cases = [
-            ("Short URL Manager", "Publishing API", "signon-token-short-url-manager-publishing-api"),
-            ("Account API", "Email Alert API", "signon-token-account-api-email-alert-api"),
-            ("Publisher", "Signon API", "signon-token-publisher-signon-api"),
-            ("Collections", "Email Alert API", "signon-token-collections-email-alert-api"),
+            (
+                "Short URL Manager",
+                "Publishing API",
+                "signon-token-short-url-manager-publishing-api",
+            ),
+            (
+                "Account API",
+                "Email Alert API",
+                "signon-token-account-api-email-alert-api",
+            ),
+            (
+                "Publisher",
+                "Signon API",
+                "signon-token-publisher-signon-api",
+            ),
+            (
+                "Collections",
+                "Email Alert API",
+                "signon-token-collections-email-alert-api",
+            ),
             (
                 "Signon API Client (permission and suspension updater)",
                 "Content Store",
                 "signon-token-signon-api-client-permission-and-suspension-updater-content-store",
             ),
-            ("GOV.UK Notify", "Email Alert API", "signon-token-gov-uk-notify-email-alert-api"),
+            (
+                "GOV.UK Notify",
+                "Email Alert API",
+                "signon-token-gov-uk-notify-email-alert-api",
+            ),
         ];
         for (user, app, expected) in cases {
             assert_eq!(secret_name(user, app), expected, "{user} / {app}");

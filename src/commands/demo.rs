@@ -1,53 +1,160 @@
-//! `token-rotator demo`: the whole service on loopback with throwaway state. It starts the
-//! service with a fresh SQLite journal in a temporary directory and a one-off credential, POSTs
-//! every Alertmanager capture (and the synthetic special cases) to it over real HTTP, then reopens the journal and prints, per
-//! alert, the target and the decision with the rule that made it.
+//! `token-rotator demo`: the whole service on loopback with throwaway state, no setup needed.
+//!
+//! It starts simulators of Signon, the Kubernetes API and Slack, seeds them with the tokens and
+//! Secrets the alerts are about, starts the service (fresh SQLite journal in a temporary
+//! directory, one-off credential and keys, grace period shortened to seconds), POSTs every
+//! Alertmanager capture and the synthetic special cases over real HTTP, runs every rotation to
+//! its end, then prints the Slack messages and a table of outcomes. It exits non-zero unless
+//! every target ends where its rule and its alerts say it should.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, bail, ensure};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::oneshot;
 
-use crate::app::Application;
+use crate::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
+use crate::adapters::parameterize::secret_name;
+use crate::adapters::signon::SignonClient;
+use crate::adapters::slack::SlackWebhook;
+use crate::app::{Application, EngineParts};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::engine::{Adapters, Engine, Phase, RetryPolicy};
 use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
-use crate::store::{AlertRow, Journal};
+use crate::secrets::Keys;
+use crate::sim::kubernetes::KubernetesSim;
+use crate::sim::signon::SignonSim;
+use crate::sim::slack::{SlackSim, WEBHOOK_PATH};
+use crate::store::rotations::{self, RotationRow};
+
+const NAMESPACE: &str = "apps";
+const GRACE: Duration = Duration::from_secs(2);
 
 pub async fn run() -> anyhow::Result<()> {
+    let started = Instant::now();
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let admin_token = random_secret();
+    let signon = SignonSim::new(admin_token.expose_secret(), Arc::clone(&clock));
+    let kubernetes = KubernetesSim::new();
+    let slack = SlackSim::new();
+    let (signon_http, kubernetes_http, slack_http) = (
+        signon.start().await?,
+        kubernetes.start().await?,
+        slack.start().await?,
+    );
+    let bodies = fixtures::replay_bodies();
+    seed(&signon, &kubernetes, &bodies)?;
+
     let mut config = Config::builtin();
     config.database_url = format!("sqlite://{}", dir.path().join("journal.db").display());
     config.listen = "127.0.0.1:0".parse().expect("a literal address");
-    let busy_timeout = config.journal_busy_timeout;
-    let database_url = config.database_url.clone();
-    // A credential for this run only; never printed.
-    let token = SecretString::from(uuid::Uuid::new_v4().simple().to_string());
-
-    let app = Application::build(config, WebhookAuth::bearer(&token)).await?;
+    config.engine.grace = GRACE;
+    config.engine.retry = RetryPolicy {
+        min_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(1),
+        max_attempts: 5,
+    };
+    let client = SignonClient::new(&signon_http.url(), admin_token, Duration::from_secs(5));
+    let distributor =
+        SecretDistributor::for_url(&kubernetes_http.url(), NAMESPACE, Duration::from_secs(5))
+            .map_err(anyhow::Error::msg)?;
+    let webhook = SecretString::from(format!("{}{WEBHOOK_PATH}", slack_http.url()));
+    let parts = EngineParts {
+        adapters: Adapters {
+            issuer: Arc::new(client.clone()),
+            distributor: Arc::new(distributor),
+            signon: client,
+            slack: Some(SlackWebhook::new(webhook, Duration::from_secs(5))),
+        },
+        keys: Keys::random(),
+        clock,
+        // Driven below, after every alert is journaled, so the outcome does not depend on timing.
+        background: false,
+    };
+    let token = random_secret();
+    let app = Application::build(config, WebhookAuth::bearer(&token), Some(parts)).await?;
+    let engine = app.engine().expect("built with an engine");
     let url = format!("http://{}/v1/alertmanager", app.local_addr());
     println!(
-        "token-rotator demo: service on {url}, journal in {}",
-        dir.path().display()
+        "token-rotator demo: service on {url}; Signon, Kubernetes and Slack simulated on loopback"
     );
-    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
 
+    post_all(&url, &token, &bodies).await?;
+    let rows = run_to_the_end(&engine).await?;
+    let expected = expected_ends(&engine).await?;
+    let _ = stop.send(());
+    server.await.context("server task")??;
+
+    print_messages(&slack.messages());
+    print_outcomes(&rows);
+    println!(
+        "\nSignon: {} tokens minted, {} revoked; Kubernetes: {} Secrets; Slack: {} messages; {:.1}s",
+        signon.minted().len(),
+        signon.revoked().len(),
+        kubernetes.names().len(),
+        slack.messages().len(),
+        started.elapsed().as_secs_f64()
+    );
+    check(&rows, &expected, &signon, &kubernetes)
+}
+
+fn random_secret() -> SecretString {
+    SecretString::from(uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// Gives every API user in the alerts a live token, synced to its Secret, as GOV.UK has today.
+fn seed(
+    signon: &SignonSim,
+    kubernetes: &KubernetesSim,
+    bodies: &[(&str, Vec<u8>)],
+) -> anyhow::Result<()> {
+    let mut targets = BTreeSet::new();
+    for (_, body) in bodies {
+        let payload: serde_json::Value = serde_json::from_slice(body)?;
+        for alert in payload["alerts"].as_array().into_iter().flatten() {
+            let labels = &alert["labels"];
+            if let (Some(user), Some(app)) =
+                (labels["api_user"].as_str(), labels["application"].as_str())
+            {
+                targets.insert((user.to_owned(), app.to_owned()));
+            }
+        }
+    }
+    for (user, app) in targets {
+        let value = signon.add_token(&user, &app, Duration::from_secs(10 * 86400));
+        kubernetes.put(
+            NAMESPACE,
+            &secret_name(&signon.user_name(&user), &app),
+            TOKEN_KEY,
+            &value,
+        );
+    }
+    Ok(())
+}
+
+async fn post_all(
+    url: &str,
+    token: &SecretString,
+    bodies: &[(&str, Vec<u8>)],
+) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let bodies = fixtures::replay_bodies();
     println!("\nPOST {} webhook bodies:", bodies.len());
     for (name, body) in bodies {
         let response = client
-            .post(&url)
+            .post(url)
             .bearer_auth(token.expose_secret())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
+            .body(body.clone())
             .send()
             .await
             .with_context(|| format!("POST {name}"))?;
@@ -59,41 +166,145 @@ pub async fn run() -> anyhow::Result<()> {
             receipt["new"], receipt["duplicates"]
         );
     }
-    let _ = stop.send(());
-    server.await.context("server task")??;
-
-    // Reopen the journal: what is printed is what survived the shutdown, not what is in memory.
-    let journal = Journal::open(&database_url, busy_timeout).await?;
-    let rows = journal.alerts().await?;
-    journal.close().await;
-    print_decisions(&rows);
-    ensure!(!rows.is_empty(), "the journal is empty after the demo");
     Ok(())
 }
 
-fn print_decisions(rows: &[AlertRow]) {
-    println!("\nJournaled alerts and decisions ({} rows):", rows.len());
-    println!(
-        "  {:<16} {:<9} {:<12} {:<40} {:<22} {:<10} rule",
-        "fingerprint", "status", "environment", "api_user", "application", "decision"
-    );
-    let mut counts = BTreeMap::new();
-    for row in rows {
-        let rule = match (&row.rule_index, &row.rule_name) {
-            (Some(index), Some(name)) => format!("#{index} {name}"),
-            _ => row.reason.clone().unwrap_or_else(|| "fallback".into()),
-        };
-        println!(
-            "  {:<16} {:<9} {:<12} {:<40} {:<22} {:<10} {rule}",
-            row.fingerprint,
-            row.status,
-            row.environment.as_deref().unwrap_or("-"),
-            row.api_user.as_deref().unwrap_or("-"),
-            row.application.as_deref().unwrap_or("-"),
-            row.action,
-        );
-        *counts.entry(row.action.as_str()).or_insert(0) += 1;
+/// Drives the engine until every rotation has ended and every message is delivered.
+async fn run_to_the_end(engine: &Engine) -> anyhow::Result<Vec<RotationRow>> {
+    let pool = engine.journal().pool();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        engine.run_until_idle().await?;
+        let rows = rotations::all_rotations(pool).await?;
+        let waiting = rotations::all_notifications(pool)
+            .await?
+            .iter()
+            .any(|n| n.delivered_at_ms.is_none());
+        if rows.iter().all(|r| r.next_attempt_at_ms.is_none()) && !waiting {
+            return Ok(rows);
+        }
+        if Instant::now() > deadline {
+            bail!("rotations still running after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let summary: Vec<_> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("\ndecisions: {}", summary.join(" "));
+}
+
+fn print_messages(messages: &[serde_json::Value]) {
+    println!("\nSlack received {} messages:", messages.len());
+    for message in messages {
+        println!("  • {}", message["text"].as_str().unwrap_or_default());
+    }
+}
+
+fn print_outcomes(rows: &[RotationRow]) {
+    println!("\nOutcomes:");
+    println!(
+        "  {:<12} {:<40} {:<22} {:<10} {:<12} {:>8}",
+        "environment", "api_user", "application", "decision", "end", "took"
+    );
+    for row in rows {
+        let took = row.finished_at_ms.unwrap_or(row.updated_at_ms) - row.created_at_ms;
+        println!(
+            "  {:<12} {:<40} {:<22} {:<10} {:<12} {:>6}ms",
+            or_dash(&row.environment),
+            or_dash(&row.api_user),
+            or_dash(&row.application),
+            row.action,
+            row.phase,
+            took
+        );
+    }
+}
+
+fn or_dash(value: &str) -> &str {
+    if value.is_empty() { "-" } else { value }
+}
+
+/// The end each rotation should reach, from the journaled alerts alone: a rule's decision, and
+/// for `rotate`, `cancelled` when the target's alert resolved before the rotation began.
+async fn expected_ends(engine: &Engine) -> anyhow::Result<Vec<(String, &'static str)>> {
+    let alerts = engine.journal().alerts().await?;
+    let mut open: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    let mut ends = Vec::new();
+    for alert in alerts {
+        let key = (
+            alert.environment.clone().unwrap_or_default(),
+            alert.api_user.clone().unwrap_or_default(),
+            alert.application.clone().unwrap_or_default(),
+        );
+        let firing = alert.status == "firing";
+        let decided = match alert.action.as_str() {
+            "manual" => Some(Phase::Manual),
+            "ignore" => Some(Phase::Ignored),
+            "silence" => Some(Phase::Silenced),
+            "unroutable" => Some(Phase::Unroutable),
+            _ => None,
+        };
+        match (decided, firing, open.get(&key)) {
+            (Some(phase), true, _) => ends.push((format!("{key:?}"), phase.as_str())),
+            (None, true, None) => {
+                open.insert(key.clone(), ends.len());
+                ends.push((format!("{key:?}"), Phase::Done.as_str()));
+            }
+            (None, false, Some(&index)) => {
+                // The engine takes every alert in before its first step: still planned.
+                ends[index].1 = Phase::Cancelled.as_str();
+                open.remove(&key);
+            }
+            _ => {}
+        }
+    }
+    Ok(ends)
+}
+
+fn check(
+    rows: &[RotationRow],
+    expected: &[(String, &'static str)],
+    signon: &SignonSim,
+    kubernetes: &KubernetesSim,
+) -> anyhow::Result<()> {
+    let actual: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                format!("{:?}", (&r.environment, &r.api_user, &r.application)),
+                r.phase.as_str(),
+            )
+        })
+        .collect();
+    ensure!(
+        expected.len() == actual.len(),
+        "expected {} rotations, found {}",
+        expected.len(),
+        actual.len()
+    );
+    let mut wrong = Vec::new();
+    for ((target, want), (_, got)) in expected.iter().zip(&actual) {
+        if want != got {
+            wrong.push(format!("{target}: expected {want}, got {got}"));
+        }
+    }
+    for row in rows.iter().filter(|r| r.phase == "done") {
+        let secret = row.secret_name.as_deref().unwrap_or_default();
+        let value = kubernetes
+            .value(NAMESPACE, secret, TOKEN_KEY)
+            .unwrap_or_default();
+        if !signon.is_live(&value) {
+            wrong.push(format!(
+                "{secret}: the Secret's token is not live in Signon"
+            ));
+        }
+    }
+    if !wrong.is_empty() {
+        bail!(
+            "the demo did not end as predicted:\n  {}",
+            wrong.join("\n  ")
+        );
+    }
+    println!(
+        "every target ended as its rule and alerts predict ({} rotations)",
+        rows.len()
+    );
+    Ok(())
 }

@@ -2,18 +2,31 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
-use crate::app::{Application, shutdown_signal};
+use crate::adapters::kubernetes::SecretDistributor;
+use crate::adapters::signon::SignonClient;
+use crate::adapters::slack::SlackWebhook;
+use crate::app::{Application, EngineParts, shutdown_signal};
+use crate::clock::SystemClock;
 use crate::config::Config;
+use crate::engine::Adapters;
 use crate::intake::auth::WebhookAuth;
-use crate::secrets;
+use crate::secrets::{self, Keys};
+
+pub const SIGNON_ADMIN_TOKEN_VAR: &str = "TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN";
+pub const SLACK_WEBHOOK_URL_VAR: &str = "TOKEN_ROTATOR_SLACK_WEBHOOK_URL";
+/// gds-sso caches a token for 5 minutes: revoking sooner can break a consumer still using it.
+pub const MIN_GRACE: Duration = Duration::from_secs(5 * 60);
 
 pub struct ServeArgs {
     pub config: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub insecure_no_auth: bool,
+    pub allow_short_grace: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -27,8 +40,56 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         WebhookAuth::from_env(&secrets::process_env).context("refusing to start")?
     };
-    let app = Application::build(config, auth).await?;
+    if config.engine.grace < MIN_GRACE && !args.allow_short_grace {
+        bail!(
+            "refusing to start: rotation.grace_period is {}, less than {} (gds-sso caches tokens for 5 minutes); \
+             pass --allow-short-grace if you mean it",
+            humantime::format_duration(config.engine.grace),
+            humantime::format_duration(MIN_GRACE)
+        );
+    }
+    let engine = engine_parts(&config).await?;
+    if engine.is_none() {
+        tracing::warn!(
+            "no [signon] section: the engine is off; alerts are journaled and decided only"
+        );
+    }
+    let app = Application::build(config, auth, engine).await?;
     tracing::info!(addr = %app.local_addr(), "listening");
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
+}
+
+async fn engine_parts(config: &Config) -> anyhow::Result<Option<EngineParts>> {
+    let Some(signon) = &config.signon else {
+        return Ok(None);
+    };
+    let lookup = &secrets::process_env;
+    let admin = secrets::from_env(SIGNON_ADMIN_TOKEN_VAR, lookup)?.with_context(|| {
+        format!("[signon] is configured but {SIGNON_ADMIN_TOKEN_VAR} is not set")
+    })?;
+    let keys = Keys::from_env(lookup)?;
+    let client = SignonClient::new(&signon.url, admin, signon.timeout);
+    let kube = &config.kubernetes;
+    let distributor = match &kube.url {
+        Some(url) => SecretDistributor::for_url(url, &kube.namespace, kube.timeout),
+        None => SecretDistributor::inferred(&kube.namespace, kube.timeout).await,
+    }
+    .map_err(anyhow::Error::msg)?;
+    let slack = secrets::from_env(SLACK_WEBHOOK_URL_VAR, lookup)?
+        .map(|url| SlackWebhook::new(url, Duration::from_secs(10)));
+    if slack.is_none() {
+        tracing::warn!("{SLACK_WEBHOOK_URL_VAR} is not set: outcomes are logged, not posted");
+    }
+    Ok(Some(EngineParts {
+        adapters: Adapters {
+            issuer: Arc::new(client.clone()),
+            distributor: Arc::new(distributor),
+            signon: client,
+            slack,
+        },
+        keys,
+        clock: Arc::new(SystemClock),
+        background: true,
+    }))
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::domain::Environment;
+use crate::engine::EngineSettings;
 use crate::policy::Policy;
 
 /// The configuration shipped in the binary: the runbook's rule table.
@@ -26,6 +27,26 @@ pub struct Config {
     /// How long a journal write waits for a lock held by someone else before giving up (503).
     pub journal_busy_timeout: Duration,
     pub policy: Policy,
+    /// `[rotation]`: grace period, deadlines, retries.
+    pub engine: EngineSettings,
+    /// `[signon]`: without it the engine does not run and alerts are only journaled.
+    pub signon: Option<SignonSettings>,
+    pub kubernetes: KubernetesSettings,
+}
+
+/// Where Signon's admin API is; its token comes from `TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN(_FILE)`.
+#[derive(Debug, Clone)]
+pub struct SignonSettings {
+    pub url: String,
+    pub timeout: Duration,
+}
+
+/// The cluster the Secrets live in. Without `url`, the in-cluster service account or kubeconfig.
+#[derive(Debug, Clone)]
+pub struct KubernetesSettings {
+    pub url: Option<String>,
+    pub namespace: String,
+    pub timeout: Duration,
 }
 
 /// Where a problem is: a place in the file, or an environment variable.

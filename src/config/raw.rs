@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Config, ConfigErrors, Location, Problem};
+use super::{Config, ConfigErrors, KubernetesSettings, Location, Problem, SignonSettings};
 use crate::domain::Environment;
+use crate::engine::{EngineSettings, RetryPolicy};
 use crate::policy::{Action, Condition, DomainClass, PatternSet, Policy, Rule};
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://token-rotator.db";
@@ -43,6 +44,36 @@ struct RawConfig {
     journal_busy_timeout: Option<Spanned<String>>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
+    rotation: Option<RawRotation>,
+    signon: Option<RawSignon>,
+    kubernetes: Option<RawKubernetes>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRotation {
+    grace_period: Option<Spanned<String>>,
+    safety_margin: Option<Spanned<String>>,
+    token_life: Option<Spanned<String>>,
+    cooldown: Option<Spanned<String>>,
+    retry_min_delay: Option<Spanned<String>>,
+    retry_max_delay: Option<Spanned<String>>,
+    max_attempts: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignon {
+    url: Spanned<String>,
+    timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKubernetes {
+    url: Option<String>,
+    namespace: Option<String>,
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +266,28 @@ fn validate(
             .unwrap_or_else(|| DEFAULT_INTERNAL_DOMAINS.map(String::from).to_vec()),
     };
     let rules = validate_rules(checker, raw.rules);
+    let engine = validate_rotation(checker, raw.rotation.unwrap_or_default());
+    let signon = raw.signon.and_then(|signon| {
+        let timeout = optional_duration(
+            checker,
+            "signon.timeout",
+            signon.timeout,
+            DEFAULT_HTTP_TIMEOUT,
+        )?;
+        let url = signon.url.into_inner();
+        Some(SignonSettings { url, timeout })
+    });
+    let kube = raw.kubernetes.unwrap_or_default();
+    let kubernetes = KubernetesSettings {
+        timeout: optional_duration(
+            checker,
+            "kubernetes.timeout",
+            kube.timeout,
+            DEFAULT_HTTP_TIMEOUT,
+        )?,
+        url: kube.url,
+        namespace: kube.namespace.unwrap_or_else(|| "apps".into()),
+    };
 
     Some(Config {
         database_url: database_url.value,
@@ -242,6 +295,83 @@ fn validate(
         default_environment,
         journal_busy_timeout: busy_timeout?,
         policy: Policy::new(rules, internal_domains),
+        engine: engine?,
+        signon,
+        kubernetes,
+    })
+}
+
+const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn optional_duration(
+    checker: &mut Checker,
+    key: &str,
+    value: Option<Spanned<String>>,
+    default: Duration,
+) -> Option<Duration> {
+    match value {
+        None => Some(default),
+        Some(v) => {
+            let sourced = Sourced {
+                from: Origin::File(v.span()),
+                value: v.into_inner(),
+            };
+            parse_duration(checker, key, &sourced)
+        }
+    }
+}
+
+fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSettings> {
+    let defaults = EngineSettings::default();
+    let grace = optional_duration(
+        checker,
+        "rotation.grace_period",
+        raw.grace_period,
+        defaults.grace,
+    );
+    let safety_margin = optional_duration(
+        checker,
+        "rotation.safety_margin",
+        raw.safety_margin,
+        defaults.safety_margin,
+    );
+    let token_life = optional_duration(
+        checker,
+        "rotation.token_life",
+        raw.token_life,
+        defaults.token_life,
+    );
+    let cooldown = optional_duration(
+        checker,
+        "rotation.cooldown",
+        raw.cooldown,
+        defaults.cooldown,
+    );
+    let min_delay = optional_duration(
+        checker,
+        "rotation.retry_min_delay",
+        raw.retry_min_delay,
+        defaults.retry.min_delay,
+    );
+    let max_delay = optional_duration(
+        checker,
+        "rotation.retry_max_delay",
+        raw.retry_max_delay,
+        defaults.retry.max_delay,
+    );
+    Some(EngineSettings {
+        grace: grace?,
+        safety_margin: safety_margin?,
+        token_life: token_life?,
+        cooldown: cooldown?,
+        retry: RetryPolicy {
+            min_delay: min_delay?,
+            max_delay: max_delay?,
+            max_attempts: raw
+                .max_attempts
+                .unwrap_or(defaults.retry.max_attempts)
+                .max(1),
+        },
     })
 }
 

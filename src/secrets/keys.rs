@@ -105,7 +105,11 @@ impl Keys {
             aad: context.as_bytes(),
         };
         let mut sealed = nonce.to_vec();
-        sealed.extend(cipher.encrypt(&nonce, payload).expect("encryption cannot fail"));
+        sealed.extend(
+            cipher
+                .encrypt(&nonce, payload)
+                .expect("encryption cannot fail"),
+        );
         sealed
     }
 
@@ -144,8 +148,16 @@ mod tests {
         let keys = Keys::random();
         let token = SecretString::from("a-token-value-1234");
         let sealed = keys.seal(&token, "rotation-1/new");
-        assert!(!sealed.windows(4).any(|w| w == b"1234"), "ciphertext hides the value");
-        assert_eq!(keys.open(&sealed, "rotation-1/new").unwrap().expose_secret(), "a-token-value-1234");
+        assert!(
+            !sealed.windows(4).any(|w| w == b"1234"),
+            "ciphertext hides the value"
+        );
+        assert_eq!(
+            keys.open(&sealed, "rotation-1/new")
+                .unwrap()
+                .expose_secret(),
+            "a-token-value-1234"
+        );
         assert!(keys.open(&sealed, "rotation-2/new").is_err());
         assert!(Keys::random().open(&sealed, "rotation-1/new").is_err());
     }
@@ -157,7 +169,10 @@ mod tests {
         assert_eq!(a.last4, "abcd");
         assert_eq!(a.hmac.len(), 16);
         assert_eq!(a, keys.fingerprint(&"token-abcd".into()));
-        assert_ne!(a.hmac, Keys::random().fingerprint(&"token-abcd".into()).hmac);
+        assert_ne!(
+            a.hmac,
+            Keys::random().fingerprint(&"token-abcd".into()).hmac
+        );
     }
 
     #[test]
@@ -168,6 +183,10 @@ mod tests {
             "TOKEN_ROTATOR_FINGERPRINT_KEY must be 32 bytes encoded as base64"
         );
         let missing = Keys::from_env(&|_| None).unwrap_err();
-        assert!(missing.to_string().starts_with("TOKEN_ROTATOR_FINGERPRINT_KEY is not set"));
+        assert!(
+            missing
+                .to_string()
+                .starts_with("TOKEN_ROTATOR_FINGERPRINT_KEY is not set")
+        );
     }
 }

@@ -130,7 +130,9 @@ async fn apply_secret(
         return status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml; got {content_type:?}"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml; got {content_type:?}"
+            ),
         );
     }
     let Some(manager) = query.field_manager.filter(|m| !m.is_empty()) else {
@@ -142,7 +144,11 @@ async fn apply_secret(
     };
     // JSON is YAML; kube sends JSON.
     let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
-        return status(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON".into());
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "body is not JSON".into(),
+        );
     };
     let mut secrets = sim.secrets.lock().expect("lock never poisoned");
     let key = (namespace.clone(), name.clone());

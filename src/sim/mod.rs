@@ -52,8 +52,14 @@ impl Faults {
     }
 
     pub fn clear(&self, operation: &'static str) {
-        self.standing.lock().expect("lock never poisoned").remove(operation);
-        self.queued.lock().expect("lock never poisoned").remove(operation);
+        self.standing
+            .lock()
+            .expect("lock never poisoned")
+            .remove(operation);
+        self.queued
+            .lock()
+            .expect("lock never poisoned")
+            .remove(operation);
     }
 
     /// How many requests `operation` received, failed or not.
@@ -91,7 +97,8 @@ impl Faults {
         }?;
         match fault {
             Fault::Status(code) => {
-                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 Some((status, format!("simulated {code} for {operation}")).into_response())
             }
             Fault::Hang(duration) => {

@@ -81,6 +81,11 @@ impl SignonSim {
         self.world().users.insert(email.to_owned(), name.to_owned());
     }
 
+    /// The display name of an API user, provisioning it if new.
+    pub fn user_name(&self, email: &str) -> String {
+        ensure_user(&mut self.world(), email)
+    }
+
     /// Adds a live token, as if made earlier; returns its value.
     pub fn add_token(&self, api_user: &str, application: &str, expires_in: Duration) -> String {
         let now = self.clock.now();
@@ -116,7 +121,11 @@ impl SignonSim {
     }
 
     pub fn verifications(&self, token_id: u64) -> u32 {
-        self.world().verifications.get(&token_id).copied().unwrap_or(0)
+        self.world()
+            .verifications
+            .get(&token_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
@@ -229,7 +238,13 @@ async fn list(
         .any(|t| t.api_user == query.api_user && t.application == app.name);
     if !has_any {
         // The token the alert is about: live, ten days to go.
-        issue(&mut world, &query.api_user, &app, now + Duration::from_secs(10 * 86400), None);
+        issue(
+            &mut world,
+            &query.api_user,
+            &app,
+            now + Duration::from_secs(10 * 86400),
+            None,
+        );
     }
     let tokens: Vec<_> = world
         .tokens
@@ -272,7 +287,10 @@ async fn mint(
         return error(StatusCode::UNAUTHORIZED, "admin token required");
     }
     if body.idempotency_key.is_empty() || body.expires_in == 0 {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key and expires_in are required");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key and expires_in are required",
+        );
     }
     let now = sim.clock.now();
     let mut world = sim.world();
@@ -293,7 +311,13 @@ async fn mint(
     }
     let app = ensure_app(&mut world, &body.application);
     let expires_at = now + Duration::from_secs(body.expires_in);
-    let t = issue(&mut world, &body.api_user, &app, expires_at, Some(body.idempotency_key));
+    let t = issue(
+        &mut world,
+        &body.api_user,
+        &app,
+        expires_at,
+        Some(body.idempotency_key),
+    );
     (
         StatusCode::CREATED,
         Json(json!({"id": t.id.to_string(), "token": t.value, "expires_at": t.expires_at})),
@@ -352,7 +376,11 @@ async fn user_json(
     if token.revoked || token.expires_at <= now || wrong_app {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let name = world.users.get(&token.api_user).cloned().unwrap_or_default();
+    let name = world
+        .users
+        .get(&token.api_user)
+        .cloned()
+        .unwrap_or_default();
     Json(json!({"user": {
         "uid": format!("user-{}", token.id),
         "name": name,

@@ -42,7 +42,11 @@ async fn receive(State(sim): State<Arc<SlackSim>>, Json(body): Json<Value>) -> R
     if let Some(fault) = sim.faults.check("post").await {
         return fault;
     }
-    if body.get("text").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if body
+        .get("text")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return (StatusCode::BAD_REQUEST, "no_text").into_response();
     }
     sim.messages.lock().expect("lock never poisoned").push(body);

@@ -4,6 +4,7 @@
 //! are waiting in one transaction ("group commit"): with `synchronous=FULL` every commit is an
 //! fsync, so batching is what lets many concurrent webhooks share one. Reads use a small pool.
 
+pub mod rotations;
 mod rows;
 mod writer;
 
@@ -124,6 +125,11 @@ impl Journal {
             .await
             .map_err(StoreError::Read)?;
         Ok(())
+    }
+
+    /// The read/write pool the engine uses (its writes are few and small).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Every journaled alert, oldest first.

@@ -30,6 +30,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 /// Everything a request handler needs, shared by all requests.
 pub struct AppState {
     pub journal: Arc<Journal>,
+    /// Wakes the engine after new alerts are journaled; `None` when it does not run.
+    pub wake: Option<Arc<tokio::sync::Notify>>,
     pub metrics: Arc<Metrics>,
     pub auth: WebhookAuth,
     pub policy: Policy,

@@ -59,7 +59,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     config.database_url = database_url(dir.path());
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.journal_busy_timeout = options.busy_timeout;
-    let app = Application::build(config, options.auth)
+    let app = Application::build(config, options.auth, None)
         .await
         .expect("the service builds");
     let addr = app.local_addr();

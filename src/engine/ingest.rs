@@ -1,0 +1,194 @@
+//! Taking journaled alerts in: each starts a rotation, joins the one under way, cancels one not
+//! yet begun (a resolved alert: someone rotated by hand), or records a decision needing none.
+
+use jiff::Timestamp;
+
+use super::{Engine, EngineError, Phase, message};
+use crate::store::rotations::{self, NewRotation, PendingAlert, RotationRow};
+
+/// Alerts taken in per pass; the rest wait for the next pass.
+const BATCH: i64 = 500;
+
+impl Engine {
+    pub(super) async fn ingest(&self) -> Result<usize, EngineError> {
+        let pending = rotations::pending_alerts(self.journal.pool(), BATCH).await?;
+        for alert in &pending {
+            self.take_in(alert).await?;
+        }
+        Ok(pending.len())
+    }
+
+    async fn take_in(&self, alert: &PendingAlert) -> Result<(), EngineError> {
+        let pool = self.journal.pool();
+        let now = self.clock.now();
+        let trigger = format!("alert:{}", alert.fingerprint);
+        let firing = alert.status == "firing";
+        let environment = alert.environment.clone().unwrap_or_default();
+        let api_user = alert.api_user.clone().unwrap_or_default();
+        let application = alert.application.clone().unwrap_or_default();
+
+        if alert.action != "rotate" {
+            if !firing {
+                rotations::handle_alert(pool, alert.id, None, None, now).await?;
+                return Ok(());
+            }
+            let (phase, why) = match alert.action.as_str() {
+                "manual" => (Phase::Manual, "needs a person".to_owned()),
+                "ignore" => (Phase::Ignored, "rotates by itself".to_owned()),
+                "silence" => (Phase::Silenced, "noise by rule".to_owned()),
+                _ => (
+                    Phase::Unroutable,
+                    alert
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "not routable".into()),
+                ),
+            };
+            let why = if phase == Phase::Unroutable {
+                format!("{why} (labels {})", alert.labels)
+            } else {
+                why
+            };
+            let new = new_rotation(alert, phase, None, &trigger, &why, Some(why.clone()));
+            let row = preview(&new, now);
+            let body = message::outcome(&row, phase, &why, now.as_millisecond());
+            rotations::start(pool, &new, Some(alert.id), now, Some(&body)).await?;
+            return Ok(());
+        }
+
+        let active =
+            rotations::active_rotation(pool, &environment, &api_user, &application).await?;
+        match (active, firing) {
+            (Some(active), true) => {
+                let note = format!(
+                    "alert {} joined this rotation; no second rotation",
+                    alert.fingerprint
+                );
+                rotations::handle_alert(
+                    pool,
+                    alert.id,
+                    Some(&active.id),
+                    Some((&active.phase, &note, &trigger)),
+                    now,
+                )
+                .await?;
+            }
+            (Some(active), false) if active.phase == Phase::Planned.as_str() => {
+                let why = "the alert resolved before the rotation began; someone may have rotated it by hand".to_owned();
+                let transition =
+                    self.transition(&active, Phase::Planned, Phase::Cancelled, why, &trigger);
+                self.advance(&active, transition, Some(alert.id)).await?;
+            }
+            (Some(active), false) => {
+                let note =
+                    "the alert resolved during the rotation; carrying on (the new token is live)";
+                rotations::handle_alert(
+                    pool,
+                    alert.id,
+                    Some(&active.id),
+                    Some((&active.phase, note, &trigger)),
+                    now,
+                )
+                .await?;
+            }
+            (None, false) => rotations::handle_alert(pool, alert.id, None, None, now).await?,
+            (None, true) => {
+                let recent =
+                    rotations::last_done(pool, &environment, &api_user, &application).await?;
+                let cooling = recent.as_ref().filter(|r| {
+                    r.finished_at_ms.is_some_and(|f| {
+                        f + self.settings.cooldown.as_millis() as i64 > now.as_millisecond()
+                    })
+                });
+                if let Some(done) = cooling {
+                    let note = format!(
+                        "alert {} arrived within the cooldown after this rotation finished; not rotating again",
+                        alert.fingerprint
+                    );
+                    rotations::handle_alert(
+                        pool,
+                        alert.id,
+                        Some(&done.id),
+                        Some((&done.phase, &note, &trigger)),
+                        now,
+                    )
+                    .await?;
+                } else {
+                    let new = new_rotation(
+                        alert,
+                        Phase::Planned,
+                        Some(now),
+                        &trigger,
+                        "the alert asks for a rotation",
+                        None,
+                    );
+                    rotations::start(pool, &new, Some(alert.id), now, None).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn new_rotation(
+    alert: &PendingAlert,
+    phase: Phase,
+    next_attempt_at: Option<Timestamp>,
+    trigger: &str,
+    reason: &str,
+    outcome: Option<String>,
+) -> NewRotation {
+    NewRotation {
+        id: uuid::Uuid::now_v7().to_string(),
+        environment: alert.environment.clone().unwrap_or_default(),
+        api_user: alert.api_user.clone().unwrap_or_default(),
+        application: alert.application.clone().unwrap_or_default(),
+        action: alert.action.clone(),
+        rule_name: alert.rule_name.clone(),
+        action_detail: alert.action_detail.clone(),
+        phase: phase.as_str(),
+        trigger: trigger.to_owned(),
+        next_attempt_at,
+        outcome,
+        reason: reason.to_owned(),
+    }
+}
+
+/// The row as it will be journaled, for composing its message before it is written.
+fn preview(new: &NewRotation, now: Timestamp) -> RotationRow {
+    let now_ms = now.as_millisecond();
+    RotationRow {
+        id: new.id.clone(),
+        environment: new.environment.clone(),
+        api_user: new.api_user.clone(),
+        application: new.application.clone(),
+        action: new.action.clone(),
+        rule_name: new.rule_name.clone(),
+        action_detail: new.action_detail.clone(),
+        phase: new.phase.to_owned(),
+        trigger: new.trigger.clone(),
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        next_attempt_at_ms: None,
+        attempts: 0,
+        deadline_at_ms: None,
+        last_error: None,
+        outcome: new.outcome.clone(),
+        api_user_name: None,
+        application_uid: None,
+        secret_name: None,
+        old_token_id: None,
+        old_token_expires_at_ms: None,
+        old_token_last8: None,
+        old_secret_fingerprint: None,
+        old_secret_sealed: None,
+        new_token_id: None,
+        new_token_expires_at_ms: None,
+        new_token_fingerprint: None,
+        new_token_last4: None,
+        new_token_sealed: None,
+        verified_at_ms: None,
+        grace_until_ms: None,
+        finished_at_ms: None,
+    }
+}

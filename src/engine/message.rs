@@ -1,0 +1,131 @@
+//! Slack messages for outcomes: `text` (the notification fallback) plus Block Kit `blocks`.
+//! They name tokens only by their last characters; label values are escaped for mrkdwn.
+
+use serde_json::{Value, json};
+
+use super::Phase;
+use crate::store::rotations::RotationRow;
+
+/// `&`, `<` and `>` are control characters in Slack's mrkdwn.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn target(row: &RotationRow) -> String {
+    format!(
+        "`{}` for *{}* in *{}*",
+        escape(&row.api_user),
+        escape(&row.application),
+        escape(&row.environment)
+    )
+}
+
+fn duration(row: &RotationRow, now_ms: i64) -> String {
+    let seconds = ((now_ms - row.created_at_ms).max(0) / 1000) as u64;
+    humantime::format_duration(std::time::Duration::from_secs(seconds)).to_string()
+}
+
+fn date(ms: Option<i64>) -> String {
+    ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        )
+}
+
+fn detail(row: &RotationRow, key: &str) -> Option<String> {
+    let detail: Value = serde_json::from_str(row.action_detail.as_deref()?).ok()?;
+    detail.get(key)?.as_str().map(str::to_owned)
+}
+
+/// The message for a rotation that reached `phase`; `why` says what happened in this step.
+pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64) -> Value {
+    let who = target(row);
+    let rule = row
+        .rule_name
+        .as_deref()
+        .map_or_else(String::new, |r| format!(" (rule `{}`)", escape(r)));
+    let (headline, todo) = match phase {
+        Phase::Done => (
+            format!(
+                ":white_check_mark: Rotated the token of {who} in {}. New token …{} (expires {}) is in Secret `{}` and works with Signon; {}",
+                duration(row, now_ms),
+                row.new_token_last4.as_deref().unwrap_or("?"),
+                date(row.new_token_expires_at_ms),
+                row.secret_name.as_deref().unwrap_or("?"),
+                escape(why),
+            ),
+            "Nothing to do.".to_owned(),
+        ),
+        Phase::Manual => {
+            let owner = detail(row, "owner").unwrap_or_default();
+            let runbook = detail(row, "runbook_url").unwrap_or_default();
+            let note = detail(row, "note").map_or_else(String::new, |n| format!(" {}", escape(&n)));
+            (
+                format!(":raising_hand: The token of {who} expires soon and needs a person{rule}."),
+                format!(
+                    "{} please rotate it by hand: {}.{note}",
+                    escape(&owner),
+                    escape(&runbook)
+                ),
+            )
+        }
+        Phase::Ignored => (
+            format!(":zzz: Not rotating the token of {who}: it rotates by itself{rule}."),
+            "Nothing to do unless the alert keeps firing.".to_owned(),
+        ),
+        Phase::Silenced => (
+            format!(
+                ":mute: Not rotating the token of {who}: this environment's alerts are noise{rule}."
+            ),
+            "Nothing to do. (token-rotator does not create the Alertmanager silence yet.)"
+                .to_owned(),
+        ),
+        Phase::Unroutable => (
+            format!(":warning: An alert could not be acted on: {}.", escape(why)),
+            "Fix the alert rule so that it carries environment, api_user and application."
+                .to_owned(),
+        ),
+        Phase::Cancelled => (
+            format!(
+                ":heavy_minus_sign: Cancelled the rotation of {who}: {}.",
+                escape(why)
+            ),
+            "Nothing to do.".to_owned(),
+        ),
+        Phase::RolledBack => (
+            format!(
+                ":leftwards_arrow_with_hook: Rolled back the rotation of {who} after {}: {}. The Secret holds the old token again and the new token …{} is revoked.",
+                duration(row, now_ms),
+                escape(why),
+                row.new_token_last4.as_deref().unwrap_or("?"),
+            ),
+            format!(
+                "Find out why the new token did not work, then rotate by hand or with `token-rotator rotate`. The old token expires {}.",
+                date(row.old_token_expires_at_ms)
+            ),
+        ),
+        _ => (
+            format!(
+                ":x: Rotating the token of {who} failed in phase `{}`: {}.",
+                row.phase,
+                escape(why)
+            ),
+            format!(
+                "Follow the runbook by hand. The old token expires {}.",
+                date(row.old_token_expires_at_ms)
+            ),
+        ),
+    };
+    let text = format!("{headline} {todo}");
+    json!({
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!(
+                "{} · rotation `{}`", todo, row.id)}]},
+        ],
+    })
+}

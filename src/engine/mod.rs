@@ -1,0 +1,332 @@
+//! The rotation engine: drains the journal, one state machine per target.
+//!
+//! Each pass ([`Engine::tick`]) takes in new alerts, moves every due rotation by one step, and
+//! delivers due Slack messages. A step re-reads its rotation, does at most one kind of external
+//! change (each idempotent by the rotation id), and journals the next phase; a crash anywhere
+//! resumes from the journaled phase. Decisions about errors live in one place, [`Engine::failed`].
+
+mod ingest;
+pub mod message;
+mod phase;
+pub mod retry;
+mod steps;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+use crate::adapters::signon::SignonClient;
+use crate::adapters::slack::SlackWebhook;
+use crate::adapters::{AdapterError, Distributor, Issuer};
+use crate::clock::Clock;
+use crate::secrets::Keys;
+use crate::store::rotations::{self, RotationRow, Transition};
+use crate::store::{Journal, StoreError};
+pub use phase::Phase;
+pub use retry::RetryPolicy;
+
+/// Settings of the engine, from the `[rotation]` config section.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Time between verifying the new token and revoking the old one.
+    pub grace: Duration,
+    /// Give up this long before the old token expires, so a person still has time.
+    pub safety_margin: Duration,
+    /// Life of a new token (Signon's default for API users is two years).
+    pub token_life: Duration,
+    /// A new alert this soon after a finished rotation of the same target is not acted on
+    /// (Signon's metric is cached for an hour, so alerts can outlive the token they were about).
+    pub cooldown: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(3600),
+            safety_margin: Duration::from_secs(2 * 86400),
+            token_life: Duration::from_secs(730 * 86400),
+            cooldown: Duration::from_secs(86400),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The systems a rotation touches.
+pub struct Adapters {
+    pub issuer: Arc<dyn Issuer>,
+    pub distributor: Arc<dyn Distributor>,
+    pub signon: SignonClient,
+    /// `None`: outcomes are journaled and logged but not posted.
+    pub slack: Option<SlackWebhook>,
+}
+
+pub struct Engine {
+    journal: Arc<Journal>,
+    adapters: Adapters,
+    clock: Arc<dyn Clock>,
+    keys: Keys,
+    settings: EngineSettings,
+    /// Woken by intake when it journals alerts, so they do not wait for the next poll.
+    wake: Arc<Notify>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub alerts: usize,
+    pub steps: usize,
+    pub messages: usize,
+}
+
+impl Progress {
+    pub fn is_idle(&self) -> bool {
+        *self == Progress::default()
+    }
+}
+
+/// How a step ended.
+enum Step {
+    /// Journal this transition.
+    Advance(Transition),
+    /// An upstream refused or failed.
+    Error(AdapterError),
+}
+
+impl Engine {
+    pub fn new(
+        journal: Arc<Journal>,
+        adapters: Adapters,
+        clock: Arc<dyn Clock>,
+        keys: Keys,
+        settings: EngineSettings,
+    ) -> Self {
+        Self {
+            journal,
+            adapters,
+            clock,
+            keys,
+            settings,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Intake calls `notify_one` on this after journaling alerts.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    /// One pass: take in new alerts, one step for each due rotation, deliver due messages.
+    pub async fn tick(&self) -> Result<Progress, EngineError> {
+        let alerts = self.ingest().await?;
+        let mut steps = 0;
+        let due = rotations::due_rotations(self.journal.pool(), self.clock.now()).await?;
+        for row in due {
+            self.step(row).await?;
+            steps += 1;
+        }
+        let messages = self.deliver().await?;
+        Ok(Progress {
+            alerts,
+            steps,
+            messages,
+        })
+    }
+
+    /// Passes until nothing is due at the clock's present time (bounded, in case of a bug).
+    pub async fn run_until_idle(&self) -> Result<(), EngineError> {
+        for _ in 0..1000 {
+            if self.tick().await?.is_idle() {
+                return Ok(());
+            }
+        }
+        tracing::error!("engine still busy after 1000 passes");
+        Ok(())
+    }
+
+    /// Runs until `shutdown` completes, sleeping until the next due time, intake's wake-up, or
+    /// `poll` at the longest. A pass in progress finishes before it stops.
+    pub async fn run(self: Arc<Self>, poll: Duration, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.run_until_idle().await {
+                tracing::error!(error = %e, "engine pass failed; retrying");
+            }
+            let wait = match rotations::next_due(self.journal.pool()).await {
+                Ok(Some(due_ms)) => {
+                    let now = self.clock.now().as_millisecond();
+                    Duration::from_millis((due_ms - now).clamp(0, poll.as_millis() as i64) as u64)
+                }
+                _ => poll,
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = self.wake.notified() => {},
+                () = tokio::time::sleep(wait) => {},
+            }
+        }
+        tracing::info!("engine stopped");
+    }
+
+    async fn step(&self, row: RotationRow) -> Result<(), EngineError> {
+        let Some(phase) = Phase::parse(&row.phase) else {
+            tracing::error!(rotation_id = %row.id, phase = %row.phase, "unknown phase in the journal");
+            return Ok(());
+        };
+        let span = tracing::info_span!("step", rotation_id = %row.id, %phase, target = %format!("{}/{}/{}", row.environment, row.api_user, row.application));
+        let _enter = span.enter();
+        match self.run_step(&row, phase).await {
+            Step::Advance(transition) => self.advance(&row, transition, None).await,
+            Step::Error(error) => self.failed(&row, phase, error).await,
+        }
+    }
+
+    async fn advance(
+        &self,
+        row: &RotationRow,
+        transition: Transition,
+        alert_id: Option<i64>,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let moved =
+            rotations::transition(self.journal.pool(), &row.id, &transition, now, alert_id).await?;
+        if moved {
+            tracing::info!(rotation_id = %row.id, from = transition.from, to = transition.to, reason = %transition.reason, "phase changed");
+        } else {
+            tracing::warn!(rotation_id = %row.id, "{}", rotations::MOVED_ON);
+        }
+        Ok(())
+    }
+
+    /// The one place that decides what an error means: retry soon, roll back, or give up.
+    async fn failed(
+        &self,
+        row: &RotationRow,
+        phase: Phase,
+        error: AdapterError,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let failures = row.attempts as u32 + 1;
+        let deadline = row
+            .deadline_at_ms
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok());
+        if error.is_transient()
+            && let Some(delay) = self.settings.retry.delay(failures)
+        {
+            let at = now + delay;
+            if deadline.is_none_or(|d| at < d) {
+                tracing::warn!(rotation_id = %row.id, %error, attempt = failures, "step failed; will retry");
+                rotations::retry_later(self.journal.pool(), row, &error.to_string(), at, now)
+                    .await?;
+                return Ok(());
+            }
+        }
+        let why = if error.is_transient() {
+            format!("{error}; gave up after {failures} attempts")
+        } else {
+            error.to_string()
+        };
+        tracing::error!(rotation_id = %row.id, %phase, error = %why, "step failed for good");
+        let to = if phase.has_new_token() {
+            Phase::RollingBack
+        } else {
+            Phase::Failed
+        };
+        let mut transition = self.transition(row, phase, to, why.clone(), "engine");
+        if to == Phase::RollingBack {
+            // Kept for the rolled_back message, written once the rollback is done.
+            transition
+                .fields
+                .push(rotations::Field::Text("outcome", Some(why)));
+        }
+        self.advance(row, transition, None).await
+    }
+
+    /// A transition that queues the outcome's Slack message when `to` is terminal.
+    fn transition(
+        &self,
+        row: &RotationRow,
+        from: Phase,
+        to: Phase,
+        reason: String,
+        trigger: &str,
+    ) -> Transition {
+        let now = self.clock.now();
+        let notify = to
+            .is_terminal()
+            .then(|| message::outcome(row, to, &reason, now.as_millisecond()));
+        let mut fields = Vec::new();
+        if to.is_terminal() {
+            // Nothing sealed outlives its rotation.
+            fields.push(rotations::Field::Blob("old_secret_sealed", None));
+            fields.push(rotations::Field::Blob("new_token_sealed", None));
+            fields.push(rotations::Field::Text("outcome", Some(reason.clone())));
+        }
+        Transition {
+            from: from.as_str(),
+            to: to.as_str(),
+            reason,
+            trigger: trigger.to_owned(),
+            next_attempt_at: (!to.is_terminal()).then_some(now),
+            fields,
+            notify,
+        }
+    }
+
+    /// Posts due Slack messages; a failure is retried later and never touches a rotation.
+    async fn deliver(&self) -> Result<usize, EngineError> {
+        let now = self.clock.now();
+        let due = rotations::due_notifications(self.journal.pool(), now).await?;
+        let Some(slack) = &self.adapters.slack else {
+            for n in &due {
+                tracing::info!(rotation_id = ?n.rotation_id, body = %n.body, "outcome (no Slack configured)");
+                rotations::notification_attempted(self.journal.pool(), n.id, now, None, None)
+                    .await?;
+            }
+            return Ok(due.len());
+        };
+        for n in &due {
+            let body: serde_json::Value = serde_json::from_str(&n.body).unwrap_or_default();
+            match slack.post(&body).await {
+                Ok(()) => {
+                    rotations::notification_attempted(self.journal.pool(), n.id, now, None, None)
+                        .await?
+                }
+                Err(error) => {
+                    // Messages never give up: the outcome matters more than its lateness.
+                    let delay = self
+                        .settings
+                        .retry
+                        .delay(
+                            1 + (n.attempts as u32)
+                                .min(self.settings.retry.max_attempts.saturating_sub(2)),
+                        )
+                        .unwrap_or(self.settings.retry.max_delay);
+                    tracing::warn!(%error, notification = n.id, "Slack message not delivered; will retry");
+                    let message = error.to_string();
+                    rotations::notification_attempted(
+                        self.journal.pool(),
+                        n.id,
+                        now,
+                        Some(now + delay),
+                        Some(&message),
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(due.len())
+    }
+}

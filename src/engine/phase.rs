@@ -1,0 +1,146 @@
+//! The phases of a rotation and which follow which.
+//!
+//! ```text
+//!   planned ─mint─▶ issued ─write Secret─▶ distributed ─rollout─▶ rolled_out ─verify─▶ verified
+//!      │                │                       │                     │                  │
+//!      │ resolved        └──────── error ────────┴──── error / 401 ────┘                  ▼
+//!      ▼                                         ▼                                      grace
+//!  cancelled                               rolling_back ─restore old, revoke new─▶ rolled_back
+//!                                                                                         │ grace over
+//!   planned ─error─▶ failed        grace ─revoke error─▶ failed        revoked ◀─revoke old┘
+//!                                                                         │
+//!   decided without rotating: manual, ignored, silenced, unroutable      done
+//! ```
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    Planned,
+    Issued,
+    Distributed,
+    RolledOut,
+    Verified,
+    Grace,
+    Revoked,
+    Done,
+    RollingBack,
+    RolledBack,
+    Failed,
+    Cancelled,
+    Manual,
+    Ignored,
+    Silenced,
+    Unroutable,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 16] = [
+        Phase::Planned,
+        Phase::Issued,
+        Phase::Distributed,
+        Phase::RolledOut,
+        Phase::Verified,
+        Phase::Grace,
+        Phase::Revoked,
+        Phase::Done,
+        Phase::RollingBack,
+        Phase::RolledBack,
+        Phase::Failed,
+        Phase::Cancelled,
+        Phase::Manual,
+        Phase::Ignored,
+        Phase::Silenced,
+        Phase::Unroutable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Planned => "planned",
+            Phase::Issued => "issued",
+            Phase::Distributed => "distributed",
+            Phase::RolledOut => "rolled_out",
+            Phase::Verified => "verified",
+            Phase::Grace => "grace",
+            Phase::Revoked => "revoked",
+            Phase::Done => "done",
+            Phase::RollingBack => "rolling_back",
+            Phase::RolledBack => "rolled_back",
+            Phase::Failed => "failed",
+            Phase::Cancelled => "cancelled",
+            Phase::Manual => "manual",
+            Phase::Ignored => "ignored",
+            Phase::Silenced => "silenced",
+            Phase::Unroutable => "unroutable",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == value)
+    }
+
+    /// Nothing more will happen to a rotation in a terminal phase.
+    pub fn is_terminal(self) -> bool {
+        !matches!(
+            self,
+            Phase::Planned
+                | Phase::Issued
+                | Phase::Distributed
+                | Phase::RolledOut
+                | Phase::Verified
+                | Phase::Grace
+                | Phase::Revoked
+                | Phase::RollingBack
+        )
+    }
+
+    /// Whether a new token may exist that has not been put to use or revoked: an error from
+    /// here on must roll back, not just stop.
+    pub fn has_new_token(self) -> bool {
+        matches!(
+            self,
+            Phase::Issued | Phase::Distributed | Phase::RolledOut | Phase::Verified
+        )
+    }
+
+    /// What the engine will do next, for `status`.
+    pub fn next_action(self) -> &'static str {
+        match self {
+            Phase::Planned => "mint a new token",
+            Phase::Issued => "write the new token to the Secret",
+            Phase::Distributed => "wait for the consumers to roll out",
+            Phase::RolledOut => "verify the new token with Signon",
+            Phase::Verified => "start the grace period",
+            Phase::Grace => "revoke the old token when the grace period ends",
+            Phase::Revoked => "finish",
+            Phase::RollingBack => "restore the old token and revoke the new one",
+            _ => "-",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_the_active_set_matches_the_journal_index() {
+        for phase in Phase::ALL {
+            assert_eq!(Phase::parse(phase.as_str()), Some(phase));
+        }
+        // migrations/sqlite/0002_rotations.sql: one_active_rotation_per_target.
+        let migration = include_str!("../../migrations/sqlite/0002_rotations.sql");
+        for phase in Phase::ALL.into_iter().filter(|p| !p.is_terminal()) {
+            assert!(
+                migration.contains(&format!("'{}'", phase.as_str())),
+                "{phase} is active but not in the unique index"
+            );
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! The engine's part of the journal: rotations, their audit trail and the Slack outbox.
+//!
+//! Every phase change is one transaction: the rotation row moves only if it is still in the
+//! phase the engine read (so two engines can never both act on one step), the audit row is
+//! written, and the outcome's Slack message is queued, together or not at all.
+
+use jiff::Timestamp;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+
+use super::StoreError;
+
+/// One rotation as journaled. Times are Unix milliseconds.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RotationRow {
+    pub id: String,
+    pub environment: String,
+    pub api_user: String,
+    pub application: String,
+    pub action: String,
+    pub rule_name: Option<String>,
+    pub action_detail: Option<String>,
+    pub phase: String,
+    pub trigger: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub next_attempt_at_ms: Option<i64>,
+    pub attempts: i64,
+    pub deadline_at_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub outcome: Option<String>,
+    pub api_user_name: Option<String>,
+    pub application_uid: Option<String>,
+    pub secret_name: Option<String>,
+    pub old_token_id: Option<String>,
+    pub old_token_expires_at_ms: Option<i64>,
+    pub old_token_last8: Option<String>,
+    pub old_secret_fingerprint: Option<String>,
+    pub old_secret_sealed: Option<Vec<u8>>,
+    pub new_token_id: Option<String>,
+    pub new_token_expires_at_ms: Option<i64>,
+    pub new_token_fingerprint: Option<String>,
+    pub new_token_last4: Option<String>,
+    pub new_token_sealed: Option<Vec<u8>>,
+    pub verified_at_ms: Option<i64>,
+    pub grace_until_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub rotation_id: String,
+    pub at_ms: i64,
+    pub from_phase: Option<String>,
+    pub to_phase: String,
+    pub reason: String,
+    pub trigger: String,
+}
+
+/// An alert the engine has not taken in yet.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingAlert {
+    pub id: i64,
+    pub fingerprint: String,
+    pub status: String,
+    pub environment: Option<String>,
+    pub api_user: Option<String>,
+    pub application: Option<String>,
+    pub labels: String,
+    pub action: String,
+    pub rule_name: Option<String>,
+    pub action_detail: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub rotation_id: Option<String>,
+    pub body: String,
+    pub attempts: i64,
+    pub delivered_at_ms: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A column a transition sets. Names are constants of this crate, never input.
+#[derive(Debug, Clone)]
+pub enum Field {
+    Text(&'static str, Option<String>),
+    Int(&'static str, Option<i64>),
+    Blob(&'static str, Option<Vec<u8>>),
+}
+
+/// A new rotation row with its first audit entry.
+#[derive(Debug, Clone)]
+pub struct NewRotation {
+    pub id: String,
+    pub environment: String,
+    pub api_user: String,
+    pub application: String,
+    pub action: String,
+    pub rule_name: Option<String>,
+    pub action_detail: Option<String>,
+    pub phase: &'static str,
+    pub trigger: String,
+    pub next_attempt_at: Option<Timestamp>,
+    pub outcome: Option<String>,
+    pub reason: String,
+}
+
+/// A phase change. Applied only if the rotation is still in `from`.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub from: &'static str,
+    pub to: &'static str,
+    pub reason: String,
+    pub trigger: String,
+    pub next_attempt_at: Option<Timestamp>,
+    pub fields: Vec<Field>,
+    /// Slack message to queue with this change.
+    pub notify: Option<serde_json::Value>,
+}
+
+const ROTATION_COLUMNS: &str = "id, environment, api_user, application, action, rule_name, \
+    action_detail, phase, trigger, created_at_ms, updated_at_ms, next_attempt_at_ms, attempts, \
+    deadline_at_ms, last_error, outcome, api_user_name, application_uid, secret_name, old_token_id, \
+    old_token_expires_at_ms, old_token_last8, old_secret_fingerprint, old_secret_sealed, \
+    new_token_id, new_token_expires_at_ms, new_token_fingerprint, new_token_last4, \
+    new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms";
+
+/// Queries over `ROTATION_COLUMNS`: built from constants of this module, never from input.
+fn select(sql: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql.to_owned())
+}
+
+/// Raised when a rotation is no longer in the phase a step started from.
+pub const MOVED_ON: &str = "rotation is no longer in the phase this step started from";
+
+pub async fn pending_alerts(
+    pool: &SqlitePool,
+    limit: i64,
+) -> Result<Vec<PendingAlert>, StoreError> {
+    sqlx::query_as(
+        "SELECT id, fingerprint, status, environment, api_user, application, labels, action, \
+         rule_name, action_detail, reason FROM alerts WHERE handled_at_ms IS NULL ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn active_rotation(
+    pool: &SqlitePool,
+    environment: &str,
+    api_user: &str,
+    application: &str,
+) -> Result<Option<RotationRow>, StoreError> {
+    sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE environment = $1 AND api_user = $2 \
+         AND application = $3 AND next_attempt_at_ms IS NOT NULL AND action = 'rotate' \
+         ORDER BY created_at_ms DESC LIMIT 1"
+    )))
+    .bind(environment)
+    .bind(api_user)
+    .bind(application)
+    .fetch_optional(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// The last rotation of a target that finished with `done`.
+pub async fn last_done(
+    pool: &SqlitePool,
+    environment: &str,
+    api_user: &str,
+    application: &str,
+) -> Result<Option<RotationRow>, StoreError> {
+    sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE environment = $1 AND api_user = $2 \
+         AND application = $3 AND phase = 'done' ORDER BY finished_at_ms DESC LIMIT 1"
+    )))
+    .bind(environment)
+    .bind(api_user)
+    .bind(application)
+    .fetch_optional(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn rotation(pool: &SqlitePool, id: &str) -> Result<Option<RotationRow>, StoreError> {
+    sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn all_rotations(pool: &SqlitePool) -> Result<Vec<RotationRow>, StoreError> {
+    sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations ORDER BY created_at_ms, id"
+    )))
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn due_rotations(
+    pool: &SqlitePool,
+    now: Timestamp,
+) -> Result<Vec<RotationRow>, StoreError> {
+    sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE next_attempt_at_ms <= $1 \
+         ORDER BY next_attempt_at_ms, id"
+    )))
+    .bind(now.as_millisecond())
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// The earliest moment anything (a rotation step or a Slack message) is due.
+pub async fn next_due(pool: &SqlitePool) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT MIN(t) FROM (SELECT MIN(next_attempt_at_ms) AS t FROM rotations \
+         UNION ALL SELECT MIN(next_attempt_at_ms) FROM notifications)",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn audit(pool: &SqlitePool, rotation_id: &str) -> Result<Vec<AuditRow>, StoreError> {
+    sqlx::query_as(
+        "SELECT rotation_id, at_ms, from_phase, to_phase, reason, trigger FROM audit \
+         WHERE rotation_id = $1 ORDER BY id",
+    )
+    .bind(rotation_id)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// Starts a rotation (or records a decision that needs no rotation) for an alert, or for a
+/// command-line request when `alert_id` is `None`.
+pub async fn start(
+    pool: &SqlitePool,
+    new: &NewRotation,
+    alert_id: Option<i64>,
+    now: Timestamp,
+    notify: Option<&serde_json::Value>,
+) -> Result<(), StoreError> {
+    let now_ms = now.as_millisecond();
+    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    let finished = new.next_attempt_at.is_none().then_some(now_ms);
+    sqlx::query(
+        "INSERT INTO rotations (id, environment, api_user, application, action, rule_name, \
+         action_detail, phase, trigger, created_at_ms, updated_at_ms, next_attempt_at_ms, outcome, \
+         finished_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)",
+    )
+    .bind(&new.id)
+    .bind(&new.environment)
+    .bind(&new.api_user)
+    .bind(&new.application)
+    .bind(&new.action)
+    .bind(&new.rule_name)
+    .bind(&new.action_detail)
+    .bind(new.phase)
+    .bind(&new.trigger)
+    .bind(now_ms)
+    .bind(new.next_attempt_at.map(|t| t.as_millisecond()))
+    .bind(&new.outcome)
+    .bind(finished)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::Write)?;
+    insert_audit(
+        &mut tx,
+        &new.id,
+        now_ms,
+        None,
+        new.phase,
+        &new.reason,
+        &new.trigger,
+    )
+    .await?;
+    if let Some(alert_id) = alert_id {
+        mark_handled(&mut tx, alert_id, Some(&new.id), now_ms).await?;
+    }
+    if let Some(body) = notify {
+        queue_notification(&mut tx, Some(&new.id), body, now_ms).await?;
+    }
+    tx.commit().await.map_err(StoreError::Write)
+}
+
+/// Takes an alert in without starting anything; `note` lands in the audit of `rotation_id`.
+pub async fn handle_alert(
+    pool: &SqlitePool,
+    alert_id: i64,
+    rotation_id: Option<&str>,
+    note: Option<(&str, &str, &str)>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let now_ms = now.as_millisecond();
+    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    mark_handled(&mut tx, alert_id, rotation_id, now_ms).await?;
+    if let (Some(id), Some((phase, reason, trigger))) = (rotation_id, note) {
+        insert_audit(&mut tx, id, now_ms, Some(phase), phase, reason, trigger).await?;
+    }
+    tx.commit().await.map_err(StoreError::Write)
+}
+
+/// Moves a rotation from `t.from` to `t.to`; `Ok(false)` if it had already moved on.
+pub async fn transition(
+    pool: &SqlitePool,
+    id: &str,
+    t: &Transition,
+    now: Timestamp,
+    alert_id: Option<i64>,
+) -> Result<bool, StoreError> {
+    let now_ms = now.as_millisecond();
+    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    let mut query = QueryBuilder::<Sqlite>::new("UPDATE rotations SET phase = ");
+    query.push_bind(t.to);
+    query.push(", updated_at_ms = ").push_bind(now_ms);
+    query
+        .push(", next_attempt_at_ms = ")
+        .push_bind(t.next_attempt_at.map(|n| n.as_millisecond()));
+    query.push(", attempts = 0, last_error = NULL");
+    if t.next_attempt_at.is_none() {
+        query.push(", finished_at_ms = ").push_bind(now_ms);
+    }
+    for field in &t.fields {
+        match field {
+            Field::Text(column, value) => {
+                query
+                    .push(format!(", {column} = "))
+                    .push_bind(value.clone());
+            }
+            Field::Int(column, value) => {
+                query.push(format!(", {column} = ")).push_bind(*value);
+            }
+            Field::Blob(column, value) => {
+                query
+                    .push(format!(", {column} = "))
+                    .push_bind(value.clone());
+            }
+        }
+    }
+    query.push(" WHERE id = ").push_bind(id);
+    query.push(" AND phase = ").push_bind(t.from);
+    let moved = query
+        .build()
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::Write)?
+        .rows_affected();
+    if moved == 0 {
+        return Ok(false);
+    }
+    insert_audit(
+        &mut tx,
+        id,
+        now_ms,
+        Some(t.from),
+        t.to,
+        &t.reason,
+        &t.trigger,
+    )
+    .await?;
+    if let Some(alert_id) = alert_id {
+        mark_handled(&mut tx, alert_id, Some(id), now_ms).await?;
+    }
+    if let Some(body) = &t.notify {
+        queue_notification(&mut tx, Some(id), body, now_ms).await?;
+    }
+    tx.commit().await.map_err(StoreError::Write)?;
+    Ok(true)
+}
+
+/// Records a failed try of the current phase and when to try again.
+pub async fn retry_later(
+    pool: &SqlitePool,
+    row: &RotationRow,
+    error: &str,
+    next_attempt_at: Timestamp,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let now_ms = now.as_millisecond();
+    let attempts = row.attempts + 1;
+    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    sqlx::query(
+        "UPDATE rotations SET attempts = $1, last_error = $2, next_attempt_at_ms = $3, \
+         updated_at_ms = $4 WHERE id = $5 AND phase = $6",
+    )
+    .bind(attempts)
+    .bind(error)
+    .bind(next_attempt_at.as_millisecond())
+    .bind(now_ms)
+    .bind(&row.id)
+    .bind(&row.phase)
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::Write)?;
+    let reason = format!(
+        "attempt {attempts} failed: {error}; retrying at {}",
+        Timestamp::from_millisecond(next_attempt_at.as_millisecond())
+            .map_or_else(|_| "?".into(), |t| t.to_string())
+    );
+    insert_audit(
+        &mut tx,
+        &row.id,
+        now_ms,
+        Some(&row.phase),
+        &row.phase,
+        &reason,
+        "retry",
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::Write)
+}
+
+pub async fn due_notifications(
+    pool: &SqlitePool,
+    now: Timestamp,
+) -> Result<Vec<NotificationRow>, StoreError> {
+    sqlx::query_as(
+        "SELECT id, rotation_id, body, attempts, delivered_at_ms, last_error FROM notifications \
+         WHERE next_attempt_at_ms <= $1 ORDER BY id",
+    )
+    .bind(now.as_millisecond())
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn all_notifications(pool: &SqlitePool) -> Result<Vec<NotificationRow>, StoreError> {
+    sqlx::query_as(
+        "SELECT id, rotation_id, body, attempts, delivered_at_ms, last_error FROM notifications ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// Records a delivery (`next` = `None`) or a failed attempt and when to try again.
+pub async fn notification_attempted(
+    pool: &SqlitePool,
+    id: i64,
+    now: Timestamp,
+    next: Option<Timestamp>,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let delivered = error.is_none().then_some(now.as_millisecond());
+    sqlx::query(
+        "UPDATE notifications SET attempts = attempts + 1, delivered_at_ms = $1, \
+         next_attempt_at_ms = $2, last_error = $3 WHERE id = $4",
+    )
+    .bind(delivered)
+    .bind(next.map(|t| t.as_millisecond()))
+    .bind(error)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(StoreError::Write)?;
+    Ok(())
+}
+
+async fn insert_audit(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    rotation_id: &str,
+    at_ms: i64,
+    from: Option<&str>,
+    to: &str,
+    reason: &str,
+    trigger: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit (rotation_id, at_ms, from_phase, to_phase, reason, trigger) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(rotation_id)
+    .bind(at_ms)
+    .bind(from)
+    .bind(to)
+    .bind(reason)
+    .bind(trigger)
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::Write)?;
+    Ok(())
+}
+
+async fn mark_handled(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    alert_id: i64,
+    rotation_id: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE alerts SET handled_at_ms = $1, rotation_id = $2 WHERE id = $3")
+        .bind(now_ms)
+        .bind(rotation_id)
+        .bind(alert_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::Write)?;
+    Ok(())
+}
+
+async fn queue_notification(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    rotation_id: Option<&str>,
+    body: &serde_json::Value,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO notifications (rotation_id, created_at_ms, body, next_attempt_at_ms) \
+         VALUES ($1, $2, $3, $2)",
+    )
+    .bind(rotation_id)
+    .bind(now_ms)
+    .bind(body.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::Write)?;
+    Ok(())
+}
