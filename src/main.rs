@@ -7,8 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use token_rotator::commands::{check_config, demo, explain, serve};
+use token_rotator::commands::{check_config, demo, explain, rotate, serve, status};
 use token_rotator::config::Config;
+use token_rotator::domain::{ApiUser, Application, Environment, Target};
+use token_rotator::store::Journal;
+use token_rotator::store::rotations;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +43,24 @@ enum Command {
     },
     /// Run the service on loopback with throwaway state and replay the Alertmanager captures.
     Demo,
+    /// Every rotation in the journal: phase, next action and when (table, or --json).
+    Status {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask for a rotation by hand; the running service carries it out like an alert's.
+    Rotate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        environment: String,
+        #[arg(long)]
+        api_user: String,
+        #[arg(long)]
+        application: String,
+    },
     /// Validate a configuration file; prints every problem with its line and column.
     CheckConfig { file: PathBuf },
     /// Show which rule decides for an alert with these labels, and why.
@@ -92,6 +113,53 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }))?;
         }
         Command::Demo => runtime()?.block_on(demo::run())?,
+        Command::Status { config, json } => {
+            let config = Config::load(config.as_deref())?;
+            let rows = runtime()?.block_on(async {
+                let journal =
+                    Journal::open(&config.database_url, config.journal_busy_timeout).await?;
+                let rows = rotations::all_rotations(journal.pool()).await;
+                journal.close().await;
+                anyhow::Ok(rows?)
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status::json(&rows))?);
+            } else {
+                print!("{}", status::table(&rows));
+            }
+        }
+        Command::Rotate {
+            config,
+            environment,
+            api_user,
+            application,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            let target = Target {
+                environment: Environment::parse(&environment)?,
+                api_user: ApiUser::parse(&api_user)?,
+                application: Application::parse(&application)?,
+            };
+            let requested = runtime()?.block_on(async {
+                let journal =
+                    Journal::open(&config.database_url, config.journal_busy_timeout).await?;
+                let requested = rotate::request(&journal, &target, jiff::Timestamp::now()).await;
+                journal.close().await;
+                requested
+            })?;
+            match requested {
+                rotate::Requested::Started(id) => {
+                    println!(
+                        "rotation {id} journaled for {target}; the running service carries it out"
+                    )
+                }
+                rotate::Requested::AlreadyActive { id, phase } => {
+                    println!(
+                        "rotation {id} for {target} is already under way (phase {phase}); not starting another"
+                    )
+                }
+            }
+        }
         Command::CheckConfig { file } => {
             let (report, valid) = check_config::run(&file);
             if !valid {

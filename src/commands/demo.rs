@@ -21,7 +21,7 @@ use crate::adapters::slack::SlackWebhook;
 use crate::app::{Application, EngineParts};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::engine::{Adapters, Engine, Phase, RetryPolicy};
+use crate::engine::{Adapters, Engine, Phase, RetryPolicy, Upstreams};
 use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::Keys;
@@ -38,16 +38,40 @@ pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let admin_token = random_secret();
-    let signon = SignonSim::new(admin_token.expose_secret(), Arc::clone(&clock));
-    let kubernetes = KubernetesSim::new();
+    // Each environment has its own Signon and cluster, as GOV.UK's do.
+    let mut worlds = Vec::new();
+    let mut environments = BTreeMap::new();
+    for environment in ENVIRONMENTS {
+        let signon = SignonSim::new(admin_token.expose_secret(), Arc::clone(&clock));
+        let kubernetes = KubernetesSim::new();
+        let (signon_http, kubernetes_http) = (signon.start().await?, kubernetes.start().await?);
+        let client = SignonClient::new(
+            &signon_http.url(),
+            admin_token.clone(),
+            Duration::from_secs(5),
+        );
+        let distributor =
+            SecretDistributor::for_url(&kubernetes_http.url(), NAMESPACE, Duration::from_secs(5))
+                .map_err(anyhow::Error::msg)?;
+        environments.insert(
+            environment.to_owned(),
+            Upstreams {
+                issuer: Arc::new(client.clone()),
+                distributor: Arc::new(distributor),
+                signon: client,
+            },
+        );
+        worlds.push(Simulated {
+            environment,
+            signon,
+            kubernetes,
+            _servers: [signon_http, kubernetes_http],
+        });
+    }
     let slack = SlackSim::new();
-    let (signon_http, kubernetes_http, slack_http) = (
-        signon.start().await?,
-        kubernetes.start().await?,
-        slack.start().await?,
-    );
+    let slack_http = slack.start().await?;
     let bodies = fixtures::replay_bodies();
-    seed(&signon, &kubernetes, &bodies)?;
+    seed(&worlds, &bodies)?;
 
     let mut config = Config::builtin();
     config.database_url = format!("sqlite://{}", dir.path().join("journal.db").display());
@@ -58,16 +82,10 @@ pub async fn run() -> anyhow::Result<()> {
         max_delay: Duration::from_secs(1),
         max_attempts: 5,
     };
-    let client = SignonClient::new(&signon_http.url(), admin_token, Duration::from_secs(5));
-    let distributor =
-        SecretDistributor::for_url(&kubernetes_http.url(), NAMESPACE, Duration::from_secs(5))
-            .map_err(anyhow::Error::msg)?;
     let webhook = SecretString::from(format!("{}{WEBHOOK_PATH}", slack_http.url()));
     let parts = EngineParts {
         adapters: Adapters {
-            issuer: Arc::new(client.clone()),
-            distributor: Arc::new(distributor),
-            signon: client,
+            environments,
             slack: Some(SlackWebhook::new(webhook, Duration::from_secs(5))),
         },
         keys: Keys::random(),
@@ -95,15 +113,32 @@ pub async fn run() -> anyhow::Result<()> {
 
     print_messages(&slack.messages());
     print_outcomes(&rows);
+    println!();
+    for world in &worlds {
+        println!(
+            "{:<12} Signon: {} tokens minted, {} revoked; Kubernetes: {} Secrets",
+            world.environment,
+            world.signon.minted().len(),
+            world.signon.revoked().len(),
+            world.kubernetes.names().len(),
+        );
+    }
     println!(
-        "\nSignon: {} tokens minted, {} revoked; Kubernetes: {} Secrets; Slack: {} messages; {:.1}s",
-        signon.minted().len(),
-        signon.revoked().len(),
-        kubernetes.names().len(),
+        "Slack: {} messages; {:.1}s in all",
         slack.messages().len(),
         started.elapsed().as_secs_f64()
     );
-    check(&rows, &expected, &signon, &kubernetes)
+    check(&rows, &expected, &worlds)
+}
+
+const ENVIRONMENTS: [&str; 2] = ["integration", "production"];
+
+/// One environment's simulated Signon and cluster.
+struct Simulated {
+    environment: &'static str,
+    signon: Arc<SignonSim>,
+    kubernetes: Arc<KubernetesSim>,
+    _servers: [crate::sim::Running; 2],
 }
 
 fn random_secret() -> SecretString {
@@ -111,31 +146,30 @@ fn random_secret() -> SecretString {
 }
 
 /// Gives every API user in the alerts a live token, synced to its Secret, as GOV.UK has today.
-fn seed(
-    signon: &SignonSim,
-    kubernetes: &KubernetesSim,
-    bodies: &[(&str, Vec<u8>)],
-) -> anyhow::Result<()> {
+fn seed(worlds: &[Simulated], bodies: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
     let mut targets = BTreeSet::new();
     for (_, body) in bodies {
         let payload: serde_json::Value = serde_json::from_slice(body)?;
         for alert in payload["alerts"].as_array().into_iter().flatten() {
             let labels = &alert["labels"];
-            if let (Some(user), Some(app)) =
-                (labels["api_user"].as_str(), labels["application"].as_str())
-            {
-                targets.insert((user.to_owned(), app.to_owned()));
+            if let (Some(env), Some(user), Some(app)) = (
+                labels["environment"].as_str(),
+                labels["api_user"].as_str(),
+                labels["application"].as_str(),
+            ) {
+                targets.insert((env.to_owned(), user.to_owned(), app.to_owned()));
             }
         }
     }
-    for (user, app) in targets {
-        let value = signon.add_token(&user, &app, Duration::from_secs(10 * 86400));
-        kubernetes.put(
-            NAMESPACE,
-            &secret_name(&signon.user_name(&user), &app),
-            TOKEN_KEY,
-            &value,
-        );
+    for (env, user, app) in targets {
+        let Some(world) = worlds.iter().find(|w| w.environment == env) else {
+            continue;
+        };
+        let value = world
+            .signon
+            .add_token(&user, &app, Duration::from_secs(10 * 86400));
+        let name = secret_name(&world.signon.user_name(&user), &app);
+        world.kubernetes.put(NAMESPACE, &name, TOKEN_KEY, &value);
     }
     Ok(())
 }
@@ -261,8 +295,7 @@ async fn expected_ends(engine: &Engine) -> anyhow::Result<Vec<(String, &'static 
 fn check(
     rows: &[RotationRow],
     expected: &[(String, &'static str)],
-    signon: &SignonSim,
-    kubernetes: &KubernetesSim,
+    worlds: &[Simulated],
 ) -> anyhow::Result<()> {
     let actual: Vec<_> = rows
         .iter()
@@ -287,10 +320,17 @@ fn check(
     }
     for row in rows.iter().filter(|r| r.phase == "done") {
         let secret = row.secret_name.as_deref().unwrap_or_default();
-        let value = kubernetes
+        let Some(world) = worlds.iter().find(|w| w.environment == row.environment) else {
+            wrong.push(format!(
+                "{secret}: done in an environment with no simulator"
+            ));
+            continue;
+        };
+        let value = world
+            .kubernetes
             .value(NAMESPACE, secret, TOKEN_KEY)
             .unwrap_or_default();
-        if !signon.is_live(&value) {
+        if !world.signon.is_live(&value) {
             wrong.push(format!(
                 "{secret}: the Secret's token is not live in Signon"
             ));

@@ -3,4 +3,6 @@
 pub mod check_config;
 pub mod demo;
 pub mod explain;
+pub mod rotate;
 pub mod serve;
+pub mod status;

@@ -13,7 +13,7 @@ use crate::adapters::slack::SlackWebhook;
 use crate::app::{Application, EngineParts, shutdown_signal};
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::engine::Adapters;
+use crate::engine::{Adapters, Upstreams};
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::{self, Keys};
 
@@ -82,12 +82,15 @@ async fn engine_parts(config: &Config) -> anyhow::Result<Option<EngineParts>> {
         tracing::warn!("{SLACK_WEBHOOK_URL_VAR} is not set: outcomes are logged, not posted");
     }
     Ok(Some(EngineParts {
-        adapters: Adapters {
-            issuer: Arc::new(client.clone()),
-            distributor: Arc::new(distributor),
-            signon: client,
+        // One instance per cluster: these upstreams serve every environment it hears of.
+        adapters: Adapters::single(
+            Upstreams {
+                issuer: Arc::new(client.clone()),
+                distributor: Arc::new(distributor),
+                signon: client,
+            },
             slack,
-        },
+        ),
         keys,
         clock: Arc::new(SystemClock),
         background: true,

@@ -10,7 +10,8 @@ use crate::store::rotations::{self, NewRotation, PendingAlert, RotationRow};
 const BATCH: i64 = 500;
 
 impl Engine {
-    pub(super) async fn ingest(&self) -> Result<usize, EngineError> {
+    /// Takes in every journaled alert not yet handled; `tick` does this first.
+    pub async fn ingest(&self) -> Result<usize, EngineError> {
         let pending = rotations::pending_alerts(self.journal.pool(), BATCH).await?;
         for alert in &pending {
             self.take_in(alert).await?;

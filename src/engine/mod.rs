@@ -11,6 +11,7 @@ mod phase;
 pub mod retry;
 mod steps;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,13 +55,41 @@ impl Default for EngineSettings {
     }
 }
 
-/// The systems a rotation touches.
-pub struct Adapters {
+/// The systems a rotation in one environment touches: that environment's Signon and cluster.
+pub struct Upstreams {
     pub issuer: Arc<dyn Issuer>,
     pub distributor: Arc<dyn Distributor>,
     pub signon: SignonClient,
+}
+
+/// Every system the engine talks to.
+pub struct Adapters {
+    /// By environment name; `*` serves any environment not named (one instance per cluster).
+    pub environments: BTreeMap<String, Upstreams>,
     /// `None`: outcomes are journaled and logged but not posted.
     pub slack: Option<SlackWebhook>,
+}
+
+impl Adapters {
+    /// One set of upstreams for every environment.
+    pub fn single(upstreams: Upstreams, slack: Option<SlackWebhook>) -> Self {
+        Self {
+            environments: BTreeMap::from([("*".to_owned(), upstreams)]),
+            slack,
+        }
+    }
+
+    fn upstreams(&self, environment: &str) -> Result<&Upstreams, AdapterError> {
+        self.environments
+            .get(environment)
+            .or_else(|| self.environments.get("*"))
+            .ok_or_else(|| {
+                AdapterError::permanent(
+                    "config",
+                    format!("no Signon or cluster is configured for environment {environment:?}"),
+                )
+            })
+    }
 }
 
 pub struct Engine {

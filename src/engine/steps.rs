@@ -80,12 +80,13 @@ impl Engine {
     /// then mints with the rotation id as idempotency key: a resumed step gets the same token.
     async fn mint(&self, row: &RotationRow) -> Step {
         let target = attempt!(target(row));
-        let issuer = &self.adapters.issuer;
+        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let issuer = &up.issuer;
         let listing = attempt!(issuer.list(&target).await);
         let placement = Placement {
             name: secret_name(&listing.api_user_name, &listing.application_name),
         };
-        let current = attempt!(self.adapters.distributor.read(&placement).await);
+        let current = attempt!(up.distributor.read(&placement).await);
         let minted = attempt!(
             issuer
                 .mint(&target, self.settings.token_life, &row.id)
@@ -161,8 +162,8 @@ impl Engine {
                 .open(sealed, &context(row, "new"))
                 .map_err(|e| AdapterError::permanent("journal", e.to_string()))
         );
-        let distributor = &self.adapters.distributor;
-        attempt!(distributor.write(&placement, &value, &row.id).await);
+        let up = attempt!(self.adapters.upstreams(&row.environment));
+        attempt!(up.distributor.write(&placement, &value, &row.id).await);
         attempt!(self.expect_in_secret(row, &placement).await);
         let mut transition = self.transition(
             row,
@@ -186,7 +187,12 @@ impl Engine {
         row: &RotationRow,
         placement: &Placement,
     ) -> Result<SecretString, AdapterError> {
-        let read = self.adapters.distributor.read(placement).await?;
+        let read = self
+            .adapters
+            .upstreams(&row.environment)?
+            .distributor
+            .read(placement)
+            .await?;
         let value = read.ok_or_else(|| {
             AdapterError::permanent(
                 "kubernetes",
@@ -211,12 +217,8 @@ impl Engine {
         let placement = attempt!(placement(row));
         let value = attempt!(self.expect_in_secret(row, &placement).await);
         let uid = row.application_uid.clone().unwrap_or_default();
-        attempt!(
-            self.adapters
-                .signon
-                .verify(&uid, &row.api_user, &value)
-                .await
-        );
+        let up = attempt!(self.adapters.upstreams(&row.environment));
+        attempt!(up.signon.verify(&uid, &row.api_user, &value).await);
         let mut transition = self.transition(
             row,
             Phase::RolledOut,
@@ -255,7 +257,8 @@ impl Engine {
     async fn revoke_old(&self, row: &RotationRow) -> Step {
         if let Some(old) = &row.old_token_id {
             let target = attempt!(target(row));
-            attempt!(self.adapters.issuer.revoke(&target, old).await);
+            let up = attempt!(self.adapters.upstreams(&row.environment));
+            attempt!(up.issuer.revoke(&target, old).await);
         }
         let why = match &row.old_token_id {
             Some(id) => format!("revoked old token {id}"),
@@ -267,6 +270,7 @@ impl Engine {
     /// rolling_back → rolled_back: the old token back in the Secret, the new one revoked.
     async fn roll_back(&self, row: &RotationRow) -> Step {
         let target = attempt!(target(row));
+        let up = attempt!(self.adapters.upstreams(&row.environment));
         let mut done = Vec::new();
         if let (Some(sealed), Ok(placement)) = (&row.old_secret_sealed, placement(row)) {
             let old = attempt!(
@@ -274,19 +278,14 @@ impl Engine {
                     .open(sealed, &context(row, "old"))
                     .map_err(|e| AdapterError::permanent("journal", e.to_string()))
             );
-            attempt!(
-                self.adapters
-                    .distributor
-                    .write(&placement, &old, &row.id)
-                    .await
-            );
+            attempt!(up.distributor.write(&placement, &old, &row.id).await);
             done.push(format!(
                 "Secret {} holds the old token again",
                 placement.name
             ));
         }
         if let Some(new) = &row.new_token_id {
-            attempt!(self.adapters.issuer.revoke(&target, new).await);
+            attempt!(up.issuer.revoke(&target, new).await);
             done.push(format!("new token {new} revoked"));
         }
         let cause = row

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tempfile::TempDir;
-use token_rotator::app::Application;
+use token_rotator::app::{Application, EngineParts};
 use token_rotator::config::Config;
 use token_rotator::intake::auth::WebhookAuth;
 use token_rotator::store::{AlertRow, Journal};
@@ -18,16 +18,22 @@ pub const BASIC_PASSWORD: &str = "test-basic-password-456";
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub engine: Option<std::sync::Arc<token_rotator::engine::Engine>>,
     pub client: reqwest::Client,
     pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
+/// Adjusts the built-in config before the service is built.
+pub type Configure = Box<dyn FnOnce(&mut Config)>;
+
 pub struct Options {
     pub auth: WebhookAuth,
     pub busy_timeout: Duration,
     pub dir: Option<TempDir>,
+    pub engine: Option<EngineParts>,
+    pub configure: Option<Configure>,
 }
 
 impl Default for Options {
@@ -36,6 +42,8 @@ impl Default for Options {
             auth: WebhookAuth::bearer(&TOKEN.into()),
             busy_timeout: Duration::from_secs(5),
             dir: None,
+            engine: None,
+            configure: None,
         }
     }
 }
@@ -59,16 +67,21 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     config.database_url = database_url(dir.path());
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.journal_busy_timeout = options.busy_timeout;
-    let app = Application::build(config, options.auth, None)
+    if let Some(configure) = options.configure {
+        configure(&mut config);
+    }
+    let app = Application::build(config, options.auth, options.engine)
         .await
         .expect("the service builds");
     let addr = app.local_addr();
+    let engine = app.engine();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {
         addr,
+        engine,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()

@@ -4,5 +4,7 @@ mod auth;
 mod cli;
 mod helpers;
 mod journal;
+mod rotation;
 mod rules;
 mod webhook;
+mod world;

@@ -1,0 +1,90 @@
+//! `token-rotator status`: every rotation in the journal, its phase, and what happens next.
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use crate::engine::Phase;
+use crate::store::rotations::RotationRow;
+
+fn when(ms: Option<i64>) -> String {
+    ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+}
+
+fn next_action(row: &RotationRow) -> &'static str {
+    Phase::parse(&row.phase).map_or("-", Phase::next_action)
+}
+
+pub fn table(rows: &[RotationRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<38} {:<22} {:<10} {:<12} {:<19} next action · last error",
+        "environment",
+        "api_user",
+        "application",
+        "decision",
+        "phase",
+        "next / ended",
+    );
+    for row in rows {
+        let at = row.next_attempt_at_ms.or(row.finished_at_ms);
+        let mut detail = next_action(row).to_owned();
+        if let Some(error) = &row.last_error {
+            let _ = write!(detail, " · {error}");
+        }
+        let _ = writeln!(
+            out,
+            "{:<12} {:<38} {:<22} {:<10} {:<12} {:<19} {detail}",
+            row.environment,
+            row.api_user,
+            row.application,
+            row.action,
+            row.phase,
+            when(at)
+        );
+    }
+    out
+}
+
+pub fn json(rows: &[RotationRow]) -> serde_json::Value {
+    let items: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "id": row.id,
+                "environment": row.environment,
+                "api_user": row.api_user,
+                "application": row.application,
+                "action": row.action,
+                "rule": row.rule_name,
+                "phase": row.phase,
+                "trigger": row.trigger,
+                "next_action": next_action(row),
+                "next_attempt_at_ms": row.next_attempt_at_ms,
+                "attempts": row.attempts,
+                "last_error": row.last_error,
+                "created_at_ms": row.created_at_ms,
+                "finished_at_ms": row.finished_at_ms,
+                "outcome": row.outcome,
+                "secret": row.secret_name,
+                "new_token": row.new_token_fingerprint.as_ref().map(|f| json!({
+                    "id": row.new_token_id,
+                    "fingerprint": f,
+                    "last4": row.new_token_last4,
+                    "expires_at_ms": row.new_token_expires_at_ms,
+                })),
+                "old_token": row.old_token_id.as_ref().map(|id| json!({
+                    "id": id,
+                    "last8": row.old_token_last8,
+                    "expires_at_ms": row.old_token_expires_at_ms,
+                })),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}

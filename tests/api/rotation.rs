@@ -1,0 +1,413 @@
+//! The rotation engine end to end: Signon, the Kubernetes Secret and Slack over real HTTP.
+
+use std::time::Duration;
+
+use token_rotator::adapters::Issuer;
+use token_rotator::domain::{ApiUser, Application, Environment, Target};
+use token_rotator::engine::Phase;
+use token_rotator::sim::Fault;
+
+use crate::helpers::{alert_body, capture, fixture};
+use crate::world::{World, spawn_world};
+
+const USER: &str = "short-url-manager@alphagov.co.uk";
+const APP: &str = "Publishing API";
+
+/// Capture 01: USER / APP in production.
+async fn alert(world: &World) {
+    assert_eq!(world.app.post_webhook(capture("01-")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn an_internal_token_is_rotated_verified_and_the_old_one_revoked_after_grace() {
+    let world = spawn_world().await;
+    let old = world.seed(USER, APP);
+    alert(&world).await;
+
+    let grace = world.run_until(Phase::Grace).await;
+    assert!(
+        world.signon.is_live(&old),
+        "the old token lives through the grace period"
+    );
+    let new = world.secret(USER, APP).unwrap();
+    assert_ne!(new, old);
+    assert!(world.signon.is_live(&new));
+    assert_eq!(
+        grace.secret_name.as_deref(),
+        Some("signon-token-short-url-manager-publishing-api")
+    );
+
+    world.run_to_the_end().await;
+    let rows = world.rotations().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].phase, "done");
+    assert!(!world.signon.is_live(&old), "old token revoked");
+    assert!(world.signon.is_live(&new), "new token still live");
+    assert_eq!(world.signon.minted().len(), 1);
+    assert_eq!(world.signon.revoked().len(), 1);
+    let phases: Vec<_> = world
+        .audit(&rows[0].id)
+        .await
+        .into_iter()
+        .map(|a| a.to_phase)
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "planned",
+            "issued",
+            "distributed",
+            "rolled_out",
+            "verified",
+            "grace",
+            "revoked",
+            "done"
+        ]
+    );
+    let texts = world.slack_texts();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0]
+            .contains(":white_check_mark: Rotated the token of `short-url-manager@alphagov.co.uk`")
+    );
+    assert!(texts[0].contains("signon-token-short-url-manager-publishing-api"));
+}
+
+#[tokio::test]
+async fn every_default_rule_ends_in_its_state_with_one_slack_message_each() {
+    let world = spawn_world().await;
+    for env in ["integration", "production"] {
+        world.seed_in(env, "email-alert-api@alphagov.co.uk", "Email Alert API");
+    }
+    world.app.post_webhook(capture("05-")).await; // integration + production rotate, staging silence
+    world
+        .app
+        .post_webhook(fixture("synthetic/special-cases.json"))
+        .await;
+    world.run_to_the_end().await;
+
+    let mut ends: Vec<_> = world
+        .rotations()
+        .await
+        .into_iter()
+        .map(|r| (r.environment, r.api_user, r.phase))
+        .collect();
+    ends.sort();
+    let expected = [
+        ("integration", "email-alert-api@alphagov.co.uk", "done"),
+        ("integration", "orphan@alphagov.co.uk", "unroutable"),
+        ("production", "customs-integration@hmrc.gov.uk", "manual"),
+        ("production", "email-alert-api@alphagov.co.uk", "done"),
+        ("production", "signon+permissions@alphagov.co.uk", "ignored"),
+        (
+            "production",
+            "trade-tariff-admin@digital.trade.gov.uk",
+            "manual",
+        ),
+        ("staging", "email-alert-api@alphagov.co.uk", "silenced"),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(e, u, p)| (e.to_string(), u.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(ends, expected);
+    for env in ["integration", "production"] {
+        let signon = &world.env(env).signon;
+        assert_eq!(
+            signon.minted().len(),
+            1,
+            "{env}: one mint for its one rotate decision"
+        );
+        assert_eq!(signon.revoked().len(), 1, "{env}");
+    }
+    let texts = world.slack_texts();
+    assert_eq!(texts.len(), 7, "{texts:#?}");
+    let manual = texts
+        .iter()
+        .find(|t| t.contains("customs-integration"))
+        .unwrap();
+    assert!(
+        manual.contains("#govuk-platform-engineering-team"),
+        "{manual}"
+    );
+    assert!(manual.contains("send the new token securely"), "{manual}");
+}
+
+#[tokio::test]
+async fn a_failed_verification_rolls_back_to_the_old_token_and_revokes_the_new() {
+    let world = spawn_world().await;
+    let old = world.seed(USER, APP);
+    world.signon.faults.always("user.json", Fault::Status(401));
+    alert(&world).await;
+    world.run_to_the_end().await;
+
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "rolled_back", "{row:#?}");
+    assert!(
+        row.outcome.as_deref().unwrap().contains("HTTP 401"),
+        "{row:#?}"
+    );
+    assert_eq!(
+        world.secret(USER, APP).as_deref(),
+        Some(old.as_str()),
+        "the Secret holds the old token again"
+    );
+    assert!(world.signon.is_live(&old), "the old token still works");
+    let minted = world.signon.minted();
+    assert_eq!(minted.len(), 1);
+    assert!(minted[0].revoked, "the new token is revoked");
+    assert_eq!(world.signon.revoked().len(), 1, "nothing else revoked");
+    let texts = world.slack_texts();
+    assert!(texts[0].contains("Rolled back"), "{texts:?}");
+    assert!(
+        row.old_secret_sealed.is_none() && row.new_token_sealed.is_none(),
+        "nothing sealed is kept"
+    );
+}
+
+#[tokio::test]
+async fn signon_5xx_and_429_are_retried_and_the_retries_are_in_the_audit() {
+    let world = spawn_world().await;
+    world.seed(USER, APP);
+    world.fail_signon("list", Fault::Status(429), 1);
+    world.fail_signon("mint", Fault::Status(503), 2);
+    world.fail_signon("revoke", Fault::Status(500), 1);
+    alert(&world).await;
+    world.run_to_the_end().await;
+
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "done");
+    assert_eq!(
+        world.signon.minted().len(),
+        1,
+        "retried mints made one token"
+    );
+    let retries: Vec<_> = world
+        .audit(&row.id)
+        .await
+        .into_iter()
+        .filter(|a| a.trigger == "retry")
+        .map(|a| a.reason)
+        .collect();
+    assert_eq!(retries.len(), 4, "{retries:#?}");
+    assert!(
+        retries[0].contains("attempt 1 failed: signon: HTTP 429"),
+        "{retries:#?}"
+    );
+    assert!(
+        retries[1].contains("attempt 2 failed: signon: HTTP 503"),
+        "{retries:#?}"
+    );
+    assert!(
+        retries[3].contains("attempt 1 failed: signon: HTTP 500"),
+        "{retries:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_signon_timeout_is_retried() {
+    let world = spawn_world().await;
+    world.seed(USER, APP);
+    world.fail_signon("list", Fault::Hang(Duration::from_secs(3)), 1);
+    alert(&world).await;
+    world.run_to_the_end().await;
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "done");
+    let audit = world.audit(&row.id).await;
+    assert!(
+        audit.iter().any(|a| a.reason.contains("signon: timed out")),
+        "{audit:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_signon_4xx_fails_the_rotation_at_once_and_says_so_in_slack() {
+    let world = spawn_world().await;
+    let old = world.seed(USER, APP);
+    world.signon.faults.always("mint", Fault::Status(422));
+    alert(&world).await;
+    world.run_to_the_end().await;
+
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "failed");
+    assert_eq!(world.signon.faults.calls("mint"), 1, "a 4xx is not retried");
+    assert_eq!(
+        world.secret(USER, APP).as_deref(),
+        Some(old.as_str()),
+        "nothing changed"
+    );
+    let texts = world.slack_texts();
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].contains(":x: Rotating the token of"), "{texts:?}");
+    assert!(texts[0].contains("HTTP 422"), "{texts:?}");
+    assert!(texts[0].contains("Follow the runbook by hand"), "{texts:?}");
+}
+
+#[tokio::test]
+async fn slack_down_for_the_whole_rotation_delays_the_message_not_the_rotation() {
+    let world = spawn_world().await;
+    world.seed(USER, APP);
+    world.slack.faults.always("post", Fault::Status(500));
+    alert(&world).await;
+    world.run_until(Phase::Done).await;
+    for _ in 0..3 {
+        world.engine.run_until_idle().await.unwrap();
+        world.clock.advance(Duration::from_secs(120));
+    }
+    assert_eq!(world.rotations().await[0].phase, "done");
+    assert!(world.slack.messages().is_empty());
+    let pending = world.notifications().await;
+    assert!(
+        pending[0].attempts >= 2 && pending[0].delivered_at_ms.is_none(),
+        "{pending:#?}"
+    );
+    assert!(
+        pending[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("HTTP 500")
+    );
+
+    world.slack.faults.clear("post");
+    world.run_to_the_end().await;
+    assert_eq!(world.slack_texts().len(), 1);
+    assert!(world.slack_texts()[0].contains("Rotated the token"));
+}
+
+#[tokio::test]
+async fn a_second_alert_for_the_target_joins_the_rotation_under_way() {
+    let world = spawn_world().await;
+    world.seed(USER, APP);
+    alert(&world).await;
+    world.run_until(Phase::Issued).await;
+    // Capture 17: the same target, a new startsAt (a new alert, not a duplicate delivery).
+    let second = world.app.post_webhook(capture("17-")).await;
+    assert_eq!(second.status(), 200);
+    world.run_to_the_end().await;
+
+    let rows = world.rotations().await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(world.signon.minted().len(), 1);
+    let audit = world.audit(&rows[0].id).await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.reason.contains("joined this rotation")),
+        "{audit:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_resolved_alert_cancels_a_rotation_not_yet_begun() {
+    let world = spawn_world().await;
+    world.seed(USER, APP);
+    alert(&world).await;
+    world.app.post_webhook(capture("08-")).await; // the same alert, resolved
+    world.run_to_the_end().await;
+    let rows = world.rotations().await;
+    assert_eq!(rows[0].phase, "cancelled");
+    assert!(world.signon.minted().is_empty(), "nothing minted");
+    assert!(world.slack_texts()[0].contains("Cancelled"));
+}
+
+#[tokio::test]
+async fn a_resolved_alert_during_a_rotation_lets_it_finish() {
+    let world = spawn_world().await;
+    world.seed(USER, APP);
+    alert(&world).await;
+    world.run_until(Phase::Distributed).await;
+    world.app.post_webhook(capture("08-")).await;
+    world.run_to_the_end().await;
+    assert_eq!(world.rotations().await[0].phase, "done");
+}
+
+#[tokio::test]
+async fn an_alert_soon_after_a_finished_rotation_does_not_rotate_again() {
+    let world = spawn_world().await;
+    world.seed(USER, APP);
+    alert(&world).await;
+    world.run_to_the_end().await;
+    // Signon's metric lags an hour: the alert can fire anew with another startsAt.
+    let again = alert_body(
+        "79c58121da909ef6",
+        &[
+            ("alertname", "SignonApiUserTokenExpirySoon"),
+            ("environment", "production"),
+            ("api_user", USER),
+            ("application", APP),
+        ],
+    );
+    world.app.post_webhook(again).await;
+    world.run_to_the_end().await;
+    assert_eq!(world.rotations().await.len(), 1);
+    assert_eq!(world.signon.minted().len(), 1);
+}
+
+/// Crash between every pair of adjacent phases: a new engine on the same journal finishes
+/// the rotation with exactly one mint and no revoke but the old token's.
+#[tokio::test]
+async fn a_crash_between_any_two_phases_resumes_without_repeating_a_side_effect() {
+    let stops = [
+        Phase::Planned,
+        Phase::Issued,
+        Phase::Distributed,
+        Phase::RolledOut,
+        Phase::Verified,
+        Phase::Grace,
+        Phase::Revoked,
+    ];
+    for stop in stops {
+        let world = spawn_world().await;
+        let old = world.seed(USER, APP);
+        alert(&world).await;
+        let at = world.run_until(stop).await;
+        let (sims, dir) = world.crash().await;
+
+        // What a crash inside the next step could have done before journaling it.
+        let signon = sims.signon_client();
+        match stop {
+            // Minted, then died: the resumed mint must find this token, not make another.
+            Phase::Planned => {
+                signon
+                    .mint(&target(), Duration::from_secs(86400), &at.id)
+                    .await
+                    .unwrap();
+                assert_eq!(sims.production().signon.minted().len(), 1, "{stop}");
+            }
+            // Revoked the old token, then died: revoking again must succeed.
+            Phase::Grace => {
+                signon
+                    .revoke(&target(), at.old_token_id.as_deref().unwrap())
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+
+        let world = sims.world(Some(dir)).await;
+        world.run_to_the_end().await;
+        let rows = world.rotations().await;
+        assert_eq!(rows.len(), 1, "{stop}");
+        assert_eq!(rows[0].phase, "done", "{stop}: {:#?}", rows[0]);
+        assert_eq!(world.signon.minted().len(), 1, "{stop}: exactly one mint");
+        let revoked = world.signon.revoked();
+        assert_eq!(revoked.len(), 1, "{stop}: one revoke");
+        assert_eq!(
+            revoked[0].value, old,
+            "{stop}: only the old token is revoked"
+        );
+        assert!(
+            world.signon.is_live(&world.secret(USER, APP).unwrap()),
+            "{stop}"
+        );
+    }
+}
+
+fn target() -> Target {
+    Target {
+        environment: Environment::parse("production").unwrap(),
+        api_user: ApiUser::parse(USER).unwrap(),
+        application: Application::parse(APP).unwrap(),
+    }
+}

@@ -1,0 +1,268 @@
+//! A whole world on loopback: the service with its engine (driven by the test, on a manual
+//! clock), and simulators of Signon, the Kubernetes API and Slack. Real HTTP everywhere.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use secrecy::SecretString;
+use tempfile::TempDir;
+use token_rotator::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
+use token_rotator::adapters::parameterize::secret_name;
+use token_rotator::adapters::signon::SignonClient;
+use token_rotator::adapters::slack::SlackWebhook;
+use token_rotator::app::EngineParts;
+use token_rotator::clock::{Clock, ManualClock};
+use token_rotator::engine::{Adapters, Engine, Phase, RetryPolicy, Upstreams};
+use token_rotator::secrets::Keys;
+use token_rotator::sim::kubernetes::KubernetesSim;
+use token_rotator::sim::signon::SignonSim;
+use token_rotator::sim::slack::{SlackSim, WEBHOOK_PATH};
+use token_rotator::sim::{Fault, Running};
+use token_rotator::store::rotations::{self, AuditRow, NotificationRow, RotationRow};
+
+use crate::helpers::{Options, TestApp, spawn_app_with};
+
+pub const NAMESPACE: &str = "apps";
+pub const ADMIN_TOKEN: &str = "signon-admin-token-for-tests";
+pub const GRACE: Duration = Duration::from_secs(3600);
+
+pub struct World {
+    pub app: TestApp,
+    pub engine: Arc<Engine>,
+    pub clock: Arc<ManualClock>,
+    /// Production's Signon and cluster, which most tests use.
+    pub signon: Arc<SignonSim>,
+    pub kubernetes: Arc<KubernetesSim>,
+    pub slack: Arc<SlackSim>,
+    sims: Sims,
+}
+
+/// One environment's Signon and cluster: environments never share them.
+pub struct EnvSims {
+    pub signon: Arc<SignonSim>,
+    pub kubernetes: Arc<KubernetesSim>,
+    signon_http: Running,
+    kubernetes_http: Running,
+}
+
+pub struct Sims {
+    pub clock: Arc<ManualClock>,
+    pub envs: BTreeMap<&'static str, EnvSims>,
+    pub slack: Arc<SlackSim>,
+    pub keys: Keys,
+    slack_http: Running,
+}
+
+pub const ENVIRONMENTS: [&str; 2] = ["integration", "production"];
+
+impl Sims {
+    pub async fn start() -> Self {
+        token_rotator::install_crypto_provider();
+        let clock = Arc::new(ManualClock::new(Timestamp::now()));
+        let mut envs = BTreeMap::new();
+        for env in ENVIRONMENTS {
+            let signon = SignonSim::new(ADMIN_TOKEN, clock.clone() as Arc<dyn Clock>);
+            let kubernetes = KubernetesSim::new();
+            let (signon_http, kubernetes_http) = (
+                signon.start().await.unwrap(),
+                kubernetes.start().await.unwrap(),
+            );
+            envs.insert(
+                env,
+                EnvSims {
+                    signon,
+                    kubernetes,
+                    signon_http,
+                    kubernetes_http,
+                },
+            );
+        }
+        let slack = SlackSim::new();
+        let slack_http = slack.start().await.unwrap();
+        Self {
+            clock,
+            envs,
+            slack,
+            keys: Keys::random(),
+            slack_http,
+        }
+    }
+
+    pub fn production(&self) -> &EnvSims {
+        &self.envs["production"]
+    }
+
+    /// A client of production's Signon simulator, as the engine has.
+    pub fn signon_client(&self) -> SignonClient {
+        SignonClient::new(
+            &self.production().signon_http.url(),
+            ADMIN_TOKEN.into(),
+            Duration::from_secs(1),
+        )
+    }
+
+    fn parts(&self) -> EngineParts {
+        let timeout = Duration::from_secs(1);
+        let environments = self
+            .envs
+            .iter()
+            .map(|(name, env)| {
+                let client = SignonClient::new(&env.signon_http.url(), ADMIN_TOKEN.into(), timeout);
+                let distributor =
+                    SecretDistributor::for_url(&env.kubernetes_http.url(), NAMESPACE, timeout)
+                        .unwrap();
+                let upstreams = Upstreams {
+                    issuer: Arc::new(client.clone()),
+                    distributor: Arc::new(distributor),
+                    signon: client,
+                };
+                (name.to_string(), upstreams)
+            })
+            .collect();
+        let webhook = SecretString::from(format!("{}{WEBHOOK_PATH}", self.slack_http.url()));
+        EngineParts {
+            adapters: Adapters {
+                environments,
+                slack: Some(SlackWebhook::new(webhook, timeout)),
+            },
+            keys: self.keys.clone(),
+            clock: self.clock.clone(),
+            background: false,
+        }
+    }
+
+    /// The service with its engine on `dir` (a fresh one when `None`).
+    pub async fn world(self, dir: Option<TempDir>) -> World {
+        let parts = self.parts();
+        let app = spawn_app_with(Options {
+            dir,
+            engine: Some(parts),
+            configure: Some(Box::new(|config| {
+                config.engine.grace = GRACE;
+                config.engine.retry = RetryPolicy {
+                    min_delay: Duration::from_secs(1),
+                    max_delay: Duration::from_secs(60),
+                    max_attempts: 5,
+                };
+            })),
+            ..Options::default()
+        })
+        .await;
+        let engine = app.engine.clone().expect("built with an engine");
+        World {
+            app,
+            engine,
+            clock: self.clock.clone(),
+            signon: self.production().signon.clone(),
+            kubernetes: self.production().kubernetes.clone(),
+            slack: self.slack.clone(),
+            sims: self,
+        }
+    }
+}
+
+pub async fn spawn_world() -> World {
+    Sims::start().await.world(None).await
+}
+
+impl World {
+    /// Stops the service as a crash would leave it (the journal as last committed) and hands
+    /// back the simulators and the journal's directory.
+    pub async fn crash(self) -> (Sims, TempDir) {
+        drop(self.engine);
+        let dir = self.app.stop().await;
+        (self.sims, dir)
+    }
+
+    /// An API user with a live production token ten days from expiry, synced to its Secret;
+    /// returns the token's value.
+    pub fn seed(&self, api_user: &str, application: &str) -> String {
+        self.seed_in("production", api_user, application)
+    }
+
+    pub fn seed_in(&self, environment: &str, api_user: &str, application: &str) -> String {
+        let env = &self.sims.envs[environment];
+        let value = env
+            .signon
+            .add_token(api_user, application, Duration::from_secs(10 * 86400));
+        let name = secret_name(&env.signon.user_name(api_user), application);
+        env.kubernetes.put(NAMESPACE, &name, TOKEN_KEY, &value);
+        value
+    }
+
+    pub fn env(&self, environment: &str) -> &EnvSims {
+        &self.sims.envs[environment]
+    }
+
+    pub fn secret(&self, api_user: &str, application: &str) -> Option<String> {
+        let name = secret_name(&self.signon.user_name(api_user), application);
+        self.kubernetes.value(NAMESPACE, &name, TOKEN_KEY)
+    }
+
+    /// Runs the engine, moving the clock past grace periods and retry delays, until every
+    /// rotation has ended and every message is out (or `limit` passes).
+    pub async fn run_to_the_end(&self) {
+        for _ in 0..200 {
+            self.engine.run_until_idle().await.unwrap();
+            let rows = self.rotations().await;
+            let undelivered = self
+                .notifications()
+                .await
+                .iter()
+                .any(|n| n.delivered_at_ms.is_none());
+            if rows.iter().all(|r| r.next_attempt_at_ms.is_none()) && !undelivered {
+                return;
+            }
+            self.clock.advance(Duration::from_secs(61));
+        }
+        panic!("still running: {:#?}", self.rotations().await);
+    }
+
+    /// Ticks until the single active rotation is in `phase`.
+    pub async fn run_until(&self, phase: Phase) -> RotationRow {
+        for _ in 0..50 {
+            self.engine.ingest().await.unwrap();
+            let rows = self.rotations().await;
+            if let Some(row) = rows.iter().find(|r| r.phase == phase.as_str()) {
+                return row.clone();
+            }
+            self.engine.tick().await.unwrap();
+            if rows.iter().any(|r| r.phase == Phase::Grace.as_str()) {
+                self.clock.advance(GRACE + Duration::from_secs(1));
+            }
+        }
+        panic!("never reached {phase}: {:#?}", self.rotations().await);
+    }
+
+    pub async fn rotations(&self) -> Vec<RotationRow> {
+        rotations::all_rotations(self.engine.journal().pool())
+            .await
+            .unwrap()
+    }
+
+    pub async fn notifications(&self) -> Vec<NotificationRow> {
+        rotations::all_notifications(self.engine.journal().pool())
+            .await
+            .unwrap()
+    }
+
+    pub async fn audit(&self, rotation_id: &str) -> Vec<AuditRow> {
+        rotations::audit(self.engine.journal().pool(), rotation_id)
+            .await
+            .unwrap()
+    }
+
+    pub fn slack_texts(&self) -> Vec<String> {
+        self.slack
+            .messages()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub fn fail_signon(&self, operation: &'static str, fault: Fault, times: usize) {
+        self.signon.faults.next(operation, fault, times);
+    }
+}
