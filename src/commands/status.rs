@@ -24,12 +24,7 @@ pub fn table(rows: &[RotationRow]) -> String {
     let _ = writeln!(
         out,
         "{:<12} {:<38} {:<22} {:<10} {:<12} {:<19} next action · last error",
-        "environment",
-        "api_user",
-        "application",
-        "decision",
-        "phase",
-        "next / ended",
+        "environment", "api_user", "application", "decision", "phase", "next / ended",
     );
     for row in rows {
         let at = row.next_attempt_at_ms.or(row.finished_at_ms);

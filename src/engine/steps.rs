@@ -8,7 +8,7 @@ use super::{Engine, Phase, Step};
 use crate::adapters::parameterize::secret_name;
 use crate::adapters::{AdapterError, Placement};
 use crate::domain::{ApiUser, Application, Environment, Target};
-use crate::store::rotations::{Field, RotationRow};
+use crate::store::rotations::{self, Field, RotationRow};
 
 const ENGINE: &str = "engine";
 
@@ -87,20 +87,11 @@ impl Engine {
             name: secret_name(&listing.api_user_name, &listing.application_name),
         };
         let current = attempt!(up.distributor.read(&placement).await);
-        let minted = attempt!(
-            issuer
-                .mint(&target, self.settings.token_life, &row.id)
-                .await
-        );
-        // The live token that expires last, other than ours: the one the alert is about.
-        let old = listing
-            .tokens
-            .iter()
-            .filter(|t| t.id != minted.id)
-            .max_by_key(|t| t.expires_at);
+        // The live token that expires last: the one the alert is about. Journaled before the
+        // mint, so the mint's retries already know their deadline.
+        let old = listing.tokens.iter().max_by_key(|t| t.expires_at);
         let deadline = old.map(|t| t.expires_at - self.settings.safety_margin);
-        let new_fp = self.keys.fingerprint(&minted.value);
-        let mut fields = vec![
+        let mut gathered = vec![
             Field::Text("api_user_name", Some(listing.api_user_name.clone())),
             Field::Text("application_uid", Some(listing.application_uid.clone())),
             Field::Text("secret_name", Some(placement.name.clone())),
@@ -111,6 +102,51 @@ impl Engine {
             ),
             Field::Text("old_token_last8", old.map(|t| t.last8.clone())),
             Field::Int("deadline_at_ms", deadline.and_then(millis)),
+        ];
+        if let Some(value) = &current {
+            // What to put back if the new token fails verification.
+            gathered.push(Field::Text(
+                "old_secret_fingerprint",
+                Some(self.keys.fingerprint(value).hmac),
+            ));
+            gathered.push(Field::Blob(
+                "old_secret_sealed",
+                Some(self.keys.seal(value, &context(row, "old"))),
+            ));
+        }
+        // `secret_name` marks a step that got this far before: keep what it journaled then.
+        let gathered_before = row.secret_name.is_some();
+        if !gathered_before {
+            // First try only: a resumed step must not take our own new token for the old one.
+            let pool = self.journal.pool();
+            if let Err(e) =
+                rotations::record(pool, &row.id, &row.phase, &gathered, self.clock.now()).await
+            {
+                return Step::Error(AdapterError::Transient {
+                    upstream: "journal",
+                    detail: e.to_string(),
+                });
+            }
+        }
+        let minted = attempt!(
+            issuer
+                .mint(&target, self.settings.token_life, &row.id)
+                .await
+        );
+        // On a resumed step the journal already names the old token; never our new one.
+        let old_id = if gathered_before {
+            row.old_token_id.clone()
+        } else {
+            old.map(|t| t.id.clone())
+        };
+        if old_id.as_deref() == Some(minted.id.as_str()) {
+            return Step::Error(AdapterError::permanent(
+                "signon",
+                "the minted token is the one recorded as old; refusing to revoke our own token",
+            ));
+        }
+        let new_fp = self.keys.fingerprint(&minted.value);
+        let fields = vec![
             Field::Text("new_token_id", Some(minted.id.clone())),
             Field::Int("new_token_expires_at_ms", millis(minted.expires_at)),
             Field::Text("new_token_fingerprint", Some(new_fp.hmac.clone())),
@@ -121,27 +157,16 @@ impl Engine {
                 Some(self.keys.seal(&minted.value, &context(row, "new"))),
             ),
         ];
-        if let Some(value) = &current {
-            // What to put back if the new token fails verification.
-            fields.push(Field::Text(
-                "old_secret_fingerprint",
-                Some(self.keys.fingerprint(value).hmac),
-            ));
-            fields.push(Field::Blob(
-                "old_secret_sealed",
-                Some(self.keys.seal(value, &context(row, "old"))),
-            ));
-        }
+        let old_text = match (gathered_before, &row.old_token_id, old) {
+            (true, Some(id), _) => {
+                format!("{id} (…{})", row.old_token_last8.as_deref().unwrap_or("?"))
+            }
+            (false, _, Some(t)) => format!("{} (…{}) expiring {}", t.id, t.last8, t.expires_at),
+            _ => "none".to_owned(),
+        };
         let reason = format!(
             "minted token {} (…{}) expiring {}; old token {}; Secret {}",
-            minted.id,
-            new_fp.last4,
-            minted.expires_at,
-            old.map_or_else(
-                || "none".to_owned(),
-                |t| format!("{} (…{}) expiring {}", t.id, t.last8, t.expires_at)
-            ),
-            placement.name,
+            minted.id, new_fp.last4, minted.expires_at, old_text, placement.name,
         );
         let mut transition = self.transition(row, Phase::Planned, Phase::Issued, reason, ENGINE);
         transition.fields.extend(fields);

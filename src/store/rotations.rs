@@ -331,23 +331,7 @@ pub async fn transition(
     if t.next_attempt_at.is_none() {
         query.push(", finished_at_ms = ").push_bind(now_ms);
     }
-    for field in &t.fields {
-        match field {
-            Field::Text(column, value) => {
-                query
-                    .push(format!(", {column} = "))
-                    .push_bind(value.clone());
-            }
-            Field::Int(column, value) => {
-                query.push(format!(", {column} = ")).push_bind(*value);
-            }
-            Field::Blob(column, value) => {
-                query
-                    .push(format!(", {column} = "))
-                    .push_bind(value.clone());
-            }
-        }
-    }
+    push_fields(&mut query, &t.fields);
     query.push(" WHERE id = ").push_bind(id);
     query.push(" AND phase = ").push_bind(t.from);
     let moved = query
@@ -377,6 +361,48 @@ pub async fn transition(
     }
     tx.commit().await.map_err(StoreError::Write)?;
     Ok(true)
+}
+
+/// Writes fields of a rotation that is still in `phase`, without changing phase: what a step
+/// learned before its side effect (write-ahead).
+pub async fn record(
+    pool: &SqlitePool,
+    id: &str,
+    phase: &str,
+    fields: &[Field],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new("UPDATE rotations SET updated_at_ms = ");
+    query.push_bind(now.as_millisecond());
+    push_fields(&mut query, fields);
+    query.push(" WHERE id = ").push_bind(id);
+    query.push(" AND phase = ").push_bind(phase);
+    query
+        .build()
+        .execute(pool)
+        .await
+        .map_err(StoreError::Write)?;
+    Ok(())
+}
+
+fn push_fields(query: &mut QueryBuilder<Sqlite>, fields: &[Field]) {
+    for field in fields {
+        match field {
+            Field::Text(column, value) => {
+                query
+                    .push(format!(", {column} = "))
+                    .push_bind(value.clone());
+            }
+            Field::Int(column, value) => {
+                query.push(format!(", {column} = ")).push_bind(*value);
+            }
+            Field::Blob(column, value) => {
+                query
+                    .push(format!(", {column} = "))
+                    .push_bind(value.clone());
+            }
+        }
+    }
 }
 
 /// Records a failed try of the current phase and when to try again.

@@ -245,3 +245,33 @@ async fn serve_reads_its_credential_from_a_file_logs_no_secret_and_stops_on_sigt
         "a sent credential appears in the logs"
     );
 }
+
+#[test]
+fn serve_refuses_a_grace_period_shorter_than_gds_ssos_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[[rules]]\nname = \"all\"\naction = \"rotate\"\n\n[rotation]\ngrace_period = \"1m\"\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_token-rotator"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .env("TOKEN_ROTATOR_WEBHOOK_TOKEN", "x")
+        .env("TOKEN_ROTATOR_DATABASE_URL", "sqlite::memory:")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("rotation.grace_period is 1m, less than 5m"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--allow-short-grace"), "{stderr}");
+}

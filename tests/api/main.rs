@@ -6,5 +6,6 @@ mod helpers;
 mod journal;
 mod rotation;
 mod rules;
+mod secrets_scan;
 mod webhook;
 mod world;

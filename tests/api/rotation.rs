@@ -411,3 +411,69 @@ fn target() -> Target {
         application: Application::parse(APP).unwrap(),
     }
 }
+
+#[tokio::test]
+async fn retries_that_would_pass_the_deadline_end_in_failed() {
+    let world = spawn_world().await;
+    // Expires two days (the safety margin) and a minute from now: almost no time to retry.
+    world
+        .signon
+        .add_token(USER, APP, Duration::from_secs(2 * 86400 + 60));
+    world.signon.faults.always("mint", Fault::Status(503));
+    alert(&world).await;
+    world.run_to_the_end().await;
+
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "failed", "{row:#?}");
+    assert!(row.deadline_at_ms.is_some());
+    assert!(
+        row.outcome.as_deref().unwrap().contains("gave up after"),
+        "{row:#?}"
+    );
+    assert!(
+        world.signon.faults.calls("mint") < 5,
+        "stopped before the attempts ran out"
+    );
+    assert!(world.slack_texts()[0].contains("failed"));
+}
+
+#[tokio::test]
+async fn a_rotation_asked_for_on_the_command_line_runs_like_an_alerts() {
+    let world = spawn_world().await;
+    world.seed(USER, APP);
+    let target = target();
+    let journal = world.engine.journal();
+    let now = jiff::Timestamp::now();
+    let first = token_rotator::commands::rotate::request(journal, &target, now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        first,
+        token_rotator::commands::rotate::Requested::Started(_)
+    ));
+    let second = token_rotator::commands::rotate::request(journal, &target, now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        second,
+        token_rotator::commands::rotate::Requested::AlreadyActive { .. }
+    ));
+    world.run_to_the_end().await;
+    let rows = world.rotations().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].phase.as_str(), rows[0].trigger.as_str()),
+        ("done", "cli")
+    );
+    let status = token_rotator::commands::status::json(&rows);
+    assert_eq!(status[0]["phase"], "done");
+    assert_eq!(
+        status[0]["secret"],
+        "signon-token-short-url-manager-publishing-api"
+    );
+    let table = token_rotator::commands::status::table(&rows);
+    assert!(
+        table.contains("short-url-manager@alphagov.co.uk") && table.contains("done"),
+        "{table}"
+    );
+}
