@@ -35,6 +35,8 @@ pub struct EngineParts {
     pub clock: Arc<dyn Clock>,
     /// Run the engine's loop inside `run_until_stopped`; tests turn it off and call `tick`.
     pub background: bool,
+    /// How often the loop looks at the journal when nothing woke it.
+    pub poll: std::time::Duration,
 }
 
 /// A bound, not yet serving instance. Port 0 binds a free port; `local_addr` says which.
@@ -42,11 +44,9 @@ pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
     engine: Option<Arc<Engine>>,
-    engine_in_background: bool,
+    /// `Some(poll)` when the engine's loop runs inside `run_until_stopped`.
+    engine_in_background: Option<std::time::Duration>,
 }
-
-/// How often the engine looks at the journal when nothing woke it.
-const ENGINE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Application {
     /// Intake only, or intake and the rotation engine when `engine` is given.
@@ -57,7 +57,7 @@ impl Application {
     ) -> Result<Self, BuildError> {
         let journal =
             Arc::new(Journal::open(&config.database_url, config.journal_busy_timeout).await?);
-        let engine_in_background = engine.as_ref().is_some_and(|e| e.background);
+        let engine_in_background = engine.as_ref().filter(|e| e.background).map(|e| e.poll);
         let engine = engine.map(|parts| {
             Arc::new(Engine::new(
                 Arc::clone(&journal),
@@ -111,15 +111,13 @@ impl Application {
     ) -> std::io::Result<()> {
         let journal = Arc::clone(&self.state.journal);
         let (stop_engine, engine_stopped) = watch::channel(false);
-        let engine_task = self
-            .engine
-            .filter(|_| self.engine_in_background)
-            .map(|engine| {
-                let mut stopped = engine_stopped.clone();
-                tokio::spawn(engine.run(ENGINE_POLL, async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                }))
-            });
+        let background = self.engine.zip(self.engine_in_background);
+        let engine_task = background.map(|(engine, poll)| {
+            let mut stopped = engine_stopped.clone();
+            tokio::spawn(engine.run(poll, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
         let router = web::router(self.state);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)

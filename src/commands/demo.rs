@@ -92,6 +92,7 @@ pub async fn run() -> anyhow::Result<()> {
         clock,
         // Driven below, after every alert is journaled, so the outcome does not depend on timing.
         background: false,
+        poll: Duration::from_secs(1),
     };
     let token = random_secret();
     let app = Application::build(config, WebhookAuth::bearer(&token), Some(parts)).await?;

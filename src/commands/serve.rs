@@ -94,5 +94,6 @@ async fn engine_parts(config: &Config) -> anyhow::Result<Option<EngineParts>> {
         keys,
         clock: Arc::new(SystemClock),
         background: true,
+        poll: Duration::from_secs(1),
     }))
 }

@@ -92,6 +92,12 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Rec
         .record(delivery, jiff::Timestamp::now())
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    // The engine need not wait for its next poll: something new is in the journal.
+    if let Some(wake) = &state.wake
+        && receipt.delivery_id.is_some()
+    {
+        wake.notify_one();
+    }
     for alert in receipt
         .alerts
         .iter()

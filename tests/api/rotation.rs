@@ -8,7 +8,7 @@ use token_rotator::engine::Phase;
 use token_rotator::sim::Fault;
 
 use crate::helpers::{alert_body, capture, fixture};
-use crate::world::{World, spawn_world};
+use crate::world::{Sims, World, spawn_world};
 
 const USER: &str = "short-url-manager@alphagov.co.uk";
 const APP: &str = "Publishing API";
@@ -476,4 +476,24 @@ async fn a_rotation_asked_for_on_the_command_line_runs_like_an_alerts() {
         table.contains("short-url-manager@alphagov.co.uk") && table.contains("done"),
         "{table}"
     );
+}
+
+#[tokio::test]
+async fn the_engine_loop_in_the_service_picks_up_a_webhook_by_itself() {
+    let world = Sims::start()
+        .await
+        .world_with(None, true, Duration::ZERO)
+        .await;
+    let old = world.seed(USER, APP);
+    alert(&world).await;
+    // No ticking, and the engine's poll is an hour: only intake's wake-up can start it.
+    for _ in 0..200 {
+        let rows = world.rotations().await;
+        if rows.first().is_some_and(|r| r.phase == "done") && !world.slack.messages().is_empty() {
+            assert!(!world.signon.is_live(&old));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not done: {:#?}", world.rotations().await);
 }

@@ -103,7 +103,7 @@ impl Sims {
         )
     }
 
-    fn parts(&self) -> EngineParts {
+    fn parts(&self, background: bool) -> EngineParts {
         let timeout = Duration::from_secs(1);
         let environments = self
             .envs
@@ -129,18 +129,29 @@ impl Sims {
             },
             keys: self.keys.clone(),
             clock: self.clock.clone(),
-            background: false,
+            background,
+            poll: Duration::from_secs(3600),
         }
     }
 
-    /// The service with its engine on `dir` (a fresh one when `None`).
+    /// The service with its engine on `dir` (a fresh one when `None`), driven by the test.
     pub async fn world(self, dir: Option<TempDir>) -> World {
-        let parts = self.parts();
+        self.world_with(dir, false, GRACE).await
+    }
+
+    /// The same with the engine's own loop running (as in `serve`) and this grace period.
+    pub async fn world_with(
+        self,
+        dir: Option<TempDir>,
+        background: bool,
+        grace: Duration,
+    ) -> World {
+        let parts = self.parts(background);
         let app = spawn_app_with(Options {
             dir,
             engine: Some(parts),
-            configure: Some(Box::new(|config| {
-                config.engine.grace = GRACE;
+            configure: Some(Box::new(move |config| {
+                config.engine.grace = grace;
                 config.engine.retry = RetryPolicy {
                     min_delay: Duration::from_secs(1),
                     max_delay: Duration::from_secs(60),
