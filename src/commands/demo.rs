@@ -28,6 +28,7 @@ use crate::secrets::Keys;
 use crate::sim::kubernetes::KubernetesSim;
 use crate::sim::signon::SignonSim;
 use crate::sim::slack::{SlackSim, WEBHOOK_PATH};
+use crate::store::outbox;
 use crate::store::rotations::{self, RotationRow};
 
 const NAMESPACE: &str = "apps";
@@ -211,7 +212,7 @@ async fn run_to_the_end(engine: &Engine) -> anyhow::Result<Vec<RotationRow>> {
     loop {
         engine.run_until_idle().await?;
         let rows = rotations::all_rotations(pool).await?;
-        let waiting = rotations::all_notifications(pool)
+        let waiting = outbox::all_notifications(pool)
             .await?
             .iter()
             .any(|n| n.delivered_at_ms.is_none());

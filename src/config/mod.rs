@@ -4,6 +4,7 @@
 //! Precedence: built-in defaults < TOML file < environment < command-line flags.
 
 mod raw;
+mod rules;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -8,16 +8,15 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::rules::{RawRule, validate_rules};
 use super::{Config, ConfigErrors, KubernetesSettings, Location, Problem, SignonSettings};
 use crate::domain::Environment;
 use crate::engine::{EngineSettings, RetryPolicy};
-use crate::policy::{Action, Condition, DomainClass, PatternSet, Policy, Rule};
+use crate::policy::Policy;
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://token-rotator.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_BUSY_TIMEOUT: &str = "5s";
-const DEFAULT_SILENCE: Duration = Duration::from_secs(7 * 24 * 3600);
-const DEFAULT_ESCALATE_AFTER: Duration = Duration::from_secs(14 * 24 * 3600);
 const DEFAULT_INTERNAL_DOMAINS: [&str; 3] = [
     "alphagov.co.uk",
     "publishing.service.gov.uk",
@@ -76,42 +75,20 @@ struct RawKubernetes {
     timeout: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    name: Option<Spanned<String>>,
-    action: Spanned<String>,
-    #[serde(default, rename = "match")]
-    matchers: BTreeMap<String, Spanned<OneOrMany>>,
-    api_user_domain: Option<Spanned<DomainClass>>,
-    owner: Option<Spanned<String>>,
-    runbook_url: Option<Spanned<String>>,
-    note: Option<String>,
-    escalate_after: Option<Spanned<String>>,
-    duration: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "a string or a list of strings")]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
 /// A value that came either from the file (with its span) or from an environment variable.
-struct Sourced<T> {
-    value: T,
-    from: Origin,
+pub(super) struct Sourced<T> {
+    pub(super) value: T,
+    pub(super) from: Origin,
 }
 
-enum Origin {
+pub(super) enum Origin {
     File(Range<usize>),
     Env(String),
     Default,
 }
 
 /// Collects problems so one run of `check-config` reports all it can.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     text: &'a str,
     problems: Vec<Problem>,
 }
@@ -129,7 +106,7 @@ impl Checker<'_> {
         Location::File { line, column }
     }
 
-    fn report(&mut self, origin: &Origin, message: String) {
+    pub(super) fn report(&mut self, origin: &Origin, message: String) {
         let location = match origin {
             Origin::File(span) => self.at(span.clone()),
             Origin::Env(var) => Location::Env(var.clone()),
@@ -138,7 +115,7 @@ impl Checker<'_> {
         self.problems.push(Problem { location, message });
     }
 
-    fn report_span(&mut self, span: Range<usize>, message: String) {
+    pub(super) fn report_span(&mut self, span: Range<usize>, message: String) {
         self.report(&Origin::File(span), message);
     }
 }
@@ -375,7 +352,11 @@ fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSe
     })
 }
 
-fn parse_duration(checker: &mut Checker, key: &str, value: &Sourced<String>) -> Option<Duration> {
+pub(super) fn parse_duration(
+    checker: &mut Checker,
+    key: &str,
+    value: &Sourced<String>,
+) -> Option<Duration> {
     match humantime::parse_duration(value.value.trim()) {
         Ok(d) => Some(d),
         Err(e) => {
@@ -385,220 +366,6 @@ fn parse_duration(checker: &mut Checker, key: &str, value: &Sourced<String>) -> 
                     "{key} {:?} is not a duration like \"90s\", \"1h\" or \"7d\": {e}",
                     value.value
                 ),
-            );
-            None
-        }
-    }
-}
-
-fn validate_rules(checker: &mut Checker, raw: Vec<Spanned<RawRule>>) -> Vec<Rule> {
-    if raw.is_empty() {
-        checker.report_span(
-            0..0,
-            "no [[rules]]: at least one rule is required (the last is usually a catch-all)".into(),
-        );
-    }
-    let mut names = BTreeMap::new();
-    let mut rules = Vec::new();
-    for (index, spanned) in raw.into_iter().enumerate() {
-        let span = spanned.span();
-        let rule = validate_rule(checker, index, span.clone(), spanned.into_inner());
-        if let Some(rule) = rule {
-            if let Some(first) = names.insert(rule.name.clone(), index) {
-                checker.report_span(
-                    span,
-                    format!("rule name {:?} is used by rule {first} too", rule.name),
-                );
-            }
-            rules.push(rule);
-        }
-    }
-    rules
-}
-
-fn validate_rule(
-    checker: &mut Checker,
-    index: usize,
-    span: Range<usize>,
-    raw: RawRule,
-) -> Option<Rule> {
-    let name = match raw.name {
-        Some(name) if !name.get_ref().trim().is_empty() => name.into_inner(),
-        Some(name) => {
-            checker.report_span(name.span(), "rule name is empty".into());
-            return None;
-        }
-        None => {
-            checker.report_span(span, format!("rule {index} has no name"));
-            return None;
-        }
-    };
-    let mut conditions = Vec::new();
-    for (label, patterns) in raw.matchers {
-        let sources = match patterns.get_ref() {
-            OneOrMany::One(one) => vec![one.clone()],
-            OneOrMany::Many(many) => many.clone(),
-        };
-        match PatternSet::parse(&sources) {
-            Ok(patterns) => conditions.push(Condition::Label {
-                name: label,
-                patterns,
-            }),
-            Err(e) => checker.report_span(patterns.span(), format!("rule {name:?}: {e}")),
-        }
-    }
-    if let Some(class) = raw.api_user_domain {
-        conditions.push(Condition::ApiUserDomain(class.into_inner()));
-    }
-    let action = validate_action(
-        checker,
-        &name,
-        raw.action,
-        ActionFields {
-            owner: raw.owner,
-            runbook_url: raw.runbook_url,
-            note: raw.note,
-            escalate_after: raw.escalate_after,
-            duration: raw.duration,
-        },
-    )?;
-    Some(Rule {
-        name,
-        conditions,
-        action,
-    })
-}
-
-struct ActionFields {
-    owner: Option<Spanned<String>>,
-    runbook_url: Option<Spanned<String>>,
-    note: Option<String>,
-    escalate_after: Option<Spanned<String>>,
-    duration: Option<Spanned<String>>,
-}
-
-fn validate_action(
-    checker: &mut Checker,
-    rule: &str,
-    action: Spanned<String>,
-    fields: ActionFields,
-) -> Option<Action> {
-    let span = action.span();
-    // Fields that belong to another action are mistakes, not harmless extras.
-    let misplaced = |checker: &mut Checker, present: &[(&str, Option<Range<usize>>)]| {
-        for (key, field_span) in present {
-            if let Some(field_span) = field_span {
-                checker.report_span(
-                    field_span.clone(),
-                    format!(
-                        "rule {rule:?}: `{key}` does not apply to action {:?}",
-                        action.get_ref()
-                    ),
-                );
-            }
-        }
-    };
-    let owner_span = fields.owner.as_ref().map(Spanned::span);
-    let runbook_span = fields.runbook_url.as_ref().map(Spanned::span);
-    let escalate_span = fields.escalate_after.as_ref().map(Spanned::span);
-    let duration_span = fields.duration.as_ref().map(Spanned::span);
-    let duration_of = |checker: &mut Checker, key: &str, value: Option<Spanned<String>>| {
-        value.and_then(|v| {
-            let sourced = Sourced {
-                from: Origin::File(v.span()),
-                value: v.into_inner(),
-            };
-            parse_duration(checker, key, &sourced)
-        })
-    };
-    match action.get_ref().as_str() {
-        "rotate" => {
-            misplaced(
-                checker,
-                &[
-                    ("owner", owner_span),
-                    ("runbook_url", runbook_span),
-                    ("escalate_after", escalate_span),
-                    ("duration", duration_span),
-                ],
-            );
-            Some(Action::Rotate)
-        }
-        "manual" => {
-            misplaced(
-                checker,
-                &[
-                    ("escalate_after", escalate_span),
-                    ("duration", duration_span),
-                ],
-            );
-            let owner = required(checker, rule, span.clone(), "owner", fields.owner);
-            let runbook_url = required(checker, rule, span, "runbook_url", fields.runbook_url);
-            Some(Action::Manual {
-                owner: owner?,
-                runbook_url: runbook_url?,
-                note: fields.note,
-            })
-        }
-        "ignore" => {
-            misplaced(
-                checker,
-                &[
-                    ("owner", owner_span),
-                    ("runbook_url", runbook_span),
-                    ("duration", duration_span),
-                ],
-            );
-            let escalate_after = match fields.escalate_after {
-                Some(v) => duration_of(checker, "escalate_after", Some(v))?,
-                None => DEFAULT_ESCALATE_AFTER,
-            };
-            Some(Action::Ignore { escalate_after })
-        }
-        "silence" => {
-            misplaced(
-                checker,
-                &[
-                    ("owner", owner_span),
-                    ("runbook_url", runbook_span),
-                    ("escalate_after", escalate_span),
-                ],
-            );
-            let duration = match fields.duration {
-                Some(v) => duration_of(checker, "duration", Some(v))?,
-                None => DEFAULT_SILENCE,
-            };
-            Some(Action::Silence { duration })
-        }
-        other => {
-            checker.report_span(
-                span,
-                format!(
-                    "rule {rule:?}: unknown action {other:?}, expected one of \"rotate\", \"manual\", \"ignore\", \"silence\""
-                ),
-            );
-            None
-        }
-    }
-}
-
-fn required(
-    checker: &mut Checker,
-    rule: &str,
-    action_span: Range<usize>,
-    key: &str,
-    value: Option<Spanned<String>>,
-) -> Option<String> {
-    match value {
-        Some(v) if !v.get_ref().trim().is_empty() => Some(v.into_inner()),
-        Some(v) => {
-            checker.report_span(v.span(), format!("rule {rule:?}: `{key}` is empty"));
-            None
-        }
-        None => {
-            checker.report_span(
-                action_span,
-                format!("rule {rule:?}: action \"manual\" needs `{key}`"),
             );
             None
         }

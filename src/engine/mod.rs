@@ -23,6 +23,7 @@ use crate::adapters::slack::SlackWebhook;
 use crate::adapters::{AdapterError, Distributor, Issuer};
 use crate::clock::Clock;
 use crate::secrets::Keys;
+use crate::store::outbox;
 use crate::store::rotations::{self, RotationRow, Transition};
 use crate::store::{Journal, StoreError};
 pub use phase::Phase;
@@ -317,12 +318,11 @@ impl Engine {
     /// Posts due Slack messages; a failure is retried later and never touches a rotation.
     async fn deliver(&self) -> Result<usize, EngineError> {
         let now = self.clock.now();
-        let due = rotations::due_notifications(self.journal.pool(), now).await?;
+        let due = outbox::due_notifications(self.journal.pool(), now).await?;
         let Some(slack) = &self.adapters.slack else {
             for n in &due {
                 tracing::info!(rotation_id = ?n.rotation_id, body = %n.body, "outcome (no Slack configured)");
-                rotations::notification_attempted(self.journal.pool(), n.id, now, None, None)
-                    .await?;
+                outbox::notification_attempted(self.journal.pool(), n.id, now, None, None).await?;
             }
             return Ok(due.len());
         };
@@ -330,7 +330,7 @@ impl Engine {
             let body: serde_json::Value = serde_json::from_str(&n.body).unwrap_or_default();
             match slack.post(&body).await {
                 Ok(()) => {
-                    rotations::notification_attempted(self.journal.pool(), n.id, now, None, None)
+                    outbox::notification_attempted(self.journal.pool(), n.id, now, None, None)
                         .await?
                 }
                 Err(error) => {
@@ -345,7 +345,7 @@ impl Engine {
                         .unwrap_or(self.settings.retry.max_delay);
                     tracing::warn!(%error, notification = n.id, "Slack message not delivered; will retry");
                     let message = error.to_string();
-                    rotations::notification_attempted(
+                    outbox::notification_attempted(
                         self.journal.pool(),
                         n.id,
                         now,

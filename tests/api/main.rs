@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod crash;
 mod helpers;
 mod journal;
 mod rotation;

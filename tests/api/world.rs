@@ -20,7 +20,8 @@ use token_rotator::sim::kubernetes::KubernetesSim;
 use token_rotator::sim::signon::SignonSim;
 use token_rotator::sim::slack::{SlackSim, WEBHOOK_PATH};
 use token_rotator::sim::{Fault, Running};
-use token_rotator::store::rotations::{self, AuditRow, NotificationRow, RotationRow};
+use token_rotator::store::outbox::{self, NotificationRow};
+use token_rotator::store::rotations::{self, AuditRow, RotationRow};
 
 use crate::helpers::{Options, TestApp, spawn_app_with};
 
@@ -254,7 +255,7 @@ impl World {
     }
 
     pub async fn notifications(&self) -> Vec<NotificationRow> {
-        rotations::all_notifications(self.engine.journal().pool())
+        outbox::all_notifications(self.engine.journal().pool())
             .await
             .unwrap()
     }

@@ -7,7 +7,11 @@
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use super::StoreError;
+mod read;
+
+pub use read::*;
+
+use super::{StoreError, outbox};
 
 /// One rotation as journaled. Times are Unix milliseconds.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -72,16 +76,6 @@ pub struct PendingAlert {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct NotificationRow {
-    pub id: i64,
-    pub rotation_id: Option<String>,
-    pub body: String,
-    pub attempts: i64,
-    pub delivered_at_ms: Option<i64>,
-    pub last_error: Option<String>,
-}
-
 /// A column a transition sets. Names are constants of this crate, never input.
 #[derive(Debug, Clone)]
 pub enum Field {
@@ -120,127 +114,15 @@ pub struct Transition {
     pub notify: Option<serde_json::Value>,
 }
 
-const ROTATION_COLUMNS: &str = "id, environment, api_user, application, action, rule_name, \
+pub(super) const ROTATION_COLUMNS: &str = "id, environment, api_user, application, action, rule_name, \
     action_detail, phase, trigger, created_at_ms, updated_at_ms, next_attempt_at_ms, attempts, \
     deadline_at_ms, last_error, outcome, api_user_name, application_uid, secret_name, old_token_id, \
     old_token_expires_at_ms, old_token_last8, old_secret_fingerprint, old_secret_sealed, \
     new_token_id, new_token_expires_at_ms, new_token_fingerprint, new_token_last4, \
     new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms";
 
-/// Queries over `ROTATION_COLUMNS`: built from constants of this module, never from input.
-fn select(sql: &str) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(sql.to_owned())
-}
-
 /// Raised when a rotation is no longer in the phase a step started from.
 pub const MOVED_ON: &str = "rotation is no longer in the phase this step started from";
-
-pub async fn pending_alerts(
-    pool: &SqlitePool,
-    limit: i64,
-) -> Result<Vec<PendingAlert>, StoreError> {
-    sqlx::query_as(
-        "SELECT id, fingerprint, status, environment, api_user, application, labels, action, \
-         rule_name, action_detail, reason FROM alerts WHERE handled_at_ms IS NULL ORDER BY id LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::Read)
-}
-
-pub async fn active_rotation(
-    pool: &SqlitePool,
-    environment: &str,
-    api_user: &str,
-    application: &str,
-) -> Result<Option<RotationRow>, StoreError> {
-    sqlx::query_as(select(&format!(
-        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE environment = $1 AND api_user = $2 \
-         AND application = $3 AND next_attempt_at_ms IS NOT NULL AND action = 'rotate' \
-         ORDER BY created_at_ms DESC LIMIT 1"
-    )))
-    .bind(environment)
-    .bind(api_user)
-    .bind(application)
-    .fetch_optional(pool)
-    .await
-    .map_err(StoreError::Read)
-}
-
-/// The last rotation of a target that finished with `done`.
-pub async fn last_done(
-    pool: &SqlitePool,
-    environment: &str,
-    api_user: &str,
-    application: &str,
-) -> Result<Option<RotationRow>, StoreError> {
-    sqlx::query_as(select(&format!(
-        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE environment = $1 AND api_user = $2 \
-         AND application = $3 AND phase = 'done' ORDER BY finished_at_ms DESC LIMIT 1"
-    )))
-    .bind(environment)
-    .bind(api_user)
-    .bind(application)
-    .fetch_optional(pool)
-    .await
-    .map_err(StoreError::Read)
-}
-
-pub async fn rotation(pool: &SqlitePool, id: &str) -> Result<Option<RotationRow>, StoreError> {
-    sqlx::query_as(select(&format!(
-        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-    .map_err(StoreError::Read)
-}
-
-pub async fn all_rotations(pool: &SqlitePool) -> Result<Vec<RotationRow>, StoreError> {
-    sqlx::query_as(select(&format!(
-        "SELECT {ROTATION_COLUMNS} FROM rotations ORDER BY created_at_ms, id"
-    )))
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::Read)
-}
-
-pub async fn due_rotations(
-    pool: &SqlitePool,
-    now: Timestamp,
-) -> Result<Vec<RotationRow>, StoreError> {
-    sqlx::query_as(select(&format!(
-        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE next_attempt_at_ms <= $1 \
-         ORDER BY next_attempt_at_ms, id"
-    )))
-    .bind(now.as_millisecond())
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::Read)
-}
-
-/// The earliest moment anything (a rotation step or a Slack message) is due.
-pub async fn next_due(pool: &SqlitePool) -> Result<Option<i64>, StoreError> {
-    sqlx::query_scalar(
-        "SELECT MIN(t) FROM (SELECT MIN(next_attempt_at_ms) AS t FROM rotations \
-         UNION ALL SELECT MIN(next_attempt_at_ms) FROM notifications)",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(StoreError::Read)
-}
-
-pub async fn audit(pool: &SqlitePool, rotation_id: &str) -> Result<Vec<AuditRow>, StoreError> {
-    sqlx::query_as(
-        "SELECT rotation_id, at_ms, from_phase, to_phase, reason, trigger FROM audit \
-         WHERE rotation_id = $1 ORDER BY id",
-    )
-    .bind(rotation_id)
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::Read)
-}
 
 /// Starts a rotation (or records a decision that needs no rotation) for an alert, or for a
 /// command-line request when `alert_id` is `None`.
@@ -289,7 +171,7 @@ pub async fn start(
         mark_handled(&mut tx, alert_id, Some(&new.id), now_ms).await?;
     }
     if let Some(body) = notify {
-        queue_notification(&mut tx, Some(&new.id), body, now_ms).await?;
+        outbox::queue(&mut tx, Some(&new.id), body, now_ms).await?;
     }
     tx.commit().await.map_err(StoreError::Write)
 }
@@ -357,7 +239,7 @@ pub async fn transition(
         mark_handled(&mut tx, alert_id, Some(id), now_ms).await?;
     }
     if let Some(body) = &t.notify {
-        queue_notification(&mut tx, Some(id), body, now_ms).await?;
+        outbox::queue(&mut tx, Some(id), body, now_ms).await?;
     }
     tx.commit().await.map_err(StoreError::Write)?;
     Ok(true)
@@ -447,52 +329,6 @@ pub async fn retry_later(
     tx.commit().await.map_err(StoreError::Write)
 }
 
-pub async fn due_notifications(
-    pool: &SqlitePool,
-    now: Timestamp,
-) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(
-        "SELECT id, rotation_id, body, attempts, delivered_at_ms, last_error FROM notifications \
-         WHERE next_attempt_at_ms <= $1 ORDER BY id",
-    )
-    .bind(now.as_millisecond())
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::Read)
-}
-
-pub async fn all_notifications(pool: &SqlitePool) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(
-        "SELECT id, rotation_id, body, attempts, delivered_at_ms, last_error FROM notifications ORDER BY id",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::Read)
-}
-
-/// Records a delivery (`next` = `None`) or a failed attempt and when to try again.
-pub async fn notification_attempted(
-    pool: &SqlitePool,
-    id: i64,
-    now: Timestamp,
-    next: Option<Timestamp>,
-    error: Option<&str>,
-) -> Result<(), StoreError> {
-    let delivered = error.is_none().then_some(now.as_millisecond());
-    sqlx::query(
-        "UPDATE notifications SET attempts = attempts + 1, delivered_at_ms = $1, \
-         next_attempt_at_ms = $2, last_error = $3 WHERE id = $4",
-    )
-    .bind(delivered)
-    .bind(next.map(|t| t.as_millisecond()))
-    .bind(error)
-    .bind(id)
-    .execute(pool)
-    .await
-    .map_err(StoreError::Write)?;
-    Ok(())
-}
-
 async fn insert_audit(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     rotation_id: &str,
@@ -531,24 +367,5 @@ async fn mark_handled(
         .execute(&mut **tx)
         .await
         .map_err(StoreError::Write)?;
-    Ok(())
-}
-
-async fn queue_notification(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    rotation_id: Option<&str>,
-    body: &serde_json::Value,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO notifications (rotation_id, created_at_ms, body, next_attempt_at_ms) \
-         VALUES ($1, $2, $3, $2)",
-    )
-    .bind(rotation_id)
-    .bind(now_ms)
-    .bind(body.to_string())
-    .execute(&mut **tx)
-    .await
-    .map_err(StoreError::Write)?;
     Ok(())
 }

@@ -1,0 +1,132 @@
+//! Reading rotations, their audit trail and the alerts not yet taken in.
+
+use jiff::Timestamp;
+use sqlx::SqlitePool;
+
+use super::{AuditRow, PendingAlert, ROTATION_COLUMNS, RotationRow};
+use crate::store::StoreError;
+
+/// Queries over `ROTATION_COLUMNS`: built from constants of this module, never from input.
+fn select(sql: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql.to_owned())
+}
+
+pub async fn pending_alerts(
+    pool: &SqlitePool,
+    limit: i64,
+) -> Result<Vec<PendingAlert>, StoreError> {
+    sqlx::query_as(
+        "SELECT id, fingerprint, status, environment, api_user, application, labels, action, \
+         rule_name, action_detail, reason FROM alerts WHERE handled_at_ms IS NULL ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// The rotation of a target still under way, if any.
+pub async fn active_rotation(
+    pool: &SqlitePool,
+    environment: &str,
+    api_user: &str,
+    application: &str,
+) -> Result<Option<RotationRow>, StoreError> {
+    latest_for_target(
+        pool,
+        [environment, api_user, application],
+        "next_attempt_at_ms IS NOT NULL AND action = 'rotate'",
+        "created_at_ms",
+    )
+    .await
+}
+
+/// The last rotation of a target that finished with `done`.
+pub async fn last_done(
+    pool: &SqlitePool,
+    environment: &str,
+    api_user: &str,
+    application: &str,
+) -> Result<Option<RotationRow>, StoreError> {
+    latest_for_target(
+        pool,
+        [environment, api_user, application],
+        "phase = 'done'",
+        "finished_at_ms",
+    )
+    .await
+}
+
+/// `condition` and `order` are constants of this module, never input.
+async fn latest_for_target(
+    pool: &SqlitePool,
+    [environment, api_user, application]: [&str; 3],
+    condition: &'static str,
+    order: &'static str,
+) -> Result<Option<RotationRow>, StoreError> {
+    sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE environment = $1 AND api_user = $2 \
+         AND application = $3 AND {condition} ORDER BY {order} DESC LIMIT 1"
+    )))
+    .bind(environment)
+    .bind(api_user)
+    .bind(application)
+    .fetch_optional(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn rotation(pool: &SqlitePool, id: &str) -> Result<Option<RotationRow>, StoreError> {
+    sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn all_rotations(pool: &SqlitePool) -> Result<Vec<RotationRow>, StoreError> {
+    sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations ORDER BY created_at_ms, id"
+    )))
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn due_rotations(
+    pool: &SqlitePool,
+    now: Timestamp,
+) -> Result<Vec<RotationRow>, StoreError> {
+    sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE next_attempt_at_ms <= $1 \
+         ORDER BY next_attempt_at_ms, id"
+    )))
+    .bind(now.as_millisecond())
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// The earliest moment anything (a rotation step or a Slack message) is due.
+pub async fn next_due(pool: &SqlitePool) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT MIN(t) FROM (SELECT MIN(next_attempt_at_ms) AS t FROM rotations \
+         UNION ALL SELECT MIN(next_attempt_at_ms) FROM notifications)",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn audit(pool: &SqlitePool, rotation_id: &str) -> Result<Vec<AuditRow>, StoreError> {
+    sqlx::query_as(
+        "SELECT rotation_id, at_ms, from_phase, to_phase, reason, trigger FROM audit \
+         WHERE rotation_id = $1 ORDER BY id",
+    )
+    .bind(rotation_id)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
