@@ -1,6 +1,7 @@
 //! Adapters: real HTTP clients for the systems a rotation touches. Issuers and distributors are
 //! traits because more than one real implementation exists or is planned; the rest are structs.
 
+pub mod alertmanager;
 pub mod kubernetes;
 pub mod parameterize;
 pub mod signon;

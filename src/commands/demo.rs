@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
 use crate::adapters::parameterize::secret_name;
 use crate::adapters::signon::SignonClient;
@@ -25,6 +26,7 @@ use crate::engine::{Adapters, Engine, Phase, RetryPolicy, Upstreams};
 use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::Keys;
+use crate::sim::alertmanager::AlertmanagerSim;
 use crate::sim::kubernetes::KubernetesSim;
 use crate::sim::signon::SignonSim;
 use crate::sim::slack::{SlackSim, WEBHOOK_PATH};
@@ -71,6 +73,8 @@ pub async fn run() -> anyhow::Result<()> {
     }
     let slack = SlackSim::new();
     let slack_http = slack.start().await?;
+    let alertmanager = AlertmanagerSim::new();
+    let alertmanager_http = alertmanager.start().await?;
     let bodies = fixtures::replay_bodies();
     seed(&worlds, &bodies)?;
 
@@ -88,6 +92,10 @@ pub async fn run() -> anyhow::Result<()> {
         adapters: Adapters {
             environments,
             slack: Some(SlackWebhook::new(webhook, Duration::from_secs(5))),
+            alertmanager: Some(AlertmanagerClient::new(
+                vec![alertmanager_http.url()],
+                Duration::from_secs(5),
+            )),
         },
         keys: Keys::random(),
         clock,
@@ -126,7 +134,8 @@ pub async fn run() -> anyhow::Result<()> {
         );
     }
     println!(
-        "Slack: {} messages; {:.1}s in all",
+        "Alertmanager: {} silences; Slack: {} messages; {:.1}s in all",
+        alertmanager.silences().len(),
         slack.messages().len(),
         started.elapsed().as_secs_f64()
     );

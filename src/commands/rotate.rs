@@ -46,6 +46,7 @@ pub async fn request(
         action_detail: None,
         phase: "planned",
         trigger: "cli".into(),
+        alertname: None,
         next_attempt_at: Some(now),
         outcome: None,
         reason: "requested on the command line".into(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::adapters::kubernetes::SecretDistributor;
 use crate::adapters::signon::SignonClient;
 use crate::adapters::slack::SlackWebhook;
@@ -90,6 +91,10 @@ async fn engine_parts(config: &Config) -> anyhow::Result<Option<EngineParts>> {
                 signon: client,
             },
             slack,
+            config
+                .alertmanager
+                .as_ref()
+                .map(|am| AlertmanagerClient::new(am.urls.clone(), am.timeout)),
         ),
         keys,
         clock: Arc::new(SystemClock),

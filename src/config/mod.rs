@@ -33,6 +33,17 @@ pub struct Config {
     /// `[signon]`: without it the engine does not run and alerts are only journaled.
     pub signon: Option<SignonSettings>,
     pub kubernetes: KubernetesSettings,
+    /// `[alertmanager]`: where silences go and what reconcile reads.
+    pub alertmanager: Option<AlertmanagerSettings>,
+}
+
+/// The Alertmanagers (an HA set) of this cluster.
+#[derive(Debug, Clone)]
+pub struct AlertmanagerSettings {
+    pub urls: Vec<String>,
+    /// How often firing alerts are read back, so a lost webhook is not a lost alert.
+    pub reconcile_interval: Duration,
+    pub timeout: Duration,
 }
 
 /// Where Signon's admin API is; its token comes from `TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN(_FILE)`.

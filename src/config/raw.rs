@@ -9,7 +9,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::rules::{RawRule, validate_rules};
-use super::{Config, ConfigErrors, KubernetesSettings, Location, Problem, SignonSettings};
+use super::{
+    AlertmanagerSettings, Config, ConfigErrors, KubernetesSettings, Location, Problem,
+    SignonSettings,
+};
 use crate::domain::Environment;
 use crate::engine::{EngineSettings, RetryPolicy};
 use crate::policy::Policy;
@@ -46,6 +49,15 @@ struct RawConfig {
     rotation: Option<RawRotation>,
     signon: Option<RawSignon>,
     kubernetes: Option<RawKubernetes>,
+    alertmanager: Option<RawAlertmanager>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertmanager {
+    urls: Vec<String>,
+    reconcile_interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -266,6 +278,29 @@ fn validate(
         namespace: kube.namespace.unwrap_or_else(|| "apps".into()),
     };
 
+    let alertmanager = match raw.alertmanager {
+        None => None,
+        Some(am) => {
+            let interval = optional_duration(
+                checker,
+                "alertmanager.reconcile_interval",
+                am.reconcile_interval,
+                Duration::from_secs(300),
+            );
+            let timeout = optional_duration(
+                checker,
+                "alertmanager.timeout",
+                am.timeout,
+                DEFAULT_HTTP_TIMEOUT,
+            );
+            Some(AlertmanagerSettings {
+                urls: am.urls,
+                reconcile_interval: interval?,
+                timeout: timeout?,
+            })
+        }
+    };
+
     Some(Config {
         database_url: database_url.value,
         listen: listen_addr.ok()?,
@@ -275,6 +310,7 @@ fn validate(
         engine: engine?,
         signon,
         kubernetes,
+        alertmanager,
     })
 }
 

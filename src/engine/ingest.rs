@@ -28,6 +28,32 @@ impl Engine {
         let api_user = alert.api_user.clone().unwrap_or_default();
         let application = alert.application.clone().unwrap_or_default();
 
+        if alert.action == "silence" && firing {
+            let active =
+                rotations::active_rotation(pool, &environment, &api_user, &application).await?;
+            if let Some(active) = active {
+                let note = format!("alert {} joined this silence request", alert.fingerprint);
+                rotations::handle_alert(
+                    pool,
+                    alert.id,
+                    Some(&active.id),
+                    Some((&active.phase, &note, &trigger)),
+                    now,
+                )
+                .await?;
+                return Ok(());
+            }
+            let new = new_rotation(
+                alert,
+                Phase::Silencing,
+                Some(now),
+                &trigger,
+                "the rule says to silence it",
+                None,
+            );
+            rotations::start(pool, &new, Some(alert.id), now, None).await?;
+            return Ok(());
+        }
         if alert.action != "rotate" {
             if !firing {
                 rotations::handle_alert(pool, alert.id, None, None, now).await?;
@@ -149,6 +175,9 @@ fn new_rotation(
         action_detail: alert.action_detail.clone(),
         phase: phase.as_str(),
         trigger: trigger.to_owned(),
+        alertname: serde_json::from_str::<serde_json::Value>(&alert.labels)
+            .ok()
+            .and_then(|labels| labels["alertname"].as_str().map(str::to_owned)),
         next_attempt_at,
         outcome,
         reason: reason.to_owned(),
@@ -191,5 +220,7 @@ fn preview(new: &NewRotation, now: Timestamp) -> RotationRow {
         verified_at_ms: None,
         grace_until_ms: None,
         finished_at_ms: None,
+        alertname: new.alertname.clone(),
+        silence_id: None,
     }
 }

@@ -78,10 +78,10 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64) -> Value
         ),
         Phase::Silenced => (
             format!(
-                ":mute: Not rotating the token of {who}: this environment's alerts are noise{rule}."
+                ":mute: Not rotating the token of {who}: this environment's alerts are noise{rule}; {}.",
+                escape(why)
             ),
-            "Nothing to do. (token-rotator does not create the Alertmanager silence yet.)"
-                .to_owned(),
+            "Nothing to do.".to_owned(),
         ),
         Phase::Unroutable => (
             format!(":warning: An alert could not be acted on: {}.", escape(why)),

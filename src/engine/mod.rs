@@ -18,6 +18,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
+use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::adapters::signon::SignonClient;
 use crate::adapters::slack::SlackWebhook;
 use crate::adapters::{AdapterError, Distributor, Issuer};
@@ -69,14 +70,21 @@ pub struct Adapters {
     pub environments: BTreeMap<String, Upstreams>,
     /// `None`: outcomes are journaled and logged but not posted.
     pub slack: Option<SlackWebhook>,
+    /// Where `silence` decisions become silences; `None`: they fail, saying so.
+    pub alertmanager: Option<AlertmanagerClient>,
 }
 
 impl Adapters {
     /// One set of upstreams for every environment.
-    pub fn single(upstreams: Upstreams, slack: Option<SlackWebhook>) -> Self {
+    pub fn single(
+        upstreams: Upstreams,
+        slack: Option<SlackWebhook>,
+        alertmanager: Option<AlertmanagerClient>,
+    ) -> Self {
         Self {
             environments: BTreeMap::from([("*".to_owned(), upstreams)]),
             slack,
+            alertmanager,
         }
     }
 

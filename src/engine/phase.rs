@@ -9,7 +9,8 @@
 //!                                                                                         │ grace over
 //!   planned ─error─▶ failed        grace ─revoke error─▶ failed        revoked ◀─revoke old┘
 //!                                                                         │
-//!   decided without rotating: manual, ignored, silenced, unroutable      done
+//!   silencing ─create or extend the Alertmanager silence─▶ silenced     done
+//!   decided without rotating: manual, ignored, unroutable
 //! ```
 
 use std::fmt;
@@ -26,6 +27,7 @@ pub enum Phase {
     Done,
     RollingBack,
     RolledBack,
+    Silencing,
     Failed,
     Cancelled,
     Manual,
@@ -35,7 +37,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 16] = [
+    pub const ALL: [Phase; 17] = [
         Phase::Planned,
         Phase::Issued,
         Phase::Distributed,
@@ -46,6 +48,7 @@ impl Phase {
         Phase::Done,
         Phase::RollingBack,
         Phase::RolledBack,
+        Phase::Silencing,
         Phase::Failed,
         Phase::Cancelled,
         Phase::Manual,
@@ -66,6 +69,7 @@ impl Phase {
             Phase::Done => "done",
             Phase::RollingBack => "rolling_back",
             Phase::RolledBack => "rolled_back",
+            Phase::Silencing => "silencing",
             Phase::Failed => "failed",
             Phase::Cancelled => "cancelled",
             Phase::Manual => "manual",
@@ -91,6 +95,7 @@ impl Phase {
                 | Phase::Grace
                 | Phase::Revoked
                 | Phase::RollingBack
+                | Phase::Silencing
         )
     }
 
@@ -114,6 +119,7 @@ impl Phase {
             Phase::Grace => "revoke the old token when the grace period ends",
             Phase::Revoked => "finish",
             Phase::RollingBack => "restore the old token and revoke the new one",
+            Phase::Silencing => "create or extend the Alertmanager silence",
             _ => "-",
         }
     }
@@ -134,8 +140,8 @@ mod tests {
         for phase in Phase::ALL {
             assert_eq!(Phase::parse(phase.as_str()), Some(phase));
         }
-        // migrations/sqlite/0002_rotations.sql: one_active_rotation_per_target.
-        let migration = include_str!("../../migrations/sqlite/0002_rotations.sql");
+        // The latest definition of one_active_rotation_per_target.
+        let migration = include_str!("../../migrations/sqlite/0003_silences.sql");
         for phase in Phase::ALL.into_iter().filter(|p| !p.is_terminal()) {
             assert!(
                 migration.contains(&format!("'{}'", phase.as_str())),

@@ -5,6 +5,7 @@
 //! Each can be told to misbehave on its next calls (an HTTP status, or a hang longer than any
 //! client timeout), or on every call, so tests can show what the engine does about it.
 
+pub mod alertmanager;
 pub mod kubernetes;
 pub mod signon;
 pub mod slack;

@@ -7,7 +7,7 @@ use token_rotator::engine::Phase;
 use token_rotator::sim::Fault;
 
 use crate::helpers::{alert_body, capture, fixture};
-use crate::world::{Sims, World, spawn_world};
+use crate::world::{Sims, World, WorldOptions, spawn_world};
 
 pub const USER: &str = "short-url-manager@alphagov.co.uk";
 pub const APP: &str = "Publishing API";
@@ -419,10 +419,12 @@ async fn a_rotation_asked_for_on_the_command_line_runs_like_an_alerts() {
 
 #[tokio::test]
 async fn the_engine_loop_in_the_service_picks_up_a_webhook_by_itself() {
-    let world = Sims::start()
-        .await
-        .world_with(None, true, Duration::ZERO)
-        .await;
+    let options = WorldOptions {
+        background: true,
+        grace: Duration::ZERO,
+        ..WorldOptions::default()
+    };
+    let world = Sims::start().await.world_with(None, options).await;
     let old = world.seed(USER, APP);
     alert(&world).await;
     // No ticking, and the engine's poll is an hour: only intake's wake-up can start it.

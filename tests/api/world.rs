@@ -8,14 +8,17 @@ use std::time::Duration;
 use jiff::Timestamp;
 use secrecy::SecretString;
 use tempfile::TempDir;
+use token_rotator::adapters::alertmanager::AlertmanagerClient;
 use token_rotator::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
 use token_rotator::adapters::parameterize::secret_name;
 use token_rotator::adapters::signon::SignonClient;
 use token_rotator::adapters::slack::SlackWebhook;
 use token_rotator::app::EngineParts;
 use token_rotator::clock::{Clock, ManualClock};
+use token_rotator::config::AlertmanagerSettings;
 use token_rotator::engine::{Adapters, Engine, Phase, RetryPolicy, Upstreams};
 use token_rotator::secrets::Keys;
+use token_rotator::sim::alertmanager::AlertmanagerSim;
 use token_rotator::sim::kubernetes::KubernetesSim;
 use token_rotator::sim::signon::SignonSim;
 use token_rotator::sim::slack::{SlackSim, WEBHOOK_PATH};
@@ -37,6 +40,8 @@ pub struct World {
     pub signon: Arc<SignonSim>,
     pub kubernetes: Arc<KubernetesSim>,
     pub slack: Arc<SlackSim>,
+    /// The simulated Alertmanager silences go to, unless real ones were given.
+    pub alertmanager: Arc<AlertmanagerSim>,
     sims: Sims,
 }
 
@@ -52,8 +57,31 @@ pub struct Sims {
     pub clock: Arc<ManualClock>,
     pub envs: BTreeMap<&'static str, EnvSims>,
     pub slack: Arc<SlackSim>,
+    pub alertmanager: Arc<AlertmanagerSim>,
     pub keys: Keys,
     slack_http: Running,
+    alertmanager_http: Running,
+}
+
+/// How a world's service runs.
+pub struct WorldOptions {
+    /// Run the engine's own loop, as `serve` does, instead of ticking from the test.
+    pub background: bool,
+    pub grace: Duration,
+    /// Alertmanagers to silence in and reconcile from; the simulator when `None`.
+    pub alertmanager_urls: Option<Vec<String>>,
+    pub reconcile_interval: Option<Duration>,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        Self {
+            background: false,
+            grace: GRACE,
+            alertmanager_urls: None,
+            reconcile_interval: None,
+        }
+    }
 }
 
 pub const ENVIRONMENTS: [&str; 2] = ["integration", "production"];
@@ -82,12 +110,16 @@ impl Sims {
         }
         let slack = SlackSim::new();
         let slack_http = slack.start().await.unwrap();
+        let alertmanager = AlertmanagerSim::new();
+        let alertmanager_http = alertmanager.start().await.unwrap();
         Self {
             clock,
             envs,
             slack,
+            alertmanager,
             keys: Keys::random(),
             slack_http,
+            alertmanager_http,
         }
     }
 
@@ -104,7 +136,7 @@ impl Sims {
         )
     }
 
-    fn parts(&self, background: bool) -> EngineParts {
+    fn parts(&self, background: bool, alertmanager_urls: Vec<String>) -> EngineParts {
         let timeout = Duration::from_secs(1);
         let environments = self
             .envs
@@ -127,6 +159,7 @@ impl Sims {
             adapters: Adapters {
                 environments,
                 slack: Some(SlackWebhook::new(webhook, timeout)),
+                alertmanager: Some(AlertmanagerClient::new(alertmanager_urls, timeout)),
             },
             keys: self.keys.clone(),
             clock: self.clock.clone(),
@@ -137,21 +170,25 @@ impl Sims {
 
     /// The service with its engine on `dir` (a fresh one when `None`), driven by the test.
     pub async fn world(self, dir: Option<TempDir>) -> World {
-        self.world_with(dir, false, GRACE).await
+        self.world_with(dir, WorldOptions::default()).await
     }
 
-    /// The same with the engine's own loop running (as in `serve`) and this grace period.
-    pub async fn world_with(
-        self,
-        dir: Option<TempDir>,
-        background: bool,
-        grace: Duration,
-    ) -> World {
-        let parts = self.parts(background);
+    pub async fn world_with(self, dir: Option<TempDir>, options: WorldOptions) -> World {
+        let urls = options
+            .alertmanager_urls
+            .clone()
+            .unwrap_or_else(|| vec![self.alertmanager_http.url()]);
+        let parts = self.parts(options.background, urls.clone());
+        let (grace, reconcile) = (options.grace, options.reconcile_interval);
         let app = spawn_app_with(Options {
             dir,
             engine: Some(parts),
             configure: Some(Box::new(move |config| {
+                config.alertmanager = reconcile.map(|interval| AlertmanagerSettings {
+                    urls,
+                    reconcile_interval: interval,
+                    timeout: Duration::from_secs(1),
+                });
                 config.engine.grace = grace;
                 config.engine.retry = RetryPolicy {
                     min_delay: Duration::from_secs(1),
@@ -170,6 +207,7 @@ impl Sims {
             signon: self.production().signon.clone(),
             kubernetes: self.production().kubernetes.clone(),
             slack: self.slack.clone(),
+            alertmanager: self.alertmanager.clone(),
             sims: self,
         }
     }

@@ -48,6 +48,8 @@ pub struct RotationRow {
     pub verified_at_ms: Option<i64>,
     pub grace_until_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
+    pub alertname: Option<String>,
+    pub silence_id: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -96,6 +98,7 @@ pub struct NewRotation {
     pub action_detail: Option<String>,
     pub phase: &'static str,
     pub trigger: String,
+    pub alertname: Option<String>,
     pub next_attempt_at: Option<Timestamp>,
     pub outcome: Option<String>,
     pub reason: String,
@@ -119,7 +122,7 @@ pub(super) const ROTATION_COLUMNS: &str = "id, environment, api_user, applicatio
     deadline_at_ms, last_error, outcome, api_user_name, application_uid, secret_name, old_token_id, \
     old_token_expires_at_ms, old_token_last8, old_secret_fingerprint, old_secret_sealed, \
     new_token_id, new_token_expires_at_ms, new_token_fingerprint, new_token_last4, \
-    new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms";
+    new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms, alertname, silence_id";
 
 /// Raised when a rotation is no longer in the phase a step started from.
 pub const MOVED_ON: &str = "rotation is no longer in the phase this step started from";
@@ -139,7 +142,7 @@ pub async fn start(
     sqlx::query(
         "INSERT INTO rotations (id, environment, api_user, application, action, rule_name, \
          action_detail, phase, trigger, created_at_ms, updated_at_ms, next_attempt_at_ms, outcome, \
-         finished_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)",
+         finished_at_ms, alertname) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14)",
     )
     .bind(&new.id)
     .bind(&new.environment)
@@ -154,6 +157,7 @@ pub async fn start(
     .bind(new.next_attempt_at.map(|t| t.as_millisecond()))
     .bind(&new.outcome)
     .bind(finished)
+    .bind(&new.alertname)
     .execute(&mut *tx)
     .await
     .map_err(StoreError::Write)?;

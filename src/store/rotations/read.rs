@@ -35,7 +35,7 @@ pub async fn active_rotation(
     latest_for_target(
         pool,
         [environment, api_user, application],
-        "next_attempt_at_ms IS NOT NULL AND action = 'rotate'",
+        "next_attempt_at_ms IS NOT NULL",
         "created_at_ms",
     )
     .await
