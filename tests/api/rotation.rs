@@ -121,6 +121,31 @@ async fn every_default_rule_ends_in_its_state_with_one_slack_message_each() {
     }
     let texts = world.slack_texts();
     assert_eq!(texts.len(), 7, "{texts:#?}");
+    let silences = world.alertmanager.silences();
+    assert_eq!(silences.len(), 1, "{silences:#?}");
+    let mut matchers: Vec<_> = silences[0]["matchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["value"].as_str().unwrap(),
+                m["isRegex"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    matchers.sort();
+    assert_eq!(
+        matchers,
+        [
+            ("alertname", "SignonApiUserTokenExpirySoon", false),
+            ("api_user", "email-alert-api@alphagov.co.uk", false),
+            ("application", "Email Alert API", false),
+            ("environment", "staging", false),
+        ]
+    );
+    assert_eq!(silences[0]["createdBy"], "token-rotator");
     let manual = texts
         .iter()
         .find(|t| t.contains("customs-integration"))
