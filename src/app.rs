@@ -7,10 +7,12 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{Adapters, Engine};
 use crate::intake::auth::WebhookAuth;
+use crate::reconcile::Reconciler;
 use crate::secrets::Keys;
 use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
@@ -43,6 +45,8 @@ pub struct EngineParts {
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
+    /// Reads firing alerts back from Alertmanager, when one is configured.
+    reconciler: Option<(Reconciler, std::time::Duration)>,
     engine: Option<Arc<Engine>>,
     /// `Some(poll)` when the engine's loop runs inside `run_until_stopped`.
     engine_in_background: Option<std::time::Duration>,
@@ -74,6 +78,16 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
+        let reconciler = config.alertmanager.as_ref().map(|am| {
+            let reconciler = Reconciler {
+                client: AlertmanagerClient::new(am.urls.clone(), am.timeout),
+                journal: Arc::clone(&journal),
+                policy: config.policy.clone(),
+                default_environment: config.default_environment.clone(),
+                wake: engine.as_ref().map(|e| e.waker()),
+            };
+            (reconciler, am.reconcile_interval)
+        });
         let state = Arc::new(AppState {
             journal,
             wake: engine.as_ref().map(|e| e.waker()),
@@ -85,6 +99,7 @@ impl Application {
         Ok(Self {
             listener,
             state,
+            reconciler,
             engine,
             engine_in_background,
         })
@@ -118,13 +133,19 @@ impl Application {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }))
         });
+        let reconcile_task = self.reconciler.map(|(reconciler, interval)| {
+            let mut stopped = engine_stopped.clone();
+            tokio::spawn(reconciler.run(interval, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
         let router = web::router(self.state);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         // The engine finishes the pass it is in; every step it took is already journaled.
         let _ = stop_engine.send(true);
-        if let Some(task) = engine_task {
+        for task in [engine_task, reconcile_task].into_iter().flatten() {
             let _ = task.await;
         }
         journal.close().await;

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod fixtures;
 pub mod intake;
 pub mod policy;
+pub mod reconcile;
 pub mod secrets;
 pub mod sim;
 pub mod store;

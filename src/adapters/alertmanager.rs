@@ -168,19 +168,23 @@ impl AlertmanagerClient {
         }))
     }
 
-    /// Creates a silence, or extends `existing` (same id); returns the silence's id.
+    /// Creates a silence, or extends `existing`; returns the silence's id.
+    ///
+    /// An extension keeps the silence's own `startsAt`: Alertmanager updates an active silence in
+    /// place only when its start and matchers are unchanged, and otherwise expires it and makes a
+    /// new one (observed with 0.25), which would leave two behind.
     pub async fn put_silence(
         &self,
-        existing: Option<&str>,
+        existing: Option<&Silence>,
         matchers: &[Matcher],
         ends_at: Timestamp,
         comment: &str,
         now: Timestamp,
     ) -> Result<String, AdapterError> {
         let body = PostSilence {
-            id: existing,
+            id: existing.map(|s| s.id.as_str()),
             matchers,
-            starts_at: now,
+            starts_at: existing.map_or(now, |s| s.starts_at),
             ends_at,
             created_by: CREATED_BY,
             comment,

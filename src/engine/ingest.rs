@@ -22,7 +22,12 @@ impl Engine {
     async fn take_in(&self, alert: &PendingAlert) -> Result<(), EngineError> {
         let pool = self.journal.pool();
         let now = self.clock.now();
-        let trigger = format!("alert:{}", alert.fingerprint);
+        let source = if alert.receiver == crate::reconcile::RECEIVER {
+            "reconcile"
+        } else {
+            "alert"
+        };
+        let trigger = format!("{source}:{}", alert.fingerprint);
         let firing = alert.status == "firing";
         let environment = alert.environment.clone().unwrap_or_default();
         let api_user = alert.api_user.clone().unwrap_or_default();

@@ -367,13 +367,7 @@ impl Engine {
         );
         let id = attempt!(
             alertmanager
-                .put_silence(
-                    existing.as_ref().map(|s| s.id.as_str()),
-                    &matchers,
-                    ends_at,
-                    &comment,
-                    now
-                )
+                .put_silence(existing.as_ref(), &matchers, ends_at, &comment, now)
                 .await
         );
         let verb = if existing.is_some() {

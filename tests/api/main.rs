@@ -1,10 +1,12 @@
 //! One integration-test binary: the service over real HTTP on loopback.
 
+mod alertmanager;
 mod auth;
 mod cli;
 mod crash;
 mod helpers;
 mod journal;
+mod real_alertmanager;
 mod rotation;
 mod rules;
 mod secrets_scan;

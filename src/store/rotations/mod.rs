@@ -76,6 +76,8 @@ pub struct PendingAlert {
     pub rule_name: Option<String>,
     pub action_detail: Option<String>,
     pub reason: Option<String>,
+    /// Of the delivery that brought it: Alertmanager's receiver name, or reconcile's.
+    pub receiver: String,
 }
 
 /// A column a transition sets. Names are constants of this crate, never input.

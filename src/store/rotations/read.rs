@@ -16,8 +16,10 @@ pub async fn pending_alerts(
     limit: i64,
 ) -> Result<Vec<PendingAlert>, StoreError> {
     sqlx::query_as(
-        "SELECT id, fingerprint, status, environment, api_user, application, labels, action, \
-         rule_name, action_detail, reason FROM alerts WHERE handled_at_ms IS NULL ORDER BY id LIMIT $1",
+        "SELECT a.id, a.fingerprint, a.status, a.environment, a.api_user, a.application, a.labels, \
+         a.action, a.rule_name, a.action_detail, a.reason, d.receiver FROM alerts a \
+         JOIN deliveries d ON d.id = a.delivery_id \
+         WHERE a.handled_at_ms IS NULL ORDER BY a.id LIMIT $1",
     )
     .bind(limit)
     .fetch_all(pool)
