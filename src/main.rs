@@ -11,7 +11,6 @@ use token_rotator::commands::{check_config, demo, explain, rotate, serve, status
 use token_rotator::config::Config;
 use token_rotator::domain::{ApiUser, Application, Environment, Target};
 use token_rotator::store::Journal;
-use token_rotator::store::rotations;
 
 #[derive(Parser)]
 #[command(
@@ -118,7 +117,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let rows = runtime()?.block_on(async {
                 let journal =
                     Journal::open(&config.database_url, config.journal_busy_timeout).await?;
-                let rows = rotations::all_rotations(journal.pool()).await;
+                let rows = status::load(&journal).await;
                 journal.close().await;
                 anyhow::Ok(rows?)
             })?;

@@ -195,7 +195,9 @@ impl AlertmanagerClient {
         Ok(created.silence_id)
     }
 
-    /// Alerts with this name that are firing and neither silenced nor inhibited.
+    /// Alerts with this name that are firing and neither silenced nor inhibited, from every
+    /// configured Alertmanager (replicas that do not gossip may each hold some), deduplicated by
+    /// fingerprint. Fails only if none answers.
     pub async fn active_alerts(&self, alertname: &str) -> Result<Vec<ActiveAlert>, AdapterError> {
         let query = [
             ("filter", format!("alertname=\"{}\"", escape(alertname))),
@@ -203,8 +205,34 @@ impl AlertmanagerClient {
             ("silenced", "false".into()),
             ("inhibited", "false".into()),
         ];
-        self.first_answer(|url| self.http.get(format!("{url}/api/v2/alerts")).query(&query))
-            .await
+        let mut found: Vec<ActiveAlert> = Vec::new();
+        let mut answered = 0;
+        let mut last_error = AdapterError::permanent(UPSTREAM, "no Alertmanager URL is configured");
+        for url in &self.urls {
+            let request = self.http.get(format!("{url}/api/v2/alerts")).query(&query);
+            match request
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+            {
+                Ok(response) => match response.json::<Vec<ActiveAlert>>().await {
+                    Ok(alerts) => {
+                        answered += 1;
+                        for alert in alerts {
+                            if !found.iter().any(|a| a.fingerprint == alert.fingerprint) {
+                                found.push(alert);
+                            }
+                        }
+                    }
+                    Err(e) => last_error = AdapterError::from_reqwest(UPSTREAM, &e),
+                },
+                Err(e) => last_error = AdapterError::from_reqwest(UPSTREAM, &e),
+            }
+        }
+        if answered == 0 {
+            return Err(last_error);
+        }
+        Ok(found)
     }
 }
 

@@ -5,7 +5,33 @@ use std::fmt::Write;
 use serde_json::json;
 
 use crate::engine::Phase;
-use crate::store::rotations::RotationRow;
+use crate::store::rotations::{self, RotationRow};
+use crate::store::{Journal, StoreError};
+
+/// A rotation and the newest alert of its target (`firing` or `resolved`, and when).
+pub struct StatusRow {
+    pub rotation: RotationRow,
+    pub last_alert: Option<(String, i64)>,
+}
+
+pub async fn load(journal: &Journal) -> Result<Vec<StatusRow>, StoreError> {
+    let pool = journal.pool();
+    let mut rows = Vec::new();
+    for rotation in rotations::all_rotations(pool).await? {
+        let last_alert = rotations::last_alert(
+            pool,
+            &rotation.environment,
+            &rotation.api_user,
+            &rotation.application,
+        )
+        .await?;
+        rows.push(StatusRow {
+            rotation,
+            last_alert,
+        });
+    }
+    Ok(rows)
+}
 
 fn when(ms: Option<i64>) -> String {
     ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
@@ -19,16 +45,23 @@ fn next_action(row: &RotationRow) -> &'static str {
     Phase::parse(&row.phase).map_or("-", Phase::next_action)
 }
 
-pub fn table(rows: &[RotationRow]) -> String {
+pub fn table(rows: &[StatusRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{:<12} {:<38} {:<22} {:<10} {:<12} {:<19} next action · last error",
         "environment", "api_user", "application", "decision", "phase", "next / ended",
     );
-    for row in rows {
+    for StatusRow {
+        rotation: row,
+        last_alert,
+    } in rows
+    {
         let at = row.next_attempt_at_ms.or(row.finished_at_ms);
         let mut detail = next_action(row).to_owned();
+        if let Some((status, at)) = last_alert {
+            let _ = write!(detail, " · alert {status} at {}", when(Some(*at)));
+        }
         if let Some(error) = &row.last_error {
             let _ = write!(detail, " · {error}");
         }
@@ -46,11 +79,12 @@ pub fn table(rows: &[RotationRow]) -> String {
     out
 }
 
-pub fn json(rows: &[RotationRow]) -> serde_json::Value {
+pub fn json(rows: &[StatusRow]) -> serde_json::Value {
     let items: Vec<_> = rows
         .iter()
-        .map(|row| {
+        .map(|StatusRow { rotation: row, last_alert }| {
             json!({
+                "last_alert": last_alert.as_ref().map(|(status, at)| json!({"status": status, "received_at_ms": at})),
                 "id": row.id,
                 "environment": row.environment,
                 "api_user": row.api_user,

@@ -336,14 +336,27 @@ async fn a_resolved_alert_cancels_a_rotation_not_yet_begun() {
 }
 
 #[tokio::test]
-async fn a_resolved_alert_during_a_rotation_lets_it_finish() {
+async fn a_resolved_alert_during_a_rotation_lets_it_finish_and_shows_in_status() {
     let world = spawn_world().await;
     world.seed(USER, APP);
     alert(&world).await;
     world.run_until(Phase::Distributed).await;
     world.app.post_webhook(capture("08-")).await;
     world.run_to_the_end().await;
-    assert_eq!(world.rotations().await[0].phase, "done");
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "done");
+    let audit = world.audit(&row.id).await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.reason.contains("resolved during the rotation")),
+        "{audit:#?}"
+    );
+    let status = token_rotator::commands::status::load(world.engine.journal())
+        .await
+        .unwrap();
+    let json = token_rotator::commands::status::json(&status);
+    assert_eq!(json[0]["last_alert"]["status"], "resolved");
 }
 
 #[tokio::test]
@@ -429,13 +442,16 @@ async fn a_rotation_asked_for_on_the_command_line_runs_like_an_alerts() {
         (rows[0].phase.as_str(), rows[0].trigger.as_str()),
         ("done", "cli")
     );
-    let status = token_rotator::commands::status::json(&rows);
+    let loaded = token_rotator::commands::status::load(journal)
+        .await
+        .unwrap();
+    let status = token_rotator::commands::status::json(&loaded);
     assert_eq!(status[0]["phase"], "done");
     assert_eq!(
         status[0]["secret"],
         "signon-token-short-url-manager-publishing-api"
     );
-    let table = token_rotator::commands::status::table(&rows);
+    let table = token_rotator::commands::status::table(&loaded);
     assert!(
         table.contains("short-url-manager@alphagov.co.uk") && table.contains("done"),
         "{table}"
@@ -462,4 +478,36 @@ async fn the_engine_loop_in_the_service_picks_up_a_webhook_by_itself() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("not done: {:#?}", world.rotations().await);
+}
+
+#[tokio::test]
+async fn an_unreachable_alertmanager_fails_the_silence_and_says_so_in_slack() {
+    let world = spawn_world().await;
+    world.alertmanager.faults.always("list", Fault::Status(503));
+    let staging = alert_body(
+        "00000000000000cc",
+        &[
+            ("alertname", "SignonApiUserTokenExpirySoon"),
+            ("environment", "staging"),
+            ("api_user", USER),
+            ("application", APP),
+        ],
+    );
+    world.app.post_webhook(staging).await;
+    world.run_to_the_end().await;
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "failed", "{row:#?}");
+    assert!(
+        row.outcome
+            .as_deref()
+            .unwrap()
+            .contains("alertmanager: HTTP 503"),
+        "{row:#?}"
+    );
+    assert!(world.alertmanager.silences().is_empty());
+    let texts = world.slack_texts();
+    assert!(
+        texts[0].contains(":x:") && texts[0].contains("HTTP 503"),
+        "{texts:?}"
+    );
 }

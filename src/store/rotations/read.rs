@@ -132,3 +132,22 @@ pub async fn audit(pool: &SqlitePool, rotation_id: &str) -> Result<Vec<AuditRow>
     .await
     .map_err(StoreError::Read)
 }
+
+/// The newest journaled alert of a target: its status and when it arrived.
+pub async fn last_alert(
+    pool: &SqlitePool,
+    environment: &str,
+    api_user: &str,
+    application: &str,
+) -> Result<Option<(String, i64)>, StoreError> {
+    sqlx::query_as(
+        "SELECT status, received_at_ms FROM alerts WHERE environment = $1 AND api_user = $2 \
+         AND application = $3 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(environment)
+    .bind(api_user)
+    .bind(application)
+    .fetch_optional(pool)
+    .await
+    .map_err(StoreError::Read)
+}
