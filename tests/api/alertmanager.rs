@@ -217,23 +217,16 @@ async fn an_alert_whose_webhook_never_arrived_is_found_by_reconcile() {
 }
 
 #[tokio::test]
-async fn two_clustered_alertmanagers_make_one_rotation() {
+async fn two_clustered_alertmanagers_make_one_rotation_and_share_the_silence() {
     let Some(bin) = binary() else { return };
-    let world = Sims::start()
-        .await
-        .world_with(
-            None,
-            WorldOptions {
-                background: true,
-                grace: Duration::ZERO,
-                ..WorldOptions::default()
-            },
-        )
-        .await;
-    world.seed(USER, APP);
+    let port = free_port();
+    let webhook = format!("http://127.0.0.1:{port}/v1/alertmanager");
     let (a, b) = (free_port(), free_port());
-    let first = RealAlertmanager::start(&bin, &webhook(&world), TOKEN, Some((a, b))).await;
-    let second = RealAlertmanager::start(&bin, &webhook(&world), TOKEN, Some((b, a))).await;
+    let first = RealAlertmanager::start(&bin, &webhook, TOKEN, Some((a, b))).await;
+    let second = RealAlertmanager::start(&bin, &webhook, TOKEN, Some((b, a))).await;
+    let world = world(vec![first.url.clone(), second.url.clone()], None).await;
+    let forward = forward(port, world.app.addr).await;
+    world.seed(USER, APP);
     let starts = Timestamp::now();
     post(&first, "production", starts, None).await;
     post(&second, "production", starts, None).await;
@@ -256,6 +249,22 @@ async fn two_clustered_alertmanagers_make_one_rotation() {
             "every delivery acknowledged"
         );
     }
+
+    // A staging alert's silence is made on one replica and read back from the other.
+    post(&first, "staging", Timestamp::now(), None).await;
+    wait_for("the silence on the first replica", async || {
+        first.silences().await.len() == 1
+    })
+    .await;
+    wait_for("the silence gossiped to the second", async || {
+        second.silences().await.len() == 1
+    })
+    .await;
+    assert_eq!(
+        first.silences().await[0]["id"],
+        second.silences().await[0]["id"]
+    );
+    forward.abort();
 }
 
 #[tokio::test]
