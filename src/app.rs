@@ -44,6 +44,8 @@ pub struct EngineParts {
 /// A bound, not yet serving instance. Port 0 binds a free port; `local_addr` says which.
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on an address of its own, when configured (`metrics_listen`).
+    metrics_listener: Option<TcpListener>,
     state: Arc<AppState>,
     /// Reads firing alerts back from Alertmanager, when one is configured.
     reconciler: Option<(Reconciler, std::time::Duration)>,
@@ -59,12 +61,19 @@ impl Application {
         auth: WebhookAuth,
         engine: Option<EngineParts>,
     ) -> Result<Self, BuildError> {
-        let journal =
-            Arc::new(Journal::open(&config.database_url, config.journal_busy_timeout).await?);
+        let metrics = Arc::new(Metrics::new());
+        let journal = Journal::open_observed(
+            &config.database_url,
+            config.journal_busy_timeout,
+            Some(Arc::clone(&metrics)),
+        )
+        .await?;
+        let journal = Arc::new(journal);
         let engine_in_background = engine.as_ref().filter(|e| e.background).map(|e| e.poll);
         let engine = engine.map(|parts| {
             Arc::new(Engine::new(
                 Arc::clone(&journal),
+                Arc::clone(&metrics),
                 parts.adapters,
                 parts.clock,
                 parts.keys,
@@ -78,6 +87,14 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| BuildError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let reconciler = config.alertmanager.as_ref().map(|am| {
             let reconciler = Reconciler {
                 client: AlertmanagerClient::new(am.urls.clone(), am.timeout),
@@ -91,13 +108,14 @@ impl Application {
         let state = Arc::new(AppState {
             journal,
             wake: engine.as_ref().map(|e| e.waker()),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             auth,
             policy: config.policy,
             default_environment: config.default_environment,
         });
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             reconciler,
             engine,
@@ -107,6 +125,13 @@ impl Application {
 
     pub fn engine(&self) -> Option<Arc<Engine>> {
         self.engine.clone()
+    }
+
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -139,12 +164,30 @@ impl Application {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }))
         });
-        let router = web::router(self.state);
+        let metrics_task = self.metrics_listener.map(|listener| {
+            let router = web::metrics_router(Arc::clone(&self.state));
+            let mut stopped = engine_stopped.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            })
+        });
+        let router = web::router(self.state, metrics_task.is_none());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         // The engine finishes the pass it is in; every step it took is already journaled.
         let _ = stop_engine.send(true);
+        if let Some(task) = metrics_task {
+            let _ = task.await;
+        }
         for task in [engine_task, reconcile_task].into_iter().flatten() {
             let _ = task.await;
         }

@@ -33,6 +33,15 @@ pub enum AdapterError {
 }
 
 impl AdapterError {
+    /// Which system failed: the metric label of retries.
+    pub fn upstream(&self) -> &'static str {
+        match self {
+            AdapterError::Transient { upstream, .. } | AdapterError::Permanent { upstream, .. } => {
+                upstream
+            }
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(self, AdapterError::Transient { .. })
     }

@@ -23,6 +23,8 @@ pub struct Config {
     /// `sqlite://path` for the embedded journal.
     pub database_url: String,
     pub listen: SocketAddr,
+    /// `/metrics` on its own address, so it is not exposed with the webhook; `None`: on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// Environment for alerts that carry no `environment` label; `None` makes them unroutable.
     pub default_environment: Option<Environment>,
     /// How long a journal write waits for a lock held by someone else before giving up (503).

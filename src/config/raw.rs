@@ -27,9 +27,10 @@ const DEFAULT_INTERNAL_DOMAINS: [&str; 3] = [
 ];
 
 /// Environment variables that override top-level keys; rules are only ever set in the file.
-const ENV_KEYS: [&str; 5] = [
+const ENV_KEYS: [&str; 6] = [
     "database_url",
     "listen",
+    "metrics_listen",
     "default_environment",
     "internal_domains",
     "journal_busy_timeout",
@@ -41,6 +42,7 @@ const ENV_PREFIX: &str = "TOKEN_ROTATOR_";
 struct RawConfig {
     database_url: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
+    metrics_listen: Option<Spanned<String>>,
     default_environment: Option<Spanned<String>>,
     internal_domains: Option<Vec<String>>,
     journal_busy_timeout: Option<Spanned<String>>,
@@ -233,6 +235,20 @@ fn validate(
             ),
         )
     });
+    let metrics_listen = pick(raw.metrics_listen, &env, "metrics_listen", None).and_then(|m| {
+        m.value
+            .parse::<SocketAddr>()
+            .map_err(|e| {
+                checker.report(
+                    &m.from,
+                    format!(
+                        "metrics_listen {:?} is not an address like 127.0.0.1:9090: {e}",
+                        m.value
+                    ),
+                )
+            })
+            .ok()
+    });
     let busy = pick(
         raw.journal_busy_timeout,
         &env,
@@ -304,6 +320,7 @@ fn validate(
     Some(Config {
         database_url: database_url.value,
         listen: listen_addr.ok()?,
+        metrics_listen,
         default_environment,
         journal_busy_timeout: busy_timeout?,
         policy: Policy::new(rules, internal_domains),

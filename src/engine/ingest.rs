@@ -85,6 +85,7 @@ impl Engine {
             let row = preview(&new, now);
             let body = message::outcome(&row, phase, &why, now.as_millisecond());
             rotations::start(pool, &new, Some(alert.id), now, Some(&body)).await?;
+            self.metrics.ended_at_once(phase.as_str());
             return Ok(());
         }
 

@@ -27,6 +27,7 @@ use crate::secrets::Keys;
 use crate::store::outbox;
 use crate::store::rotations::{self, RotationRow, Transition};
 use crate::store::{Journal, StoreError};
+use crate::telemetry::Metrics;
 pub use phase::Phase;
 pub use retry::RetryPolicy;
 
@@ -103,6 +104,7 @@ impl Adapters {
 
 pub struct Engine {
     journal: Arc<Journal>,
+    metrics: Arc<Metrics>,
     adapters: Adapters,
     clock: Arc<dyn Clock>,
     keys: Keys,
@@ -142,6 +144,7 @@ enum Step {
 impl Engine {
     pub fn new(
         journal: Arc<Journal>,
+        metrics: Arc<Metrics>,
         adapters: Adapters,
         clock: Arc<dyn Clock>,
         keys: Keys,
@@ -149,6 +152,7 @@ impl Engine {
     ) -> Self {
         Self {
             journal,
+            metrics,
             adapters,
             clock,
             keys,
@@ -241,6 +245,10 @@ impl Engine {
         let moved =
             rotations::transition(self.journal.pool(), &row.id, &transition, now, alert_id).await?;
         if moved {
+            let seconds = (now.as_millisecond() - row.updated_at_ms) as f64 / 1000.0;
+            let terminal = transition.next_attempt_at.is_none();
+            self.metrics
+                .phase_changed(transition.from, transition.to, seconds, terminal);
             tracing::info!(rotation_id = %row.id, from = transition.from, to = transition.to, reason = %transition.reason, "phase changed");
         } else {
             tracing::warn!(rotation_id = %row.id, "{}", rotations::MOVED_ON);
@@ -268,6 +276,7 @@ impl Engine {
                 tracing::warn!(rotation_id = %row.id, %error, attempt = failures, "step failed; will retry");
                 rotations::retry_later(self.journal.pool(), row, &error.to_string(), at, now)
                     .await?;
+                self.metrics.retried(error.upstream());
                 return Ok(());
             }
         }

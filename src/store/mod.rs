@@ -7,10 +7,11 @@
 pub mod outbox;
 pub mod rotations;
 mod rows;
+pub mod snapshot;
 mod writer;
 
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::intake::Delivery;
+use crate::telemetry::Metrics;
 pub use rows::AlertRow;
 pub use writer::{AlertReceipt, Journaled, Receipt};
 
@@ -69,6 +71,15 @@ pub struct Journal {
 impl Journal {
     /// Opens (creating if needed) and migrates the journal at `url` (`sqlite://path`).
     pub async fn open(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
+        Self::open_observed(url, busy_timeout, None).await
+    }
+
+    /// The same, timing every intake commit into `metrics`.
+    pub async fn open_observed(
+        url: &str,
+        busy_timeout: Duration,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|source| StoreError::Url {
                 url: url.to_owned(),
@@ -87,7 +98,7 @@ impl Journal {
             .await
             .map_err(StoreError::Open)?;
         MIGRATOR.run(&pool).await?;
-        let (writer, task) = writer::spawn(options, QUEUE_DEPTH, MAX_BATCH).await?;
+        let (writer, task) = writer::spawn(options, QUEUE_DEPTH, MAX_BATCH, metrics).await?;
         Ok(Self {
             pool,
             writer,

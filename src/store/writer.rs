@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::{Connection, QueryBuilder, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -11,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::StoreError;
 use crate::intake::{AlertStatus, Delivery, IncomingAlert, Routing};
 use crate::policy::{ActionKind, RuleRef};
+use crate::telemetry::Metrics;
 
 pub(super) enum Message {
     Write(Job),
@@ -62,16 +64,22 @@ pub(super) async fn spawn(
     options: SqliteConnectOptions,
     depth: usize,
     max_batch: usize,
+    metrics: Option<Arc<Metrics>>,
 ) -> Result<(mpsc::Sender<Message>, JoinHandle<()>), StoreError> {
     let conn = SqliteConnection::connect_with(&options)
         .await
         .map_err(StoreError::Open)?;
     let (sender, receiver) = mpsc::channel(depth);
-    let task = tokio::spawn(run(conn, receiver, max_batch));
+    let task = tokio::spawn(run(conn, receiver, max_batch, metrics));
     Ok((sender, task))
 }
 
-async fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Message>, max_batch: usize) {
+async fn run(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<Message>,
+    max_batch: usize,
+    metrics: Option<Arc<Metrics>>,
+) {
     let mut stopping = false;
     while !stopping {
         let mut batch = match queue.recv().await {
@@ -88,16 +96,19 @@ async fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Message>, max
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, batch).await;
+        commit_batch(&mut conn, batch, metrics.as_deref()).await;
     }
     if let Err(e) = conn.close().await {
         tracing::warn!(error = %e, "closing the journal writer connection failed");
     }
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>) {
+async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>, metrics: Option<&Metrics>) {
     let started = std::time::Instant::now();
     let outcome = write_all(conn, batch.iter()).await;
+    if let Some(metrics) = metrics {
+        metrics.journal_committed(started.elapsed().as_secs_f64());
+    }
     tracing::debug!(
         size = batch.len(),
         elapsed_us = started.elapsed().as_micros() as u64,

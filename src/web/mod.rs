@@ -17,7 +17,7 @@ use tower_http::trace::TraceLayer;
 use crate::domain::Environment;
 use crate::intake::auth::WebhookAuth;
 use crate::policy::Policy;
-use crate::store::Journal;
+use crate::store::{Journal, snapshot};
 use crate::telemetry::Metrics;
 
 pub use error::ApiError;
@@ -38,12 +38,16 @@ pub struct AppState {
     pub default_environment: Option<Environment>,
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+/// The service's routes; `/metrics` too unless it has a listener of its own.
+pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
+    let mut router = Router::new()
         .route("/v1/alertmanager", post(webhook::receive))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    if with_metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .layer(
             // Headers are deliberately not recorded: one of them is the credential.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -58,6 +62,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for a separate listener that is not exposed with the webhook.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -79,6 +90,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    match snapshot::read(state.journal.pool(), jiff::Timestamp::now()).await {
+        Ok(now) => state.metrics.set_snapshot(now),
+        // The counters still render; the journal gauges keep their last values.
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the journal"),
+    }
     (
         [(
             header::CONTENT_TYPE,

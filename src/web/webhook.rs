@@ -24,7 +24,12 @@ pub(super) async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match accept(&state, &headers, body).await {
+    let started = std::time::Instant::now();
+    let outcome = accept(&state, &headers, body).await;
+    state
+        .metrics
+        .webhook_answered(started.elapsed().as_secs_f64());
+    match outcome {
         Ok(receipt) => {
             let new = receipt
                 .alerts

@@ -18,6 +18,8 @@ pub const BASIC_PASSWORD: &str = "test-basic-password-456";
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is, when it has its own listener.
+    pub metrics_addr: Option<SocketAddr>,
     pub engine: Option<std::sync::Arc<token_rotator::engine::Engine>>,
     pub client: reqwest::Client,
     pub dir: TempDir,
@@ -75,12 +77,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .expect("the service builds");
     let addr = app.local_addr();
     let engine = app.engine();
+    let metrics_addr = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {
         addr,
+        metrics_addr,
         engine,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))

@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod helpers;
 mod journal;
+mod metrics;
 mod real_alertmanager;
 mod rotation;
 mod rules;

@@ -1,0 +1,77 @@
+//! What the scrape-time gauges show, read from the journal in one go.
+
+use jiff::Timestamp;
+use sqlx::SqlitePool;
+
+use super::StoreError;
+use crate::engine::Phase;
+use crate::telemetry::{JournalSnapshot, TargetLabels};
+
+fn target((environment, api_user, application): (String, String, String)) -> TargetLabels {
+    TargetLabels {
+        environment,
+        api_user,
+        application,
+    }
+}
+
+pub async fn read(pool: &SqlitePool, now: Timestamp) -> Result<JournalSnapshot, StoreError> {
+    let now_ms = now.as_millisecond();
+    let active: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT phase, COUNT(*), MIN(updated_at_ms) FROM rotations \
+         WHERE next_attempt_at_ms IS NOT NULL GROUP BY phase",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)?;
+    let slack_queue: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE delivered_at_ms IS NULL")
+            .fetch_one(pool)
+            .await
+            .map_err(StoreError::Read)?;
+    let expiries: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT environment, api_user, application, MAX(new_token_expires_at_ms) FROM rotations \
+         WHERE phase = 'done' AND new_token_expires_at_ms IS NOT NULL \
+         GROUP BY environment, api_user, application",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)?;
+    // The first alert of each target's firing episode: firing alerts newer than its last resolve.
+    let first_seen: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT f.environment, f.api_user, f.application, MIN(f.received_at_ms) FROM alerts f \
+         WHERE f.status = 'firing' AND f.environment IS NOT NULL AND f.api_user IS NOT NULL \
+         AND f.application IS NOT NULL AND NOT EXISTS (SELECT 1 FROM alerts r \
+           WHERE r.status = 'resolved' AND r.environment = f.environment AND r.api_user = f.api_user \
+           AND r.application = f.application AND r.id > f.id) \
+         GROUP BY f.environment, f.api_user, f.application",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)?;
+    let last_success: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(finished_at_ms) FROM rotations WHERE phase = 'done'")
+            .fetch_one(pool)
+            .await
+            .map_err(StoreError::Read)?;
+    let seconds = |ms: i64| ms as f64 / 1000.0;
+    Ok(JournalSnapshot {
+        active: active
+            .into_iter()
+            .filter_map(|(phase, count, oldest)| {
+                let phase = Phase::parse(&phase)?.as_str();
+                Some((phase, count, seconds(now_ms - oldest)))
+            })
+            .collect(),
+        slack_queue,
+        token_expiry: expiries
+            .into_iter()
+            .map(|(e, u, a, at)| (target((e, u, a)), seconds(at)))
+            .collect(),
+        alert_first_seen: first_seen
+            .into_iter()
+            .map(|(e, u, a, at)| (target((e, u, a)), seconds(at)))
+            .collect(),
+        last_success: last_success.map(seconds),
+    })
+}

@@ -1,0 +1,391 @@
+//! The service's metrics, in an explicit registry (no global state, a fresh one per test).
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::engine::Phase;
+
+use crate::policy::ActionKind;
+
+/// How a webhook request ended; the fixed label values of `token_rotator_webhook_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WebhookOutcome {
+    Accepted,
+    Duplicate,
+    Unauthorized,
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unavailable,
+}
+
+impl WebhookOutcome {
+    const ALL: [WebhookOutcome; 7] = [
+        WebhookOutcome::Accepted,
+        WebhookOutcome::Duplicate,
+        WebhookOutcome::Unauthorized,
+        WebhookOutcome::BadRequest,
+        WebhookOutcome::PayloadTooLarge,
+        WebhookOutcome::UnsupportedMediaType,
+        WebhookOutcome::Unavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookOutcome::Accepted => "accepted",
+            WebhookOutcome::Duplicate => "duplicate",
+            WebhookOutcome::Unauthorized => "unauthorized",
+            WebhookOutcome::BadRequest => "bad_request",
+            WebhookOutcome::PayloadTooLarge => "payload_too_large",
+            WebhookOutcome::UnsupportedMediaType => "unsupported_media_type",
+            WebhookOutcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabel {
+    upstream: &'static str,
+}
+
+/// Per-target labels: only on the gauges that need them.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub environment: String,
+    pub api_user: String,
+    pub application: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Seconds from 5 ms to ~80 s: webhook answers and journal commits.
+fn fast_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 15))
+}
+
+/// Seconds from 1 s to ~9 days: how long a rotation stays in a phase.
+fn phase_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 4.0, 11))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    webhook_requests: Family<OutcomeLabel, Counter>,
+    webhook_duration: Histogram,
+    alerts_received: Family<StatusLabel, Counter>,
+    decisions: Family<ActionLabel, Counter>,
+    truncated_alerts: Counter,
+    rotations_ended: Family<PhaseLabel, Counter>,
+    phase_duration: Histograms<PhaseLabel>,
+    retries: Family<UpstreamLabel, Counter>,
+    journal_commit: Histogram,
+    // Read from the journal at scrape time, so they are true after a restart too.
+    rotations: Family<PhaseLabel, Gauge>,
+    phase_age: Family<PhaseLabel, Gauge<f64, AtomicU64>>,
+    slack_queue: Gauge,
+    token_expiry: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    alert_first_seen: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    last_success: Gauge<f64, AtomicU64>,
+}
+
+/// What the journal says now, for the scrape-time gauges.
+#[derive(Debug, Default)]
+pub struct JournalSnapshot {
+    /// Active (non-terminal) rotations per phase, with the oldest one's seconds in that phase.
+    pub active: Vec<(&'static str, i64, f64)>,
+    pub slack_queue: i64,
+    /// Expiry (Unix seconds) of the token each target's last finished rotation made.
+    pub token_expiry: Vec<(TargetLabels, f64)>,
+    /// When the current firing episode of each target's alert first arrived (Unix seconds).
+    pub alert_first_seen: Vec<(TargetLabels, f64)>,
+    pub last_success: Option<f64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let webhook_requests = Family::<OutcomeLabel, Counter>::default();
+        let alerts_received = Family::<StatusLabel, Counter>::default();
+        let decisions = Family::<ActionLabel, Counter>::default();
+        let truncated_alerts = Counter::default();
+        let webhook_duration = fast_buckets();
+        let rotations_ended = Family::<PhaseLabel, Counter>::default();
+        let phase_duration: Histograms<PhaseLabel> = Family::new_with_constructor(phase_buckets);
+        let retries = Family::<UpstreamLabel, Counter>::default();
+        let journal_commit = fast_buckets();
+        let rotations = Family::<PhaseLabel, Gauge>::default();
+        let phase_age = Family::<PhaseLabel, Gauge<f64, AtomicU64>>::default();
+        let slack_queue = Gauge::default();
+        let token_expiry = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
+        let alert_first_seen = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
+        let last_success = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "token_rotator_build",
+            "The running version",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register_with_unit(
+            "token_rotator_webhook_request_duration",
+            "Time to answer POST /v1/alertmanager, journal write included",
+            Unit::Seconds,
+            webhook_duration.clone(),
+        );
+        registry.register(
+            "token_rotator_rotations_ended",
+            "Rotations that reached a terminal phase, by that phase",
+            rotations_ended.clone(),
+        );
+        registry.register_with_unit(
+            "token_rotator_rotation_phase_duration",
+            "Time rotations spent in a phase before leaving it",
+            Unit::Seconds,
+            phase_duration.clone(),
+        );
+        registry.register(
+            "token_rotator_retries",
+            "Failed steps that will be tried again, by the upstream that failed",
+            retries.clone(),
+        );
+        registry.register_with_unit(
+            "token_rotator_journal_commit_duration",
+            "Time of one journal transaction (an fsync) for a batch of webhook deliveries",
+            Unit::Seconds,
+            journal_commit.clone(),
+        );
+        registry.register(
+            "token_rotator_rotations",
+            "Rotations under way, by phase",
+            rotations.clone(),
+        );
+        registry.register_with_unit(
+            "token_rotator_rotation_phase_age",
+            "Age of the oldest rotation in each active phase",
+            Unit::Seconds,
+            phase_age.clone(),
+        );
+        registry.register(
+            "token_rotator_slack_queue_depth",
+            "Slack messages not yet delivered",
+            slack_queue.clone(),
+        );
+        registry.register(
+            "token_rotator_token_expiry_timestamp_seconds",
+            "Expiry of the token the last finished rotation of a target made",
+            token_expiry.clone(),
+        );
+        registry.register(
+            "token_rotator_alert_first_seen_timestamp_seconds",
+            "When the alert of a target with a firing alert first arrived",
+            alert_first_seen.clone(),
+        );
+        registry.register(
+            "token_rotator_last_success_timestamp_seconds",
+            "When a rotation last ended done",
+            last_success.clone(),
+        );
+        registry.register(
+            "token_rotator_webhook_requests",
+            "Alertmanager webhook requests, by how they ended",
+            webhook_requests.clone(),
+        );
+        registry.register(
+            "token_rotator_alerts_received",
+            "Alerts newly journaled, by alert status (duplicates not counted)",
+            alerts_received.clone(),
+        );
+        registry.register(
+            "token_rotator_decisions",
+            "Decisions made for newly journaled alerts, by action",
+            decisions.clone(),
+        );
+        registry.register(
+            "token_rotator_alerts_truncated",
+            "Alerts Alertmanager dropped from payloads because of max_alerts (truncatedAlerts)",
+            truncated_alerts.clone(),
+        );
+        // Every series exists from the start, so rate() and absent-based alerts work at once.
+        for outcome in WebhookOutcome::ALL {
+            let _ = webhook_requests.get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            });
+        }
+        for status in ["firing", "resolved"] {
+            let _ = alerts_received.get_or_create(&StatusLabel { status });
+        }
+        for action in ActionKind::ALL {
+            let _ = decisions.get_or_create(&ActionLabel {
+                action: action.as_str(),
+            });
+        }
+        for upstream in ["signon", "kubernetes", "slack", "alertmanager", "journal"] {
+            let _ = retries.get_or_create(&UpstreamLabel { upstream });
+        }
+        for phase in [
+            "done",
+            "failed",
+            "rolled_back",
+            "cancelled",
+            "manual",
+            "ignored",
+            "silenced",
+            "unroutable",
+        ] {
+            let _ = rotations_ended.get_or_create(&PhaseLabel { phase });
+        }
+        Self {
+            registry,
+            webhook_requests,
+            webhook_duration,
+            alerts_received,
+            decisions,
+            truncated_alerts,
+            rotations_ended,
+            phase_duration,
+            retries,
+            journal_commit,
+            rotations,
+            phase_age,
+            slack_queue,
+            token_expiry,
+            alert_first_seen,
+            last_success,
+        }
+    }
+
+    pub fn webhook_answered(&self, seconds: f64) {
+        self.webhook_duration.observe(seconds);
+    }
+
+    /// A rotation left `from` (after `seconds` in it) for `to`.
+    pub fn phase_changed(
+        &self,
+        from: &'static str,
+        to: &'static str,
+        seconds: f64,
+        terminal: bool,
+    ) {
+        self.phase_duration
+            .get_or_create(&PhaseLabel { phase: from })
+            .observe(seconds.max(0.0));
+        if terminal {
+            self.rotations_ended
+                .get_or_create(&PhaseLabel { phase: to })
+                .inc();
+        }
+    }
+
+    /// A decision that ended without a rotation (manual, ignored, unroutable).
+    pub fn ended_at_once(&self, phase: &'static str) {
+        self.rotations_ended
+            .get_or_create(&PhaseLabel { phase })
+            .inc();
+    }
+
+    pub fn retried(&self, upstream: &'static str) {
+        self.retries
+            .get_or_create(&UpstreamLabel { upstream })
+            .inc();
+    }
+
+    pub fn journal_committed(&self, seconds: f64) {
+        self.journal_commit.observe(seconds);
+    }
+
+    /// Replaces the scrape-time gauges with what the journal says now.
+    pub fn set_snapshot(&self, snapshot: JournalSnapshot) {
+        self.rotations.clear();
+        self.phase_age.clear();
+        // Every active phase is a series, 0 included, so dashboards and alerts see zeros.
+        for phase in Phase::ALL.into_iter().filter(|p| !p.is_terminal()) {
+            self.rotations
+                .get_or_create(&PhaseLabel {
+                    phase: phase.as_str(),
+                })
+                .set(0);
+        }
+        for (phase, count, oldest) in snapshot.active {
+            self.rotations
+                .get_or_create(&PhaseLabel { phase })
+                .set(count);
+            self.phase_age
+                .get_or_create(&PhaseLabel { phase })
+                .set(oldest);
+        }
+        self.slack_queue.set(snapshot.slack_queue);
+        self.token_expiry.clear();
+        for (target, expiry) in snapshot.token_expiry {
+            self.token_expiry.get_or_create(&target).set(expiry);
+        }
+        self.alert_first_seen.clear();
+        for (target, seen) in snapshot.alert_first_seen {
+            self.alert_first_seen.get_or_create(&target).set(seen);
+        }
+        if let Some(at) = snapshot.last_success {
+            self.last_success.set(at);
+        }
+    }
+
+    pub fn webhook_request(&self, outcome: WebhookOutcome) {
+        self.webhook_requests
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn alert_received(&self, status: &'static str, action: ActionKind) {
+        self.alerts_received
+            .get_or_create(&StatusLabel { status })
+            .inc();
+        self.decisions
+            .get_or_create(&ActionLabel {
+                action: action.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn alerts_truncated(&self, count: u64) {
+        self.truncated_alerts.inc_by(count);
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}

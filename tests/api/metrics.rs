@@ -1,0 +1,125 @@
+//! `/metrics` after real work: names, types and values, and its own listener.
+
+use std::time::Duration;
+
+use token_rotator::engine::Phase;
+
+use crate::helpers::{Options, capture, fixture, spawn_app_with};
+use crate::world::{ENVIRONMENTS, spawn_world};
+
+fn has(text: &str, line: &str) -> bool {
+    text.lines()
+        .any(|l| l == line || l.starts_with(&format!("{line} ")))
+}
+
+#[tokio::test]
+async fn a_scrape_after_rotations_has_every_metric_with_its_type() {
+    let world = spawn_world().await;
+    for env in ENVIRONMENTS {
+        world.seed_in(env, "email-alert-api@alphagov.co.uk", "Email Alert API");
+    }
+    world.app.post_webhook(capture("05-")).await;
+    world
+        .app
+        .post_webhook(fixture("synthetic/special-cases.json"))
+        .await;
+
+    // Mid-way: both rotations wait out their grace period.
+    world.run_until(Phase::Grace).await;
+    world.engine.run_until_idle().await.unwrap();
+    let (_, during) = world.app.get_text("/metrics").await;
+    assert!(
+        has(&during, "token_rotator_rotations{phase=\"grace\"} 2"),
+        "{during}"
+    );
+    assert!(
+        has(&during, "token_rotator_rotations{phase=\"planned\"} 0"),
+        "{during}"
+    );
+    assert!(
+        during.contains("token_rotator_rotation_phase_age_seconds{phase=\"grace\"}"),
+        "{during}"
+    );
+    assert!(
+        during.contains("# TYPE token_rotator_rotation_phase_age_seconds gauge"),
+        "{during}"
+    );
+
+    world.run_to_the_end().await;
+    let (status, text) = world.app.get_text("/metrics").await;
+    assert_eq!(status, 200);
+
+    for (name, kind) in [
+        ("token_rotator_build", "info"),
+        ("token_rotator_webhook_requests", "counter"),
+        (
+            "token_rotator_webhook_request_duration_seconds",
+            "histogram",
+        ),
+        ("token_rotator_alerts_received", "counter"),
+        ("token_rotator_decisions", "counter"),
+        ("token_rotator_rotations_ended", "counter"),
+        ("token_rotator_rotation_phase_duration_seconds", "histogram"),
+        ("token_rotator_retries", "counter"),
+        ("token_rotator_journal_commit_duration_seconds", "histogram"),
+        ("token_rotator_rotations", "gauge"),
+        ("token_rotator_slack_queue_depth", "gauge"),
+        ("token_rotator_token_expiry_timestamp_seconds", "gauge"),
+        ("token_rotator_alert_first_seen_timestamp_seconds", "gauge"),
+        ("token_rotator_last_success_timestamp_seconds", "gauge"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}")),
+            "no {kind} {name} in\n{text}"
+        );
+    }
+    for line in [
+        "token_rotator_rotations_ended_total{phase=\"done\"} 2",
+        "token_rotator_rotations_ended_total{phase=\"silenced\"} 1",
+        "token_rotator_rotations_ended_total{phase=\"manual\"} 2",
+        "token_rotator_rotations_ended_total{phase=\"unroutable\"} 1",
+        "token_rotator_rotations_ended_total{phase=\"failed\"} 0",
+        "token_rotator_slack_queue_depth 0",
+        "token_rotator_rotation_phase_duration_seconds_count{phase=\"grace\"} 2",
+    ] {
+        assert!(has(&text, line), "missing {line:?} in\n{text}");
+    }
+    let expiry = "token_rotator_token_expiry_timestamp_seconds{environment=\"production\",api_user=\"email-alert-api@alphagov.co.uk\",application=\"Email Alert API\"}";
+    assert!(text.contains(expiry), "{text}");
+    assert!(
+        has(&text, "token_rotator_rotations{phase=\"grace\"} 0"),
+        "none under way any more:\n{text}"
+    );
+    assert!(
+        !text.contains("token_rotator_rotation_phase_age_seconds{"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let app = spawn_app_with(Options {
+        configure: Some(Box::new(|config| {
+            config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+        })),
+        ..Options::default()
+    })
+    .await;
+    let (status, _) = app.get_text("/metrics").await;
+    assert_eq!(status, 404, "not on the webhook's listener");
+    let addr = app.metrics_addr.expect("a metrics listener");
+    let text = app
+        .client
+        .get(format!("http://{addr}/metrics"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("token_rotator_webhook_requests_total"),
+        "{text}"
+    );
+}
