@@ -112,6 +112,7 @@ impl Application {
             auth,
             policy: config.policy,
             default_environment: config.default_environment,
+            status_open: config.status_page_open,
         });
         Ok(Self {
             listener,

@@ -33,7 +33,7 @@ pub async fn load(journal: &Journal) -> Result<Vec<StatusRow>, StoreError> {
     Ok(rows)
 }
 
-fn when(ms: Option<i64>) -> String {
+pub fn when(ms: Option<i64>) -> String {
     ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
         .map_or_else(
             || "-".to_owned(),
@@ -41,7 +41,7 @@ fn when(ms: Option<i64>) -> String {
         )
 }
 
-fn next_action(row: &RotationRow) -> &'static str {
+pub fn next_action(row: &RotationRow) -> &'static str {
     Phase::parse(&row.phase).map_or("-", Phase::next_action)
 }
 

@@ -25,6 +25,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `/metrics` on its own address, so it is not exposed with the webhook; `None`: on `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the read-only status page without credentials (default: behind the webhook's).
+    pub status_page_open: bool,
     /// Environment for alerts that carry no `environment` label; `None` makes them unroutable.
     pub default_environment: Option<Environment>,
     /// How long a journal write waits for a lock held by someone else before giving up (503).

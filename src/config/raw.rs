@@ -43,6 +43,8 @@ struct RawConfig {
     database_url: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
+    #[serde(default)]
+    status_page_open: bool,
     default_environment: Option<Spanned<String>>,
     internal_domains: Option<Vec<String>>,
     journal_busy_timeout: Option<Spanned<String>>,
@@ -321,6 +323,7 @@ fn validate(
         database_url: database_url.value,
         listen: listen_addr.ok()?,
         metrics_listen,
+        status_page_open: raw.status_page_open,
         default_environment,
         journal_busy_timeout: busy_timeout?,
         policy: Policy::new(rules, internal_domains),

@@ -1,6 +1,7 @@
 //! The HTTP edge: the Alertmanager webhook, health, readiness and metrics.
 
 mod error;
+mod status_page;
 mod webhook;
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use axum::extract::{MatchedPath, State};
 use axum::http::{Request, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -36,14 +37,26 @@ pub struct AppState {
     pub auth: WebhookAuth,
     pub policy: Policy,
     pub default_environment: Option<Environment>,
+    /// The status page and `/v1/rotations` without credentials (read-only, no secrets in them).
+    pub status_open: bool,
 }
 
 /// The service's routes; `/metrics` too unless it has a listener of its own.
 pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
+    let status = Router::new()
+        .route("/", get(status_page::index))
+        .route("/rotations/{id}", get(status_page::rotation))
+        .route("/v1/rotations", get(status_page::rotations_json))
+        .route("/v1/rotations/{id}", get(status_page::rotation_json))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_auth,
+        ));
     let mut router = Router::new()
         .route("/v1/alertmanager", post(webhook::receive))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .merge(status);
     if with_metrics {
         router = router.route("/metrics", get(metrics));
     }
@@ -70,6 +83,23 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// The webhook's credential guards the status page too, unless it is configured open.
+async fn require_auth(
+    State(state): State<Arc<AppState>>,
+    request: Request<axum::body::Body>,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if state.status_open || state.auth.permits(authorization) {
+        next.run(request).await
+    } else {
+        ApiError::unauthorized().into_response()
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -11,5 +11,6 @@ mod real_alertmanager;
 mod rotation;
 mod rules;
 mod secrets_scan;
+mod status_page;
 mod webhook;
 mod world;

@@ -1,0 +1,143 @@
+//! The status page and `/v1/rotations`, read over HTTP after real rotations.
+
+use crate::helpers::{Options, TOKEN, alert_body, capture, fixture, spawn_app_with};
+use crate::world::{ENVIRONMENTS, World, spawn_world};
+
+async fn get(world: &World, path: &str, auth: bool) -> (u16, String) {
+    let mut request = world.app.client.get(world.app.url(path));
+    if auth {
+        request = request.bearer_auth(TOKEN);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn rotated_world() -> World {
+    let world = spawn_world().await;
+    for env in ENVIRONMENTS {
+        world.seed_in(env, "email-alert-api@alphagov.co.uk", "Email Alert API");
+    }
+    world.app.post_webhook(capture("05-")).await;
+    world
+        .app
+        .post_webhook(fixture("synthetic/special-cases.json"))
+        .await;
+    world.run_to_the_end().await;
+    world
+}
+
+#[tokio::test]
+async fn the_page_lists_every_rotation_of_the_journal_and_filters() {
+    let world = rotated_world().await;
+    let rotations = world.rotations().await;
+    let (status, html) = get(&world, "/", true).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        html.matches("<tr class=\"").count(),
+        rotations.len(),
+        "{html}"
+    );
+    for row in &rotations {
+        assert!(
+            html.contains(&format!("href=\"/rotations/{}\"", row.id)),
+            "{html}"
+        );
+    }
+    assert!(html.contains(&format!(
+        "{} of {} rotations",
+        rotations.len(),
+        rotations.len()
+    )));
+
+    let (_, staging) = get(&world, "/?environment=staging", true).await;
+    assert_eq!(staging.matches("<tr class=\"").count(), 1);
+    let (_, manual) = get(&world, "/?state=manual", true).await;
+    assert_eq!(manual.matches("<tr class=\"manual\"").count(), 2);
+
+    let done = rotations.iter().find(|r| r.phase == "done").unwrap();
+    let (status, detail) = get(&world, &format!("/rotations/{}", done.id), true).await;
+    assert_eq!(status, 200);
+    for phase in [
+        "issued",
+        "distributed",
+        "verified",
+        "grace",
+        "revoked",
+        "done",
+    ] {
+        assert!(
+            detail.contains(&format!("<td>{phase}</td>")),
+            "{phase} missing from the audit trail"
+        );
+    }
+    let (status, _) = get(&world, "/rotations/not-a-rotation", true).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_json_matches_the_journal() {
+    let world = rotated_world().await;
+    let rotations = world.rotations().await;
+    let (status, body) = get(&world, "/v1/rotations", true).await;
+    assert_eq!(status, 200);
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), rotations.len());
+    let done = rotations.iter().find(|r| r.phase == "done").unwrap();
+    let (_, one) = get(&world, &format!("/v1/rotations/{}", done.id), true).await;
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(one["phase"], "done");
+    assert_eq!(
+        one["new_token"]["fingerprint"],
+        done.new_token_fingerprint.clone().unwrap()
+    );
+    assert_eq!(
+        one["audit"].as_array().unwrap().last().unwrap()["to"],
+        "done"
+    );
+}
+
+#[tokio::test]
+async fn the_page_needs_the_credential_unless_configured_open() {
+    let world = spawn_world().await;
+    for path in ["/", "/v1/rotations", "/rotations/x", "/v1/rotations/x"] {
+        assert_eq!(get(&world, path, false).await.0, 401, "{path}");
+    }
+    let open = spawn_app_with(Options {
+        configure: Some(Box::new(|config| config.status_page_open = true)),
+        ..Options::default()
+    })
+    .await;
+    let response = open.client.get(open.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn label_values_are_text_never_markup() {
+    let world = spawn_world().await;
+    let hostile = alert_body(
+        "00000000000000dd",
+        &[
+            ("alertname", "SignonApiUserTokenExpirySoon"),
+            ("environment", "production"),
+            ("api_user", "<script>alert(1)</script>@hmrc.gov.uk"),
+            (
+                "application",
+                "Publishing API\"><img src=x onerror=alert(2)>",
+            ),
+        ],
+    );
+    world.app.post_webhook(hostile).await;
+    world.run_to_the_end().await;
+    let (_, html) = get(&world, "/", true).await;
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;@hmrc.gov.uk"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(!html.contains("<img src=x"), "{html}");
+    let slack = serde_json::to_string(&world.slack.messages()).unwrap();
+    assert!(
+        !slack.contains("<script>"),
+        "Slack text is escaped too: {slack}"
+    );
+}
