@@ -39,6 +39,7 @@ async fn world(urls: Vec<String>, reconcile: Option<Duration>) -> World {
         grace: Duration::ZERO,
         alertmanager_urls: Some(urls),
         reconcile_interval: reconcile,
+        ..WorldOptions::default()
     };
     Sims::start().await.world_with(None, options).await
 }

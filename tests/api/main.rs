@@ -2,6 +2,7 @@
 
 mod alertmanager;
 mod auth;
+mod browser;
 mod cli;
 mod crash;
 mod helpers;

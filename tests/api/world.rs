@@ -71,6 +71,8 @@ pub struct WorldOptions {
     /// Alertmanagers to silence in and reconcile from; the simulator when `None`.
     pub alertmanager_urls: Option<Vec<String>>,
     pub reconcile_interval: Option<Duration>,
+    /// Serve the status page without credentials.
+    pub status_open: bool,
 }
 
 impl Default for WorldOptions {
@@ -80,6 +82,7 @@ impl Default for WorldOptions {
             grace: GRACE,
             alertmanager_urls: None,
             reconcile_interval: None,
+            status_open: false,
         }
     }
 }
@@ -179,7 +182,11 @@ impl Sims {
             .clone()
             .unwrap_or_else(|| vec![self.alertmanager_http.url()]);
         let parts = self.parts(options.background, urls.clone());
-        let (grace, reconcile) = (options.grace, options.reconcile_interval);
+        let (grace, reconcile, status_open) = (
+            options.grace,
+            options.reconcile_interval,
+            options.status_open,
+        );
         let app = spawn_app_with(Options {
             dir,
             engine: Some(parts),
@@ -190,6 +197,7 @@ impl Sims {
                     timeout: Duration::from_secs(1),
                 });
                 config.engine.grace = grace;
+                config.status_page_open = status_open;
                 config.engine.retry = RetryPolicy {
                     min_delay: Duration::from_secs(1),
                     max_delay: Duration::from_secs(60),
