@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -55,13 +56,14 @@ pub struct Application {
 }
 
 impl Application {
-    /// Intake only, or intake and the rotation engine when `engine` is given.
+    /// Intake only, or intake and the rotation engine when `engine` is given. `metrics` is the
+    /// registry `/metrics` serves; adapters built with an `Observer` of it report into it too.
     pub async fn build(
         config: Config,
         auth: WebhookAuth,
         engine: Option<EngineParts>,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, BuildError> {
-        let metrics = Arc::new(Metrics::new());
         let journal = Journal::open_observed(
             &config.database_url,
             config.journal_busy_timeout,
@@ -97,7 +99,8 @@ impl Application {
         };
         let reconciler = config.alertmanager.as_ref().map(|am| {
             let reconciler = Reconciler {
-                client: AlertmanagerClient::new(am.urls.clone(), am.timeout),
+                client: AlertmanagerClient::new(am.urls.clone(), am.timeout)
+                    .observed(Observer::new(Arc::clone(&metrics))),
                 journal: Arc::clone(&journal),
                 policy: config.policy.clone(),
                 default_environment: config.default_environment.clone(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::AdapterError;
+use super::{AdapterError, Observer};
 use crate::domain::Labels;
 
 const UPSTREAM: &str = "alertmanager";
@@ -18,6 +18,7 @@ pub const CREATED_BY: &str = "token-rotator";
 #[derive(Clone)]
 pub struct AlertmanagerClient {
     http: reqwest::Client,
+    observer: Observer,
     urls: Vec<String>,
 }
 
@@ -108,12 +109,28 @@ impl AlertmanagerClient {
             .into_iter()
             .map(|u| u.trim_end_matches('/').to_owned())
             .collect();
-        Self { http, urls }
+        Self {
+            http,
+            urls,
+            observer: Observer::default(),
+        }
+    }
+
+    pub fn observed(mut self, observer: Observer) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// Sends `build(base_url)` to each Alertmanager in turn until one answers; a 4xx is an
     /// answer (the next replica would say the same), a transport error or 5xx is not.
     async fn first_answer<T: for<'de> Deserialize<'de>>(
+        &self,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<T, AdapterError> {
+        self.observer.time(UPSTREAM, self.ask_in_turn(build)).await
+    }
+
+    async fn ask_in_turn<T: for<'de> Deserialize<'de>>(
         &self,
         build: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<T, AdapterError> {

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AdapterError, Distributor, Placement};
+use super::{AdapterError, Distributor, Observer, Placement};
 
 const UPSTREAM: &str = "kubernetes";
 pub const FIELD_MANAGER: &str = "token-rotator";
@@ -24,6 +24,7 @@ pub const ROTATION_ANNOTATION: &str = "token-rotator.alphagov.co.uk/rotation-id"
 #[derive(Clone)]
 pub struct SecretDistributor {
     secrets: Api<Secret>,
+    observer: Observer,
     timeout: Duration,
 }
 
@@ -59,8 +60,14 @@ impl SecretDistributor {
             kube::Client::try_from(config).map_err(|e| format!("kubernetes client: {e}"))?;
         Ok(Self {
             secrets: Api::namespaced(client, namespace),
+            observer: Observer::default(),
             timeout,
         })
+    }
+
+    pub fn observed(mut self, observer: Observer) -> Self {
+        self.observer = observer;
+        self
     }
 
     async fn timed<T>(
@@ -68,13 +75,16 @@ impl SecretDistributor {
         what: &str,
         call: impl Future<Output = Result<T, kube::Error>>,
     ) -> Result<T, AdapterError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result.map_err(classify),
-            Err(_) => Err(AdapterError::Transient {
-                upstream: UPSTREAM,
-                detail: format!("{what} timed out after {:?}", self.timeout),
-            }),
-        }
+        let timed = async {
+            match tokio::time::timeout(self.timeout, call).await {
+                Ok(result) => result.map_err(classify),
+                Err(_) => Err(AdapterError::Transient {
+                    upstream: UPSTREAM,
+                    detail: format!("{what} timed out after {:?}", self.timeout),
+                }),
+            }
+        };
+        self.observer.time(UPSTREAM, timed).await
     }
 }
 

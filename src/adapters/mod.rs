@@ -92,6 +92,35 @@ fn snippet(body: &str) -> String {
     out
 }
 
+/// Counts and times every upstream call into the service's metrics, when it has them.
+#[derive(Clone, Default)]
+pub struct Observer(Option<std::sync::Arc<crate::telemetry::Metrics>>);
+
+impl Observer {
+    pub fn new(metrics: std::sync::Arc<crate::telemetry::Metrics>) -> Self {
+        Self(Some(metrics))
+    }
+
+    /// Runs one upstream call, recording its outcome (`ok`, `transient`, `permanent`) and time.
+    pub async fn time<T>(
+        &self,
+        upstream: &'static str,
+        call: impl Future<Output = Result<T, AdapterError>>,
+    ) -> Result<T, AdapterError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        if let Some(metrics) = &self.0 {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) if e.is_transient() => "transient",
+                Err(_) => "permanent",
+            };
+            metrics.upstream_request(upstream, outcome, started.elapsed().as_secs_f64());
+        }
+        result
+    }
+}
+
 /// A live token as the issuer lists it; never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{AdapterError, Issuer, MintedToken, TokenInfo, TokenListing};
+use super::{AdapterError, Issuer, MintedToken, Observer, TokenInfo, TokenListing};
 use crate::domain::Target;
 
 const UPSTREAM: &str = "signon";
@@ -17,6 +17,7 @@ const UPSTREAM: &str = "signon";
 #[derive(Clone)]
 pub struct SignonClient {
     http: reqwest::Client,
+    observer: Observer,
     base_url: String,
     admin_token: SecretString,
 }
@@ -79,13 +80,26 @@ impl SignonClient {
             .expect("a rustls provider is installed (install_crypto_provider)");
         Self {
             http,
+            observer: Observer::default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             admin_token,
         }
     }
 
+    /// Counts and times its calls into the service's metrics.
+    pub fn observed(mut self, observer: Observer) -> Self {
+        self.observer = observer;
+        self
+    }
+
     async fn send<T: for<'de> Deserialize<'de>>(
         &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, AdapterError> {
+        self.observer.time(UPSTREAM, Self::call(request)).await
+    }
+
+    async fn call<T: for<'de> Deserialize<'de>>(
         request: reqwest::RequestBuilder,
     ) -> Result<T, AdapterError> {
         let response = request

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::AdapterError;
+use super::{AdapterError, Observer};
 
 const UPSTREAM: &str = "slack";
 
 #[derive(Clone)]
 pub struct SlackWebhook {
     http: reqwest::Client,
+    observer: Observer,
     url: SecretString,
 }
 
@@ -21,11 +22,24 @@ impl SlackWebhook {
             .timeout(timeout)
             .build()
             .expect("a rustls provider is installed (install_crypto_provider)");
-        Self { http, url }
+        Self {
+            http,
+            url,
+            observer: Observer::default(),
+        }
+    }
+
+    pub fn observed(mut self, observer: Observer) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// Posts one message body (`{"text": …, "blocks": […]}`).
     pub async fn post(&self, body: &serde_json::Value) -> Result<(), AdapterError> {
+        self.observer.time(UPSTREAM, self.send(body)).await
+    }
+
+    async fn send(&self, body: &serde_json::Value) -> Result<(), AdapterError> {
         let response = self
             .http
             .post(self.url.expose_secret())

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
 use crate::adapters::parameterize::secret_name;
@@ -32,6 +33,7 @@ use crate::sim::signon::SignonSim;
 use crate::sim::slack::{SlackSim, WEBHOOK_PATH};
 use crate::store::outbox;
 use crate::store::rotations::{self, RotationRow};
+use crate::telemetry::Metrics;
 
 const NAMESPACE: &str = "apps";
 const GRACE: Duration = Duration::from_secs(2);
@@ -41,6 +43,8 @@ pub async fn run() -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let admin_token = random_secret();
+    let metrics = Arc::new(Metrics::new());
+    let observer = Observer::new(Arc::clone(&metrics));
     // Each environment has its own Signon and cluster, as GOV.UK's do.
     let mut worlds = Vec::new();
     let mut environments = BTreeMap::new();
@@ -52,10 +56,12 @@ pub async fn run() -> anyhow::Result<()> {
             &signon_http.url(),
             admin_token.clone(),
             Duration::from_secs(5),
-        );
+        )
+        .observed(observer.clone());
         let distributor =
             SecretDistributor::for_url(&kubernetes_http.url(), NAMESPACE, Duration::from_secs(5))
-                .map_err(anyhow::Error::msg)?;
+                .map_err(anyhow::Error::msg)?
+                .observed(observer.clone());
         environments.insert(
             environment.to_owned(),
             Upstreams {
@@ -91,11 +97,13 @@ pub async fn run() -> anyhow::Result<()> {
     let parts = EngineParts {
         adapters: Adapters {
             environments,
-            slack: Some(SlackWebhook::new(webhook, Duration::from_secs(5))),
-            alertmanager: Some(AlertmanagerClient::new(
-                vec![alertmanager_http.url()],
-                Duration::from_secs(5),
-            )),
+            slack: Some(
+                SlackWebhook::new(webhook, Duration::from_secs(5)).observed(observer.clone()),
+            ),
+            alertmanager: Some(
+                AlertmanagerClient::new(vec![alertmanager_http.url()], Duration::from_secs(5))
+                    .observed(observer),
+            ),
         },
         keys: Keys::random(),
         clock,
@@ -104,7 +112,7 @@ pub async fn run() -> anyhow::Result<()> {
         poll: Duration::from_secs(1),
     };
     let token = random_secret();
-    let app = Application::build(config, WebhookAuth::bearer(&token), Some(parts)).await?;
+    let app = Application::build(config, WebhookAuth::bearer(&token), Some(parts), metrics).await?;
     let engine = app.engine().expect("built with an engine");
     let url = format!("http://{}/v1/alertmanager", app.local_addr());
     println!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::adapters::kubernetes::SecretDistributor;
 use crate::adapters::signon::SignonClient;
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::engine::{Adapters, Upstreams};
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::{self, Keys};
+use crate::telemetry::Metrics;
 
 pub const SIGNON_ADMIN_TOKEN_VAR: &str = "TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN";
 pub const SLACK_WEBHOOK_URL_VAR: &str = "TOKEN_ROTATOR_SLACK_WEBHOOK_URL";
@@ -49,19 +51,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             humantime::format_duration(MIN_GRACE)
         );
     }
-    let engine = engine_parts(&config).await?;
+    let metrics = Arc::new(Metrics::new());
+    let engine = engine_parts(&config, Observer::new(Arc::clone(&metrics))).await?;
     if engine.is_none() {
         tracing::warn!(
             "no [signon] section: the engine is off; alerts are journaled and decided only"
         );
     }
-    let app = Application::build(config, auth, engine).await?;
+    let app = Application::build(config, auth, engine, metrics).await?;
     tracing::info!(addr = %app.local_addr(), "listening");
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }
 
-async fn engine_parts(config: &Config) -> anyhow::Result<Option<EngineParts>> {
+async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Option<EngineParts>> {
     let Some(signon) = &config.signon else {
         return Ok(None);
     };
@@ -70,15 +73,16 @@ async fn engine_parts(config: &Config) -> anyhow::Result<Option<EngineParts>> {
         format!("[signon] is configured but {SIGNON_ADMIN_TOKEN_VAR} is not set")
     })?;
     let keys = Keys::from_env(lookup)?;
-    let client = SignonClient::new(&signon.url, admin, signon.timeout);
+    let client = SignonClient::new(&signon.url, admin, signon.timeout).observed(observer.clone());
     let kube = &config.kubernetes;
     let distributor = match &kube.url {
         Some(url) => SecretDistributor::for_url(url, &kube.namespace, kube.timeout),
         None => SecretDistributor::inferred(&kube.namespace, kube.timeout).await,
     }
-    .map_err(anyhow::Error::msg)?;
+    .map_err(anyhow::Error::msg)?
+    .observed(observer.clone());
     let slack = secrets::from_env(SLACK_WEBHOOK_URL_VAR, lookup)?
-        .map(|url| SlackWebhook::new(url, Duration::from_secs(10)));
+        .map(|url| SlackWebhook::new(url, Duration::from_secs(10)).observed(observer.clone()));
     if slack.is_none() {
         tracing::warn!("{SLACK_WEBHOOK_URL_VAR} is not set: outcomes are logged, not posted");
     }
@@ -94,7 +98,7 @@ async fn engine_parts(config: &Config) -> anyhow::Result<Option<EngineParts>> {
             config
                 .alertmanager
                 .as_ref()
-                .map(|am| AlertmanagerClient::new(am.urls.clone(), am.timeout)),
+                .map(|am| AlertmanagerClient::new(am.urls.clone(), am.timeout).observed(observer)),
         ),
         keys,
         clock: Arc::new(SystemClock),

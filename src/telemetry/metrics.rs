@@ -95,8 +95,16 @@ fn phase_buckets() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 4.0, 11))
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamOutcome {
+    upstream: &'static str,
+    outcome: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    upstream_requests: Family<UpstreamOutcome, Counter>,
+    upstream_duration: Histograms<UpstreamLabel>,
     webhook_requests: Family<OutcomeLabel, Counter>,
     webhook_duration: Histogram,
     alerts_received: Family<StatusLabel, Counter>,
@@ -146,6 +154,20 @@ impl Metrics {
         let phase_duration: Histograms<PhaseLabel> = Family::new_with_constructor(phase_buckets);
         let retries = Family::<UpstreamLabel, Counter>::default();
         let journal_commit = fast_buckets();
+        let upstream_requests = Family::<UpstreamOutcome, Counter>::default();
+        let upstream_duration: Histograms<UpstreamLabel> =
+            Family::new_with_constructor(fast_buckets);
+        registry.register(
+            "token_rotator_upstream_requests",
+            "Calls to Signon, Kubernetes, Slack and Alertmanager, by outcome (ok, transient, permanent)",
+            upstream_requests.clone(),
+        );
+        registry.register_with_unit(
+            "token_rotator_upstream_request_duration",
+            "Time of calls to each upstream",
+            Unit::Seconds,
+            upstream_duration.clone(),
+        );
         let rotations = Family::<PhaseLabel, Gauge>::default();
         let phase_age = Family::<PhaseLabel, Gauge<f64, AtomicU64>>::default();
         let slack_queue = Gauge::default();
@@ -267,6 +289,8 @@ impl Metrics {
         }
         Self {
             registry,
+            upstream_requests,
+            upstream_duration,
             webhook_requests,
             webhook_duration,
             alerts_received,
@@ -312,6 +336,15 @@ impl Metrics {
         self.rotations_ended
             .get_or_create(&PhaseLabel { phase })
             .inc();
+    }
+
+    pub fn upstream_request(&self, upstream: &'static str, outcome: &'static str, seconds: f64) {
+        self.upstream_requests
+            .get_or_create(&UpstreamOutcome { upstream, outcome })
+            .inc();
+        self.upstream_duration
+            .get_or_create(&UpstreamLabel { upstream })
+            .observe(seconds);
     }
 
     pub fn retried(&self, upstream: &'static str) {

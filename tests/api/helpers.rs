@@ -36,6 +36,8 @@ pub struct Options {
     pub dir: Option<TempDir>,
     pub engine: Option<EngineParts>,
     pub configure: Option<Configure>,
+    /// The registry `/metrics` serves (adapters may report into it); a fresh one when `None`.
+    pub metrics: Option<std::sync::Arc<token_rotator::telemetry::Metrics>>,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             dir: None,
             engine: None,
             configure: None,
+            metrics: None,
         }
     }
 }
@@ -72,7 +75,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     if let Some(configure) = options.configure {
         configure(&mut config);
     }
-    let app = Application::build(config, options.auth, options.engine)
+    let metrics = options.metrics.unwrap_or_default();
+    let app = Application::build(config, options.auth, options.engine, metrics)
         .await
         .expect("the service builds");
     let addr = app.local_addr();

@@ -51,6 +51,11 @@ async fn a_scrape_after_rotations_has_every_metric_with_its_type() {
 
     for (name, kind) in [
         ("token_rotator_build", "info"),
+        ("token_rotator_upstream_requests", "counter"),
+        (
+            "token_rotator_upstream_request_duration_seconds",
+            "histogram",
+        ),
         ("token_rotator_webhook_requests", "counter"),
         (
             "token_rotator_webhook_request_duration_seconds",
@@ -80,6 +85,12 @@ async fn a_scrape_after_rotations_has_every_metric_with_its_type() {
         "token_rotator_rotations_ended_total{phase=\"unroutable\"} 1",
         "token_rotator_rotations_ended_total{phase=\"failed\"} 0",
         "token_rotator_slack_queue_depth 0",
+        // Per rotation: Signon list, mint, /user.json, revoke; Kubernetes read, apply, read back,
+        // read to verify. Seven outcomes to Slack; a look-up and a create in Alertmanager.
+        "token_rotator_upstream_requests_total{upstream=\"signon\",outcome=\"ok\"} 8",
+        "token_rotator_upstream_requests_total{upstream=\"kubernetes\",outcome=\"ok\"} 8",
+        "token_rotator_upstream_requests_total{upstream=\"slack\",outcome=\"ok\"} 7",
+        "token_rotator_upstream_requests_total{upstream=\"alertmanager\",outcome=\"ok\"} 2",
         "token_rotator_rotation_phase_duration_seconds_count{phase=\"grace\"} 2",
     ] {
         assert!(has(&text, line), "missing {line:?} in\n{text}");

@@ -8,6 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use secrecy::SecretString;
 use tempfile::TempDir;
+use token_rotator::adapters::Observer;
 use token_rotator::adapters::alertmanager::AlertmanagerClient;
 use token_rotator::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
 use token_rotator::adapters::parameterize::secret_name;
@@ -139,16 +140,23 @@ impl Sims {
         )
     }
 
-    fn parts(&self, background: bool, alertmanager_urls: Vec<String>) -> EngineParts {
+    fn parts(
+        &self,
+        background: bool,
+        alertmanager_urls: Vec<String>,
+        observer: Observer,
+    ) -> EngineParts {
         let timeout = Duration::from_secs(1);
         let environments = self
             .envs
             .iter()
             .map(|(name, env)| {
-                let client = SignonClient::new(&env.signon_http.url(), ADMIN_TOKEN.into(), timeout);
+                let client = SignonClient::new(&env.signon_http.url(), ADMIN_TOKEN.into(), timeout)
+                    .observed(observer.clone());
                 let distributor =
                     SecretDistributor::for_url(&env.kubernetes_http.url(), NAMESPACE, timeout)
-                        .unwrap();
+                        .unwrap()
+                        .observed(observer.clone());
                 let upstreams = Upstreams {
                     issuer: Arc::new(client.clone()),
                     distributor: Arc::new(distributor),
@@ -161,8 +169,10 @@ impl Sims {
         EngineParts {
             adapters: Adapters {
                 environments,
-                slack: Some(SlackWebhook::new(webhook, timeout)),
-                alertmanager: Some(AlertmanagerClient::new(alertmanager_urls, timeout)),
+                slack: Some(SlackWebhook::new(webhook, timeout).observed(observer.clone())),
+                alertmanager: Some(
+                    AlertmanagerClient::new(alertmanager_urls, timeout).observed(observer),
+                ),
             },
             keys: self.keys.clone(),
             clock: self.clock.clone(),
@@ -181,7 +191,12 @@ impl Sims {
             .alertmanager_urls
             .clone()
             .unwrap_or_else(|| vec![self.alertmanager_http.url()]);
-        let parts = self.parts(options.background, urls.clone());
+        let metrics = std::sync::Arc::new(token_rotator::telemetry::Metrics::new());
+        let parts = self.parts(
+            options.background,
+            urls.clone(),
+            Observer::new(metrics.clone()),
+        );
         let (grace, reconcile, status_open) = (
             options.grace,
             options.reconcile_interval,
@@ -190,6 +205,7 @@ impl Sims {
         let app = spawn_app_with(Options {
             dir,
             engine: Some(parts),
+            metrics: Some(metrics),
             configure: Some(Box::new(move |config| {
                 config.alertmanager = reconcile.map(|interval| AlertmanagerSettings {
                     urls,
