@@ -16,21 +16,24 @@ pub struct StatusRow {
 
 pub async fn load(journal: &Journal) -> Result<Vec<StatusRow>, StoreError> {
     let pool = journal.pool();
-    let mut rows = Vec::new();
-    for rotation in rotations::all_rotations(pool).await? {
-        let last_alert = rotations::last_alert(
-            pool,
-            &rotation.environment,
-            &rotation.api_user,
-            &rotation.application,
-        )
-        .await?;
-        rows.push(StatusRow {
-            rotation,
-            last_alert,
-        });
-    }
-    Ok(rows)
+    let last_alerts = rotations::last_alerts(pool).await?;
+    let rows = rotations::all_rotations(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|rotation| {
+            let key = (
+                rotation.environment.clone(),
+                rotation.api_user.clone(),
+                rotation.application.clone(),
+            );
+            // Several rotations of one target share its newest alert.
+            let last_alert = last_alerts.get(&key).cloned();
+            StatusRow {
+                rotation,
+                last_alert,
+            }
+        })
+        .collect())
 }
 
 pub fn when(ms: Option<i64>) -> String {

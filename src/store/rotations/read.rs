@@ -133,21 +133,22 @@ pub async fn audit(pool: &SqlitePool, rotation_id: &str) -> Result<Vec<AuditRow>
     .map_err(StoreError::Read)
 }
 
-/// The newest journaled alert of a target: its status and when it arrived.
-pub async fn last_alert(
+/// The newest journaled alert of every target: `(environment, api_user, application)` →
+/// (status, received at). One query, however many targets.
+pub async fn last_alerts(
     pool: &SqlitePool,
-    environment: &str,
-    api_user: &str,
-    application: &str,
-) -> Result<Option<(String, i64)>, StoreError> {
-    sqlx::query_as(
-        "SELECT status, received_at_ms FROM alerts WHERE environment = $1 AND api_user = $2 \
-         AND application = $3 ORDER BY id DESC LIMIT 1",
+) -> Result<std::collections::HashMap<(String, String, String), (String, i64)>, StoreError> {
+    // SQLite returns the other columns from the row holding MAX(id).
+    let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT environment, api_user, application, status, received_at_ms, MAX(id) FROM alerts \
+         WHERE environment IS NOT NULL AND api_user IS NOT NULL AND application IS NOT NULL \
+         GROUP BY environment, api_user, application",
     )
-    .bind(environment)
-    .bind(api_user)
-    .bind(application)
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await
-    .map_err(StoreError::Read)
+    .map_err(StoreError::Read)?;
+    Ok(rows
+        .into_iter()
+        .map(|(e, u, a, status, at, _)| ((e, u, a), (status, at)))
+        .collect())
 }
