@@ -32,10 +32,5 @@ function response(status, headers, body)
   end
 end
 
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT rps=%.0f p50_ms=%.3f p99_ms=%.3f errors=%d non2xx=%d\n",
-    summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status))
-end
+-- The RESULT line, shared with summary.lua (wrk runs from the repository root).
+dofile("bench/summary.lua")

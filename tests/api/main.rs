@@ -5,6 +5,7 @@ mod auth;
 mod browser;
 mod cli;
 mod crash;
+mod failures;
 mod helpers;
 mod journal;
 mod metrics;

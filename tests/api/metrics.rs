@@ -5,7 +5,7 @@ use std::time::Duration;
 use token_rotator::engine::Phase;
 
 use crate::helpers::{Options, capture, fixture, spawn_app_with};
-use crate::world::{ENVIRONMENTS, spawn_world};
+use crate::world::spawn_world;
 
 fn has(text: &str, line: &str) -> bool {
     text.lines()
@@ -15,9 +15,7 @@ fn has(text: &str, line: &str) -> bool {
 #[tokio::test]
 async fn a_scrape_after_rotations_has_every_metric_with_its_type() {
     let world = spawn_world().await;
-    for env in ENVIRONMENTS {
-        world.seed_in(env, "email-alert-api@alphagov.co.uk", "Email Alert API");
-    }
+    world.seed_every_environment("email-alert-api@alphagov.co.uk", "Email Alert API");
     world.app.post_webhook(capture("05-")).await;
     world
         .app

@@ -1,7 +1,7 @@
 //! The status page and `/v1/rotations`, read over HTTP after real rotations.
 
-use crate::helpers::{Options, TOKEN, alert_body, capture, fixture, spawn_app_with};
-use crate::world::{ENVIRONMENTS, World, spawn_world};
+use crate::helpers::{Options, TOKEN, alert_body, spawn_app_with};
+use crate::world::{World, rotated_world, spawn_world};
 
 async fn get(world: &World, path: &str, auth: bool) -> (u16, String) {
     let mut request = world.app.client.get(world.app.url(path));
@@ -10,20 +10,6 @@ async fn get(world: &World, path: &str, auth: bool) -> (u16, String) {
     }
     let response = request.send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
-}
-
-async fn rotated_world() -> World {
-    let world = spawn_world().await;
-    for env in ENVIRONMENTS {
-        world.seed_in(env, "email-alert-api@alphagov.co.uk", "Email Alert API");
-    }
-    world.app.post_webhook(capture("05-")).await;
-    world
-        .app
-        .post_webhook(fixture("synthetic/special-cases.json"))
-        .await;
-    world.run_to_the_end().await;
-    world
 }
 
 #[tokio::test]

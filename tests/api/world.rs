@@ -266,6 +266,12 @@ impl World {
         value
     }
 
+    pub fn seed_every_environment(&self, api_user: &str, application: &str) {
+        for environment in ENVIRONMENTS {
+            self.seed_in(environment, api_user, application);
+        }
+    }
+
     pub fn env(&self, environment: &str) -> &EnvSims {
         &self.sims.envs[environment]
     }
@@ -339,4 +345,18 @@ impl World {
     pub fn fail_signon(&self, operation: &'static str, fault: Fault, times: usize) {
         self.signon.faults.next(operation, fault, times);
     }
+}
+
+/// The default rules' whole path: both environments' email-alert-api rotated, staging silenced,
+/// and the synthetic special cases (ignore, manual ×2, unroutable), all run to their end.
+pub async fn rotated_world() -> World {
+    let world = spawn_world().await;
+    world.seed_every_environment("email-alert-api@alphagov.co.uk", "Email Alert API");
+    world.app.post_webhook(crate::helpers::capture("05-")).await;
+    world
+        .app
+        .post_webhook(crate::helpers::fixture("synthetic/special-cases.json"))
+        .await;
+    world.run_to_the_end().await;
+    world
 }
