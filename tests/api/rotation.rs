@@ -6,7 +6,7 @@ use token_rotator::domain::{ApiUser, Application, Environment, Target};
 use token_rotator::engine::Phase;
 use token_rotator::sim::Fault;
 
-use crate::helpers::{alert_body, capture, fixture};
+use crate::helpers::{alert_body, capture};
 use crate::world::{Sims, World, WorldOptions, rotated_world, spawn_world};
 
 pub const USER: &str = "short-url-manager@alphagov.co.uk";
