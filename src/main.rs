@@ -142,7 +142,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let requested = runtime()?.block_on(async {
                 let journal =
                     Journal::open(&config.database_url, config.journal_busy_timeout).await?;
-                let requested = rotate::request(&journal, &target, jiff::Timestamp::now()).await;
+                let mode = config
+                    .engine
+                    .modes
+                    .get(target.environment.as_str())
+                    .copied()
+                    .unwrap_or_default();
+                let requested =
+                    rotate::request(&journal, &target, mode, jiff::Timestamp::now()).await;
                 journal.close().await;
                 requested
             })?;

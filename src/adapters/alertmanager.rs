@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{AdapterError, Observer};
+use super::{AdapterError, Observer, Permit};
 use crate::domain::Labels;
 
 const UPSTREAM: &str = "alertmanager";
@@ -192,6 +192,7 @@ impl AlertmanagerClient {
     /// new one (observed with 0.25), which would leave two behind.
     pub async fn put_silence(
         &self,
+        _permit: &Permit,
         existing: Option<&Silence>,
         matchers: &[Matcher],
         ends_at: Timestamp,

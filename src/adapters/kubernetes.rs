@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AdapterError, Distributor, Observer, Placement};
+use super::{AdapterError, Distributor, Observer, Permit, Placement};
 
 const UPSTREAM: &str = "kubernetes";
 pub const FIELD_MANAGER: &str = "token-rotator";
@@ -128,6 +128,7 @@ impl Distributor for SecretDistributor {
 
     async fn write(
         &self,
+        _permit: &Permit,
         placement: &Placement,
         value: &SecretString,
         rotation_id: &str,

@@ -92,6 +92,28 @@ fn snippet(body: &str) -> String {
     out
 }
 
+/// Proof that a change to the world is allowed. Only an active rotation yields one, and every
+/// mutating adapter call (mint, revoke, write a Secret, put a silence) demands it: shadow mode's
+/// guarantee rests on this one gate, not on each step remembering to check.
+#[derive(Debug)]
+pub struct Permit {
+    _only_from_for_mode: (),
+}
+
+impl Permit {
+    pub fn for_mode(mode: crate::policy::Mode) -> Result<Permit, AdapterError> {
+        match mode {
+            crate::policy::Mode::Active => Ok(Permit {
+                _only_from_for_mode: (),
+            }),
+            crate::policy::Mode::Shadow => Err(AdapterError::permanent(
+                "shadow",
+                "refused: shadow mode makes no change (no mint, Secret write, revoke or silence)",
+            )),
+        }
+    }
+}
+
 /// Counts and times every upstream call into the service's metrics, when it has them.
 #[derive(Clone, Default)]
 pub struct Observer(Option<std::sync::Arc<crate::telemetry::Metrics>>);
@@ -157,12 +179,18 @@ pub trait Issuer: Send + Sync {
     /// Idempotent by `idempotency_key`: a second call returns the token the first one made.
     async fn mint(
         &self,
+        permit: &Permit,
         target: &Target,
         expires_in: Duration,
         idempotency_key: &str,
     ) -> Result<MintedToken, AdapterError>;
     /// Idempotent: revoking a revoked token succeeds.
-    async fn revoke(&self, target: &Target, token_id: &str) -> Result<(), AdapterError>;
+    async fn revoke(
+        &self,
+        permit: &Permit,
+        target: &Target,
+        token_id: &str,
+    ) -> Result<(), AdapterError>;
 }
 
 /// Where a token is put for its consumer.
@@ -179,8 +207,16 @@ pub trait Distributor: Send + Sync {
     /// Idempotent: writing the same value twice is one change.
     async fn write(
         &self,
+        permit: &Permit,
         placement: &Placement,
         value: &SecretString,
         rotation_id: &str,
     ) -> Result<(), AdapterError>;
+}
+
+/// The systems a rotation in one environment touches: that environment's Signon and cluster.
+pub struct Upstreams {
+    pub issuer: std::sync::Arc<dyn Issuer>,
+    pub distributor: std::sync::Arc<dyn Distributor>,
+    pub signon: signon::SignonClient,
 }

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{AdapterError, Issuer, MintedToken, Observer, TokenInfo, TokenListing};
+use super::{AdapterError, Issuer, MintedToken, Observer, Permit, TokenInfo, TokenListing};
 use crate::domain::Target;
 
 const UPSTREAM: &str = "signon";
@@ -175,6 +175,7 @@ impl Issuer for SignonClient {
 
     async fn mint(
         &self,
+        _permit: &Permit,
         target: &Target,
         expires_in: Duration,
         idempotency_key: &str,
@@ -197,7 +198,12 @@ impl Issuer for SignonClient {
         })
     }
 
-    async fn revoke(&self, _target: &Target, token_id: &str) -> Result<(), AdapterError> {
+    async fn revoke(
+        &self,
+        _permit: &Permit,
+        _target: &Target,
+        token_id: &str,
+    ) -> Result<(), AdapterError> {
         let request = self
             .http
             .post(format!(

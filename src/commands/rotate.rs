@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use crate::domain::Target;
+use crate::policy::Mode;
 use crate::store::Journal;
 use crate::store::rotations::{self, NewRotation};
 
@@ -17,9 +18,11 @@ pub enum Requested {
     },
 }
 
+/// `mode` is the target environment's mode now: a shadow environment gets a plan, not a rotation.
 pub async fn request(
     journal: &Journal,
     target: &Target,
+    mode: Mode,
     now: Timestamp,
 ) -> anyhow::Result<Requested> {
     let pool = journal.pool();
@@ -47,6 +50,7 @@ pub async fn request(
         phase: "planned",
         trigger: "cli".into(),
         alertname: None,
+        mode: mode.as_str(),
         next_attempt_at: Some(now),
         outcome: None,
         reason: "requested on the command line".into(),

@@ -95,6 +95,8 @@ pub fn json(rows: &[StatusRow]) -> serde_json::Value {
                 "action": row.action,
                 "rule": row.rule_name,
                 "phase": row.phase,
+                "mode": row.mode,
+                "plan": row.plan.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
                 "trigger": row.trigger,
                 "next_action": next_action(row),
                 "next_attempt_at_ms": row.next_attempt_at_ms,

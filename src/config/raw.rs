@@ -15,7 +15,7 @@ use super::{
 };
 use crate::domain::Environment;
 use crate::engine::{EngineSettings, RetryPolicy};
-use crate::policy::Policy;
+use crate::policy::{Mode, Policy};
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://token-rotator.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -54,6 +54,14 @@ struct RawConfig {
     signon: Option<RawSignon>,
     kubernetes: Option<RawKubernetes>,
     alertmanager: Option<RawAlertmanager>,
+    #[serde(default)]
+    environments: BTreeMap<String, RawEnvironment>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    mode: Mode,
 }
 
 #[derive(Deserialize)]
@@ -273,7 +281,14 @@ fn validate(
             .unwrap_or_else(|| DEFAULT_INTERNAL_DOMAINS.map(String::from).to_vec()),
     };
     let rules = validate_rules(checker, raw.rules);
-    let engine = validate_rotation(checker, raw.rotation.unwrap_or_default());
+    let engine = validate_rotation(checker, raw.rotation.unwrap_or_default()).map(|mut engine| {
+        engine.modes = raw
+            .environments
+            .into_iter()
+            .map(|(name, environment)| (name, environment.mode))
+            .collect();
+        engine
+    });
     let signon = raw.signon.and_then(|signon| {
         let timeout = optional_duration(
             checker,
@@ -393,6 +408,7 @@ fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSe
         defaults.retry.max_delay,
     );
     Some(EngineSettings {
+        modes: BTreeMap::new(),
         grace: grace?,
         safety_margin: safety_margin?,
         token_life: token_life?,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::raw::{Checker, Origin, Sourced, parse_duration};
-use crate::policy::{Action, Condition, DomainClass, PatternSet, Rule};
+use crate::policy::{Action, Condition, DomainClass, Mode, PatternSet, Rule};
 
 const DEFAULT_SILENCE: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_ESCALATE_AFTER: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -26,6 +26,7 @@ pub(super) struct RawRule {
     note: Option<String>,
     escalate_after: Option<Spanned<String>>,
     duration: Option<Spanned<String>>,
+    mode: Option<Mode>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +111,7 @@ fn validate_rule(
         name,
         conditions,
         action,
+        mode: raw.mode,
     })
 }
 

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use super::{Engine, EngineError, Phase, message};
+use crate::policy::Mode;
 use crate::store::rotations::{self, NewRotation, PendingAlert, RotationRow};
 
 /// Alerts taken in per pass; the rest wait for the next pass.
@@ -32,6 +33,13 @@ impl Engine {
         let environment = alert.environment.clone().unwrap_or_default();
         let api_user = alert.api_user.clone().unwrap_or_default();
         let application = alert.application.clone().unwrap_or_default();
+        // Fixed now: a later switch to active never runs what was decided in shadow.
+        let mode = alert
+            .mode
+            .as_deref()
+            .and_then(Mode::parse)
+            .or_else(|| self.settings.modes.get(&environment).copied())
+            .unwrap_or_default();
 
         if alert.action == "silence" && firing {
             let active =
@@ -50,6 +58,7 @@ impl Engine {
             }
             let new = new_rotation(
                 alert,
+                mode,
                 Phase::Silencing,
                 Some(now),
                 &trigger,
@@ -81,7 +90,7 @@ impl Engine {
             } else {
                 why
             };
-            let new = new_rotation(alert, phase, None, &trigger, &why, Some(why.clone()));
+            let new = new_rotation(alert, mode, phase, None, &trigger, &why, Some(why.clone()));
             let row = preview(&new, now);
             let body = message::outcome(&row, phase, &why, now.as_millisecond());
             rotations::start(pool, &new, Some(alert.id), now, Some(&body)).await?;
@@ -149,6 +158,7 @@ impl Engine {
                 } else {
                     let new = new_rotation(
                         alert,
+                        mode,
                         Phase::Planned,
                         Some(now),
                         &trigger,
@@ -165,6 +175,7 @@ impl Engine {
 
 fn new_rotation(
     alert: &PendingAlert,
+    mode: Mode,
     phase: Phase,
     next_attempt_at: Option<Timestamp>,
     trigger: &str,
@@ -181,6 +192,7 @@ fn new_rotation(
         action_detail: alert.action_detail.clone(),
         phase: phase.as_str(),
         trigger: trigger.to_owned(),
+        mode: mode.as_str(),
         alertname: serde_json::from_str::<serde_json::Value>(&alert.labels)
             .ok()
             .and_then(|labels| labels["alertname"].as_str().map(str::to_owned)),
@@ -228,5 +240,7 @@ fn preview(new: &NewRotation, now: Timestamp) -> RotationRow {
         finished_at_ms: None,
         alertname: new.alertname.clone(),
         silence_id: None,
+        mode: new.mode.to_owned(),
+        plan: None,
     }
 }

@@ -88,6 +88,14 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64) -> Value
             "Fix the alert rule so that it carries environment, api_user and application."
                 .to_owned(),
         ),
+        Phase::PlannedOnly => (
+            format!(
+                ":ghost: *shadow — nothing was changed.* For {who}{rule}, token-rotator {}",
+                escape(why)
+            ),
+            "Nothing was changed. Switch the environment to `mode = \"active\"` to let it act."
+                .to_owned(),
+        ),
         Phase::Cancelled => (
             format!(
                 ":heavy_minus_sign: Cancelled the rotation of {who}: {}.",

@@ -9,6 +9,7 @@ mod ingest;
 pub mod message;
 mod phase;
 pub mod retry;
+pub mod shadow;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -18,11 +19,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
+use crate::adapters::AdapterError;
 use crate::adapters::alertmanager::AlertmanagerClient;
-use crate::adapters::signon::SignonClient;
 use crate::adapters::slack::SlackWebhook;
-use crate::adapters::{AdapterError, Distributor, Issuer};
 use crate::clock::Clock;
+use crate::policy::Mode;
 use crate::secrets::Keys;
 use crate::store::outbox;
 use crate::store::rotations::{self, RotationRow, Transition};
@@ -34,6 +35,8 @@ pub use retry::RetryPolicy;
 /// Settings of the engine, from the `[rotation]` config section.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
+    /// `[environments.<name>] mode`: environments not named are active.
+    pub modes: BTreeMap<String, Mode>,
     /// Time between verifying the new token and revoking the old one.
     pub grace: Duration,
     /// Give up this long before the old token expires, so a person still has time.
@@ -49,6 +52,7 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
+            modes: BTreeMap::new(),
             grace: Duration::from_secs(3600),
             safety_margin: Duration::from_secs(2 * 86400),
             token_life: Duration::from_secs(730 * 86400),
@@ -58,12 +62,7 @@ impl Default for EngineSettings {
     }
 }
 
-/// The systems a rotation in one environment touches: that environment's Signon and cluster.
-pub struct Upstreams {
-    pub issuer: Arc<dyn Issuer>,
-    pub distributor: Arc<dyn Distributor>,
-    pub signon: SignonClient,
-}
+pub use crate::adapters::Upstreams;
 
 /// Every system the engine talks to.
 pub struct Adapters {

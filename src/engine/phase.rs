@@ -11,6 +11,7 @@
 //!                                                                         │
 //!   silencing ─create or extend the Alertmanager silence─▶ silenced     done
 //!   decided without rotating: manual, ignored, unroutable
+//!   shadow mode: planned ─read-only look─▶ planned_only, silencing ─look─▶ planned_only
 //! ```
 
 use std::fmt;
@@ -28,6 +29,7 @@ pub enum Phase {
     RollingBack,
     RolledBack,
     Silencing,
+    PlannedOnly,
     Failed,
     Cancelled,
     Manual,
@@ -37,7 +39,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 17] = [
+    pub const ALL: [Phase; 18] = [
         Phase::Planned,
         Phase::Issued,
         Phase::Distributed,
@@ -49,6 +51,7 @@ impl Phase {
         Phase::RollingBack,
         Phase::RolledBack,
         Phase::Silencing,
+        Phase::PlannedOnly,
         Phase::Failed,
         Phase::Cancelled,
         Phase::Manual,
@@ -70,6 +73,7 @@ impl Phase {
             Phase::RollingBack => "rolling_back",
             Phase::RolledBack => "rolled_back",
             Phase::Silencing => "silencing",
+            Phase::PlannedOnly => "planned_only",
             Phase::Failed => "failed",
             Phase::Cancelled => "cancelled",
             Phase::Manual => "manual",

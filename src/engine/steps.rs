@@ -7,8 +7,9 @@ use secrecy::SecretString;
 use super::{Engine, Phase, Step};
 use crate::adapters::alertmanager::Matcher;
 use crate::adapters::parameterize::secret_name;
-use crate::adapters::{AdapterError, Placement};
+use crate::adapters::{AdapterError, Permit, Placement};
 use crate::domain::{ApiUser, Application, Environment, Target};
+use crate::policy::Mode;
 use crate::store::rotations::{self, Field, RotationRow};
 
 const ENGINE: &str = "engine";
@@ -23,7 +24,7 @@ macro_rules! attempt {
     };
 }
 
-fn target(row: &RotationRow) -> Result<Target, AdapterError> {
+pub(super) fn target(row: &RotationRow) -> Result<Target, AdapterError> {
     let bad = |e: crate::domain::EmptyValue| AdapterError::permanent("journal", e.to_string());
     Ok(Target {
         environment: Environment::parse(&row.environment).map_err(bad)?,
@@ -39,13 +40,21 @@ fn placement(row: &RotationRow) -> Result<Placement, AdapterError> {
         .ok_or_else(|| AdapterError::permanent("journal", "no Secret name recorded"))
 }
 
+/// The gate: a mutation only for a rotation created active. An unreadable mode counts as shadow.
+fn permit(row: &RotationRow) -> Result<Permit, AdapterError> {
+    Permit::for_mode(Mode::parse(&row.mode).unwrap_or(Mode::Shadow))
+}
+
 fn millis(t: Timestamp) -> Option<i64> {
     Some(t.as_millisecond())
 }
 
 impl Engine {
     pub(super) async fn run_step(&self, row: &RotationRow, phase: Phase) -> Step {
+        let shadow = row.mode == Mode::Shadow.as_str();
         match phase {
+            Phase::Planned if shadow => self.plan(row).await,
+            Phase::Silencing if shadow => self.plan_silence(row, &silence_matchers(row)).await,
             Phase::Planned => self.mint(row).await,
             Phase::Issued => self.distribute(row).await,
             Phase::Distributed => Step::Advance(self.transition(
@@ -132,7 +141,12 @@ impl Engine {
         }
         let minted = attempt!(
             issuer
-                .mint(&target, self.settings.token_life, &row.id)
+                .mint(
+                    &attempt!(permit(row)),
+                    &target,
+                    self.settings.token_life,
+                    &row.id
+                )
                 .await
         );
         // On a resumed step the journal already names the old token; never our new one.
@@ -177,6 +191,7 @@ impl Engine {
 
     /// issued → distributed. Writes the new token to the Secret, reads it back, compares.
     async fn distribute(&self, row: &RotationRow) -> Step {
+        let permit = attempt!(permit(row));
         let placement = attempt!(placement(row));
         let Some(sealed) = &row.new_token_sealed else {
             return Step::Error(AdapterError::permanent(
@@ -190,7 +205,11 @@ impl Engine {
                 .map_err(|e| AdapterError::permanent("journal", e.to_string()))
         );
         let up = attempt!(self.adapters.upstreams(&row.environment));
-        attempt!(up.distributor.write(&placement, &value, &row.id).await);
+        attempt!(
+            up.distributor
+                .write(&permit, &placement, &value, &row.id)
+                .await
+        );
         attempt!(self.expect_in_secret(row, &placement).await);
         let mut transition = self.transition(
             row,
@@ -282,10 +301,11 @@ impl Engine {
 
     /// grace → revoked, once the grace period is over.
     async fn revoke_old(&self, row: &RotationRow) -> Step {
+        let permit = attempt!(permit(row));
         if let Some(old) = &row.old_token_id {
             let target = attempt!(target(row));
             let up = attempt!(self.adapters.upstreams(&row.environment));
-            attempt!(up.issuer.revoke(&target, old).await);
+            attempt!(up.issuer.revoke(&permit, &target, old).await);
         }
         let why = match &row.old_token_id {
             Some(id) => format!("revoked old token {id}"),
@@ -296,6 +316,7 @@ impl Engine {
 
     /// rolling_back → rolled_back: the old token back in the Secret, the new one revoked.
     async fn roll_back(&self, row: &RotationRow) -> Step {
+        let permit = attempt!(permit(row));
         let target = attempt!(target(row));
         let up = attempt!(self.adapters.upstreams(&row.environment));
         let mut done = Vec::new();
@@ -305,14 +326,18 @@ impl Engine {
                     .open(sealed, &context(row, "old"))
                     .map_err(|e| AdapterError::permanent("journal", e.to_string()))
             );
-            attempt!(up.distributor.write(&placement, &old, &row.id).await);
+            attempt!(
+                up.distributor
+                    .write(&permit, &placement, &old, &row.id)
+                    .await
+            );
             done.push(format!(
                 "Secret {} holds the old token again",
                 placement.name
             ));
         }
         if let Some(new) = &row.new_token_id {
-            attempt!(up.issuer.revoke(&target, new).await);
+            attempt!(up.issuer.revoke(&permit, &target, new).await);
             done.push(format!("new token {new} revoked"));
         }
         let cause = row
@@ -335,17 +360,7 @@ impl Engine {
                 "no Alertmanager is configured to silence in",
             ));
         };
-        let matchers = [
-            Matcher::equal(
-                "alertname",
-                row.alertname
-                    .as_deref()
-                    .unwrap_or("SignonApiUserTokenExpirySoon"),
-            ),
-            Matcher::equal("environment", &row.environment),
-            Matcher::equal("api_user", &row.api_user),
-            Matcher::equal("application", &row.application),
-        ];
+        let matchers = silence_matchers(row);
         let duration = row
             .action_detail
             .as_deref()
@@ -367,7 +382,14 @@ impl Engine {
         );
         let id = attempt!(
             alertmanager
-                .put_silence(existing.as_ref(), &matchers, ends_at, &comment, now)
+                .put_silence(
+                    &attempt!(permit(row)),
+                    existing.as_ref(),
+                    &matchers,
+                    ends_at,
+                    &comment,
+                    now
+                )
                 .await
         );
         let verb = if existing.is_some() {
@@ -383,6 +405,21 @@ impl Engine {
         transition.fields.push(Field::Text("silence_id", Some(id)));
         Step::Advance(transition)
     }
+}
+
+/// Exactly the target's four labels: never a matcher that could hide other alerts.
+fn silence_matchers(row: &RotationRow) -> [Matcher; 4] {
+    [
+        Matcher::equal(
+            "alertname",
+            row.alertname
+                .as_deref()
+                .unwrap_or("SignonApiUserTokenExpirySoon"),
+        ),
+        Matcher::equal("environment", &row.environment),
+        Matcher::equal("api_user", &row.api_user),
+        Matcher::equal("application", &row.application),
+    ]
 }
 
 /// Binds a sealed value to its rotation and role, so it cannot be swapped for another.

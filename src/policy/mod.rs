@@ -91,6 +91,32 @@ impl fmt::Display for ActionKind {
     }
 }
 
+/// Whether token-rotator acts (`active`) or only plans and says what it would do (`shadow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Active,
+    Shadow,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Active => "active",
+            Mode::Shadow => "shadow",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Mode::Active),
+            "shadow" => Some(Mode::Shadow),
+            _ => None,
+        }
+    }
+}
+
 /// Whether an API user's email domain is one of the configured internal domains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -110,6 +136,8 @@ pub struct Rule {
     pub name: String,
     pub conditions: Vec<Condition>,
     pub action: Action,
+    /// Overrides the environment's mode for what this rule decides.
+    pub mode: Option<Mode>,
 }
 
 /// Which rule made a decision: its 0-based position in the table and its name.
@@ -124,6 +152,8 @@ pub struct Decision {
     /// `None` when no rule matched and the fallback applied.
     pub rule: Option<RuleRef>,
     pub action: Action,
+    /// The rule's own mode, if it sets one.
+    pub mode: Option<Mode>,
 }
 
 /// The fallback when no rule matches: a person looks, because guessing with credentials is worse.
@@ -179,6 +209,7 @@ impl Policy {
                     name: rule.name.clone(),
                 }),
                 action: rule.action.clone(),
+                mode: rule.mode,
             })
             .unwrap_or_else(fallback)
     }
@@ -277,6 +308,7 @@ impl Policy {
 fn fallback() -> Decision {
     Decision {
         rule: None,
+        mode: None,
         action: Action::Manual {
             owner: "whoever runs token-rotator".into(),
             runbook_url: String::new(),

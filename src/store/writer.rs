@@ -145,7 +145,7 @@ fn clone_error(error: &sqlx::Error) -> sqlx::Error {
     sqlx::Error::Protocol(error.to_string())
 }
 
-/// Rows per multi-row INSERT: 16 columns each keeps us far below SQLite's 32 766 variables.
+/// Rows per multi-row INSERT: 17 columns each keeps us far below SQLite's 32 766 variables.
 const ROWS_PER_INSERT: usize = 1000;
 
 /// One alert row as it will be inserted, with the delivery it belongs to.
@@ -243,16 +243,17 @@ async fn insert_alerts(
     let mut query = QueryBuilder::<Sqlite>::new(
         "INSERT INTO alerts (delivery_id, received_at_ms, fingerprint, status, starts_at_ms, \
          ends_at_ms, labels, annotations, environment, api_user, application, action, rule_index, \
-         rule_name, action_detail, reason) ",
+         rule_name, action_detail, reason, mode) ",
     );
     query.push_values(rows, |mut values, row| {
         let alert = row.alert;
         let receipt = &row.receipt;
-        let detail = match &alert.routing {
-            Routing::Routed { decision, .. } => {
-                Some(serde_json::to_string(&decision.action).expect("actions serialize"))
-            }
-            Routing::Unroutable { .. } => None,
+        let (detail, mode) = match &alert.routing {
+            Routing::Routed { decision, .. } => (
+                Some(serde_json::to_string(&decision.action).expect("actions serialize")),
+                decision.mode.map(|m| m.as_str()),
+            ),
+            Routing::Unroutable { .. } => (None, None),
         };
         values
             .push_bind(row.delivery_id)
@@ -270,7 +271,8 @@ async fn insert_alerts(
             .push_bind(receipt.rule.as_ref().map(|r| r.index as i64))
             .push_bind(receipt.rule.as_ref().map(|r| r.name.clone()))
             .push_bind(detail)
-            .push_bind(receipt.reason.clone());
+            .push_bind(receipt.reason.clone())
+            .push_bind(mode);
     });
     // RETURNING with DO NOTHING yields exactly the rows that were inserted.
     query.push(

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use token_rotator::adapters::Issuer;
+use token_rotator::adapters::{Issuer, Permit};
 use token_rotator::engine::Phase;
+use token_rotator::policy::Mode;
 
 use crate::rotation::{APP, USER, alert, target};
 use crate::world::spawn_world;
@@ -34,7 +35,7 @@ async fn a_crash_between_any_two_phases_resumes_without_repeating_a_side_effect(
             // Minted, then died: the resumed mint must find this token, not make another.
             Phase::Planned => {
                 signon
-                    .mint(&target(), Duration::from_secs(86400), &at.id)
+                    .mint(&active(), &target(), Duration::from_secs(86400), &at.id)
                     .await
                     .unwrap();
                 assert_eq!(sims.production().signon.minted().len(), 1, "{stop}");
@@ -42,7 +43,7 @@ async fn a_crash_between_any_two_phases_resumes_without_repeating_a_side_effect(
             // Revoked the old token, then died: revoking again must succeed.
             Phase::Grace => {
                 signon
-                    .revoke(&target(), at.old_token_id.as_deref().unwrap())
+                    .revoke(&active(), &target(), at.old_token_id.as_deref().unwrap())
                     .await
                     .unwrap();
             }
@@ -66,4 +67,9 @@ async fn a_crash_between_any_two_phases_resumes_without_repeating_a_side_effect(
             "{stop}"
         );
     }
+}
+
+/// What the engine holds for an active rotation.
+fn active() -> Permit {
+    Permit::for_mode(Mode::Active).unwrap()
 }

@@ -13,6 +13,7 @@ mod real_alertmanager;
 mod rotation;
 mod rules;
 mod secrets_scan;
+mod shadow;
 mod status_page;
 mod webhook;
 mod world;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use token_rotator::domain::{ApiUser, Application, Environment, Target};
 use token_rotator::engine::Phase;
+use token_rotator::policy::Mode;
 use token_rotator::sim::Fault;
 
 use crate::helpers::{alert_body, capture};
@@ -277,14 +278,14 @@ async fn a_rotation_asked_for_on_the_command_line_runs_like_an_alerts() {
     let target = target();
     let journal = world.engine.journal();
     let now = jiff::Timestamp::now();
-    let first = token_rotator::commands::rotate::request(journal, &target, now)
+    let first = token_rotator::commands::rotate::request(journal, &target, Mode::Active, now)
         .await
         .unwrap();
     assert!(matches!(
         first,
         token_rotator::commands::rotate::Requested::Started(_)
     ));
-    let second = token_rotator::commands::rotate::request(journal, &target, now)
+    let second = token_rotator::commands::rotate::request(journal, &target, Mode::Active, now)
         .await
         .unwrap();
     assert!(matches!(

@@ -18,6 +18,7 @@ use token_rotator::app::EngineParts;
 use token_rotator::clock::{Clock, ManualClock};
 use token_rotator::config::AlertmanagerSettings;
 use token_rotator::engine::{Adapters, Engine, Phase, RetryPolicy, Upstreams};
+use token_rotator::policy::Mode;
 use token_rotator::secrets::Keys;
 use token_rotator::sim::alertmanager::AlertmanagerSim;
 use token_rotator::sim::kubernetes::KubernetesSim;
@@ -74,6 +75,8 @@ pub struct WorldOptions {
     pub reconcile_interval: Option<Duration>,
     /// Serve the status page without credentials.
     pub status_open: bool,
+    /// Environments in shadow mode.
+    pub shadow: Vec<&'static str>,
 }
 
 impl Default for WorldOptions {
@@ -84,6 +87,7 @@ impl Default for WorldOptions {
             alertmanager_urls: None,
             reconcile_interval: None,
             status_open: false,
+            shadow: Vec::new(),
         }
     }
 }
@@ -197,6 +201,7 @@ impl Sims {
             urls.clone(),
             Observer::new(metrics.clone()),
         );
+        let shadow = options.shadow.clone();
         let (grace, reconcile, status_open) = (
             options.grace,
             options.reconcile_interval,
@@ -214,6 +219,12 @@ impl Sims {
                 });
                 config.engine.grace = grace;
                 config.status_page_open = status_open;
+                for environment in shadow {
+                    config
+                        .engine
+                        .modes
+                        .insert(environment.to_owned(), Mode::Shadow);
+                }
                 config.engine.retry = RetryPolicy {
                     min_delay: Duration::from_secs(1),
                     max_delay: Duration::from_secs(60),

@@ -50,6 +50,10 @@ pub struct RotationRow {
     pub finished_at_ms: Option<i64>,
     pub alertname: Option<String>,
     pub silence_id: Option<String>,
+    /// `active` or `shadow`, fixed when the rotation was created.
+    pub mode: String,
+    /// What a shadow rotation would have done (JSON).
+    pub plan: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -78,6 +82,8 @@ pub struct PendingAlert {
     pub reason: Option<String>,
     /// Of the delivery that brought it: Alertmanager's receiver name, or reconcile's.
     pub receiver: String,
+    /// The deciding rule's own mode, if it sets one.
+    pub mode: Option<String>,
 }
 
 /// A column a transition sets. Names are constants of this crate, never input.
@@ -101,6 +107,7 @@ pub struct NewRotation {
     pub phase: &'static str,
     pub trigger: String,
     pub alertname: Option<String>,
+    pub mode: &'static str,
     pub next_attempt_at: Option<Timestamp>,
     pub outcome: Option<String>,
     pub reason: String,
@@ -124,7 +131,7 @@ pub(super) const ROTATION_COLUMNS: &str = "id, environment, api_user, applicatio
     deadline_at_ms, last_error, outcome, api_user_name, application_uid, secret_name, old_token_id, \
     old_token_expires_at_ms, old_token_last8, old_secret_fingerprint, old_secret_sealed, \
     new_token_id, new_token_expires_at_ms, new_token_fingerprint, new_token_last4, \
-    new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms, alertname, silence_id";
+    new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms, alertname, silence_id, mode, plan";
 
 /// Raised when a rotation is no longer in the phase a step started from.
 pub const MOVED_ON: &str = "rotation is no longer in the phase this step started from";
@@ -144,7 +151,8 @@ pub async fn start(
     sqlx::query(
         "INSERT INTO rotations (id, environment, api_user, application, action, rule_name, \
          action_detail, phase, trigger, created_at_ms, updated_at_ms, next_attempt_at_ms, outcome, \
-         finished_at_ms, alertname) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14)",
+         finished_at_ms, alertname, mode) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&new.id)
     .bind(&new.environment)
@@ -160,6 +168,7 @@ pub async fn start(
     .bind(&new.outcome)
     .bind(finished)
     .bind(&new.alertname)
+    .bind(new.mode)
     .execute(&mut *tx)
     .await
     .map_err(StoreError::Write)?;
