@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use token_rotator::commands::{check_config, demo, explain, rotate, serve, status};
+use token_rotator::commands::{check_config, demo, explain, plan, rotate, serve, status};
 use token_rotator::config::Config;
 use token_rotator::domain::{ApiUser, Application, Environment, Target};
 use token_rotator::store::Journal;
@@ -59,6 +59,23 @@ enum Command {
         api_user: String,
         #[arg(long)]
         application: String,
+    },
+    /// What would be done for the alerts firing now (from Alertmanager) or for these labels,
+    /// changing nothing. Exit 0 when every plan is feasible, 2 when any step would fail.
+    Plan {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, requires_all = ["api_user", "application"])]
+        environment: Option<String>,
+        #[arg(long)]
+        api_user: Option<String>,
+        #[arg(long)]
+        application: Option<String>,
+        /// Another label, as name=value (repeatable).
+        #[arg(long = "label", value_parser = explain::parse_label)]
+        labels: Vec<(String, String)>,
     },
     /// Validate a configuration file; prints every problem with its line and column.
     CheckConfig { file: PathBuf },
@@ -164,6 +181,50 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         "rotation {id} for {target} is already under way (phase {phase}); not starting another"
                     )
                 }
+            }
+        }
+        Command::Plan {
+            config,
+            json,
+            environment,
+            api_user,
+            application,
+            labels,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            let reports = runtime()?.block_on(async {
+                let observer = token_rotator::adapters::Observer::default();
+                let upstreams = serve::upstreams(&config, &observer).await?;
+                let alertmanager = serve::alertmanager(&config, observer);
+                let alerts = match (environment, api_user, application) {
+                    (Some(environment), Some(api_user), Some(application)) => {
+                        let mut set: token_rotator::domain::Labels = labels.into_iter().collect();
+                        set.insert("alertname".into(), token_rotator::reconcile::ALERTNAME.into());
+                        set.insert("environment".into(), environment);
+                        set.insert("api_user".into(), api_user);
+                        set.insert("application".into(), application);
+                        vec![set]
+                    }
+                    _ => {
+                        let am = alertmanager.as_ref().ok_or_else(|| {
+                            anyhow::anyhow!("no [alertmanager] configured: give --environment, --api-user and --application")
+                        })?;
+                        am.active_alerts(token_rotator::reconcile::ALERTNAME)
+                            .await?
+                            .into_iter()
+                            .map(|a| a.labels)
+                            .collect()
+                    }
+                };
+                anyhow::Ok(plan::plan_all(&config, alerts, upstreams.as_ref(), alertmanager.as_ref()).await)
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan::json(&reports))?);
+            } else {
+                print!("{}", plan::render(&reports));
+            }
+            if reports.iter().any(|r| !r.plan.feasible) {
+                return Ok(ExitCode::from(2));
             }
         }
         Command::CheckConfig { file } => {

@@ -88,6 +88,8 @@ pub async fn run() -> anyhow::Result<()> {
     config.database_url = format!("sqlite://{}", dir.path().join("journal.db").display());
     config.listen = "127.0.0.1:0".parse().expect("a literal address");
     config.engine.grace = GRACE;
+    // The shipped config keeps production in shadow; the demo shows the rotations themselves.
+    config.engine.modes.clear();
     config.engine.retry = RetryPolicy {
         min_delay: Duration::from_millis(100),
         max_delay: Duration::from_secs(1),

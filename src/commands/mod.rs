@@ -3,6 +3,7 @@
 pub mod check_config;
 pub mod demo;
 pub mod explain;
+pub mod plan;
 pub mod rotate;
 pub mod serve;
 pub mod status;

@@ -65,14 +65,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Option<EngineParts>> {
-    let Some(signon) = &config.signon else {
+    let Some(upstreams) = upstreams(config, &observer).await? else {
         return Ok(None);
     };
     let lookup = &secrets::process_env;
-    let admin = secrets::from_env(SIGNON_ADMIN_TOKEN_VAR, lookup)?.with_context(|| {
-        format!("[signon] is configured but {SIGNON_ADMIN_TOKEN_VAR} is not set")
-    })?;
     let keys = Keys::from_env(lookup)?;
+    let slack = secrets::from_env(SLACK_WEBHOOK_URL_VAR, lookup)?
+        .map(|url| SlackWebhook::new(url, Duration::from_secs(10)).observed(observer.clone()));
+    if slack.is_none() {
+        tracing::warn!("{SLACK_WEBHOOK_URL_VAR} is not set: outcomes are logged, not posted");
+    }
+    Ok(Some(EngineParts {
+        // One instance per cluster: these upstreams serve every environment it hears of.
+        adapters: Adapters::single(upstreams, slack, alertmanager(config, observer)),
+        keys,
+        clock: Arc::new(SystemClock),
+        background: true,
+        poll: Duration::from_secs(1),
+    }))
+}
+
+/// The cluster's Signon and Kubernetes API from `[signon]`, `[kubernetes]` and the environment;
+/// `None` without `[signon]`.
+pub async fn upstreams(config: &Config, observer: &Observer) -> anyhow::Result<Option<Upstreams>> {
+    let Some(signon) = &config.signon else {
+        return Ok(None);
+    };
+    let admin =
+        secrets::from_env(SIGNON_ADMIN_TOKEN_VAR, &secrets::process_env)?.with_context(|| {
+            format!("[signon] is configured but {SIGNON_ADMIN_TOKEN_VAR} is not set")
+        })?;
     let client = SignonClient::new(&signon.url, admin, signon.timeout).observed(observer.clone());
     let kube = &config.kubernetes;
     let distributor = match &kube.url {
@@ -81,28 +103,17 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
     }
     .map_err(anyhow::Error::msg)?
     .observed(observer.clone());
-    let slack = secrets::from_env(SLACK_WEBHOOK_URL_VAR, lookup)?
-        .map(|url| SlackWebhook::new(url, Duration::from_secs(10)).observed(observer.clone()));
-    if slack.is_none() {
-        tracing::warn!("{SLACK_WEBHOOK_URL_VAR} is not set: outcomes are logged, not posted");
-    }
-    Ok(Some(EngineParts {
-        // One instance per cluster: these upstreams serve every environment it hears of.
-        adapters: Adapters::single(
-            Upstreams {
-                issuer: Arc::new(client.clone()),
-                distributor: Arc::new(distributor),
-                signon: client,
-            },
-            slack,
-            config
-                .alertmanager
-                .as_ref()
-                .map(|am| AlertmanagerClient::new(am.urls.clone(), am.timeout).observed(observer)),
-        ),
-        keys,
-        clock: Arc::new(SystemClock),
-        background: true,
-        poll: Duration::from_secs(1),
+    Ok(Some(Upstreams {
+        issuer: Arc::new(client.clone()),
+        distributor: Arc::new(distributor),
+        signon: client,
     }))
+}
+
+/// The Alertmanager client from `[alertmanager]`, if configured.
+pub fn alertmanager(config: &Config, observer: Observer) -> Option<AlertmanagerClient> {
+    config
+        .alertmanager
+        .as_ref()
+        .map(|am| AlertmanagerClient::new(am.urls.clone(), am.timeout).observed(observer))
 }

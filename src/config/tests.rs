@@ -16,6 +16,15 @@ fn shipped_default_config_is_valid() {
     assert_eq!(config.database_url, "sqlite://token-rotator.db");
     assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(config.policy.rules().len(), 5);
+    assert_eq!(
+        config.engine.modes.get("production"),
+        Some(&crate::policy::Mode::Shadow)
+    );
+    assert_eq!(
+        config.engine.modes.get("integration"),
+        None,
+        "active unless named"
+    );
 }
 
 #[test]

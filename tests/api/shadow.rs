@@ -180,3 +180,79 @@ async fn every_mutating_step_refuses_a_shadow_rotation() {
         );
     }
 }
+
+#[tokio::test]
+async fn plan_prints_what_would_happen_and_exits_2_when_a_step_would_fail() {
+    let sims = Sims::start().await;
+    let production = sims.production();
+    let token = production
+        .signon
+        .add_token(USER, APP, std::time::Duration::from_secs(10 * 86400));
+    let secret =
+        token_rotator::adapters::parameterize::secret_name(&production.signon.user_name(USER), APP);
+    production
+        .kubernetes
+        .put(crate::world::NAMESPACE, &secret, "bearer_token", &token);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("plan.toml");
+    let text = format!(
+        "{}\n[signon]\nurl = \"{}\"\n\n[kubernetes]\nurl = \"{}\"\nnamespace = \"apps\"\n",
+        token_rotator::config::DEFAULT_CONFIG,
+        production.signon_url(),
+        production.kubernetes_url()
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let run = |api_user: &'static str| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_token-rotator"))
+                .args(["plan", "--config", config.to_str().unwrap()])
+                .args([
+                    "--environment",
+                    "production",
+                    "--api-user",
+                    api_user,
+                    "--application",
+                    APP,
+                ])
+                .env(
+                    "TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN",
+                    crate::world::ADMIN_TOKEN,
+                )
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap()
+        })
+    };
+    let ok = run(USER).await.unwrap();
+    let stdout = String::from_utf8(ok.stdout).unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("production / short-url-manager@alphagov.co.uk / Publishing API: rotate"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1. mint a token for"), "{stdout}");
+    assert!(
+        stdout.contains("found: Secret signon-token-short-url-manager-publishing-api holds token"),
+        "{stdout}"
+    );
+
+    let missing = run("no-secret@alphagov.co.uk").await.unwrap();
+    let stdout = String::from_utf8(missing.stdout).unwrap();
+    assert_eq!(missing.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("WOULD FAIL") && stdout.contains("not found"),
+        "{stdout}"
+    );
+
+    let mutating = production.signon.faults.calls("mint")
+        + production.signon.faults.calls("revoke")
+        + production.kubernetes.faults.calls("apply");
+    assert_eq!(mutating, 0, "plan changed something");
+}

@@ -55,6 +55,16 @@ pub struct EnvSims {
     kubernetes_http: Running,
 }
 
+impl EnvSims {
+    pub fn signon_url(&self) -> String {
+        self.signon_http.url()
+    }
+
+    pub fn kubernetes_url(&self) -> String {
+        self.kubernetes_http.url()
+    }
+}
+
 pub struct Sims {
     pub clock: Arc<ManualClock>,
     pub envs: BTreeMap<&'static str, EnvSims>,
@@ -219,6 +229,8 @@ impl Sims {
                 });
                 config.engine.grace = grace;
                 config.status_page_open = status_open;
+                // Tests choose their modes; the shipped config's shadow production is not one.
+                config.engine.modes.clear();
                 for environment in shadow {
                     config
                         .engine

@@ -1,0 +1,149 @@
+//! `token-rotator plan`: what the service would do for the alerts firing now (read from
+//! Alertmanager) or for labels given on the command line. Starts no service, writes no journal,
+//! changes nothing: only read-only calls, and no `Permit` exists here to make any other.
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use crate::adapters::Upstreams;
+use crate::adapters::alertmanager::{AlertmanagerClient, Matcher};
+use crate::config::Config;
+use crate::domain::Labels;
+use crate::engine::shadow::{Plan, plan_rotation};
+use crate::intake::target_of;
+use crate::policy::Action;
+
+/// One target's plan.
+pub struct Report {
+    pub labels: Labels,
+    pub decision: String,
+    pub plan: Plan,
+}
+
+/// Plans every alert in `alerts` (label sets), as the engine would decide them.
+pub async fn plan_all(
+    config: &Config,
+    alerts: Vec<Labels>,
+    upstreams: Option<&Upstreams>,
+    alertmanager: Option<&AlertmanagerClient>,
+) -> Vec<Report> {
+    let mut reports = Vec::new();
+    for labels in alerts {
+        let target = match target_of(&labels, config.default_environment.as_ref()) {
+            Ok(target) => target,
+            Err(reason) => {
+                reports.push(Report {
+                    labels,
+                    decision: "unroutable".into(),
+                    plan: infeasible(reason),
+                });
+                continue;
+            }
+        };
+        let mut routed = labels.clone();
+        routed.insert("environment".into(), target.environment.to_string());
+        let decision = config.policy.decide(&routed);
+        let rule = decision
+            .rule
+            .as_ref()
+            .map_or("no rule".to_owned(), |r| format!("rule {:?}", r.name));
+        let plan = match &decision.action {
+            Action::Rotate => match upstreams {
+                None => infeasible("no [signon] is configured".into()),
+                Some(up) => plan_rotation(up, &target, &config.engine, "plan-only")
+                    .await
+                    .unwrap_or_else(|e| infeasible(e.to_string())),
+            },
+            Action::Silence { duration } => {
+                let matchers = [
+                    Matcher::equal(
+                        "alertname",
+                        labels
+                            .get("alertname")
+                            .map_or("SignonApiUserTokenExpirySoon", String::as_str),
+                    ),
+                    Matcher::equal("environment", target.environment.as_str()),
+                    Matcher::equal("api_user", target.api_user.as_str()),
+                    Matcher::equal("application", target.application.as_str()),
+                ];
+                match alertmanager {
+                    None => infeasible("no [alertmanager] is configured".into()),
+                    Some(am) => match am.find_silence(&matchers).await {
+                        Ok(Some(s)) => steps(vec![format!(
+                            "extend silence {} by {}",
+                            s.id,
+                            humantime::format_duration(*duration)
+                        )]),
+                        Ok(None) => steps(vec![format!(
+                            "create a silence for {}",
+                            humantime::format_duration(*duration)
+                        )]),
+                        Err(e) => infeasible(e.to_string()),
+                    },
+                }
+            }
+            Action::Manual { owner, .. } => steps(vec![format!("ask {owner} to act (manual)")]),
+            Action::Ignore { .. } => steps(vec!["nothing: it rotates by itself".into()]),
+        };
+        reports.push(Report {
+            labels,
+            decision: format!("{} ({rule})", decision.action.kind()),
+            plan,
+        });
+    }
+    reports
+}
+
+fn steps(steps: Vec<String>) -> Plan {
+    Plan {
+        steps,
+        findings: Vec::new(),
+        feasible: true,
+    }
+}
+
+fn infeasible(why: String) -> Plan {
+    Plan {
+        steps: Vec::new(),
+        findings: vec![why],
+        feasible: false,
+    }
+}
+
+pub fn render(reports: &[Report]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        let label = |k: &str| report.labels.get(k).map_or("-", String::as_str);
+        let _ = writeln!(
+            out,
+            "{} / {} / {}: {}{}",
+            label("environment"),
+            label("api_user"),
+            label("application"),
+            report.decision,
+            if report.plan.feasible {
+                ""
+            } else {
+                " — WOULD FAIL"
+            }
+        );
+        for (i, step) in report.plan.steps.iter().enumerate() {
+            let _ = writeln!(out, "    {}. {step}", i + 1);
+        }
+        for finding in &report.plan.findings {
+            let _ = writeln!(out, "    found: {finding}");
+        }
+    }
+    if reports.is_empty() {
+        out.push_str("no alerts: nothing to plan\n");
+    }
+    out
+}
+
+pub fn json(reports: &[Report]) -> serde_json::Value {
+    reports
+        .iter()
+        .map(|r| json!({"labels": r.labels, "decision": r.decision, "plan": r.plan}))
+        .collect()
+}
