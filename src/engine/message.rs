@@ -88,14 +88,6 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64) -> Value
             "Fix the alert rule so that it carries environment, api_user and application."
                 .to_owned(),
         ),
-        Phase::PlannedOnly => (
-            format!(
-                ":ghost: *shadow — nothing was changed.* For {who}{rule}, token-rotator {}",
-                escape(why)
-            ),
-            "Nothing was changed. Switch the environment to `mode = \"active\"` to let it act."
-                .to_owned(),
-        ),
         Phase::Cancelled => (
             format!(
                 ":heavy_minus_sign: Cancelled the rotation of {who}: {}.",
@@ -135,5 +127,36 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64) -> Value
             {"type": "context", "elements": [{"type": "mrkdwn", "text": format!(
                 "{} · rotation `{}`", todo, row.id)}]},
         ],
+    })
+}
+
+/// Most targets one shadow message lists; Slack allows 50 blocks and the rest are summarised.
+const MAX_PLANS_LISTED: usize = 40;
+
+/// One message for the shadow plans of one pass, each target's steps listed.
+pub fn shadow_batch(plans: &[(RotationRow, String)]) -> Value {
+    let header = format!(
+        ":ghost: *shadow — nothing was changed.* token-rotator planned {} target(s):",
+        plans.len()
+    );
+    let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": header}})];
+    for (row, summary) in plans.iter().take(MAX_PLANS_LISTED) {
+        let text: String = format!("{}: {}", target(row), escape(summary))
+            .chars()
+            .take(2900)
+            .collect();
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+    }
+    if plans.len() > MAX_PLANS_LISTED {
+        let more = format!(
+            "…and {} more: see `token-rotator status` or the status page.",
+            plans.len() - MAX_PLANS_LISTED
+        );
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]}));
+    }
+    let targets: Vec<String> = plans.iter().map(|(row, _)| target(row)).collect();
+    json!({
+        "text": format!("{header} {}. Nothing was changed; switch the environment to mode = \"active\" to let it act.", targets.join(", ")),
+        "blocks": blocks,
     })
 }

@@ -174,9 +174,17 @@ impl Engine {
         let alerts = self.ingest().await?;
         let mut steps = 0;
         let due = rotations::due_rotations(self.journal.pool(), self.clock.now()).await?;
+        let mut plans = Vec::new();
         for row in due {
-            self.step(row).await?;
+            if let Some(plan) = self.step(row).await? {
+                plans.push(plan);
+            }
             steps += 1;
+        }
+        if !plans.is_empty() {
+            // Shadow plans of one pass go to Slack as one message, not one per target.
+            let body = message::shadow_batch(&plans);
+            outbox::enqueue(self.journal.pool(), &body, self.clock.now()).await?;
         }
         let messages = self.deliver().await?;
         Ok(Progress {
@@ -221,16 +229,22 @@ impl Engine {
         tracing::info!("engine stopped");
     }
 
-    async fn step(&self, row: RotationRow) -> Result<(), EngineError> {
+    /// One step; returns `(row, plan summary)` when it ended a shadow rotation with its plan.
+    async fn step(&self, row: RotationRow) -> Result<Option<(RotationRow, String)>, EngineError> {
         let Some(phase) = Phase::parse(&row.phase) else {
             tracing::error!(rotation_id = %row.id, phase = %row.phase, "unknown phase in the journal");
-            return Ok(());
+            return Ok(None);
         };
         let span = tracing::info_span!("step", rotation_id = %row.id, %phase, target = %format!("{}/{}/{}", row.environment, row.api_user, row.application));
         let _enter = span.enter();
         match self.run_step(&row, phase).await {
-            Step::Advance(transition) => self.advance(&row, transition, None).await,
-            Step::Error(error) => self.failed(&row, phase, error).await,
+            Step::Advance(transition) => {
+                let plan = (transition.to == Phase::PlannedOnly.as_str())
+                    .then(|| transition.reason.clone());
+                self.advance(&row, transition, None).await?;
+                Ok(plan.map(|summary| (row, summary)))
+            }
+            Step::Error(error) => self.failed(&row, phase, error).await.map(|()| None),
         }
     }
 
@@ -310,8 +324,8 @@ impl Engine {
         trigger: &str,
     ) -> Transition {
         let now = self.clock.now();
-        let notify = to
-            .is_terminal()
+        // Shadow plans are batched per pass (see `tick`); every other end has its own message.
+        let notify = (to.is_terminal() && to != Phase::PlannedOnly)
             .then(|| message::outcome(row, to, &reason, now.as_millisecond()));
         let mut fields = Vec::new();
         if to.is_terminal() {

@@ -80,3 +80,14 @@ pub(super) async fn queue(
     .map_err(StoreError::Write)?;
     Ok(())
 }
+
+/// Queues a message that belongs to no single rotation (a batch of shadow plans).
+pub async fn enqueue(
+    pool: &SqlitePool,
+    body: &serde_json::Value,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    queue(&mut tx, None, body, now.as_millisecond()).await?;
+    tx.commit().await.map_err(StoreError::Write)
+}

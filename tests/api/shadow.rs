@@ -78,7 +78,23 @@ async fn the_demo_fixtures_in_shadow_make_plans_and_change_nothing() {
         .iter()
         .filter(|t| t.contains("*shadow — nothing was changed.*"))
         .collect();
-    assert_eq!(shadow.len(), planned.len(), "{texts:#?}");
+    assert_eq!(shadow.len(), 1, "one message for the batch: {texts:#?}");
+    assert!(
+        shadow[0].contains(&format!("planned {} target(s)", planned.len())),
+        "{}",
+        shadow[0]
+    );
+    let message = world
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m["text"].as_str().unwrap().contains("shadow"))
+        .unwrap();
+    assert_eq!(
+        message["blocks"].as_array().unwrap().len(),
+        planned.len() + 1,
+        "a section per target"
+    );
 }
 
 #[tokio::test]
