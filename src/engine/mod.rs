@@ -5,11 +5,23 @@
 //! change (each idempotent by the rotation id), and journals the next phase; a crash anywhere
 //! resumes from the journaled phase. Decisions about errors live in one place, [`Engine::failed`].
 
+/// `?` for steps: an adapter error ends the step with it. (Defined before the step modules,
+/// which use it.)
+macro_rules! attempt {
+    ($call:expr) => {
+        match $call {
+            Ok(value) => value,
+            Err(error) => return Step::Error(error),
+        }
+    };
+}
+
 mod ingest;
 pub mod message;
 mod phase;
 pub mod retry;
 pub mod shadow;
+mod silence;
 mod steps;
 
 use std::collections::BTreeMap;

@@ -5,24 +5,13 @@ use jiff::Timestamp;
 use secrecy::SecretString;
 
 use super::{Engine, Phase, Step};
-use crate::adapters::alertmanager::Matcher;
 use crate::adapters::parameterize::secret_name;
 use crate::adapters::{AdapterError, Permit, Placement};
 use crate::domain::{ApiUser, Application, Environment, Target};
 use crate::policy::Mode;
 use crate::store::rotations::{self, Field, RotationRow};
 
-const ENGINE: &str = "engine";
-
-/// `?` for steps: an adapter error ends the step with it.
-macro_rules! attempt {
-    ($call:expr) => {
-        match $call {
-            Ok(value) => value,
-            Err(error) => return Step::Error(error),
-        }
-    };
-}
+pub(super) const ENGINE: &str = "engine";
 
 pub(super) fn target(row: &RotationRow) -> Result<Target, AdapterError> {
     let bad = |e: crate::domain::EmptyValue| AdapterError::permanent("journal", e.to_string());
@@ -41,7 +30,7 @@ fn placement(row: &RotationRow) -> Result<Placement, AdapterError> {
 }
 
 /// The gate: a mutation only for a rotation created active. An unreadable mode counts as shadow.
-fn permit(row: &RotationRow) -> Result<Permit, AdapterError> {
+pub(super) fn permit(row: &RotationRow) -> Result<Permit, AdapterError> {
     Permit::for_mode(Mode::parse(&row.mode).unwrap_or(Mode::Shadow))
 }
 
@@ -54,7 +43,10 @@ impl Engine {
         let shadow = row.mode == Mode::Shadow.as_str();
         match phase {
             Phase::Planned if shadow => self.plan(row).await,
-            Phase::Silencing if shadow => self.plan_silence(row, &silence_matchers(row)).await,
+            Phase::Silencing if shadow => {
+                self.plan_silence(row, &super::silence::silence_matchers(row))
+                    .await
+            }
             Phase::Planned => self.mint(row).await,
             Phase::Issued => self.distribute(row).await,
             Phase::Distributed => Step::Advance(self.transition(
@@ -348,78 +340,6 @@ impl Engine {
         let reason = format!("{cause}; {}", done.join("; "));
         Step::Advance(self.transition(row, Phase::RollingBack, Phase::RolledBack, reason, ENGINE))
     }
-}
-
-impl Engine {
-    /// silencing → silenced: one silence per target, matching exactly alertname, environment,
-    /// api_user and application; an existing one is extended (same id), never duplicated.
-    async fn silence(&self, row: &RotationRow) -> Step {
-        let Some(alertmanager) = &self.adapters.alertmanager else {
-            return Step::Error(AdapterError::permanent(
-                "config",
-                "no Alertmanager is configured to silence in",
-            ));
-        };
-        let matchers = silence_matchers(row);
-        let duration = row
-            .action_detail
-            .as_deref()
-            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-            .and_then(|d| {
-                d["duration"]
-                    .as_str()
-                    .and_then(|t| humantime::parse_duration(t).ok())
-            })
-            .unwrap_or(std::time::Duration::from_secs(7 * 86400));
-        let existing = attempt!(alertmanager.find_silence(&matchers).await);
-        let now = self.clock.now();
-        let ends_at = now + duration;
-        let comment = format!(
-            "token-rotator: rule {:?} says alerts for this token in {} are noise (rotation {}; `token-rotator status`)",
-            row.rule_name.as_deref().unwrap_or("?"),
-            row.environment,
-            row.id
-        );
-        let id = attempt!(
-            alertmanager
-                .put_silence(
-                    &attempt!(permit(row)),
-                    existing.as_ref(),
-                    &matchers,
-                    ends_at,
-                    &comment,
-                    now
-                )
-                .await
-        );
-        let verb = if existing.is_some() {
-            "extended"
-        } else {
-            "created"
-        };
-        let why = format!(
-            "silence {id} {verb} in Alertmanager until {}",
-            ends_at.strftime("%Y-%m-%d %H:%M UTC")
-        );
-        let mut transition = self.transition(row, Phase::Silencing, Phase::Silenced, why, ENGINE);
-        transition.fields.push(Field::Text("silence_id", Some(id)));
-        Step::Advance(transition)
-    }
-}
-
-/// Exactly the target's four labels: never a matcher that could hide other alerts.
-fn silence_matchers(row: &RotationRow) -> [Matcher; 4] {
-    [
-        Matcher::equal(
-            "alertname",
-            row.alertname
-                .as_deref()
-                .unwrap_or("SignonApiUserTokenExpirySoon"),
-        ),
-        Matcher::equal("environment", &row.environment),
-        Matcher::equal("api_user", &row.api_user),
-        Matcher::equal("application", &row.application),
-    ]
 }
 
 /// Binds a sealed value to its rotation and role, so it cannot be swapped for another.

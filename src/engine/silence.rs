@@ -1,0 +1,79 @@
+//! The `silence` decision: one Alertmanager silence per target, created or extended.
+
+use super::steps::{ENGINE, permit};
+use super::{Engine, Phase, Step};
+use crate::adapters::AdapterError;
+use crate::adapters::alertmanager::Matcher;
+use crate::store::rotations::{Field, RotationRow};
+
+impl Engine {
+    /// silencing → silenced: one silence per target, matching exactly alertname, environment,
+    /// api_user and application; an existing one is extended (same id), never duplicated.
+    pub(super) async fn silence(&self, row: &RotationRow) -> Step {
+        let Some(alertmanager) = &self.adapters.alertmanager else {
+            return Step::Error(AdapterError::permanent(
+                "config",
+                "no Alertmanager is configured to silence in",
+            ));
+        };
+        let matchers = silence_matchers(row);
+        let duration = row
+            .action_detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .and_then(|d| {
+                d["duration"]
+                    .as_str()
+                    .and_then(|t| humantime::parse_duration(t).ok())
+            })
+            .unwrap_or(std::time::Duration::from_secs(7 * 86400));
+        let existing = attempt!(alertmanager.find_silence(&matchers).await);
+        let now = self.clock.now();
+        let ends_at = now + duration;
+        let comment = format!(
+            "token-rotator: rule {:?} says alerts for this token in {} are noise (rotation {}; `token-rotator status`)",
+            row.rule_name.as_deref().unwrap_or("?"),
+            row.environment,
+            row.id
+        );
+        let id = attempt!(
+            alertmanager
+                .put_silence(
+                    &attempt!(permit(row)),
+                    existing.as_ref(),
+                    &matchers,
+                    ends_at,
+                    &comment,
+                    now
+                )
+                .await
+        );
+        let verb = if existing.is_some() {
+            "extended"
+        } else {
+            "created"
+        };
+        let why = format!(
+            "silence {id} {verb} in Alertmanager until {}",
+            ends_at.strftime("%Y-%m-%d %H:%M UTC")
+        );
+        let mut transition = self.transition(row, Phase::Silencing, Phase::Silenced, why, ENGINE);
+        transition.fields.push(Field::Text("silence_id", Some(id)));
+        Step::Advance(transition)
+    }
+}
+
+/// Exactly the target's four labels: never a matcher that could hide other alerts.
+pub(super) fn silence_matchers(row: &RotationRow) -> [Matcher; 4] {
+    [
+        Matcher::equal(
+            "alertname",
+            row.alertname
+                .as_deref()
+                .unwrap_or("SignonApiUserTokenExpirySoon"),
+        ),
+        Matcher::equal("environment", &row.environment),
+        Matcher::equal("api_user", &row.api_user),
+        Matcher::equal("application", &row.application),
+    ]
+}
