@@ -5,6 +5,7 @@
 
 mod raw;
 mod rules;
+mod sections;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -9,13 +9,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::rules::{RawRule, validate_rules};
-use super::{
-    AlertmanagerSettings, Config, ConfigErrors, KubernetesSettings, Location, Problem,
-    SignonSettings,
+use super::sections::{
+    RawAlertmanager, RawEnvironment, RawKubernetes, RawRotation, RawSections, RawSignon,
+    validate_sections,
 };
+use super::{Config, ConfigErrors, Location, Problem};
 use crate::domain::Environment;
-use crate::engine::{EngineSettings, RetryPolicy};
-use crate::policy::{Mode, Policy};
+use crate::policy::Policy;
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://token-rotator.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -56,47 +56,6 @@ struct RawConfig {
     alertmanager: Option<RawAlertmanager>,
     #[serde(default)]
     environments: BTreeMap<String, RawEnvironment>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEnvironment {
-    mode: Mode,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAlertmanager {
-    urls: Vec<String>,
-    reconcile_interval: Option<Spanned<String>>,
-    timeout: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawRotation {
-    grace_period: Option<Spanned<String>>,
-    safety_margin: Option<Spanned<String>>,
-    token_life: Option<Spanned<String>>,
-    cooldown: Option<Spanned<String>>,
-    retry_min_delay: Option<Spanned<String>>,
-    retry_max_delay: Option<Spanned<String>>,
-    max_attempts: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSignon {
-    url: Spanned<String>,
-    timeout: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawKubernetes {
-    url: Option<String>,
-    namespace: Option<String>,
-    timeout: Option<Spanned<String>>,
 }
 
 /// A value that came either from the file (with its span) or from an environment variable.
@@ -281,58 +240,16 @@ fn validate(
             .unwrap_or_else(|| DEFAULT_INTERNAL_DOMAINS.map(String::from).to_vec()),
     };
     let rules = validate_rules(checker, raw.rules);
-    let engine = validate_rotation(checker, raw.rotation.unwrap_or_default()).map(|mut engine| {
-        engine.modes = raw
-            .environments
-            .into_iter()
-            .map(|(name, environment)| (name, environment.mode))
-            .collect();
-        engine
-    });
-    let signon = raw.signon.and_then(|signon| {
-        let timeout = optional_duration(
-            checker,
-            "signon.timeout",
-            signon.timeout,
-            DEFAULT_HTTP_TIMEOUT,
-        )?;
-        let url = signon.url.into_inner();
-        Some(SignonSettings { url, timeout })
-    });
-    let kube = raw.kubernetes.unwrap_or_default();
-    let kubernetes = KubernetesSettings {
-        timeout: optional_duration(
-            checker,
-            "kubernetes.timeout",
-            kube.timeout,
-            DEFAULT_HTTP_TIMEOUT,
-        )?,
-        url: kube.url,
-        namespace: kube.namespace.unwrap_or_else(|| "apps".into()),
-    };
-
-    let alertmanager = match raw.alertmanager {
-        None => None,
-        Some(am) => {
-            let interval = optional_duration(
-                checker,
-                "alertmanager.reconcile_interval",
-                am.reconcile_interval,
-                Duration::from_secs(300),
-            );
-            let timeout = optional_duration(
-                checker,
-                "alertmanager.timeout",
-                am.timeout,
-                DEFAULT_HTTP_TIMEOUT,
-            );
-            Some(AlertmanagerSettings {
-                urls: am.urls,
-                reconcile_interval: interval?,
-                timeout: timeout?,
-            })
-        }
-    };
+    let sections = validate_sections(
+        checker,
+        RawSections {
+            rotation: raw.rotation,
+            environments: raw.environments,
+            signon: raw.signon,
+            kubernetes: raw.kubernetes,
+            alertmanager: raw.alertmanager,
+        },
+    );
 
     Some(Config {
         database_url: database_url.value,
@@ -342,85 +259,10 @@ fn validate(
         default_environment,
         journal_busy_timeout: busy_timeout?,
         policy: Policy::new(rules, internal_domains),
-        engine: engine?,
-        signon,
-        kubernetes,
-        alertmanager,
-    })
-}
-
-const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn optional_duration(
-    checker: &mut Checker,
-    key: &str,
-    value: Option<Spanned<String>>,
-    default: Duration,
-) -> Option<Duration> {
-    match value {
-        None => Some(default),
-        Some(v) => {
-            let sourced = Sourced {
-                from: Origin::File(v.span()),
-                value: v.into_inner(),
-            };
-            parse_duration(checker, key, &sourced)
-        }
-    }
-}
-
-fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSettings> {
-    let defaults = EngineSettings::default();
-    let grace = optional_duration(
-        checker,
-        "rotation.grace_period",
-        raw.grace_period,
-        defaults.grace,
-    );
-    let safety_margin = optional_duration(
-        checker,
-        "rotation.safety_margin",
-        raw.safety_margin,
-        defaults.safety_margin,
-    );
-    let token_life = optional_duration(
-        checker,
-        "rotation.token_life",
-        raw.token_life,
-        defaults.token_life,
-    );
-    let cooldown = optional_duration(
-        checker,
-        "rotation.cooldown",
-        raw.cooldown,
-        defaults.cooldown,
-    );
-    let min_delay = optional_duration(
-        checker,
-        "rotation.retry_min_delay",
-        raw.retry_min_delay,
-        defaults.retry.min_delay,
-    );
-    let max_delay = optional_duration(
-        checker,
-        "rotation.retry_max_delay",
-        raw.retry_max_delay,
-        defaults.retry.max_delay,
-    );
-    Some(EngineSettings {
-        modes: BTreeMap::new(),
-        grace: grace?,
-        safety_margin: safety_margin?,
-        token_life: token_life?,
-        cooldown: cooldown?,
-        retry: RetryPolicy {
-            min_delay: min_delay?,
-            max_delay: max_delay?,
-            max_attempts: raw
-                .max_attempts
-                .unwrap_or(defaults.retry.max_attempts)
-                .max(1),
-        },
+        engine: sections.engine?,
+        signon: sections.signon,
+        kubernetes: sections.kubernetes?,
+        alertmanager: sections.alertmanager,
     })
 }
 

@@ -1,0 +1,204 @@
+//! The config's sections beyond the rules: `[rotation]`, `[environments.*]`, `[signon]`,
+//! `[kubernetes]`, `[alertmanager]`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::raw::{Checker, Origin, Sourced, parse_duration};
+use super::{AlertmanagerSettings, KubernetesSettings, SignonSettings};
+use crate::engine::{EngineSettings, RetryPolicy};
+use crate::policy::Mode;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEnvironment {
+    pub(super) mode: Mode,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlertmanager {
+    pub(super) urls: Vec<String>,
+    pub(super) reconcile_interval: Option<Spanned<String>>,
+    pub(super) timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRotation {
+    pub(super) grace_period: Option<Spanned<String>>,
+    pub(super) safety_margin: Option<Spanned<String>>,
+    pub(super) token_life: Option<Spanned<String>>,
+    pub(super) cooldown: Option<Spanned<String>>,
+    pub(super) retry_min_delay: Option<Spanned<String>>,
+    pub(super) retry_max_delay: Option<Spanned<String>>,
+    pub(super) max_attempts: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSignon {
+    pub(super) url: Spanned<String>,
+    pub(super) timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKubernetes {
+    pub(super) url: Option<String>,
+    pub(super) namespace: Option<String>,
+    pub(super) timeout: Option<Spanned<String>>,
+}
+
+/// The sections as written, handed over from the file's top level.
+pub(super) struct RawSections {
+    pub(super) rotation: Option<RawRotation>,
+    pub(super) environments: BTreeMap<String, RawEnvironment>,
+    pub(super) signon: Option<RawSignon>,
+    pub(super) kubernetes: Option<RawKubernetes>,
+    pub(super) alertmanager: Option<RawAlertmanager>,
+}
+
+/// Validated sections; `None` where a problem was reported.
+pub(super) struct Sections {
+    pub(super) engine: Option<EngineSettings>,
+    pub(super) signon: Option<SignonSettings>,
+    pub(super) kubernetes: Option<KubernetesSettings>,
+    pub(super) alertmanager: Option<AlertmanagerSettings>,
+}
+
+pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sections {
+    let engine = validate_rotation(checker, raw.rotation.unwrap_or_default()).map(|mut engine| {
+        engine.modes = raw
+            .environments
+            .into_iter()
+            .map(|(name, environment)| (name, environment.mode))
+            .collect();
+        engine
+    });
+    let signon = raw.signon.and_then(|signon| {
+        let timeout = optional_duration(
+            checker,
+            "signon.timeout",
+            signon.timeout,
+            DEFAULT_HTTP_TIMEOUT,
+        )?;
+        let url = signon.url.into_inner();
+        Some(SignonSettings { url, timeout })
+    });
+    let kube = raw.kubernetes.unwrap_or_default();
+    let kubernetes = optional_duration(
+        checker,
+        "kubernetes.timeout",
+        kube.timeout,
+        DEFAULT_HTTP_TIMEOUT,
+    )
+    .map(|timeout| KubernetesSettings {
+        timeout,
+        url: kube.url,
+        namespace: kube.namespace.unwrap_or_else(|| "apps".into()),
+    });
+    let alertmanager = raw.alertmanager.and_then(|am| {
+        let interval = optional_duration(
+            checker,
+            "alertmanager.reconcile_interval",
+            am.reconcile_interval,
+            Duration::from_secs(300),
+        );
+        let timeout = optional_duration(
+            checker,
+            "alertmanager.timeout",
+            am.timeout,
+            DEFAULT_HTTP_TIMEOUT,
+        );
+        Some(AlertmanagerSettings {
+            urls: am.urls,
+            reconcile_interval: interval?,
+            timeout: timeout?,
+        })
+    });
+    Sections {
+        engine,
+        signon,
+        kubernetes,
+        alertmanager,
+    }
+}
+
+const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(super) fn optional_duration(
+    checker: &mut Checker,
+    key: &str,
+    value: Option<Spanned<String>>,
+    default: Duration,
+) -> Option<Duration> {
+    match value {
+        None => Some(default),
+        Some(v) => {
+            let sourced = Sourced {
+                from: Origin::File(v.span()),
+                value: v.into_inner(),
+            };
+            parse_duration(checker, key, &sourced)
+        }
+    }
+}
+
+fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSettings> {
+    let defaults = EngineSettings::default();
+    let grace = optional_duration(
+        checker,
+        "rotation.grace_period",
+        raw.grace_period,
+        defaults.grace,
+    );
+    let safety_margin = optional_duration(
+        checker,
+        "rotation.safety_margin",
+        raw.safety_margin,
+        defaults.safety_margin,
+    );
+    let token_life = optional_duration(
+        checker,
+        "rotation.token_life",
+        raw.token_life,
+        defaults.token_life,
+    );
+    let cooldown = optional_duration(
+        checker,
+        "rotation.cooldown",
+        raw.cooldown,
+        defaults.cooldown,
+    );
+    let min_delay = optional_duration(
+        checker,
+        "rotation.retry_min_delay",
+        raw.retry_min_delay,
+        defaults.retry.min_delay,
+    );
+    let max_delay = optional_duration(
+        checker,
+        "rotation.retry_max_delay",
+        raw.retry_max_delay,
+        defaults.retry.max_delay,
+    );
+    Some(EngineSettings {
+        modes: BTreeMap::new(),
+        grace: grace?,
+        safety_margin: safety_margin?,
+        token_life: token_life?,
+        cooldown: cooldown?,
+        retry: RetryPolicy {
+            min_delay: min_delay?,
+            max_delay: max_delay?,
+            max_attempts: raw
+                .max_attempts
+                .unwrap_or(defaults.retry.max_attempts)
+                .max(1),
+        },
+    })
+}
