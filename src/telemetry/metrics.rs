@@ -10,45 +10,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+use super::labels::{JournalSnapshot, TargetLabels, WebhookOutcome};
 use crate::engine::Phase;
 
 use crate::policy::ActionKind;
-
-/// How a webhook request ended; the fixed label values of `token_rotator_webhook_requests_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WebhookOutcome {
-    Accepted,
-    Duplicate,
-    Unauthorized,
-    BadRequest,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    Unavailable,
-}
-
-impl WebhookOutcome {
-    const ALL: [WebhookOutcome; 7] = [
-        WebhookOutcome::Accepted,
-        WebhookOutcome::Duplicate,
-        WebhookOutcome::Unauthorized,
-        WebhookOutcome::BadRequest,
-        WebhookOutcome::PayloadTooLarge,
-        WebhookOutcome::UnsupportedMediaType,
-        WebhookOutcome::Unavailable,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookOutcome::Accepted => "accepted",
-            WebhookOutcome::Duplicate => "duplicate",
-            WebhookOutcome::Unauthorized => "unauthorized",
-            WebhookOutcome::BadRequest => "bad_request",
-            WebhookOutcome::PayloadTooLarge => "payload_too_large",
-            WebhookOutcome::UnsupportedMediaType => "unsupported_media_type",
-            WebhookOutcome::Unavailable => "unavailable",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
@@ -73,14 +38,6 @@ struct PhaseLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabel {
     upstream: &'static str,
-}
-
-/// Per-target labels: only on the gauges that need them.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TargetLabels {
-    pub environment: String,
-    pub api_user: String,
-    pub application: String,
 }
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -121,19 +78,6 @@ pub struct Metrics {
     token_expiry: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     alert_first_seen: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     last_success: Gauge<f64, AtomicU64>,
-}
-
-/// What the journal says now, for the scrape-time gauges.
-#[derive(Debug, Default)]
-pub struct JournalSnapshot {
-    /// Active (non-terminal) rotations per phase, with the oldest one's seconds in that phase.
-    pub active: Vec<(&'static str, i64, f64)>,
-    pub slack_queue: i64,
-    /// Expiry (Unix seconds) of the token each target's last finished rotation made.
-    pub token_expiry: Vec<(TargetLabels, f64)>,
-    /// When the current firing episode of each target's alert first arrived (Unix seconds).
-    pub alert_first_seen: Vec<(TargetLabels, f64)>,
-    pub last_success: Option<f64>,
 }
 
 impl Default for Metrics {

@@ -1,10 +1,12 @@
 //! Logs (tracing) and metrics (prometheus-client, one explicit registry per service instance).
 
+mod labels;
 mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
-pub use metrics::{JournalSnapshot, Metrics, TargetLabels, WebhookOutcome};
+pub use labels::{JournalSnapshot, TargetLabels, WebhookOutcome};
+pub use metrics::Metrics;
 
 /// `TOKEN_ROTATOR_LOG_FORMAT=json` for JSON lines, anything else for text; level from `RUST_LOG`
 /// (else `default_level`). Logs go to stderr so a command's own output on stdout stays clean.

@@ -54,6 +54,18 @@ async fn wait_for<F: AsyncFn() -> bool>(what: &str, check: F) {
     panic!("timed out waiting for {what}");
 }
 
+/// Waits for the world's first rotation to end `done`.
+async fn wait_until_done(world: &World, what: &str) {
+    wait_for(what, async || {
+        world
+            .rotations()
+            .await
+            .first()
+            .is_some_and(|r| r.phase == "done")
+    })
+    .await;
+}
+
 fn webhook(world: &World) -> String {
     world.app.url("/v1/alertmanager")
 }
@@ -78,14 +90,7 @@ async fn a_production_alert_from_alertmanager_is_rotated() {
     let am = RealAlertmanager::start(&bin, &webhook(&world), TOKEN, None).await;
     post(&am, "production", Timestamp::now(), None).await;
 
-    wait_for("the rotation to finish", async || {
-        world
-            .rotations()
-            .await
-            .first()
-            .is_some_and(|r| r.phase == "done")
-    })
-    .await;
+    wait_until_done(&world, "the rotation to finish").await;
     let row = &world.rotations().await[0];
     assert!(row.trigger.starts_with("alert:"), "{}", row.trigger);
     assert!(!world.signon.is_live(&old));
@@ -199,14 +204,7 @@ async fn an_alert_whose_webhook_never_arrived_is_found_by_reconcile() {
 
     let world = world(vec![am.url.clone()], Some(Duration::from_millis(300))).await;
     let old = world.seed(USER, APP);
-    wait_for("the reconciled rotation", async || {
-        world
-            .rotations()
-            .await
-            .first()
-            .is_some_and(|r| r.phase == "done")
-    })
-    .await;
+    wait_until_done(&world, "the reconciled rotation").await;
     let row = &world.rotations().await[0];
     assert!(row.trigger.starts_with("reconcile:"), "{}", row.trigger);
     assert!(!world.signon.is_live(&old));
@@ -232,14 +230,7 @@ async fn two_clustered_alertmanagers_make_one_rotation_and_share_the_silence() {
     post(&first, "production", starts, None).await;
     post(&second, "production", starts, None).await;
 
-    wait_for("the rotation to finish", async || {
-        world
-            .rotations()
-            .await
-            .first()
-            .is_some_and(|r| r.phase == "done")
-    })
-    .await;
+    wait_until_done(&world, "the rotation to finish").await;
     tokio::time::sleep(Duration::from_secs(3)).await; // a late duplicate would arrive by now
     assert_eq!(world.rotations().await.len(), 1);
     assert_eq!(world.signon.minted().len(), 1);

@@ -1,0 +1,61 @@
+//! The values metrics are labelled and fed with: webhook outcomes, per-target labels, and what
+//! `/metrics` reads from the journal at scrape time.
+
+use prometheus_client::encoding::EncodeLabelSet;
+
+/// Per-target labels: only on the gauges that need them.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub environment: String,
+    pub api_user: String,
+    pub application: String,
+}
+
+/// What the journal says now, for the scrape-time gauges.
+#[derive(Debug, Default)]
+pub struct JournalSnapshot {
+    /// Active (non-terminal) rotations per phase, with the oldest one's seconds in that phase.
+    pub active: Vec<(&'static str, i64, f64)>,
+    pub slack_queue: i64,
+    /// Expiry (Unix seconds) of the token each target's last finished rotation made.
+    pub token_expiry: Vec<(TargetLabels, f64)>,
+    /// When the current firing episode of each target's alert first arrived (Unix seconds).
+    pub alert_first_seen: Vec<(TargetLabels, f64)>,
+    pub last_success: Option<f64>,
+}
+
+/// How a webhook request ended; the fixed label values of `token_rotator_webhook_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WebhookOutcome {
+    Accepted,
+    Duplicate,
+    Unauthorized,
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unavailable,
+}
+
+impl WebhookOutcome {
+    pub(super) const ALL: [WebhookOutcome; 7] = [
+        WebhookOutcome::Accepted,
+        WebhookOutcome::Duplicate,
+        WebhookOutcome::Unauthorized,
+        WebhookOutcome::BadRequest,
+        WebhookOutcome::PayloadTooLarge,
+        WebhookOutcome::UnsupportedMediaType,
+        WebhookOutcome::Unavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookOutcome::Accepted => "accepted",
+            WebhookOutcome::Duplicate => "duplicate",
+            WebhookOutcome::Unauthorized => "unauthorized",
+            WebhookOutcome::BadRequest => "bad_request",
+            WebhookOutcome::PayloadTooLarge => "payload_too_large",
+            WebhookOutcome::UnsupportedMediaType => "unsupported_media_type",
+            WebhookOutcome::Unavailable => "unavailable",
+        }
+    }
+}
