@@ -131,15 +131,20 @@ impl Observer {
     ) -> Result<T, AdapterError> {
         let started = std::time::Instant::now();
         let result = call.await;
-        if let Some(metrics) = &self.0 {
-            let outcome = match &result {
-                Ok(_) => "ok",
-                Err(e) if e.is_transient() => "transient",
-                Err(_) => "permanent",
-            };
-            metrics.upstream_request(upstream, outcome, started.elapsed().as_secs_f64());
-        }
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.is_transient() => "transient",
+            Err(_) => "permanent",
+        };
+        self.record(upstream, outcome, started.elapsed().as_secs_f64());
         result
+    }
+
+    /// Records one call that [`Observer::time`] could not wrap (its error is not an `AdapterError`).
+    pub fn record(&self, upstream: &'static str, outcome: &'static str, seconds: f64) {
+        if let Some(metrics) = &self.0 {
+            metrics.upstream_request(upstream, outcome, seconds);
+        }
     }
 }
 

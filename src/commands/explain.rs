@@ -59,11 +59,16 @@ pub fn render(explanation: &Explanation) -> String {
         |r| format!("rule {} {:?}", r.index, r.name),
     );
     let _ = writeln!(out, "decision: {} (by {by})", decision.action.kind());
+    if let Some(channel) = &decision.slack_channel {
+        let _ = writeln!(out, "    Slack channel: {channel}");
+    }
     match &decision.action {
         Action::Manual {
             owner,
             runbook_url,
             note,
+            approval,
+            approvers,
         } => {
             let _ = writeln!(out, "    owner: {owner}");
             if !runbook_url.is_empty() {
@@ -71,6 +76,13 @@ pub fn render(explanation: &Explanation) -> String {
             }
             if let Some(note) = note {
                 let _ = writeln!(out, "    note: {note}");
+            }
+            if *approval {
+                let _ = writeln!(
+                    out,
+                    "    asks in Slack first; may approve: {}",
+                    approvers.join(", ")
+                );
             }
         }
         Action::Ignore { escalate_after } => {

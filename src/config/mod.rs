@@ -40,6 +40,15 @@ pub struct Config {
     pub kubernetes: KubernetesSettings,
     /// `[alertmanager]`: where silences go and what reconcile reads.
     pub alertmanager: Option<AlertmanagerSettings>,
+    /// `[slack]`: the Web API's address (the channels are in `engine.slack`).
+    pub slack: SlackSettings,
+}
+
+/// The Slack Web API; the bot token comes from `TOKEN_ROTATOR_SLACK_BOT_TOKEN(_FILE)`.
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    pub api_url: String,
+    pub timeout: Duration,
 }
 
 /// The Alertmanagers (an HA set) of this cluster.

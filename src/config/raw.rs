@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::rules::{RawRule, validate_rules};
 use super::sections::{
-    RawAlertmanager, RawEnvironment, RawKubernetes, RawRotation, RawSections, RawSignon,
+    RawAlertmanager, RawEnvironment, RawKubernetes, RawRotation, RawSections, RawSignon, RawSlack,
     validate_sections,
 };
 use super::{Config, ConfigErrors, Location, Problem};
@@ -54,6 +54,7 @@ struct RawConfig {
     signon: Option<RawSignon>,
     kubernetes: Option<RawKubernetes>,
     alertmanager: Option<RawAlertmanager>,
+    slack: Option<RawSlack>,
     #[serde(default)]
     environments: BTreeMap<String, RawEnvironment>,
 }
@@ -248,6 +249,7 @@ fn validate(
             signon: raw.signon,
             kubernetes: raw.kubernetes,
             alertmanager: raw.alertmanager,
+            slack: raw.slack,
         },
     );
 
@@ -263,6 +265,7 @@ fn validate(
         signon: sections.signon,
         kubernetes: sections.kubernetes?,
         alertmanager: sections.alertmanager,
+        slack: sections.slack?,
     })
 }
 

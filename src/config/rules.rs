@@ -26,7 +26,11 @@ pub(super) struct RawRule {
     note: Option<String>,
     escalate_after: Option<Spanned<String>>,
     duration: Option<Spanned<String>>,
+    approval: Option<Spanned<bool>>,
+    approvers: Option<Spanned<Vec<String>>>,
     mode: Option<Mode>,
+    /// Slack channel for what this rule decides (overrides the environment's and `[slack]`'s).
+    slack_channel: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -105,13 +109,27 @@ fn validate_rule(
             note: raw.note,
             escalate_after: raw.escalate_after,
             duration: raw.duration,
+            approval: raw.approval,
+            approvers: raw.approvers,
         },
     )?;
+    let slack_channel = raw.slack_channel.and_then(|c| {
+        let span = c.span();
+        let channel = c.into_inner();
+        match super::sections::check_channel(&channel) {
+            Ok(()) => Some(channel),
+            Err(e) => {
+                checker.report_span(span, format!("rule {name:?}: slack_channel {e}"));
+                None
+            }
+        }
+    });
     Some(Rule {
         name,
         conditions,
         action,
         mode: raw.mode,
+        slack_channel,
     })
 }
 
@@ -121,6 +139,8 @@ struct ActionFields {
     note: Option<String>,
     escalate_after: Option<Spanned<String>>,
     duration: Option<Spanned<String>>,
+    approval: Option<Spanned<bool>>,
+    approvers: Option<Spanned<Vec<String>>>,
 }
 
 fn validate_action(
@@ -148,6 +168,8 @@ fn validate_action(
     let runbook_span = fields.runbook_url.as_ref().map(Spanned::span);
     let escalate_span = fields.escalate_after.as_ref().map(Spanned::span);
     let duration_span = fields.duration.as_ref().map(Spanned::span);
+    let approval_span = fields.approval.as_ref().map(Spanned::span);
+    let approvers_span = fields.approvers.as_ref().map(Spanned::span);
     let duration_of = |checker: &mut Checker, key: &str, value: Option<Spanned<String>>| {
         value.and_then(|v| {
             let sourced = Sourced {
@@ -166,6 +188,8 @@ fn validate_action(
                     ("runbook_url", runbook_span),
                     ("escalate_after", escalate_span),
                     ("duration", duration_span),
+                ("approval", approval_span.clone()),
+                    ("approvers", approvers_span.clone()),
                 ],
             );
             Some(Action::Rotate)
@@ -179,11 +203,16 @@ fn validate_action(
                 ],
             );
             let owner = required(checker, rule, span.clone(), "owner", fields.owner);
-            let runbook_url = required(checker, rule, span, "runbook_url", fields.runbook_url);
+            let runbook_url =
+                required(checker, rule, span.clone(), "runbook_url", fields.runbook_url);
+            let approval = fields.approval.is_some_and(|a| *a.get_ref());
+            let approvers = validate_approvers(checker, rule, span, approval, fields.approvers)?;
             Some(Action::Manual {
                 owner: owner?,
                 runbook_url: runbook_url?,
                 note: fields.note,
+                approval,
+                approvers,
             })
         }
         "ignore" => {
@@ -193,6 +222,8 @@ fn validate_action(
                     ("owner", owner_span),
                     ("runbook_url", runbook_span),
                     ("duration", duration_span),
+                ("approval", approval_span.clone()),
+                    ("approvers", approvers_span.clone()),
                 ],
             );
             let escalate_after = match fields.escalate_after {
@@ -208,6 +239,8 @@ fn validate_action(
                     ("owner", owner_span),
                     ("runbook_url", runbook_span),
                     ("escalate_after", escalate_span),
+                ("approval", approval_span.clone()),
+                    ("approvers", approvers_span.clone()),
                 ],
             );
             let duration = match fields.duration {
@@ -249,4 +282,54 @@ fn required(
             None
         }
     }
+}
+
+/// Who may press Approve or Reject: Slack user ids (`U…`, `W…`) or user group ids (`S…`).
+fn validate_approvers(
+    checker: &mut Checker,
+    rule: &str,
+    action_span: Range<usize>,
+    approval: bool,
+    approvers: Option<Spanned<Vec<String>>>,
+) -> Option<Vec<String>> {
+    let (span, ids) = match approvers {
+        Some(a) => (a.span(), a.into_inner()),
+        None => (action_span, Vec::new()),
+    };
+    if !approval {
+        if !ids.is_empty() {
+            checker.report_span(
+                span,
+                format!("rule {rule:?}: `approvers` needs `approval = true`"),
+            );
+            return None;
+        }
+        return Some(ids);
+    }
+    if ids.is_empty() {
+        checker.report_span(
+            span,
+            format!(
+                "rule {rule:?}: `approval = true` needs `approvers`, the Slack user or group ids who may approve"
+            ),
+        );
+        return None;
+    }
+    let bad: Vec<&String> = ids.iter().filter(|id| !is_slack_principal(id)).collect();
+    if !bad.is_empty() {
+        checker.report_span(
+            span,
+            format!(
+                "rule {rule:?}: approvers {bad:?} are not Slack user ids (U…, W…) or user group ids (S…)"
+            ),
+        );
+        return None;
+    }
+    Some(ids)
+}
+
+fn is_slack_principal(id: &str) -> bool {
+    id.len() >= 3
+        && id.starts_with(['U', 'W', 'S'])
+        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }

@@ -1,5 +1,5 @@
 //! The config's sections beyond the rules: `[rotation]`, `[environments.*]`, `[signon]`,
-//! `[kubernetes]`, `[alertmanager]`.
+//! `[kubernetes]`, `[alertmanager]`, `[slack]`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,14 +8,27 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::raw::{Checker, Origin, Sourced, parse_duration};
-use super::{AlertmanagerSettings, KubernetesSettings, SignonSettings};
-use crate::engine::{EngineSettings, RetryPolicy};
+use super::{AlertmanagerSettings, KubernetesSettings, SignonSettings, SlackSettings};
+use crate::engine::{EngineSettings, RetryPolicy, SlackRouting};
 use crate::policy::Mode;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEnvironment {
-    pub(super) mode: Mode,
+    pub(super) mode: Option<Mode>,
+    /// This environment's Slack channel (Web API notifier), over `[slack] channel`.
+    pub(super) slack_channel: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSlack {
+    /// Default channel of the Web API notifier (an id such as `C0123ABCD`, or `#name`).
+    pub(super) channel: Option<Spanned<String>>,
+    pub(super) api_url: Option<String>,
+    pub(super) timeout: Option<Spanned<String>>,
+    /// How long an Approve/Reject request stays open.
+    pub(super) approval_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +73,7 @@ pub(super) struct RawSections {
     pub(super) signon: Option<RawSignon>,
     pub(super) kubernetes: Option<RawKubernetes>,
     pub(super) alertmanager: Option<RawAlertmanager>,
+    pub(super) slack: Option<RawSlack>,
 }
 
 /// Validated sections; `None` where a problem was reported.
@@ -68,16 +82,52 @@ pub(super) struct Sections {
     pub(super) signon: Option<SignonSettings>,
     pub(super) kubernetes: Option<KubernetesSettings>,
     pub(super) alertmanager: Option<AlertmanagerSettings>,
+    pub(super) slack: Option<SlackSettings>,
 }
 
 pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sections {
-    let engine = validate_rotation(checker, raw.rotation.unwrap_or_default()).map(|mut engine| {
+    let slack = raw.slack.unwrap_or_default();
+    let mut channels = BTreeMap::new();
+    for (name, environment) in &raw.environments {
+        if let Some(channel) = &environment.slack_channel {
+            if let Some(channel) = valid_channel(checker, &format!("environments.{name}"), channel)
+            {
+                channels.insert(name.clone(), channel);
+            }
+        }
+    }
+    let default_channel = slack
+        .channel
+        .as_ref()
+        .and_then(|c| valid_channel(checker, "slack", c));
+    let approval_timeout = optional_duration(
+        checker,
+        "slack.approval_timeout",
+        slack.approval_timeout,
+        Duration::from_secs(24 * 3600),
+    );
+    let slack_timeout =
+        optional_duration(checker, "slack.timeout", slack.timeout, DEFAULT_HTTP_TIMEOUT);
+    let slack_settings = slack_timeout.map(|timeout| SlackSettings {
+        api_url: slack
+            .api_url
+            .unwrap_or_else(|| "https://slack.com/api".into())
+            .trim_end_matches('/')
+            .to_owned(),
+        timeout,
+    });
+    let engine = validate_rotation(checker, raw.rotation.unwrap_or_default()).and_then(|mut engine| {
         engine.modes = raw
             .environments
             .into_iter()
-            .map(|(name, environment)| (name, environment.mode))
+            .filter_map(|(name, environment)| Some((name, environment.mode?)))
             .collect();
-        engine
+        engine.slack = SlackRouting {
+            default_channel,
+            channels,
+        };
+        engine.approval_timeout = approval_timeout?;
+        Some(engine)
     });
     let signon = raw.signon.and_then(|signon| {
         let timeout = optional_duration(
@@ -125,6 +175,27 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
         signon,
         kubernetes,
         alertmanager,
+        slack: slack_settings,
+    }
+}
+
+/// What Slack accepts as a channel: an id (`C0123ABCD`) or a name; never blank or spaced.
+pub(super) fn check_channel(channel: &str) -> Result<(), String> {
+    if channel.is_empty() || channel.len() > 80 || channel.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{channel:?} is not a Slack channel id (C0123ABCD) or name (#rotations)"
+        ));
+    }
+    Ok(())
+}
+
+fn valid_channel(checker: &mut Checker, section: &str, channel: &Spanned<String>) -> Option<String> {
+    match check_channel(channel.get_ref()) {
+        Ok(()) => Some(channel.get_ref().clone()),
+        Err(e) => {
+            checker.report_span(channel.span(), format!("{section}: slack_channel {e}"));
+            None
+        }
     }
 }
 
@@ -188,6 +259,8 @@ fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSe
     );
     Some(EngineSettings {
         modes: BTreeMap::new(),
+        slack: SlackRouting::default(),
+        approval_timeout: defaults.approval_timeout,
         grace: grace?,
         safety_margin: safety_margin?,
         token_life: token_life?,

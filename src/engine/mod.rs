@@ -60,6 +60,27 @@ pub struct EngineSettings {
     /// (Signon's metric is cached for an hour, so alerts can outlive the token they were about).
     pub cooldown: Duration,
     pub retry: RetryPolicy,
+    /// Which Slack channel each environment's threads go to.
+    pub slack: SlackRouting,
+    /// How long an Approve/Reject request stays open before it becomes `manual`.
+    pub approval_timeout: Duration,
+}
+
+/// Slack channels: a rule's own, else its environment's, else the default.
+#[derive(Debug, Clone, Default)]
+pub struct SlackRouting {
+    pub default_channel: Option<String>,
+    pub channels: BTreeMap<String, String>,
+}
+
+impl SlackRouting {
+    pub fn channel(&self, rule_channel: Option<&str>, environment: &str) -> String {
+        rule_channel
+            .map(str::to_owned)
+            .or_else(|| self.channels.get(environment).cloned())
+            .or_else(|| self.default_channel.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl Default for EngineSettings {
@@ -71,6 +92,8 @@ impl Default for EngineSettings {
             token_life: Duration::from_secs(730 * 86400),
             cooldown: Duration::from_secs(86400),
             retry: RetryPolicy::default(),
+            slack: SlackRouting::default(),
+            approval_timeout: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -11,6 +11,7 @@
 //!                                                                         │
 //!   silencing ─create or extend the Alertmanager silence─▶ silenced     done
 //!   decided without rotating: manual, ignored, unroutable
+//!   awaiting_approval ─Approve─▶ planned, ─Reject─▶ rejected, ─request expires─▶ manual
 //!   shadow mode: planned ─read-only look─▶ planned_only, silencing ─look─▶ planned_only
 //! ```
 
@@ -36,10 +37,14 @@ pub enum Phase {
     Ignored,
     Silenced,
     Unroutable,
+    /// A manual rule with `approval = true`: waiting for Approve or Reject in Slack.
+    AwaitingApproval,
+    /// Someone pressed Reject: nothing was minted.
+    Rejected,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 18] = [
+    pub const ALL: [Phase; 20] = [
         Phase::Planned,
         Phase::Issued,
         Phase::Distributed,
@@ -58,6 +63,8 @@ impl Phase {
         Phase::Ignored,
         Phase::Silenced,
         Phase::Unroutable,
+        Phase::AwaitingApproval,
+        Phase::Rejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +87,8 @@ impl Phase {
             Phase::Ignored => "ignored",
             Phase::Silenced => "silenced",
             Phase::Unroutable => "unroutable",
+            Phase::AwaitingApproval => "awaiting_approval",
+            Phase::Rejected => "rejected",
         }
     }
 
@@ -100,6 +109,7 @@ impl Phase {
                 | Phase::Revoked
                 | Phase::RollingBack
                 | Phase::Silencing
+                | Phase::AwaitingApproval
         )
     }
 
@@ -124,6 +134,7 @@ impl Phase {
             Phase::Revoked => "finish",
             Phase::RollingBack => "restore the old token and revoke the new one",
             Phase::Silencing => "create or extend the Alertmanager silence",
+            Phase::AwaitingApproval => "wait for Approve or Reject in Slack",
             _ => "-",
         }
     }
@@ -145,7 +156,7 @@ mod tests {
             assert_eq!(Phase::parse(phase.as_str()), Some(phase));
         }
         // The latest definition of one_active_rotation_per_target.
-        let migration = include_str!("../../migrations/sqlite/0003_silences.sql");
+        let migration = include_str!("../../migrations/sqlite/0005_slack_threads.sql");
         for phase in Phase::ALL.into_iter().filter(|p| !p.is_terminal()) {
             assert!(
                 migration.contains(&format!("'{}'", phase.as_str())),

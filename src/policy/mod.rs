@@ -26,6 +26,12 @@ pub enum Action {
         runbook_url: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// Ask in Slack first: Approve rotates as `rotate` would, Reject records the refusal.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        approval: bool,
+        /// Slack user (`U…`) or user group (`S…`) ids allowed to press the buttons.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        approvers: Vec<String>,
     },
     /// Known to rotate by itself; if the alert is still firing after `escalate_after`, tell someone.
     Ignore {
@@ -138,6 +144,8 @@ pub struct Rule {
     pub action: Action,
     /// Overrides the environment's mode for what this rule decides.
     pub mode: Option<Mode>,
+    /// Overrides the environment's Slack channel for what this rule decides.
+    pub slack_channel: Option<String>,
 }
 
 /// Which rule made a decision: its 0-based position in the table and its name.
@@ -154,6 +162,9 @@ pub struct Decision {
     pub action: Action,
     /// The rule's own mode, if it sets one.
     pub mode: Option<Mode>,
+    /// The rule's own Slack channel, if it sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slack_channel: Option<String>,
 }
 
 /// The fallback when no rule matches: a person looks, because guessing with credentials is worse.
@@ -210,6 +221,7 @@ impl Policy {
                 }),
                 action: rule.action.clone(),
                 mode: rule.mode,
+                slack_channel: rule.slack_channel.clone(),
             })
             .unwrap_or_else(fallback)
     }
@@ -309,12 +321,15 @@ fn fallback() -> Decision {
     Decision {
         rule: None,
         mode: None,
+        slack_channel: None,
         action: Action::Manual {
             owner: "whoever runs token-rotator".into(),
             runbook_url: String::new(),
             note: Some(format!(
                 "{NO_RULE_MATCHED}: no rule in the table matched this alert; add one"
             )),
+            approval: false,
+            approvers: Vec::new(),
         },
     }
 }

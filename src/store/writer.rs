@@ -243,17 +243,18 @@ async fn insert_alerts(
     let mut query = QueryBuilder::<Sqlite>::new(
         "INSERT INTO alerts (delivery_id, received_at_ms, fingerprint, status, starts_at_ms, \
          ends_at_ms, labels, annotations, environment, api_user, application, action, rule_index, \
-         rule_name, action_detail, reason, mode) ",
+         rule_name, action_detail, reason, mode, slack_channel) ",
     );
     query.push_values(rows, |mut values, row| {
         let alert = row.alert;
         let receipt = &row.receipt;
-        let (detail, mode) = match &alert.routing {
+        let (detail, mode, channel) = match &alert.routing {
             Routing::Routed { decision, .. } => (
                 Some(serde_json::to_string(&decision.action).expect("actions serialize")),
                 decision.mode.map(|m| m.as_str()),
+                decision.slack_channel.clone(),
             ),
-            Routing::Unroutable { .. } => (None, None),
+            Routing::Unroutable { .. } => (None, None, None),
         };
         values
             .push_bind(row.delivery_id)
@@ -272,7 +273,8 @@ async fn insert_alerts(
             .push_bind(receipt.rule.as_ref().map(|r| r.name.clone()))
             .push_bind(detail)
             .push_bind(receipt.reason.clone())
-            .push_bind(mode);
+            .push_bind(mode)
+            .push_bind(channel);
     });
     // RETURNING with DO NOTHING yields exactly the rows that were inserted.
     query.push(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{AdapterError, Observer};
+use crate::adapters::{AdapterError, Observer};
 
 const UPSTREAM: &str = "slack";
 

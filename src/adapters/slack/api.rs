@@ -1,0 +1,269 @@
+//! The Slack Web API with a bot token: `chat.postMessage` (threads, `reply_broadcast`),
+//! `chat.update`, and `usergroups.users.list` for approvers given as a user group.
+//!
+//! Slack answers most errors with HTTP 200 and `{"ok": false, "error": "<code>"}`; the code
+//! decides what happens next ([`SlackError`]). HTTP 429 carries `Retry-After` in seconds.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use crate::adapters::{AdapterError, Observer};
+
+const UPSTREAM: &str = "slack";
+
+/// Codes that only a person can fix (the token, the app's scopes, the channel): retrying the same
+/// call cannot help until they do, so they are surfaced in logs, `/readyz` and a metric.
+const REFUSED: [&str; 13] = [
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "no_permission",
+    "missing_scope",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "restricted_action",
+    "team_access_not_granted",
+    "org_login_required",
+];
+
+/// Slack's own trouble: worth retrying as is.
+const TRANSIENT: [&str; 4] = [
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// How a Slack call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlackError {
+    /// HTTP 429 or `ratelimited`: wait this long, then try again.
+    #[error("slack: rate limited; retry after {0:?}")]
+    RateLimited(Duration),
+    /// Needs a person: the bot token, its scopes, or the channel.
+    #[error("slack: {method} refused with {code}: fix the bot token, its scopes or the channel")]
+    Refused { method: &'static str, code: String },
+    /// This message was refused (too long, bad blocks…): the same message will be refused again.
+    #[error("slack: {method} rejected the message with {code}")]
+    Rejected { method: &'static str, code: String },
+    /// Slack could not be reached or had trouble of its own.
+    #[error(transparent)]
+    Unavailable(AdapterError),
+}
+
+impl SlackError {
+    /// A bounded label for the errors metric.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SlackError::RateLimited(_) => "ratelimited",
+            SlackError::Refused { code, .. } => REFUSED
+                .iter()
+                .find(|c| **c == code.as_str())
+                .copied()
+                .unwrap_or("refused_other"),
+            SlackError::Rejected { .. } => "message_rejected",
+            SlackError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            SlackError::RateLimited(_) | SlackError::Unavailable(_) => "transient",
+            SlackError::Refused { .. } | SlackError::Rejected { .. } => "permanent",
+        }
+    }
+}
+
+/// Where a message landed: its channel id and `ts`, Slack's id of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+}
+
+#[derive(Clone)]
+pub struct SlackApi {
+    http: reqwest::Client,
+    observer: Observer,
+    /// `https://slack.com/api`, or a simulator's.
+    base_url: String,
+    token: SecretString,
+}
+
+impl SlackApi {
+    pub fn new(base_url: &str, token: SecretString, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("a rustls provider is installed (install_crypto_provider)");
+        Self {
+            http,
+            observer: Observer::default(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            token,
+        }
+    }
+
+    pub fn observed(mut self, observer: Observer) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Posts `message` (`{"text", "blocks"}`) to `channel`; in a thread when `thread_ts` is given,
+    /// and then also in the channel itself when `broadcast`.
+    pub async fn post(
+        &self,
+        channel: &str,
+        message: &Value,
+        thread_ts: Option<&str>,
+        broadcast: bool,
+    ) -> Result<Posted, SlackError> {
+        let mut body = message.clone();
+        body["channel"] = json!(channel);
+        body["unfurl_links"] = json!(false);
+        if let Some(ts) = thread_ts {
+            body["thread_ts"] = json!(ts);
+            if broadcast {
+                body["reply_broadcast"] = json!(true);
+            }
+        }
+        let answer = self.call("chat.postMessage", &body).await?;
+        Ok(Posted {
+            channel: answer["channel"].as_str().unwrap_or(channel).to_owned(),
+            ts: answer["ts"].as_str().map(str::to_owned).ok_or_else(|| {
+                SlackError::Unavailable(AdapterError::permanent(
+                    UPSTREAM,
+                    "chat.postMessage answered ok without a ts",
+                ))
+            })?,
+        })
+    }
+
+    /// Replaces the message `ts` in `channel` with `message`.
+    pub async fn update(&self, channel: &str, ts: &str, message: &Value) -> Result<(), SlackError> {
+        let mut body = message.clone();
+        body["channel"] = json!(channel);
+        body["ts"] = json!(ts);
+        self.call("chat.update", &body).await.map(drop)
+    }
+
+    /// The user ids in a user group (`S…`), for approvers named by group.
+    pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        let answer = self
+            .call("usergroups.users.list", &json!({ "usergroup": group }))
+            .await?;
+        Ok(answer["users"]
+            .as_array()
+            .map(|users| {
+                users
+                    .iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn call(&self, method: &'static str, body: &Value) -> Result<Value, SlackError> {
+        let started = Instant::now();
+        let result = self.send(method, body).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.outcome(),
+        };
+        self.observer
+            .record(UPSTREAM, outcome, started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn send(&self, method: &'static str, body: &Value) -> Result<Value, SlackError> {
+        let response = self
+            .http
+            .post(format!("{}/{method}", self.base_url))
+            .header(
+                AUTHORIZATION,
+                format!("Bearer {}", self.token.expose_secret()),
+            )
+            // Slack asks for the charset with JSON bodies.
+            .header(CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| SlackError::Unavailable(AdapterError::from_reqwest(UPSTREAM, &e)))?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers().get(RETRY_AFTER));
+        if status == 429 {
+            return Err(SlackError::RateLimited(retry_after));
+        }
+        let text = response.text().await.unwrap_or_default();
+        if status >= 500 {
+            return Err(SlackError::Unavailable(AdapterError::from_status(
+                UPSTREAM, status, &text,
+            )));
+        }
+        let answer: Value = serde_json::from_str(&text).map_err(|_| {
+            SlackError::Unavailable(AdapterError::from_status(UPSTREAM, status, &text))
+        })?;
+        if answer["ok"].as_bool() == Some(true) {
+            return Ok(answer);
+        }
+        let code = answer["error"].as_str().unwrap_or("unknown_error").to_owned();
+        Err(classify(method, code, retry_after))
+    }
+}
+
+fn classify(method: &'static str, code: String, retry_after: Duration) -> SlackError {
+    if code == "ratelimited" {
+        SlackError::RateLimited(retry_after)
+    } else if REFUSED.contains(&code.as_str()) {
+        SlackError::Refused { method, code }
+    } else if TRANSIENT.contains(&code.as_str()) {
+        SlackError::Unavailable(AdapterError::Transient {
+            upstream: UPSTREAM,
+            detail: format!("{method}: {code}"),
+        })
+    } else {
+        SlackError::Rejected { method, code }
+    }
+}
+
+/// `Retry-After` in seconds; 1 s when absent or unreadable, as Slack's own SDK does.
+fn retry_after(value: Option<&reqwest::header::HeaderValue>) -> Duration {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs)
+        .min(Duration::from_secs(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_false_codes_are_classed() {
+        let wait = Duration::from_secs(7);
+        assert_eq!(
+            classify("chat.postMessage", "ratelimited".into(), wait),
+            SlackError::RateLimited(wait)
+        );
+        for code in ["channel_not_found", "not_in_channel", "invalid_auth"] {
+            let e = classify("chat.postMessage", code.into(), wait);
+            assert!(matches!(e, SlackError::Refused { .. }), "{code}: {e:?}");
+            assert_eq!(e.label(), code);
+        }
+        assert!(matches!(
+            classify("chat.postMessage", "invalid_blocks".into(), wait),
+            SlackError::Rejected { .. }
+        ));
+        assert!(matches!(
+            classify("chat.update", "internal_error".into(), wait),
+            SlackError::Unavailable(AdapterError::Transient { .. })
+        ));
+    }
+}
