@@ -23,7 +23,7 @@ use crate::adapters::slack::SlackWebhook;
 use crate::app::{Application, EngineParts};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::engine::{Adapters, Engine, Phase, RetryPolicy, Upstreams};
+use crate::engine::{Adapters, Engine, Phase, RetryPolicy, SlackOut, Upstreams};
 use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::Keys;
@@ -99,7 +99,7 @@ pub async fn run() -> anyhow::Result<()> {
     let parts = EngineParts {
         adapters: Adapters {
             environments,
-            slack: Some(
+            slack: SlackOut::Webhook(
                 SlackWebhook::new(webhook, Duration::from_secs(5)).observed(observer.clone()),
             ),
             alertmanager: Some(

@@ -7,6 +7,7 @@ use crate::domain::Target;
 use crate::policy::Mode;
 use crate::store::Journal;
 use crate::store::rotations::{self, NewRotation};
+use crate::store::threads::ThreadKey;
 
 /// What `rotate` did.
 pub enum Requested {
@@ -23,6 +24,7 @@ pub async fn request(
     journal: &Journal,
     target: &Target,
     mode: Mode,
+    slack_channel: String,
     now: Timestamp,
 ) -> anyhow::Result<Requested> {
     let pool = journal.pool();
@@ -54,7 +56,11 @@ pub async fn request(
         next_attempt_at: Some(now),
         outcome: None,
         reason: "requested on the command line".into(),
+        thread: Some(ThreadKey {
+            delivery_id: None,
+            channel: slack_channel,
+        }),
     };
-    rotations::start(pool, &new, None, now, None).await?;
+    rotations::start(pool, &new, None, now, &[]).await?;
     Ok(Requested::Started(new.id))
 }

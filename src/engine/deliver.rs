@@ -1,14 +1,19 @@
 //! Delivering the Slack outbox. A failure is retried later and never touches a rotation.
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, SlackOut};
 use crate::store::outbox;
 
 impl Engine {
     /// Posts due Slack messages; a failure is retried later and never touches a rotation.
     pub(super) async fn deliver(&self) -> Result<usize, EngineError> {
+        let slack = match &self.adapters.slack {
+            SlackOut::Threads => return Ok(0),
+            SlackOut::Webhook(slack) => Some(slack),
+            SlackOut::Log => None,
+        };
         let now = self.clock.now();
         let due = outbox::due_notifications(self.journal.pool(), now).await?;
-        let Some(slack) = &self.adapters.slack else {
+        let Some(slack) = slack else {
             for n in &due {
                 tracing::info!(rotation_id = ?n.rotation_id, body = %n.body, "outcome (no Slack configured)");
                 outbox::notification_attempted(self.journal.pool(), n.id, now, None, None).await?;

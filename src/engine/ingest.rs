@@ -5,7 +5,9 @@ use jiff::Timestamp;
 
 use super::{Engine, EngineError, Phase, message};
 use crate::policy::Mode;
+use crate::store::outbox::{Notice, NoticeKind};
 use crate::store::rotations::{self, NewRotation, PendingAlert, RotationRow};
+use crate::store::threads::ThreadKey;
 
 /// Alerts taken in per pass; the rest wait for the next pass.
 const BATCH: i64 = 500;
@@ -33,6 +35,13 @@ impl Engine {
         let environment = alert.environment.clone().unwrap_or_default();
         let api_user = alert.api_user.clone().unwrap_or_default();
         let application = alert.application.clone().unwrap_or_default();
+        let thread = ThreadKey {
+            delivery_id: Some(alert.delivery_id),
+            channel: self
+                .settings
+                .slack
+                .channel(alert.slack_channel.as_deref(), &environment),
+        };
         // Fixed now: a later switch to active never runs what was decided in shadow.
         let mode = alert
             .mode
@@ -64,11 +73,13 @@ impl Engine {
                 &trigger,
                 "the rule says to silence it",
                 None,
-            );
-            rotations::start(pool, &new, Some(alert.id), now, None).await?;
+            )
+            .told_in(thread);
+            rotations::start(pool, &new, Some(alert.id), now, &[]).await?;
             return Ok(());
         }
-        if alert.action != "rotate" {
+        let approval = alert.action == "manual" && mode == Mode::Active && asks_approval(alert);
+        if alert.action != "rotate" && !approval {
             if !firing {
                 rotations::handle_alert(pool, alert.id, None, None, now).await?;
                 return Ok(());
@@ -90,10 +101,12 @@ impl Engine {
             } else {
                 why
             };
-            let new = new_rotation(alert, mode, phase, None, &trigger, &why, Some(why.clone()));
+            let new = new_rotation(alert, mode, phase, None, &trigger, &why, Some(why.clone()))
+                .told_in(thread);
             let row = preview(&new, now);
             let body = message::outcome(&row, phase, &why, now.as_millisecond());
-            rotations::start(pool, &new, Some(alert.id), now, Some(&body)).await?;
+            let notice = Notice::new(NoticeKind::Outcome, body);
+            rotations::start(pool, &new, Some(alert.id), now, &[notice]).await?;
             self.metrics.ended_at_once(phase.as_str());
             return Ok(());
         }
@@ -115,10 +128,20 @@ impl Engine {
                 )
                 .await?;
             }
-            (Some(active), false) if active.phase == Phase::Planned.as_str() => {
+            (Some(active), false)
+                if active.phase == Phase::Planned.as_str()
+                    || active.phase == Phase::AwaitingApproval.as_str() =>
+            {
                 let why = "the alert resolved before the rotation began; someone may have rotated it by hand".to_owned();
-                let transition =
-                    self.transition(&active, Phase::Planned, Phase::Cancelled, why, &trigger);
+                let from = Phase::parse(&active.phase).unwrap_or(Phase::Planned);
+                let mut transition =
+                    self.transition(&active, from, Phase::Cancelled, why, &trigger);
+                if from == Phase::AwaitingApproval {
+                    transition.notify.push(Notice::new(
+                        NoticeKind::ApprovalUpdate,
+                        message::approval_closed(&active, "cancelled: the alert resolved"),
+                    ));
+                }
                 self.advance(&active, transition, Some(alert.id)).await?;
             }
             (Some(active), false) => {
@@ -155,6 +178,24 @@ impl Engine {
                         now,
                     )
                     .await?;
+                } else if approval {
+                    let until = now + self.settings.approval_timeout;
+                    let new = new_rotation(
+                        alert,
+                        mode,
+                        Phase::AwaitingApproval,
+                        Some(until),
+                        &trigger,
+                        "the rule asks a person to approve the rotation first",
+                        None,
+                    )
+                    .told_in(thread);
+                    let row = preview(&new, now);
+                    let notice = Notice::new(
+                        NoticeKind::Approval,
+                        message::approval_request(&row, until.as_millisecond()),
+                    );
+                    rotations::start(pool, &new, Some(alert.id), now, &[notice]).await?;
                 } else {
                     let new = new_rotation(
                         alert,
@@ -164,8 +205,9 @@ impl Engine {
                         &trigger,
                         "the alert asks for a rotation",
                         None,
-                    );
-                    rotations::start(pool, &new, Some(alert.id), now, None).await?;
+                    )
+                    .told_in(thread);
+                    rotations::start(pool, &new, Some(alert.id), now, &[]).await?;
                 }
             }
         }
@@ -199,7 +241,17 @@ fn new_rotation(
         next_attempt_at,
         outcome,
         reason: reason.to_owned(),
+        thread: None,
     }
+}
+
+/// A manual rule with `approval = true` (its decision, as journaled with the alert).
+fn asks_approval(alert: &PendingAlert) -> bool {
+    alert
+        .action_detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .is_some_and(|d| d["approval"].as_bool() == Some(true))
 }
 
 /// The row as it will be journaled, for composing its message before it is written.
@@ -242,5 +294,8 @@ fn preview(new: &NewRotation, now: Timestamp) -> RotationRow {
         silence_id: None,
         mode: new.mode.to_owned(),
         plan: None,
+        thread_id: None,
+        approval_ts: None,
+        decided_by: None,
     }
 }

@@ -95,6 +95,13 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64) -> Value
             ),
             "Nothing to do.".to_owned(),
         ),
+        Phase::Rejected => (
+            format!(":no_entry_sign: Not rotating the token of {who}{rule}: {}.", escape(why)),
+            format!(
+                "Rotate it by hand before it expires ({}) if it is still in use.",
+                date(row.old_token_expires_at_ms)
+            ),
+        ),
         Phase::RolledBack => (
             format!(
                 ":leftwards_arrow_with_hook: Rolled back the rotation of {who} after {}: {}. The Secret holds the old token again and the new token …{} is revoked.",
@@ -159,4 +166,83 @@ pub fn shadow_batch(plans: &[(RotationRow, String)]) -> Value {
         "text": format!("{header} {}. Nothing was changed; switch the environment to mode = \"active\" to let it act.", targets.join(", ")),
         "blocks": blocks,
     })
+}
+
+/// `action_id`s of the approval buttons; their `value` is the rotation id.
+pub const APPROVE: &str = "approve";
+pub const REJECT: &str = "reject";
+
+/// The Approve/Reject request of a manual rule with `approval = true`.
+pub fn approval_request(row: &RotationRow, until_ms: i64) -> Value {
+    let who = target(row);
+    let rule = row
+        .rule_name
+        .as_deref()
+        .map_or_else(String::new, |r| format!(" Rule `{}` asks first.", escape(r)));
+    let approvers = serde_json::from_str::<Value>(row.action_detail.as_deref().unwrap_or("{}"))
+        .ok()
+        .and_then(|d| {
+            d["approvers"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(mention)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        })
+        .unwrap_or_default();
+    let headline = format!(
+        ":raised_hand: The token of {who} expires soon. Rotate it now?{rule} Approve mints a new token, puts it in place, verifies it and revokes the old one; Reject leaves it to a person."
+    );
+    let context = format!(
+        "May decide: {approvers} · open until {} · rotation `{}`",
+        date(Some(until_ms)),
+        row.id
+    );
+    json!({
+        "text": format!("The token of {who} expires soon: approve its rotation?"),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
+            {"type": "actions", "block_id": "decision", "elements": [
+                {"type": "button", "action_id": APPROVE, "style": "primary", "value": row.id,
+                 "text": {"type": "plain_text", "text": "Approve"}},
+                {"type": "button", "action_id": REJECT, "style": "danger", "value": row.id,
+                 "text": {"type": "plain_text", "text": "Reject"}},
+            ]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    })
+}
+
+/// The request once decided (or expired, or cancelled): the same words without buttons.
+pub fn approval_closed(row: &RotationRow, what: &str) -> Value {
+    let text = format!(
+        ":ballot_box_with_check: Rotation of {}: {}.",
+        target(row),
+        escape(what)
+    );
+    json!({
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("rotation `{}`", row.id)}]},
+        ],
+    })
+}
+
+/// A remark in a rotation's thread.
+pub fn note(text: &str) -> Value {
+    json!({
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    })
+}
+
+/// `<@U…>` for a user, `<!subteam^S…>` for a user group: Slack renders both as names.
+pub fn mention(id: &str) -> String {
+    if id.starts_with('S') {
+        format!("<!subteam^{id}>")
+    } else {
+        format!("<@{id}>")
+    }
 }

@@ -16,6 +16,7 @@ macro_rules! attempt {
     };
 }
 
+pub mod approval;
 mod deliver;
 mod ingest;
 pub mod message;
@@ -38,7 +39,7 @@ use crate::adapters::slack::SlackWebhook;
 use crate::clock::Clock;
 use crate::policy::Mode;
 use crate::secrets::Keys;
-use crate::store::outbox;
+use crate::store::outbox::{self, Notice, NoticeKind};
 use crate::store::rotations::{self, RotationRow, Transition};
 use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
@@ -100,12 +101,29 @@ impl Default for EngineSettings {
 
 pub use crate::adapters::Upstreams;
 
+/// How the outbox reaches Slack.
+pub enum SlackOut {
+    /// Journaled and logged, not posted: no Slack is configured.
+    Log,
+    /// One message per outcome to an incoming webhook, posted by the engine's pass.
+    Webhook(SlackWebhook),
+    /// Threads through the Web API, posted by the notifier's own rate-limited loop
+    /// ([`crate::notifier`]); the engine leaves the outbox to it.
+    Threads,
+}
+
+impl From<Option<SlackWebhook>> for SlackOut {
+    fn from(webhook: Option<SlackWebhook>) -> Self {
+        webhook.map_or(SlackOut::Log, SlackOut::Webhook)
+    }
+}
+
 /// Every system the engine talks to.
 pub struct Adapters {
     /// By environment name; `*` serves any environment not named (one instance per cluster).
     pub environments: BTreeMap<String, Upstreams>,
-    /// `None`: outcomes are journaled and logged but not posted.
-    pub slack: Option<SlackWebhook>,
+    /// Where outcomes go.
+    pub slack: SlackOut,
     /// Where `silence` decisions become silences; `None`: they fail, saying so.
     pub alertmanager: Option<AlertmanagerClient>,
 }
@@ -119,7 +137,7 @@ impl Adapters {
     ) -> Self {
         Self {
             environments: BTreeMap::from([("*".to_owned(), upstreams)]),
-            slack,
+            slack: slack.into(),
             alertmanager,
         }
     }
@@ -362,7 +380,17 @@ impl Engine {
         let now = self.clock.now();
         // Shadow plans are batched per pass (see `tick`); every other end has its own message.
         let notify = (to.is_terminal() && to != Phase::PlannedOnly)
-            .then(|| message::outcome(row, to, &reason, now.as_millisecond()));
+            .then(|| {
+                // A failure or rollback is shown in the channel, not only in the thread.
+                let kind = if matches!(to, Phase::Failed | Phase::RolledBack) {
+                    NoticeKind::Broadcast
+                } else {
+                    NoticeKind::Outcome
+                };
+                Notice::new(kind, message::outcome(row, to, &reason, now.as_millisecond()))
+            })
+            .into_iter()
+            .collect();
         let mut fields = Vec::new();
         if to.is_terminal() {
             // Nothing sealed outlives its rotation.

@@ -71,6 +71,7 @@ impl Engine {
             }
             Phase::RollingBack => self.roll_back(row).await,
             Phase::Silencing => self.silence(row).await,
+            Phase::AwaitingApproval => self.expire_approval(row),
             // Terminal phases are never due; nothing to do.
             _ => Step::Error(AdapterError::permanent(
                 "journal",

@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod rotations;
 mod rows;
 pub mod snapshot;
+pub mod threads;
 mod writer;
 
 use std::str::FromStr;

@@ -6,6 +6,57 @@ use sqlx::{Sqlite, SqlitePool};
 
 use super::StoreError;
 
+/// What kind of message a notification is, which decides where it goes in Slack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// How a rotation ended (or what was decided): in its thread.
+    Outcome,
+    /// Failed or rolled back: in its thread and in the channel too.
+    Broadcast,
+    /// An Approve/Reject request with buttons.
+    Approval,
+    /// The approval request, edited to say who decided and when.
+    ApprovalUpdate,
+    /// A remark in the thread (a refused or late click).
+    Note,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Outcome => "outcome",
+            NoticeKind::Broadcast => "broadcast",
+            NoticeKind::Approval => "approval",
+            NoticeKind::ApprovalUpdate => "approval_update",
+            NoticeKind::Note => "note",
+        }
+    }
+
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "broadcast" => NoticeKind::Broadcast,
+            "approval" => NoticeKind::Approval,
+            "approval_update" => NoticeKind::ApprovalUpdate,
+            "note" => NoticeKind::Note,
+            _ => NoticeKind::Outcome,
+        }
+    }
+}
+
+/// A message to queue with a journal change.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    /// `{"text", "blocks"}`.
+    pub body: serde_json::Value,
+}
+
+impl Notice {
+    pub fn new(kind: NoticeKind, body: serde_json::Value) -> Self {
+        Self { kind, body }
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NotificationRow {
     pub id: i64,
@@ -14,16 +65,24 @@ pub struct NotificationRow {
     pub attempts: i64,
     pub delivered_at_ms: Option<i64>,
     pub last_error: Option<String>,
+    pub kind: String,
 }
+
+impl NotificationRow {
+    pub fn kind(&self) -> NoticeKind {
+        NoticeKind::parse(&self.kind)
+    }
+}
+
+const COLUMNS: &str = "id, rotation_id, body, attempts, delivered_at_ms, last_error, kind";
 
 pub async fn due_notifications(
     pool: &SqlitePool,
     now: Timestamp,
 ) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(
-        "SELECT id, rotation_id, body, attempts, delivered_at_ms, last_error FROM notifications \
-         WHERE next_attempt_at_ms <= $1 ORDER BY id",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM notifications WHERE next_attempt_at_ms <= $1 ORDER BY id"
+    )))
     .bind(now.as_millisecond())
     .fetch_all(pool)
     .await
@@ -31,9 +90,9 @@ pub async fn due_notifications(
 }
 
 pub async fn all_notifications(pool: &SqlitePool) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(
-        "SELECT id, rotation_id, body, attempts, delivered_at_ms, last_error FROM notifications ORDER BY id",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM notifications ORDER BY id"
+    )))
     .fetch_all(pool)
     .await
     .map_err(StoreError::Read)
@@ -65,16 +124,17 @@ pub async fn notification_attempted(
 pub(super) async fn queue(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     rotation_id: Option<&str>,
-    body: &serde_json::Value,
+    notice: &Notice,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO notifications (rotation_id, created_at_ms, body, next_attempt_at_ms) \
-         VALUES ($1, $2, $3, $2)",
+        "INSERT INTO notifications (rotation_id, created_at_ms, body, next_attempt_at_ms, kind) \
+         VALUES ($1, $2, $3, $2, $4)",
     )
     .bind(rotation_id)
     .bind(now_ms)
-    .bind(body.to_string())
+    .bind(notice.body.to_string())
+    .bind(notice.kind.as_str())
     .execute(&mut **tx)
     .await
     .map_err(StoreError::Write)?;
@@ -87,7 +147,35 @@ pub async fn enqueue(
     body: &serde_json::Value,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    enqueue_for(pool, None, &Notice::new(NoticeKind::Outcome, body.clone()), now).await
+}
+
+/// Queues a message on its own (not with a phase change): a remark about a rotation.
+pub async fn enqueue_for(
+    pool: &SqlitePool,
+    rotation_id: Option<&str>,
+    notice: &Notice,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(StoreError::Write)?;
-    queue(&mut tx, None, body, now.as_millisecond()).await?;
+    queue(&mut tx, rotation_id, notice, now.as_millisecond()).await?;
     tx.commit().await.map_err(StoreError::Write)
+}
+
+/// Gives up on a message Slack refuses to take in any form; it stays in the journal with why.
+pub async fn notification_abandoned(
+    pool: &SqlitePool,
+    id: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE notifications SET attempts = attempts + 1, next_attempt_at_ms = NULL, \
+         last_error = $1 WHERE id = $2",
+    )
+    .bind(error)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(StoreError::Write)?;
+    Ok(())
 }

@@ -17,7 +17,7 @@ use token_rotator::adapters::slack::SlackWebhook;
 use token_rotator::app::EngineParts;
 use token_rotator::clock::{Clock, ManualClock};
 use token_rotator::config::AlertmanagerSettings;
-use token_rotator::engine::{Adapters, Engine, Phase, RetryPolicy, Upstreams};
+use token_rotator::engine::{Adapters, Engine, Phase, RetryPolicy, SlackOut, Upstreams};
 use token_rotator::policy::Mode;
 use token_rotator::secrets::Keys;
 use token_rotator::sim::alertmanager::AlertmanagerSim;
@@ -183,7 +183,9 @@ impl Sims {
         EngineParts {
             adapters: Adapters {
                 environments,
-                slack: Some(SlackWebhook::new(webhook, timeout).observed(observer.clone())),
+                slack: SlackOut::Webhook(
+                    SlackWebhook::new(webhook, timeout).observed(observer.clone()),
+                ),
                 alertmanager: Some(
                     AlertmanagerClient::new(alertmanager_urls, timeout).observed(observer),
                 ),

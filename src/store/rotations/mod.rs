@@ -11,7 +11,8 @@ mod read;
 
 pub use read::*;
 
-use super::{StoreError, outbox};
+use super::outbox::{self, Notice};
+use super::{StoreError, threads};
 
 /// One rotation as journaled. Times are Unix milliseconds.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -54,6 +55,12 @@ pub struct RotationRow {
     pub mode: String,
     /// What a shadow rotation would have done (JSON).
     pub plan: Option<String>,
+    /// The Slack thread it is told in.
+    pub thread_id: Option<i64>,
+    /// Slack's id of the Approve/Reject request, once posted.
+    pub approval_ts: Option<String>,
+    /// Who pressed Approve or Reject (Slack user id and name, or `cli:NAME`).
+    pub decided_by: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -84,6 +91,9 @@ pub struct PendingAlert {
     pub receiver: String,
     /// The deciding rule's own mode, if it sets one.
     pub mode: Option<String>,
+    pub delivery_id: i64,
+    /// The deciding rule's own Slack channel, if it sets one.
+    pub slack_channel: Option<String>,
 }
 
 /// A column a transition sets. Names are constants of this crate, never input.
@@ -111,6 +121,16 @@ pub struct NewRotation {
     pub next_attempt_at: Option<Timestamp>,
     pub outcome: Option<String>,
     pub reason: String,
+    /// The Slack thread it is told in: the one of its delivery and channel.
+    pub thread: Option<threads::ThreadKey>,
+}
+
+impl NewRotation {
+    /// Tells it in the thread of `key`.
+    pub fn told_in(mut self, key: threads::ThreadKey) -> Self {
+        self.thread = Some(key);
+        self
+    }
 }
 
 /// A phase change. Applied only if the rotation is still in `from`.
@@ -122,8 +142,8 @@ pub struct Transition {
     pub trigger: String,
     pub next_attempt_at: Option<Timestamp>,
     pub fields: Vec<Field>,
-    /// Slack message to queue with this change.
-    pub notify: Option<serde_json::Value>,
+    /// Slack messages to queue with this change.
+    pub notify: Vec<Notice>,
 }
 
 pub(super) const ROTATION_COLUMNS: &str = "id, environment, api_user, application, action, rule_name, \
@@ -131,7 +151,8 @@ pub(super) const ROTATION_COLUMNS: &str = "id, environment, api_user, applicatio
     deadline_at_ms, last_error, outcome, api_user_name, application_uid, secret_name, old_token_id, \
     old_token_expires_at_ms, old_token_last8, old_secret_fingerprint, old_secret_sealed, \
     new_token_id, new_token_expires_at_ms, new_token_fingerprint, new_token_last4, \
-    new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms, alertname, silence_id, mode, plan";
+    new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms, alertname, silence_id, mode, plan, \
+    thread_id, approval_ts, decided_by";
 
 /// Raised when a rotation is no longer in the phase a step started from.
 pub const MOVED_ON: &str = "rotation is no longer in the phase this step started from";
@@ -143,16 +164,20 @@ pub async fn start(
     new: &NewRotation,
     alert_id: Option<i64>,
     now: Timestamp,
-    notify: Option<&serde_json::Value>,
+    notify: &[Notice],
 ) -> Result<(), StoreError> {
     let now_ms = now.as_millisecond();
     let mut tx = pool.begin().await.map_err(StoreError::Write)?;
     let finished = new.next_attempt_at.is_none().then_some(now_ms);
+    let thread_id = match &new.thread {
+        Some(key) => Some(threads::thread_for(&mut tx, key, now_ms).await?),
+        None => None,
+    };
     sqlx::query(
         "INSERT INTO rotations (id, environment, api_user, application, action, rule_name, \
          action_detail, phase, trigger, created_at_ms, updated_at_ms, next_attempt_at_ms, outcome, \
-         finished_at_ms, alertname, mode) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)",
+         finished_at_ms, alertname, mode, thread_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&new.id)
     .bind(&new.environment)
@@ -169,6 +194,7 @@ pub async fn start(
     .bind(finished)
     .bind(&new.alertname)
     .bind(new.mode)
+    .bind(thread_id)
     .execute(&mut *tx)
     .await
     .map_err(StoreError::Write)?;
@@ -185,8 +211,8 @@ pub async fn start(
     if let Some(alert_id) = alert_id {
         mark_handled(&mut tx, alert_id, Some(&new.id), now_ms).await?;
     }
-    if let Some(body) = notify {
-        outbox::queue(&mut tx, Some(&new.id), body, now_ms).await?;
+    for notice in notify {
+        outbox::queue(&mut tx, Some(&new.id), notice, now_ms).await?;
     }
     tx.commit().await.map_err(StoreError::Write)
 }
@@ -253,8 +279,8 @@ pub async fn transition(
     if let Some(alert_id) = alert_id {
         mark_handled(&mut tx, alert_id, Some(id), now_ms).await?;
     }
-    if let Some(body) = &t.notify {
-        outbox::queue(&mut tx, Some(id), body, now_ms).await?;
+    for notice in &t.notify {
+        outbox::queue(&mut tx, Some(id), notice, now_ms).await?;
     }
     tx.commit().await.map_err(StoreError::Write)?;
     Ok(true)

@@ -17,7 +17,8 @@ pub async fn pending_alerts(
 ) -> Result<Vec<PendingAlert>, StoreError> {
     sqlx::query_as(
         "SELECT a.id, a.fingerprint, a.status, a.environment, a.api_user, a.application, a.labels, \
-         a.action, a.rule_name, a.action_detail, a.reason, d.receiver, a.mode FROM alerts a \
+         a.action, a.rule_name, a.action_detail, a.reason, d.receiver, a.mode, a.delivery_id, \
+         a.slack_channel FROM alerts a \
          JOIN deliveries d ON d.id = a.delivery_id \
          WHERE a.handled_at_ms IS NULL ORDER BY a.id LIMIT $1",
     )

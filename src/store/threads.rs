@@ -1,0 +1,223 @@
+//! Slack threads: one parent message per (delivery, channel) that started work. The thread's
+//! history is the audit trail of its rotations; `audit_cursor` marks how much of it has been
+//! told, so a restart neither repeats nor skips a line, and `ts` keeps the thread after one.
+
+use jiff::Timestamp;
+use sqlx::{Sqlite, SqlitePool};
+
+use super::StoreError;
+use super::outbox::NotificationRow;
+use super::rotations::{AuditRow, ROTATION_COLUMNS, RotationRow};
+
+/// Which thread a new rotation is told in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadKey {
+    /// The webhook delivery that brought the alert; `None` for a command-line rotation, which
+    /// gets a thread of its own.
+    pub delivery_id: Option<i64>,
+    pub channel: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ThreadRow {
+    pub id: i64,
+    pub delivery_id: Option<i64>,
+    pub channel: String,
+    pub created_at_ms: i64,
+    pub ts: Option<String>,
+    pub audit_cursor: i64,
+    pub parent_digest: Option<String>,
+}
+
+/// An audit row with its id, for the cursor.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ThreadEvent {
+    pub id: i64,
+    #[sqlx(flatten)]
+    pub audit: AuditRow,
+    pub api_user: String,
+    pub application: String,
+    pub environment: String,
+}
+
+const THREAD_COLUMNS: &str =
+    "id, delivery_id, channel, created_at_ms, ts, audit_cursor, parent_digest";
+
+fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(text)
+}
+
+/// The thread of `key`, made if it is the first rotation of its delivery in that channel.
+pub(super) async fn thread_for(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    key: &ThreadKey,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    if key.delivery_id.is_some() {
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM slack_threads WHERE delivery_id = $1 AND channel = $2")
+                .bind(key.delivery_id)
+                .bind(&key.channel)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(StoreError::Write)?;
+        if let Some((id,)) = found {
+            return Ok(id);
+        }
+    }
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO slack_threads (delivery_id, channel, created_at_ms) VALUES ($1, $2, $3) \
+         RETURNING id",
+    )
+    .bind(key.delivery_id)
+    .bind(&key.channel)
+    .bind(now_ms)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(StoreError::Write)?;
+    Ok(id)
+}
+
+/// Threads with something to tell: a parent not yet posted, audit rows past the cursor, or a
+/// message due (for one of its rotations) at `now`.
+pub async fn with_work(pool: &SqlitePool, now: Timestamp) -> Result<Vec<ThreadRow>, StoreError> {
+    sqlx::query_as(sql(format!(
+        "SELECT {THREAD_COLUMNS} FROM slack_threads t WHERE t.ts IS NULL \
+         OR EXISTS (SELECT 1 FROM audit a JOIN rotations r ON r.id = a.rotation_id \
+                    WHERE r.thread_id = t.id AND a.id > t.audit_cursor) \
+         OR EXISTS (SELECT 1 FROM notifications n JOIN rotations r ON r.id = n.rotation_id \
+                    WHERE r.thread_id = t.id AND n.next_attempt_at_ms <= $1) \
+         ORDER BY t.id"
+    )))
+    .bind(now.as_millisecond())
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+pub async fn all(pool: &SqlitePool) -> Result<Vec<ThreadRow>, StoreError> {
+    sqlx::query_as(sql(format!(
+        "SELECT {THREAD_COLUMNS} FROM slack_threads ORDER BY id"
+    )))
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// The rotations told in a thread, oldest first.
+pub async fn rotations(pool: &SqlitePool, thread_id: i64) -> Result<Vec<RotationRow>, StoreError> {
+    sqlx::query_as(sql(format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE thread_id = $1 ORDER BY created_at_ms, id"
+    )))
+    .bind(thread_id)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// The thread's audit rows after `cursor`, oldest first.
+pub async fn events_after(
+    pool: &SqlitePool,
+    thread_id: i64,
+    cursor: i64,
+) -> Result<Vec<ThreadEvent>, StoreError> {
+    sqlx::query_as(
+        "SELECT a.id, a.rotation_id, a.at_ms, a.from_phase, a.to_phase, a.reason, a.trigger, \
+         r.api_user, r.application, r.environment \
+         FROM audit a JOIN rotations r ON r.id = a.rotation_id \
+         WHERE r.thread_id = $1 AND a.id > $2 ORDER BY a.id",
+    )
+    .bind(thread_id)
+    .bind(cursor)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// Messages due now for the thread's rotations, oldest first.
+pub async fn due_messages(
+    pool: &SqlitePool,
+    thread_id: i64,
+    now: Timestamp,
+) -> Result<Vec<NotificationRow>, StoreError> {
+    sqlx::query_as(
+        "SELECT n.id, n.rotation_id, n.body, n.attempts, n.delivered_at_ms, n.last_error, n.kind \
+         FROM notifications n JOIN rotations r ON r.id = n.rotation_id \
+         WHERE r.thread_id = $1 AND n.next_attempt_at_ms <= $2 ORDER BY n.id",
+    )
+    .bind(thread_id)
+    .bind(now.as_millisecond())
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// Due messages that belong to no thread (shadow batches, rotations from before threads).
+pub async fn due_unthreaded(
+    pool: &SqlitePool,
+    now: Timestamp,
+) -> Result<Vec<NotificationRow>, StoreError> {
+    sqlx::query_as(
+        "SELECT n.id, n.rotation_id, n.body, n.attempts, n.delivered_at_ms, n.last_error, n.kind \
+         FROM notifications n LEFT JOIN rotations r ON r.id = n.rotation_id \
+         WHERE r.thread_id IS NULL AND n.next_attempt_at_ms <= $1 ORDER BY n.id",
+    )
+    .bind(now.as_millisecond())
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::Read)
+}
+
+/// The parent was posted: its `ts` and what it said.
+pub async fn posted(
+    pool: &SqlitePool,
+    id: i64,
+    ts: &str,
+    digest: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE slack_threads SET ts = $1, parent_digest = $2 WHERE id = $3")
+        .bind(ts)
+        .bind(digest)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(StoreError::Write)?;
+    Ok(())
+}
+
+/// The parent was edited to say `digest`.
+pub async fn updated(pool: &SqlitePool, id: i64, digest: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE slack_threads SET parent_digest = $1 WHERE id = $2")
+        .bind(digest)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(StoreError::Write)?;
+    Ok(())
+}
+
+/// Audit rows up to `cursor` have been told in the thread.
+pub async fn told(pool: &SqlitePool, id: i64, cursor: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE slack_threads SET audit_cursor = MAX(audit_cursor, $1) WHERE id = $2")
+        .bind(cursor)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(StoreError::Write)?;
+    Ok(())
+}
+
+/// The approval request of `rotation_id` was posted as `ts`.
+pub async fn approval_posted(
+    pool: &SqlitePool,
+    rotation_id: &str,
+    ts: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE rotations SET approval_ts = $1 WHERE id = $2")
+        .bind(ts)
+        .bind(rotation_id)
+        .execute(pool)
+        .await
+        .map_err(StoreError::Write)?;
+    Ok(())
+}
