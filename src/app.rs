@@ -7,17 +7,21 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use secrecy::SecretString;
+
 use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
+use crate::adapters::slack::SlackApi;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{Adapters, Engine};
 use crate::intake::auth::WebhookAuth;
+use crate::notifier::Notifier;
 use crate::reconcile::Reconciler;
 use crate::secrets::Keys;
 use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
-use crate::web::{self, AppState};
+use crate::web::{self, AppState, Interactions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -40,6 +44,16 @@ pub struct EngineParts {
     pub background: bool,
     /// How often the loop looks at the journal when nothing woke it.
     pub poll: std::time::Duration,
+    pub slack: SlackParts,
+}
+
+/// The Slack Web API (threads, buttons); both `None` with an incoming webhook or no Slack.
+#[derive(Default)]
+pub struct SlackParts {
+    /// With a bot token: threads are posted by a notifier of their own.
+    pub api: Option<SlackApi>,
+    /// Verifies Approve/Reject clicks; without it `/v1/slack/interactions` answers 404.
+    pub signing_secret: Option<SecretString>,
 }
 
 /// A bound, not yet serving instance. Port 0 binds a free port; `local_addr` says which.
@@ -51,6 +65,8 @@ pub struct Application {
     /// Reads firing alerts back from Alertmanager, when one is configured.
     reconciler: Option<(Reconciler, std::time::Duration)>,
     engine: Option<Arc<Engine>>,
+    /// Posts Slack threads from the journal, with a bot token.
+    notifier: Option<Arc<Notifier>>,
     /// `Some(poll)` when the engine's loop runs inside `run_until_stopped`.
     engine_in_background: Option<std::time::Duration>,
 }
@@ -72,6 +88,16 @@ impl Application {
         .await?;
         let journal = Arc::new(journal);
         let engine_in_background = engine.as_ref().filter(|e| e.background).map(|e| e.poll);
+        let (slack, clock) = match &engine {
+            Some(parts) => (
+                SlackParts {
+                    api: parts.slack.api.clone(),
+                    signing_secret: parts.slack.signing_secret.clone(),
+                },
+                Some(Arc::clone(&parts.clock)),
+            ),
+            None => (SlackParts::default(), None),
+        };
         let engine = engine.map(|parts| {
             Arc::new(Engine::new(
                 Arc::clone(&journal),
@@ -82,6 +108,31 @@ impl Application {
                 config.engine.clone(),
             ))
         });
+        let notifier = slack.api.clone().zip(clock.clone()).map(|(api, clock)| {
+            Arc::new(Notifier::new(
+                Arc::clone(&journal),
+                api,
+                clock,
+                Arc::clone(&metrics),
+                config.engine.slack.default_channel.clone(),
+            ))
+        });
+        let interactions = slack
+            .signing_secret
+            .zip(clock)
+            .map(|(signing_secret, clock)| {
+                Arc::new(Interactions {
+                    signing_secret,
+                    api: slack.api,
+                    clock,
+                    // A decision wakes the engine (to start) and the notifier (to say so).
+                    wake: engine
+                        .iter()
+                        .map(|e| e.waker())
+                        .chain(notifier.iter().map(|n| n.waker()))
+                        .collect(),
+                })
+            });
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -110,6 +161,8 @@ impl Application {
         });
         let state = Arc::new(AppState {
             journal,
+            slack: interactions,
+            slack_health: notifier.as_ref().map(|n| n.health()),
             wake: engine.as_ref().map(|e| e.waker()),
             metrics,
             auth,
@@ -123,6 +176,7 @@ impl Application {
             state,
             reconciler,
             engine,
+            notifier,
             engine_in_background,
         })
     }
@@ -162,6 +216,12 @@ impl Application {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }))
         });
+        let notifier_task = self.notifier.map(|notifier| {
+            let mut stopped = engine_stopped.clone();
+            tokio::spawn(notifier.run(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
         let reconcile_task = self.reconciler.map(|(reconciler, interval)| {
             let mut stopped = engine_stopped.clone();
             tokio::spawn(reconciler.run(interval, async move {
@@ -192,7 +252,10 @@ impl Application {
         if let Some(task) = metrics_task {
             let _ = task.await;
         }
-        for task in [engine_task, reconcile_task].into_iter().flatten() {
+        for task in [engine_task, notifier_task, reconcile_task]
+            .into_iter()
+            .flatten()
+        {
             let _ = task.await;
         }
         journal.close().await;

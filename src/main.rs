@@ -165,10 +165,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .get(target.environment.as_str())
                     .copied()
                     .unwrap_or_default();
-                let channel = config.engine.slack.channel(None, target.environment.as_str());
+                let channel = config
+                    .engine
+                    .slack
+                    .channel(None, target.environment.as_str());
                 let requested =
-                    rotate::request(&journal, &target, mode, channel, jiff::Timestamp::now())
-                        .await;
+                    rotate::request(&journal, &target, mode, channel, jiff::Timestamp::now()).await;
                 journal.close().await;
                 requested
             })?;

@@ -19,10 +19,11 @@ use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
 use crate::adapters::parameterize::secret_name;
 use crate::adapters::signon::SignonClient;
-use crate::adapters::slack::SlackWebhook;
-use crate::app::{Application, EngineParts};
+use crate::adapters::slack::SlackApi;
+use crate::app::{Application, EngineParts, SlackParts};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::engine::message::APPROVE;
 use crate::engine::{Adapters, Engine, Phase, RetryPolicy, SlackOut, Upstreams};
 use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
@@ -30,9 +31,9 @@ use crate::secrets::Keys;
 use crate::sim::alertmanager::AlertmanagerSim;
 use crate::sim::kubernetes::KubernetesSim;
 use crate::sim::signon::SignonSim;
-use crate::sim::slack::{SlackSim, WEBHOOK_PATH};
-use crate::store::outbox;
+use crate::sim::slack::{API_PATH, BOT_TOKEN, SIGNING_SECRET, SlackSim};
 use crate::store::rotations::{self, RotationRow};
+use crate::store::{outbox, threads};
 use crate::telemetry::Metrics;
 
 const NAMESPACE: &str = "apps";
@@ -84,7 +85,7 @@ pub async fn run() -> anyhow::Result<()> {
     let bodies = fixtures::replay_bodies();
     seed(&worlds, &bodies)?;
 
-    let mut config = Config::builtin();
+    let mut config = demo_config()?;
     config.database_url = format!("sqlite://{}", dir.path().join("journal.db").display());
     config.listen = "127.0.0.1:0".parse().expect("a literal address");
     config.engine.grace = GRACE;
@@ -95,13 +96,17 @@ pub async fn run() -> anyhow::Result<()> {
         max_delay: Duration::from_secs(1),
         max_attempts: 5,
     };
-    let webhook = SecretString::from(format!("{}{WEBHOOK_PATH}", slack_http.url()));
+    slack.set_group(APPROVERS_GROUP, &[APPROVER.0]);
+    let slack_api = SlackApi::new(
+        &format!("{}{API_PATH}", slack_http.url()),
+        SecretString::from(BOT_TOKEN),
+        Duration::from_secs(5),
+    )
+    .observed(observer.clone());
     let parts = EngineParts {
         adapters: Adapters {
             environments,
-            slack: SlackOut::Webhook(
-                SlackWebhook::new(webhook, Duration::from_secs(5)).observed(observer.clone()),
-            ),
+            slack: SlackOut::Threads,
             alertmanager: Some(
                 AlertmanagerClient::new(vec![alertmanager_http.url()], Duration::from_secs(5))
                     .observed(observer),
@@ -112,11 +117,16 @@ pub async fn run() -> anyhow::Result<()> {
         // Driven below, after every alert is journaled, so the outcome does not depend on timing.
         background: false,
         poll: Duration::from_secs(1),
+        slack: SlackParts {
+            api: Some(slack_api),
+            signing_secret: Some(SecretString::from(SIGNING_SECRET)),
+        },
     };
     let token = random_secret();
     let app = Application::build(config, WebhookAuth::bearer(&token), Some(parts), metrics).await?;
     let engine = app.engine().expect("built with an engine");
     let url = format!("http://{}/v1/alertmanager", app.local_addr());
+    let interactions = format!("http://{}/v1/slack/interactions", app.local_addr());
     println!(
         "token-rotator demo: service on {url}; Signon, Kubernetes and Slack simulated on loopback"
     );
@@ -126,12 +136,15 @@ pub async fn run() -> anyhow::Result<()> {
     }));
 
     post_all(&url, &token, &bodies).await?;
+    engine.run_until_idle().await?;
+    click_approvals(&engine, &interactions).await?;
     let rows = run_to_the_end(&engine).await?;
     let expected = expected_ends(&engine).await?;
     let _ = stop.send(());
     server.await.context("server task")??;
 
-    print_messages(&slack.messages());
+    println!("\nSlack, as the channels read (threads indented):");
+    print!("{}", slack.transcript());
     print_outcomes(&rows);
     println!();
     for world in &worlds {
@@ -143,16 +156,87 @@ pub async fn run() -> anyhow::Result<()> {
             world.kubernetes.names().len(),
         );
     }
+    let posted = slack.posted();
     println!(
-        "Alertmanager: {} silences; Slack: {} messages; {:.1}s in all",
+        "Alertmanager: {} silences; Slack: {} threads, {} messages, {} edits, {} posts refused for going faster than 1/s; {:.1}s in all",
         alertmanager.silences().len(),
-        slack.messages().len(),
+        posted.iter().filter(|m| m.thread_ts.is_none()).count(),
+        posted.len(),
+        posted.iter().map(|m| m.edits).sum::<usize>(),
+        slack.rate_limited(),
         started.elapsed().as_secs_f64()
     );
     check(&rows, &expected, &worlds)
 }
 
 const ENVIRONMENTS: [&str; 2] = ["integration", "production"];
+
+/// The demo's Slack: a channel per environment, and one rule that asks before rotating.
+const APPROVERS_GROUP: &str = "S0PLATFORM";
+const APPROVER: (&str, &str) = ("U0ALICE", "alice");
+const NOT_AN_APPROVER: (&str, &str) = ("U0MALLORY", "mallory");
+const DEMO_SLACK: &str = r##"
+[slack]
+channel = "C0ROTATIONS"
+[environments.integration]
+slack_channel = "C0INTEGRATION"
+[environments.production]
+slack_channel = "C0PRODUCTION"
+
+[[rules]]
+name = "demo-ha-fast-asks-first"
+action = "manual"
+owner = "#govuk-platform-engineering-team"
+runbook_url = "https://docs.publishing.service.gov.uk/manual/alerts/signon-api-user-token-expires-soon.html"
+approval = true
+approvers = ["S0PLATFORM"]
+match = { api_user = "ha-fast@alphagov.co.uk" }
+"##;
+
+/// The shipped rules with the demo's Slack settings and approval rule in front.
+fn demo_config() -> anyhow::Result<Config> {
+    let shipped = crate::config::DEFAULT_CONFIG;
+    let first_rule = shipped
+        .find("[[rules]]")
+        .context("the shipped config has rules")?;
+    // The shipped `[environments.production]` is dropped (its shadow mode is cleared below).
+    let head = shipped[..first_rule].replace("[environments.production]\nmode = \"shadow\"", "");
+    let text = format!("{head}{DEMO_SLACK}\n{}", &shipped[first_rule..]);
+    Config::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config: {}", e.render(&text)))
+}
+
+/// Presses the buttons of every approval request: first someone not allowed (refused), then an
+/// approver (through the user group), as signed Slack requests.
+async fn click_approvals(engine: &Engine, url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let rows = rotations::all_rotations(engine.journal().pool()).await?;
+    for row in rows
+        .iter()
+        .filter(|r| r.phase == Phase::AwaitingApproval.as_str())
+    {
+        for (user, name) in [NOT_AN_APPROVER, APPROVER] {
+            let body = crate::sim::slack::interaction(&row.id, APPROVE, user, name);
+            let mut request = client.post(url).body(body.clone()).header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+            for (header, value) in crate::sim::slack::signed_headers(
+                SIGNING_SECRET,
+                &body,
+                jiff::Timestamp::now().as_second(),
+            ) {
+                request = request.header(header, value);
+            }
+            let status = request.send().await?.status();
+            ensure!(status.is_success(), "Slack click by {name}: HTTP {status}");
+            println!(
+                "  {name} pressed Approve on the request for {} / {}",
+                row.api_user, row.application
+            );
+        }
+    }
+    Ok(())
+}
 
 /// One environment's simulated Signon and cluster.
 struct Simulated {
@@ -234,7 +318,10 @@ async fn run_to_the_end(engine: &Engine) -> anyhow::Result<Vec<RotationRow>> {
         let waiting = outbox::all_notifications(pool)
             .await?
             .iter()
-            .any(|n| n.delivered_at_ms.is_none());
+            .any(|n| n.delivered_at_ms.is_none())
+            || !threads::with_work(pool, jiff::Timestamp::now())
+                .await?
+                .is_empty();
         if rows.iter().all(|r| r.next_attempt_at_ms.is_none()) && !waiting {
             return Ok(rows);
         }
@@ -242,13 +329,6 @@ async fn run_to_the_end(engine: &Engine) -> anyhow::Result<Vec<RotationRow>> {
             bail!("rotations still running after 60 s");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn print_messages(messages: &[serde_json::Value]) {
-    println!("\nSlack received {} messages:", messages.len());
-    for message in messages {
-        println!("  • {}", message["text"].as_str().unwrap_or_default());
     }
 }
 
@@ -289,7 +369,13 @@ async fn expected_ends(engine: &Engine) -> anyhow::Result<Vec<(String, &'static 
             alert.application.clone().unwrap_or_default(),
         );
         let firing = alert.status == "firing";
+        let asks_first = alert
+            .action_detail
+            .as_deref()
+            .is_some_and(|d| d.contains("\"approval\":true"));
         let decided = match alert.action.as_str() {
+            // The demo approves every request it is asked.
+            "manual" if asks_first => None,
             "manual" => Some(Phase::Manual),
             "ignore" => Some(Phase::Ignored),
             "silence" => Some(Phase::Silenced),

@@ -11,17 +11,19 @@ use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::adapters::kubernetes::SecretDistributor;
 use crate::adapters::signon::SignonClient;
-use crate::adapters::slack::SlackWebhook;
-use crate::app::{Application, EngineParts, shutdown_signal};
+use crate::adapters::slack::{SlackApi, SlackWebhook};
+use crate::app::{Application, EngineParts, SlackParts, shutdown_signal};
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::engine::{Adapters, Upstreams};
+use crate::engine::{Adapters, SlackOut, Upstreams};
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::{self, Keys};
 use crate::telemetry::Metrics;
 
 pub const SIGNON_ADMIN_TOKEN_VAR: &str = "TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN";
 pub const SLACK_WEBHOOK_URL_VAR: &str = "TOKEN_ROTATOR_SLACK_WEBHOOK_URL";
+pub const SLACK_BOT_TOKEN_VAR: &str = "TOKEN_ROTATOR_SLACK_BOT_TOKEN";
+pub const SLACK_SIGNING_SECRET_VAR: &str = "TOKEN_ROTATOR_SLACK_SIGNING_SECRET";
 /// gds-sso caches a token for 5 minutes: revoking sooner can break a consumer still using it.
 pub const MIN_GRACE: Duration = Duration::from_secs(5 * 60);
 
@@ -70,18 +72,60 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
     };
     let lookup = &secrets::process_env;
     let keys = Keys::from_env(lookup)?;
-    let slack = secrets::from_env(SLACK_WEBHOOK_URL_VAR, lookup)?
-        .map(|url| SlackWebhook::new(url, Duration::from_secs(10)).observed(observer.clone()));
-    if slack.is_none() {
-        tracing::warn!("{SLACK_WEBHOOK_URL_VAR} is not set: outcomes are logged, not posted");
+    let bot = secrets::from_env(SLACK_BOT_TOKEN_VAR, lookup)?;
+    let signing_secret = secrets::from_env(SLACK_SIGNING_SECRET_VAR, lookup)?;
+    let approval_rule = config.policy.rules().iter().find(|r| {
+        matches!(
+            r.action,
+            crate::policy::Action::Manual { approval: true, .. }
+        )
+    });
+    if let Some(rule) = approval_rule
+        && (bot.is_none() || signing_secret.is_none())
+    {
+        bail!(
+            "rule {:?} asks for approval in Slack: set {SLACK_BOT_TOKEN_VAR} and {SLACK_SIGNING_SECRET_VAR} (buttons need the Web API and signed interactions)",
+            rule.name
+        );
     }
+    let slack_api = match bot {
+        Some(token) => {
+            if config.engine.slack.default_channel.is_none() {
+                bail!(
+                    "{SLACK_BOT_TOKEN_VAR} is set but [slack] channel is not: say where threads go"
+                );
+            }
+            Some(
+                SlackApi::new(&config.slack.api_url, token, config.slack.timeout)
+                    .observed(observer.clone()),
+            )
+        }
+        None => None,
+    };
+    let mut adapters = Adapters::single(upstreams, None, alertmanager(config, observer.clone()));
+    adapters.slack = if slack_api.is_some() {
+        SlackOut::Threads
+    } else {
+        let webhook = secrets::from_env(SLACK_WEBHOOK_URL_VAR, lookup)?
+            .map(|url| SlackWebhook::new(url, Duration::from_secs(10)).observed(observer));
+        if webhook.is_none() {
+            tracing::warn!(
+                "neither {SLACK_BOT_TOKEN_VAR} nor {SLACK_WEBHOOK_URL_VAR} is set: outcomes are logged, not posted"
+            );
+        }
+        webhook.into()
+    };
     Ok(Some(EngineParts {
         // One instance per cluster: these upstreams serve every environment it hears of.
-        adapters: Adapters::single(upstreams, slack, alertmanager(config, observer)),
+        adapters,
         keys,
         clock: Arc::new(SystemClock),
         background: true,
         poll: Duration::from_secs(1),
+        slack: SlackParts {
+            api: slack_api,
+            signing_secret,
+        },
     }))
 }
 

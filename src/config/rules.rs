@@ -188,7 +188,7 @@ fn validate_action(
                     ("runbook_url", runbook_span),
                     ("escalate_after", escalate_span),
                     ("duration", duration_span),
-                ("approval", approval_span.clone()),
+                    ("approval", approval_span.clone()),
                     ("approvers", approvers_span.clone()),
                 ],
             );
@@ -203,8 +203,13 @@ fn validate_action(
                 ],
             );
             let owner = required(checker, rule, span.clone(), "owner", fields.owner);
-            let runbook_url =
-                required(checker, rule, span.clone(), "runbook_url", fields.runbook_url);
+            let runbook_url = required(
+                checker,
+                rule,
+                span.clone(),
+                "runbook_url",
+                fields.runbook_url,
+            );
             let approval = fields.approval.is_some_and(|a| *a.get_ref());
             let approvers = validate_approvers(checker, rule, span, approval, fields.approvers)?;
             Some(Action::Manual {
@@ -222,7 +227,7 @@ fn validate_action(
                     ("owner", owner_span),
                     ("runbook_url", runbook_span),
                     ("duration", duration_span),
-                ("approval", approval_span.clone()),
+                    ("approval", approval_span.clone()),
                     ("approvers", approvers_span.clone()),
                 ],
             );
@@ -239,7 +244,7 @@ fn validate_action(
                     ("owner", owner_span),
                     ("runbook_url", runbook_span),
                     ("escalate_after", escalate_span),
-                ("approval", approval_span.clone()),
+                    ("approval", approval_span.clone()),
                     ("approvers", approvers_span.clone()),
                 ],
             );
@@ -331,5 +336,7 @@ fn validate_approvers(
 fn is_slack_principal(id: &str) -> bool {
     id.len() >= 3
         && id.starts_with(['U', 'W', 'S'])
-        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }

@@ -89,11 +89,10 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
     let slack = raw.slack.unwrap_or_default();
     let mut channels = BTreeMap::new();
     for (name, environment) in &raw.environments {
-        if let Some(channel) = &environment.slack_channel {
-            if let Some(channel) = valid_channel(checker, &format!("environments.{name}"), channel)
-            {
-                channels.insert(name.clone(), channel);
-            }
+        if let Some(channel) = &environment.slack_channel
+            && let Some(channel) = valid_channel(checker, &format!("environments.{name}"), channel)
+        {
+            channels.insert(name.clone(), channel);
         }
     }
     let default_channel = slack
@@ -106,8 +105,12 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
         slack.approval_timeout,
         Duration::from_secs(24 * 3600),
     );
-    let slack_timeout =
-        optional_duration(checker, "slack.timeout", slack.timeout, DEFAULT_HTTP_TIMEOUT);
+    let slack_timeout = optional_duration(
+        checker,
+        "slack.timeout",
+        slack.timeout,
+        DEFAULT_HTTP_TIMEOUT,
+    );
     let slack_settings = slack_timeout.map(|timeout| SlackSettings {
         api_url: slack
             .api_url
@@ -116,19 +119,20 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
             .to_owned(),
         timeout,
     });
-    let engine = validate_rotation(checker, raw.rotation.unwrap_or_default()).and_then(|mut engine| {
-        engine.modes = raw
-            .environments
-            .into_iter()
-            .filter_map(|(name, environment)| Some((name, environment.mode?)))
-            .collect();
-        engine.slack = SlackRouting {
-            default_channel,
-            channels,
-        };
-        engine.approval_timeout = approval_timeout?;
-        Some(engine)
-    });
+    let engine =
+        validate_rotation(checker, raw.rotation.unwrap_or_default()).and_then(|mut engine| {
+            engine.modes = raw
+                .environments
+                .into_iter()
+                .filter_map(|(name, environment)| Some((name, environment.mode?)))
+                .collect();
+            engine.slack = SlackRouting {
+                default_channel,
+                channels,
+            };
+            engine.approval_timeout = approval_timeout?;
+            Some(engine)
+        });
     let signon = raw.signon.and_then(|signon| {
         let timeout = optional_duration(
             checker,
@@ -189,7 +193,11 @@ pub(super) fn check_channel(channel: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn valid_channel(checker: &mut Checker, section: &str, channel: &Spanned<String>) -> Option<String> {
+fn valid_channel(
+    checker: &mut Checker,
+    section: &str,
+    channel: &Spanned<String>,
+) -> Option<String> {
     match check_channel(channel.get_ref()) {
         Ok(()) => Some(channel.get_ref().clone()),
         Err(e) => {

@@ -103,12 +103,18 @@ pub async fn decide(
         let text = format!(
             "{} pressed {} on the request for `{}` / *{}*, but it is closed ({}{}): nothing changed.",
             who.shown,
-            if verdict == Verdict::Approve { "Approve" } else { "Reject" },
+            if verdict == Verdict::Approve {
+                "Approve"
+            } else {
+                "Reject"
+            },
             message::escape(&row.api_user),
             message::escape(&row.application),
             phase,
-            by.as_deref()
-                .map_or_else(String::new, |b| format!(", decided by {}", message::escape(b))),
+            by.as_deref().map_or_else(String::new, |b| format!(
+                ", decided by {}",
+                message::escape(b)
+            )),
         );
         let notice = Notice::new(NoticeKind::Note, message::note(&text));
         outbox::enqueue_for(pool, Some(&row.id), &notice, now).await?;
@@ -117,7 +123,11 @@ pub async fn decide(
     let what = format!("{} by {} at {}", verdict.past(), who.shown, when(now));
     let (to, next, closed) = match verdict {
         Verdict::Approve => (Phase::Planned, Some(now), format!("{what}; rotating now")),
-        Verdict::Reject => (Phase::Rejected, None, format!("{what}; nothing was changed")),
+        Verdict::Reject => (
+            Phase::Rejected,
+            None,
+            format!("{what}; nothing was changed"),
+        ),
     };
     let mut fields = vec![Field::Text("decided_by", Some(who.audit.clone()))];
     if to.is_terminal() {

@@ -96,7 +96,10 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64) -> Value
             "Nothing to do.".to_owned(),
         ),
         Phase::Rejected => (
-            format!(":no_entry_sign: Not rotating the token of {who}{rule}: {}.", escape(why)),
+            format!(
+                ":no_entry_sign: Not rotating the token of {who}{rule}: {}.",
+                escape(why)
+            ),
             format!(
                 "Rotate it by hand before it expires ({}) if it is still in use.",
                 date(row.old_token_expires_at_ms)
@@ -175,10 +178,9 @@ pub const REJECT: &str = "reject";
 /// The Approve/Reject request of a manual rule with `approval = true`.
 pub fn approval_request(row: &RotationRow, until_ms: i64) -> Value {
     let who = target(row);
-    let rule = row
-        .rule_name
-        .as_deref()
-        .map_or_else(String::new, |r| format!(" Rule `{}` asks first.", escape(r)));
+    let rule = row.rule_name.as_deref().map_or_else(String::new, |r| {
+        format!(" Rule `{}` asks first.", escape(r))
+    });
     let approvers = serde_json::from_str::<Value>(row.action_detail.as_deref().unwrap_or("{}"))
         .ok()
         .and_then(|d| {
@@ -214,12 +216,12 @@ pub fn approval_request(row: &RotationRow, until_ms: i64) -> Value {
     })
 }
 
-/// The request once decided (or expired, or cancelled): the same words without buttons.
+/// The request once decided (or expired, or cancelled), without buttons. `what` is our own
+/// words (with a mention of who decided), so it is not escaped.
 pub fn approval_closed(row: &RotationRow, what: &str) -> Value {
     let text = format!(
-        ":ballot_box_with_check: Rotation of {}: {}.",
-        target(row),
-        escape(what)
+        ":ballot_box_with_check: Rotation of {}: {what}.",
+        target(row)
     );
     json!({
         "text": text,

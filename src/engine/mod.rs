@@ -387,7 +387,10 @@ impl Engine {
                 } else {
                     NoticeKind::Outcome
                 };
-                Notice::new(kind, message::outcome(row, to, &reason, now.as_millisecond()))
+                Notice::new(
+                    kind,
+                    message::outcome(row, to, &reason, now.as_millisecond()),
+                )
             })
             .into_iter()
             .collect();

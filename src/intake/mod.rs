@@ -40,12 +40,11 @@ pub struct IncomingAlert {
 pub enum Routing {
     Routed {
         target: Target,
-        decision: Decision,
+        /// Boxed: a decision is large and most alerts of a burst share the enum's size.
+        decision: Box<Decision>,
     },
     /// The alert lacks what a rotation needs; journaled and counted, never retried by Alertmanager.
-    Unroutable {
-        reason: String,
-    },
+    Unroutable { reason: String },
 }
 
 /// Routes every alert of a payload: resolve its target, then ask the policy.
@@ -84,7 +83,7 @@ fn route_alert(
             let mut labels = alert.labels.clone();
             labels.insert("environment".into(), target.environment.to_string());
             Routing::Routed {
-                decision: policy.decide(&labels),
+                decision: Box::new(policy.decide(&labels)),
                 target,
             }
         }

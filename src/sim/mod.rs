@@ -23,7 +23,10 @@ use tokio::task::JoinHandle;
 /// What a simulator does instead of answering normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
+    /// That HTTP status (429 comes with `Retry-After: 1`).
     Status(u16),
+    /// Slack's way: HTTP 200 with `{"ok": false, "error": <code>}`.
+    SlackError(&'static str),
     /// Answer only after this long (clients time out first).
     Hang(Duration),
 }
@@ -97,10 +100,21 @@ impl Faults {
             })
         }?;
         match fault {
+            Fault::Status(429) => Some(
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    axum::Json(serde_json::json!({"ok": false, "error": "ratelimited"})),
+                )
+                    .into_response(),
+            ),
             Fault::Status(code) => {
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 Some((status, format!("simulated {code} for {operation}")).into_response())
+            }
+            Fault::SlackError(code) => {
+                Some(axum::Json(serde_json::json!({"ok": false, "error": code})).into_response())
             }
             Fault::Hang(duration) => {
                 tokio::time::sleep(duration).await;

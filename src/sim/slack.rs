@@ -1,23 +1,98 @@
-//! A Slack incoming webhook: records every body and answers `ok`, or fails when told to.
+//! Slack, both ways token-rotator talks to it: an incoming webhook (records bodies, answers `ok`)
+//! and the Web API (`chat.postMessage` with threads, `chat.update`, `usergroups.users.list`),
+//! holding Slack's rules: the bot token, 1 post per second per channel (429 with
+//! `Retry-After`), Block Kit limits, `ok: false` errors on demand. It can also "click" a button:
+//! [`interaction`] builds a `block_actions` payload and [`signed_headers`] signs it as Slack does.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::Value;
+use secrecy::SecretString;
+use serde_json::{Value, json};
 
 use super::{Faults, Running};
+use crate::adapters::slack::signature;
 
 /// The path of the webhook URL, shaped like Slack's (`/services/T…/B…/secret`).
 pub const WEBHOOK_PATH: &str = "/services/T0SIMULATE/B0SIMULATE/simulated-webhook-secret";
+/// Where the Web API is: `<url>/api/chat.postMessage`.
+pub const API_PATH: &str = "/api";
+/// The bot token the simulated workspace accepts.
+pub const BOT_TOKEN: &str = "xoxb-simulated-bot-token";
+/// The simulated app's signing secret.
+pub const SIGNING_SECRET: &str = "simulated-signing-secret-8f7422";
+/// Slack's `chat.postMessage` pace per channel.
+const POST_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A message as the simulated workspace holds it.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub channel: String,
+    pub ts: String,
+    /// The parent's `ts` for a thread reply.
+    pub thread_ts: Option<String>,
+    /// A thread reply also shown in the channel.
+    pub broadcast: bool,
+    /// As last posted or edited.
+    pub body: Value,
+    pub edits: usize,
+}
+
+impl Message {
+    pub fn text(&self) -> &str {
+        self.body["text"].as_str().unwrap_or_default()
+    }
+
+    /// What a person sees: the blocks' texts, or the fallback text when there are no blocks.
+    pub fn all_text(&self) -> String {
+        let mut out = String::new();
+        collect_text(&self.body["blocks"], &mut out);
+        if out.is_empty() {
+            out = self.text().to_owned();
+        }
+        out
+    }
+}
+
+fn collect_text(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("text", Value::String(s)) => {
+                        out.push('\n');
+                        out.push_str(s);
+                    }
+                    _ => collect_text(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_text(v, out)),
+        _ => {}
+    }
+}
 
 #[derive(Default)]
 pub struct SlackSim {
     pub faults: Faults,
+    /// Incoming-webhook bodies.
     messages: Mutex<Vec<Value>>,
+    /// Web API messages, in the order posted.
+    posted: Mutex<Vec<Message>>,
+    /// Every `chat.postMessage` that got past the fault injection: when, and to which channel.
+    post_requests: Mutex<Vec<(Instant, String)>>,
+    last_post: Mutex<HashMap<String, Instant>>,
+    /// 429s answered because a client posted faster than Slack allows.
+    rate_limited: AtomicU32,
+    groups: Mutex<HashMap<String, Vec<String>>>,
+    next_ts: AtomicU64,
 }
 
 impl SlackSim {
@@ -28,14 +103,83 @@ impl SlackSim {
     pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
         let router = Router::new()
             .route(WEBHOOK_PATH, post(receive))
+            .route("/api/chat.postMessage", post(post_message))
+            .route("/api/chat.update", post(update))
+            .route("/api/usergroups.users.list", get(group_members))
             .with_state(Arc::clone(self));
         super::serve(router).await
     }
 
-    /// Every message body accepted, in order.
+    /// Every incoming-webhook body accepted, in order.
     pub fn messages(&self) -> Vec<Value> {
         self.messages.lock().expect("lock never poisoned").clone()
     }
+
+    /// Every Web API message, in the order posted, as it reads now.
+    pub fn posted(&self) -> Vec<Message> {
+        self.posted.lock().expect("lock never poisoned").clone()
+    }
+
+    /// When each `chat.postMessage` reached the per-channel limit check, per channel.
+    pub fn post_times(&self) -> HashMap<String, Vec<Instant>> {
+        let mut out: HashMap<String, Vec<Instant>> = HashMap::new();
+        for (at, channel) in self
+            .post_requests
+            .lock()
+            .expect("lock never poisoned")
+            .iter()
+        {
+            out.entry(channel.clone()).or_default().push(*at);
+        }
+        out
+    }
+
+    /// How many posts came faster than 1 per second per channel (answered 429).
+    pub fn rate_limited(&self) -> u32 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Defines a user group for `usergroups.users.list`.
+    pub fn set_group(&self, group: &str, members: &[&str]) {
+        self.groups.lock().expect("lock never poisoned").insert(
+            group.to_owned(),
+            members.iter().map(|m| (*m).to_owned()).collect(),
+        );
+    }
+
+    /// The conversation as a person would read it: parents, their threads indented.
+    pub fn transcript(&self) -> String {
+        let posted = self.posted();
+        let mut out = String::new();
+        for parent in posted.iter().filter(|m| m.thread_ts.is_none()) {
+            let edited = if parent.edits > 0 {
+                format!(" (edited {}×)", parent.edits)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "[{}] {}{edited}\n",
+                parent.channel,
+                flat(&parent.all_text())
+            ));
+            for reply in posted
+                .iter()
+                .filter(|m| m.thread_ts.as_deref() == Some(parent.ts.as_str()))
+            {
+                let mark = if reply.broadcast {
+                    " [also in channel]"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("    └ {}{mark}\n", flat(&reply.all_text())));
+            }
+        }
+        out
+    }
+}
+
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 async fn receive(State(sim): State<Arc<SlackSim>>, Json(body): Json<Value>) -> Response {
@@ -51,4 +195,188 @@ async fn receive(State(sim): State<Arc<SlackSim>>, Json(body): Json<Value>) -> R
     }
     sim.messages.lock().expect("lock never poisoned").push(body);
     "ok".into_response()
+}
+
+fn slack_error(code: &str) -> Response {
+    Json(json!({"ok": false, "error": code})).into_response()
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {BOT_TOKEN}"))
+}
+
+/// Block Kit's limits, as Slack enforces them (`invalid_blocks`, `no_text`).
+fn check_message(body: &Value) -> Result<(), &'static str> {
+    if body["text"].as_str().is_none_or(str::is_empty) {
+        // We always send the fallback text, so its absence is a bug worth a loud error.
+        return Err("no_text");
+    }
+    if let Some(blocks) = body.get("blocks") {
+        let blocks = blocks.as_array().ok_or("invalid_blocks")?;
+        if blocks.len() > 50 {
+            return Err("invalid_blocks");
+        }
+        for block in blocks {
+            if let Some(text) = block["text"]["text"].as_str()
+                && text.chars().count() > 3000
+            {
+                return Err("invalid_blocks");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn post_message(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return slack_error("invalid_auth");
+    }
+    if let Some(fault) = sim.faults.check("chat.postMessage").await {
+        return fault;
+    }
+    let Some(channel) = body["channel"].as_str().map(str::to_owned) else {
+        return slack_error("channel_not_found");
+    };
+    let now = Instant::now();
+    sim.post_requests
+        .lock()
+        .expect("lock never poisoned")
+        .push((now, channel.clone()));
+    {
+        let mut last = sim.last_post.lock().expect("lock never poisoned");
+        if last
+            .get(&channel)
+            .is_some_and(|at| now.duration_since(*at) < POST_INTERVAL)
+        {
+            sim.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response();
+        }
+        last.insert(channel.clone(), now);
+    }
+    if let Err(code) = check_message(&body) {
+        return slack_error(code);
+    }
+    let thread_ts = body["thread_ts"].as_str().map(str::to_owned);
+    let mut posted = sim.posted.lock().expect("lock never poisoned");
+    if let Some(parent) = &thread_ts
+        && !posted
+            .iter()
+            .any(|m| &m.ts == parent && m.channel == channel && m.thread_ts.is_none())
+    {
+        return slack_error("thread_not_found");
+    }
+    let ts = format!(
+        "1700000000.{:06}",
+        sim.next_ts.fetch_add(1, Ordering::Relaxed) + 100
+    );
+    let mut stored = body.clone();
+    for key in ["channel", "thread_ts", "reply_broadcast", "unfurl_links"] {
+        stored.as_object_mut().map(|o| o.remove(key));
+    }
+    posted.push(Message {
+        channel: channel.clone(),
+        ts: ts.clone(),
+        broadcast: thread_ts.is_some() && body["reply_broadcast"] == json!(true),
+        thread_ts,
+        body: stored.clone(),
+        edits: 0,
+    });
+    Json(json!({"ok": true, "channel": channel, "ts": ts, "message": stored})).into_response()
+}
+
+async fn update(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return slack_error("invalid_auth");
+    }
+    if let Some(fault) = sim.faults.check("chat.update").await {
+        return fault;
+    }
+    if let Err(code) = check_message(&body) {
+        return slack_error(code);
+    }
+    let (Some(channel), Some(ts)) = (body["channel"].as_str(), body["ts"].as_str()) else {
+        return slack_error("message_not_found");
+    };
+    let mut posted = sim.posted.lock().expect("lock never poisoned");
+    let Some(message) = posted
+        .iter_mut()
+        .find(|m| m.channel == channel && m.ts == ts)
+    else {
+        return slack_error("message_not_found");
+    };
+    let mut stored = body.clone();
+    for key in ["channel", "ts"] {
+        stored.as_object_mut().map(|o| o.remove(key));
+    }
+    message.body = stored;
+    message.edits += 1;
+    Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
+}
+
+async fn group_members(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if !authorized(&headers) {
+        return slack_error("invalid_auth");
+    }
+    if let Some(fault) = sim.faults.check("usergroups.users.list").await {
+        return fault;
+    }
+    let group = query.get("usergroup").cloned().unwrap_or_default();
+    match sim.groups.lock().expect("lock never poisoned").get(&group) {
+        Some(users) => Json(json!({"ok": true, "users": users})).into_response(),
+        None => slack_error("no_such_subteam"),
+    }
+}
+
+/// The form body Slack sends when `user_id` presses the button `action_id` whose value is
+/// `rotation_id` (a `block_actions` payload, trimmed to what matters).
+pub fn interaction(rotation_id: &str, action_id: &str, user_id: &str, user_name: &str) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": "T0SIMULATE"},
+        "api_app_id": "A0SIMULATE",
+        "team": {"id": "T0SIMULATE", "domain": "simulated"},
+        "container": {"type": "message", "message_ts": "1700000000.000100"},
+        "trigger_id": "1.2.3",
+        "response_url": "https://hooks.slack.com/actions/T0SIMULATE/1/simulated",
+        "actions": [{
+            "type": "button",
+            "action_id": action_id,
+            "block_id": "decision",
+            "value": rotation_id,
+            "action_ts": "1700000001.000200",
+        }],
+    });
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish()
+}
+
+/// `X-Slack-Request-Timestamp` and `X-Slack-Signature` for `body` sent at `unix_seconds`.
+pub fn signed_headers(secret: &str, body: &str, unix_seconds: i64) -> [(&'static str, String); 2] {
+    let timestamp = unix_seconds.to_string();
+    let signature = signature::sign(&SecretString::from(secret), &timestamp, body.as_bytes());
+    [
+        ("x-slack-request-timestamp", timestamp),
+        ("x-slack-signature", signature),
+    ]
 }

@@ -147,7 +147,13 @@ pub async fn enqueue(
     body: &serde_json::Value,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    enqueue_for(pool, None, &Notice::new(NoticeKind::Outcome, body.clone()), now).await
+    enqueue_for(
+        pool,
+        None,
+        &Notice::new(NoticeKind::Outcome, body.clone()),
+        now,
+    )
+    .await
 }
 
 /// Queues a message on its own (not with a phase change): a remark about a rotation.
@@ -177,5 +183,20 @@ pub async fn notification_abandoned(
     .execute(pool)
     .await
     .map_err(StoreError::Write)?;
+    Ok(())
+}
+
+/// Notes a failed attempt; the message stays due (the notifier decides when to try again).
+pub async fn notification_failed(
+    pool: &SqlitePool,
+    id: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE notifications SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
+        .bind(error)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(StoreError::Write)?;
     Ok(())
 }

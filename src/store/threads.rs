@@ -78,11 +78,11 @@ pub(super) async fn thread_for(
     Ok(id)
 }
 
-/// Threads with something to tell: a parent not yet posted, audit rows past the cursor, or a
-/// message due (for one of its rotations) at `now`.
+/// Threads with something to tell: a parent not yet posted or to be looked at again, audit rows
+/// past the cursor, or a message due (for one of its rotations) at `now`.
 pub async fn with_work(pool: &SqlitePool, now: Timestamp) -> Result<Vec<ThreadRow>, StoreError> {
     sqlx::query_as(sql(format!(
-        "SELECT {THREAD_COLUMNS} FROM slack_threads t WHERE t.ts IS NULL \
+        "SELECT {THREAD_COLUMNS} FROM slack_threads t WHERE t.ts IS NULL OR t.parent_digest IS NULL \
          OR EXISTS (SELECT 1 FROM audit a JOIN rotations r ON r.id = a.rotation_id \
                     WHERE r.thread_id = t.id AND a.id > t.audit_cursor) \
          OR EXISTS (SELECT 1 FROM notifications n JOIN rotations r ON r.id = n.rotation_id \
@@ -169,12 +169,7 @@ pub async fn due_unthreaded(
 }
 
 /// The parent was posted: its `ts` and what it said.
-pub async fn posted(
-    pool: &SqlitePool,
-    id: i64,
-    ts: &str,
-    digest: &str,
-) -> Result<(), StoreError> {
+pub async fn posted(pool: &SqlitePool, id: i64, ts: &str, digest: &str) -> Result<(), StoreError> {
     sqlx::query("UPDATE slack_threads SET ts = $1, parent_digest = $2 WHERE id = $3")
         .bind(ts)
         .bind(digest)
@@ -196,14 +191,18 @@ pub async fn updated(pool: &SqlitePool, id: i64, digest: &str) -> Result<(), Sto
     Ok(())
 }
 
-/// Audit rows up to `cursor` have been told in the thread.
+/// Audit rows up to `cursor` have been told in the thread. The parent is marked for a fresh
+/// look (its digest cleared), so it is edited even if this pass cannot do it.
 pub async fn told(pool: &SqlitePool, id: i64, cursor: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE slack_threads SET audit_cursor = MAX(audit_cursor, $1) WHERE id = $2")
-        .bind(cursor)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(StoreError::Write)?;
+    sqlx::query(
+        "UPDATE slack_threads SET audit_cursor = MAX(audit_cursor, $1), parent_digest = NULL \
+         WHERE id = $2",
+    )
+    .bind(cursor)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(StoreError::Write)?;
     Ok(())
 }
 

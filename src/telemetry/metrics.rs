@@ -40,6 +40,11 @@ struct UpstreamLabel {
     upstream: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabel {
+    error: &'static str,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Seconds from 5 ms to ~80 s: webhook answers and journal commits.
@@ -78,6 +83,8 @@ pub struct Metrics {
     token_expiry: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     alert_first_seen: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     last_success: Gauge<f64, AtomicU64>,
+    slack_errors: Family<ErrorLabel, Counter>,
+    slack_refused: Gauge,
 }
 
 impl Default for Metrics {
@@ -118,6 +125,18 @@ impl Metrics {
         let token_expiry = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
         let alert_first_seen = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
         let last_success = Gauge::<f64, AtomicU64>::default();
+        let slack_errors = Family::<ErrorLabel, Counter>::default();
+        let slack_refused = Gauge::default();
+        registry.register(
+            "token_rotator_slack_errors",
+            "Slack Web API errors by class: ratelimited, unavailable, message_rejected, or the code a person must fix (invalid_auth, channel_not_found, not_in_channel…)",
+            slack_errors.clone(),
+        );
+        registry.register(
+            "token_rotator_slack_refused",
+            "1 while Slack refuses the bot token or the channel (see /readyz), else 0",
+            slack_refused.clone(),
+        );
         registry.register(
             "token_rotator_build",
             "The running version",
@@ -250,6 +269,8 @@ impl Metrics {
             token_expiry,
             alert_first_seen,
             last_success,
+            slack_errors,
+            slack_refused,
         }
     }
 
@@ -289,6 +310,15 @@ impl Metrics {
         self.upstream_duration
             .get_or_create(&UpstreamLabel { upstream })
             .observe(seconds);
+    }
+
+    /// A Slack call failed with `error` (a bounded label); `refused` says whether a person must act.
+    pub fn slack_error(&self, error: &'static str) {
+        self.slack_errors.get_or_create(&ErrorLabel { error }).inc();
+    }
+
+    pub fn slack_refused(&self, refused: bool) {
+        self.slack_refused.set(i64::from(refused));
     }
 
     pub fn retried(&self, upstream: &'static str) {

@@ -1,13 +1,14 @@
 //! The HTTP edge: the Alertmanager webhook, health, readiness and metrics.
 
 mod error;
+mod slack;
 mod status_page;
 mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::{Request, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -22,6 +23,7 @@ use crate::store::{Journal, snapshot};
 use crate::telemetry::Metrics;
 
 pub use error::ApiError;
+pub use slack::Interactions;
 
 /// Largest webhook body accepted. Alertmanager bodies are ~1.5 KiB per alert; 1 MiB is hundreds.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -31,6 +33,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 /// Everything a request handler needs, shared by all requests.
 pub struct AppState {
     pub journal: Arc<Journal>,
+    /// Approve/Reject clicks; `None` without a Slack signing secret.
+    pub slack: Option<Arc<Interactions>>,
+    /// What Slack refuses, for `/readyz`; `None` without the Web API notifier.
+    pub slack_health: Option<Arc<crate::notifier::SlackHealth>>,
     /// Wakes the engine after new alerts are journaled; `None` when it does not run.
     pub wake: Option<Arc<tokio::sync::Notify>>,
     pub metrics: Arc<Metrics>,
@@ -54,6 +60,11 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
         ));
     let mut router = Router::new()
         .route("/v1/alertmanager", post(webhook::receive))
+        // Signed by Slack, not by our webhook credential (Slack cannot send that).
+        .route(
+            "/v1/slack/interactions",
+            post(slack::interaction).layer(DefaultBodyLimit::max(slack::MAX_INTERACTION_BYTES)),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(status);
@@ -108,7 +119,21 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     match state.journal.ping().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))),
+        Ok(()) => {
+            // Slack refusing us does not make the service unready (intake still works), but an
+            // operator looking here should see it.
+            let problems = state
+                .slack_health
+                .as_ref()
+                .map(|h| h.problems())
+                .unwrap_or_default();
+            let body = if problems.is_empty() {
+                serde_json::json!({"status": "ready"})
+            } else {
+                serde_json::json!({"status": "ready", "slack": {"problems": problems}})
+            };
+            (StatusCode::OK, Json(body))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "not ready: journal unreachable");
             (

@@ -278,16 +278,28 @@ async fn a_rotation_asked_for_on_the_command_line_runs_like_an_alerts() {
     let target = target();
     let journal = world.engine.journal();
     let now = jiff::Timestamp::now();
-    let first = token_rotator::commands::rotate::request(journal, &target, Mode::Active, String::new(), now)
-        .await
-        .unwrap();
+    let first = token_rotator::commands::rotate::request(
+        journal,
+        &target,
+        Mode::Active,
+        String::new(),
+        now,
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         first,
         token_rotator::commands::rotate::Requested::Started(_)
     ));
-    let second = token_rotator::commands::rotate::request(journal, &target, Mode::Active, String::new(), now)
-        .await
-        .unwrap();
+    let second = token_rotator::commands::rotate::request(
+        journal,
+        &target,
+        Mode::Active,
+        String::new(),
+        now,
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         second,
         token_rotator::commands::rotate::Requested::AlreadyActive { .. }

@@ -13,8 +13,8 @@ use token_rotator::adapters::alertmanager::AlertmanagerClient;
 use token_rotator::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
 use token_rotator::adapters::parameterize::secret_name;
 use token_rotator::adapters::signon::SignonClient;
-use token_rotator::adapters::slack::SlackWebhook;
-use token_rotator::app::EngineParts;
+use token_rotator::adapters::slack::{SlackApi, SlackWebhook};
+use token_rotator::app::{EngineParts, SlackParts};
 use token_rotator::clock::{Clock, ManualClock};
 use token_rotator::config::AlertmanagerSettings;
 use token_rotator::engine::{Adapters, Engine, Phase, RetryPolicy, SlackOut, Upstreams};
@@ -23,7 +23,7 @@ use token_rotator::secrets::Keys;
 use token_rotator::sim::alertmanager::AlertmanagerSim;
 use token_rotator::sim::kubernetes::KubernetesSim;
 use token_rotator::sim::signon::SignonSim;
-use token_rotator::sim::slack::{SlackSim, WEBHOOK_PATH};
+use token_rotator::sim::slack::{API_PATH, BOT_TOKEN, SIGNING_SECRET, SlackSim, WEBHOOK_PATH};
 use token_rotator::sim::{Fault, Running};
 use token_rotator::store::outbox::{self, NotificationRow};
 use token_rotator::store::rotations::{self, AuditRow, RotationRow};
@@ -87,6 +87,10 @@ pub struct WorldOptions {
     pub status_open: bool,
     /// Environments in shadow mode.
     pub shadow: Vec<&'static str>,
+    /// Slack through the Web API (threads, buttons) instead of the incoming webhook.
+    pub slack_threads: bool,
+    /// A config file whose rules, `[slack]` and environments' channels replace the shipped ones.
+    pub config_toml: Option<String>,
 }
 
 impl Default for WorldOptions {
@@ -98,9 +102,14 @@ impl Default for WorldOptions {
             reconcile_interval: None,
             status_open: false,
             shadow: Vec::new(),
+            slack_threads: false,
+            config_toml: None,
         }
     }
 }
+
+/// The channel threads go to unless a test's config says otherwise.
+pub const CHANNEL: &str = "C0ROTATIONS";
 
 pub const ENVIRONMENTS: [&str; 2] = ["integration", "production"];
 
@@ -159,6 +168,7 @@ impl Sims {
         background: bool,
         alertmanager_urls: Vec<String>,
         observer: Observer,
+        slack_threads: bool,
     ) -> EngineParts {
         let timeout = Duration::from_secs(1);
         let environments = self
@@ -180,12 +190,27 @@ impl Sims {
             })
             .collect();
         let webhook = SecretString::from(format!("{}{WEBHOOK_PATH}", self.slack_http.url()));
+        let (slack, slack_parts) = if slack_threads {
+            let api = SlackApi::new(
+                &format!("{}{API_PATH}", self.slack_http.url()),
+                SecretString::from(BOT_TOKEN),
+                timeout,
+            )
+            .observed(observer.clone());
+            let parts = SlackParts {
+                api: Some(api),
+                signing_secret: Some(SecretString::from(SIGNING_SECRET)),
+            };
+            (SlackOut::Threads, parts)
+        } else {
+            let webhook = SlackWebhook::new(webhook, timeout).observed(observer.clone());
+            (SlackOut::Webhook(webhook), SlackParts::default())
+        };
         EngineParts {
+            slack: slack_parts,
             adapters: Adapters {
                 environments,
-                slack: SlackOut::Webhook(
-                    SlackWebhook::new(webhook, timeout).observed(observer.clone()),
-                ),
+                slack,
                 alertmanager: Some(
                     AlertmanagerClient::new(alertmanager_urls, timeout).observed(observer),
                 ),
@@ -212,7 +237,12 @@ impl Sims {
             options.background,
             urls.clone(),
             Observer::new(metrics.clone()),
+            options.slack_threads,
         );
+        let replaced = options.config_toml.as_deref().map(|text| {
+            token_rotator::config::Config::from_toml(text)
+                .unwrap_or_else(|e| panic!("test config: {}", e.render(text)))
+        });
         let shadow = options.shadow.clone();
         let (grace, reconcile, status_open) = (
             options.grace,
@@ -231,6 +261,12 @@ impl Sims {
                 });
                 config.engine.grace = grace;
                 config.status_page_open = status_open;
+                config.engine.slack.default_channel = Some(CHANNEL.to_owned());
+                if let Some(replaced) = replaced {
+                    config.policy = replaced.policy;
+                    config.engine.slack = replaced.engine.slack;
+                    config.engine.approval_timeout = replaced.engine.approval_timeout;
+                }
                 // Tests choose their modes; the shipped config's shadow production is not one.
                 config.engine.modes.clear();
                 for environment in shadow {

@@ -133,7 +133,7 @@ impl SlackApi {
                 body["reply_broadcast"] = json!(true);
             }
         }
-        let answer = self.call("chat.postMessage", &body).await?;
+        let answer = self.call("chat.postMessage", Args::Json(&body)).await?;
         Ok(Posted {
             channel: answer["channel"].as_str().unwrap_or(channel).to_owned(),
             ts: answer["ts"].as_str().map(str::to_owned).ok_or_else(|| {
@@ -150,13 +150,17 @@ impl SlackApi {
         let mut body = message.clone();
         body["channel"] = json!(channel);
         body["ts"] = json!(ts);
-        self.call("chat.update", &body).await.map(drop)
+        self.call("chat.update", Args::Json(&body)).await.map(drop)
     }
 
     /// The user ids in a user group (`S…`), for approvers named by group.
     pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        // A read method: arguments in the query string, which every Web API method accepts.
         let answer = self
-            .call("usergroups.users.list", &json!({ "usergroup": group }))
+            .call(
+                "usergroups.users.list",
+                Args::Query(&[("usergroup", group)]),
+            )
             .await?;
         Ok(answer["users"]
             .as_array()
@@ -169,9 +173,9 @@ impl SlackApi {
             .unwrap_or_default())
     }
 
-    async fn call(&self, method: &'static str, body: &Value) -> Result<Value, SlackError> {
+    async fn call(&self, method: &'static str, args: Args<'_>) -> Result<Value, SlackError> {
         let started = Instant::now();
-        let result = self.send(method, body).await;
+        let result = self.send(method, args).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.outcome(),
@@ -181,17 +185,22 @@ impl SlackApi {
         result
     }
 
-    async fn send(&self, method: &'static str, body: &Value) -> Result<Value, SlackError> {
-        let response = self
-            .http
-            .post(format!("{}/{method}", self.base_url))
+    async fn send(&self, method: &'static str, args: Args<'_>) -> Result<Value, SlackError> {
+        let url = format!("{}/{method}", self.base_url);
+        let request = match args {
+            // Slack asks for the charset with JSON bodies.
+            Args::Json(body) => self
+                .http
+                .post(url)
+                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .body(body.to_string()),
+            Args::Query(query) => self.http.get(url).query(query),
+        };
+        let response = request
             .header(
                 AUTHORIZATION,
                 format!("Bearer {}", self.token.expose_secret()),
             )
-            // Slack asks for the charset with JSON bodies.
-            .header(CONTENT_TYPE, "application/json; charset=utf-8")
-            .body(body.to_string())
             .send()
             .await
             .map_err(|e| SlackError::Unavailable(AdapterError::from_reqwest(UPSTREAM, &e)))?;
@@ -212,9 +221,18 @@ impl SlackApi {
         if answer["ok"].as_bool() == Some(true) {
             return Ok(answer);
         }
-        let code = answer["error"].as_str().unwrap_or("unknown_error").to_owned();
+        let code = answer["error"]
+            .as_str()
+            .unwrap_or("unknown_error")
+            .to_owned();
         Err(classify(method, code, retry_after))
     }
+}
+
+/// A call's arguments: a JSON body for writes, a query string for reads.
+enum Args<'a> {
+    Json(&'a Value),
+    Query(&'a [(&'a str, &'a str)]),
 }
 
 fn classify(method: &'static str, code: String, retry_after: Duration) -> SlackError {

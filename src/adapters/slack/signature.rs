@@ -83,7 +83,13 @@ mod tests {
         assert_eq!(sign(&secret(), TIMESTAMP, BODY.as_bytes()), EXPECTED);
         let now = 1_531_420_618 + 60;
         assert_eq!(
-            verify(&secret(), Some(TIMESTAMP), Some(EXPECTED), BODY.as_bytes(), now),
+            verify(
+                &secret(),
+                Some(TIMESTAMP),
+                Some(EXPECTED),
+                BODY.as_bytes(),
+                now
+            ),
             Ok(())
         );
     }
@@ -98,11 +104,23 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(&secret(), Some(TIMESTAMP), Some(EXPECTED), BODY.as_bytes(), now + 301),
+            verify(
+                &secret(),
+                Some(TIMESTAMP),
+                Some(EXPECTED),
+                BODY.as_bytes(),
+                now + 301
+            ),
             Err(SignatureError::Stale(301))
         );
         assert_eq!(
-            verify(&secret(), Some(TIMESTAMP), Some(EXPECTED), BODY.as_bytes(), now - 301),
+            verify(
+                &secret(),
+                Some(TIMESTAMP),
+                Some(EXPECTED),
+                BODY.as_bytes(),
+                now - 301
+            ),
             Err(SignatureError::Stale(-301))
         );
         assert_eq!(
@@ -115,12 +133,24 @@ mod tests {
         );
         let other = SecretString::from("another-secret");
         assert_eq!(
-            verify(&other, Some(TIMESTAMP), Some(EXPECTED), BODY.as_bytes(), now),
+            verify(
+                &other,
+                Some(TIMESTAMP),
+                Some(EXPECTED),
+                BODY.as_bytes(),
+                now
+            ),
             Err(SignatureError::Mismatch)
         );
         // The timestamp is part of what is signed: moving it breaks the signature.
         assert_eq!(
-            verify(&secret(), Some("1531420619"), Some(EXPECTED), BODY.as_bytes(), now),
+            verify(
+                &secret(),
+                Some("1531420619"),
+                Some(EXPECTED),
+                BODY.as_bytes(),
+                now
+            ),
             Err(SignatureError::Mismatch)
         );
     }

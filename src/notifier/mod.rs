@@ -1,0 +1,405 @@
+//! Slack threads through the Web API, delivered from the journal by a loop of its own.
+//!
+//! Each thread gets its parent message first, then replies in it (`thread_ts`) telling what
+//! happened since the last one, the failures also broadcast to the channel, and the parent edited
+//! to show where each target is now. Posts go out at most one per second per channel (Slack's
+//! limit for `chat.postMessage`) and edits at Slack's Tier 3 pace; anything waiting stays in the
+//! journal, so a burst, a 429 or an outage delays messages and never loses one.
+
+pub mod render;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::adapters::slack::{SlackApi, SlackError};
+use crate::clock::Clock;
+use crate::store::outbox::{self, NoticeKind, NotificationRow};
+use crate::store::threads::{self, ThreadRow};
+use crate::store::{Journal, StoreError};
+use crate::telemetry::Metrics;
+
+/// One `chat.postMessage` per channel per this period: Slack's 1 per second, with a margin for
+/// the network's jitter.
+const POST_PERIOD: Duration = Duration::from_millis(1050);
+/// `chat.update` is Tier 3 (about 50 a minute).
+const EDIT_PERIOD: Duration = Duration::from_millis(1200);
+/// How long a channel rests after Slack refused the token or the channel, or was unavailable.
+const REFUSED_PAUSE: Duration = Duration::from_secs(30);
+const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(2);
+/// How often the loop looks at the journal when nothing woke it.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What Slack last refused, per channel, for `/readyz` and the logs. Cleared by a success.
+#[derive(Default)]
+pub struct SlackHealth {
+    refused: Mutex<HashMap<String, String>>,
+}
+
+impl SlackHealth {
+    /// Problems a person must fix, one line each; empty when Slack takes our messages.
+    pub fn problems(&self) -> Vec<String> {
+        let refused = self.refused.lock().expect("lock never poisoned");
+        let mut problems: Vec<String> = refused
+            .iter()
+            .map(|(channel, e)| format!("channel {channel}: {e}"))
+            .collect();
+        problems.sort();
+        problems
+    }
+}
+
+pub struct Notifier {
+    journal: Arc<Journal>,
+    api: SlackApi,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    /// For messages that belong to no thread, and threads journaled without a channel.
+    default_channel: Option<String>,
+    posts: DefaultKeyedRateLimiter<String>,
+    edits: DefaultKeyedRateLimiter<String>,
+    /// Channels resting until an instant (429 `Retry-After`, refusals, outages). In memory: after
+    /// a restart Slack says again if it still wants us to wait.
+    paused: Mutex<HashMap<String, Instant>>,
+    health: Arc<SlackHealth>,
+    wake: Arc<Notify>,
+}
+
+impl Notifier {
+    pub fn new(
+        journal: Arc<Journal>,
+        api: SlackApi,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        default_channel: Option<String>,
+    ) -> Self {
+        let quota = |period| {
+            Quota::with_period(period)
+                .expect("a non-zero period")
+                .allow_burst(NonZeroU32::MIN)
+        };
+        Self {
+            journal,
+            api,
+            clock,
+            metrics,
+            default_channel,
+            posts: RateLimiter::keyed(quota(POST_PERIOD)),
+            edits: RateLimiter::keyed(quota(EDIT_PERIOD)),
+            paused: Mutex::new(HashMap::new()),
+            health: Arc::new(SlackHealth::default()),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn health(&self) -> Arc<SlackHealth> {
+        Arc::clone(&self.health)
+    }
+
+    /// Wakes the loop early (after a decision in Slack, say).
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Delivers until `shutdown` completes.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.deliver().await {
+                tracing::error!(error = %e, "Slack delivery pass failed; retrying");
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = self.wake.notified() => {},
+                () = tokio::time::sleep(POLL) => {},
+            }
+        }
+        tracing::info!("Slack notifier stopped");
+    }
+
+    /// One pass over everything due; returns the number of Slack calls made.
+    pub async fn deliver(&self) -> Result<usize, StoreError> {
+        let pool = self.journal.pool();
+        let now = self.clock.now();
+        let mut calls = 0;
+        for n in threads::due_unthreaded(pool, now).await? {
+            let Some(channel) = self.default_channel.clone() else {
+                tracing::info!(notification = n.id, body = %n.body, "Slack message with no channel configured; logged only");
+                outbox::notification_attempted(pool, n.id, now, None, None).await?;
+                continue;
+            };
+            let body: Value = serde_json::from_str(&n.body).unwrap_or_default();
+            calls += 1;
+            match self.post(&channel, &body, None, false).await {
+                Ok(_) => outbox::notification_attempted(pool, n.id, now, None, None).await?,
+                Err(e) => {
+                    self.trouble(&channel, &e, &[n.id]).await?;
+                    break;
+                }
+            }
+        }
+        for thread in threads::with_work(pool, now).await? {
+            calls += self.tell(&thread).await?;
+        }
+        Ok(calls)
+    }
+
+    fn channel_of(&self, thread: &ThreadRow) -> Option<String> {
+        Some(thread.channel.clone())
+            .filter(|c| !c.is_empty())
+            .or_else(|| self.default_channel.clone())
+    }
+
+    /// Brings one thread up to date, as far as the channel's limits allow this pass; stops at
+    /// the first call the channel must wait for (the rest stays queued). Returns the calls made.
+    async fn tell(&self, thread: &ThreadRow) -> Result<usize, StoreError> {
+        let pool = self.journal.pool();
+        let now = self.clock.now();
+        let Some(channel) = self.channel_of(thread) else {
+            tracing::warn!(
+                thread = thread.id,
+                "thread has no Slack channel and there is no default; set [slack] channel"
+            );
+            return Ok(0);
+        };
+        let mut calls = 0;
+        let mut digest = thread.parent_digest.clone();
+        let ts = match &thread.ts {
+            Some(ts) => ts.clone(),
+            None => {
+                if !self.may_post(&channel) {
+                    return Ok(0);
+                }
+                let rows = threads::rotations(pool, thread.id).await?;
+                let parent = render::parent(thread, &rows);
+                calls += 1;
+                match self.post(&channel, &parent, None, false).await {
+                    Ok(posted) => {
+                        let d = render::digest(&parent);
+                        threads::posted(pool, thread.id, &posted.ts, &d).await?;
+                        digest = Some(d);
+                        posted.ts
+                    }
+                    Err(e) => {
+                        self.trouble(&channel, &e, &[]).await?;
+                        return Ok(calls);
+                    }
+                }
+            }
+        };
+
+        // What happened since the last reply, with the outcomes and notes, in one reply.
+        let events = threads::events_after(pool, thread.id, thread.audit_cursor).await?;
+        let due = threads::due_messages(pool, thread.id, now).await?;
+        let (inline, separate): (Vec<NotificationRow>, Vec<NotificationRow>) = due
+            .into_iter()
+            .partition(|n| matches!(n.kind(), NoticeKind::Outcome | NoticeKind::Note));
+        if !events.is_empty() || !inline.is_empty() {
+            if !self.may_post(&channel) {
+                return Ok(calls);
+            }
+            let (reply, cursor, carried) = render::reply(&events, &inline);
+            calls += 1;
+            match self.post(&channel, &reply, Some(&ts), false).await {
+                Ok(_) => {
+                    threads::told(pool, thread.id, cursor).await?;
+                    digest = None;
+                    for id in carried {
+                        outbox::notification_attempted(pool, id, now, None, None).await?;
+                    }
+                }
+                Err(SlackError::Rejected { code, .. }) => {
+                    // Even the text was refused: skip these lines rather than block the thread.
+                    tracing::error!(thread = thread.id, %code, "Slack refused a thread reply; skipping it");
+                    threads::told(pool, thread.id, cursor).await?;
+                    digest = None;
+                    for id in carried {
+                        outbox::notification_abandoned(pool, id, &code).await?;
+                    }
+                }
+                Err(e) => {
+                    self.trouble(&channel, &e, &carried).await?;
+                    return Ok(calls);
+                }
+            }
+        }
+
+        // Broadcasts, approval requests and their edits: each a message of its own, in order.
+        for n in separate {
+            let body: Value = serde_json::from_str(&n.body).unwrap_or_default();
+            let approval_ts = match (n.kind(), &n.rotation_id) {
+                (NoticeKind::ApprovalUpdate, Some(id)) => {
+                    crate::store::rotations::rotation(pool, id)
+                        .await?
+                        .and_then(|r| r.approval_ts)
+                }
+                _ => None,
+            };
+            let allowed = if approval_ts.is_some() {
+                self.may_edit(&channel)
+            } else {
+                self.may_post(&channel)
+            };
+            if !allowed {
+                return Ok(calls);
+            }
+            calls += 1;
+            let sent = match (n.kind(), approval_ts) {
+                (NoticeKind::ApprovalUpdate, Some(approval_ts)) => self
+                    .api
+                    .update(&channel, &approval_ts, &body)
+                    .await
+                    .map(|()| None),
+                (kind, _) => {
+                    // A request with buttons is shown in the channel too: someone must see it.
+                    let broadcast = matches!(kind, NoticeKind::Broadcast | NoticeKind::Approval);
+                    self.post(&channel, &body, Some(&ts), broadcast)
+                        .await
+                        .map(Some)
+                }
+            };
+            match sent {
+                Ok(posted) => {
+                    self.healthy(&channel);
+                    if let (NoticeKind::Approval, Some(posted), Some(id)) =
+                        (n.kind(), posted, &n.rotation_id)
+                    {
+                        threads::approval_posted(pool, id, &posted.ts).await?;
+                    }
+                    outbox::notification_attempted(pool, n.id, now, None, None).await?;
+                }
+                Err(SlackError::Rejected { code, .. }) => {
+                    tracing::error!(notification = n.id, %code, "Slack refused a message; giving up on it");
+                    self.metrics.slack_error("message_rejected");
+                    outbox::notification_abandoned(pool, n.id, &code).await?;
+                }
+                Err(e) => {
+                    self.trouble(&channel, &e, &[n.id]).await?;
+                    return Ok(calls);
+                }
+            }
+        }
+
+        // The parent, edited to show where each target is now.
+        let rows = threads::rotations(pool, thread.id).await?;
+        let parent = render::parent(thread, &rows);
+        let d = render::digest(&parent);
+        if digest.as_deref() != Some(d.as_str()) {
+            if !self.may_edit(&channel) {
+                return Ok(calls);
+            }
+            calls += 1;
+            match self.api.update(&channel, &ts, &parent).await {
+                Ok(()) => {
+                    self.healthy(&channel);
+                    threads::updated(pool, thread.id, &d).await?;
+                }
+                Err(e) => {
+                    self.trouble(&channel, &e, &[]).await?;
+                    return Ok(calls);
+                }
+            }
+        }
+        Ok(calls)
+    }
+
+    fn paused(&self, channel: &str) -> bool {
+        let mut paused = self.paused.lock().expect("lock never poisoned");
+        match paused.get(channel) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                paused.remove(channel);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn pause(&self, channel: &str, wait: Duration) {
+        self.paused
+            .lock()
+            .expect("lock never poisoned")
+            .insert(channel.to_owned(), Instant::now() + wait);
+    }
+
+    /// Whether a post may go to `channel` now; takes the slot when it may.
+    fn may_post(&self, channel: &str) -> bool {
+        !self.paused(channel) && self.posts.check_key(&channel.to_owned()).is_ok()
+    }
+
+    fn may_edit(&self, channel: &str) -> bool {
+        !self.paused(channel) && self.edits.check_key(&channel.to_owned()).is_ok()
+    }
+
+    /// Posts, and when Slack refuses the blocks, once more as plain text.
+    async fn post(
+        &self,
+        channel: &str,
+        body: &Value,
+        thread_ts: Option<&str>,
+        broadcast: bool,
+    ) -> Result<crate::adapters::slack::Posted, SlackError> {
+        let posted = match self.api.post(channel, body, thread_ts, broadcast).await {
+            Err(SlackError::Rejected { code, .. }) if body.get("blocks").is_some() => {
+                tracing::warn!(%code, "Slack refused the blocks; sending the text alone");
+                self.metrics.slack_error("message_rejected");
+                let text = render::text_only(body);
+                self.api.post(channel, &text, thread_ts, broadcast).await
+            }
+            other => other,
+        }?;
+        self.healthy(channel);
+        Ok(posted)
+    }
+
+    fn healthy(&self, channel: &str) {
+        let mut refused = self.health.refused.lock().expect("lock never poisoned");
+        if refused.remove(channel).is_some() {
+            tracing::info!(channel, "Slack takes our messages again");
+        }
+        self.metrics.slack_refused(!refused.is_empty());
+    }
+
+    /// Handles a failed call: the channel rests, the messages stay queued with the error noted,
+    /// and refusals a person must fix are logged, counted and shown on `/readyz`.
+    async fn trouble(
+        &self,
+        channel: &str,
+        error: &SlackError,
+        notifications: &[i64],
+    ) -> Result<(), StoreError> {
+        self.metrics.slack_error(error.label());
+        let wait = match error {
+            SlackError::RateLimited(wait) => {
+                tracing::warn!(
+                    channel,
+                    ?wait,
+                    "Slack rate limit; waiting as Retry-After says"
+                );
+                *wait
+            }
+            SlackError::Refused { .. } => {
+                tracing::error!(channel, %error, "Slack refuses our messages; a person must fix this");
+                let mut refused = self.health.refused.lock().expect("lock never poisoned");
+                refused.insert(channel.to_owned(), error.to_string());
+                self.metrics.slack_refused(true);
+                REFUSED_PAUSE
+            }
+            SlackError::Rejected { .. } | SlackError::Unavailable(_) => {
+                tracing::warn!(channel, %error, "Slack call failed; will retry");
+                UNAVAILABLE_PAUSE
+            }
+        };
+        self.pause(channel, wait);
+        let message = error.to_string();
+        for id in notifications {
+            outbox::notification_failed(self.journal.pool(), *id, &message).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,204 @@
+//! `POST /v1/slack/interactions`: Approve and Reject clicks from Slack.
+//!
+//! Slack signs each request (`X-Slack-Signature`, v0); anything unsigned, tampered or older
+//! than five minutes is 401 and changes nothing. The clicking user must be one of the rule's
+//! approvers (a user id, or a member of a user group id). Slack wants an answer within 3 s: the
+//! decision is one journal transaction, and Slack hears about it from the notifier afterwards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::AppState;
+use crate::adapters::slack::{SlackApi, signature};
+use crate::clock::Clock;
+use crate::engine::approval::{self, Decided, Decider, Verdict};
+use crate::engine::message::{APPROVE, REJECT};
+use crate::store::rotations::{self, RotationRow};
+
+/// Largest interaction body accepted; a block_actions payload is a few KiB.
+pub const MAX_INTERACTION_BYTES: usize = 64 * 1024;
+/// Slack shows an error after 3 s; a user group lookup must leave time for the rest.
+const GROUP_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the interactions endpoint needs; absent without a signing secret (the route is 404).
+pub struct Interactions {
+    pub signing_secret: SecretString,
+    /// For approvers given as user groups.
+    pub api: Option<SlackApi>,
+    /// The journal's clock (signatures are checked against the real time).
+    pub clock: Arc<dyn Clock>,
+    /// Woken after a decision: the engine (to start) and the notifier (to say so).
+    pub wake: Vec<Arc<Notify>>,
+}
+
+fn answer(status: StatusCode, error: &str, detail: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "detail": detail.into()})),
+    )
+        .into_response()
+}
+
+pub async fn interaction(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(slack) = &state.slack else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            "not_configured",
+            "Slack interactions are off: set TOKEN_ROTATOR_SLACK_SIGNING_SECRET",
+        );
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify(
+        &slack.signing_secret,
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        &body,
+        jiff::Timestamp::now().as_second(),
+    ) {
+        tracing::warn!(reason = %e, "Slack interaction refused");
+        return answer(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string());
+    }
+    let click = match Click::parse(&body) {
+        Ok(Some(click)) => click,
+        // Signed, but not a click of ours (another interaction type): nothing to do.
+        Ok(None) => return StatusCode::OK.into_response(),
+        Err(detail) => return answer(StatusCode::BAD_REQUEST, "bad_request", detail),
+    };
+    match decide(&state, slack, &click).await {
+        Ok(outcome) => {
+            tracing::info!(rotation_id = %click.rotation_id, user = %click.user_id, outcome = outcome.describe(), "Slack decision");
+            for wake in &slack.wake {
+                wake.notify_one();
+            }
+            StatusCode::OK.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Slack decision could not be journaled");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+        }
+    }
+}
+
+/// What happened to a click.
+enum Outcome {
+    Decided(Decided),
+    NotAllowed,
+}
+
+impl Outcome {
+    fn describe(&self) -> &'static str {
+        match self {
+            Outcome::Decided(Decided::Done(Verdict::Approve)) => "approved",
+            Outcome::Decided(Decided::Done(Verdict::Reject)) => "rejected",
+            Outcome::Decided(Decided::Closed { .. }) => "already closed; nothing changed",
+            Outcome::Decided(Decided::Unknown) => "no such request",
+            Outcome::NotAllowed => "not an approver; refused",
+        }
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    slack: &Interactions,
+    click: &Click,
+) -> Result<Outcome, crate::store::StoreError> {
+    let pool = state.journal.pool();
+    let now = slack.clock.now();
+    let who = Decider::slack(&click.user_id, &click.user_name);
+    let Some(row) = rotations::rotation(pool, &click.rotation_id).await? else {
+        return Ok(Outcome::Decided(Decided::Unknown));
+    };
+    if !allowed(slack, &row, &click.user_id).await {
+        approval::refuse(pool, &row, &who, now).await?;
+        return Ok(Outcome::NotAllowed);
+    }
+    approval::decide(pool, &row.id, click.verdict, &who, now)
+        .await
+        .map(Outcome::Decided)
+}
+
+/// Whether `user` is one of the rule's approvers, directly or through a user group.
+async fn allowed(slack: &Interactions, row: &RotationRow, user: &str) -> bool {
+    let approvers = approval::approvers(row);
+    if approvers.iter().any(|a| a == user) {
+        return true;
+    }
+    let Some(api) = &slack.api else {
+        return false;
+    };
+    for group in approvers.iter().filter(|a| a.starts_with('S')) {
+        match tokio::time::timeout(GROUP_LOOKUP_TIMEOUT, api.group_members(group)).await {
+            Ok(Ok(members)) if members.iter().any(|m| m == user) => return true,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(%group, error = %e, "cannot read a Slack user group"),
+            Err(_) => tracing::warn!(%group, "Slack user group lookup timed out"),
+        }
+    }
+    false
+}
+
+/// An Approve or Reject click, from a `block_actions` payload.
+#[derive(Debug)]
+struct Click {
+    verdict: Verdict,
+    rotation_id: String,
+    user_id: String,
+    user_name: String,
+}
+
+impl Click {
+    /// `Ok(None)` for a well-formed payload that is not one of our buttons.
+    fn parse(body: &[u8]) -> Result<Option<Click>, String> {
+        let payload = form_urlencoded::parse(body)
+            .find(|(k, _)| k == "payload")
+            .map(|(_, v)| v.into_owned())
+            .ok_or("the body has no `payload` form field")?;
+        let payload: Value =
+            serde_json::from_str(&payload).map_err(|e| format!("`payload` is not JSON: {e}"))?;
+        if payload["type"] != "block_actions" {
+            return Ok(None);
+        }
+        let Some(action) = payload["actions"].as_array().and_then(|a| a.first()) else {
+            return Err("block_actions without actions".into());
+        };
+        let verdict = match action["action_id"].as_str() {
+            Some(APPROVE) => Verdict::Approve,
+            Some(REJECT) => Verdict::Reject,
+            _ => return Ok(None),
+        };
+        let field = |v: &Value, what: &str| {
+            v.as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("block_actions without {what}"))
+        };
+        let user = &payload["user"];
+        Ok(Some(Click {
+            verdict,
+            rotation_id: field(&action["value"], "the button's value")?,
+            user_id: field(&user["id"], "user.id")?,
+            user_name: user["username"]
+                .as_str()
+                .or(user["name"].as_str())
+                .unwrap_or("?")
+                .to_owned(),
+        }))
+    }
+}
