@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use token_rotator::commands::{check_config, demo, explain, plan, rotate, serve, status};
 use token_rotator::config::Config;
 use token_rotator::domain::{ApiUser, Application, Environment, Target};
+use token_rotator::engine::approval::{self, Decided, Decider, Verdict};
 use token_rotator::store::Journal;
 
 #[derive(Parser)]
@@ -59,6 +60,23 @@ enum Command {
         api_user: String,
         #[arg(long)]
         application: String,
+    },
+    /// Approve a waiting approval request, as its Slack button does; the service rotates.
+    Approve {
+        rotation_id: String,
+        /// Who is approving, for the audit trail and the Slack thread.
+        #[arg(long = "as")]
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Reject a waiting approval request, as its Slack button does; nothing is minted.
+    Reject {
+        rotation_id: String,
+        #[arg(long = "as")]
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// What would be done for the alerts firing now (from Alertmanager) or for these labels,
     /// changing nothing. Exit 0 when every plan is feasible, 2 when any step would fail.
@@ -231,6 +249,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        Command::Approve {
+            rotation_id,
+            name,
+            config,
+        } => return decide(config, &rotation_id, Verdict::Approve, &name),
+        Command::Reject {
+            rotation_id,
+            name,
+            config,
+        } => return decide(config, &rotation_id, Verdict::Reject, &name),
         Command::CheckConfig { file } => {
             let (report, valid) = check_config::run(&file);
             if !valid {
@@ -257,6 +285,54 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `approve` and `reject`: one journal transaction, like a click; exit 1 when nothing changed.
+fn decide(
+    config: Option<PathBuf>,
+    rotation_id: &str,
+    verdict: Verdict,
+    name: &str,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !name.trim().is_empty(),
+        "--as needs a name for the audit trail"
+    );
+    let config = Config::load(config.as_deref())?;
+    let decided = runtime()?.block_on(async {
+        let journal = Journal::open(&config.database_url, config.journal_busy_timeout).await?;
+        let decided = approval::decide(
+            journal.pool(),
+            rotation_id,
+            verdict,
+            &Decider::cli(name),
+            jiff::Timestamp::now(),
+        )
+        .await;
+        journal.close().await;
+        anyhow::Ok(decided?)
+    })?;
+    match decided {
+        Decided::Done(Verdict::Approve) => {
+            println!("rotation {rotation_id} approved by {name}; the running service rotates it");
+            Ok(ExitCode::SUCCESS)
+        }
+        Decided::Done(Verdict::Reject) => {
+            println!("rotation {rotation_id} rejected by {name}; nothing was changed");
+            Ok(ExitCode::SUCCESS)
+        }
+        Decided::Closed { phase, by } => {
+            let by = by.map_or_else(String::new, |b| format!(", decided by {b}"));
+            eprintln!(
+                "rotation {rotation_id} is not waiting for approval ({phase}{by}); nothing changed"
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Decided::Unknown => {
+            eprintln!("no rotation {rotation_id} in the journal");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

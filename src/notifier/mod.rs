@@ -30,7 +30,7 @@ const POST_PERIOD: Duration = Duration::from_millis(1050);
 /// `chat.update` is Tier 3 (about 50 a minute).
 const EDIT_PERIOD: Duration = Duration::from_millis(1200);
 /// How long a channel rests after Slack refused the token or the channel, or was unavailable.
-const REFUSED_PAUSE: Duration = Duration::from_secs(30);
+const REFUSED_PAUSE: Duration = Duration::from_secs(10);
 const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(2);
 /// How often the loop looks at the journal when nothing woke it.
 const POLL: Duration = Duration::from_millis(200);

@@ -66,6 +66,8 @@ pub struct NotificationRow {
     pub delivered_at_ms: Option<i64>,
     pub last_error: Option<String>,
     pub kind: String,
+    /// `None` once delivered or given up.
+    pub next_attempt_at_ms: Option<i64>,
 }
 
 impl NotificationRow {
@@ -74,7 +76,8 @@ impl NotificationRow {
     }
 }
 
-const COLUMNS: &str = "id, rotation_id, body, attempts, delivered_at_ms, last_error, kind";
+const COLUMNS: &str =
+    "id, rotation_id, body, attempts, delivered_at_ms, last_error, kind, next_attempt_at_ms";
 
 pub async fn due_notifications(
     pool: &SqlitePool,

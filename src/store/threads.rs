@@ -141,7 +141,8 @@ pub async fn due_messages(
     now: Timestamp,
 ) -> Result<Vec<NotificationRow>, StoreError> {
     sqlx::query_as(
-        "SELECT n.id, n.rotation_id, n.body, n.attempts, n.delivered_at_ms, n.last_error, n.kind \
+        "SELECT n.id, n.rotation_id, n.body, n.attempts, n.delivered_at_ms, n.last_error, n.kind, \
+         n.next_attempt_at_ms \
          FROM notifications n JOIN rotations r ON r.id = n.rotation_id \
          WHERE r.thread_id = $1 AND n.next_attempt_at_ms <= $2 ORDER BY n.id",
     )
@@ -158,7 +159,8 @@ pub async fn due_unthreaded(
     now: Timestamp,
 ) -> Result<Vec<NotificationRow>, StoreError> {
     sqlx::query_as(
-        "SELECT n.id, n.rotation_id, n.body, n.attempts, n.delivered_at_ms, n.last_error, n.kind \
+        "SELECT n.id, n.rotation_id, n.body, n.attempts, n.delivered_at_ms, n.last_error, n.kind, \
+         n.next_attempt_at_ms \
          FROM notifications n LEFT JOIN rotations r ON r.id = n.rotation_id \
          WHERE r.thread_id IS NULL AND n.next_attempt_at_ms <= $1 ORDER BY n.id",
     )

@@ -14,6 +14,7 @@ mod rotation;
 mod rules;
 mod secrets_scan;
 mod shadow;
+mod slack;
 mod status_page;
 mod webhook;
 mod world;

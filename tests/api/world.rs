@@ -44,6 +44,8 @@ pub struct World {
     pub slack: Arc<SlackSim>,
     /// The simulated Alertmanager silences go to, unless real ones were given.
     pub alertmanager: Arc<AlertmanagerSim>,
+    /// Slack threads are posted by the notifier in real time, not by the engine's passes.
+    slack_threads: bool,
     sims: Sims,
 }
 
@@ -293,6 +295,7 @@ impl Sims {
             kubernetes: self.production().kubernetes.clone(),
             slack: self.slack.clone(),
             alertmanager: self.alertmanager.clone(),
+            slack_threads: options.slack_threads,
             sims: self,
         }
     }
@@ -348,11 +351,12 @@ impl World {
         for _ in 0..200 {
             self.engine.run_until_idle().await.unwrap();
             let rows = self.rotations().await;
-            let undelivered = self
-                .notifications()
-                .await
-                .iter()
-                .any(|n| n.delivered_at_ms.is_none());
+            let undelivered = !self.slack_threads
+                && self
+                    .notifications()
+                    .await
+                    .iter()
+                    .any(|n| n.delivered_at_ms.is_none());
             if rows.iter().all(|r| r.next_attempt_at_ms.is_none()) && !undelivered {
                 return;
             }
