@@ -5,7 +5,8 @@
 CREATE TABLE slack_threads (
     id            INTEGER PRIMARY KEY,
     delivery_id   INTEGER REFERENCES deliveries (id),  -- NULL: a command-line rotation
-    channel       TEXT    NOT NULL,
+    channel       TEXT    NOT NULL,                    -- as configured: an id or a #name
+    channel_id    TEXT,                                -- as Slack answered: always an id
     created_at_ms INTEGER NOT NULL,
     ts            TEXT,                                -- NULL until the parent is posted
     audit_cursor  INTEGER NOT NULL DEFAULT 0,

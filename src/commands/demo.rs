@@ -177,7 +177,7 @@ const APPROVER: (&str, &str) = ("U0ALICE", "alice");
 const NOT_AN_APPROVER: (&str, &str) = ("U0MALLORY", "mallory");
 const DEMO_SLACK: &str = r##"
 [slack]
-channel = "C0ROTATIONS"
+channel = "#token-rotator"
 [environments.integration]
 slack_channel = "C0INTEGRATION"
 [environments.production]

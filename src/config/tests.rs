@@ -134,3 +134,76 @@ fn actions_carry_their_fields() {
         }
     );
 }
+
+#[test]
+fn slack_channels_route_by_rule_then_environment_then_default() {
+    let text = r##"
+[slack]
+channel = "#rotations"
+approval_timeout = "4h"
+[environments.production]
+slack_channel = "C0PROD"
+mode = "shadow"
+
+[[rules]]
+name = "asks"
+action = "manual"
+owner = "#team"
+runbook_url = "https://runbook"
+approval = true
+approvers = ["U0ALICE", "S0TEAM"]
+slack_channel = "C0APPROVALS"
+match = { application = "Publishing API" }
+
+[[rules]]
+name = "all"
+action = "rotate"
+"##;
+    let config = Config::from_toml(text).unwrap();
+    let routing = &config.engine.slack;
+    assert_eq!(
+        routing.channel(Some("C0APPROVALS"), "production"),
+        "C0APPROVALS"
+    );
+    assert_eq!(routing.channel(None, "production"), "C0PROD");
+    assert_eq!(routing.channel(None, "integration"), "#rotations");
+    assert_eq!(
+        config.engine.approval_timeout,
+        Duration::from_secs(4 * 3600)
+    );
+    assert_eq!(config.slack.api_url, "https://slack.com/api");
+    let rule = &config.policy.rules()[0];
+    assert_eq!(rule.slack_channel.as_deref(), Some("C0APPROVALS"));
+    assert!(matches!(
+        &rule.action,
+        Action::Manual { approval: true, approvers, .. } if approvers == &["U0ALICE", "S0TEAM"]
+    ));
+}
+
+#[test]
+fn approval_mistakes_are_reported_with_their_place() {
+    let rule = |extra: &str| {
+        format!(
+            "[[rules]]\nname = \"r\"\naction = \"manual\"\nowner = \"o\"\nrunbook_url = \"u\"\n{extra}\n"
+        )
+    };
+    let problems = |text: &str| {
+        Config::from_toml(text)
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|p| p.message)
+            .collect::<Vec<_>>()
+    };
+    assert!(problems(&rule("approval = true"))[0].contains("`approval = true` needs `approvers`"));
+    assert!(problems(&rule("approvers = [\"U0A\"]"))[0].contains("needs `approval = true`"));
+    assert!(
+        problems(&rule("approval = true\napprovers = [\"alice\"]"))[0]
+            .contains("are not Slack user ids")
+    );
+    let rotate = "[[rules]]\nname = \"r\"\naction = \"rotate\"\napproval = true\n";
+    assert!(problems(rotate)[0].contains("`approval` does not apply to action \"rotate\""));
+    let spaced =
+        "[slack]\nchannel = \"my channel\"\n[[rules]]\nname = \"r\"\naction = \"rotate\"\n";
+    assert!(problems(spaced)[0].contains("is not a Slack channel"));
+}

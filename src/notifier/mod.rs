@@ -149,8 +149,13 @@ impl Notifier {
         Ok(calls)
     }
 
+    /// Where a thread's messages go: the id Slack gave when its parent was posted, else the
+    /// configured channel (an id, or a `#name` that Slack resolves), else the default.
     fn channel_of(&self, thread: &ThreadRow) -> Option<String> {
-        Some(thread.channel.clone())
+        thread
+            .channel_id
+            .clone()
+            .or_else(|| Some(thread.channel.clone()))
             .filter(|c| !c.is_empty())
             .or_else(|| self.default_channel.clone())
     }
@@ -160,7 +165,7 @@ impl Notifier {
     async fn tell(&self, thread: &ThreadRow) -> Result<usize, StoreError> {
         let pool = self.journal.pool();
         let now = self.clock.now();
-        let Some(channel) = self.channel_of(thread) else {
+        let Some(mut channel) = self.channel_of(thread) else {
             tracing::warn!(
                 thread = thread.id,
                 "thread has no Slack channel and there is no default; set [slack] channel"
@@ -181,8 +186,9 @@ impl Notifier {
                 match self.post(&channel, &parent, None, false).await {
                     Ok(posted) => {
                         let d = render::digest(&parent);
-                        threads::posted(pool, thread.id, &posted.ts, &d).await?;
+                        threads::posted(pool, thread.id, &posted.channel, &posted.ts, &d).await?;
                         digest = Some(d);
+                        channel = posted.channel;
                         posted.ts
                     }
                     Err(e) => {

@@ -197,6 +197,21 @@ async fn receive(State(sim): State<Arc<SlackSim>>, Json(body): Json<Value>) -> R
     "ok".into_response()
 }
 
+/// Slack takes a `#name` where it posts, and answers with the channel's id; `chat.update` and
+/// threads need the id.
+fn channel_id(given: &str) -> String {
+    match given.strip_prefix('#') {
+        Some(name) => format!(
+            "C0{}",
+            name.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_uppercase()
+        ),
+        None => given.to_owned(),
+    }
+}
+
 fn slack_error(code: &str) -> Response {
     Json(json!({"ok": false, "error": code})).into_response()
 }
@@ -241,7 +256,7 @@ async fn post_message(
     if let Some(fault) = sim.faults.check("chat.postMessage").await {
         return fault;
     }
-    let Some(channel) = body["channel"].as_str().map(str::to_owned) else {
+    let Some(channel) = body["channel"].as_str().map(channel_id) else {
         return slack_error("channel_not_found");
     };
     let now = Instant::now();

@@ -23,6 +23,8 @@ pub struct ThreadRow {
     pub id: i64,
     pub delivery_id: Option<i64>,
     pub channel: String,
+    /// The id Slack answered with when the parent was posted (`chat.update` needs an id).
+    pub channel_id: Option<String>,
     pub created_at_ms: i64,
     pub ts: Option<String>,
     pub audit_cursor: i64,
@@ -41,7 +43,7 @@ pub struct ThreadEvent {
 }
 
 const THREAD_COLUMNS: &str =
-    "id, delivery_id, channel, created_at_ms, ts, audit_cursor, parent_digest";
+    "id, delivery_id, channel, channel_id, created_at_ms, ts, audit_cursor, parent_digest";
 
 fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
@@ -170,15 +172,24 @@ pub async fn due_unthreaded(
     .map_err(StoreError::Read)
 }
 
-/// The parent was posted: its `ts` and what it said.
-pub async fn posted(pool: &SqlitePool, id: i64, ts: &str, digest: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE slack_threads SET ts = $1, parent_digest = $2 WHERE id = $3")
-        .bind(ts)
-        .bind(digest)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(StoreError::Write)?;
+/// The parent was posted: where (Slack's channel id), its `ts`, and what it said.
+pub async fn posted(
+    pool: &SqlitePool,
+    id: i64,
+    channel_id: &str,
+    ts: &str,
+    digest: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE slack_threads SET channel_id = $1, ts = $2, parent_digest = $3 WHERE id = $4",
+    )
+    .bind(channel_id)
+    .bind(ts)
+    .bind(digest)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(StoreError::Write)?;
     Ok(())
 }
 

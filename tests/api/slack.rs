@@ -23,7 +23,8 @@ fn threads_options() -> WorldOptions {
 
 const APPROVERS_CONFIG: &str = r##"
 [slack]
-channel = "C0ROTATIONS"
+# A name: Slack answers with the id, which edits need.
+channel = "#rotations"
 approval_timeout = "2h"
 
 [[rules]]
@@ -573,4 +574,44 @@ async fn approve_from_the_command_line_does_what_the_button_does() {
     let row = &world.rotations().await[0];
     assert_eq!(row.phase, "done");
     assert_eq!(row.decided_by.as_deref(), Some("cli:carol"));
+}
+
+#[tokio::test]
+async fn a_long_batch_is_summarised_within_block_kits_limits() {
+    let world = Sims::start()
+        .await
+        .world_with(None, threads_options())
+        .await;
+    let targets: Vec<(String, String)> = (0..45)
+        .map(|i| {
+            (
+                format!("many-{i:02}@alphagov.co.uk"),
+                "Content Store".to_owned(),
+            )
+        })
+        .collect();
+    world.app.post_webhook(batch(&targets)).await;
+    world.engine.ingest().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let parent = loop {
+        if let Some(parent) = parents(&world.slack.posted()).first().cloned().cloned() {
+            break parent;
+        }
+        assert!(Instant::now() < deadline, "no parent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The simulator refuses more than 50 blocks or 3 000 characters a section, so getting here
+    // with blocks means the limits held.
+    let blocks = parent.body["blocks"]
+        .as_array()
+        .expect("blocks, not the text fallback");
+    assert!(blocks.len() <= 50);
+    let text = parent.all_text();
+    assert!(text.contains("45 target(s)"), "{text}");
+    assert!(text.contains("`many-39@alphagov.co.uk`"));
+    assert!(
+        !text.contains("`many-40@alphagov.co.uk`"),
+        "only 40 are listed one by one"
+    );
+    assert!(text.contains("…and 5 more (5 planned)"), "{text}");
 }
