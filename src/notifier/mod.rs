@@ -6,14 +6,16 @@
 //! limit for `chat.postMessage`) and edits at Slack's Tier 3 pace; anything waiting stays in the
 //! journal, so a burst, a 429 or an outage delays messages and never loses one.
 
+mod health;
+mod pace;
 pub mod render;
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+pub use health::SlackHealth;
+use pace::Pace;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -24,35 +26,11 @@ use crate::store::threads::{self, ThreadRow};
 use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
 
-/// One `chat.postMessage` per channel per this period: Slack's 1 per second, with a margin for
-/// the network's jitter.
-const POST_PERIOD: Duration = Duration::from_millis(1050);
-/// `chat.update` is Tier 3 (about 50 a minute).
-const EDIT_PERIOD: Duration = Duration::from_millis(1200);
 /// How long a channel rests after Slack refused the token or the channel, or was unavailable.
 const REFUSED_PAUSE: Duration = Duration::from_secs(10);
 const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(2);
 /// How often the loop looks at the journal when nothing woke it.
 const POLL: Duration = Duration::from_millis(200);
-
-/// What Slack last refused, per channel, for `/readyz` and the logs. Cleared by a success.
-#[derive(Default)]
-pub struct SlackHealth {
-    refused: Mutex<HashMap<String, String>>,
-}
-
-impl SlackHealth {
-    /// Problems a person must fix, one line each; empty when Slack takes our messages.
-    pub fn problems(&self) -> Vec<String> {
-        let refused = self.refused.lock().expect("lock never poisoned");
-        let mut problems: Vec<String> = refused
-            .iter()
-            .map(|(channel, e)| format!("channel {channel}: {e}"))
-            .collect();
-        problems.sort();
-        problems
-    }
-}
 
 pub struct Notifier {
     journal: Arc<Journal>,
@@ -61,11 +39,7 @@ pub struct Notifier {
     metrics: Arc<Metrics>,
     /// For messages that belong to no thread, and threads journaled without a channel.
     default_channel: Option<String>,
-    posts: DefaultKeyedRateLimiter<String>,
-    edits: DefaultKeyedRateLimiter<String>,
-    /// Channels resting until an instant (429 `Retry-After`, refusals, outages). In memory: after
-    /// a restart Slack says again if it still wants us to wait.
-    paused: Mutex<HashMap<String, Instant>>,
+    pace: Pace,
     health: Arc<SlackHealth>,
     wake: Arc<Notify>,
 }
@@ -78,20 +52,13 @@ impl Notifier {
         metrics: Arc<Metrics>,
         default_channel: Option<String>,
     ) -> Self {
-        let quota = |period| {
-            Quota::with_period(period)
-                .expect("a non-zero period")
-                .allow_burst(NonZeroU32::MIN)
-        };
         Self {
             journal,
             api,
             clock,
             metrics,
             default_channel,
-            posts: RateLimiter::keyed(quota(POST_PERIOD)),
-            edits: RateLimiter::keyed(quota(EDIT_PERIOD)),
-            paused: Mutex::new(HashMap::new()),
+            pace: Pace::new(),
             health: Arc::new(SlackHealth::default()),
             wake: Arc::new(Notify::new()),
         }
@@ -177,7 +144,7 @@ impl Notifier {
         let ts = match &thread.ts {
             Some(ts) => ts.clone(),
             None => {
-                if !self.may_post(&channel) {
+                if !self.pace.may_post(&channel) {
                     return Ok(0);
                 }
                 let rows = threads::rotations(pool, thread.id).await?;
@@ -206,7 +173,7 @@ impl Notifier {
             .into_iter()
             .partition(|n| matches!(n.kind(), NoticeKind::Outcome | NoticeKind::Note));
         if !events.is_empty() || !inline.is_empty() {
-            if !self.may_post(&channel) {
+            if !self.pace.may_post(&channel) {
                 return Ok(calls);
             }
             let (reply, cursor, carried) = render::reply(&events, &inline);
@@ -247,9 +214,9 @@ impl Notifier {
                 _ => None,
             };
             let allowed = if approval_ts.is_some() {
-                self.may_edit(&channel)
+                self.pace.may_edit(&channel)
             } else {
-                self.may_post(&channel)
+                self.pace.may_post(&channel)
             };
             if !allowed {
                 return Ok(calls);
@@ -296,7 +263,7 @@ impl Notifier {
         let parent = render::parent(thread, &rows);
         let d = render::digest(&parent);
         if digest.as_deref() != Some(d.as_str()) {
-            if !self.may_edit(&channel) {
+            if !self.pace.may_edit(&channel) {
                 return Ok(calls);
             }
             calls += 1;
@@ -312,34 +279,6 @@ impl Notifier {
             }
         }
         Ok(calls)
-    }
-
-    fn paused(&self, channel: &str) -> bool {
-        let mut paused = self.paused.lock().expect("lock never poisoned");
-        match paused.get(channel) {
-            Some(until) if *until > Instant::now() => true,
-            Some(_) => {
-                paused.remove(channel);
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn pause(&self, channel: &str, wait: Duration) {
-        self.paused
-            .lock()
-            .expect("lock never poisoned")
-            .insert(channel.to_owned(), Instant::now() + wait);
-    }
-
-    /// Whether a post may go to `channel` now; takes the slot when it may.
-    fn may_post(&self, channel: &str) -> bool {
-        !self.paused(channel) && self.posts.check_key(&channel.to_owned()).is_ok()
-    }
-
-    fn may_edit(&self, channel: &str) -> bool {
-        !self.paused(channel) && self.edits.check_key(&channel.to_owned()).is_ok()
     }
 
     /// Posts, and when Slack refuses the blocks, once more as plain text.
@@ -401,7 +340,7 @@ impl Notifier {
                 UNAVAILABLE_PAUSE
             }
         };
-        self.pause(channel, wait);
+        self.pace.pause(channel, wait);
         let message = error.to_string();
         for id in notifications {
             outbox::notification_failed(self.journal.pool(), *id, &message).await?;

@@ -7,12 +7,18 @@
 //! its end, then prints the Slack messages and a table of outcomes. It exits non-zero unless
 //! every target ends where its rule and its alerts say it should.
 
+mod check;
+mod slack;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+
+use check::{check, expected_ends};
 use secrecy::{ExposeSecret, SecretString};
+use slack::{APPROVER, APPROVERS_GROUP, click_approvals, demo_config};
 
 use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
@@ -22,9 +28,7 @@ use crate::adapters::signon::SignonClient;
 use crate::adapters::slack::SlackApi;
 use crate::app::{Application, EngineParts, SlackParts};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::engine::message::APPROVE;
-use crate::engine::{Adapters, Engine, Phase, RetryPolicy, SlackOut, Upstreams};
+use crate::engine::{Adapters, Engine, RetryPolicy, SlackOut, Upstreams};
 use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::Keys;
@@ -171,73 +175,6 @@ pub async fn run() -> anyhow::Result<()> {
 
 const ENVIRONMENTS: [&str; 2] = ["integration", "production"];
 
-/// The demo's Slack: a channel per environment, and one rule that asks before rotating.
-const APPROVERS_GROUP: &str = "S0PLATFORM";
-const APPROVER: (&str, &str) = ("U0ALICE", "alice");
-const NOT_AN_APPROVER: (&str, &str) = ("U0MALLORY", "mallory");
-const DEMO_SLACK: &str = r##"
-[slack]
-channel = "#token-rotator"
-[environments.integration]
-slack_channel = "C0INTEGRATION"
-[environments.production]
-slack_channel = "C0PRODUCTION"
-
-[[rules]]
-name = "demo-ha-fast-asks-first"
-action = "manual"
-owner = "#govuk-platform-engineering-team"
-runbook_url = "https://docs.publishing.service.gov.uk/manual/alerts/signon-api-user-token-expires-soon.html"
-approval = true
-approvers = ["S0PLATFORM"]
-match = { api_user = "ha-fast@alphagov.co.uk" }
-"##;
-
-/// The shipped rules with the demo's Slack settings and approval rule in front.
-fn demo_config() -> anyhow::Result<Config> {
-    let shipped = crate::config::DEFAULT_CONFIG;
-    let first_rule = shipped
-        .find("[[rules]]")
-        .context("the shipped config has rules")?;
-    // The shipped `[environments.production]` is dropped (its shadow mode is cleared below).
-    let head = shipped[..first_rule].replace("[environments.production]\nmode = \"shadow\"", "");
-    let text = format!("{head}{DEMO_SLACK}\n{}", &shipped[first_rule..]);
-    Config::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config: {}", e.render(&text)))
-}
-
-/// Presses the buttons of every approval request: first someone not allowed (refused), then an
-/// approver (through the user group), as signed Slack requests.
-async fn click_approvals(engine: &Engine, url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    let rows = rotations::all_rotations(engine.journal().pool()).await?;
-    for row in rows
-        .iter()
-        .filter(|r| r.phase == Phase::AwaitingApproval.as_str())
-    {
-        for (user, name) in [NOT_AN_APPROVER, APPROVER] {
-            let body = crate::sim::slack::interaction(&row.id, APPROVE, user, name);
-            let mut request = client.post(url).body(body.clone()).header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            );
-            for (header, value) in crate::sim::slack::signed_headers(
-                SIGNING_SECRET,
-                &body,
-                jiff::Timestamp::now().as_second(),
-            ) {
-                request = request.header(header, value);
-            }
-            let status = request.send().await?.status();
-            ensure!(status.is_success(), "Slack click by {name}: HTTP {status}");
-            println!(
-                "  {name} pressed Approve on the request for {} / {}",
-                row.api_user, row.application
-            );
-        }
-    }
-    Ok(())
-}
-
 /// One environment's simulated Signon and cluster.
 struct Simulated {
     environment: &'static str,
@@ -354,104 +291,4 @@ fn print_outcomes(rows: &[RotationRow]) {
 
 fn or_dash(value: &str) -> &str {
     if value.is_empty() { "-" } else { value }
-}
-
-/// The end each rotation should reach, from the journaled alerts alone: a rule's decision, and
-/// for `rotate`, `cancelled` when the target's alert resolved before the rotation began.
-async fn expected_ends(engine: &Engine) -> anyhow::Result<Vec<(String, &'static str)>> {
-    let alerts = engine.journal().alerts().await?;
-    let mut open: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-    let mut ends = Vec::new();
-    for alert in alerts {
-        let key = (
-            alert.environment.clone().unwrap_or_default(),
-            alert.api_user.clone().unwrap_or_default(),
-            alert.application.clone().unwrap_or_default(),
-        );
-        let firing = alert.status == "firing";
-        let asks_first = alert
-            .action_detail
-            .as_deref()
-            .is_some_and(|d| d.contains("\"approval\":true"));
-        let decided = match alert.action.as_str() {
-            // The demo approves every request it is asked.
-            "manual" if asks_first => None,
-            "manual" => Some(Phase::Manual),
-            "ignore" => Some(Phase::Ignored),
-            "silence" => Some(Phase::Silenced),
-            "unroutable" => Some(Phase::Unroutable),
-            _ => None,
-        };
-        match (decided, firing, open.get(&key)) {
-            (Some(phase), true, _) => ends.push((format!("{key:?}"), phase.as_str())),
-            (None, true, None) => {
-                open.insert(key.clone(), ends.len());
-                ends.push((format!("{key:?}"), Phase::Done.as_str()));
-            }
-            (None, false, Some(&index)) => {
-                // The engine takes every alert in before its first step: still planned.
-                ends[index].1 = Phase::Cancelled.as_str();
-                open.remove(&key);
-            }
-            _ => {}
-        }
-    }
-    Ok(ends)
-}
-
-fn check(
-    rows: &[RotationRow],
-    expected: &[(String, &'static str)],
-    worlds: &[Simulated],
-) -> anyhow::Result<()> {
-    let actual: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            (
-                format!("{:?}", (&r.environment, &r.api_user, &r.application)),
-                r.phase.as_str(),
-            )
-        })
-        .collect();
-    ensure!(
-        expected.len() == actual.len(),
-        "expected {} rotations, found {}",
-        expected.len(),
-        actual.len()
-    );
-    let mut wrong = Vec::new();
-    for ((target, want), (_, got)) in expected.iter().zip(&actual) {
-        if want != got {
-            wrong.push(format!("{target}: expected {want}, got {got}"));
-        }
-    }
-    for row in rows.iter().filter(|r| r.phase == "done") {
-        let secret = row.secret_name.as_deref().unwrap_or_default();
-        let Some(world) = worlds.iter().find(|w| w.environment == row.environment) else {
-            wrong.push(format!(
-                "{secret}: done in an environment with no simulator"
-            ));
-            continue;
-        };
-        let value = world
-            .kubernetes
-            .value(NAMESPACE, secret, TOKEN_KEY)
-            .unwrap_or_default();
-        if !world.signon.is_live(&value) {
-            wrong.push(format!(
-                "{secret}: the Secret's token is not live in Signon"
-            ));
-        }
-    }
-    if !wrong.is_empty() {
-        bail!(
-            "the demo did not end as predicted:\n  {}",
-            wrong.join("\n  ")
-        );
-    }
-    println!(
-        "every target ended as its rule and alerts predict ({} rotations)",
-        rows.len()
-    );
-    Ok(())
 }

@@ -1,0 +1,78 @@
+//! The demo's Slack: a channel per environment, a rule that asks before rotating, and the
+//! clicks on its buttons, signed as Slack signs them.
+
+use anyhow::{Context, ensure};
+
+use super::Engine;
+use crate::config::Config;
+use crate::engine::Phase;
+use crate::engine::message::APPROVE;
+use crate::sim::slack::SIGNING_SECRET;
+use crate::store::rotations;
+
+/// The demo's Slack: a channel per environment, and one rule that asks before rotating.
+pub(super) const APPROVERS_GROUP: &str = "S0PLATFORM";
+pub(super) const APPROVER: (&str, &str) = ("U0ALICE", "alice");
+const NOT_AN_APPROVER: (&str, &str) = ("U0MALLORY", "mallory");
+const DEMO_SLACK: &str = r##"
+[slack]
+channel = "#token-rotator"
+[environments.integration]
+slack_channel = "C0INTEGRATION"
+[environments.production]
+slack_channel = "C0PRODUCTION"
+
+[[rules]]
+name = "demo-ha-fast-asks-first"
+action = "manual"
+owner = "#govuk-platform-engineering-team"
+runbook_url = "https://docs.publishing.service.gov.uk/manual/alerts/signon-api-user-token-expires-soon.html"
+approval = true
+approvers = ["S0PLATFORM"]
+match = { api_user = "ha-fast@alphagov.co.uk" }
+"##;
+
+/// The shipped rules with the demo's Slack settings and approval rule in front.
+pub(super) fn demo_config() -> anyhow::Result<Config> {
+    let shipped = crate::config::DEFAULT_CONFIG;
+    let first_rule = shipped
+        .find("[[rules]]")
+        .context("the shipped config has rules")?;
+    // The shipped `[environments.production]` is dropped (its shadow mode is cleared below).
+    let head = shipped[..first_rule].replace("[environments.production]\nmode = \"shadow\"", "");
+    let text = format!("{head}{DEMO_SLACK}\n{}", &shipped[first_rule..]);
+    Config::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config: {}", e.render(&text)))
+}
+
+/// Presses the buttons of every approval request: first someone not allowed (refused), then an
+/// approver (through the user group), as signed Slack requests.
+pub(super) async fn click_approvals(engine: &Engine, url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let rows = rotations::all_rotations(engine.journal().pool()).await?;
+    for row in rows
+        .iter()
+        .filter(|r| r.phase == Phase::AwaitingApproval.as_str())
+    {
+        for (user, name) in [NOT_AN_APPROVER, APPROVER] {
+            let body = crate::sim::slack::interaction(&row.id, APPROVE, user, name);
+            let mut request = client.post(url).body(body.clone()).header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+            for (header, value) in crate::sim::slack::signed_headers(
+                SIGNING_SECRET,
+                &body,
+                jiff::Timestamp::now().as_second(),
+            ) {
+                request = request.header(header, value);
+            }
+            let status = request.send().await?.status();
+            ensure!(status.is_success(), "Slack click by {name}: HTTP {status}");
+            println!(
+                "  {name} pressed Approve on the request for {} / {}",
+                row.api_user, row.application
+            );
+        }
+    }
+    Ok(())
+}

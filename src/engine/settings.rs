@@ -1,0 +1,60 @@
+//! The engine's settings, from `[rotation]`, `[environments.*]` and `[slack]`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::RetryPolicy;
+use crate::policy::Mode;
+
+/// Settings of the engine, from the `[rotation]` config section.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// `[environments.<name>] mode`: environments not named are active.
+    pub modes: BTreeMap<String, Mode>,
+    /// Time between verifying the new token and revoking the old one.
+    pub grace: Duration,
+    /// Give up this long before the old token expires, so a person still has time.
+    pub safety_margin: Duration,
+    /// Life of a new token (Signon's default for API users is two years).
+    pub token_life: Duration,
+    /// A new alert this soon after a finished rotation of the same target is not acted on
+    /// (Signon's metric is cached for an hour, so alerts can outlive the token they were about).
+    pub cooldown: Duration,
+    pub retry: RetryPolicy,
+    /// Which Slack channel each environment's threads go to.
+    pub slack: SlackRouting,
+    /// How long an Approve/Reject request stays open before it becomes `manual`.
+    pub approval_timeout: Duration,
+}
+
+/// Slack channels: a rule's own, else its environment's, else the default.
+#[derive(Debug, Clone, Default)]
+pub struct SlackRouting {
+    pub default_channel: Option<String>,
+    pub channels: BTreeMap<String, String>,
+}
+
+impl SlackRouting {
+    pub fn channel(&self, rule_channel: Option<&str>, environment: &str) -> String {
+        rule_channel
+            .map(str::to_owned)
+            .or_else(|| self.channels.get(environment).cloned())
+            .or_else(|| self.default_channel.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            modes: BTreeMap::new(),
+            grace: Duration::from_secs(3600),
+            safety_margin: Duration::from_secs(2 * 86400),
+            token_life: Duration::from_secs(730 * 86400),
+            cooldown: Duration::from_secs(86400),
+            retry: RetryPolicy::default(),
+            slack: SlackRouting::default(),
+            approval_timeout: Duration::from_secs(24 * 3600),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Slack as operators live in it: one thread per delivery, live edits of the parent, Slack's
+//! pace kept through a 429 storm, Approve/Reject buttons with signed interactions.
+
+mod approvals;
+mod thread;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use token_rotator::clock::Clock;
+use token_rotator::engine::Phase;
+use token_rotator::engine::message::{APPROVE, REJECT};
+use token_rotator::sim::Fault;
+use token_rotator::sim::slack::{Message, SIGNING_SECRET, interaction, signed_headers};
+use token_rotator::store::threads;
+
+use crate::helpers::alert_body;
+use crate::world::{CHANNEL, Sims, World, WorldOptions};
+
+pub(super) fn threads_options() -> WorldOptions {
+    WorldOptions {
+        slack_threads: true,
+        ..WorldOptions::default()
+    }
+}
+
+pub(super) const APPROVERS_CONFIG: &str = r##"
+[slack]
+# A name: Slack answers with the id, which edits need.
+channel = "#rotations"
+approval_timeout = "2h"
+
+[[rules]]
+name = "publishing-api-asks-first"
+action = "manual"
+owner = "#platform"
+runbook_url = "https://runbook.example/rotate"
+approval = true
+approvers = ["U0ALICE", "S0PLATFORM"]
+match = { application = "Publishing API" }
+
+[[rules]]
+name = "internal-api-user"
+action = "rotate"
+api_user_domain = "internal"
+"##;
+
+pub(super) fn approvals_options() -> WorldOptions {
+    WorldOptions {
+        config_toml: Some(APPROVERS_CONFIG.to_owned()),
+        ..threads_options()
+    }
+}
+
+/// One webhook body carrying an alert for each `(api_user, application)`.
+pub(super) fn batch(targets: &[(String, String)]) -> Vec<u8> {
+    let alerts: Vec<Value> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, (user, app))| {
+            let one: Value = serde_json::from_slice(&alert_body(
+                &format!("{i:016x}"),
+                &[
+                    ("alertname", "SignonApiUserTokenExpirySoon"),
+                    ("environment", "production"),
+                    ("api_user", user),
+                    ("application", app),
+                ],
+            ))
+            .unwrap();
+            one["alerts"][0].clone()
+        })
+        .collect();
+    let mut body: Value = serde_json::from_slice(&alert_body("0", &[])).unwrap();
+    body["alerts"] = json!(alerts);
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// Waits (in real time: the notifier keeps Slack's real pace) until every message is out.
+pub(super) async fn wait_for_slack(world: &World) {
+    let pool = world.engine.journal().pool().clone();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let busy = !threads::with_work(&pool, world.clock.now())
+            .await
+            .unwrap()
+            .is_empty()
+            || world
+                .notifications()
+                .await
+                .iter()
+                .any(|n| n.next_attempt_at_ms.is_some());
+        if !busy {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Slack messages still queued after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub(super) fn parents(messages: &[Message]) -> Vec<&Message> {
+    messages.iter().filter(|m| m.thread_ts.is_none()).collect()
+}
+
+/// What one click on a button sends, signed with `secret` at `unix_seconds`.
+pub(super) async fn click(
+    world: &World,
+    rotation_id: &str,
+    action: &str,
+    user: &str,
+    secret: &str,
+    unix_seconds: i64,
+) -> u16 {
+    let body = interaction(rotation_id, action, user, "someone");
+    let mut request = world
+        .app
+        .client
+        .post(world.app.url("/v1/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.clone());
+    for (name, value) in signed_headers(secret, &body, unix_seconds) {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+pub(super) async fn click_now(world: &World, rotation_id: &str, action: &str, user: &str) -> u16 {
+    let now = jiff::Timestamp::now().as_second();
+    click(world, rotation_id, action, user, SIGNING_SECRET, now).await
+}
+
+pub(super) async fn request_approval(world: &World, user: &str) -> String {
+    world.seed(user, "Publishing API");
+    world
+        .app
+        .post_webhook(batch(&[(user.into(), "Publishing API".into())]))
+        .await;
+    world.engine.run_until_idle().await.unwrap();
+    let rows = world.rotations().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].phase, "awaiting_approval");
+    rows[0].id.clone()
+}
