@@ -103,7 +103,10 @@ impl Notifier {
             let body: Value = serde_json::from_str(&n.body).unwrap_or_default();
             calls += 1;
             match self.post(&channel, &body, None, false).await {
-                Ok(_) => outbox::notification_attempted(pool, n.id, now, None, None).await?,
+                Ok(_) => {
+                    self.healthy(&channel);
+                    outbox::notification_attempted(pool, n.id, now, None, None).await?
+                }
                 Err(e) => {
                     self.trouble(&channel, &e, &[n.id]).await?;
                     break;
@@ -122,7 +125,13 @@ impl Notifier {
         thread
             .channel_id
             .clone()
-            .or_else(|| Some(thread.channel.clone()))
+            .or_else(|| self.configured_channel(thread))
+    }
+
+    /// The channel as configured: the key of its pace and of its health, so a channel keeps one
+    /// pace whether a call names it `#rotations` or by the id Slack answered with.
+    fn configured_channel(&self, thread: &ThreadRow) -> Option<String> {
+        Some(thread.channel.clone())
             .filter(|c| !c.is_empty())
             .or_else(|| self.default_channel.clone())
     }
@@ -132,7 +141,9 @@ impl Notifier {
     async fn tell(&self, thread: &ThreadRow) -> Result<usize, StoreError> {
         let pool = self.journal.pool();
         let now = self.clock.now();
-        let Some(mut channel) = self.channel_of(thread) else {
+        let (Some(mut channel), Some(key)) =
+            (self.channel_of(thread), self.configured_channel(thread))
+        else {
             tracing::warn!(
                 thread = thread.id,
                 "thread has no Slack channel and there is no default; set [slack] channel"
@@ -144,7 +155,7 @@ impl Notifier {
         let ts = match &thread.ts {
             Some(ts) => ts.clone(),
             None => {
-                if !self.pace.may_post(&channel) {
+                if !self.pace.may_post(&key) {
                     return Ok(0);
                 }
                 let rows = threads::rotations(pool, thread.id).await?;
@@ -152,6 +163,7 @@ impl Notifier {
                 calls += 1;
                 match self.post(&channel, &parent, None, false).await {
                     Ok(posted) => {
+                        self.healthy(&key);
                         let d = render::digest(&parent);
                         threads::posted(pool, thread.id, &posted.channel, &posted.ts, &d).await?;
                         digest = Some(d);
@@ -159,7 +171,7 @@ impl Notifier {
                         posted.ts
                     }
                     Err(e) => {
-                        self.trouble(&channel, &e, &[]).await?;
+                        self.trouble(&key, &e, &[]).await?;
                         return Ok(calls);
                     }
                 }
@@ -173,13 +185,14 @@ impl Notifier {
             .into_iter()
             .partition(|n| matches!(n.kind(), NoticeKind::Outcome | NoticeKind::Note));
         if !events.is_empty() || !inline.is_empty() {
-            if !self.pace.may_post(&channel) {
+            if !self.pace.may_post(&key) {
                 return Ok(calls);
             }
             let (reply, cursor, carried) = render::reply(&events, &inline);
             calls += 1;
             match self.post(&channel, &reply, Some(&ts), false).await {
                 Ok(_) => {
+                    self.healthy(&key);
                     threads::told(pool, thread.id, cursor).await?;
                     digest = None;
                     for id in carried {
@@ -196,7 +209,7 @@ impl Notifier {
                     }
                 }
                 Err(e) => {
-                    self.trouble(&channel, &e, &carried).await?;
+                    self.trouble(&key, &e, &carried).await?;
                     return Ok(calls);
                 }
             }
@@ -214,9 +227,9 @@ impl Notifier {
                 _ => None,
             };
             let allowed = if approval_ts.is_some() {
-                self.pace.may_edit(&channel)
+                self.pace.may_edit(&key)
             } else {
-                self.pace.may_post(&channel)
+                self.pace.may_post(&key)
             };
             if !allowed {
                 return Ok(calls);
@@ -238,7 +251,7 @@ impl Notifier {
             };
             match sent {
                 Ok(posted) => {
-                    self.healthy(&channel);
+                    self.healthy(&key);
                     if let (NoticeKind::Approval, Some(posted), Some(id)) =
                         (n.kind(), posted, &n.rotation_id)
                     {
@@ -252,7 +265,7 @@ impl Notifier {
                     outbox::notification_abandoned(pool, n.id, &code).await?;
                 }
                 Err(e) => {
-                    self.trouble(&channel, &e, &[n.id]).await?;
+                    self.trouble(&key, &e, &[n.id]).await?;
                     return Ok(calls);
                 }
             }
@@ -263,17 +276,17 @@ impl Notifier {
         let parent = render::parent(thread, &rows);
         let d = render::digest(&parent);
         if digest.as_deref() != Some(d.as_str()) {
-            if !self.pace.may_edit(&channel) {
+            if !self.pace.may_edit(&key) {
                 return Ok(calls);
             }
             calls += 1;
             match self.api.update(&channel, &ts, &parent).await {
                 Ok(()) => {
-                    self.healthy(&channel);
+                    self.healthy(&key);
                     threads::updated(pool, thread.id, &d).await?;
                 }
                 Err(e) => {
-                    self.trouble(&channel, &e, &[]).await?;
+                    self.trouble(&key, &e, &[]).await?;
                     return Ok(calls);
                 }
             }
@@ -298,7 +311,6 @@ impl Notifier {
             }
             other => other,
         }?;
-        self.healthy(channel);
         Ok(posted)
     }
 

@@ -170,6 +170,10 @@ pub async fn run() -> anyhow::Result<()> {
         slack.rate_limited(),
         started.elapsed().as_secs_f64()
     );
+    ensure!(
+        slack.rate_limited() == 0,
+        "Slack was posted to faster than 1 message per second per channel"
+    );
     check(&rows, &expected, &worlds)
 }
 
