@@ -7,6 +7,7 @@
 
 pub mod alertmanager;
 pub mod kubernetes;
+pub mod rails;
 pub mod signon;
 pub mod slack;
 

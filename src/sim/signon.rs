@@ -128,6 +128,113 @@ impl SignonSim {
             .unwrap_or(0)
     }
 
+    /// An API user's live tokens for an application, as the admin contract lists them. The
+    /// first look at a pair with no tokens gives it the token the alert is about (ten days left).
+    pub fn admin_list(&self, api_user: &str, application: &str) -> serde_json::Value {
+        let now = self.clock.now();
+        let mut world = self.world();
+        let name = ensure_user(&mut world, api_user);
+        let app = ensure_app(&mut world, application);
+        let has_any = world
+            .tokens
+            .iter()
+            .any(|t| t.api_user == api_user && t.application == app.name);
+        if !has_any {
+            issue(
+                &mut world,
+                api_user,
+                &app,
+                now + Duration::from_secs(10 * 86400),
+                None,
+            );
+        }
+        let tokens: Vec<_> = world
+            .tokens
+            .iter()
+            .filter(|t| t.api_user == api_user && t.application == app.name)
+            .filter(|t| !t.revoked && t.expires_at > now)
+            .map(|t| {
+                json!({
+                    "id": t.id.to_string(),
+                    "expires_at": t.expires_at,
+                    "last8": &t.value[t.value.len() - 8..],
+                })
+            })
+            .collect();
+        json!({
+            "api_user": {"email": api_user, "name": name},
+            "application": {"name": app.name, "uid": app.uid},
+            "tokens": tokens,
+        })
+    }
+
+    /// Mints, or finds the token already minted with `key`: `(token, created)`.
+    pub fn admin_mint(
+        &self,
+        api_user: &str,
+        application: &str,
+        expires_in: Duration,
+        key: &str,
+    ) -> Result<(SimToken, bool), &'static str> {
+        let now = self.clock.now();
+        let mut world = self.world();
+        if let Some(existing) = world
+            .tokens
+            .iter()
+            .find(|t| t.idempotency_key.as_deref() == Some(key))
+        {
+            return Ok((existing.clone(), false));
+        }
+        if !world.users.contains_key(api_user) {
+            return Err("no such API user");
+        }
+        let app = ensure_app(&mut world, application);
+        let token = issue(
+            &mut world,
+            api_user,
+            &app,
+            now + expires_in,
+            Some(key.to_owned()),
+        );
+        Ok((token, true))
+    }
+
+    /// Revokes a token by id; revoking a revoked token succeeds.
+    pub fn admin_revoke(&self, id: &str) -> Result<(), &'static str> {
+        let mut world = self.world();
+        let token = world
+            .tokens
+            .iter_mut()
+            .find(|t| t.id.to_string() == id)
+            .ok_or("no such token")?;
+        token.revoked = true;
+        Ok(())
+    }
+
+    /// What `kubernetes:sync_token_secrets` writes: for each API user and application with a
+    /// live token, the longest-lived one, as `(user name, application name, value)`.
+    pub fn longest_lived(&self) -> Vec<(String, String, String)> {
+        let now = self.clock.now();
+        let world = self.world();
+        let mut best: BTreeMap<(String, String), &SimToken> = BTreeMap::new();
+        for t in world
+            .tokens
+            .iter()
+            .filter(|t| !t.revoked && t.expires_at > now)
+        {
+            let key = (t.api_user.clone(), t.application.clone());
+            if best.get(&key).is_none_or(|b| b.expires_at < t.expires_at) {
+                best.insert(key, t);
+            }
+        }
+        best.into_iter()
+            .map(|((user, app), t)| {
+                let name = world.users.get(&user).cloned().unwrap_or(user);
+                (name, app, t.value.clone())
+            })
+            .collect()
+    }
+
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().expect("lock never poisoned")
     }
@@ -228,43 +335,7 @@ async fn list(
     if !sim.authorised(&headers) {
         return error(StatusCode::UNAUTHORIZED, "admin token required");
     }
-    let now = sim.clock.now();
-    let mut world = sim.world();
-    let name = ensure_user(&mut world, &query.api_user);
-    let app = ensure_app(&mut world, &query.application);
-    let has_any = world
-        .tokens
-        .iter()
-        .any(|t| t.api_user == query.api_user && t.application == app.name);
-    if !has_any {
-        // The token the alert is about: live, ten days to go.
-        issue(
-            &mut world,
-            &query.api_user,
-            &app,
-            now + Duration::from_secs(10 * 86400),
-            None,
-        );
-    }
-    let tokens: Vec<_> = world
-        .tokens
-        .iter()
-        .filter(|t| t.api_user == query.api_user && t.application == app.name)
-        .filter(|t| !t.revoked && t.expires_at > now)
-        .map(|t| {
-            json!({
-                "id": t.id.to_string(),
-                "expires_at": t.expires_at,
-                "last8": &t.value[t.value.len() - 8..],
-            })
-        })
-        .collect();
-    Json(json!({
-        "api_user": {"email": query.api_user, "name": name},
-        "application": {"name": app.name, "uid": app.uid},
-        "tokens": tokens,
-    }))
-    .into_response()
+    Json(sim.admin_list(&query.api_user, &query.application)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -292,37 +363,23 @@ async fn mint(
             "idempotency_key and expires_in are required",
         );
     }
-    let now = sim.clock.now();
-    let mut world = sim.world();
-    if let Some(existing) = world
-        .tokens
-        .iter()
-        .find(|t| t.idempotency_key.as_deref() == Some(body.idempotency_key.as_str()))
-    {
-        let t = existing.clone();
-        return (
-            StatusCode::OK,
+    match sim.admin_mint(
+        &body.api_user,
+        &body.application,
+        Duration::from_secs(body.expires_in),
+        &body.idempotency_key,
+    ) {
+        Ok((t, created)) => (
+            if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
             Json(json!({"id": t.id.to_string(), "token": t.value, "expires_at": t.expires_at})),
         )
-            .into_response();
+            .into_response(),
+        Err(message) => error(StatusCode::NOT_FOUND, message),
     }
-    if !world.users.contains_key(&body.api_user) {
-        return error(StatusCode::NOT_FOUND, "no such API user");
-    }
-    let app = ensure_app(&mut world, &body.application);
-    let expires_at = now + Duration::from_secs(body.expires_in);
-    let t = issue(
-        &mut world,
-        &body.api_user,
-        &app,
-        expires_at,
-        Some(body.idempotency_key),
-    );
-    (
-        StatusCode::CREATED,
-        Json(json!({"id": t.id.to_string(), "token": t.value, "expires_at": t.expires_at})),
-    )
-        .into_response()
 }
 
 async fn revoke(
@@ -336,12 +393,10 @@ async fn revoke(
     if !sim.authorised(&headers) {
         return error(StatusCode::UNAUTHORIZED, "admin token required");
     }
-    let mut world = sim.world();
-    let Some(token) = world.tokens.iter_mut().find(|t| t.id.to_string() == id) else {
-        return error(StatusCode::NOT_FOUND, "no such token");
-    };
-    token.revoked = true;
-    Json(json!({"id": id, "revoked": true})).into_response()
+    match sim.admin_revoke(&id) {
+        Ok(()) => Json(json!({"id": id, "revoked": true})).into_response(),
+        Err(message) => error(StatusCode::NOT_FOUND, message),
+    }
 }
 
 #[derive(Deserialize)]

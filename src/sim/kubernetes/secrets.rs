@@ -1,46 +1,22 @@
-//! The part of the Kubernetes API that kube sends for a Secret: `GET` and server-side apply
-//! (`PATCH` with `application/apply-patch+yaml`, `fieldManager`, `force`), in the real wire
-//! format (Secret data base64 in JSON, `Status` objects for errors).
+//! Secrets: `GET` and server-side apply (`PATCH` with `application/apply-patch+yaml`,
+//! `fieldManager`, `force`), Secret data base64 in JSON, `Status` objects for errors. A change of
+//! a Secret's data rolls the Deployments Reloader watches (see `deployments`).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Faults, Running};
-
-#[derive(Default)]
-pub struct KubernetesSim {
-    pub faults: Faults,
-    /// `(namespace, name)` → the stored Secret object.
-    secrets: Mutex<BTreeMap<(String, String), Value>>,
-    resource_version: Mutex<u64>,
-}
+use super::{KubernetesSim, not_found, status};
 
 impl KubernetesSim {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
-        let router = Router::new()
-            .route(
-                "/api/v1/namespaces/{namespace}/secrets/{name}",
-                get(get_secret).patch(apply_secret),
-            )
-            .with_state(Arc::clone(self));
-        super::serve(router).await
-    }
-
     /// The decoded value of `key` in a Secret, if both exist.
     pub fn value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
         let secrets = self.secrets.lock().expect("lock never poisoned");
@@ -65,29 +41,16 @@ impl KubernetesSim {
             .lock()
             .expect("lock never poisoned")
             .insert((namespace.to_owned(), name.to_owned()), secret);
+        self.secret_changed(namespace, name);
     }
 
     pub fn names(&self) -> Vec<String> {
         let secrets = self.secrets.lock().expect("lock never poisoned");
         secrets.keys().map(|(_, name)| name.clone()).collect()
     }
-
-    fn next_version(&self) -> String {
-        let mut version = self.resource_version.lock().expect("lock never poisoned");
-        *version += 1;
-        version.to_string()
-    }
 }
 
-fn status(code: StatusCode, reason: &str, message: String) -> Response {
-    let body = json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "code": code.as_u16(),
-    });
-    (code, Json(body)).into_response()
-}
-
-async fn get_secret(
+pub(super) async fn get_secret(
     State(sim): State<Arc<KubernetesSim>>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Response {
@@ -97,22 +60,18 @@ async fn get_secret(
     let secrets = sim.secrets.lock().expect("lock never poisoned");
     match secrets.get(&(namespace, name.clone())) {
         Some(secret) => Json(secret.clone()).into_response(),
-        None => status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            format!("secrets \"{name}\" not found"),
-        ),
+        None => not_found("secrets", &name),
     }
 }
 
 #[derive(Deserialize)]
-struct ApplyQuery {
+pub(super) struct ApplyQuery {
     #[serde(rename = "fieldManager")]
     field_manager: Option<String>,
     force: Option<bool>,
 }
 
-async fn apply_secret(
+pub(super) async fn apply_secret(
     State(sim): State<Arc<KubernetesSim>>,
     Path((namespace, name)): Path<(String, String)>,
     Query(query): Query<ApplyQuery>,
@@ -179,7 +138,12 @@ async fn apply_secret(
     }
     secret["metadata"]["resourceVersion"] = json!(sim.next_version());
     secret["metadata"]["managedFields"] = json!([{"manager": manager, "operation": "Apply"}]);
+    let changed = secrets.get(&key).map(|s| &s["data"]) != Some(&secret["data"]);
     secrets.insert(key, secret.clone());
+    drop(secrets);
+    if changed {
+        sim.secret_changed(&namespace, &name);
+    }
     Json(secret).into_response()
 }
 

@@ -1,0 +1,186 @@
+//! The part of the Kubernetes API token-rotator calls, in kube's real wire format: Secrets (get,
+//! server-side apply), Jobs (create, get; status moving to Complete or Failed as the test says;
+//! their pods and logs), CronJobs (get), Deployments (list, get, the restart patch, status the
+//! test controls). Every request is recorded with its verb and resource, so tests can hold the
+//! shipped RBAC Role against what was really asked for.
+//!
+//! Jobs "run" through a [`JobRunner`]: the code standing in for the container (see
+//! [`super::rails`], which does what the Signon scripts do, against the Signon simulator).
+
+mod deployments;
+mod jobs;
+mod secrets;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+pub use deployments::{Rollout, SecretUse};
+pub use jobs::{JobBehaviour, JobRun, JobRunner};
+
+use super::{Faults, Running};
+
+/// One API request as RBAC sees it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiRequest {
+    pub verb: String,
+    /// `""` (core), `"batch"` or `"apps"`.
+    pub group: String,
+    /// `secrets`, `jobs`, `pods`, `pods/log`, `cronjobs`, `deployments`.
+    pub resource: String,
+    pub namespace: String,
+    pub name: Option<String>,
+}
+
+#[derive(Default)]
+pub struct KubernetesSim {
+    pub faults: Faults,
+    /// `(namespace, name)` → the stored Secret object.
+    secrets: Mutex<BTreeMap<(String, String), Value>>,
+    jobs: Mutex<BTreeMap<(String, String), jobs::SimJob>>,
+    cronjobs: Mutex<BTreeMap<(String, String), Value>>,
+    deployments: Mutex<BTreeMap<(String, String), deployments::SimDeployment>>,
+    /// What the next Jobs of an operation do, in order; then they run.
+    job_plan: Mutex<BTreeMap<String, VecDeque<JobBehaviour>>>,
+    runner: Mutex<Option<JobRunner>>,
+    requests: Mutex<Vec<ApiRequest>>,
+    resource_version: Mutex<u64>,
+}
+
+impl KubernetesSim {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
+        let router = Router::new()
+            .route(
+                "/api/v1/namespaces/{namespace}/secrets/{name}",
+                get(secrets::get_secret).patch(secrets::apply_secret),
+            )
+            .route(
+                "/apis/batch/v1/namespaces/{namespace}/jobs",
+                get(jobs::list_jobs).post(jobs::create_job),
+            )
+            .route(
+                "/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
+                get(jobs::get_job),
+            )
+            .route(
+                "/apis/batch/v1/namespaces/{namespace}/cronjobs/{name}",
+                get(jobs::get_cronjob),
+            )
+            .route("/api/v1/namespaces/{namespace}/pods", get(jobs::list_pods))
+            .route(
+                "/api/v1/namespaces/{namespace}/pods/{name}/log",
+                get(jobs::pod_log),
+            )
+            .route(
+                "/apis/apps/v1/namespaces/{namespace}/deployments",
+                get(deployments::list),
+            )
+            .route(
+                "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+                get(deployments::get).patch(deployments::patch),
+            )
+            .layer(middleware::from_fn_with_state(Arc::clone(self), record))
+            .with_state(Arc::clone(self));
+        super::serve(router).await
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<ApiRequest> {
+        self.requests.lock().expect("lock never poisoned").clone()
+    }
+
+    /// What a Job's container does: set by whoever plays the image (the world, the demo).
+    pub fn set_runner(&self, runner: JobRunner) {
+        *self.runner.lock().expect("lock never poisoned") = Some(runner);
+    }
+
+    /// The next `times` Jobs of `operation` (`mint`, `revoke`, `list`, `sync`) behave so.
+    pub fn next_jobs(&self, operation: &str, behaviour: JobBehaviour, times: usize) {
+        let mut plan = self.job_plan.lock().expect("lock never poisoned");
+        plan.entry(operation.to_owned())
+            .or_default()
+            .extend(std::iter::repeat_n(behaviour, times));
+    }
+
+    fn next_version(&self) -> String {
+        let mut version = self.resource_version.lock().expect("lock never poisoned");
+        *version += 1;
+        version.to_string()
+    }
+}
+
+/// Records the request as RBAC would name it, from its method and path.
+async fn record(State(sim): State<Arc<KubernetesSim>>, request: Request, next: Next) -> Response {
+    let parts: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => ("?", &parts[..0]),
+    };
+    if let ["namespaces", namespace, resource, rest @ ..] = rest {
+        let (name, subresource) = match rest {
+            [] => (None, None),
+            [name] => (Some((*name).to_owned()), None),
+            [name, sub, ..] => (Some((*name).to_owned()), Some(*sub)),
+        };
+        let verb = match (request.method().clone(), &name) {
+            (Method::GET, None) => "list",
+            (Method::GET, Some(_)) => "get",
+            (Method::POST, _) => "create",
+            (Method::PATCH, _) => "patch",
+            (Method::PUT, _) => "update",
+            (Method::DELETE, _) => "delete",
+            _ => "?",
+        };
+        let resource = match subresource {
+            Some(sub) => format!("{resource}/{sub}"),
+            None => (*resource).to_owned(),
+        };
+        sim.requests
+            .lock()
+            .expect("lock never poisoned")
+            .push(ApiRequest {
+                verb: verb.to_owned(),
+                group: group.to_owned(),
+                resource,
+                namespace: (*namespace).to_owned(),
+                name,
+            });
+    }
+    next.run(request).await
+}
+
+pub(super) fn status(code: StatusCode, reason: &str, message: String) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16(),
+    });
+    (code, axum::Json(body)).into_response()
+}
+
+fn not_found(kind: &str, name: &str) -> Response {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("{kind} \"{name}\" not found"),
+    )
+}
+
+fn list_of(kind: &str, api_version: &str, items: Vec<Value>, version: String) -> Response {
+    axum::Json(json!({
+        "kind": kind, "apiVersion": api_version,
+        "metadata": {"resourceVersion": version}, "items": items,
+    }))
+    .into_response()
+}
