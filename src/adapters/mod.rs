@@ -5,6 +5,7 @@ pub mod alertmanager;
 pub mod kubernetes;
 pub mod parameterize;
 pub mod signon;
+pub mod signon_job;
 pub mod slack;
 
 use std::time::Duration;
@@ -30,15 +31,22 @@ pub enum AdapterError {
         upstream: &'static str,
         detail: String,
     },
+    /// Not failed, not done: a Job still running, a rollout under way. Ask again soon; it ends
+    /// by itself (a Job's deadline, a Deployment's progress deadline).
+    #[error("{upstream}: {detail} (waiting)")]
+    Pending {
+        upstream: &'static str,
+        detail: String,
+    },
 }
 
 impl AdapterError {
     /// Which system failed: the metric label of retries.
     pub fn upstream(&self) -> &'static str {
         match self {
-            AdapterError::Transient { upstream, .. } | AdapterError::Permanent { upstream, .. } => {
-                upstream
-            }
+            AdapterError::Transient { upstream, .. }
+            | AdapterError::Permanent { upstream, .. }
+            | AdapterError::Pending { upstream, .. } => upstream,
         }
     }
 
@@ -72,6 +80,17 @@ impl AdapterError {
             None => "request failed".to_owned(),
         };
         AdapterError::Transient { upstream, detail }
+    }
+
+    pub fn pending(upstream: &'static str, detail: impl Into<String>) -> Self {
+        AdapterError::Pending {
+            upstream,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        matches!(self, AdapterError::Pending { .. })
     }
 
     pub fn permanent(upstream: &'static str, detail: impl Into<String>) -> Self {
@@ -133,7 +152,7 @@ impl Observer {
         let result = call.await;
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(e) if e.is_transient() => "transient",
+            Err(e) if e.is_transient() || e.is_pending() => "transient",
             Err(_) => "permanent",
         };
         self.record(upstream, outcome, started.elapsed().as_secs_f64());
@@ -169,18 +188,30 @@ pub struct TokenListing {
     pub tokens: Vec<TokenInfo>,
 }
 
-/// A freshly made token. The value exists only here and, sealed, in the journal.
+/// A freshly made token.
 #[derive(Debug)]
 pub struct MintedToken {
     pub id: String,
-    pub value: SecretString,
     pub expires_at: Timestamp,
+    pub value: MintedValue,
 }
 
-/// Makes, lists and revokes tokens.
+/// Whether the issuer let the value out.
+#[derive(Debug)]
+pub enum MintedValue {
+    /// It did (the HTTP contract): it exists only here and, sealed, in the journal, until
+    /// token-rotator puts it in the Secret.
+    Held(SecretString),
+    /// It did not (a Job in Signon's image): the Job put it in the Secret, or Signon's sync will.
+    /// Known by its SHA-256 and last 8 characters, which is enough to recognise it there.
+    Withheld { sha256: String, last8: String },
+}
+
+/// Makes, lists and revokes tokens. `key` is the rotation id: an issuer that runs Jobs names
+/// them after it, so a restarted service finds its Job instead of starting another.
 #[async_trait]
 pub trait Issuer: Send + Sync {
-    async fn list(&self, target: &Target) -> Result<TokenListing, AdapterError>;
+    async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError>;
     /// Idempotent by `idempotency_key`: a second call returns the token the first one made.
     async fn mint(
         &self,
@@ -195,6 +226,7 @@ pub trait Issuer: Send + Sync {
         permit: &Permit,
         target: &Target,
         token_id: &str,
+        key: &str,
     ) -> Result<(), AdapterError>;
 }
 
@@ -209,19 +241,70 @@ pub struct Placement {
 pub trait Distributor: Send + Sync {
     /// The value there now; `None` when there is none.
     async fn read(&self, placement: &Placement) -> Result<Option<SecretString>, AdapterError>;
-    /// Idempotent: writing the same value twice is one change.
-    async fn write(
+    /// Puts `value` there, or with `None` the issuer's longest-lived live token (only a
+    /// distributor that asks Signon's own sync can). Idempotent by `rotation_id`.
+    async fn place(
         &self,
         permit: &Permit,
         placement: &Placement,
-        value: &SecretString,
+        value: Option<&SecretString>,
         rotation_id: &str,
     ) -> Result<(), AdapterError>;
+    /// Whether `place` asks Signon's own sync (which puts the longest-lived live token there),
+    /// rather than writing what it is given.
+    fn syncs_from_signon(&self) -> bool {
+        false
+    }
 }
 
 /// The systems a rotation in one environment touches: that environment's Signon and cluster.
+/// Built by [`Upstreams::build`] from the config, the same way in `serve`, `demo` and the tests.
 pub struct Upstreams {
     pub issuer: std::sync::Arc<dyn Issuer>,
     pub distributor: std::sync::Arc<dyn Distributor>,
     pub signon: signon::SignonClient,
+    /// The consumers' Deployments and the `signon-app-<app>` Secrets; `None`: no rollout check.
+    pub deployments: Option<kubernetes::Deployments>,
+}
+
+impl Upstreams {
+    /// One environment's upstreams: `signon` (for `/user.json`, and the admin contract with the
+    /// HTTP issuer) and the `cluster`, put together as `issuer` and `[kubernetes]` say.
+    pub fn build(
+        signon: signon::SignonClient,
+        cluster: kubernetes::Cluster,
+        issuer: crate::config::IssuerMode,
+        job: Option<&kubernetes::JobTemplate>,
+        kube: &crate::config::KubernetesSettings,
+    ) -> Result<Self, String> {
+        use crate::config::{Distribution, IssuerMode};
+        let issuer: std::sync::Arc<dyn Issuer> = match issuer {
+            IssuerMode::Http => std::sync::Arc::new(signon.clone()),
+            IssuerMode::Job => {
+                let template = job.ok_or("issuer \"job\" needs [signon.job]")?;
+                // With `apply`, mint.rb writes the Secret itself; with `sync`, Signon's CronJob does.
+                let write_secret = kube.distribution == Distribution::Apply;
+                std::sync::Arc::new(signon_job::JobIssuer::new(
+                    cluster.clone(),
+                    template.clone(),
+                    write_secret,
+                ))
+            }
+        };
+        let distributor: std::sync::Arc<dyn Distributor> = match kube.distribution {
+            Distribution::Apply => {
+                std::sync::Arc::new(kubernetes::SecretDistributor::new(cluster.clone()))
+            }
+            Distribution::Sync => std::sync::Arc::new(kubernetes::SyncDistributor::new(
+                cluster.clone(),
+                &kube.sync_cronjob,
+            )),
+        };
+        Ok(Self {
+            issuer,
+            distributor,
+            signon,
+            deployments: Some(kubernetes::Deployments::new(cluster, !kube.reloader)),
+        })
+    }
 }

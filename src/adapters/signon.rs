@@ -8,7 +8,9 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::{AdapterError, Issuer, MintedToken, Observer, Permit, TokenInfo, TokenListing};
+use super::{
+    AdapterError, Issuer, MintedToken, MintedValue, Observer, Permit, TokenInfo, TokenListing,
+};
 use crate::domain::Target;
 
 const UPSTREAM: &str = "signon";
@@ -145,9 +147,31 @@ impl SignonClient {
     }
 }
 
+impl SignonClient {
+    /// The runbook's "make an API call from the client app": `url` with the token must answer
+    /// 2xx. 401/403 mean the token does not work there (permanent); 5xx and timeouts may pass.
+    pub async fn probe(&self, url: &str, token: &SecretString) -> Result<(), AdapterError> {
+        let request = self.http.get(url).bearer_auth(token.expose_secret());
+        let call = async {
+            let response = request
+                .send()
+                .await
+                .map_err(|e| AdapterError::from_reqwest("probe", &e.without_url()))?;
+            let status = response.status().as_u16();
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                let body = response.text().await.unwrap_or_default();
+                Err(AdapterError::from_status("probe", status, &body))
+            }
+        };
+        self.observer.time("probe", call).await
+    }
+}
+
 #[async_trait]
 impl Issuer for SignonClient {
-    async fn list(&self, target: &Target) -> Result<TokenListing, AdapterError> {
+    async fn list(&self, target: &Target, _key: &str) -> Result<TokenListing, AdapterError> {
         let request = self
             .http
             .get(format!("{}/api/v1/admin/api-users/tokens", self.base_url))
@@ -193,7 +217,7 @@ impl Issuer for SignonClient {
         let minted: MintedDto = self.send(request).await?;
         Ok(MintedToken {
             id: minted.id,
-            value: SecretString::from(minted.token),
+            value: MintedValue::Held(SecretString::from(minted.token)),
             expires_at: minted.expires_at,
         })
     }
@@ -203,6 +227,7 @@ impl Issuer for SignonClient {
         _permit: &Permit,
         _target: &Target,
         token_id: &str,
+        _key: &str,
     ) -> Result<(), AdapterError> {
         let request = self
             .http

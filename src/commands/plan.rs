@@ -2,6 +2,8 @@
 //! Alertmanager) or for labels given on the command line. Starts no service, writes no journal,
 //! changes nothing: only read-only calls, and no `Permit` exists here to make any other.
 
+use std::collections::BTreeMap;
+
 use std::fmt::Write;
 
 use serde_json::json;
@@ -21,11 +23,24 @@ pub struct Report {
     pub plan: Plan,
 }
 
+/// A rotation's plan; with the Job issuer, waits (up to two minutes) for its `list` Job.
+async fn plan_waiting(up: &Upstreams, target: &crate::domain::Target, config: &Config) -> Plan {
+    let key = format!("plan-{}", uuid::Uuid::new_v4());
+    for _ in 0..120 {
+        match plan_rotation(up, target, &config.engine, &key).await {
+            Ok(plan) => return plan,
+            Err(e) if e.is_pending() => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            Err(e) => return infeasible(e.to_string()),
+        }
+    }
+    infeasible("the list Job did not finish within two minutes".into())
+}
+
 /// Plans every alert in `alerts` (label sets), as the engine would decide them.
 pub async fn plan_all(
     config: &Config,
     alerts: Vec<Labels>,
-    upstreams: Option<&Upstreams>,
+    upstreams: Option<&BTreeMap<String, Upstreams>>,
     alertmanager: Option<&AlertmanagerClient>,
 ) -> Vec<Report> {
     let mut reports = Vec::new();
@@ -49,12 +64,16 @@ pub async fn plan_all(
             .as_ref()
             .map_or("no rule".to_owned(), |r| format!("rule {:?}", r.name));
         let plan = match &decision.action {
-            Action::Rotate => match upstreams {
-                None => infeasible("no [signon] is configured".into()),
-                Some(up) => plan_rotation(up, &target, &config.engine, "plan-only")
-                    .await
-                    .unwrap_or_else(|e| infeasible(e.to_string())),
-            },
+            Action::Rotate => {
+                let up = upstreams.and_then(|all| {
+                    all.get(target.environment.as_str())
+                        .or_else(|| all.get("*"))
+                });
+                match up {
+                    None => infeasible("no [signon] is configured".into()),
+                    Some(up) => plan_waiting(up, &target, config).await,
+                }
+            }
             Action::Silence { duration } => {
                 let matchers = [
                     Matcher::equal(

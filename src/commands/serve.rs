@@ -1,20 +1,22 @@
 //! `token-rotator serve`: the long-running service.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use secrecy::SecretString;
 
 use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
-use crate::adapters::kubernetes::SecretDistributor;
+use crate::adapters::kubernetes::Cluster;
 use crate::adapters::signon::SignonClient;
 use crate::adapters::slack::{SlackApi, SlackWebhook};
 use crate::app::{Application, EngineParts, SlackParts, shutdown_signal};
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, IssuerMode};
 use crate::engine::{Adapters, SlackOut, Upstreams};
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::{self, Keys};
@@ -102,7 +104,11 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
         }
         None => None,
     };
-    let mut adapters = Adapters::single(upstreams, None, alertmanager(config, observer.clone()));
+    let mut adapters = Adapters {
+        environments: upstreams,
+        slack: SlackOut::Log,
+        alertmanager: alertmanager(config, observer.clone()),
+    };
     adapters.slack = if slack_api.is_some() {
         SlackOut::Threads
     } else {
@@ -129,29 +135,50 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
     }))
 }
 
-/// The cluster's Signon and Kubernetes API from `[signon]`, `[kubernetes]` and the environment;
-/// `None` without `[signon]`.
-pub async fn upstreams(config: &Config, observer: &Observer) -> anyhow::Result<Option<Upstreams>> {
+/// The cluster's Signon and Kubernetes API from `[signon]`, `[kubernetes]` and the environment,
+/// by environment (`*`: every environment without an issuer of its own); `None` without
+/// `[signon]`.
+pub async fn upstreams(
+    config: &Config,
+    observer: &Observer,
+) -> anyhow::Result<Option<BTreeMap<String, Upstreams>>> {
     let Some(signon) = &config.signon else {
         return Ok(None);
     };
-    let admin =
-        secrets::from_env(SIGNON_ADMIN_TOKEN_VAR, &secrets::process_env)?.with_context(|| {
-            format!("[signon] is configured but {SIGNON_ADMIN_TOKEN_VAR} is not set")
-        })?;
+    let admin = secrets::from_env(SIGNON_ADMIN_TOKEN_VAR, &secrets::process_env)?;
+    let needs_admin = signon.issuer == IssuerMode::Http
+        || signon.issuers.values().any(|i| *i == IssuerMode::Http);
+    let admin = match admin {
+        Some(admin) => admin,
+        None if needs_admin => {
+            bail!("[signon] uses the HTTP admin contract but {SIGNON_ADMIN_TOKEN_VAR} is not set")
+        }
+        // The Job issuer needs no admin token: Signon's image has the database.
+        None => SecretString::from(String::new()),
+    };
     let client = SignonClient::new(&signon.url, admin, signon.timeout).observed(observer.clone());
     let kube = &config.kubernetes;
-    let distributor = match &kube.url {
-        Some(url) => SecretDistributor::for_url(url, &kube.namespace, kube.timeout),
-        None => SecretDistributor::inferred(&kube.namespace, kube.timeout).await,
+    let cluster = match &kube.url {
+        Some(url) => Cluster::for_url(url, &kube.namespace, kube.timeout),
+        None => Cluster::inferred(&kube.namespace, kube.timeout).await,
     }
     .map_err(anyhow::Error::msg)?
     .observed(observer.clone());
-    Ok(Some(Upstreams {
-        issuer: Arc::new(client.clone()),
-        distributor: Arc::new(distributor),
-        signon: client,
-    }))
+    let build = |issuer| {
+        Upstreams::build(
+            client.clone(),
+            cluster.clone(),
+            issuer,
+            signon.job.as_ref(),
+            kube,
+        )
+        .map_err(anyhow::Error::msg)
+    };
+    let mut all = BTreeMap::from([("*".to_owned(), build(signon.issuer)?)]);
+    for (environment, issuer) in &signon.issuers {
+        all.insert(environment.clone(), build(*issuer)?);
+    }
+    Ok(Some(all))
 }
 
 /// The Alertmanager client from `[alertmanager]`, if configured.

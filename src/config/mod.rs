@@ -3,6 +3,7 @@
 //!
 //! Precedence: built-in defaults < TOML file < environment < command-line flags.
 
+mod cluster;
 mod raw;
 mod rules;
 mod sections;
@@ -11,6 +12,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+pub use cluster::{Distribution, IssuerMode};
+
+use std::collections::BTreeMap;
+
+use crate::adapters::kubernetes::JobTemplate;
 use crate::domain::Environment;
 use crate::engine::EngineSettings;
 use crate::policy::Policy;
@@ -63,8 +69,14 @@ pub struct AlertmanagerSettings {
 /// Where Signon's admin API is; its token comes from `TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN(_FILE)`.
 #[derive(Debug, Clone)]
 pub struct SignonSettings {
+    /// Its web address: `/user.json` (verification) and, with the HTTP issuer, the admin contract.
     pub url: String,
     pub timeout: Duration,
+    pub issuer: IssuerMode,
+    /// Environments with an issuer of their own (`[environments.<n>] signon_issuer`).
+    pub issuers: BTreeMap<String, IssuerMode>,
+    /// `[signon.job]`: how to run Signon's image; required when any issuer is `job`.
+    pub job: Option<JobTemplate>,
 }
 
 /// The cluster the Secrets live in. Without `url`, the in-cluster service account or kubeconfig.
@@ -73,6 +85,12 @@ pub struct KubernetesSettings {
     pub url: Option<String>,
     pub namespace: String,
     pub timeout: Duration,
+    pub distribution: Distribution,
+    /// Signon's sync CronJob, for `distribution = "sync"` (and adopting tokens it made).
+    pub sync_cronjob: String,
+    /// Stakater Reloader rolls the consumers when their Secret changes; else token-rotator
+    /// restarts them as `kubectl rollout restart` does.
+    pub reloader: bool,
 }
 
 /// Where a problem is: a place in the file, or an environment variable.

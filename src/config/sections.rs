@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::cluster::{IssuerMode, validate_kubernetes, validate_signon};
+pub(super) use super::cluster::{RawKubernetes, RawSignon};
 use super::raw::{Checker, Origin, Sourced, parse_duration};
 use super::{AlertmanagerSettings, KubernetesSettings, SignonSettings, SlackSettings};
 use crate::engine::{EngineSettings, RetryPolicy, SlackRouting};
@@ -16,6 +18,8 @@ use crate::policy::Mode;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEnvironment {
     pub(super) mode: Option<Mode>,
+    /// This environment's own way of making tokens, over `[signon] issuer`.
+    pub(super) signon_issuer: Option<IssuerMode>,
     /// This environment's Slack channel (Web API notifier), over `[slack] channel`.
     pub(super) slack_channel: Option<Spanned<String>>,
 }
@@ -49,21 +53,6 @@ pub(super) struct RawRotation {
     pub(super) retry_min_delay: Option<Spanned<String>>,
     pub(super) retry_max_delay: Option<Spanned<String>>,
     pub(super) max_attempts: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawSignon {
-    pub(super) url: Spanned<String>,
-    pub(super) timeout: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawKubernetes {
-    pub(super) url: Option<String>,
-    pub(super) namespace: Option<String>,
-    pub(super) timeout: Option<Spanned<String>>,
 }
 
 /// The sections as written, handed over from the file's top level.
@@ -119,8 +108,19 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
             .to_owned(),
         timeout,
     });
+    let issuers: BTreeMap<String, IssuerMode> = raw
+        .environments
+        .iter()
+        .filter_map(|(name, e)| Some((name.clone(), e.signon_issuer?)))
+        .collect();
+    let probes = raw
+        .signon
+        .as_ref()
+        .map(RawSignon::probes)
+        .unwrap_or_default();
     let engine =
         validate_rotation(checker, raw.rotation.unwrap_or_default()).and_then(|mut engine| {
+            engine.probes = probes;
             engine.modes = raw
                 .environments
                 .into_iter()
@@ -133,28 +133,9 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
             engine.approval_timeout = approval_timeout?;
             Some(engine)
         });
-    let signon = raw.signon.and_then(|signon| {
-        let timeout = optional_duration(
-            checker,
-            "signon.timeout",
-            signon.timeout,
-            DEFAULT_HTTP_TIMEOUT,
-        )?;
-        let url = signon.url.into_inner();
-        Some(SignonSettings { url, timeout })
-    });
-    let kube = raw.kubernetes.unwrap_or_default();
-    let kubernetes = optional_duration(
-        checker,
-        "kubernetes.timeout",
-        kube.timeout,
-        DEFAULT_HTTP_TIMEOUT,
-    )
-    .map(|timeout| KubernetesSettings {
-        timeout,
-        url: kube.url,
-        namespace: kube.namespace.unwrap_or_else(|| "apps".into()),
-    });
+    let kubernetes = validate_kubernetes(checker, raw.kubernetes);
+    let namespace = kubernetes.as_ref().map_or("apps", |k| k.namespace.as_str());
+    let signon = validate_signon(checker, raw.signon, namespace, issuers);
     let alertmanager = raw.alertmanager.and_then(|am| {
         let interval = optional_duration(
             checker,
@@ -207,7 +188,7 @@ fn valid_channel(
     }
 }
 
-const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) fn optional_duration(
     checker: &mut Checker,
@@ -269,6 +250,9 @@ fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSe
         modes: BTreeMap::new(),
         slack: SlackRouting::default(),
         approval_timeout: defaults.approval_timeout,
+        adopt_fresher_than: defaults.adopt_fresher_than,
+        poll: defaults.poll,
+        probes: BTreeMap::new(),
         grace: grace?,
         safety_margin: safety_margin?,
         token_life: token_life?,

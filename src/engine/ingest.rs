@@ -297,5 +297,8 @@ fn preview(new: &NewRotation, now: Timestamp) -> RotationRow {
         thread_id: None,
         approval_ts: None,
         decided_by: None,
+        adopted: 0,
+        rollout_baseline: None,
+        distributed_at_ms: None,
     }
 }

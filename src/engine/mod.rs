@@ -18,6 +18,7 @@ macro_rules! attempt {
 
 pub mod approval;
 mod deliver;
+mod distribute;
 mod ingest;
 pub mod message;
 mod phase;
@@ -279,6 +280,12 @@ impl Engine {
         error: AdapterError,
     ) -> Result<(), EngineError> {
         let now = self.clock.now();
+        if error.is_pending() {
+            tracing::debug!(rotation_id = %row.id, %error, "waiting");
+            let at = now + self.settings.poll;
+            rotations::wait_until(self.journal.pool(), row, &error.to_string(), at).await?;
+            return Ok(());
+        }
         let failures = row.attempts as u32 + 1;
         let deadline = row
             .deadline_at_ms

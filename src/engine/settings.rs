@@ -25,6 +25,14 @@ pub struct EngineSettings {
     pub slack: SlackRouting,
     /// How long an Approve/Reject request stays open before it becomes `manual`.
     pub approval_timeout: Duration,
+    /// A live token expiring later than this from now is fresh: Signon made it by itself (its
+    /// nightly renewal of internal tokens), and the rotation adopts it instead of minting.
+    pub adopt_fresher_than: Duration,
+    /// How often a running Job or rollout is looked at again.
+    pub poll: Duration,
+    /// Per application (name or parameterized name): a URL the new token must open (2xx), as
+    /// the runbook's "make an API call from the client app" — on top of Signon's `/user.json`.
+    pub probes: BTreeMap<String, String>,
 }
 
 /// Slack channels: a rule's own, else its environment's, else the default.
@@ -55,6 +63,9 @@ impl Default for EngineSettings {
             retry: RetryPolicy::default(),
             slack: SlackRouting::default(),
             approval_timeout: Duration::from_secs(24 * 3600),
+            adopt_fresher_than: Duration::from_secs(60 * 86400),
+            poll: Duration::from_secs(2),
+            probes: BTreeMap::new(),
         }
     }
 }

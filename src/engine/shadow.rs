@@ -61,9 +61,11 @@ pub async fn plan_rotation(
     settings: &super::EngineSettings,
     idempotency_key: &str,
 ) -> Result<Plan, AdapterError> {
-    let listing = match up.issuer.list(target).await {
+    let listing = match up.issuer.list(target, idempotency_key).await {
         Ok(listing) => listing,
-        Err(e) if !e.is_transient() => return Ok(Plan::infeasible(e.to_string())),
+        Err(e) if !e.is_transient() && !e.is_pending() => {
+            return Ok(Plan::infeasible(e.to_string()));
+        }
         Err(e) => return Err(e),
     };
     let placement = Placement {

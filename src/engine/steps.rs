@@ -2,11 +2,12 @@
 //! at most one kind of external change (idempotent by the rotation id), and says where to go.
 
 use jiff::Timestamp;
-use secrecy::SecretString;
+use secrecy::ExposeSecret;
 
+use super::distribute::{LAST8, SHA256};
 use super::{Engine, Phase, Step};
 use crate::adapters::parameterize::secret_name;
-use crate::adapters::{AdapterError, Permit, Placement};
+use crate::adapters::{AdapterError, MintedValue, Permit, Placement, TokenInfo};
 use crate::domain::{ApiUser, Application, Environment, Target};
 use crate::policy::Mode;
 use crate::store::rotations::{self, Field, RotationRow};
@@ -22,7 +23,7 @@ pub(super) fn target(row: &RotationRow) -> Result<Target, AdapterError> {
     })
 }
 
-fn placement(row: &RotationRow) -> Result<Placement, AdapterError> {
+pub(super) fn placement(row: &RotationRow) -> Result<Placement, AdapterError> {
     row.secret_name
         .clone()
         .map(|name| Placement { name })
@@ -34,7 +35,7 @@ pub(super) fn permit(row: &RotationRow) -> Result<Permit, AdapterError> {
     Permit::for_mode(Mode::parse(&row.mode).unwrap_or(Mode::Shadow))
 }
 
-fn millis(t: Timestamp) -> Option<i64> {
+pub(super) fn millis(t: Timestamp) -> Option<i64> {
     Some(t.as_millisecond())
 }
 
@@ -49,13 +50,7 @@ impl Engine {
             }
             Phase::Planned => self.mint(row).await,
             Phase::Issued => self.distribute(row).await,
-            Phase::Distributed => Step::Advance(self.transition(
-                row,
-                phase,
-                Phase::RolledOut,
-                "no rollout check yet: passing straight to verification".into(),
-                ENGINE,
-            )),
+            Phase::Distributed => self.await_rollout(row).await,
             Phase::RolledOut => self.verify(row).await,
             Phase::Verified => self.start_grace(row),
             Phase::Grace => self.revoke_old(row).await,
@@ -80,20 +75,33 @@ impl Engine {
         }
     }
 
-    /// planned → issued. Gathers the old token and the Secret's current value (read-only),
-    /// then mints with the rotation id as idempotency key: a resumed step gets the same token.
+    /// planned → issued. Gathers the old token, the Secret's current value and the consumers'
+    /// Deployments (read-only, journaled first); then adopts a fresh token Signon made by itself,
+    /// or mints one with the rotation id as idempotency key (a resumed step gets the same token).
     async fn mint(&self, row: &RotationRow) -> Step {
         let target = attempt!(target(row));
         let up = attempt!(self.adapters.upstreams(&row.environment));
         let issuer = &up.issuer;
-        let listing = attempt!(issuer.list(&target).await);
+        let listing = attempt!(issuer.list(&target, &row.id).await);
         let placement = Placement {
             name: secret_name(&listing.api_user_name, &listing.application_name),
         };
         let current = attempt!(up.distributor.read(&placement).await);
-        // The live token that expires last: the one the alert is about. Journaled before the
-        // mint, so the mint's retries already know their deadline.
-        let old = listing.tokens.iter().max_by_key(|t| t.expires_at);
+        // Fresh tokens (far from expiry) were made by Signon's nightly renewal; the alert is
+        // about the latest of the others. Without others, the latest token is the old one.
+        let fresh_after = self.clock.now() + self.settings.adopt_fresher_than;
+        let (fresh, stale): (Vec<_>, Vec<_>) = listing
+            .tokens
+            .iter()
+            .partition(|t| t.expires_at > fresh_after);
+        let old = stale
+            .iter()
+            .copied()
+            .max_by_key(|t| t.expires_at)
+            .or_else(|| listing.tokens.iter().max_by_key(|t| t.expires_at));
+        let adopt = (!stale.is_empty())
+            .then(|| fresh.iter().copied().max_by_key(|t| t.expires_at))
+            .flatten();
         let deadline = old.map(|t| t.expires_at - self.settings.safety_margin);
         let mut gathered = vec![
             Field::Text("api_user_name", Some(listing.api_user_name.clone())),
@@ -118,6 +126,20 @@ impl Engine {
                 Some(self.keys.seal(value, &context(row, "old"))),
             ));
         }
+        // The consumers as they are before anything changes, so their rollout can be awaited.
+        let already_there = adopt.is_some_and(|t| {
+            current
+                .as_ref()
+                .is_some_and(|v| v.expose_secret().ends_with(&t.last8))
+        });
+        if let Some(deployments) = &up.deployments {
+            let mut baseline = attempt!(deployments.baseline(&placement.name).await);
+            baseline.changed = !already_there;
+            gathered.push(Field::Text(
+                "rollout_baseline",
+                serde_json::to_string(&baseline).ok(),
+            ));
+        }
         // `secret_name` marks a step that got this far before: keep what it journaled then.
         let gathered_before = row.secret_name.is_some();
         if !gathered_before {
@@ -130,6 +152,9 @@ impl Engine {
                     upstream: "journal",
                     detail: e.to_string(),
                 });
+            }
+            if let Some(fresh) = adopt {
+                return self.adopt(row, fresh, old, &placement);
             }
         }
         let minted = attempt!(
@@ -154,17 +179,25 @@ impl Engine {
                 "the minted token is the one recorded as old; refusing to revoke our own token",
             ));
         }
-        let new_fp = self.keys.fingerprint(&minted.value);
+        let (print, last4, sealed) = match &minted.value {
+            MintedValue::Held(value) => {
+                let fp = self.keys.fingerprint(value);
+                // Kept sealed until it is in the Secret, so a crash before then loses nothing.
+                let sealed = self.keys.seal(value, &context(row, "new"));
+                (fp.hmac, fp.last4, Some(sealed))
+            }
+            MintedValue::Withheld { sha256, last8 } => (
+                format!("{SHA256}{sha256}"),
+                last8.chars().skip(4).collect(),
+                None,
+            ),
+        };
         let fields = vec![
             Field::Text("new_token_id", Some(minted.id.clone())),
             Field::Int("new_token_expires_at_ms", millis(minted.expires_at)),
-            Field::Text("new_token_fingerprint", Some(new_fp.hmac.clone())),
-            Field::Text("new_token_last4", Some(new_fp.last4.clone())),
-            // Kept sealed until it is in the Secret, so a crash before then loses nothing.
-            Field::Blob(
-                "new_token_sealed",
-                Some(self.keys.seal(&minted.value, &context(row, "new"))),
-            ),
+            Field::Text("new_token_fingerprint", Some(print)),
+            Field::Text("new_token_last4", Some(last4.clone())),
+            Field::Blob("new_token_sealed", sealed),
         ];
         let old_text = match (gathered_before, &row.old_token_id, old) {
             (true, Some(id), _) => {
@@ -174,101 +207,44 @@ impl Engine {
             _ => "none".to_owned(),
         };
         let reason = format!(
-            "minted token {} (…{}) expiring {}; old token {}; Secret {}",
-            minted.id, new_fp.last4, minted.expires_at, old_text, placement.name,
+            "minted token {} (…{last4}) expiring {}; old token {old_text}; Secret {}",
+            minted.id, minted.expires_at, placement.name,
         );
         let mut transition = self.transition(row, Phase::Planned, Phase::Issued, reason, ENGINE);
         transition.fields.extend(fields);
         Step::Advance(transition)
     }
 
-    /// issued → distributed. Writes the new token to the Secret, reads it back, compares.
-    async fn distribute(&self, row: &RotationRow) -> Step {
-        let permit = attempt!(permit(row));
-        let placement = attempt!(placement(row));
-        let Some(sealed) = &row.new_token_sealed else {
-            return Step::Error(AdapterError::permanent(
-                "journal",
-                "the new token was not kept",
-            ));
-        };
-        let value = attempt!(
-            self.keys
-                .open(sealed, &context(row, "new"))
-                .map_err(|e| AdapterError::permanent("journal", e.to_string()))
-        );
-        let up = attempt!(self.adapters.upstreams(&row.environment));
-        attempt!(
-            up.distributor
-                .write(&permit, &placement, &value, &row.id)
-                .await
-        );
-        attempt!(self.expect_in_secret(row, &placement).await);
-        let mut transition = self.transition(
-            row,
-            Phase::Issued,
-            Phase::Distributed,
-            format!(
-                "Secret {} holds the new token (read back and compared)",
-                placement.name
-            ),
-            ENGINE,
-        );
-        transition
-            .fields
-            .push(Field::Blob("new_token_sealed", None));
-        Step::Advance(transition)
-    }
-
-    /// Reads the Secret and checks it holds our new token; returns the value.
-    async fn expect_in_secret(
+    /// planned → issued without a mint: Signon already made a fresh token (its nightly renewal
+    /// of internal tokens); carry that one through distribution, verification and revoking the
+    /// old one, the part nothing automates today.
+    fn adopt(
         &self,
         row: &RotationRow,
+        fresh: &TokenInfo,
+        old: Option<&TokenInfo>,
         placement: &Placement,
-    ) -> Result<SecretString, AdapterError> {
-        let read = self
-            .adapters
-            .upstreams(&row.environment)?
-            .distributor
-            .read(placement)
-            .await?;
-        let value = read.ok_or_else(|| {
-            AdapterError::permanent(
-                "kubernetes",
-                format!("Secret {} is missing after the write", placement.name),
-            )
-        })?;
-        let found = self.keys.fingerprint(&value);
-        if Some(&found.hmac) != row.new_token_fingerprint.as_ref() {
-            return Err(AdapterError::permanent(
-                "kubernetes",
-                format!(
-                    "Secret {} holds token …{}, not the new token",
-                    placement.name, found.last4
-                ),
-            ));
-        }
-        Ok(value)
-    }
-
-    /// rolled_out → verified. Signon must accept what the Secret holds, as gds-sso would.
-    async fn verify(&self, row: &RotationRow) -> Step {
-        let placement = attempt!(placement(row));
-        let value = attempt!(self.expect_in_secret(row, &placement).await);
-        let uid = row.application_uid.clone().unwrap_or_default();
-        let up = attempt!(self.adapters.upstreams(&row.environment));
-        attempt!(up.signon.verify(&uid, &row.api_user, &value).await);
-        let mut transition = self.transition(
-            row,
-            Phase::RolledOut,
-            Phase::Verified,
-            "Signon accepts the new token for this API user and application (GET /user.json)"
-                .into(),
-            ENGINE,
+    ) -> Step {
+        let last4: String = fresh.last8.chars().skip(4).collect();
+        let reason = format!(
+            "adopted token {} (…{}) that Signon made by itself, expiring {}; no mint; old token {}; Secret {}",
+            fresh.id,
+            fresh.last8,
+            fresh.expires_at,
+            old.map_or_else(|| "none".into(), |t| format!("{} (…{})", t.id, t.last8)),
+            placement.name
         );
-        transition
-            .fields
-            .push(Field::Int("verified_at_ms", millis(self.clock.now())));
+        let mut transition = self.transition(row, Phase::Planned, Phase::Issued, reason, ENGINE);
+        transition.fields.extend([
+            Field::Int("adopted", Some(1)),
+            Field::Text("new_token_id", Some(fresh.id.clone())),
+            Field::Int("new_token_expires_at_ms", millis(fresh.expires_at)),
+            Field::Text(
+                "new_token_fingerprint",
+                Some(format!("{LAST8}{}", fresh.last8)),
+            ),
+            Field::Text("new_token_last4", Some(last4)),
+        ]);
         Step::Advance(transition)
     }
 
@@ -298,7 +274,7 @@ impl Engine {
         if let Some(old) = &row.old_token_id {
             let target = attempt!(target(row));
             let up = attempt!(self.adapters.upstreams(&row.environment));
-            attempt!(up.issuer.revoke(&permit, &target, old).await);
+            attempt!(up.issuer.revoke(&permit, &target, old, &row.id).await);
         }
         let why = match &row.old_token_id {
             Some(id) => format!("revoked old token {id}"),
@@ -306,44 +282,9 @@ impl Engine {
         };
         Step::Advance(self.transition(row, Phase::Grace, Phase::Revoked, why, ENGINE))
     }
-
-    /// rolling_back → rolled_back: the old token back in the Secret, the new one revoked.
-    async fn roll_back(&self, row: &RotationRow) -> Step {
-        let permit = attempt!(permit(row));
-        let target = attempt!(target(row));
-        let up = attempt!(self.adapters.upstreams(&row.environment));
-        let mut done = Vec::new();
-        if let (Some(sealed), Ok(placement)) = (&row.old_secret_sealed, placement(row)) {
-            let old = attempt!(
-                self.keys
-                    .open(sealed, &context(row, "old"))
-                    .map_err(|e| AdapterError::permanent("journal", e.to_string()))
-            );
-            attempt!(
-                up.distributor
-                    .write(&permit, &placement, &old, &row.id)
-                    .await
-            );
-            done.push(format!(
-                "Secret {} holds the old token again",
-                placement.name
-            ));
-        }
-        if let Some(new) = &row.new_token_id {
-            attempt!(up.issuer.revoke(&permit, &target, new).await);
-            done.push(format!("new token {new} revoked"));
-        }
-        let cause = row
-            .outcome
-            .clone()
-            .or(row.last_error.clone())
-            .unwrap_or_default();
-        let reason = format!("{cause}; {}", done.join("; "));
-        Step::Advance(self.transition(row, Phase::RollingBack, Phase::RolledBack, reason, ENGINE))
-    }
 }
 
 /// Binds a sealed value to its rotation and role, so it cannot be swapped for another.
-fn context(row: &RotationRow, role: &str) -> String {
+pub(super) fn context(row: &RotationRow, role: &str) -> String {
     format!("{}/{role}", row.id)
 }

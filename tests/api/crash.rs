@@ -43,7 +43,12 @@ async fn a_crash_between_any_two_phases_resumes_without_repeating_a_side_effect(
             // Revoked the old token, then died: revoking again must succeed.
             Phase::Grace => {
                 signon
-                    .revoke(&active(), &target(), at.old_token_id.as_deref().unwrap())
+                    .revoke(
+                        &active(),
+                        &target(),
+                        at.old_token_id.as_deref().unwrap(),
+                        "test",
+                    )
                     .await
                     .unwrap();
             }

@@ -83,10 +83,11 @@ async fn a_scrape_after_rotations_has_every_metric_with_its_type() {
         "token_rotator_rotations_ended_total{phase=\"unroutable\"} 1",
         "token_rotator_rotations_ended_total{phase=\"failed\"} 0",
         "token_rotator_slack_queue_depth 0",
-        // Per rotation: Signon list, mint, /user.json, revoke; Kubernetes read, apply, read back,
-        // read to verify. Seven outcomes to Slack; a look-up and a create in Alertmanager.
+        // Per rotation: Signon list, mint, /user.json, revoke; Kubernetes: list Deployments and
+        // read the Secret (baseline), read, apply, read back, then read signon-app-<app> and the
+        // Secret to verify. Seven outcomes to Slack; a look-up and a create in Alertmanager.
         "token_rotator_upstream_requests_total{upstream=\"signon\",outcome=\"ok\"} 8",
-        "token_rotator_upstream_requests_total{upstream=\"kubernetes\",outcome=\"ok\"} 8",
+        "token_rotator_upstream_requests_total{upstream=\"kubernetes\",outcome=\"ok\"} 14",
         "token_rotator_upstream_requests_total{upstream=\"slack\",outcome=\"ok\"} 7",
         "token_rotator_upstream_requests_total{upstream=\"alertmanager\",outcome=\"ok\"} 2",
         "token_rotator_rotation_phase_duration_seconds_count{phase=\"grace\"} 2",

@@ -10,13 +10,13 @@ use secrecy::SecretString;
 use tempfile::TempDir;
 use token_rotator::adapters::Observer;
 use token_rotator::adapters::alertmanager::AlertmanagerClient;
-use token_rotator::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
+use token_rotator::adapters::kubernetes::{Cluster, JobTemplate, TOKEN_KEY};
 use token_rotator::adapters::parameterize::secret_name;
 use token_rotator::adapters::signon::SignonClient;
 use token_rotator::adapters::slack::{SlackApi, SlackWebhook};
 use token_rotator::app::{EngineParts, SlackParts};
 use token_rotator::clock::{Clock, ManualClock};
-use token_rotator::config::AlertmanagerSettings;
+use token_rotator::config::{AlertmanagerSettings, Distribution, IssuerMode, KubernetesSettings};
 use token_rotator::engine::{Adapters, Engine, Phase, RetryPolicy, SlackOut, Upstreams};
 use token_rotator::policy::Mode;
 use token_rotator::secrets::Keys;
@@ -93,6 +93,11 @@ pub struct WorldOptions {
     pub slack_threads: bool,
     /// A config file whose rules, `[slack]` and environments' channels replace the shipped ones.
     pub config_toml: Option<String>,
+    /// How tokens are made (the HTTP contract, or Jobs in Signon's image) and reach Secrets.
+    pub issuer: IssuerMode,
+    pub distribution: Distribution,
+    /// Reloader rolls consumers; `false`: the service restarts them.
+    pub reloader: bool,
 }
 
 impl Default for WorldOptions {
@@ -106,6 +111,9 @@ impl Default for WorldOptions {
             shadow: Vec::new(),
             slack_threads: false,
             config_toml: None,
+            issuer: IssuerMode::Http,
+            distribution: Distribution::Apply,
+            reloader: true,
         }
     }
 }
@@ -114,6 +122,21 @@ impl Default for WorldOptions {
 pub const CHANNEL: &str = "C0ROTATIONS";
 
 pub const ENVIRONMENTS: [&str; 2] = ["integration", "production"];
+pub const SYNC_CRONJOB: &str = "signon-sync-token-secrets-to-k8s";
+
+/// Signon's image as the tests run it: the simulated one.
+pub fn job_template() -> JobTemplate {
+    JobTemplate {
+        image: "signon:test".to_owned(),
+        namespace: NAMESPACE.to_owned(),
+        service_account: "signon".to_owned(),
+        scripts_config_map: "token-rotator-signon-scripts".to_owned(),
+        ttl_seconds_after_finished: 3600,
+        active_deadline_seconds: 300,
+        cpu: "100m".to_owned(),
+        memory: "768Mi".to_owned(),
+    }
+}
 
 impl Sims {
     pub async fn start() -> Self {
@@ -123,6 +146,11 @@ impl Sims {
         for env in ENVIRONMENTS {
             let signon = SignonSim::new(ADMIN_TOKEN, clock.clone() as Arc<dyn Clock>);
             let kubernetes = KubernetesSim::new();
+            kubernetes.set_runner(token_rotator::sim::rails::runner(
+                signon.clone(),
+                &kubernetes,
+            ));
+            kubernetes.add_sync_cronjob(NAMESPACE, SYNC_CRONJOB);
             let (signon_http, kubernetes_http) = (
                 signon.start().await.unwrap(),
                 kubernetes.start().await.unwrap(),
@@ -170,8 +198,9 @@ impl Sims {
         background: bool,
         alertmanager_urls: Vec<String>,
         observer: Observer,
-        slack_threads: bool,
+        options: &WorldOptions,
     ) -> EngineParts {
+        let slack_threads = options.slack_threads;
         let timeout = Duration::from_secs(1);
         let environments = self
             .envs
@@ -179,15 +208,25 @@ impl Sims {
             .map(|(name, env)| {
                 let client = SignonClient::new(&env.signon_http.url(), ADMIN_TOKEN.into(), timeout)
                     .observed(observer.clone());
-                let distributor =
-                    SecretDistributor::for_url(&env.kubernetes_http.url(), NAMESPACE, timeout)
-                        .unwrap()
-                        .observed(observer.clone());
-                let upstreams = Upstreams {
-                    issuer: Arc::new(client.clone()),
-                    distributor: Arc::new(distributor),
-                    signon: client,
+                let cluster = Cluster::for_url(&env.kubernetes_http.url(), NAMESPACE, timeout)
+                    .unwrap()
+                    .observed(observer.clone());
+                let kube = KubernetesSettings {
+                    url: None,
+                    namespace: NAMESPACE.to_owned(),
+                    timeout,
+                    distribution: options.distribution,
+                    sync_cronjob: SYNC_CRONJOB.to_owned(),
+                    reloader: options.reloader,
                 };
+                let upstreams = Upstreams::build(
+                    client,
+                    cluster,
+                    options.issuer,
+                    Some(&job_template()),
+                    &kube,
+                )
+                .unwrap();
                 (name.to_string(), upstreams)
             })
             .collect();
@@ -239,7 +278,7 @@ impl Sims {
             options.background,
             urls.clone(),
             Observer::new(metrics.clone()),
-            options.slack_threads,
+            &options,
         );
         let replaced = options.config_toml.as_deref().map(|text| {
             token_rotator::config::Config::from_toml(text)

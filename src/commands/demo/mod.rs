@@ -22,18 +22,19 @@ use slack::{APPROVER, APPROVERS_GROUP, click_approvals, demo_config};
 
 use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
-use crate::adapters::kubernetes::{SecretDistributor, TOKEN_KEY};
+use crate::adapters::kubernetes::{Cluster, JobTemplate, TOKEN_KEY};
 use crate::adapters::parameterize::secret_name;
 use crate::adapters::signon::SignonClient;
 use crate::adapters::slack::SlackApi;
 use crate::app::{Application, EngineParts, SlackParts};
 use crate::clock::{Clock, SystemClock};
+use crate::config::{Distribution, IssuerMode, KubernetesSettings};
 use crate::engine::{Adapters, Engine, RetryPolicy, SlackOut, Upstreams};
 use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::Keys;
 use crate::sim::alertmanager::AlertmanagerSim;
-use crate::sim::kubernetes::KubernetesSim;
+use crate::sim::kubernetes::{KubernetesSim, Rollout, SecretUse};
 use crate::sim::signon::SignonSim;
 use crate::sim::slack::{API_PATH, BOT_TOKEN, SIGNING_SECRET, SlackSim};
 use crate::store::rotations::{self, RotationRow};
@@ -63,18 +64,21 @@ pub async fn run() -> anyhow::Result<()> {
             Duration::from_secs(5),
         )
         .observed(observer.clone());
-        let distributor =
-            SecretDistributor::for_url(&kubernetes_http.url(), NAMESPACE, Duration::from_secs(5))
-                .map_err(anyhow::Error::msg)?
-                .observed(observer.clone());
-        environments.insert(
-            environment.to_owned(),
-            Upstreams {
-                issuer: Arc::new(client.clone()),
-                distributor: Arc::new(distributor),
-                signon: client,
-            },
-        );
+        // Signon as GOV.UK runs it: no admin API; our scripts run as Jobs in its image.
+        kubernetes.set_runner(crate::sim::rails::runner(Arc::clone(&signon), &kubernetes));
+        kubernetes.add_sync_cronjob(NAMESPACE, &DEMO_CLUSTER.sync_cronjob);
+        let cluster = Cluster::for_url(&kubernetes_http.url(), NAMESPACE, Duration::from_secs(5))
+            .map_err(anyhow::Error::msg)?
+            .observed(observer.clone());
+        let upstreams = Upstreams::build(
+            client,
+            cluster,
+            IssuerMode::Job,
+            Some(&demo_job_template()),
+            &DEMO_CLUSTER,
+        )
+        .map_err(anyhow::Error::msg)?;
+        environments.insert(environment.to_owned(), upstreams);
         worlds.push(Simulated {
             environment,
             signon,
@@ -95,6 +99,7 @@ pub async fn run() -> anyhow::Result<()> {
     config.engine.grace = GRACE;
     // The shipped config keeps production in shadow; the demo shows the rotations themselves.
     config.engine.modes.clear();
+    config.engine.poll = Duration::from_millis(100);
     config.engine.retry = RetryPolicy {
         min_delay: Duration::from_millis(100),
         max_delay: Duration::from_secs(1),
@@ -216,8 +221,42 @@ fn seed(worlds: &[Simulated], bodies: &[(&str, Vec<u8>)]) -> anyhow::Result<()> 
             .add_token(&user, &app, Duration::from_secs(10 * 86400));
         let name = secret_name(&world.signon.user_name(&user), &app);
         world.kubernetes.put(NAMESPACE, &name, TOKEN_KEY, &value);
+        // Its consumer, rolled by Reloader when the Secret changes.
+        let consumer = name.trim_start_matches("signon-token-");
+        world.kubernetes.add_deployment(
+            NAMESPACE,
+            consumer,
+            &name,
+            SecretUse::Env,
+            true,
+            Rollout::Finishes,
+        );
     }
     Ok(())
+}
+
+/// The demo's cluster: Secrets applied (by mint.rb), Reloader installed.
+static DEMO_CLUSTER: std::sync::LazyLock<KubernetesSettings> =
+    std::sync::LazyLock::new(|| KubernetesSettings {
+        url: None,
+        namespace: NAMESPACE.to_owned(),
+        timeout: Duration::from_secs(5),
+        distribution: Distribution::Apply,
+        sync_cronjob: "signon-sync-token-secrets-to-k8s".to_owned(),
+        reloader: true,
+    });
+
+fn demo_job_template() -> JobTemplate {
+    JobTemplate {
+        image: "ghcr.io/alphagov/signon:release".to_owned(),
+        namespace: NAMESPACE.to_owned(),
+        service_account: "signon".to_owned(),
+        scripts_config_map: "token-rotator-signon-scripts".to_owned(),
+        ttl_seconds_after_finished: 3600,
+        active_deadline_seconds: 300,
+        cpu: "100m".to_owned(),
+        memory: "768Mi".to_owned(),
+    }
 }
 
 async fn post_all(

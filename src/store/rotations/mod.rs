@@ -61,6 +61,11 @@ pub struct RotationRow {
     pub approval_ts: Option<String>,
     /// Who pressed Approve or Reject (Slack user id and name, or `cli:NAME`).
     pub decided_by: Option<String>,
+    /// 1 when the new token is one Signon made by itself (adopted, not minted by us).
+    pub adopted: i64,
+    /// The consumers' Deployments before the Secret changed (JSON).
+    pub rollout_baseline: Option<String>,
+    pub distributed_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -152,7 +157,7 @@ pub(super) const ROTATION_COLUMNS: &str = "id, environment, api_user, applicatio
     old_token_expires_at_ms, old_token_last8, old_secret_fingerprint, old_secret_sealed, \
     new_token_id, new_token_expires_at_ms, new_token_fingerprint, new_token_last4, \
     new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms, alertname, silence_id, mode, plan, \
-    thread_id, approval_ts, decided_by";
+    thread_id, approval_ts, decided_by, adopted, rollout_baseline, distributed_at_ms";
 
 /// Raised when a rotation is no longer in the phase a step started from.
 pub const MOVED_ON: &str = "rotation is no longer in the phase this step started from";
@@ -326,6 +331,27 @@ fn push_fields(query: &mut QueryBuilder<Sqlite>, fields: &[Field]) {
             }
         }
     }
+}
+
+/// Looks again at `at`: something is under way (a Job, a rollout). Not a failure: no attempt is
+/// counted and no audit row written (the wait can be long); `last_error` says what is awaited.
+pub async fn wait_until(
+    pool: &SqlitePool,
+    row: &RotationRow,
+    awaiting: &str,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE rotations SET last_error = $1, next_attempt_at_ms = $2 WHERE id = $3 AND phase = $4",
+    )
+    .bind(awaiting)
+    .bind(at.as_millisecond())
+    .bind(&row.id)
+    .bind(&row.phase)
+    .execute(pool)
+    .await
+    .map_err(StoreError::Write)?;
+    Ok(())
 }
 
 /// Records a failed try of the current phase and when to try again.

@@ -1,0 +1,128 @@
+//! The cluster: the Secret a consumer reads its token from, the Jobs that run Signon's scripts
+//! and its sync CronJob, and the Deployments that must roll onto a new token.
+//!
+//! kube's built-in retry is off (it would retry 429/5xx for minutes, under our own retries) and
+//! every call has a timeout: the engine owns retrying, with its journaled backoff. Errors name
+//! the object and the verb, and for 403 the permission that is missing.
+
+mod jobs;
+mod rollout;
+mod secret;
+mod sync;
+
+use std::time::Duration;
+
+pub use jobs::{JobOutcome, JobTemplate, jobs_name, run_job};
+pub use rollout::{Baseline, Deployments, RolloutState};
+pub use secret::{FIELD_MANAGER, ROTATION_ANNOTATION, SecretDistributor, TOKEN_KEY};
+pub use sync::SyncDistributor;
+
+use super::{AdapterError, Observer};
+
+pub(crate) const UPSTREAM: &str = "kubernetes";
+
+/// A client for one namespace of one cluster, with the timeout and metrics every call gets.
+#[derive(Clone)]
+pub struct Cluster {
+    client: kube::Client,
+    namespace: String,
+    observer: Observer,
+    timeout: Duration,
+}
+
+impl Cluster {
+    /// The API server at `url` (tests, the demo, or `kubectl proxy`).
+    pub fn for_url(url: &str, namespace: &str, timeout: Duration) -> Result<Self, String> {
+        let uri = url
+            .parse()
+            .map_err(|e| format!("kubernetes url {url:?}: {e}"))?;
+        let mut config = kube::Config::new(uri);
+        config.default_namespace = namespace.to_owned();
+        Self::from_config(config, namespace, timeout)
+    }
+
+    /// In-cluster service account or kubeconfig, as kubectl would find them.
+    pub async fn inferred(namespace: &str, timeout: Duration) -> Result<Self, String> {
+        let config = kube::Config::infer()
+            .await
+            .map_err(|e| format!("no Kubernetes configuration: {e}"))?;
+        Self::from_config(config, namespace, timeout)
+    }
+
+    fn from_config(
+        mut config: kube::Config,
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        config.default_retry = false;
+        config.read_timeout = Some(timeout);
+        let client =
+            kube::Client::try_from(config).map_err(|e| format!("kubernetes client: {e}"))?;
+        Ok(Self {
+            client,
+            namespace: namespace.to_owned(),
+            observer: Observer::default(),
+            timeout,
+        })
+    }
+
+    pub fn observed(mut self, observer: Observer) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn api<K>(&self, namespace: &str) -> kube::Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        kube::Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// One call, timed and classified; `what` names the verb and object for errors
+    /// (`create jobs/token-rotator-mint-…`).
+    async fn timed<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, AdapterError> {
+        let timed = async {
+            match tokio::time::timeout(self.timeout, call).await {
+                Ok(result) => result.map_err(|e| classify(what, e)),
+                Err(_) => Err(AdapterError::Transient {
+                    upstream: UPSTREAM,
+                    detail: format!("{what} timed out after {:?}", self.timeout),
+                }),
+            }
+        };
+        self.observer.time(UPSTREAM, timed).await
+    }
+}
+
+/// What went wrong, named: the verb and object, and for 403 the permission to grant.
+fn classify(what: &str, error: kube::Error) -> AdapterError {
+    match error {
+        kube::Error::Api(status) => {
+            let detail = match status.code {
+                403 => format!(
+                    "{what}: forbidden: the ServiceAccount lacks this permission (RBAC: verb and resource as named here): {}",
+                    status.message
+                ),
+                404 => format!("{what}: not found: {}", status.message),
+                409 => format!("{what}: conflict: {}", status.message),
+                422 => format!("{what}: invalid: {}", status.message),
+                _ => format!("{what}: {} {}", status.reason, status.message),
+            };
+            AdapterError::from_status(UPSTREAM, status.code, &detail)
+        }
+        // Anything below HTTP (connection, TLS, a body we cannot read) may pass.
+        other => AdapterError::Transient {
+            upstream: UPSTREAM,
+            detail: format!("{what}: {other}"),
+        },
+    }
+}

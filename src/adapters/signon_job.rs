@@ -1,0 +1,155 @@
+//! Signon without an admin API, the way GOV.UK can run it today: `list`, `mint` and `revoke`
+//! are `rails runner` scripts (`deploy/signon/*.rb`) in Signon's own image, run as Kubernetes
+//! Jobs with Signon's ServiceAccount. Nothing changes in Signon itself.
+//!
+//! `mint` never prints the token: it applies the Secret itself (distribution `apply`) or leaves
+//! it to Signon's sync CronJob (`sync`), and reports the id, expiry, last 8 characters and
+//! SHA-256. Jobs are named after the rotation (and token), so a restarted service re-attaches
+//! to the Job it started.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::kubernetes::{Cluster, JobOutcome, JobTemplate, run_job};
+use super::{
+    AdapterError, Issuer, MintedToken, MintedValue, Permit, TokenInfo, TokenListing,
+    kubernetes::jobs_name,
+};
+use crate::domain::Target;
+
+const UPSTREAM: &str = "signon";
+
+#[derive(Clone)]
+pub struct JobIssuer {
+    cluster: Cluster,
+    template: JobTemplate,
+    /// `mint.rb` applies the Secret itself (else Signon's sync CronJob will).
+    write_secret: bool,
+}
+
+impl JobIssuer {
+    pub fn new(cluster: Cluster, template: JobTemplate, write_secret: bool) -> Self {
+        Self {
+            cluster,
+            template,
+            write_secret,
+        }
+    }
+
+    async fn run(
+        &self,
+        script: &str,
+        key: &str,
+        extra: &str,
+        env: &[(&str, String)],
+    ) -> Result<Value, AdapterError> {
+        let base = jobs_name(script, key, extra);
+        let id = key.split('/').next().unwrap_or(key);
+        let outcome = run_job(
+            &self.cluster,
+            &self.template.namespace,
+            &base,
+            true,
+            |name| self.template.script_job(name, script, id, env),
+        )
+        .await?;
+        match outcome {
+            JobOutcome::Result(line) => Ok(line),
+            JobOutcome::Completed => Err(AdapterError::permanent(
+                UPSTREAM,
+                format!("{script}.rb printed no result"),
+            )),
+        }
+    }
+}
+
+fn text(line: &Value, field: &str) -> Result<String, AdapterError> {
+    line[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| AdapterError::permanent(UPSTREAM, format!("the result has no {field:?}")))
+}
+
+fn time(line: &Value, field: &str) -> Result<Timestamp, AdapterError> {
+    text(line, field)?
+        .parse()
+        .map_err(|e| AdapterError::permanent(UPSTREAM, format!("{field}: {e}")))
+}
+
+fn target_env(target: &Target) -> Vec<(&'static str, String)> {
+    vec![
+        ("TR_API_USER", target.api_user.to_string()),
+        ("TR_APPLICATION", target.application.to_string()),
+    ]
+}
+
+#[async_trait]
+impl Issuer for JobIssuer {
+    async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError> {
+        let line = self.run("list", key, "", &target_env(target)).await?;
+        let tokens = line["tokens"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|t| {
+                Ok(TokenInfo {
+                    id: text(t, "id")?,
+                    expires_at: time(t, "expires_at")?,
+                    last8: text(t, "last8")?,
+                })
+            })
+            .collect::<Result<Vec<_>, AdapterError>>()?;
+        Ok(TokenListing {
+            api_user_name: text(&line["api_user"], "name")?,
+            application_uid: text(&line["application"], "uid")?,
+            application_name: text(&line["application"], "name")?,
+            tokens,
+        })
+    }
+
+    async fn mint(
+        &self,
+        _permit: &Permit,
+        target: &Target,
+        expires_in: Duration,
+        idempotency_key: &str,
+    ) -> Result<MintedToken, AdapterError> {
+        let mut env = target_env(target);
+        env.push(("TR_EXPIRES_IN", expires_in.as_secs().to_string()));
+        env.push(("TR_IDEMPOTENCY_KEY", idempotency_key.to_owned()));
+        env.push(("TR_WRITE_SECRET", self.write_secret.to_string()));
+        let line = self.run("mint", idempotency_key, "", &env).await?;
+        Ok(MintedToken {
+            id: text(&line, "id")?,
+            expires_at: time(&line, "expires_at")?,
+            value: MintedValue::Withheld {
+                sha256: text(&line, "sha256")?,
+                last8: text(&line, "last8")?,
+            },
+        })
+    }
+
+    async fn revoke(
+        &self,
+        _permit: &Permit,
+        target: &Target,
+        token_id: &str,
+        key: &str,
+    ) -> Result<(), AdapterError> {
+        let mut env = target_env(target);
+        env.push(("TR_TOKEN_ID", token_id.to_owned()));
+        let line = self.run("revoke", key, token_id, &env).await?;
+        if line["revoked"] == Value::Bool(true) {
+            Ok(())
+        } else {
+            Err(AdapterError::permanent(
+                UPSTREAM,
+                format!("revoke.rb did not revoke token {token_id}"),
+            ))
+        }
+    }
+}

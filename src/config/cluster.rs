@@ -1,0 +1,162 @@
+//! `[signon]` (with `[signon.job]` and `[signon.probes]`) and `[kubernetes]`: how tokens are
+//! made and where they go, the way GOV.UK runs Signon.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::raw::Checker;
+use super::sections::{DEFAULT_HTTP_TIMEOUT, optional_duration};
+use super::{KubernetesSettings, SignonSettings};
+use crate::adapters::kubernetes::JobTemplate;
+
+/// How tokens are made, listed and revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuerMode {
+    /// The admin contract of `docs/signon-admin-api.md`, over HTTP.
+    #[default]
+    Http,
+    /// `deploy/signon/*.rb` run with `rails runner` as Jobs in Signon's image.
+    Job,
+}
+
+/// How a new token reaches its Secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Distribution {
+    /// Server-side apply of the Secret (by token-rotator, or by `mint.rb` in a Job).
+    #[default]
+    Apply,
+    /// A Job from Signon's sync CronJob, as `kubectl create job --from=cronjob/…` makes.
+    Sync,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSignon {
+    url: Spanned<String>,
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    issuer: IssuerMode,
+    job: Option<RawJob>,
+    #[serde(default)]
+    probes: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    image: Spanned<String>,
+    namespace: Option<String>,
+    service_account: Option<String>,
+    scripts_config_map: Option<String>,
+    ttl_seconds_after_finished: Option<i32>,
+    deadline: Option<Spanned<String>>,
+    cpu: Option<String>,
+    memory: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKubernetes {
+    url: Option<String>,
+    namespace: Option<String>,
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    distribution: Distribution,
+    sync_cronjob: Option<String>,
+    /// Stakater Reloader rolls the consumers; `false`: token-rotator restarts them.
+    reloader: Option<bool>,
+}
+
+impl RawSignon {
+    pub(super) fn probes(&self) -> BTreeMap<String, String> {
+        self.probes.clone()
+    }
+}
+
+pub(super) fn validate_kubernetes(
+    checker: &mut Checker,
+    raw: Option<RawKubernetes>,
+) -> Option<KubernetesSettings> {
+    let kube = raw.unwrap_or_default();
+    let timeout = optional_duration(
+        checker,
+        "kubernetes.timeout",
+        kube.timeout,
+        DEFAULT_HTTP_TIMEOUT,
+    )?;
+    Some(KubernetesSettings {
+        timeout,
+        url: kube.url,
+        namespace: kube.namespace.unwrap_or_else(|| "apps".into()),
+        distribution: kube.distribution,
+        sync_cronjob: kube
+            .sync_cronjob
+            .unwrap_or_else(|| "signon-sync-token-secrets-to-k8s".into()),
+        reloader: kube.reloader.unwrap_or(true),
+    })
+}
+
+/// `[signon]`; `issuers` are the environments' own `signon_issuer`.
+pub(super) fn validate_signon(
+    checker: &mut Checker,
+    raw: Option<RawSignon>,
+    namespace: &str,
+    issuers: BTreeMap<String, IssuerMode>,
+) -> Option<SignonSettings> {
+    let signon = raw?;
+    let timeout = optional_duration(
+        checker,
+        "signon.timeout",
+        signon.timeout,
+        DEFAULT_HTTP_TIMEOUT,
+    );
+    let wants_job =
+        signon.issuer == IssuerMode::Job || issuers.values().any(|i| *i == IssuerMode::Job);
+    let job = match signon.job {
+        Some(job) => {
+            let deadline = optional_duration(
+                checker,
+                "signon.job.deadline",
+                job.deadline,
+                Duration::from_secs(300),
+            );
+            let image = job.image.into_inner();
+            if image.trim().is_empty() {
+                checker.report_span(0..0, "signon.job.image is empty".into());
+            }
+            Some(JobTemplate {
+                image,
+                namespace: job.namespace.unwrap_or_else(|| namespace.to_owned()),
+                service_account: job.service_account.unwrap_or_else(|| "signon".into()),
+                scripts_config_map: job
+                    .scripts_config_map
+                    .unwrap_or_else(|| "token-rotator-signon-scripts".into()),
+                ttl_seconds_after_finished: job.ttl_seconds_after_finished.unwrap_or(3600),
+                active_deadline_seconds: deadline?.as_secs() as i64,
+                cpu: job.cpu.unwrap_or_else(|| "100m".into()),
+                memory: job.memory.unwrap_or_else(|| "768Mi".into()),
+            })
+        }
+        None if wants_job => {
+            checker.report_span(
+                signon.url.span(),
+                "signon: issuer \"job\" needs [signon.job] with at least `image` (Signon's image)"
+                    .into(),
+            );
+            return None;
+        }
+        None => None,
+    };
+    Some(SignonSettings {
+        url: signon.url.into_inner(),
+        timeout: timeout?,
+        issuer: signon.issuer,
+        issuers,
+        job,
+    })
+}

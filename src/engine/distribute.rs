@@ -1,0 +1,301 @@
+//! From a new token to consumers running on it, and back when it does not work: issued →
+//! distributed (the token in the Secret, written or synced, read back), distributed → rolled_out
+//! (every Deployment that reads the Secret rolled), rolled_out → verified (Signon and the
+//! application's own probe accept it), and rolling_back → rolled_back.
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use super::steps::{ENGINE, context, millis, permit, placement, target};
+use super::{Engine, Phase, Step};
+use crate::adapters::kubernetes::Baseline;
+use crate::adapters::parameterize::parameterize;
+use crate::adapters::{AdapterError, Placement};
+use crate::secrets::Keys;
+use crate::store::rotations::{Field, RotationRow};
+
+/// How the journal knows a new token it never held: its SHA-256 (a Job minted it) or its last 8
+/// characters (adopted: Signon made it). Once the token is found in the Secret, the journal
+/// keeps the keyed HMAC of what is there instead, as for a token it held.
+pub(super) const SHA256: &str = "sha256:";
+pub(super) const LAST8: &str = "last8:";
+
+/// Whether `value` is the token `print` names.
+fn holds(keys: &Keys, value: &SecretString, print: &str) -> bool {
+    if let Some(hex) = print.strip_prefix(SHA256) {
+        hex::encode(Sha256::digest(value.expose_secret().as_bytes())) == hex
+    } else if let Some(last8) = print.strip_prefix(LAST8) {
+        value.expose_secret().ends_with(last8)
+    } else {
+        keys.fingerprint(value).hmac == print
+    }
+}
+
+fn journal(detail: &str) -> AdapterError {
+    AdapterError::permanent("journal", detail.to_owned())
+}
+
+impl Engine {
+    /// issued → distributed. Puts the new token in the Secret unless it is there already (a Job
+    /// applied it, or Signon's nightly sync did), then reads it back and compares.
+    pub(super) async fn distribute(&self, row: &RotationRow) -> Step {
+        let permit = attempt!(permit(row));
+        let placement = attempt!(placement(row));
+        let print = attempt!(
+            row.new_token_fingerprint
+                .clone()
+                .ok_or_else(|| journal("no fingerprint of the new token"))
+        );
+        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let now = attempt!(up.distributor.read(&placement).await);
+        let there = now.as_ref().is_some_and(|v| holds(&self.keys, v, &print));
+        let how = if there {
+            "was already there".to_owned()
+        } else {
+            let value = match &row.new_token_sealed {
+                Some(sealed) => Some(attempt!(
+                    self.keys
+                        .open(sealed, &context(row, "new"))
+                        .map_err(|e| journal(&e.to_string()))
+                )),
+                None => None,
+            };
+            attempt!(
+                up.distributor
+                    .place(&permit, &placement, value.as_ref(), &row.id)
+                    .await
+            );
+            if up.distributor.syncs_from_signon() {
+                "was synced by Signon's CronJob".to_owned()
+            } else {
+                "was written (server-side apply)".to_owned()
+            }
+        };
+        let value = attempt!(up.distributor.read(&placement).await);
+        let value = attempt!(value.ok_or_else(|| AdapterError::permanent(
+            "kubernetes",
+            format!("Secret {} is missing after distribution", placement.name)
+        )));
+        let found = self.keys.fingerprint(&value);
+        if !holds(&self.keys, &value, &print) {
+            return Step::Error(AdapterError::permanent(
+                "kubernetes",
+                format!(
+                    "Secret {} holds token …{}, not the new token",
+                    placement.name, found.last4
+                ),
+            ));
+        }
+        // Where Reloader is not installed, restart the consumers as `kubectl rollout restart`
+        // does; the stamp is the rotation's, so a retried step changes nothing twice.
+        if let (Some(deployments), Some(baseline)) = (&up.deployments, baseline(row))
+            && deployments.restart
+            && baseline.changed
+        {
+            attempt!(deployments.restart(&permit, &baseline, &row.id).await);
+        }
+        let mut transition = self.transition(
+            row,
+            Phase::Issued,
+            Phase::Distributed,
+            format!(
+                "Secret {} holds the new token (it {how}; read back and compared)",
+                placement.name
+            ),
+            ENGINE,
+        );
+        transition.fields.extend([
+            Field::Blob("new_token_sealed", None),
+            Field::Text("new_token_fingerprint", Some(found.hmac)),
+            Field::Int("distributed_at_ms", millis(self.clock.now())),
+        ]);
+        Step::Advance(transition)
+    }
+
+    /// distributed → rolled_out, once every Deployment that reads the Secret has rolled onto
+    /// it; past their `progressDeadlineSeconds` the rollout is stuck and the rotation rolls back.
+    pub(super) async fn await_rollout(&self, row: &RotationRow) -> Step {
+        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let (Some(deployments), Some(baseline)) = (&up.deployments, baseline(row)) else {
+            return Step::Advance(self.transition(
+                row,
+                Phase::Distributed,
+                Phase::RolledOut,
+                "no rollout check configured: on to verification".into(),
+                ENGINE,
+            ));
+        };
+        let state = attempt!(deployments.check(&baseline, baseline.changed).await);
+        let names: Vec<&String> = baseline.generations.keys().collect();
+        if state.waiting.is_empty() {
+            let why = match (names.is_empty(), baseline.changed) {
+                (true, _) => "no Deployment reads the Secret".to_owned(),
+                (false, true) => format!("rolled onto the new token: {names:?}"),
+                (false, false) => format!("already running the new token: {names:?}"),
+            };
+            return Step::Advance(self.transition(
+                row,
+                Phase::Distributed,
+                Phase::RolledOut,
+                why,
+                ENGINE,
+            ));
+        }
+        let since = row.distributed_at_ms.unwrap_or(row.updated_at_ms);
+        let elapsed = (self.clock.now().as_millisecond() - since) / 1000;
+        if elapsed > state.deadline_seconds {
+            return Step::Error(AdapterError::permanent(
+                "kubernetes",
+                format!(
+                    "rollout of {:?} stuck: not finished {elapsed} s after the Secret changed (progressDeadlineSeconds {})",
+                    state.waiting, state.deadline_seconds
+                ),
+            ));
+        }
+        Step::Error(AdapterError::pending(
+            "kubernetes",
+            format!("waiting for {:?} to roll out", state.waiting),
+        ))
+    }
+
+    /// Reads the Secret and checks it holds our new token; returns the value.
+    async fn expect_in_secret(
+        &self,
+        row: &RotationRow,
+        placement: &Placement,
+    ) -> Result<SecretString, AdapterError> {
+        let read = self
+            .adapters
+            .upstreams(&row.environment)?
+            .distributor
+            .read(placement)
+            .await?;
+        let value = read.ok_or_else(|| {
+            AdapterError::permanent(
+                "kubernetes",
+                format!("Secret {} is missing", placement.name),
+            )
+        })?;
+        let print = row.new_token_fingerprint.as_deref().unwrap_or_default();
+        if !holds(&self.keys, &value, print) {
+            return Err(AdapterError::permanent(
+                "kubernetes",
+                format!(
+                    "Secret {} holds token …{}, not the new token",
+                    placement.name,
+                    self.keys.fingerprint(&value).last4
+                ),
+            ));
+        }
+        Ok(value)
+    }
+
+    /// rolled_out → verified. Signon must accept what the Secret holds, as gds-sso would (the
+    /// server app's `oauth_id` from Secret `signon-app-<app>` when there is one), and so must the
+    /// application's probe URL when one is configured.
+    pub(super) async fn verify(&self, row: &RotationRow) -> Step {
+        let placement = attempt!(placement(row));
+        let value = attempt!(self.expect_in_secret(row, &placement).await);
+        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let from_secret = match &up.deployments {
+            Some(d) => attempt!(d.app_oauth_id(&row.application).await),
+            None => None,
+        };
+        let (uid, whence) = match from_secret {
+            Some(uid) => (
+                uid,
+                format!("signon-app-{}", parameterize(&row.application)),
+            ),
+            None => (
+                row.application_uid.clone().unwrap_or_default(),
+                "Signon's listing".into(),
+            ),
+        };
+        attempt!(up.signon.verify(&uid, &row.api_user, &value).await);
+        let probe = self
+            .settings
+            .probes
+            .get(&row.application)
+            .or_else(|| self.settings.probes.get(&parameterize(&row.application)));
+        let mut why = format!(
+            "Signon accepts the new token for this API user and application (GET /user.json, client_id from {whence})"
+        );
+        if let Some(url) = probe {
+            attempt!(up.signon.probe(url, &value).await);
+            why.push_str(&format!("; the application's probe {url} answers 2xx"));
+        }
+        let mut transition = self.transition(row, Phase::RolledOut, Phase::Verified, why, ENGINE);
+        transition
+            .fields
+            .push(Field::Int("verified_at_ms", millis(self.clock.now())));
+        Step::Advance(transition)
+    }
+
+    /// rolling_back → rolled_back: the old token back in the Secret (written back, or Signon's
+    /// sync re-run once the new token is revoked), the new one revoked (unless Signon made it),
+    /// and the consumers rolled back onto the old one. The old token stays alive.
+    pub(super) async fn roll_back(&self, row: &RotationRow) -> Step {
+        let permit = attempt!(permit(row));
+        let target = attempt!(target(row));
+        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let mut done = Vec::new();
+        let revoke_new = |done: &mut Vec<String>| {
+            if row.adopted == 0
+                && let Some(new) = &row.new_token_id
+            {
+                done.push(format!("new token {new} revoked"));
+                return Some(new.clone());
+            }
+            None
+        };
+        let placement = placement(row).ok();
+        let old_print = row.old_secret_fingerprint.clone();
+        let restored = match (&placement, &old_print) {
+            (Some(p), Some(print)) => {
+                attempt!(up.distributor.read(p).await).is_some_and(|v| holds(&self.keys, &v, print))
+            }
+            _ => true,
+        };
+        if up.distributor.syncs_from_signon() {
+            // Signon syncs the longest-lived live token: the new one must die first.
+            if let Some(new) = revoke_new(&mut done) {
+                attempt!(up.issuer.revoke(&permit, &target, &new, &row.id).await);
+            }
+            if let (false, Some(p)) = (restored, &placement) {
+                let key = format!("{}/rollback", row.id);
+                attempt!(up.distributor.place(&permit, p, None, &key).await);
+                done.push(format!(
+                    "Signon's sync put the old token back in Secret {}",
+                    p.name
+                ));
+            }
+        } else {
+            if let (false, Some(p), Some(sealed)) = (restored, &placement, &row.old_secret_sealed) {
+                let old = attempt!(
+                    self.keys
+                        .open(sealed, &context(row, "old"))
+                        .map_err(|e| journal(&e.to_string()))
+                );
+                attempt!(up.distributor.place(&permit, p, Some(&old), &row.id).await);
+                done.push(format!("Secret {} holds the old token again", p.name));
+            }
+            if let Some(new) = revoke_new(&mut done) {
+                attempt!(up.issuer.revoke(&permit, &target, &new, &row.id).await);
+            }
+        }
+        if row.adopted != 0 {
+            done.push("the adopted token was left to Signon (not ours to revoke)".into());
+        }
+        let cause = row
+            .outcome
+            .clone()
+            .or(row.last_error.clone())
+            .unwrap_or_default();
+        let reason = format!("{cause}; {}", done.join("; "));
+        Step::Advance(self.transition(row, Phase::RollingBack, Phase::RolledBack, reason, ENGINE))
+    }
+}
+
+fn baseline(row: &RotationRow) -> Option<Baseline> {
+    serde_json::from_str(row.rollout_baseline.as_deref()?).ok()
+}
