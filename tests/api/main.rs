@@ -4,6 +4,7 @@ mod alertmanager;
 mod auth;
 mod browser;
 mod cli;
+mod cluster;
 mod crash;
 mod failures;
 mod helpers;

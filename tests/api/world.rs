@@ -98,6 +98,8 @@ pub struct WorldOptions {
     pub distribution: Distribution,
     /// Reloader rolls consumers; `false`: the service restarts them.
     pub reloader: bool,
+    /// Per application: a URL the new token must open.
+    pub probes: Vec<(String, String)>,
 }
 
 impl Default for WorldOptions {
@@ -114,6 +116,7 @@ impl Default for WorldOptions {
             issuer: IssuerMode::Http,
             distribution: Distribution::Apply,
             reloader: true,
+            probes: Vec::new(),
         }
     }
 }
@@ -285,6 +288,7 @@ impl Sims {
                 .unwrap_or_else(|e| panic!("test config: {}", e.render(text)))
         });
         let shadow = options.shadow.clone();
+        let probes = options.probes.clone();
         let (grace, reconcile, status_open) = (
             options.grace,
             options.reconcile_interval,
@@ -303,6 +307,7 @@ impl Sims {
                 config.engine.grace = grace;
                 config.status_page_open = status_open;
                 config.engine.slack.default_channel = Some(CHANNEL.to_owned());
+                config.engine.probes = probes.into_iter().collect();
                 if let Some(replaced) = replaced {
                     config.policy = replaced.policy;
                     config.engine.slack = replaced.engine.slack;
@@ -373,6 +378,11 @@ impl World {
         for environment in ENVIRONMENTS {
             self.seed_in(environment, api_user, application);
         }
+    }
+
+    /// Production's Secret name for a target.
+    pub fn secret_name(&self, api_user: &str, application: &str) -> String {
+        secret_name(&self.signon.user_name(api_user), application)
     }
 
     pub fn env(&self, environment: &str) -> &EnvSims {
