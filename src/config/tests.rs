@@ -207,3 +207,38 @@ fn approval_mistakes_are_reported_with_their_place() {
         "[slack]\nchannel = \"my channel\"\n[[rules]]\nname = \"r\"\naction = \"rotate\"\n";
     assert!(problems(spaced)[0].contains("is not a Slack channel"));
 }
+
+#[test]
+fn the_job_issuer_needs_signons_image_and_takes_cluster_settings() {
+    let missing = format!("[signon]\nurl = \"https://signon\"\nissuer = \"job\"\n{MINIMAL}");
+    let problems = Config::from_toml(&missing).unwrap_err().problems;
+    assert!(
+        problems[0].message.contains("needs [signon.job]"),
+        "{problems:?}"
+    );
+
+    let text = format!(
+        "[signon]\nurl = \"https://signon\"\nissuer = \"job\"\n[signon.job]\nimage = \"signon:1\"\ndeadline = \"2m\"\n\
+         [signon.probes]\n\"Publishing API\" = \"https://probe\"\n\
+         [kubernetes]\nnamespace = \"apps\"\ndistribution = \"sync\"\nreloader = false\n\
+         [environments.integration]\nsignon_issuer = \"http\"\n{MINIMAL}"
+    );
+    let config = Config::from_toml(&text).unwrap();
+    let signon = config.signon.unwrap();
+    assert_eq!(signon.issuer, IssuerMode::Job);
+    assert_eq!(signon.issuers.get("integration"), Some(&IssuerMode::Http));
+    let job = signon.job.unwrap();
+    assert_eq!(
+        (job.image.as_str(), job.namespace.as_str()),
+        ("signon:1", "apps")
+    );
+    assert_eq!(job.service_account, "signon");
+    assert_eq!(job.active_deadline_seconds, 120);
+    assert_eq!(config.kubernetes.distribution, Distribution::Sync);
+    assert!(!config.kubernetes.reloader);
+    assert_eq!(
+        config.kubernetes.sync_cronjob,
+        "signon-sync-token-secrets-to-k8s"
+    );
+    assert_eq!(config.engine.probes["Publishing API"], "https://probe");
+}

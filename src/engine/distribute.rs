@@ -256,6 +256,24 @@ impl Engine {
             }
             _ => true,
         };
+        // Before the old token goes back: the consumers as they are, to await their rollout.
+        let mut rollback_baseline = baseline(row).filter(|b| b.rollback);
+        if let (false, Some(p), Some(deployments)) = (restored, &placement, &up.deployments) {
+            let mut taken = attempt!(deployments.baseline(&p.name).await);
+            taken.rollback = true;
+            let field = Field::Text("rollout_baseline", serde_json::to_string(&taken).ok());
+            let pool = self.journal.pool();
+            let now = self.clock.now();
+            if let Err(e) =
+                crate::store::rotations::record(pool, &row.id, &row.phase, &[field], now).await
+            {
+                return Step::Error(AdapterError::Transient {
+                    upstream: "journal",
+                    detail: e.to_string(),
+                });
+            }
+            rollback_baseline = Some(taken);
+        }
         if up.distributor.syncs_from_signon() {
             // Signon syncs the longest-lived live token: the new one must die first.
             if let Some(new) = revoke_new(&mut done) {
@@ -285,6 +303,34 @@ impl Engine {
         }
         if row.adopted != 0 {
             done.push("the adopted token was left to Signon (not ours to revoke)".into());
+        }
+        // Wait for the consumers to roll back onto the old token, within their deadline; past
+        // it, end anyway (the old token stays alive either way) and say so.
+        if let (Some(deployments), Some(b)) = (&up.deployments, &rollback_baseline) {
+            let state = attempt!(deployments.check(b, true).await);
+            if state.waiting.is_empty() {
+                if !b.generations.is_empty() {
+                    done.push(format!(
+                        "{:?} rolled back onto the old token",
+                        b.generations.keys()
+                    ));
+                }
+            } else {
+                let since = self.clock.now().as_millisecond() - row.updated_at_ms;
+                if since / 1000 <= state.deadline_seconds {
+                    return Step::Error(AdapterError::pending(
+                        "kubernetes",
+                        format!(
+                            "waiting for {:?} to roll back onto the old token",
+                            state.waiting
+                        ),
+                    ));
+                }
+                done.push(format!(
+                    "{:?} did not finish rolling back within {} s; look at them",
+                    state.waiting, state.deadline_seconds
+                ));
+            }
         }
         let cause = row
             .outcome

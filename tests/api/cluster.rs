@@ -356,8 +356,24 @@ async fn a_probe_that_refuses_the_new_token_rolls_back() {
     };
     let world = sims.world_with(None, options).await;
     let old = world.seed(USER, APP);
+    let secret = world.secret_name(USER, APP);
+    world.kubernetes.add_deployment(
+        NAMESPACE,
+        CONSUMER,
+        &secret,
+        SecretUse::EnvFrom,
+        true,
+        Rollout::Finishes,
+    );
     let row = rotate(&world).await;
     assert_eq!(row.phase, "rolled_back", "{row:#?}");
+    let audit = audit_text(&world, &row.id).await;
+    assert!(audit.contains("rolled back onto the old token"), "{audit}");
+    assert_eq!(
+        world.kubernetes.generation(NAMESPACE, CONSUMER),
+        3,
+        "rolled forward, then back"
+    );
     assert_eq!(
         world.secret(USER, APP).as_deref(),
         Some(old.as_str()),

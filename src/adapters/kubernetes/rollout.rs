@@ -27,6 +27,9 @@ pub struct Baseline {
     /// Whether the Secret's value is to change (else its consumers already run on the token, as
     /// after Signon's own nightly sync of an adopted token, and no rollout is awaited).
     pub changed: bool,
+    /// Taken before a rollback restored the old token: the consumers must roll back onto it.
+    #[serde(default)]
+    pub rollback: bool,
 }
 
 /// Where the rollout is.
@@ -90,6 +93,7 @@ impl Deployments {
         Ok(Baseline {
             generations,
             changed: true,
+            rollback: false,
         })
     }
 
