@@ -95,6 +95,14 @@ enum Command {
         #[arg(long = "label", value_parser = explain::parse_label)]
         labels: Vec<(String, String)>,
     },
+    /// Write a token (read from stdin) to a file as the `file` distributor does. For tests that
+    /// kill it between the write and the rename (`--pause-before-rename`).
+    #[command(hide = true)]
+    WriteTokenFile {
+        path: PathBuf,
+        #[arg(long)]
+        pause_before_rename: bool,
+    },
     /// Validate a configuration file; prints every problem with its line and column.
     CheckConfig { file: PathBuf },
     /// Show which rule decides for an alert with these labels, and why.
@@ -153,13 +161,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 let journal =
                     Journal::open(&config.database_url, config.journal_busy_timeout).await?;
                 let rows = status::load(&journal).await;
+                let schedules = status::schedules(&journal).await;
                 journal.close().await;
-                anyhow::Ok(rows?)
+                anyhow::Ok((rows?, schedules?))
             })?;
+            let (rows, schedules) = rows;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status::json(&rows))?);
             } else {
                 print!("{}", status::table(&rows));
+                print!("{}", status::schedule_table(&schedules));
             }
         }
         Command::Rotate {
@@ -259,6 +270,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             name,
             config,
         } => return decide(config, &rotation_id, Verdict::Reject, &name),
+        Command::WriteTokenFile {
+            path,
+            pause_before_rename,
+        } => {
+            use std::io::{Read, Write};
+            let mut value = String::new();
+            std::io::stdin().read_to_string(&mut value)?;
+            let file = token_rotator::adapters::file::FileDistributor::new(path, 0o600, None);
+            let temp = file.prepare(value.trim_end())?;
+            if pause_before_rename {
+                println!("prepared {}", temp.display());
+                std::io::stdout().flush()?;
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+            file.commit(&temp)?;
+        }
         Command::CheckConfig { file } => {
             let (report, valid) = check_config::run(&file);
             if !valid {

@@ -2,11 +2,13 @@
 //! traits because more than one real implementation exists or is planned; the rest are structs.
 
 pub mod alertmanager;
+pub mod file;
 pub mod kubernetes;
 pub mod parameterize;
 pub mod signon;
 pub mod signon_job;
 pub mod slack;
+pub mod synoptic;
 
 use std::time::Duration;
 
@@ -212,14 +214,28 @@ pub enum MintedValue {
 #[async_trait]
 pub trait Issuer: Send + Sync {
     async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError>;
-    /// Idempotent by `idempotency_key`: a second call returns the token the first one made.
+    /// Idempotent by `idempotency_key` where the issuer can be (Signon's contract; Jobs named
+    /// after it); see [`Issuer::recover`] for one that cannot. `like`: the token whose settings
+    /// the new one copies (Synoptic's `cloneSettings`).
     async fn mint(
         &self,
         permit: &Permit,
         target: &Target,
         expires_in: Duration,
         idempotency_key: &str,
+        like: Option<&str>,
     ) -> Result<MintedToken, AdapterError>;
+    /// For an issuer without idempotency: the token a mint made whose answer was lost (a crash,
+    /// a dropped connection), found as the one live token not among `known` (listed before the
+    /// mint). `None`: nothing to recover, mint.
+    async fn recover(
+        &self,
+        _target: &Target,
+        _known: &[String],
+        _expires_in: Duration,
+    ) -> Result<Option<MintedToken>, AdapterError> {
+        Ok(None)
+    }
     /// Idempotent: revoking a revoked token succeeds.
     async fn revoke(
         &self,
@@ -228,6 +244,46 @@ pub trait Issuer: Send + Sync {
         token_id: &str,
         key: &str,
     ) -> Result<(), AdapterError>;
+}
+
+/// Checks that a new token works where it is used.
+#[async_trait]
+pub trait Verifier: Send + Sync {
+    async fn verify(
+        &self,
+        target: &Target,
+        application_uid: &str,
+        token: &SecretString,
+    ) -> Result<(), AdapterError>;
+
+    /// The runbook's "make an API call from the client app": `url` with the token must answer
+    /// 2xx. 401/403 mean the token does not work there (permanent); 5xx and timeouts may pass.
+    async fn probe(&self, url: &str, token: &SecretString) -> Result<(), AdapterError> {
+        probe(url, token).await
+    }
+}
+
+async fn probe(url: &str, token: &SecretString) -> Result<(), AdapterError> {
+    use secrecy::ExposeSecret;
+    static HTTP: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(|| {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("a rustls provider is installed (install_crypto_provider)")
+    });
+    let response = HTTP
+        .get(url)
+        .bearer_auth(token.expose_secret())
+        .send()
+        .await
+        .map_err(|e| AdapterError::from_reqwest("probe", &e.without_url()))?;
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        let body = response.text().await.unwrap_or_default();
+        Err(AdapterError::from_status("probe", status, &body))
+    }
 }
 
 /// Where a token is put for its consumer.
@@ -250,6 +306,17 @@ pub trait Distributor: Send + Sync {
         value: Option<&SecretString>,
         rotation_id: &str,
     ) -> Result<(), AdapterError>;
+    /// Where the token of `listing`'s API user and application goes: Signon's Secret name by
+    /// default.
+    fn placement(&self, listing: &TokenListing) -> Placement {
+        Placement {
+            name: parameterize::secret_name(&listing.api_user_name, &listing.application_name),
+        }
+    }
+    /// The old token is gone: drop what was kept for a rollback (a file's `.previous`).
+    async fn settle(&self, _placement: &Placement) -> Result<(), AdapterError> {
+        Ok(())
+    }
     /// Whether `place` asks Signon's own sync (which puts the longest-lived live token there),
     /// rather than writing what it is given.
     fn syncs_from_signon(&self) -> bool {
@@ -262,7 +329,7 @@ pub trait Distributor: Send + Sync {
 pub struct Upstreams {
     pub issuer: std::sync::Arc<dyn Issuer>,
     pub distributor: std::sync::Arc<dyn Distributor>,
-    pub signon: signon::SignonClient,
+    pub verifier: std::sync::Arc<dyn Verifier>,
     /// The consumers' Deployments and the `signon-app-<app>` Secrets; `None`: no rollout check.
     pub deployments: Option<kubernetes::Deployments>,
 }
@@ -303,7 +370,7 @@ impl Upstreams {
         Ok(Self {
             issuer,
             distributor,
-            signon,
+            verifier: std::sync::Arc::new(signon),
             deployments: Some(kubernetes::Deployments::new(cluster, !kube.reloader)),
         })
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AdapterError, Issuer, MintedToken, MintedValue, Observer, Permit, TokenInfo, TokenListing,
+    Verifier,
 };
 use crate::domain::Target;
 
@@ -147,25 +148,15 @@ impl SignonClient {
     }
 }
 
-impl SignonClient {
-    /// The runbook's "make an API call from the client app": `url` with the token must answer
-    /// 2xx. 401/403 mean the token does not work there (permanent); 5xx and timeouts may pass.
-    pub async fn probe(&self, url: &str, token: &SecretString) -> Result<(), AdapterError> {
-        let request = self.http.get(url).bearer_auth(token.expose_secret());
-        let call = async {
-            let response = request
-                .send()
-                .await
-                .map_err(|e| AdapterError::from_reqwest("probe", &e.without_url()))?;
-            let status = response.status().as_u16();
-            if (200..300).contains(&status) {
-                Ok(())
-            } else {
-                let body = response.text().await.unwrap_or_default();
-                Err(AdapterError::from_status("probe", status, &body))
-            }
-        };
-        self.observer.time("probe", call).await
+#[async_trait]
+impl Verifier for SignonClient {
+    async fn verify(
+        &self,
+        target: &Target,
+        application_uid: &str,
+        token: &SecretString,
+    ) -> Result<(), AdapterError> {
+        SignonClient::verify(self, application_uid, target.api_user.as_str(), token).await
     }
 }
 
@@ -203,6 +194,7 @@ impl Issuer for SignonClient {
         target: &Target,
         expires_in: Duration,
         idempotency_key: &str,
+        _like: Option<&str>,
     ) -> Result<MintedToken, AdapterError> {
         let request = self
             .http

@@ -117,6 +117,7 @@ impl Issuer for JobIssuer {
         target: &Target,
         expires_in: Duration,
         idempotency_key: &str,
+        _like: Option<&str>,
     ) -> Result<MintedToken, AdapterError> {
         let mut env = target_env(target);
         env.push(("TR_EXPIRES_IN", expires_in.as_secs().to_string()));

@@ -24,6 +24,7 @@ use crate::telemetry::Metrics;
 
 pub const SIGNON_ADMIN_TOKEN_VAR: &str = "TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN";
 pub const SLACK_WEBHOOK_URL_VAR: &str = "TOKEN_ROTATOR_SLACK_WEBHOOK_URL";
+pub const SYNOPTIC_API_KEY_VAR: &str = "TOKEN_ROTATOR_SYNOPTIC_API_KEY";
 pub const SLACK_BOT_TOKEN_VAR: &str = "TOKEN_ROTATOR_SLACK_BOT_TOKEN";
 pub const SLACK_SIGNING_SECRET_VAR: &str = "TOKEN_ROTATOR_SLACK_SIGNING_SECRET";
 /// gds-sso caches a token for 5 minutes: revoking sooner can break a consumer still using it.
@@ -59,7 +60,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = engine_parts(&config, Observer::new(Arc::clone(&metrics))).await?;
     if engine.is_none() {
         tracing::warn!(
-            "no [signon] section: the engine is off; alerts are journaled and decided only"
+            "no [signon] section and no [[schedules]]: the engine is off; alerts are journaled and decided only"
         );
     }
     let app = Application::build(config, auth, engine, metrics).await?;
@@ -69,9 +70,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Option<EngineParts>> {
-    let Some(upstreams) = upstreams(config, &observer).await? else {
+    // Signon's environments, and the scheduled targets: either alone is enough to rotate.
+    let upstreams = upstreams(config, &observer).await?.unwrap_or_default();
+    if upstreams.is_empty() && config.schedules.is_empty() {
         return Ok(None);
-    };
+    }
     let lookup = &secrets::process_env;
     let keys = Keys::from_env(lookup)?;
     let bot = secrets::from_env(SLACK_BOT_TOKEN_VAR, lookup)?;
@@ -108,6 +111,7 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
         environments: upstreams,
         slack: SlackOut::Log,
         alertmanager: alertmanager(config, observer.clone()),
+        schedules: scheduled(config, &observer)?,
     };
     adapters.slack = if slack_api.is_some() {
         SlackOut::Threads
@@ -179,6 +183,34 @@ pub async fn upstreams(
         all.insert(environment.clone(), build(*issuer)?);
     }
     Ok(Some(all))
+}
+
+/// The scheduled targets of `[[schedules]]`, with their issuer and distributor.
+fn scheduled(
+    config: &Config,
+    observer: &Observer,
+) -> anyhow::Result<BTreeMap<String, crate::engine::Scheduled>> {
+    let (Some(synoptic), false) = (&config.synoptic, config.schedules.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let key =
+        secrets::from_env(SYNOPTIC_API_KEY_VAR, &secrets::process_env)?.with_context(|| {
+            format!("[[schedules]] use Synoptic but {SYNOPTIC_API_KEY_VAR} is not set")
+        })?;
+    Ok(config
+        .schedules
+        .iter()
+        .map(|s| {
+            let built = crate::engine::schedule::build(
+                s,
+                synoptic,
+                key.clone(),
+                observer.clone(),
+                Arc::new(SystemClock),
+            );
+            (s.schedule.name.clone(), built)
+        })
+        .collect())
 }
 
 /// The Alertmanager client from `[alertmanager]`, if configured.

@@ -82,6 +82,22 @@ pub fn table(rows: &[StatusRow]) -> String {
     out
 }
 
+/// Scheduled targets and when each is next due.
+pub async fn schedules(journal: &Journal) -> Result<Vec<(String, i64)>, StoreError> {
+    crate::store::schedules::all(journal.pool()).await
+}
+
+pub fn schedule_table(schedules: &[(String, i64)]) -> String {
+    let mut out = String::new();
+    if !schedules.is_empty() {
+        let _ = writeln!(out, "\n{:<38} next due", "scheduled target");
+        for (name, due) in schedules {
+            let _ = writeln!(out, "{name:<38} {}", when(Some(*due)));
+        }
+    }
+    out
+}
+
 pub fn json(rows: &[StatusRow]) -> serde_json::Value {
     let items: Vec<_> = rows
         .iter()

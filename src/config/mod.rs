@@ -6,6 +6,7 @@
 mod cluster;
 mod raw;
 mod rules;
+mod schedules;
 mod sections;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use cluster::{Distribution, IssuerMode};
+pub use schedules::{ScheduleDistribution, ScheduleSettings, SynopticSettings};
 
 use std::collections::BTreeMap;
 
@@ -48,6 +50,10 @@ pub struct Config {
     pub alertmanager: Option<AlertmanagerSettings>,
     /// `[slack]`: the Web API's address (the channels are in `engine.slack`).
     pub slack: SlackSettings,
+    /// `[synoptic]`: the credential API scheduled targets use.
+    pub synoptic: Option<SynopticSettings>,
+    /// `[[schedules]]`: targets rotated every so often.
+    pub schedules: Vec<ScheduleSettings>,
 }
 
 /// The Slack Web API; the bot token comes from `TOKEN_ROTATOR_SLACK_BOT_TOKEN(_FILE)`.

@@ -55,6 +55,9 @@ struct RawConfig {
     kubernetes: Option<RawKubernetes>,
     alertmanager: Option<RawAlertmanager>,
     slack: Option<RawSlack>,
+    synoptic: Option<super::schedules::RawSynoptic>,
+    #[serde(default)]
+    schedules: Vec<super::schedules::RawSchedule>,
     #[serde(default)]
     environments: BTreeMap<String, RawEnvironment>,
 }
@@ -241,6 +244,9 @@ fn validate(
             .unwrap_or_else(|| DEFAULT_INTERNAL_DOMAINS.map(String::from).to_vec()),
     };
     let rules = validate_rules(checker, raw.rules);
+    let synoptic = super::schedules::validate_synoptic(checker, raw.synoptic);
+    let schedules =
+        super::schedules::validate_schedules(checker, raw.schedules, synoptic.is_some());
     let sections = validate_sections(
         checker,
         RawSections {
@@ -266,6 +272,8 @@ fn validate(
         kubernetes: sections.kubernetes?,
         alertmanager: sections.alertmanager,
         slack: sections.slack?,
+        synoptic,
+        schedules,
     })
 }
 

@@ -46,7 +46,7 @@ impl Engine {
                 .clone()
                 .ok_or_else(|| journal("no fingerprint of the new token"))
         );
-        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let up = attempt!(self.adapters.for_row(row));
         let now = attempt!(up.distributor.read(&placement).await);
         let there = now.as_ref().is_some_and(|v| holds(&self.keys, v, &print));
         let how = if there {
@@ -115,7 +115,7 @@ impl Engine {
     /// distributed → rolled_out, once every Deployment that reads the Secret has rolled onto
     /// it; past their `progressDeadlineSeconds` the rollout is stuck and the rotation rolls back.
     pub(super) async fn await_rollout(&self, row: &RotationRow) -> Step {
-        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let up = attempt!(self.adapters.for_row(row));
         let (Some(deployments), Some(baseline)) = (&up.deployments, baseline(row)) else {
             return Step::Advance(self.transition(
                 row,
@@ -166,7 +166,7 @@ impl Engine {
     ) -> Result<SecretString, AdapterError> {
         let read = self
             .adapters
-            .upstreams(&row.environment)?
+            .for_row(row)?
             .distributor
             .read(placement)
             .await?;
@@ -196,7 +196,7 @@ impl Engine {
     pub(super) async fn verify(&self, row: &RotationRow) -> Step {
         let placement = attempt!(placement(row));
         let value = attempt!(self.expect_in_secret(row, &placement).await);
-        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let up = attempt!(self.adapters.for_row(row));
         let from_secret = match &up.deployments {
             Some(d) => attempt!(d.app_oauth_id(&row.application).await),
             None => None,
@@ -211,7 +211,8 @@ impl Engine {
                 "Signon's listing".into(),
             ),
         };
-        attempt!(up.signon.verify(&uid, &row.api_user, &value).await);
+        let target = attempt!(target(row));
+        attempt!(up.verifier.verify(&target, &uid, &value).await);
         let probe = self
             .settings
             .probes
@@ -221,7 +222,7 @@ impl Engine {
             "Signon accepts the new token for this API user and application (GET /user.json, client_id from {whence})"
         );
         if let Some(url) = probe {
-            attempt!(up.signon.probe(url, &value).await);
+            attempt!(up.verifier.probe(url, &value).await);
             why.push_str(&format!("; the application's probe {url} answers 2xx"));
         }
         let mut transition = self.transition(row, Phase::RolledOut, Phase::Verified, why, ENGINE);
@@ -237,7 +238,7 @@ impl Engine {
     pub(super) async fn roll_back(&self, row: &RotationRow) -> Step {
         let permit = attempt!(permit(row));
         let target = attempt!(target(row));
-        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let up = attempt!(self.adapters.for_row(row));
         let mut done = Vec::new();
         let revoke_new = |done: &mut Vec<String>| {
             if row.adopted == 0

@@ -300,5 +300,6 @@ fn preview(new: &NewRotation, now: Timestamp) -> RotationRow {
         adopted: 0,
         rollout_baseline: None,
         distributed_at_ms: None,
+        known_tokens: None,
     }
 }

@@ -23,6 +23,7 @@ mod ingest;
 pub mod message;
 mod phase;
 pub mod retry;
+pub mod schedule;
 mod settings;
 pub mod shadow;
 mod silence;
@@ -46,6 +47,7 @@ use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
 pub use phase::Phase;
 pub use retry::RetryPolicy;
+pub use schedule::{Schedule, Scheduled, Window};
 pub use settings::{EngineSettings, SlackRouting};
 
 pub use crate::adapters::Upstreams;
@@ -75,6 +77,8 @@ pub struct Adapters {
     pub slack: SlackOut,
     /// Where `silence` decisions become silences; `None`: they fail, saying so.
     pub alertmanager: Option<AlertmanagerClient>,
+    /// Scheduled targets by name, each with its own issuer and distributor.
+    pub schedules: BTreeMap<String, Scheduled>,
 }
 
 impl Adapters {
@@ -88,6 +92,31 @@ impl Adapters {
             environments: BTreeMap::from([("*".to_owned(), upstreams)]),
             slack: slack.into(),
             alertmanager,
+            schedules: BTreeMap::new(),
+        }
+    }
+
+    /// The schedule a rotation belongs to, if any.
+    fn schedule_of(&self, row: &RotationRow) -> Option<&Schedule> {
+        schedule::name_of(row)
+            .and_then(|name| self.schedules.get(name))
+            .map(|s| &s.schedule)
+    }
+
+    /// The upstreams of a rotation: its schedule's, or its environment's.
+    fn for_row(&self, row: &RotationRow) -> Result<&Upstreams, AdapterError> {
+        match schedule::name_of(row) {
+            Some(name) => self
+                .schedules
+                .get(name)
+                .map(|s| &s.upstreams)
+                .ok_or_else(|| {
+                    AdapterError::permanent(
+                        "config",
+                        format!("schedule {name:?} is no longer configured"),
+                    )
+                }),
+            None => self.upstreams(&row.environment),
         }
     }
 
@@ -174,7 +203,7 @@ impl Engine {
 
     /// One pass: take in new alerts, one step for each due rotation, deliver due messages.
     pub async fn tick(&self) -> Result<Progress, EngineError> {
-        let alerts = self.ingest().await?;
+        let alerts = self.ingest().await? + self.start_due().await?;
         let mut steps = 0;
         let due = rotations::due_rotations(self.journal.pool(), self.clock.now()).await?;
         let mut plans = Vec::new();

@@ -152,7 +152,7 @@ impl Engine {
             Ok(target) => target,
             Err(e) => return Step::Error(e),
         };
-        let up = match self.adapters.upstreams(&row.environment) {
+        let up = match self.adapters.for_row(row) {
             Ok(up) => up,
             Err(e) => return Step::Error(e),
         };

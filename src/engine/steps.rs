@@ -6,7 +6,6 @@ use secrecy::ExposeSecret;
 
 use super::distribute::{LAST8, SHA256};
 use super::{Engine, Phase, Step};
-use crate::adapters::parameterize::secret_name;
 use crate::adapters::{AdapterError, MintedValue, Permit, Placement, TokenInfo};
 use crate::domain::{ApiUser, Application, Environment, Target};
 use crate::policy::Mode;
@@ -55,7 +54,15 @@ impl Engine {
             Phase::Verified => self.start_grace(row),
             Phase::Grace => self.revoke_old(row).await,
             Phase::Revoked => {
+                let kept = self
+                    .adapters
+                    .schedule_of(row)
+                    .is_some_and(|s| !s.disable_old);
                 let why = match &row.old_token_id {
+                    Some(id) if kept => format!(
+                        "old token {id} (…{}) expires by itself",
+                        row.old_token_last8.as_deref().unwrap_or("?")
+                    ),
                     Some(id) => format!(
                         "old token {id} (…{}) revoked",
                         row.old_token_last8.as_deref().unwrap_or("?")
@@ -80,13 +87,13 @@ impl Engine {
     /// or mints one with the rotation id as idempotency key (a resumed step gets the same token).
     async fn mint(&self, row: &RotationRow) -> Step {
         let target = attempt!(target(row));
-        let up = attempt!(self.adapters.upstreams(&row.environment));
+        let up = attempt!(self.adapters.for_row(row));
         let issuer = &up.issuer;
         let listing = attempt!(issuer.list(&target, &row.id).await);
-        let placement = Placement {
-            name: secret_name(&listing.api_user_name, &listing.application_name),
-        };
+        let placement = up.distributor.placement(&listing);
         let current = attempt!(up.distributor.read(&placement).await);
+        let schedule = self.adapters.schedule_of(row);
+        let life = schedule.map_or(self.settings.token_life, |s| s.token_life());
         // Fresh tokens (far from expiry) were made by Signon's nightly renewal; the alert is
         // about the latest of the others. Without others, the latest token is the old one.
         let fresh_after = self.clock.now() + self.settings.adopt_fresher_than;
@@ -94,24 +101,60 @@ impl Engine {
             .tokens
             .iter()
             .partition(|t| t.expires_at > fresh_after);
-        let old = stale
+        let mut old = stale
             .iter()
             .copied()
             .max_by_key(|t| t.expires_at)
             .or_else(|| listing.tokens.iter().max_by_key(|t| t.expires_at));
-        let adopt = (!stale.is_empty())
+        let mut adopt = (!stale.is_empty())
             .then(|| fresh.iter().copied().max_by_key(|t| t.expires_at))
             .flatten();
-        let deadline = old.map(|t| t.expires_at - self.settings.safety_margin);
+        let mut deadline = old.map(|t| t.expires_at - self.settings.safety_margin);
+        let mut old_expiry = old.and_then(|t| millis(t.expires_at));
+        if schedule.is_some() {
+            // A scheduled target's issuer may not say when tokens expire (Synoptic cannot): the
+            // old token is the one the last rotation made, expiring when it asked for.
+            let last = attempt!(
+                rotations::last_done(
+                    self.journal.pool(),
+                    &row.environment,
+                    &row.api_user,
+                    &row.application
+                )
+                .await
+                .map_err(|e| AdapterError::Transient {
+                    upstream: "journal",
+                    detail: e.to_string()
+                })
+            );
+            let last_id = last.as_ref().and_then(|r| r.new_token_id.clone());
+            // Else (a first rotation) the token in place now.
+            let placed = current
+                .as_ref()
+                .map(|v| v.expose_secret().to_owned())
+                .unwrap_or_default();
+            old = listing
+                .tokens
+                .iter()
+                .find(|t| Some(&t.id) == last_id.as_ref())
+                .or_else(|| {
+                    listing
+                        .tokens
+                        .iter()
+                        .find(|t| !placed.is_empty() && placed.ends_with(&t.last8))
+                });
+            old_expiry = last.and_then(|r| r.new_token_expires_at_ms);
+            adopt = None;
+            deadline = None;
+        }
+        let known: Vec<&String> = listing.tokens.iter().map(|t| &t.id).collect();
         let mut gathered = vec![
+            Field::Text("known_tokens", serde_json::to_string(&known).ok()),
             Field::Text("api_user_name", Some(listing.api_user_name.clone())),
             Field::Text("application_uid", Some(listing.application_uid.clone())),
             Field::Text("secret_name", Some(placement.name.clone())),
             Field::Text("old_token_id", old.map(|t| t.id.clone())),
-            Field::Int(
-                "old_token_expires_at_ms",
-                old.and_then(|t| millis(t.expires_at)),
-            ),
+            Field::Int("old_token_expires_at_ms", old_expiry),
             Field::Text("old_token_last8", old.map(|t| t.last8.clone())),
             Field::Int("deadline_at_ms", deadline.and_then(millis)),
         ];
@@ -157,16 +200,32 @@ impl Engine {
                 return self.adopt(row, fresh, old, &placement);
             }
         }
-        let minted = attempt!(
-            issuer
-                .mint(
-                    &attempt!(permit(row)),
-                    &target,
-                    self.settings.token_life,
-                    &row.id
-                )
-                .await
-        );
+        // An issuer that cannot mint idempotently: a resumed step first looks for the token a
+        // lost answer made (live, and not listed before the first try).
+        let known_before: Vec<String> = row
+            .known_tokens
+            .as_deref()
+            .and_then(|k| serde_json::from_str(k).ok())
+            .unwrap_or_default();
+        let recovered = if gathered_before {
+            attempt!(issuer.recover(&target, &known_before, life).await)
+        } else {
+            None
+        };
+        let minted = match recovered {
+            Some(minted) => minted,
+            None => attempt!(
+                issuer
+                    .mint(
+                        &attempt!(permit(row)),
+                        &target,
+                        life,
+                        &row.id,
+                        row.old_token_id.as_deref().or(old.map(|t| t.id.as_str())),
+                    )
+                    .await
+            ),
+        };
         // On a resumed step the journal already names the old token; never our new one.
         let old_id = if gathered_before {
             row.old_token_id.clone()
@@ -271,15 +330,30 @@ impl Engine {
     /// grace → revoked, once the grace period is over.
     async fn revoke_old(&self, row: &RotationRow) -> Step {
         let permit = attempt!(permit(row));
-        if let Some(old) = &row.old_token_id {
-            let target = attempt!(target(row));
-            let up = attempt!(self.adapters.upstreams(&row.environment));
-            attempt!(up.issuer.revoke(&permit, &target, old, &row.id).await);
-        }
-        let why = match &row.old_token_id {
-            Some(id) => format!("revoked old token {id}"),
-            None => "no old token to revoke".into(),
+        let up = attempt!(self.adapters.for_row(row));
+        // Synoptic's advice: let the old token expire by itself unless told to disable it.
+        let keep = self
+            .adapters
+            .schedule_of(row)
+            .is_some_and(|s| !s.disable_old);
+        let why = match (&row.old_token_id, keep) {
+            (Some(id), true) => format!(
+                "old token {id} left to expire by itself at {} (it was asked for then; the rule does not disable it)",
+                row.old_token_expires_at_ms
+                    .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                    .map_or_else(|| "its expiry".to_owned(), |t| t.to_string())
+            ),
+            (Some(id), false) => {
+                let target = attempt!(target(row));
+                attempt!(up.issuer.revoke(&permit, &target, id, &row.id).await);
+                format!("revoked old token {id}")
+            }
+            (None, _) => "no old token to revoke".into(),
         };
+        // What was kept for a rollback (a file's `.previous`) can go now.
+        if let Ok(placement) = placement(row) {
+            attempt!(up.distributor.settle(&placement).await);
+        }
         Step::Advance(self.transition(row, Phase::Grace, Phase::Revoked, why, ENGINE))
     }
 }

@@ -10,6 +10,7 @@ pub mod kubernetes;
 pub mod rails;
 pub mod signon;
 pub mod slack;
+pub mod synoptic;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;

@@ -7,6 +7,7 @@
 pub mod outbox;
 pub mod rotations;
 mod rows;
+pub mod schedules;
 pub mod snapshot;
 pub mod threads;
 mod writer;

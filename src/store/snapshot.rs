@@ -54,8 +54,13 @@ pub async fn read(pool: &SqlitePool, now: Timestamp) -> Result<JournalSnapshot, 
             .fetch_one(pool)
             .await
             .map_err(StoreError::Read)?;
+    let schedules = super::schedules::all(pool).await?;
     let seconds = |ms: i64| ms as f64 / 1000.0;
     Ok(JournalSnapshot {
+        next_rotation: schedules
+            .into_iter()
+            .map(|(name, due)| (name, seconds(due)))
+            .collect(),
         active: active
             .into_iter()
             .filter_map(|(phase, count, oldest)| {

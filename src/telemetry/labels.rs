@@ -3,6 +3,12 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 
+/// A scheduled target, by its name.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScheduleLabel {
+    pub schedule: String,
+}
+
 /// Per-target labels: only on the gauges that need them.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TargetLabels {
@@ -22,6 +28,8 @@ pub struct JournalSnapshot {
     /// When the current firing episode of each target's alert first arrived (Unix seconds).
     pub alert_first_seen: Vec<(TargetLabels, f64)>,
     pub last_success: Option<f64>,
+    /// Each scheduled target's next due time (Unix seconds).
+    pub next_rotation: Vec<(String, f64)>,
 }
 
 /// How a webhook request ended; the fixed label values of `token_rotator_webhook_requests_total`.

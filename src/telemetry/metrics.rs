@@ -10,7 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::labels::{JournalSnapshot, TargetLabels, WebhookOutcome};
+use super::labels::{JournalSnapshot, ScheduleLabel, TargetLabels, WebhookOutcome};
 use crate::engine::Phase;
 
 use crate::policy::ActionKind;
@@ -85,6 +85,7 @@ pub struct Metrics {
     last_success: Gauge<f64, AtomicU64>,
     slack_errors: Family<ErrorLabel, Counter>,
     slack_refused: Gauge,
+    next_rotation: Family<ScheduleLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -126,6 +127,12 @@ impl Metrics {
         let alert_first_seen = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
         let last_success = Gauge::<f64, AtomicU64>::default();
         let slack_errors = Family::<ErrorLabel, Counter>::default();
+        let next_rotation = Family::<ScheduleLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "token_rotator_next_rotation_timestamp_seconds",
+            "When each scheduled target is next due to rotate",
+            next_rotation.clone(),
+        );
         let slack_refused = Gauge::default();
         registry.register(
             "token_rotator_slack_errors",
@@ -271,6 +278,7 @@ impl Metrics {
             last_success,
             slack_errors,
             slack_refused,
+            next_rotation,
         }
     }
 
@@ -362,6 +370,12 @@ impl Metrics {
         }
         if let Some(at) = snapshot.last_success {
             self.last_success.set(at);
+        }
+        self.next_rotation.clear();
+        for (schedule, due) in snapshot.next_rotation {
+            self.next_rotation
+                .get_or_create(&ScheduleLabel { schedule })
+                .set(due);
         }
     }
 

@@ -35,7 +35,13 @@ async fn a_crash_between_any_two_phases_resumes_without_repeating_a_side_effect(
             // Minted, then died: the resumed mint must find this token, not make another.
             Phase::Planned => {
                 signon
-                    .mint(&active(), &target(), Duration::from_secs(86400), &at.id)
+                    .mint(
+                        &active(),
+                        &target(),
+                        Duration::from_secs(86400),
+                        &at.id,
+                        None,
+                    )
                     .await
                     .unwrap();
                 assert_eq!(sims.production().signon.minted().len(), 1, "{stop}");

@@ -13,6 +13,7 @@ mod metrics;
 mod real_alertmanager;
 mod rotation;
 mod rules;
+mod scheduled;
 mod secrets_scan;
 mod shadow;
 mod slack;

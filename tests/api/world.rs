@@ -16,7 +16,11 @@ use token_rotator::adapters::signon::SignonClient;
 use token_rotator::adapters::slack::{SlackApi, SlackWebhook};
 use token_rotator::app::{EngineParts, SlackParts};
 use token_rotator::clock::{Clock, ManualClock};
-use token_rotator::config::{AlertmanagerSettings, Distribution, IssuerMode, KubernetesSettings};
+use token_rotator::config::{
+    AlertmanagerSettings, Distribution, IssuerMode, KubernetesSettings, ScheduleSettings,
+    SynopticSettings,
+};
+use token_rotator::engine::schedule;
 use token_rotator::engine::{Adapters, Engine, Phase, RetryPolicy, SlackOut, Upstreams};
 use token_rotator::policy::Mode;
 use token_rotator::secrets::Keys;
@@ -24,6 +28,7 @@ use token_rotator::sim::alertmanager::AlertmanagerSim;
 use token_rotator::sim::kubernetes::KubernetesSim;
 use token_rotator::sim::signon::SignonSim;
 use token_rotator::sim::slack::{API_PATH, BOT_TOKEN, SIGNING_SECRET, SlackSim, WEBHOOK_PATH};
+use token_rotator::sim::synoptic::SynopticSim;
 use token_rotator::sim::{Fault, Running};
 use token_rotator::store::outbox::{self, NotificationRow};
 use token_rotator::store::rotations::{self, AuditRow, RotationRow};
@@ -72,8 +77,10 @@ pub struct Sims {
     pub envs: BTreeMap<&'static str, EnvSims>,
     pub slack: Arc<SlackSim>,
     pub alertmanager: Arc<AlertmanagerSim>,
+    pub synoptic: Arc<SynopticSim>,
     pub keys: Keys,
     slack_http: Running,
+    synoptic_http: Running,
     alertmanager_http: Running,
 }
 
@@ -100,6 +107,8 @@ pub struct WorldOptions {
     pub reloader: bool,
     /// Per application: a URL the new token must open.
     pub probes: Vec<(String, String)>,
+    /// Scheduled targets (Synoptic, on the simulator).
+    pub schedules: Vec<ScheduleSettings>,
 }
 
 impl Default for WorldOptions {
@@ -117,6 +126,7 @@ impl Default for WorldOptions {
             distribution: Distribution::Apply,
             reloader: true,
             probes: Vec::new(),
+            schedules: Vec::new(),
         }
     }
 }
@@ -125,6 +135,7 @@ impl Default for WorldOptions {
 pub const CHANNEL: &str = "C0ROTATIONS";
 
 pub const ENVIRONMENTS: [&str; 2] = ["integration", "production"];
+pub const SYNOPTIC_KEY: &str = "synoptic-private-api-key-for-tests";
 pub const SYNC_CRONJOB: &str = "signon-sync-token-secrets-to-k8s";
 
 /// Signon's image as the tests run it: the simulated one.
@@ -172,13 +183,17 @@ impl Sims {
         let slack_http = slack.start().await.unwrap();
         let alertmanager = AlertmanagerSim::new();
         let alertmanager_http = alertmanager.start().await.unwrap();
+        let synoptic = SynopticSim::new(SYNOPTIC_KEY, clock.clone() as Arc<dyn Clock>);
+        let synoptic_http = synoptic.start().await.unwrap();
         Self {
             clock,
             envs,
             slack,
             alertmanager,
+            synoptic,
             keys: Keys::random(),
             slack_http,
+            synoptic_http,
             alertmanager_http,
         }
     }
@@ -256,8 +271,24 @@ impl Sims {
                 environments,
                 slack,
                 alertmanager: Some(
-                    AlertmanagerClient::new(alertmanager_urls, timeout).observed(observer),
+                    AlertmanagerClient::new(alertmanager_urls, timeout).observed(observer.clone()),
                 ),
+                schedules: options
+                    .schedules
+                    .iter()
+                    .map(|settings| {
+                        let synoptic = SynopticSettings {
+                            url: self.synoptic_http.url(),
+                            verify_path: "/v2/stations/latest?stid=WBB".into(),
+                            timeout,
+                        };
+                        let key = SecretString::from(SYNOPTIC_KEY);
+                        let clock = self.clock.clone() as Arc<dyn Clock>;
+                        let built =
+                            schedule::build(settings, &synoptic, key, observer.clone(), clock);
+                        (settings.schedule.name.clone(), built)
+                    })
+                    .collect(),
             },
             keys: self.keys.clone(),
             clock: self.clock.clone(),
@@ -383,6 +414,10 @@ impl World {
     /// Production's Secret name for a target.
     pub fn secret_name(&self, api_user: &str, application: &str) -> String {
         secret_name(&self.signon.user_name(api_user), application)
+    }
+
+    pub fn synoptic(&self) -> std::sync::Arc<SynopticSim> {
+        self.sims.synoptic.clone()
     }
 
     pub fn env(&self, environment: &str) -> &EnvSims {

@@ -29,6 +29,8 @@ use crate::adapters::slack::SlackApi;
 use crate::app::{Application, EngineParts, SlackParts};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Distribution, IssuerMode, KubernetesSettings};
+use crate::config::{ScheduleDistribution, ScheduleSettings, SynopticSettings};
+use crate::engine::Schedule;
 use crate::engine::{Adapters, Engine, RetryPolicy, SlackOut, Upstreams};
 use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
@@ -37,6 +39,7 @@ use crate::sim::alertmanager::AlertmanagerSim;
 use crate::sim::kubernetes::{KubernetesSim, Rollout, SecretUse};
 use crate::sim::signon::SignonSim;
 use crate::sim::slack::{API_PATH, BOT_TOKEN, SIGNING_SECRET, SlackSim};
+use crate::sim::synoptic::SynopticSim;
 use crate::store::rotations::{self, RotationRow};
 use crate::store::{outbox, threads};
 use crate::telemetry::Metrics;
@@ -86,6 +89,40 @@ pub async fn run() -> anyhow::Result<()> {
             _servers: [signon_http, kubernetes_http],
         });
     }
+    // One scheduled target: a Synoptic token rotated every day into a file.
+    let synoptic_key = random_secret();
+    let synoptic = SynopticSim::new(synoptic_key.expose_secret(), Arc::clone(&clock));
+    let synoptic_http = synoptic.start().await?;
+    let token_file = dir.path().join("weather-dashboard.token");
+    let first = synoptic.add_token(None, &["dashboard"]);
+    std::fs::write(&token_file, &first).context("seeding the token file")?;
+    let scheduled = crate::engine::schedule::build(
+        &ScheduleSettings {
+            schedule: Schedule {
+                name: "weather-dashboard".into(),
+                environment: "production".into(),
+                application: "synoptic".into(),
+                every: Duration::from_secs(86400),
+                overlap: Duration::from_secs(86400),
+                window: None,
+                jitter: Duration::ZERO,
+                disable_old: false,
+            },
+            distribution: ScheduleDistribution::File {
+                path: token_file.display().to_string(),
+                mode: 0o600,
+                owner: None,
+            },
+        },
+        &SynopticSettings {
+            url: synoptic_http.url(),
+            verify_path: "/v2/stations/latest?stid=WBB".into(),
+            timeout: Duration::from_secs(5),
+        },
+        synoptic_key.clone(),
+        observer.clone(),
+        Arc::clone(&clock),
+    );
     let slack = SlackSim::new();
     let slack_http = slack.start().await?;
     let alertmanager = AlertmanagerSim::new();
@@ -120,6 +157,7 @@ pub async fn run() -> anyhow::Result<()> {
                 AlertmanagerClient::new(vec![alertmanager_http.url()], Duration::from_secs(5))
                     .observed(observer),
             ),
+            schedules: BTreeMap::from([("weather-dashboard".to_owned(), scheduled)]),
         },
         keys: Keys::random(),
         clock,
@@ -137,7 +175,7 @@ pub async fn run() -> anyhow::Result<()> {
     let url = format!("http://{}/v1/alertmanager", app.local_addr());
     let interactions = format!("http://{}/v1/slack/interactions", app.local_addr());
     println!(
-        "token-rotator demo: service on {url}; Signon, Kubernetes and Slack simulated on loopback"
+        "token-rotator demo: service on {url}; Signon, Kubernetes, Slack and Synoptic simulated on loopback"
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -179,7 +217,32 @@ pub async fn run() -> anyhow::Result<()> {
         slack.rate_limited() == 0,
         "Slack was posted to faster than 1 message per second per channel"
     );
-    check(&rows, &expected, &worlds)
+    let (scheduled, alerted): (Vec<RotationRow>, Vec<RotationRow>) = rows
+        .into_iter()
+        .partition(|r| r.trigger.starts_with("schedule:"));
+    let in_file = std::fs::read_to_string(&token_file).unwrap_or_default();
+    println!(
+        "Synoptic: {} tokens, {} live; the scheduled target {} (file holds a {} token; the old one expires by itself)",
+        synoptic.tokens().len(),
+        synoptic.live().len(),
+        scheduled
+            .first()
+            .map_or("did not run", |r| r.phase.as_str()),
+        if synoptic.is_live(&in_file) && in_file != first {
+            "new, live"
+        } else {
+            "WRONG"
+        },
+    );
+    ensure!(
+        scheduled.len() == 1 && scheduled[0].phase == "done",
+        "the scheduled Synoptic target did not rotate: {scheduled:?}"
+    );
+    ensure!(
+        in_file != first && synoptic.is_live(&in_file) && synoptic.is_live(&first),
+        "the token file does not hold a new live Synoptic token beside the old one"
+    );
+    check(&alerted, &expected, &worlds)
 }
 
 const ENVIRONMENTS: [&str; 2] = ["integration", "production"];

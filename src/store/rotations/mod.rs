@@ -66,6 +66,8 @@ pub struct RotationRow {
     /// The consumers' Deployments before the Secret changed (JSON).
     pub rollout_baseline: Option<String>,
     pub distributed_at_ms: Option<i64>,
+    /// The tokens listed before the mint (JSON), for an issuer that cannot mint idempotently.
+    pub known_tokens: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -157,7 +159,7 @@ pub(super) const ROTATION_COLUMNS: &str = "id, environment, api_user, applicatio
     old_token_expires_at_ms, old_token_last8, old_secret_fingerprint, old_secret_sealed, \
     new_token_id, new_token_expires_at_ms, new_token_fingerprint, new_token_last4, \
     new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms, alertname, silence_id, mode, plan, \
-    thread_id, approval_ts, decided_by, adopted, rollout_baseline, distributed_at_ms";
+    thread_id, approval_ts, decided_by, adopted, rollout_baseline, distributed_at_ms, known_tokens";
 
 /// Raised when a rotation is no longer in the phase a step started from.
 pub const MOVED_ON: &str = "rotation is no longer in the phase this step started from";
@@ -171,11 +173,23 @@ pub async fn start(
     now: Timestamp,
     notify: &[Notice],
 ) -> Result<(), StoreError> {
-    let now_ms = now.as_millisecond();
     let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    insert_new(&mut tx, new, alert_id, now, notify).await?;
+    tx.commit().await.map_err(StoreError::Write)
+}
+
+/// [`start`] inside a transaction of the caller's.
+pub(crate) async fn insert_new(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    new: &NewRotation,
+    alert_id: Option<i64>,
+    now: Timestamp,
+    notify: &[Notice],
+) -> Result<(), StoreError> {
+    let now_ms = now.as_millisecond();
     let finished = new.next_attempt_at.is_none().then_some(now_ms);
     let thread_id = match &new.thread {
-        Some(key) => Some(threads::thread_for(&mut tx, key, now_ms).await?),
+        Some(key) => Some(threads::thread_for(tx, key, now_ms).await?),
         None => None,
     };
     sqlx::query(
@@ -200,11 +214,11 @@ pub async fn start(
     .bind(&new.alertname)
     .bind(new.mode)
     .bind(thread_id)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(StoreError::Write)?;
     insert_audit(
-        &mut tx,
+        tx,
         &new.id,
         now_ms,
         None,
@@ -214,12 +228,12 @@ pub async fn start(
     )
     .await?;
     if let Some(alert_id) = alert_id {
-        mark_handled(&mut tx, alert_id, Some(&new.id), now_ms).await?;
+        mark_handled(tx, alert_id, Some(&new.id), now_ms).await?;
     }
     for notice in notify {
-        outbox::queue(&mut tx, Some(&new.id), notice, now_ms).await?;
+        outbox::queue(tx, Some(&new.id), notice, now_ms).await?;
     }
-    tx.commit().await.map_err(StoreError::Write)
+    Ok(())
 }
 
 /// Takes an alert in without starting anything; `note` lands in the audit of `rotation_id`.

@@ -1,0 +1,248 @@
+//! `[[schedules]]` (targets rotated every so often, not on an alert) and `[synoptic]` (the
+//! credential API they use).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::raw::Checker;
+use super::sections::{DEFAULT_HTTP_TIMEOUT, optional_duration};
+use crate::engine::{Schedule, Window};
+
+/// `[synoptic]`; the private API key comes from `TOKEN_ROTATOR_SYNOPTIC_API_KEY(_FILE)`.
+#[derive(Debug, Clone)]
+pub struct SynopticSettings {
+    pub url: String,
+    /// A cheap data request that needs a token; `token=` is added.
+    pub verify_path: String,
+    pub timeout: Duration,
+}
+
+/// Where a scheduled target's new token goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleDistribution {
+    /// A file the application reads (atomic replace, mode, owner).
+    File {
+        path: String,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleSettings {
+    pub schedule: Schedule,
+    pub distribution: ScheduleDistribution,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSynoptic {
+    url: Option<String>,
+    verify_path: Option<String>,
+    timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSchedule {
+    name: Spanned<String>,
+    issuer: Spanned<String>,
+    environment: Option<String>,
+    every: Spanned<String>,
+    overlap: Option<Spanned<String>>,
+    window: Option<Spanned<String>>,
+    jitter: Option<Spanned<String>>,
+    #[serde(default)]
+    disable_old: bool,
+    file: Option<RawFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    path: Spanned<String>,
+    mode: Option<Spanned<String>>,
+    /// `uid:gid`
+    owner: Option<Spanned<String>>,
+}
+
+pub(super) fn validate_synoptic(
+    checker: &mut Checker,
+    raw: Option<RawSynoptic>,
+) -> Option<SynopticSettings> {
+    let raw = raw?;
+    let timeout = optional_duration(
+        checker,
+        "synoptic.timeout",
+        raw.timeout,
+        DEFAULT_HTTP_TIMEOUT,
+    )?;
+    Some(SynopticSettings {
+        url: raw
+            .url
+            .unwrap_or_else(|| "https://api.synopticdata.com".into()),
+        verify_path: raw
+            .verify_path
+            .unwrap_or_else(|| "/v2/stations/latest?stid=WBB".into()),
+        timeout,
+    })
+}
+
+pub(super) fn validate_schedules(
+    checker: &mut Checker,
+    raw: Vec<RawSchedule>,
+    synoptic: bool,
+) -> Vec<ScheduleSettings> {
+    let mut names = BTreeSet::new();
+    let mut out = Vec::new();
+    for schedule in raw {
+        let name_span = schedule.name.span();
+        let name = schedule.name.into_inner();
+        let label = format!("schedule {name:?}");
+        if name.trim().is_empty() || !names.insert(name.clone()) {
+            checker.report_span(
+                name_span.clone(),
+                format!("{label}: names must be unique and not empty"),
+            );
+            continue;
+        }
+        if schedule.issuer.get_ref() != "synoptic" {
+            checker.report_span(
+                schedule.issuer.span(),
+                format!(
+                    "{label}: issuer {:?} is not one a schedule can use (\"synoptic\")",
+                    schedule.issuer.get_ref()
+                ),
+            );
+            continue;
+        }
+        if !synoptic {
+            checker.report_span(
+                name_span.clone(),
+                format!("{label}: issuer \"synoptic\" needs a [synoptic] section"),
+            );
+        }
+        let every_span = schedule.every.span();
+        let every = optional_duration(
+            checker,
+            &format!("{label}: every"),
+            Some(schedule.every),
+            Duration::ZERO,
+        );
+        let overlap = optional_duration(
+            checker,
+            &format!("{label}: overlap"),
+            schedule.overlap,
+            Duration::ZERO,
+        );
+        let jitter = optional_duration(
+            checker,
+            &format!("{label}: jitter"),
+            schedule.jitter,
+            Duration::ZERO,
+        );
+        let window = schedule
+            .window
+            .and_then(|w| match Window::parse(w.get_ref()) {
+                Ok(window) => Some(window),
+                Err(e) => {
+                    checker.report_span(w.span(), format!("{label}: {e}"));
+                    None
+                }
+            });
+        let (Some(every), Some(overlap), Some(jitter)) = (every, overlap, jitter) else {
+            continue;
+        };
+        if every < Duration::from_secs(60) {
+            checker.report_span(
+                every_span.clone(),
+                format!("{label}: every must be at least a minute"),
+            );
+            continue;
+        }
+        let overlap = if overlap.is_zero() { every } else { overlap };
+        if overlap > every {
+            checker.report_span(
+                every_span,
+                format!(
+                    "{label}: overlap is more than one period: three tokens would be alive at once"
+                ),
+            );
+            continue;
+        }
+        let Some(file) = schedule.file else {
+            checker.report_span(
+                name_span,
+                format!("{label}: say where the token goes: file = {{ path = … }}"),
+            );
+            continue;
+        };
+        let Some(distribution) = validate_file(checker, &label, file) else {
+            continue;
+        };
+        out.push(ScheduleSettings {
+            schedule: Schedule {
+                name,
+                environment: schedule.environment.unwrap_or_else(|| "scheduled".into()),
+                application: "synoptic".into(),
+                every,
+                overlap,
+                window,
+                jitter,
+                disable_old: schedule.disable_old,
+            },
+            distribution,
+        });
+    }
+    out
+}
+
+fn validate_file(
+    checker: &mut Checker,
+    label: &str,
+    file: RawFile,
+) -> Option<ScheduleDistribution> {
+    let path_span = file.path.span();
+    let path = file.path.into_inner();
+    if !path.starts_with('/') {
+        checker.report_span(
+            path_span,
+            format!("{label}: file path {path:?} must be absolute"),
+        );
+        return None;
+    }
+    let mode = match file.mode {
+        None => 0o600,
+        Some(m) => match u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8) {
+            Ok(mode) if mode <= 0o777 => mode,
+            _ => {
+                checker.report_span(
+                    m.span(),
+                    format!("{label}: mode {:?} is not octal like \"0600\"", m.get_ref()),
+                );
+                return None;
+            }
+        },
+    };
+    let owner = match file.owner {
+        None => None,
+        Some(o) => {
+            let parsed = o
+                .get_ref()
+                .split_once(':')
+                .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
+            if parsed.is_none() {
+                checker.report_span(
+                    o.span(),
+                    format!("{label}: owner {:?} is not uid:gid", o.get_ref()),
+                );
+                return None;
+            }
+            parsed
+        }
+    };
+    Some(ScheduleDistribution::File { path, mode, owner })
+}
