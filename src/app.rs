@@ -21,7 +21,7 @@ use crate::reconcile::Reconciler;
 use crate::secrets::Keys;
 use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
-use crate::web::{self, AppState, Interactions};
+use crate::web::{self, AppState, HandoverDesk, Interactions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -88,15 +88,16 @@ impl Application {
         .await?;
         let journal = Arc::new(journal);
         let engine_in_background = engine.as_ref().filter(|e| e.background).map(|e| e.poll);
-        let (slack, clock) = match &engine {
+        let (slack, clock, keys) = match &engine {
             Some(parts) => (
                 SlackParts {
                     api: parts.slack.api.clone(),
                     signing_secret: parts.slack.signing_secret.clone(),
                 },
                 Some(Arc::clone(&parts.clock)),
+                Some(parts.keys.clone()),
             ),
-            None => (SlackParts::default(), None),
+            None => (SlackParts::default(), None, None),
         };
         let engine = engine.map(|parts| {
             Arc::new(Engine::new(
@@ -117,6 +118,16 @@ impl Application {
                 config.engine.slack.default_channel.clone(),
             ))
         });
+        let handover =
+            keys.zip(clock.clone())
+                .zip(engine.as_ref())
+                .map(|((keys, clock), engine)| {
+                    Arc::new(HandoverDesk {
+                        keys,
+                        clock,
+                        wake: engine.waker(),
+                    })
+                });
         let interactions = slack
             .signing_secret
             .zip(clock)
@@ -162,6 +173,7 @@ impl Application {
         let state = Arc::new(AppState {
             journal,
             slack: interactions,
+            handover,
             slack_health: notifier.as_ref().map(|n| n.health()),
             wake: engine.as_ref().map(|e| e.waker()),
             metrics,

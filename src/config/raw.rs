@@ -27,7 +27,8 @@ const DEFAULT_INTERNAL_DOMAINS: [&str; 3] = [
 ];
 
 /// Environment variables that override top-level keys; rules are only ever set in the file.
-const ENV_KEYS: [&str; 6] = [
+const ENV_KEYS: [&str; 7] = [
+    "public_url",
     "database_url",
     "listen",
     "metrics_listen",
@@ -45,6 +46,8 @@ struct RawConfig {
     metrics_listen: Option<Spanned<String>>,
     #[serde(default)]
     status_page_open: bool,
+    /// Where token-rotator is reached from outside (handover links).
+    public_url: Option<Spanned<String>>,
     default_environment: Option<Spanned<String>>,
     internal_domains: Option<Vec<String>>,
     journal_busy_timeout: Option<Spanned<String>>,
@@ -243,6 +246,9 @@ fn validate(
             .internal_domains
             .unwrap_or_else(|| DEFAULT_INTERNAL_DOMAINS.map(String::from).to_vec()),
     };
+    let public_url = pick(raw.public_url, &env, "public_url", None)
+        .map(|u| u.value.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{}", listen.value));
     let rules = validate_rules(checker, raw.rules);
     let synoptic = super::schedules::validate_synoptic(checker, raw.synoptic);
     let schedules =
@@ -267,7 +273,10 @@ fn validate(
         default_environment,
         journal_busy_timeout: busy_timeout?,
         policy: Policy::new(rules, internal_domains),
-        engine: sections.engine?,
+        engine: sections.engine.map(|mut engine| {
+            engine.public_url = public_url;
+            engine
+        })?,
         signon: sections.signon,
         kubernetes: sections.kubernetes?,
         alertmanager: sections.alertmanager,

@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::raw::Checker;
 use super::sections::{DEFAULT_HTTP_TIMEOUT, optional_duration};
-use crate::engine::{Schedule, Window};
+use crate::engine::{Handover, Schedule, Window};
 
 /// `[synoptic]`; the private API key comes from `TOKEN_ROTATOR_SYNOPTIC_API_KEY(_FILE)`.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub enum ScheduleDistribution {
         mode: u32,
         owner: Option<(u32, u32)>,
     },
+    /// Not stored anywhere: its owner collects it once through a link (see `Schedule::handover`).
+    Handover,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +60,16 @@ pub(super) struct RawSchedule {
     #[serde(default)]
     disable_old: bool,
     file: Option<RawFile>,
+    handover: Option<RawHandover>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHandover {
+    /// Who collects it: a Slack handle or channel, named in the message.
+    owner: String,
+    /// How long the one-time link works (default 2 days).
+    window: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -173,15 +185,34 @@ pub(super) fn validate_schedules(
             );
             continue;
         }
-        let Some(file) = schedule.file else {
-            checker.report_span(
-                name_span,
-                format!("{label}: say where the token goes: file = {{ path = … }}"),
-            );
-            continue;
-        };
-        let Some(distribution) = validate_file(checker, &label, file) else {
-            continue;
+        let (distribution, handover) = match (schedule.file, schedule.handover) {
+            (Some(file), None) => match validate_file(checker, &label, file) {
+                Some(d) => (d, None),
+                None => continue,
+            },
+            (None, Some(h)) => {
+                let window = optional_duration(
+                    checker,
+                    &format!("{label}: handover.window"),
+                    h.window,
+                    Duration::from_secs(2 * 86400),
+                );
+                let Some(window) = window else { continue };
+                let handover = Handover {
+                    owner: h.owner,
+                    window,
+                };
+                (ScheduleDistribution::Handover, Some(handover))
+            }
+            _ => {
+                checker.report_span(
+                    name_span,
+                    format!(
+                        "{label}: say where the token goes: either file = {{ path = … }} or handover = {{ owner = … }}"
+                    ),
+                );
+                continue;
+            }
         };
         out.push(ScheduleSettings {
             schedule: Schedule {
@@ -193,6 +224,7 @@ pub(super) fn validate_schedules(
                 window,
                 jitter,
                 disable_old: schedule.disable_old,
+                handover,
             },
             distribution,
         });

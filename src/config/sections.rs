@@ -253,6 +253,7 @@ fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSe
         adopt_fresher_than: defaults.adopt_fresher_than,
         poll: defaults.poll,
         probes: BTreeMap::new(),
+        public_url: defaults.public_url,
         grace: grace?,
         safety_margin: safety_margin?,
         token_life: token_life?,

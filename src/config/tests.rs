@@ -242,3 +242,59 @@ fn the_job_issuer_needs_signons_image_and_takes_cluster_settings() {
     );
     assert_eq!(config.engine.probes["Publishing API"], "https://probe");
 }
+
+#[test]
+fn schedules_take_every_overlap_window_and_a_file_or_a_handover() {
+    let text = format!(
+        "public_url = \"https://rotator.example/\"\n[synoptic]\n\
+         [[schedules]]\nname = \"dash\"\nissuer = \"synoptic\"\nevery = \"7d\"\n\
+         window = \"Mon-Fri 09:00-16:00 Europe/London\"\njitter = \"30m\"\n\
+         file = {{ path = \"/var/run/dash/token\", mode = \"0640\", owner = \"1000:1000\" }}\n\
+         [[schedules]]\nname = \"partner\"\nissuer = \"synoptic\"\nevery = \"30d\"\noverlap = \"7d\"\n\
+         handover = {{ owner = \"@partner-team\" }}\n{MINIMAL}"
+    );
+    let config = Config::from_toml(&text).unwrap();
+    assert_eq!(config.engine.public_url, "https://rotator.example");
+    let [dash, partner] = config.schedules.as_slice() else {
+        panic!("two schedules")
+    };
+    assert_eq!(
+        dash.schedule.overlap, dash.schedule.every,
+        "one period by default"
+    );
+    assert!(dash.schedule.window.is_some());
+    assert_eq!(
+        dash.distribution,
+        ScheduleDistribution::File {
+            path: "/var/run/dash/token".into(),
+            mode: 0o640,
+            owner: Some((1000, 1000))
+        }
+    );
+    let handover = partner.schedule.handover.as_ref().unwrap();
+    assert_eq!(handover.owner, "@partner-team");
+    assert_eq!(handover.window, Duration::from_secs(2 * 86400));
+
+    let problems = |extra: &str| {
+        let text = format!(
+            "[synoptic]\n[[schedules]]\nname = \"x\"\nissuer = \"synoptic\"\n{extra}\n{MINIMAL}"
+        );
+        Config::from_toml(&text)
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|p| p.message)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        problems("every = \"1d\"\noverlap = \"2d\"\nfile = { path = \"/t\" }")
+            .contains("three tokens")
+    );
+    assert!(problems("every = \"1d\"").contains("say where the token goes"));
+    assert!(problems("every = \"1d\"\nfile = { path = \"relative\" }").contains("absolute"));
+    assert!(
+        problems("every = \"1d\"\nwindow = \"weekdays\"\nfile = { path = \"/t\" }")
+            .contains("window")
+    );
+}

@@ -39,6 +39,13 @@ impl Engine {
     /// issued → distributed. Puts the new token in the Secret unless it is there already (a Job
     /// applied it, or Signon's nightly sync did), then reads it back and compares.
     pub(super) async fn distribute(&self, row: &RotationRow) -> Step {
+        if let Some(h) = self
+            .adapters
+            .schedule_of(row)
+            .and_then(|s| s.handover.clone())
+        {
+            return self.hand_over(row, &h.owner, h.window).await;
+        }
         let permit = attempt!(permit(row));
         let placement = attempt!(placement(row));
         let print = attempt!(
@@ -195,7 +202,25 @@ impl Engine {
     /// application's probe URL when one is configured.
     pub(super) async fn verify(&self, row: &RotationRow) -> Step {
         let placement = attempt!(placement(row));
-        let value = attempt!(self.expect_in_secret(row, &placement).await);
+        let handed = self
+            .adapters
+            .schedule_of(row)
+            .is_some_and(|s| s.handover.is_some());
+        let value = if handed {
+            // Handed over, not placed: the journal's sealed copy is the token.
+            let sealed = attempt!(
+                row.new_token_sealed
+                    .as_ref()
+                    .ok_or_else(|| journal("the handed-over token was not kept"))
+            );
+            attempt!(
+                self.keys
+                    .open(sealed, &context(row, "new"))
+                    .map_err(|e| journal(&e.to_string()))
+            )
+        } else {
+            attempt!(self.expect_in_secret(row, &placement).await)
+        };
         let up = attempt!(self.adapters.for_row(row));
         let from_secret = match &up.deployments {
             Some(d) => attempt!(d.app_oauth_id(&row.application).await),
@@ -226,9 +251,10 @@ impl Engine {
             why.push_str(&format!("; the application's probe {url} answers 2xx"));
         }
         let mut transition = self.transition(row, Phase::RolledOut, Phase::Verified, why, ENGINE);
-        transition
-            .fields
-            .push(Field::Int("verified_at_ms", millis(self.clock.now())));
+        transition.fields.extend([
+            Field::Int("verified_at_ms", millis(self.clock.now())),
+            Field::Blob("new_token_sealed", None),
+        ]);
         Step::Advance(transition)
     }
 

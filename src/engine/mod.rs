@@ -19,6 +19,7 @@ macro_rules! attempt {
 pub mod approval;
 mod deliver;
 mod distribute;
+pub mod handover;
 mod ingest;
 pub mod message;
 mod phase;
@@ -47,7 +48,7 @@ use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
 pub use phase::Phase;
 pub use retry::RetryPolicy;
-pub use schedule::{Schedule, Scheduled, Window};
+pub use schedule::{Handover, Schedule, Scheduled, Window};
 pub use settings::{EngineSettings, SlackRouting};
 
 pub use crate::adapters::Upstreams;

@@ -11,6 +11,7 @@
 //!                                                                         │
 //!   silencing ─create or extend the Alertmanager silence─▶ silenced     done
 //!   decided without rotating: manual, ignored, unroutable
+//!   issued ─handover link─▶ awaiting_handover ─confirmed or window over─▶ distributed
 //!   awaiting_approval ─Approve─▶ planned, ─Reject─▶ rejected, ─request expires─▶ manual
 //!   shadow mode: planned ─read-only look─▶ planned_only, silencing ─look─▶ planned_only
 //! ```
@@ -41,10 +42,12 @@ pub enum Phase {
     AwaitingApproval,
     /// Someone pressed Reject: nothing was minted.
     Rejected,
+    /// The new token waits for its owner to collect it (a handover, not a Secret or file).
+    AwaitingHandover,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 20] = [
+    pub const ALL: [Phase; 21] = [
         Phase::Planned,
         Phase::Issued,
         Phase::Distributed,
@@ -65,6 +68,7 @@ impl Phase {
         Phase::Unroutable,
         Phase::AwaitingApproval,
         Phase::Rejected,
+        Phase::AwaitingHandover,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +93,7 @@ impl Phase {
             Phase::Unroutable => "unroutable",
             Phase::AwaitingApproval => "awaiting_approval",
             Phase::Rejected => "rejected",
+            Phase::AwaitingHandover => "awaiting_handover",
         }
     }
 
@@ -110,6 +115,7 @@ impl Phase {
                 | Phase::RollingBack
                 | Phase::Silencing
                 | Phase::AwaitingApproval
+                | Phase::AwaitingHandover
         )
     }
 
@@ -118,7 +124,11 @@ impl Phase {
     pub fn has_new_token(self) -> bool {
         matches!(
             self,
-            Phase::Issued | Phase::Distributed | Phase::RolledOut | Phase::Verified
+            Phase::Issued
+                | Phase::AwaitingHandover
+                | Phase::Distributed
+                | Phase::RolledOut
+                | Phase::Verified
         )
     }
 
@@ -135,6 +145,7 @@ impl Phase {
             Phase::RollingBack => "restore the old token and revoke the new one",
             Phase::Silencing => "create or extend the Alertmanager silence",
             Phase::AwaitingApproval => "wait for Approve or Reject in Slack",
+            Phase::AwaitingHandover => "wait for the owner to collect and confirm the token",
             _ => "-",
         }
     }
@@ -156,7 +167,7 @@ mod tests {
             assert_eq!(Phase::parse(phase.as_str()), Some(phase));
         }
         // The latest definition of one_active_rotation_per_target.
-        let migration = include_str!("../../migrations/sqlite/0005_slack_threads.sql");
+        let migration = include_str!("../../migrations/sqlite/0007_schedules.sql");
         for phase in Phase::ALL.into_iter().filter(|p| !p.is_terminal()) {
             assert!(
                 migration.contains(&format!("'{}'", phase.as_str())),

@@ -32,6 +32,15 @@ pub struct Schedule {
     pub jitter: Duration,
     /// Disable the old token after the grace period (else it dies at its own expiry).
     pub disable_old: bool,
+    /// The token is handed to a person instead of written anywhere.
+    pub handover: Option<Handover>,
+}
+
+/// A handover: who is told to collect the token, and for how long the link works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    pub owner: String,
+    pub window: Duration,
 }
 
 impl Schedule {
@@ -261,10 +270,11 @@ pub fn build(
         clock,
     )
     .observed(observer);
-    let distributor = match &settings.distribution {
+    let distributor: Arc<dyn crate::adapters::Distributor> = match &settings.distribution {
         ScheduleDistribution::File { path, mode, owner } => {
             Arc::new(FileDistributor::new(path, *mode, *owner))
         }
+        ScheduleDistribution::Handover => Arc::new(super::handover::Handed),
     };
     Scheduled {
         schedule: settings.schedule.clone(),
@@ -324,6 +334,7 @@ mod tests {
             window: None,
             jitter: Duration::from_secs(3600),
             disable_old: false,
+            handover: None,
         };
         let (a, b) = (schedule("a"), schedule("b"));
         assert_eq!(a.offset(), schedule("a").offset());

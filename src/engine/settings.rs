@@ -33,6 +33,8 @@ pub struct EngineSettings {
     /// Per application (name or parameterized name): a URL the new token must open (2xx), as
     /// the runbook's "make an API call from the client app" — on top of Signon's `/user.json`.
     pub probes: BTreeMap<String, String>,
+    /// Where token-rotator is reached from outside, for handover links.
+    pub public_url: String,
 }
 
 /// Slack channels: a rule's own, else its environment's, else the default.
@@ -66,6 +68,7 @@ impl Default for EngineSettings {
             adopt_fresher_than: Duration::from_secs(60 * 86400),
             poll: Duration::from_secs(2),
             probes: BTreeMap::new(),
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }

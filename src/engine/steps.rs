@@ -74,6 +74,7 @@ impl Engine {
             Phase::RollingBack => self.roll_back(row).await,
             Phase::Silencing => self.silence(row).await,
             Phase::AwaitingApproval => self.expire_approval(row),
+            Phase::AwaitingHandover => self.await_handover(row).await,
             // Terminal phases are never due; nothing to do.
             _ => Step::Error(AdapterError::permanent(
                 "journal",

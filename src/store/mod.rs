@@ -4,6 +4,7 @@
 //! are waiting in one transaction ("group commit"): with `synchronous=FULL` every commit is an
 //! fsync, so batching is what lets many concurrent webhooks share one. Reads use a small pool.
 
+pub mod handovers;
 pub mod outbox;
 pub mod rotations;
 mod rows;

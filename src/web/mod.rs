@@ -1,6 +1,7 @@
 //! The HTTP edge: the Alertmanager webhook, health, readiness and metrics.
 
 mod error;
+mod handover;
 mod slack;
 mod status_page;
 mod webhook;
@@ -23,6 +24,7 @@ use crate::store::{Journal, snapshot};
 use crate::telemetry::Metrics;
 
 pub use error::ApiError;
+pub use handover::HandoverDesk;
 pub use slack::Interactions;
 
 /// Largest webhook body accepted. Alertmanager bodies are ~1.5 KiB per alert; 1 MiB is hundreds.
@@ -35,6 +37,8 @@ pub struct AppState {
     pub journal: Arc<Journal>,
     /// Approve/Reject clicks; `None` without a Slack signing secret.
     pub slack: Option<Arc<Interactions>>,
+    /// Handover links; `None` without the engine.
+    pub handover: Option<Arc<HandoverDesk>>,
     /// What Slack refuses, for `/readyz`; `None` without the Web API notifier.
     pub slack_health: Option<Arc<crate::notifier::SlackHealth>>,
     /// Wakes the engine after new alerts are journaled; `None` when it does not run.
@@ -60,6 +64,9 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
         ));
     let mut router = Router::new()
         .route("/v1/alertmanager", post(webhook::receive))
+        // The link's unguessable id is the credential (the owner has no webhook credential).
+        .route("/v1/handover/{id}", get(handover::collect))
+        .route("/v1/handover/{id}/confirm", post(handover::confirm))
         // Signed by Slack, not by our webhook credential (Slack cannot send that).
         .route(
             "/v1/slack/interactions",

@@ -107,6 +107,7 @@ pub async fn run() -> anyhow::Result<()> {
                 window: None,
                 jitter: Duration::ZERO,
                 disable_old: false,
+                handover: None,
             },
             distribution: ScheduleDistribution::File {
                 path: token_file.display().to_string(),

@@ -1,0 +1,148 @@
+//! Handing a token to a person: for consumers token-rotator cannot write to (outside the
+//! cluster, another organisation). The token is not stored anywhere but sealed in the journal;
+//! a message tells the owner where to collect it — a one-time link served by token-rotator
+//! (`GET /v1/handover/<id>`) for the handover window — and the rotation waits in
+//! `awaiting_handover` until the owner confirms (`POST /v1/handover/<id>/confirm`) or the
+//! window ends, then goes on to verify.
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+use super::steps::{ENGINE, millis};
+use super::{Engine, Phase, Step, message};
+use crate::adapters::{AdapterError, Distributor, Permit, Placement, TokenListing};
+use crate::store::handovers;
+use crate::store::outbox::{Notice, NoticeKind};
+use crate::store::rotations::RotationRow;
+
+/// The distributor of a handover target: nothing is written; the engine hands the token over.
+pub struct Handed;
+
+#[async_trait]
+impl Distributor for Handed {
+    fn placement(&self, listing: &TokenListing) -> Placement {
+        Placement {
+            name: format!("handover of {}", listing.api_user_name),
+        }
+    }
+
+    async fn read(&self, _placement: &Placement) -> Result<Option<SecretString>, AdapterError> {
+        Ok(None)
+    }
+
+    async fn place(
+        &self,
+        _permit: &Permit,
+        _placement: &Placement,
+        _value: Option<&SecretString>,
+        _rotation_id: &str,
+    ) -> Result<(), AdapterError> {
+        Err(AdapterError::permanent(
+            "handover",
+            "a handed-over token is not written anywhere",
+        ))
+    }
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    hex::encode(bytes)
+}
+
+fn journal(e: crate::store::StoreError) -> AdapterError {
+    AdapterError::Transient {
+        upstream: "journal",
+        detail: e.to_string(),
+    }
+}
+
+impl Engine {
+    /// issued → awaiting_handover: a one-time link, and a message to the owner.
+    pub(super) async fn hand_over(
+        &self,
+        row: &RotationRow,
+        owner: &str,
+        window: std::time::Duration,
+    ) -> Step {
+        let pool = self.journal.pool();
+        let now = self.clock.now();
+        let handover = attempt!(
+            handovers::open(pool, &row.id, &random_id(), now, now + window)
+                .await
+                .map_err(journal)
+        );
+        let until = jiff::Timestamp::from_millisecond(handover.expires_at_ms).unwrap_or(now);
+        let link = format!(
+            "{}/v1/handover/{}",
+            self.settings.public_url.trim_end_matches('/'),
+            handover.id
+        );
+        let text = format!(
+            ":package: {} — a new token for `{}` / *{}* is ready to hand over. Collect it once, before {}, at {link} and then confirm with `curl -X POST {link}/confirm`. The old token stays valid until its own expiry.",
+            message::escape(owner),
+            message::escape(&row.api_user),
+            message::escape(&row.application),
+            until.strftime("%Y-%m-%d %H:%M UTC"),
+        );
+        let mut transition = self.transition(
+            row,
+            Phase::Issued,
+            Phase::AwaitingHandover,
+            format!("handed over to {owner}: link valid until {until}"),
+            ENGINE,
+        );
+        transition.next_attempt_at = Some(now + self.settings.poll);
+        transition
+            .notify
+            .push(Notice::new(NoticeKind::Broadcast, message::note(&text)));
+        Step::Advance(transition)
+    }
+
+    /// awaiting_handover → distributed once the owner confirms, or the window ends.
+    pub(super) async fn await_handover(&self, row: &RotationRow) -> Step {
+        let pool = self.journal.pool();
+        let now = self.clock.now();
+        let Some(handover) = attempt!(handovers::of_rotation(pool, &row.id).await.map_err(journal))
+        else {
+            return Step::Error(AdapterError::permanent("journal", "the handover is gone"));
+        };
+        let collected = handover.collected_at_ms.is_some();
+        let why = if let Some(at) = handover.confirmed_at_ms {
+            format!(
+                "the owner confirmed at {}",
+                crate::commands::status::when(Some(at))
+            )
+        } else if now.as_millisecond() >= handover.expires_at_ms {
+            format!(
+                "the handover window ended ({}); verifying anyway",
+                if collected {
+                    "collected, not confirmed"
+                } else {
+                    "never collected"
+                }
+            )
+        } else {
+            return Step::Error(AdapterError::pending(
+                "handover",
+                if collected {
+                    "collected; waiting for the owner to confirm"
+                } else {
+                    "waiting for the owner to collect the token"
+                },
+            ));
+        };
+        let mut transition = self.transition(
+            row,
+            Phase::AwaitingHandover,
+            Phase::Distributed,
+            why,
+            ENGINE,
+        );
+        transition.fields.push(crate::store::rotations::Field::Int(
+            "distributed_at_ms",
+            millis(now),
+        ));
+        Step::Advance(transition)
+    }
+}

@@ -1,0 +1,99 @@
+//! `GET /v1/handover/<id>`: the new token, once, within the handover window; and
+//! `POST /v1/handover/<id>/confirm`: the owner has put it in place. The id (128 random bits,
+//! only ever in the message to the owner) is the credential; nothing else is needed, and a
+//! second collection, an expired link or an unknown id gets nothing.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use super::AppState;
+use crate::clock::Clock;
+use crate::secrets::Keys;
+use crate::store::handovers::{self, Collect};
+use crate::store::rotations;
+
+/// What the handover endpoints need: the keys to open the sealed token, the journal's clock,
+/// and the engine to wake after a confirmation.
+pub struct HandoverDesk {
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    pub wake: Arc<Notify>,
+}
+
+fn refuse(status: StatusCode, detail: &str) -> Response {
+    (status, Json(json!({"error": "handover", "detail": detail}))).into_response()
+}
+
+pub async fn collect(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let Some(desk) = &state.handover else {
+        return refuse(StatusCode::NOT_FOUND, "no handovers here");
+    };
+    let pool = state.journal.pool();
+    let collected = match handovers::collect(pool, &id, desk.clock.now()).await {
+        Ok(c) => c,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let rotation_id = match collected {
+        Collect::Token(rotation) => rotation,
+        Collect::Unknown => return refuse(StatusCode::NOT_FOUND, "no such handover"),
+        Collect::Expired => return refuse(StatusCode::GONE, "the handover window has ended"),
+        Collect::Collected(at) => {
+            tracing::warn!(handover = %&id[..8.min(id.len())], "a handed-over token was asked for twice");
+            return refuse(
+                StatusCode::GONE,
+                &format!(
+                    "already collected at {}; if that was not you, tell the owner of the rotation",
+                    crate::commands::status::when(Some(at))
+                ),
+            );
+        }
+    };
+    let sealed = match rotations::rotation(pool, &rotation_id).await {
+        Ok(Some(row)) => row.new_token_sealed,
+        _ => None,
+    };
+    let Some(sealed) = sealed else {
+        return refuse(StatusCode::GONE, "the token is no longer held");
+    };
+    match desk.keys.open(&sealed, &format!("{rotation_id}/new")) {
+        Ok(token) => {
+            tracing::info!(%rotation_id, "handed-over token collected");
+            (
+                [
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                format!("{}\n", token.expose_secret()),
+            )
+                .into_response()
+        }
+        Err(_) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the token cannot be opened",
+        ),
+    }
+}
+
+pub async fn confirm(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let Some(desk) = &state.handover else {
+        return refuse(StatusCode::NOT_FOUND, "no handovers here");
+    };
+    match handovers::confirm(state.journal.pool(), &id, desk.clock.now()).await {
+        Ok(true) => {
+            desk.wake.notify_one();
+            Json(json!({"confirmed": true})).into_response()
+        }
+        Ok(false) => refuse(
+            StatusCode::NOT_FOUND,
+            "no such handover, or its window has ended",
+        ),
+        Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
