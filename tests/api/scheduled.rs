@@ -331,3 +331,87 @@ async fn an_unconfirmed_handover_goes_on_to_verify_when_its_window_ends() {
     let (gone, _) = world.app.get_text(&path).await;
     assert_eq!(gone, 410, "an expired link gives nothing");
 }
+
+/// Moves the world's clock to the next Saturday, 00:00 UTC.
+fn to_saturday(world: &World) {
+    let now = world.clock.now();
+    let zoned = now.to_zoned(jiff::tz::TimeZone::UTC);
+    let mut date = zoned.date();
+    loop {
+        date = date.tomorrow().unwrap();
+        if date.weekday() == jiff::civil::Weekday::Saturday {
+            break;
+        }
+    }
+    let saturday = date.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp();
+    world.clock.advance(Duration::from_secs(
+        (saturday.as_second() - now.as_second()) as u64,
+    ));
+}
+
+#[tokio::test]
+async fn a_due_time_outside_the_window_waits_for_its_next_opening() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().unwrap().keep();
+    let path = dir.join("synoptic.token");
+    let first = sims.synoptic.add_token(None, &[]);
+    std::fs::write(&path, &first).unwrap();
+    let mut settings = daily(&path, false);
+    settings.schedule.window =
+        Some(token_rotator::engine::Window::parse("Mon-Fri 09:00-16:00 UTC").unwrap());
+    let options = WorldOptions {
+        schedules: vec![settings],
+        grace: Duration::from_secs(600),
+        ..WorldOptions::default()
+    };
+    let world = sims.world_with(None, options).await;
+    to_saturday(&world);
+    // The weekend, hour by hour: due, but outside the window.
+    for _ in 0..(2 * 24 + 9) {
+        world.engine.run_until_idle().await.unwrap();
+        world.clock.advance(Duration::from_secs(3600));
+    }
+    assert!(
+        world.rotations().await.is_empty(),
+        "nothing at the weekend or before 09:00"
+    );
+    world.engine.run_until_idle().await.unwrap();
+    let rows = world.rotations().await;
+    assert_eq!(rows.len(), 1, "Monday 09:00: the missed due time runs");
+    let started = rows[0].created_at_ms / 1000;
+    let local = jiff::Timestamp::from_second(started)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC);
+    assert_eq!(
+        (local.weekday(), local.hour()),
+        (jiff::civil::Weekday::Monday, 9)
+    );
+}
+
+#[tokio::test]
+async fn the_old_token_is_disabled_when_the_rule_says_so_and_a_full_list_fails_loudly() {
+    let (world, _, first) = world(true, &[]).await;
+    world.run_to_the_end().await;
+    assert_eq!(world.rotations().await[0].phase, "done");
+    assert!(!world.synoptic().is_live(&first), "disabled explicitly");
+
+    let (world, _, _) = world_with_many_tokens().await;
+    world.run_to_the_end().await;
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "failed");
+    assert!(
+        row.outcome
+            .as_deref()
+            .unwrap_or_default()
+            .contains("lists only 100"),
+        "{row:#?}"
+    );
+}
+
+async fn world_with_many_tokens() -> (World, std::path::PathBuf, String) {
+    let (world, path, first) = world(false, &[]).await;
+    for _ in 0..100 {
+        world.synoptic().add_token(None, &[]);
+    }
+    (world, path, first)
+}
