@@ -2,13 +2,10 @@
 //! revoke), the sync CronJob, adopting a token Signon made itself, the consumers' rollout,
 //! verification and rollback; and the shipped RBAC Role held against every request made.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::Value;
 use token_rotator::adapters::kubernetes::TOKEN_KEY;
 use token_rotator::config::{Distribution, IssuerMode};
-use token_rotator::engine::Phase;
 use token_rotator::sim::Fault;
 use token_rotator::sim::kubernetes::{ApiRequest, JobBehaviour, Rollout, SecretUse};
 
@@ -19,7 +16,7 @@ const USER: &str = "short-url-manager@alphagov.co.uk";
 const APP: &str = "Publishing API";
 const CONSUMER: &str = "short-url-manager";
 
-fn options(issuer: IssuerMode, distribution: Distribution) -> WorldOptions {
+pub(crate) fn options(issuer: IssuerMode, distribution: Distribution) -> WorldOptions {
     WorldOptions {
         issuer,
         distribution,
@@ -28,7 +25,7 @@ fn options(issuer: IssuerMode, distribution: Distribution) -> WorldOptions {
 }
 
 /// A world with the target's live token in its Secret, read by a Deployment.
-async fn world(options: WorldOptions, rollout: Rollout) -> (World, String) {
+pub(crate) async fn world(options: WorldOptions, rollout: Rollout) -> (World, String) {
     let reloader = options.reloader;
     let world = Sims::start().await.world_with(None, options).await;
     let old = world.seed(USER, APP);
@@ -44,7 +41,12 @@ async fn world(options: WorldOptions, rollout: Rollout) -> (World, String) {
     (world, old)
 }
 
-async fn rotate(world: &World) -> token_rotator::store::rotations::RotationRow {
+/// Signon as Jobs, with `distribution`, and a consumer that rolls.
+async fn job_world(distribution: Distribution) -> (World, String) {
+    world(options(IssuerMode::Job, distribution), Rollout::Finishes).await
+}
+
+pub(crate) async fn rotate(world: &World) -> token_rotator::store::rotations::RotationRow {
     assert_eq!(world.app.post_webhook(capture("01-")).await.status(), 200);
     world.run_to_the_end().await;
     let rows = world.rotations().await;
@@ -84,11 +86,7 @@ async fn audit_text(world: &World, id: &str) -> String {
 
 #[tokio::test]
 async fn job_mint_with_server_side_apply_runs_to_done() {
-    let (world, old) = world(
-        options(IssuerMode::Job, Distribution::Apply),
-        Rollout::Finishes,
-    )
-    .await;
+    let (world, old) = job_world(Distribution::Apply).await;
     let row = rotate(&world).await;
     assert_rotated(&world, &row, &old);
     for (operation, jobs) in [("list", 1), ("mint", 1), ("revoke", 1), ("sync", 0)] {
@@ -122,11 +120,7 @@ async fn job_mint_with_server_side_apply_runs_to_done() {
 
 #[tokio::test]
 async fn job_mint_with_the_sync_cronjob_runs_to_done() {
-    let (world, old) = world(
-        options(IssuerMode::Job, Distribution::Sync),
-        Rollout::Finishes,
-    )
-    .await;
+    let (world, old) = job_world(Distribution::Sync).await;
     let row = rotate(&world).await;
     assert_rotated(&world, &row, &old);
     assert_eq!(world.kubernetes.jobs_of("sync"), 1);
@@ -180,11 +174,7 @@ async fn http_mint_restarts_consumers_where_reloader_is_not_installed() {
 
 #[tokio::test]
 async fn a_fresh_token_signon_made_is_adopted_not_minted_and_the_old_one_revoked() {
-    let (world, old) = world(
-        options(IssuerMode::Job, Distribution::Sync),
-        Rollout::Finishes,
-    )
-    .await;
+    let (world, old) = job_world(Distribution::Sync).await;
     // Signon's nightly renewal made a two-year token; its sync has not run yet.
     let fresh = world
         .signon
@@ -206,11 +196,7 @@ async fn a_fresh_token_signon_made_is_adopted_not_minted_and_the_old_one_revoked
 
 #[tokio::test]
 async fn an_adopted_token_already_in_the_secret_needs_no_rollout() {
-    let (world, old) = world(
-        options(IssuerMode::Job, Distribution::Apply),
-        Rollout::Finishes,
-    )
-    .await;
+    let (world, old) = job_world(Distribution::Apply).await;
     let fresh = world
         .signon
         .add_token(USER, APP, Duration::from_secs(730 * 86400));
@@ -259,11 +245,7 @@ async fn a_restart_while_a_job_runs_re_attaches_to_that_job() {
 
 #[tokio::test]
 async fn a_job_that_fails_once_is_retried_and_twice_fails_with_its_log_tail() {
-    let (world, old) = world(
-        options(IssuerMode::Job, Distribution::Apply),
-        Rollout::Finishes,
-    )
-    .await;
+    let (world, old) = job_world(Distribution::Apply).await;
     world.kubernetes.next_jobs(
         "mint",
         JobBehaviour::Fail("Mysql2::Error: Lost connection".into()),
@@ -273,7 +255,7 @@ async fn a_job_that_fails_once_is_retried_and_twice_fails_with_its_log_tail() {
     assert_rotated(&world, &row, &old);
     assert_eq!(world.kubernetes.jobs_of("mint"), 2, "retried once");
 
-    let (world, old) = world_fresh(options(IssuerMode::Job, Distribution::Apply)).await;
+    let (world, old) = job_world(Distribution::Apply).await;
     world.kubernetes.next_jobs(
         "mint",
         JobBehaviour::Fail("Mysql2::Error: Lost connection".into()),
@@ -295,17 +277,13 @@ async fn a_job_that_fails_once_is_retried_and_twice_fails_with_its_log_tail() {
     );
 }
 
-async fn world_fresh(options: WorldOptions) -> (World, String) {
-    world(options, Rollout::Finishes).await
-}
-
 #[tokio::test]
 async fn a_job_that_hangs_or_prints_nothing_fails_without_a_revoke() {
     for behaviour in [
         JobBehaviour::Hang(2),
         JobBehaviour::NoResult("Booting Signon\n".into()),
     ] {
-        let (world, old) = world_fresh(options(IssuerMode::Job, Distribution::Apply)).await;
+        let (world, old) = job_world(Distribution::Apply).await;
         world.kubernetes.next_jobs("list", behaviour.clone(), 2);
         let row = rotate(&world).await;
         assert_eq!(row.phase, "failed", "{behaviour:?}: {row:#?}");
@@ -389,11 +367,7 @@ async fn a_probe_that_refuses_the_new_token_rolls_back() {
 
 #[tokio::test]
 async fn a_forbidden_call_names_the_object_the_verb_and_the_permission() {
-    let (world, _) = world(
-        options(IssuerMode::Job, Distribution::Apply),
-        Rollout::Finishes,
-    )
-    .await;
+    let (world, _) = job_world(Distribution::Apply).await;
     world
         .kubernetes
         .faults
@@ -409,114 +383,4 @@ async fn a_forbidden_call_names_the_object_the_verb_and_the_permission() {
         outcome.contains("forbidden") && outcome.contains("RBAC"),
         "{outcome}"
     );
-}
-
-/// One rule of a Role.
-struct Rule {
-    groups: Vec<String>,
-    resources: Vec<String>,
-    verbs: Vec<String>,
-    names: Vec<String>,
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn shipped_role() -> Vec<Rule> {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/base/rbac.yaml");
-    let documents: Vec<Value> =
-        serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let role = documents
-        .iter()
-        .find(|d| d["kind"] == "Role")
-        .expect("a Role");
-    assert_eq!(
-        role["metadata"]["namespace"], NAMESPACE,
-        "namespaced to Signon's apps"
-    );
-    assert!(
-        !documents
-            .iter()
-            .any(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
-    );
-    role["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| Rule {
-            groups: strings(&r["apiGroups"]),
-            resources: strings(&r["resources"]),
-            verbs: strings(&r["verbs"]),
-            names: strings(&r["resourceNames"]),
-        })
-        .collect()
-}
-
-#[tokio::test]
-async fn the_shipped_role_allows_every_request_made_and_grants_nothing_unused() {
-    let rules = shipped_role();
-    for rule in &rules {
-        for field in [&rule.groups, &rule.resources, &rule.verbs, &rule.names] {
-            assert!(!field.iter().any(|v| v == "*"), "no wildcard");
-        }
-    }
-    // The full paths: Jobs with apply, Jobs with the sync CronJob and a rollback, HTTP with
-    // our own restarts, an adoption.
-    let mut requests = BTreeSet::new();
-    let runs = [
-        (options(IssuerMode::Job, Distribution::Apply), false),
-        (options(IssuerMode::Job, Distribution::Sync), false),
-        (
-            WorldOptions {
-                reloader: false,
-                ..options(IssuerMode::Http, Distribution::Apply)
-            },
-            false,
-        ),
-        (options(IssuerMode::Job, Distribution::Sync), true),
-    ];
-    for (options, adopt) in runs {
-        let (world, _) = world(options, Rollout::Finishes).await;
-        if adopt {
-            world
-                .signon
-                .add_token(USER, APP, Duration::from_secs(730 * 86400));
-        }
-        assert_eq!(rotate(&world).await.phase, Phase::Done.as_str());
-        requests.extend(world.kubernetes.requests());
-    }
-    let allows = |rule: &Rule, r: &ApiRequest| {
-        r.namespace == NAMESPACE
-            && rule.groups.contains(&r.group)
-            && rule.resources.contains(&r.resource)
-            && rule.verbs.contains(&r.verb)
-            && (rule.names.is_empty() || r.name.as_ref().is_some_and(|n| rule.names.contains(n)))
-    };
-    for request in &requests {
-        assert!(
-            rules.iter().any(|rule| allows(rule, request)),
-            "the Role does not allow {request:?}"
-        );
-    }
-    for rule in &rules {
-        for verb in &rule.verbs {
-            for resource in &rule.resources {
-                let used = requests.iter().any(|r| {
-                    &r.verb == verb && &r.resource == resource && rule.groups.contains(&r.group)
-                });
-                assert!(
-                    used,
-                    "the Role grants {verb} {resource}, which no request used"
-                );
-            }
-        }
-    }
 }

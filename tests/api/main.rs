@@ -10,6 +10,7 @@ mod failures;
 mod helpers;
 mod journal;
 mod metrics;
+mod rbac;
 mod real_alertmanager;
 mod rotation;
 mod rules;
