@@ -9,6 +9,7 @@ mod crash;
 mod failures;
 mod helpers;
 mod journal;
+mod kill;
 mod metrics;
 mod rbac;
 mod real_alertmanager;
