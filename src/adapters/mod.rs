@@ -73,12 +73,9 @@ impl AdapterError {
             Some(status) => return Self::from_status(upstream, status.as_u16(), ""),
             None if error.is_timeout() => "timed out".to_owned(),
             None if error.is_connect() => "connection failed".to_owned(),
-            None if error.is_decode() => {
-                return AdapterError::Permanent {
-                    upstream,
-                    detail: "answer is not the expected JSON".into(),
-                };
-            }
+            // A cut-off or garbled answer (a proxy, a restart mid-response) is worth another try;
+            // one that is always wrong runs out of attempts and says so.
+            None if error.is_decode() => "answer is not the expected JSON".to_owned(),
             None => "request failed".to_owned(),
         };
         AdapterError::Transient { upstream, detail }

@@ -29,6 +29,10 @@ pub enum Fault {
     Status(u16),
     /// Slack's way: HTTP 200 with `{"ok": false, "error": <code>}`.
     SlackError(&'static str),
+    /// HTTP 200 with a body that is not the JSON promised.
+    Malformed,
+    /// Answer normally, but only after this long.
+    Slow(Duration),
     /// Answer only after this long (clients time out first).
     Hang(Duration),
 }
@@ -39,6 +43,9 @@ pub struct Faults {
     queued: Mutex<BTreeMap<&'static str, VecDeque<Fault>>>,
     standing: Mutex<BTreeMap<&'static str, Fault>>,
     calls: Mutex<BTreeMap<&'static str, u32>>,
+    /// Every call of every operation fails this often, in a seeded mix of ways.
+    random: Mutex<Option<(f64, fastrand::Rng)>>,
+    injected: Mutex<u32>,
 }
 
 impl Faults {
@@ -55,6 +62,36 @@ impl Faults {
             .lock()
             .expect("lock never poisoned")
             .insert(operation, fault);
+    }
+
+    /// From now on, a share `rate` of all calls fail: 5xx, 429, malformed answers, answers
+    /// slower than usual, or no answer before the client's timeout (`hang`). Seeded.
+    pub fn at_rate(&self, rate: f64, seed: u64) {
+        *self.random.lock().expect("lock never poisoned") =
+            Some((rate, fastrand::Rng::with_seed(seed)));
+    }
+
+    /// How many faults were injected at random.
+    pub fn injected(&self) -> u32 {
+        *self.injected.lock().expect("lock never poisoned")
+    }
+
+    fn random_fault(&self) -> Option<Fault> {
+        let mut random = self.random.lock().expect("lock never poisoned");
+        let (rate, rng) = random.as_mut()?;
+        if rng.f64() >= *rate {
+            return None;
+        }
+        let fault = match rng.u8(0..10) {
+            0..=2 => Fault::Status(503),
+            3 => Fault::Status(500),
+            4..=5 => Fault::Status(429),
+            6 => Fault::Malformed,
+            7..=8 => Fault::Slow(Duration::from_millis(150)),
+            _ => Fault::Hang(Duration::from_millis(1500)),
+        };
+        *self.injected.lock().expect("lock never poisoned") += 1;
+        Some(fault)
     }
 
     pub fn clear(&self, operation: &'static str) {
@@ -93,13 +130,15 @@ impl Faults {
                 .expect("lock never poisoned")
                 .get_mut(operation)
                 .and_then(VecDeque::pop_front);
-            queued.or_else(|| {
-                self.standing
-                    .lock()
-                    .expect("lock never poisoned")
-                    .get(operation)
-                    .copied()
-            })
+            queued
+                .or_else(|| {
+                    self.standing
+                        .lock()
+                        .expect("lock never poisoned")
+                        .get(operation)
+                        .copied()
+                })
+                .or_else(|| self.random_fault())
         }?;
         match fault {
             Fault::Status(429) => Some(
@@ -114,6 +153,17 @@ impl Faults {
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 Some((status, format!("simulated {code} for {operation}")).into_response())
+            }
+            Fault::Malformed => Some(
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    "{\"half an answ",
+                )
+                    .into_response(),
+            ),
+            Fault::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                None
             }
             Fault::SlackError(code) => {
                 Some(axum::Json(serde_json::json!({"ok": false, "error": code})).into_response())

@@ -10,6 +10,7 @@ mod failures;
 mod helpers;
 mod journal;
 mod kill;
+mod load;
 mod metrics;
 mod rbac;
 mod real_alertmanager;

@@ -106,6 +106,15 @@ impl Cluster {
 /// What went wrong, named: the verb and object, and for 403 the permission to grant.
 fn classify(what: &str, error: kube::Error) -> AdapterError {
     match error {
+        // An error answer kube could not read as a Status (a proxy's or a load balancer's plain
+        // text 502/503) arrives with code 0: unknown, so worth another try, never "permanent".
+        kube::Error::Api(status) if status.code == 0 => AdapterError::Transient {
+            upstream: UPSTREAM,
+            detail: format!(
+                "{what}: an error answer that is not a Kubernetes Status: {}",
+                status.message
+            ),
+        },
         kube::Error::Api(status) => {
             let detail = match status.code {
                 403 => format!(
