@@ -12,6 +12,7 @@ mod journal;
 mod kill;
 mod load;
 mod metrics;
+mod props;
 mod rbac;
 mod real_alertmanager;
 mod rotation;
