@@ -268,7 +268,8 @@ impl Engine {
             tracing::error!(rotation_id = %row.id, phase = %row.phase, "unknown phase in the journal");
             return Ok(None);
         };
-        let span = tracing::info_span!("step", rotation_id = %row.id, %phase, target = %format!("{}/{}/{}", row.environment, row.api_user, row.application));
+        // Labels come from outside: `?` escapes anything that could forge a log line.
+        let span = tracing::info_span!("step", rotation_id = %row.id, %phase, target = ?format!("{}/{}/{}", row.environment, row.api_user, row.application));
         let _enter = span.enter();
         match self.run_step(&row, phase).await {
             Step::Advance(transition) => {

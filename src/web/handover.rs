@@ -45,7 +45,8 @@ pub async fn collect(State(state): State<Arc<AppState>>, Path(id): Path<String>)
         Collect::Unknown => return refuse(StatusCode::NOT_FOUND, "no such handover"),
         Collect::Expired => return refuse(StatusCode::GONE, "the handover window has ended"),
         Collect::Collected(at) => {
-            tracing::warn!(handover = %&id[..8.min(id.len())], "a handed-over token was asked for twice");
+            let start: String = id.chars().take(8).collect();
+            tracing::warn!(handover = ?start, "a handed-over token was asked for twice");
             return refuse(
                 StatusCode::GONE,
                 &format!(

@@ -79,7 +79,7 @@ pub async fn interaction(
     };
     match decide(&state, slack, &click).await {
         Ok(outcome) => {
-            tracing::info!(rotation_id = %click.rotation_id, user = %click.user_id, outcome = outcome.describe(), "Slack decision");
+            tracing::info!(rotation_id = ?click.rotation_id, user = ?click.user_id, outcome = outcome.describe(), "Slack decision");
             for wake in &slack.wake {
                 wake.notify_one();
             }
@@ -147,8 +147,8 @@ async fn allowed(slack: &Interactions, row: &RotationRow, user: &str) -> bool {
         match tokio::time::timeout(GROUP_LOOKUP_TIMEOUT, api.group_members(group)).await {
             Ok(Ok(members)) if members.iter().any(|m| m == user) => return true,
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(%group, error = %e, "cannot read a Slack user group"),
-            Err(_) => tracing::warn!(%group, "Slack user group lookup timed out"),
+            Ok(Err(e)) => tracing::warn!(?group, error = %e, "cannot read a Slack user group"),
+            Err(_) => tracing::warn!(?group, "Slack user group lookup timed out"),
         }
     }
     false

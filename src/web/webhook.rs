@@ -110,7 +110,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Rec
     {
         state.metrics.alert_received(alert.status, alert.action);
         if let Some(reason) = &alert.reason {
-            tracing::warn!(fingerprint = %alert.fingerprint, reason = ?reason, "unroutable alert journaled");
+            tracing::warn!(fingerprint = ?alert.fingerprint, reason = ?reason, "unroutable alert journaled");
         }
     }
     Ok(receipt)

@@ -8,6 +8,7 @@ mod cluster;
 mod crash;
 mod failures;
 mod helpers;
+mod hostile;
 mod journal;
 mod kill;
 mod load;
