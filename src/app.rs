@@ -247,18 +247,13 @@ impl Application {
                 let stop = async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
                 };
-                if let Err(e) = axum::serve(listener, router)
-                    .with_graceful_shutdown(stop)
-                    .await
-                {
+                if let Err(e) = web::serve::serve(listener, router, stop).await {
                     tracing::error!(error = %e, "metrics listener failed");
                 }
             })
         });
         let router = web::router(self.state, metrics_task.is_none());
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = web::serve::serve(self.listener, router, shutdown).await;
         // The engine finishes the pass it is in; every step it took is already journaled.
         let _ = stop_engine.send(true);
         if let Some(task) = metrics_task {

@@ -2,6 +2,7 @@
 
 mod error;
 mod handover;
+pub mod serve;
 mod slack;
 mod status_page;
 mod webhook;

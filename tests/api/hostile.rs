@@ -1,4 +1,5 @@
-//! Hostile requests: a client that sends its headers slowly or sends enormous ones, link ids
+//! Hostile requests: a client that sends its headers slowly (cut off after the header-read
+//! timeout) or sends enormous ones, link ids
 //! made to trip the parser, label values made to forge log lines. None of them blocks another
 //! client, crashes a handler or reaches the logs unescaped.
 
@@ -6,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::helpers::{alert_body, spawn_app};
@@ -29,7 +30,14 @@ async fn a_slow_client_does_not_hold_up_the_others() {
         .expect("answered while a slow client holds a connection");
         assert_eq!(response.status(), 200);
     }
-    drop(slow);
+    // And it is cut off once the head has taken too long.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        token_rotator::web::serve::HEADER_READ_TIMEOUT + Duration::from_secs(5),
+        slow.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "the slow connection was not closed");
 }
 
 #[tokio::test]
