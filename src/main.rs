@@ -95,6 +95,12 @@ enum Command {
         #[arg(long = "label", value_parser = explain::parse_label)]
         labels: Vec<(String, String)>,
     },
+    /// The end-to-end benchmark (`bench/e2e.sh`): N tokens through the whole service on loopback.
+    #[command(hide = true)]
+    BenchE2e {
+        #[arg(long, default_value_t = 1000)]
+        tokens: usize,
+    },
     /// Write a token (read from stdin) to a file as the `file` distributor does. For tests that
     /// kill it between the write and the rename (`--pause-before-rename`).
     #[command(hide = true)]
@@ -126,7 +132,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report; its logs would only bury it unless asked for.
     let default_level = match cli.command {
-        Command::Demo => "warn",
+        Command::Demo | Command::BenchE2e { .. } => "warn",
         _ => "info",
     };
     token_rotator::telemetry::init_logging(default_level);
@@ -270,6 +276,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             name,
             config,
         } => return decide(config, &rotation_id, Verdict::Reject, &name),
+        Command::BenchE2e { tokens } => {
+            runtime()?.block_on(token_rotator::commands::bench_e2e::run(tokens))?
+        }
         Command::WriteTokenFile {
             path,
             pause_before_rename,

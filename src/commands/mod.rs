@@ -1,5 +1,6 @@
 //! The command-line subcommands; each returns what `main` turns into an exit code.
 
+pub mod bench_e2e;
 pub mod check_config;
 pub mod demo;
 pub mod explain;

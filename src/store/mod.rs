@@ -164,6 +164,17 @@ impl Journal {
     }
 }
 
+/// A transaction that writes: `BEGIN IMMEDIATE` takes the write lock up front (waiting out the
+/// busy timeout), instead of upgrading a read half-way through, which SQLite refuses at once
+/// with "database is locked" when another writer committed meanwhile.
+pub(crate) async fn write_tx(
+    pool: &sqlx::SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(StoreError::Write)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,7 +166,7 @@ pub async fn enqueue_for(
     notice: &Notice,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    let mut tx = crate::store::write_tx(pool).await?;
     queue(&mut tx, rotation_id, notice, now.as_millisecond()).await?;
     tx.commit().await.map_err(StoreError::Write)
 }

@@ -41,7 +41,7 @@ pub async fn start(
     new: &NewRotation,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    let mut tx = crate::store::write_tx(pool).await?;
     let moved = sqlx::query(
         "UPDATE schedules SET next_due_at_ms = $1, last_rotation_id = $2, updated_at_ms = $3 \
          WHERE name = $4 AND next_due_at_ms = $5",

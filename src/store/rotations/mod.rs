@@ -25,7 +25,7 @@ pub async fn start(
     now: Timestamp,
     notify: &[Notice],
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    let mut tx = crate::store::write_tx(pool).await?;
     insert_new(&mut tx, new, alert_id, now, notify).await?;
     tx.commit().await.map_err(StoreError::Write)
 }
@@ -97,7 +97,7 @@ pub async fn handle_alert(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let now_ms = now.as_millisecond();
-    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    let mut tx = crate::store::write_tx(pool).await?;
     mark_handled(&mut tx, alert_id, rotation_id, now_ms).await?;
     if let (Some(id), Some((phase, reason, trigger))) = (rotation_id, note) {
         insert_audit(&mut tx, id, now_ms, Some(phase), phase, reason, trigger).await?;
@@ -114,7 +114,7 @@ pub async fn transition(
     alert_id: Option<i64>,
 ) -> Result<bool, StoreError> {
     let now_ms = now.as_millisecond();
-    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    let mut tx = crate::store::write_tx(pool).await?;
     let mut query = QueryBuilder::<Sqlite>::new("UPDATE rotations SET phase = ");
     query.push_bind(t.to);
     query.push(", updated_at_ms = ").push_bind(now_ms);
@@ -230,7 +230,7 @@ pub async fn retry_later(
 ) -> Result<(), StoreError> {
     let now_ms = now.as_millisecond();
     let attempts = row.attempts + 1;
-    let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+    let mut tx = crate::store::write_tx(pool).await?;
     sqlx::query(
         "UPDATE rotations SET attempts = $1, last_error = $2, next_attempt_at_ms = $3, \
          updated_at_ms = $4 WHERE id = $5 AND phase = $6",
