@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod crash;
 mod failures;
+mod handover;
 mod helpers;
 mod hostile;
 mod journal;

@@ -12,10 +12,10 @@ use token_rotator::sim::Fault;
 
 use crate::world::{Sims, World, WorldOptions};
 
-const DAY: Duration = Duration::from_secs(86400);
+pub(crate) const DAY: Duration = Duration::from_secs(86400);
 const NAME: &str = "weather-dashboard";
 
-fn daily(path: &std::path::Path, disable_old: bool) -> ScheduleSettings {
+pub(crate) fn daily(path: &std::path::Path, disable_old: bool) -> ScheduleSettings {
     ScheduleSettings {
         schedule: Schedule {
             name: NAME.into(),
@@ -224,112 +224,6 @@ fn the_token_file_is_old_or_new_never_torn_when_killed_between_write_and_rename(
         std::fs::read_to_string(dir.path().join("token.previous")).unwrap(),
         "old-token-content"
     );
-}
-
-fn handed_over(window: Duration) -> ScheduleSettings {
-    ScheduleSettings {
-        schedule: Schedule {
-            handover: Some(token_rotator::engine::Handover {
-                owner: "@weather-team".into(),
-                window,
-            }),
-            ..daily(std::path::Path::new("/unused"), false).schedule
-        },
-        distribution: ScheduleDistribution::Handover,
-    }
-}
-
-async fn handover_world(window: Duration) -> (World, String) {
-    let sims = Sims::start().await;
-    let first = sims.synoptic.add_token(Some(sims.clock.now() + DAY), &[]);
-    let options = WorldOptions {
-        schedules: vec![handed_over(window)],
-        grace: Duration::from_secs(600),
-        ..WorldOptions::default()
-    };
-    (sims.world_with(None, options).await, first)
-}
-
-/// The link's path, from the message that told the owner.
-fn link(world: &World) -> String {
-    let texts = world.slack_texts().join("\n");
-    let start = texts
-        .find("/v1/handover/")
-        .expect("a handover link in Slack");
-    texts[start..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .trim_end_matches(['.', ','])
-        .to_owned()
-}
-
-#[tokio::test]
-async fn a_handover_is_collected_once_confirmed_then_verified() {
-    let (world, first) = handover_world(2 * DAY).await;
-    world.engine.run_until_idle().await.unwrap();
-    assert_eq!(world.rotations().await[0].phase, "awaiting_handover");
-    let path = link(&world);
-    let texts = world.slack_texts().join("\n");
-    assert!(texts.contains("@weather-team"), "{texts}");
-
-    let (status, token) = world.app.get_text(&path).await;
-    assert_eq!(status, 200);
-    let token = token.trim().to_owned();
-    assert!(world.synoptic().is_live(&token) && token != first);
-    let (again, body) = world.app.get_text(&path).await;
-    assert_eq!(again, 410, "a second collection gets nothing: {body}");
-    assert!(!body.contains(&token));
-    let (unknown, _) = world.app.get_text("/v1/handover/0123456789abcdef").await;
-    assert_eq!(unknown, 404);
-
-    // Still waiting until the owner says it is in place.
-    world.clock.advance(Duration::from_secs(3600));
-    world.engine.run_until_idle().await.unwrap();
-    assert_eq!(world.rotations().await[0].phase, "awaiting_handover");
-    let confirmed = world
-        .app
-        .client
-        .post(world.app.url(&format!("{path}/confirm")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(confirmed.status(), 200);
-    world.run_to_the_end().await;
-    let row = &world.rotations().await[0];
-    assert_eq!(row.phase, "done", "{row:#?}");
-    assert!(
-        row.new_token_sealed.is_none(),
-        "nothing sealed outlives the rotation"
-    );
-    let audit = world.audit(&row.id).await;
-    assert!(
-        audit
-            .iter()
-            .any(|a| a.reason.contains("the owner confirmed"))
-    );
-    assert!(
-        world.synoptic().is_live(&first),
-        "the old token dies at its own expiry"
-    );
-}
-
-#[tokio::test]
-async fn an_unconfirmed_handover_goes_on_to_verify_when_its_window_ends() {
-    let (world, _) = handover_world(Duration::from_secs(3 * 3600)).await;
-    world.engine.run_until_idle().await.unwrap();
-    let path = link(&world);
-    world.clock.advance(Duration::from_secs(3 * 3600 + 1));
-    world.run_to_the_end().await;
-    let row = &world.rotations().await[0];
-    assert_eq!(row.phase, "done", "{row:#?}");
-    let audit = world.audit(&row.id).await;
-    assert!(
-        audit.iter().any(|a| a.reason.contains("never collected")),
-        "{audit:#?}"
-    );
-    let (gone, _) = world.app.get_text(&path).await;
-    assert_eq!(gone, 410, "an expired link gives nothing");
 }
 
 /// Moves the world's clock to the next Saturday, 00:00 UTC.
