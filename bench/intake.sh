@@ -45,3 +45,14 @@ printf '\nwebhook: %s req/s  p50 %s ms  p99 %s ms\n' "$w_rps" "$(field p50_ms "$
 printf 'healthz: %s req/s  p50 %s ms  p99 %s ms\n' "$h_rps" "$(field p50_ms "$healthz")" "$(field p99_ms "$healthz")"
 printf 'ratio webhook/healthz: %s\n' "$(python3 -c "print(round($w_rps / $h_rps, 3))")"
 printf 'alerts journaled: %s\n' "$rows"
+
+# Wrong credentials beside right ones: a flood of refused webhooks must not slow the good ones.
+wrk -t1 -c8 -d"$DURATION" --timeout 10s -s bench/intake.lua "http://127.0.0.1:$PORT/v1/alertmanager" \
+  -- fixtures/alertmanager/01-firing-single-bearer-auth.raw "wrong-$token" > "$work/wrong.txt" 2>&1 &
+flood=$!
+attacked=$(run "webhook-beside-wrong" "http://127.0.0.1:$PORT/v1/alertmanager" bench/intake.lua \
+  fixtures/alertmanager/01-firing-single-bearer-auth.raw "$token")
+wait $flood
+refused=$(grep -oE 'non2xx=[0-9]+' "$work/wrong.txt" | head -1 | cut -d= -f2)
+printf 'beside %s refused wrong-credential requests: webhook %s req/s  p99 %s ms (alone: p99 %s ms)\n' \
+  "${refused:-?}" "$(field rps "$attacked")" "$(field p99_ms "$attacked")" "$(field p99_ms "$webhook")"
