@@ -1,0 +1,145 @@
+//! The simulator's HTTP side: the admin contract of `docs/signon-admin-api.md` and `/user.json`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{SignonSim, bearer};
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    api_user: String,
+    application: String,
+}
+
+pub(super) async fn list(
+    State(sim): State<Arc<SignonSim>>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    if let Some(fault) = sim.faults.check("list").await {
+        return fault;
+    }
+    if !sim.authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    }
+    Json(sim.admin_list(&query.api_user, &query.application)).into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct MintBody {
+    api_user: String,
+    application: String,
+    expires_in: u64,
+    idempotency_key: String,
+}
+
+pub(super) async fn mint(
+    State(sim): State<Arc<SignonSim>>,
+    headers: HeaderMap,
+    Json(body): Json<MintBody>,
+) -> Response {
+    if let Some(fault) = sim.faults.check("mint").await {
+        return fault;
+    }
+    if !sim.authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    }
+    if body.idempotency_key.is_empty() || body.expires_in == 0 {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key and expires_in are required",
+        );
+    }
+    match sim.admin_mint(
+        &body.api_user,
+        &body.application,
+        Duration::from_secs(body.expires_in),
+        &body.idempotency_key,
+    ) {
+        Ok((t, created)) => (
+            if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            Json(json!({"id": t.id.to_string(), "token": t.value, "expires_at": t.expires_at})),
+        )
+            .into_response(),
+        Err(message) => error(StatusCode::NOT_FOUND, message),
+    }
+}
+
+pub(super) async fn revoke(
+    State(sim): State<Arc<SignonSim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(fault) = sim.faults.check("revoke").await {
+        return fault;
+    }
+    if !sim.authorised(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    }
+    match sim.admin_revoke(&id) {
+        Ok(()) => Json(json!({"id": id, "revoked": true})).into_response(),
+        Err(message) => error(StatusCode::NOT_FOUND, message),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct UserQuery {
+    client_id: Option<String>,
+}
+
+pub(super) async fn user_json(
+    State(sim): State<Arc<SignonSim>>,
+    headers: HeaderMap,
+    Query(query): Query<UserQuery>,
+) -> Response {
+    if let Some(fault) = sim.faults.check("user.json").await {
+        return fault;
+    }
+    let now = sim.clock.now();
+    let mut world = sim.world();
+    let Some(value) = bearer(&headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Some(token) = world.tokens.iter().find(|t| t.value == value).cloned() else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    *world.verifications.entry(token.id).or_default() += 1;
+    let app_uid = world
+        .apps
+        .iter()
+        .find(|a| a.name == token.application)
+        .map(|a| a.uid.clone());
+    // Signon: doorkeeper_authorize! (live token), then the client_id must be the token's app.
+    let wrong_app = query.client_id.is_some() && query.client_id != app_uid;
+    if token.revoked || token.expires_at <= now || wrong_app {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let name = world
+        .users
+        .get(&token.api_user)
+        .cloned()
+        .unwrap_or_default();
+    Json(json!({"user": {
+        "uid": format!("user-{}", token.id),
+        "name": name,
+        "email": token.api_user,
+        "permissions": ["signin"],
+        "disabled": false,
+    }}))
+    .into_response()
+}
