@@ -42,6 +42,10 @@ pub struct ThreadEvent {
     pub environment: String,
 }
 
+/// A notification's columns, as `n` in a join (the order of `NotificationRow`).
+const NOTIFICATION_COLUMNS: &str = "n.id, n.rotation_id, n.body, n.attempts, n.delivered_at_ms, \
+     n.last_error, n.kind, n.next_attempt_at_ms";
+
 const THREAD_COLUMNS: &str =
     "id, delivery_id, channel, channel_id, created_at_ms, ts, audit_cursor, parent_digest";
 
@@ -142,12 +146,10 @@ pub async fn due_messages(
     thread_id: i64,
     now: Timestamp,
 ) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(
-        "SELECT n.id, n.rotation_id, n.body, n.attempts, n.delivered_at_ms, n.last_error, n.kind, \
-         n.next_attempt_at_ms \
-         FROM notifications n JOIN rotations r ON r.id = n.rotation_id \
-         WHERE r.thread_id = $1 AND n.next_attempt_at_ms <= $2 ORDER BY n.id",
-    )
+    sqlx::query_as(sql(format!(
+        "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN rotations r ON r.id = n.rotation_id \
+         WHERE r.thread_id = $1 AND n.next_attempt_at_ms <= $2 ORDER BY n.id"
+    )))
     .bind(thread_id)
     .bind(now.as_millisecond())
     .fetch_all(pool)
@@ -160,12 +162,10 @@ pub async fn due_unthreaded(
     pool: &SqlitePool,
     now: Timestamp,
 ) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(
-        "SELECT n.id, n.rotation_id, n.body, n.attempts, n.delivered_at_ms, n.last_error, n.kind, \
-         n.next_attempt_at_ms \
-         FROM notifications n LEFT JOIN rotations r ON r.id = n.rotation_id \
-         WHERE r.thread_id IS NULL AND n.next_attempt_at_ms <= $1 ORDER BY n.id",
-    )
+    sqlx::query_as(sql(format!(
+        "SELECT {NOTIFICATION_COLUMNS} FROM notifications n LEFT JOIN rotations r ON r.id = n.rotation_id \
+         WHERE r.thread_id IS NULL AND n.next_attempt_at_ms <= $1 ORDER BY n.id"
+    )))
     .bind(now.as_millisecond())
     .fetch_all(pool)
     .await

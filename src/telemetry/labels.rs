@@ -3,6 +3,43 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 
+/// The fixed label sets of the service's own metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct OutcomeLabel {
+    pub(super) outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct StatusLabel {
+    pub(super) status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ActionLabel {
+    pub(super) action: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct PhaseLabel {
+    pub(super) phase: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct UpstreamLabel {
+    pub(super) upstream: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ErrorLabel {
+    pub(super) error: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct UpstreamOutcome {
+    pub(super) upstream: &'static str,
+    pub(super) outcome: &'static str,
+}
+
 /// A scheduled target, by its name.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScheduleLabel {

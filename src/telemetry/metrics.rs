@@ -2,7 +2,6 @@
 
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -10,40 +9,13 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::labels::{JournalSnapshot, ScheduleLabel, TargetLabels, WebhookOutcome};
+use super::labels::{
+    ActionLabel, ErrorLabel, JournalSnapshot, OutcomeLabel, PhaseLabel, ScheduleLabel, StatusLabel,
+    TargetLabels, UpstreamLabel, UpstreamOutcome, WebhookOutcome,
+};
 use crate::engine::Phase;
 
 use crate::policy::ActionKind;
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabel {
-    outcome: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StatusLabel {
-    status: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabel {
-    action: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PhaseLabel {
-    phase: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct UpstreamLabel {
-    upstream: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ErrorLabel {
-    error: &'static str,
-}
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
@@ -55,12 +27,6 @@ fn fast_buckets() -> Histogram {
 /// Seconds from 1 s to ~9 days: how long a rotation stays in a phase.
 fn phase_buckets() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 4.0, 11))
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct UpstreamOutcome {
-    upstream: &'static str,
-    outcome: &'static str,
 }
 
 pub struct Metrics {

@@ -3,12 +3,9 @@
 //! made to trip the parser, label values made to forge log lines. None of them blocks another
 //! client, crashes a handler or reaches the logs unescaped.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::helpers::{alert_body, spawn_app};
 use crate::world::spawn_world;
@@ -79,35 +76,9 @@ async fn link_ids_made_to_trip_the_handler_get_a_plain_answer() {
     assert_eq!(status, 200);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn label_values_cannot_forge_log_lines_or_colour_the_terminal() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::logs::capture();
     let world = spawn_world().await;
     let forged = "ok\n2026-11-26T00:00:00Z ERROR FORGED: token leaked\u{1b}[31m";
     world.seed("forge@alphagov.co.uk", forged);
@@ -124,7 +95,7 @@ async fn label_values_cannot_forge_log_lines_or_colour_the_terminal() {
         ))
         .await;
     world.run_to_the_end().await;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = String::from_utf8(logs.bytes()).unwrap();
     assert!(text.contains("phase changed"), "logs were captured");
     assert!(
         !text.contains('\u{1b}'),

@@ -13,6 +13,7 @@ mod hostile;
 mod journal;
 mod kill;
 mod load;
+mod logs;
 mod metrics;
 mod props;
 mod rbac;

@@ -1,35 +1,10 @@
 //! No token value (nor Slack's bot token or signing secret) reaches the logs, Slack, /metrics or
 //! the journal's bytes (file and WAL).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use tracing_subscriber::fmt::MakeWriter;
-
 use crate::helpers::{capture, captures, fixture, journal_path};
 use token_rotator::sim::slack::{BOT_TOKEN, SIGNING_SECRET};
 
 use crate::world::{ENVIRONMENTS, Sims, World, WorldOptions, spawn_world};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
@@ -39,14 +14,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn no_token_value_appears_in_logs_slack_metrics_or_the_journal() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    // This test's runtime is single-threaded: the service's tasks log on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::logs::capture();
 
     let world = spawn_world().await;
     for env in ENVIRONMENTS {
@@ -82,7 +50,12 @@ async fn no_token_value_appears_in_logs_slack_metrics_or_the_journal() {
 }
 
 /// None of `secrets` is in the captured logs, what Slack received, /metrics or the journal.
-async fn assert_nowhere(world: &World, logs: &Captured, slack: &[u8], secrets: &[String]) {
+async fn assert_nowhere(
+    world: &World,
+    logs: &crate::logs::Captured,
+    slack: &[u8],
+    secrets: &[String],
+) {
     let (_, metrics) = world.app.get_text("/metrics").await;
     let db = journal_path(world.app.dir.path());
     let wal = db.with_extension("db-wal");
@@ -91,7 +64,7 @@ async fn assert_nowhere(world: &World, logs: &Captured, slack: &[u8], secrets: &
         std::fs::read(&wal).unwrap_or_default(),
     ]
     .concat();
-    let log_bytes = logs.0.lock().unwrap().clone();
+    let log_bytes = logs.bytes();
     assert!(contains(&log_bytes, "phase changed"), "logs were captured");
     for secret in secrets {
         assert!(!contains(&log_bytes, secret), "a secret is in the logs");
@@ -109,13 +82,7 @@ async fn assert_nowhere(world: &World, logs: &Captured, slack: &[u8], secrets: &
 
 #[tokio::test]
 async fn no_token_bot_token_or_signing_secret_appears_with_slack_threads() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::logs::capture();
     let options = WorldOptions {
         slack_threads: true,
         ..WorldOptions::default()

@@ -1,4 +1,5 @@
-//! What the demo must end with, predicted from the journaled alerts alone, and the check.
+//! What the demo must end with, predicted from the journaled alerts alone, the check, and the
+//! table of outcomes it prints.
 
 use std::collections::BTreeMap;
 
@@ -107,4 +108,28 @@ pub(super) fn check(
         rows.len()
     );
     Ok(())
+}
+
+pub(super) fn print_outcomes(rows: &[RotationRow]) {
+    println!("\nOutcomes:");
+    println!(
+        "  {:<12} {:<40} {:<22} {:<10} {:<12} {:>8}",
+        "environment", "api_user", "application", "decision", "end", "took"
+    );
+    for row in rows {
+        let took = row.finished_at_ms.unwrap_or(row.updated_at_ms) - row.created_at_ms;
+        println!(
+            "  {:<12} {:<40} {:<22} {:<10} {:<12} {:>6}ms",
+            or_dash(&row.environment),
+            or_dash(&row.api_user),
+            or_dash(&row.application),
+            row.action,
+            row.phase,
+            took
+        );
+    }
+}
+
+fn or_dash(value: &str) -> &str {
+    if value.is_empty() { "-" } else { value }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
-use check::{check, expected_ends};
+use check::{check, expected_ends, print_outcomes};
 use secrecy::{ExposeSecret, SecretString};
 use slack::{APPROVER, APPROVERS_GROUP, click_approvals, demo_config};
 
@@ -374,28 +374,4 @@ async fn run_to_the_end(engine: &Engine) -> anyhow::Result<Vec<RotationRow>> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn print_outcomes(rows: &[RotationRow]) {
-    println!("\nOutcomes:");
-    println!(
-        "  {:<12} {:<40} {:<22} {:<10} {:<12} {:>8}",
-        "environment", "api_user", "application", "decision", "end", "took"
-    );
-    for row in rows {
-        let took = row.finished_at_ms.unwrap_or(row.updated_at_ms) - row.created_at_ms;
-        println!(
-            "  {:<12} {:<40} {:<22} {:<10} {:<12} {:>6}ms",
-            or_dash(&row.environment),
-            or_dash(&row.api_user),
-            or_dash(&row.application),
-            row.action,
-            row.phase,
-            took
-        );
-    }
-}
-
-fn or_dash(value: &str) -> &str {
-    if value.is_empty() { "-" } else { value }
 }
