@@ -3,12 +3,11 @@
 //! request expires; a decision is one guarded transition, so a second click changes nothing.
 
 use jiff::Timestamp;
-use sqlx::SqlitePool;
 
 use super::{Engine, Phase, Step, message};
-use crate::store::StoreError;
 use crate::store::outbox::{self, Notice, NoticeKind};
 use crate::store::rotations::{self, Field, RotationRow, Transition};
+use crate::store::{Db, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -80,7 +79,7 @@ fn when(now: Timestamp) -> String {
 
 /// Records `verdict` by `who` on the request `rotation_id`, if it is still open at `now`.
 pub async fn decide(
-    pool: &SqlitePool,
+    pool: &Db,
     rotation_id: &str,
     verdict: Verdict,
     who: &Decider,
@@ -159,7 +158,7 @@ pub async fn decide(
 
 /// Says in the thread that `who` may not decide on `row`; nothing else changes.
 pub async fn refuse(
-    pool: &SqlitePool,
+    pool: &Db,
     row: &RotationRow,
     who: &Decider,
     now: Timestamp,

@@ -1,7 +1,7 @@
 //! Handovers: one-time links to a new token for an owner token-rotator cannot write to.
 
+use crate::store::{Db, on_pool};
 use jiff::Timestamp;
-use sqlx::SqlitePool;
 
 use super::StoreError;
 
@@ -30,13 +30,13 @@ const COLUMNS: &str =
 
 /// The rotation's handover, made now if it has none (a retried step finds the first one).
 pub async fn open(
-    pool: &SqlitePool,
+    db: &Db,
     rotation_id: &str,
     id: &str,
     now: Timestamp,
     expires: Timestamp,
 ) -> Result<HandoverRow, StoreError> {
-    sqlx::query(
+    on_pool!(db, |pool| sqlx::query(
         "INSERT INTO handovers (id, rotation_id, created_at_ms, expires_at_ms) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (rotation_id) DO NOTHING",
     )
@@ -46,51 +46,49 @@ pub async fn open(
     .bind(expires.as_millisecond())
     .execute(pool)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
-    of_rotation(pool, rotation_id)
+    of_rotation(db, rotation_id)
         .await?
         .ok_or_else(|| StoreError::Read(sqlx::Error::RowNotFound))
 }
 
-pub async fn of_rotation(
-    pool: &SqlitePool,
-    rotation_id: &str,
-) -> Result<Option<HandoverRow>, StoreError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn of_rotation(db: &Db, rotation_id: &str) -> Result<Option<HandoverRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM handovers WHERE rotation_id = $1"
     )))
     .bind(rotation_id)
     .fetch_optional(pool)
-    .await
+    .await)
     .map_err(StoreError::Read)
 }
 
-async fn by_id(pool: &SqlitePool, id: &str) -> Result<Option<HandoverRow>, StoreError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+async fn by_id(db: &Db, id: &str) -> Result<Option<HandoverRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM handovers WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(pool)
-    .await
+    .await)
     .map_err(StoreError::Read)
 }
 
 /// Marks the token collected, if it still can be: once, within the window.
-pub async fn collect(pool: &SqlitePool, id: &str, now: Timestamp) -> Result<Collect, StoreError> {
+pub async fn collect(db: &Db, id: &str, now: Timestamp) -> Result<Collect, StoreError> {
     let now_ms = now.as_millisecond();
-    let taken: Option<(String,)> = sqlx::query_as(
+    let taken: Option<(String,)> = on_pool!(db, |pool| sqlx::query_as(
         "UPDATE handovers SET collected_at_ms = $1 \
          WHERE id = $2 AND collected_at_ms IS NULL AND expires_at_ms > $1 RETURNING rotation_id",
     )
     .bind(now_ms)
     .bind(id)
     .fetch_optional(pool)
-    .await
+    .await)
     .map_err(StoreError::Write)?;
     if let Some((rotation,)) = taken {
         return Ok(Collect::Token(rotation));
     }
-    Ok(match by_id(pool, id).await? {
+    Ok(match by_id(db, id).await? {
         None => Collect::Unknown,
         Some(h) => match h.collected_at_ms {
             Some(at) => Collect::Collected(at),
@@ -100,8 +98,8 @@ pub async fn collect(pool: &SqlitePool, id: &str, now: Timestamp) -> Result<Coll
 }
 
 /// The owner says the token is in place; `false` for an unknown or expired handover.
-pub async fn confirm(pool: &SqlitePool, id: &str, now: Timestamp) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+pub async fn confirm(db: &Db, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+    let done = on_pool!(db, |pool| sqlx::query(
         "UPDATE handovers SET confirmed_at_ms = COALESCE(confirmed_at_ms, $1) \
          WHERE id = $2 AND expires_at_ms > $1",
     )
@@ -109,7 +107,7 @@ pub async fn confirm(pool: &SqlitePool, id: &str, now: Timestamp) -> Result<bool
     .bind(id)
     .execute(pool)
     .await
-    .map_err(StoreError::Write)?
-    .rows_affected();
+    .map(|r| r.rows_affected()))
+    .map_err(StoreError::Write)?;
     Ok(done == 1)
 }

@@ -1,9 +1,12 @@
-//! The journal: an SQLite file, written before anything is acknowledged.
+//! The journal, written before anything is acknowledged: an SQLite file for one replica, or a
+//! PostgreSQL database that several replicas share (see [`db`]).
 //!
-//! Writes go through one writer task that owns one connection and commits whatever deliveries
-//! are waiting in one transaction ("group commit"): with `synchronous=FULL` every commit is an
-//! fsync, so batching is what lets many concurrent webhooks share one. Reads use a small pool.
+//! Deliveries go through one writer task per replica that owns one connection and commits
+//! whatever deliveries are waiting in one transaction ("group commit"): every commit is an
+//! fsync, so batching is what lets many concurrent webhooks share one. The engine and the
+//! readers use a small pool.
 
+mod db;
 pub mod handovers;
 pub mod outbox;
 pub mod rotations;
@@ -18,18 +21,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::intake::Delivery;
 use crate::telemetry::Metrics;
+pub use db::{Db, Dialect, Fence, Pool, WriteTx};
+pub(crate) use db::{on_pool, on_tx};
 pub use rows::AlertRow;
 pub use writer::{AlertReceipt, Journaled, Receipt};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// How many waiting deliveries one transaction takes at most.
 const MAX_BATCH: usize = 128;
@@ -52,6 +57,8 @@ pub enum StoreError {
     Write(#[source] sqlx::Error),
     #[error("journal read failed: {0}")]
     Read(#[source] sqlx::Error),
+    #[error("this replica no longer leads (its epoch {mine}, the journal's {current}): not acting")]
+    Fenced { mine: i64, current: i64 },
     #[error("journal is overloaded: {QUEUE_DEPTH} deliveries are waiting")]
     Overloaded,
     #[error("journal writer has stopped")]
@@ -66,13 +73,14 @@ impl StoreError {
 }
 
 pub struct Journal {
-    pool: SqlitePool,
+    db: Db,
     writer: mpsc::Sender<writer::Message>,
     writer_task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Journal {
-    /// Opens (creating if needed) and migrates the journal at `url` (`sqlite://path`).
+    /// Opens (creating if needed) and migrates the journal at `url`: `sqlite://path` or
+    /// `postgres://user@host:port/database`.
     pub async fn open(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
         Self::open_observed(url, busy_timeout, None).await
     }
@@ -83,27 +91,50 @@ impl Journal {
         busy_timeout: Duration,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|source| StoreError::Url {
-                url: url.to_owned(),
-                source,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk before we answer 200; NORMAL could lose the last
-            // commits on power loss, and Alertmanager would not re-send them.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(busy_timeout);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.clone())
-            .await
-            .map_err(StoreError::Open)?;
-        MIGRATOR.run(&pool).await?;
-        let (writer, task) = writer::spawn(options, QUEUE_DEPTH, MAX_BATCH, metrics).await?;
+        let invalid = |source| StoreError::Url {
+            url: redact_url(url),
+            source,
+        };
+        let (db, conn) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(invalid)?
+                .application_name("token-rotator");
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(busy_timeout)
+                .connect_with(options.clone())
+                .await
+                .map_err(StoreError::Open)?;
+            // sqlx holds an advisory lock while it migrates: replicas starting together are safe.
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            (
+                Db::new(Pool::Postgres(pool)),
+                writer::Conn::postgres(&options).await?,
+            )
+        } else {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(invalid)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before we answer 200; NORMAL could lose the last
+                // commits on power loss, and Alertmanager would not re-send them.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(busy_timeout);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.clone())
+                .await
+                .map_err(StoreError::Open)?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            (
+                Db::new(Pool::Sqlite(pool)),
+                writer::Conn::sqlite(&options).await?,
+            )
+        };
+        let (writer, task) = writer::spawn(conn, QUEUE_DEPTH, MAX_BATCH, metrics);
         Ok(Self {
-            pool,
+            db,
             writer,
             writer_task: Mutex::new(Some(task)),
         })
@@ -135,21 +166,22 @@ impl Journal {
         if self.writer.is_closed() {
             return Err(StoreError::WriterGone);
         }
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        on_pool!(self.db, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
             .await
-            .map_err(StoreError::Read)?;
+            .map(|r| r.rows_affected()))
+        .map_err(StoreError::Read)?;
         Ok(())
     }
 
-    /// The read/write pool the engine uses (its writes are few and small).
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The handle the engine and the readers use (their writes are few and small).
+    pub fn pool(&self) -> &Db {
+        &self.db
     }
 
     /// Every journaled alert, oldest first.
     pub async fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
-        rows::all_alerts(&self.pool).await
+        rows::all_alerts(&self.db).await
     }
 
     /// Lets the writer finish what is queued, then closes every connection.
@@ -160,19 +192,19 @@ impl Journal {
             let _ = self.writer.send(writer::Message::Stop).await;
             let _ = task.await;
         }
-        self.pool.close().await;
+        self.db.close().await;
     }
 }
 
-/// A transaction that writes: `BEGIN IMMEDIATE` takes the write lock up front (waiting out the
-/// busy timeout), instead of upgrading a read half-way through, which SQLite refuses at once
-/// with "database is locked" when another writer committed meanwhile.
-pub(crate) async fn write_tx(
-    pool: &sqlx::SqlitePool,
-) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-    pool.begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(StoreError::Write)
+/// The URL without its password, for errors and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("REDACTED"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The Slack outbox: messages are written in the same transaction as the outcome they report and
 //! delivered (and retried) later, so a Slack outage never blocks or fails a rotation.
 
+use crate::store::{Db, WriteTx, on_pool, on_tx};
 use jiff::Timestamp;
-use sqlx::{Sqlite, SqlitePool};
 
 use super::StoreError;
 
@@ -80,37 +80,37 @@ const COLUMNS: &str =
     "id, rotation_id, body, attempts, delivered_at_ms, last_error, kind, next_attempt_at_ms";
 
 pub async fn due_notifications(
-    pool: &SqlitePool,
+    db: &Db,
     now: Timestamp,
 ) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    on_pool!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM notifications WHERE next_attempt_at_ms <= $1 ORDER BY id"
     )))
     .bind(now.as_millisecond())
     .fetch_all(pool)
-    .await
+    .await)
     .map_err(StoreError::Read)
 }
 
-pub async fn all_notifications(pool: &SqlitePool) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+pub async fn all_notifications(db: &Db) -> Result<Vec<NotificationRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM notifications ORDER BY id"
     )))
     .fetch_all(pool)
-    .await
+    .await)
     .map_err(StoreError::Read)
 }
 
 /// Records a delivery (`next` = `None`) or a failed attempt and when to try again.
 pub async fn notification_attempted(
-    pool: &SqlitePool,
+    db: &Db,
     id: i64,
     now: Timestamp,
     next: Option<Timestamp>,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
     let delivered = error.is_none().then_some(now.as_millisecond());
-    sqlx::query(
+    on_pool!(db, |pool| sqlx::query(
         "UPDATE notifications SET attempts = attempts + 1, delivered_at_ms = $1, \
          next_attempt_at_ms = $2, last_error = $3 WHERE id = $4",
     )
@@ -120,17 +120,18 @@ pub async fn notification_attempted(
     .bind(id)
     .execute(pool)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
     Ok(())
 }
 
 pub(super) async fn queue(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut WriteTx<'_>,
     rotation_id: Option<&str>,
     notice: &Notice,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    on_tx!(tx, |conn| sqlx::query(
         "INSERT INTO notifications (rotation_id, created_at_ms, body, next_attempt_at_ms, kind) \
          VALUES ($1, $2, $3, $2, $4)",
     )
@@ -138,20 +139,17 @@ pub(super) async fn queue(
     .bind(now_ms)
     .bind(notice.body.to_string())
     .bind(notice.kind.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
     Ok(())
 }
 
 /// Queues a message that belongs to no single rotation (a batch of shadow plans).
-pub async fn enqueue(
-    pool: &SqlitePool,
-    body: &serde_json::Value,
-    now: Timestamp,
-) -> Result<(), StoreError> {
+pub async fn enqueue(db: &Db, body: &serde_json::Value, now: Timestamp) -> Result<(), StoreError> {
     enqueue_for(
-        pool,
+        db,
         None,
         &Notice::new(NoticeKind::Outcome, body.clone()),
         now,
@@ -161,23 +159,19 @@ pub async fn enqueue(
 
 /// Queues a message on its own (not with a phase change): a remark about a rotation.
 pub async fn enqueue_for(
-    pool: &SqlitePool,
+    db: &Db,
     rotation_id: Option<&str>,
     notice: &Notice,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut tx = crate::store::write_tx(pool).await?;
+    let mut tx = db.write_tx().await?;
     queue(&mut tx, rotation_id, notice, now.as_millisecond()).await?;
     tx.commit().await.map_err(StoreError::Write)
 }
 
 /// Gives up on a message Slack refuses to take in any form; it stays in the journal with why.
-pub async fn notification_abandoned(
-    pool: &SqlitePool,
-    id: i64,
-    error: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn notification_abandoned(db: &Db, id: i64, error: &str) -> Result<(), StoreError> {
+    on_pool!(db, |pool| sqlx::query(
         "UPDATE notifications SET attempts = attempts + 1, next_attempt_at_ms = NULL, \
          last_error = $1 WHERE id = $2",
     )
@@ -185,21 +179,21 @@ pub async fn notification_abandoned(
     .bind(id)
     .execute(pool)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
     Ok(())
 }
 
 /// Notes a failed attempt; the message stays due (the notifier decides when to try again).
-pub async fn notification_failed(
-    pool: &SqlitePool,
-    id: i64,
-    error: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE notifications SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
-        .bind(error)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(StoreError::Write)?;
+pub async fn notification_failed(db: &Db, id: i64, error: &str) -> Result<(), StoreError> {
+    on_pool!(db, |pool| sqlx::query(
+        "UPDATE notifications SET attempts = attempts + 1, last_error = $1 WHERE id = $2"
+    )
+    .bind(error)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))
+    .map_err(StoreError::Write)?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Reading the journal back (the demo, `status`, tests).
 
-use sqlx::SqlitePool;
+use crate::store::{Db, on_pool};
 
 use super::StoreError;
 
@@ -23,13 +23,13 @@ pub struct AlertRow {
     pub reason: Option<String>,
 }
 
-pub(super) async fn all_alerts(pool: &SqlitePool) -> Result<Vec<AlertRow>, StoreError> {
-    sqlx::query_as(
+pub(super) async fn all_alerts(db: &Db) -> Result<Vec<AlertRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(
         "SELECT id, delivery_id, received_at_ms, fingerprint, status, starts_at_ms, environment, \
          api_user, application, action, rule_index, rule_name, action_detail, reason \
          FROM alerts ORDER BY id",
     )
     .fetch_all(pool)
-    .await
+    .await)
     .map_err(StoreError::Read)
 }

@@ -1,7 +1,7 @@
 //! What the scrape-time gauges show, read from the journal in one go.
 
+use crate::store::{Db, on_pool};
 use jiff::Timestamp;
-use sqlx::SqlitePool;
 
 use super::StoreError;
 use crate::engine::Phase;
@@ -15,30 +15,33 @@ fn target((environment, api_user, application): (String, String, String)) -> Tar
     }
 }
 
-pub async fn read(pool: &SqlitePool, now: Timestamp) -> Result<JournalSnapshot, StoreError> {
+pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError> {
     let now_ms = now.as_millisecond();
-    let active: Vec<(String, i64, i64)> = sqlx::query_as(
+    let active: Vec<(String, i64, i64)> = on_pool!(db, |pool| sqlx::query_as(
         "SELECT phase, COUNT(*), MIN(updated_at_ms) FROM rotations \
          WHERE next_attempt_at_ms IS NOT NULL GROUP BY phase",
     )
     .fetch_all(pool)
-    .await
+    .await)
     .map_err(StoreError::Read)?;
-    let slack_queue: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE delivered_at_ms IS NULL")
-            .fetch_one(pool)
-            .await
-            .map_err(StoreError::Read)?;
-    let expiries: Vec<(String, String, String, i64)> = sqlx::query_as(
+    let slack_queue: i64 = on_pool!(db, |pool| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notifications WHERE delivered_at_ms IS NULL"
+    )
+    .fetch_one(pool)
+    .await)
+    .map_err(StoreError::Read)?;
+    let expiries: Vec<(String, String, String, i64)> =
+        on_pool!(db, |pool| {
+            sqlx::query_as(
         "SELECT environment, api_user, application, MAX(new_token_expires_at_ms) FROM rotations \
          WHERE phase = 'done' AND new_token_expires_at_ms IS NOT NULL \
          GROUP BY environment, api_user, application",
     )
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::Read)?;
+    .fetch_all(pool).await
+        })
+        .map_err(StoreError::Read)?;
     // The first alert of each target's firing episode: firing alerts newer than its last resolve.
-    let first_seen: Vec<(String, String, String, i64)> = sqlx::query_as(
+    let first_seen: Vec<(String, String, String, i64)> = on_pool!(db, |pool| sqlx::query_as(
         "SELECT f.environment, f.api_user, f.application, MIN(f.received_at_ms) FROM alerts f \
          WHERE f.status = 'firing' AND f.environment IS NOT NULL AND f.api_user IS NOT NULL \
          AND f.application IS NOT NULL AND NOT EXISTS (SELECT 1 FROM alerts r \
@@ -46,15 +49,15 @@ pub async fn read(pool: &SqlitePool, now: Timestamp) -> Result<JournalSnapshot, 
            AND r.application = f.application AND r.id > f.id) \
          GROUP BY f.environment, f.api_user, f.application",
     )
-    .fetch_all(pool)
-    .await
+    .fetch_all(pool).await)
     .map_err(StoreError::Read)?;
-    let last_success: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(finished_at_ms) FROM rotations WHERE phase = 'done'")
-            .fetch_one(pool)
-            .await
-            .map_err(StoreError::Read)?;
-    let schedules = super::schedules::all(pool).await?;
+    let last_success: Option<i64> = on_pool!(db, |pool| sqlx::query_scalar(
+        "SELECT MAX(finished_at_ms) FROM rotations WHERE phase = 'done'"
+    )
+    .fetch_one(pool)
+    .await)
+    .map_err(StoreError::Read)?;
+    let schedules = super::schedules::all(db).await?;
     let seconds = |ms: i64| ms as f64 / 1000.0;
     Ok(JournalSnapshot {
         next_rotation: schedules

@@ -2,8 +2,8 @@
 //! history is the audit trail of its rotations; `audit_cursor` marks how much of it has been
 //! told, so a restart neither repeats nor skips a line, and `ts` keeps the thread after one.
 
+use crate::store::{Db, WriteTx, on_pool, on_tx};
 use jiff::Timestamp;
-use sqlx::{Sqlite, SqlitePool};
 
 use super::StoreError;
 use super::outbox::NotificationRow;
@@ -55,39 +55,40 @@ fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
 
 /// The thread of `key`, made if it is the first rotation of its delivery in that channel.
 pub(super) async fn thread_for(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut WriteTx<'_>,
     key: &ThreadKey,
     now_ms: i64,
 ) -> Result<i64, StoreError> {
     if key.delivery_id.is_some() {
-        let found: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM slack_threads WHERE delivery_id = $1 AND channel = $2")
-                .bind(key.delivery_id)
-                .bind(&key.channel)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(StoreError::Write)?;
+        let found: Option<(i64,)> = on_tx!(tx, |conn| sqlx::query_as(
+            "SELECT id FROM slack_threads WHERE delivery_id = $1 AND channel = $2"
+        )
+        .bind(key.delivery_id)
+        .bind(&key.channel)
+        .fetch_optional(&mut *conn)
+        .await)
+        .map_err(StoreError::Write)?;
         if let Some((id,)) = found {
             return Ok(id);
         }
     }
-    let (id,): (i64,) = sqlx::query_as(
+    let (id,): (i64,) = on_tx!(tx, |conn| sqlx::query_as(
         "INSERT INTO slack_threads (delivery_id, channel, created_at_ms) VALUES ($1, $2, $3) \
          RETURNING id",
     )
     .bind(key.delivery_id)
     .bind(&key.channel)
     .bind(now_ms)
-    .fetch_one(&mut **tx)
-    .await
+    .fetch_one(&mut *conn)
+    .await)
     .map_err(StoreError::Write)?;
     Ok(id)
 }
 
 /// Threads with something to tell: a parent not yet posted or to be looked at again, audit rows
 /// past the cursor, or a message due (for one of its rotations) at `now`.
-pub async fn with_work(pool: &SqlitePool, now: Timestamp) -> Result<Vec<ThreadRow>, StoreError> {
-    sqlx::query_as(sql(format!(
+pub async fn with_work(db: &Db, now: Timestamp) -> Result<Vec<ThreadRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(sql(format!(
         "SELECT {THREAD_COLUMNS} FROM slack_threads t WHERE t.ts IS NULL OR t.parent_digest IS NULL \
          OR EXISTS (SELECT 1 FROM audit a JOIN rotations r ON r.id = a.rotation_id \
                     WHERE r.thread_id = t.id AND a.id > t.audit_cursor) \
@@ -96,38 +97,37 @@ pub async fn with_work(pool: &SqlitePool, now: Timestamp) -> Result<Vec<ThreadRo
          ORDER BY t.id"
     )))
     .bind(now.as_millisecond())
-    .fetch_all(pool)
-    .await
+    .fetch_all(pool).await)
     .map_err(StoreError::Read)
 }
 
-pub async fn all(pool: &SqlitePool) -> Result<Vec<ThreadRow>, StoreError> {
-    sqlx::query_as(sql(format!(
+pub async fn all(db: &Db) -> Result<Vec<ThreadRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(sql(format!(
         "SELECT {THREAD_COLUMNS} FROM slack_threads ORDER BY id"
     )))
     .fetch_all(pool)
-    .await
+    .await)
     .map_err(StoreError::Read)
 }
 
 /// The rotations told in a thread, oldest first.
-pub async fn rotations(pool: &SqlitePool, thread_id: i64) -> Result<Vec<RotationRow>, StoreError> {
-    sqlx::query_as(sql(format!(
+pub async fn rotations(db: &Db, thread_id: i64) -> Result<Vec<RotationRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(sql(format!(
         "SELECT {ROTATION_COLUMNS} FROM rotations WHERE thread_id = $1 ORDER BY created_at_ms, id"
     )))
     .bind(thread_id)
     .fetch_all(pool)
-    .await
+    .await)
     .map_err(StoreError::Read)
 }
 
 /// The thread's audit rows after `cursor`, oldest first.
 pub async fn events_after(
-    pool: &SqlitePool,
+    db: &Db,
     thread_id: i64,
     cursor: i64,
 ) -> Result<Vec<ThreadEvent>, StoreError> {
-    sqlx::query_as(
+    on_pool!(db, |pool| sqlx::query_as(
         "SELECT a.id, a.rotation_id, a.at_ms, a.from_phase, a.to_phase, a.reason, a.trigger, \
          r.api_user, r.application, r.environment \
          FROM audit a JOIN rotations r ON r.id = a.rotation_id \
@@ -136,51 +136,46 @@ pub async fn events_after(
     .bind(thread_id)
     .bind(cursor)
     .fetch_all(pool)
-    .await
+    .await)
     .map_err(StoreError::Read)
 }
 
 /// Messages due now for the thread's rotations, oldest first.
 pub async fn due_messages(
-    pool: &SqlitePool,
+    db: &Db,
     thread_id: i64,
     now: Timestamp,
 ) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(sql(format!(
+    on_pool!(db, |pool| sqlx::query_as(sql(format!(
         "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN rotations r ON r.id = n.rotation_id \
          WHERE r.thread_id = $1 AND n.next_attempt_at_ms <= $2 ORDER BY n.id"
     )))
     .bind(thread_id)
     .bind(now.as_millisecond())
-    .fetch_all(pool)
-    .await
+    .fetch_all(pool).await)
     .map_err(StoreError::Read)
 }
 
 /// Due messages that belong to no thread (shadow batches, rotations from before threads).
-pub async fn due_unthreaded(
-    pool: &SqlitePool,
-    now: Timestamp,
-) -> Result<Vec<NotificationRow>, StoreError> {
-    sqlx::query_as(sql(format!(
+pub async fn due_unthreaded(db: &Db, now: Timestamp) -> Result<Vec<NotificationRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(sql(format!(
         "SELECT {NOTIFICATION_COLUMNS} FROM notifications n LEFT JOIN rotations r ON r.id = n.rotation_id \
          WHERE r.thread_id IS NULL AND n.next_attempt_at_ms <= $1 ORDER BY n.id"
     )))
     .bind(now.as_millisecond())
-    .fetch_all(pool)
-    .await
+    .fetch_all(pool).await)
     .map_err(StoreError::Read)
 }
 
 /// The parent was posted: where (Slack's channel id), its `ts`, and what it said.
 pub async fn posted(
-    pool: &SqlitePool,
+    db: &Db,
     id: i64,
     channel_id: &str,
     ts: &str,
     digest: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    on_pool!(db, |pool| sqlx::query(
         "UPDATE slack_threads SET channel_id = $1, ts = $2, parent_digest = $3 WHERE id = $4",
     )
     .bind(channel_id)
@@ -189,47 +184,52 @@ pub async fn posted(
     .bind(id)
     .execute(pool)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
     Ok(())
 }
 
 /// The parent was edited to say `digest`.
-pub async fn updated(pool: &SqlitePool, id: i64, digest: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE slack_threads SET parent_digest = $1 WHERE id = $2")
-        .bind(digest)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(StoreError::Write)?;
+pub async fn updated(db: &Db, id: i64, digest: &str) -> Result<(), StoreError> {
+    on_pool!(db, |pool| sqlx::query(
+        "UPDATE slack_threads SET parent_digest = $1 WHERE id = $2"
+    )
+    .bind(digest)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))
+    .map_err(StoreError::Write)?;
     Ok(())
 }
 
 /// Audit rows up to `cursor` have been told in the thread. The parent is marked for a fresh
 /// look (its digest cleared), so it is edited even if this pass cannot do it.
-pub async fn told(pool: &SqlitePool, id: i64, cursor: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE slack_threads SET audit_cursor = MAX(audit_cursor, $1), parent_digest = NULL \
+pub async fn told(db: &Db, id: i64, cursor: i64) -> Result<(), StoreError> {
+    on_pool!(db, |pool| sqlx::query(
+        "UPDATE slack_threads SET parent_digest = NULL, \
+         audit_cursor = CASE WHEN audit_cursor > $1 THEN audit_cursor ELSE $1 END \
          WHERE id = $2",
     )
     .bind(cursor)
     .bind(id)
     .execute(pool)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
     Ok(())
 }
 
 /// The approval request of `rotation_id` was posted as `ts`.
-pub async fn approval_posted(
-    pool: &SqlitePool,
-    rotation_id: &str,
-    ts: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE rotations SET approval_ts = $1 WHERE id = $2")
-        .bind(ts)
-        .bind(rotation_id)
-        .execute(pool)
-        .await
-        .map_err(StoreError::Write)?;
+pub async fn approval_posted(db: &Db, rotation_id: &str, ts: &str) -> Result<(), StoreError> {
+    on_pool!(db, |pool| sqlx::query(
+        "UPDATE rotations SET approval_ts = $1 WHERE id = $2"
+    )
+    .bind(ts)
+    .bind(rotation_id)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected()))
+    .map_err(StoreError::Write)?;
     Ok(())
 }

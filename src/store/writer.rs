@@ -1,15 +1,16 @@
 //! The single journal writer: group commit of waiting deliveries, one fsync per batch.
 
 use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use sqlx::{Connection, QueryBuilder, Sqlite, Transaction};
+use sqlx::{Connection, QueryBuilder};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::StoreError;
+use super::{Dialect, StoreError, WriteTx, on_tx};
 use crate::intake::{AlertStatus, Delivery, IncomingAlert, Routing};
 use crate::policy::{ActionKind, RuleRef};
 use crate::telemetry::Metrics;
@@ -60,22 +61,58 @@ fn as_str<S: serde::Serializer>(kind: &ActionKind, s: S) -> Result<S::Ok, S::Err
     s.serialize_str(kind.as_str())
 }
 
-pub(super) async fn spawn(
-    options: SqliteConnectOptions,
+/// The writer's own connection.
+pub(super) enum Conn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl Conn {
+    pub(super) async fn sqlite(options: &SqliteConnectOptions) -> Result<Self, StoreError> {
+        SqliteConnection::connect_with(options)
+            .await
+            .map(Conn::Sqlite)
+            .map_err(StoreError::Open)
+    }
+
+    pub(super) async fn postgres(options: &PgConnectOptions) -> Result<Self, StoreError> {
+        PgConnection::connect_with(options)
+            .await
+            .map(Conn::Postgres)
+            .map_err(StoreError::Open)
+    }
+
+    /// SQLite: IMMEDIATE takes the write lock now, so a competing writer makes us wait
+    /// (busy_timeout) here rather than fail half-way through. PostgreSQL: row locks and the
+    /// unique constraint settle races between replicas; no lock is needed up front.
+    async fn begin(&mut self) -> Result<WriteTx<'_>, sqlx::Error> {
+        Ok(match self {
+            Conn::Sqlite(c) => WriteTx::Sqlite(c.begin_with("BEGIN IMMEDIATE").await?),
+            Conn::Postgres(c) => WriteTx::Postgres(c.begin().await?),
+        })
+    }
+
+    async fn close(self) -> Result<(), sqlx::Error> {
+        match self {
+            Conn::Sqlite(c) => c.close().await,
+            Conn::Postgres(c) => c.close().await,
+        }
+    }
+}
+
+pub(super) fn spawn(
+    conn: Conn,
     depth: usize,
     max_batch: usize,
     metrics: Option<Arc<Metrics>>,
-) -> Result<(mpsc::Sender<Message>, JoinHandle<()>), StoreError> {
-    let conn = SqliteConnection::connect_with(&options)
-        .await
-        .map_err(StoreError::Open)?;
+) -> (mpsc::Sender<Message>, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(depth);
     let task = tokio::spawn(run(conn, receiver, max_batch, metrics));
-    Ok((sender, task))
+    (sender, task)
 }
 
 async fn run(
-    mut conn: SqliteConnection,
+    mut conn: Conn,
     mut queue: mpsc::Receiver<Message>,
     max_batch: usize,
     metrics: Option<Arc<Metrics>>,
@@ -103,7 +140,7 @@ async fn run(
     }
 }
 
-async fn commit_batch(conn: &mut SqliteConnection, batch: Vec<Job>, metrics: Option<&Metrics>) {
+async fn commit_batch(conn: &mut Conn, batch: Vec<Job>, metrics: Option<&Metrics>) {
     let started = std::time::Instant::now();
     let outcome = write_all(conn, batch.iter()).await;
     if let Some(metrics) = metrics {
@@ -159,19 +196,19 @@ struct AlertInsert<'a> {
 /// Journals a batch with a fixed number of statements whatever its size: SQLite's per-statement
 /// cost, not the fsync, is what limits a busy writer.
 async fn write_all<'a>(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     jobs: impl Iterator<Item = &'a Job>,
 ) -> Result<Vec<Receipt>, sqlx::Error> {
     let jobs: Vec<&Job> = jobs.collect();
-    // IMMEDIATE takes the write lock now, so a competing writer makes us wait (busy_timeout)
-    // here rather than fail half-way through.
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    // The single writer owns id assignment; ids of deliveries that turn out to be pure
-    // duplicates are simply never inserted.
-    let last_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM deliveries")
-        .fetch_one(&mut *tx)
-        .await?;
-    let delivery_ids: Vec<i64> = (1..=jobs.len() as i64).map(|n| last_id + n).collect();
+    let mut tx = conn.begin().await?;
+    // Ids of deliveries that turn out to be pure duplicates are simply never inserted.
+    let count = jobs.len() as i64;
+    let delivery_ids: Vec<i64> = on_tx!(&mut tx, |conn, D| {
+        sqlx::query_scalar(<D as Dialect>::RESERVE_DELIVERY_IDS)
+            .bind(count)
+            .fetch_all(&mut *conn)
+            .await
+    })?;
 
     let mut rows: Vec<AlertInsert> = jobs
         .iter()
@@ -187,10 +224,14 @@ async fn write_all<'a>(
         })
         .collect();
     let mut inserted = HashSet::new();
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    // In key order, so two replicas inserting overlapping batches lock rows in the same order
+    // (PostgreSQL would otherwise abort one of them as a deadlock).
+    let mut ordered: Vec<&AlertInsert> = rows.iter().collect();
+    ordered.sort_by_cached_key(|row| dedupe_key(row.alert));
+    for chunk in ordered.chunks(ROWS_PER_INSERT) {
         inserted.extend(insert_alerts(&mut tx, chunk, &jobs).await?);
     }
-    // The first row carrying a key is the one SQLite inserted; later ones in the batch conflicted.
+    // The first row carrying a key is the one the database inserted; later ones in the batch conflicted.
     for row in &mut rows {
         let key = dedupe_key(row.alert);
         row.receipt.journaled = if inserted.remove(&key) {
@@ -235,53 +276,44 @@ fn dedupe_key(alert: &IncomingAlert) -> DedupeKey {
     )
 }
 
+const INSERT_ALERTS: &str = "INSERT INTO alerts (delivery_id, received_at_ms, fingerprint, \
+     status, starts_at_ms, ends_at_ms, labels, annotations, environment, api_user, application, \
+     action, rule_index, rule_name, action_detail, reason, mode, slack_channel) ";
+// RETURNING with DO NOTHING yields exactly the rows that were inserted.
+const ON_DUPLICATE_ALERT: &str = " ON CONFLICT (fingerprint, status, starts_at_ms) DO NOTHING \
+     RETURNING fingerprint, status, starts_at_ms";
+
 async fn insert_alerts(
-    tx: &mut Transaction<'_, Sqlite>,
-    rows: &[AlertInsert<'_>],
+    tx: &mut WriteTx<'_>,
+    rows: &[&AlertInsert<'_>],
     jobs: &[&Job],
 ) -> Result<Vec<DedupeKey>, sqlx::Error> {
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO alerts (delivery_id, received_at_ms, fingerprint, status, starts_at_ms, \
-         ends_at_ms, labels, annotations, environment, api_user, application, action, rule_index, \
-         rule_name, action_detail, reason, mode, slack_channel) ",
-    );
-    query.push_values(rows, |mut values, row| {
-        let alert = row.alert;
-        let receipt = &row.receipt;
-        let (detail, mode, channel) = match &alert.routing {
-            Routing::Routed { decision, .. } => (
-                Some(serde_json::to_string(&decision.action).expect("actions serialize")),
-                decision.mode.map(|m| m.as_str()),
-                decision.slack_channel.clone(),
-            ),
-            Routing::Unroutable { .. } => (None, None, None),
-        };
-        values
-            .push_bind(row.delivery_id)
-            .push_bind(jobs[row.job].received_at.as_millisecond())
-            .push_bind(alert.fingerprint.clone())
-            .push_bind(alert.status.as_str())
-            .push_bind(alert.starts_at.as_millisecond())
-            .push_bind(alert.ends_at.map(|t| t.as_millisecond()))
-            .push_bind(serde_json::to_string(&alert.labels).expect("string maps serialize"))
-            .push_bind(serde_json::to_string(&alert.annotations).expect("string maps serialize"))
-            .push_bind(receipt.environment.clone())
-            .push_bind(receipt.api_user.clone())
-            .push_bind(receipt.application.clone())
-            .push_bind(receipt.action.as_str())
-            .push_bind(receipt.rule.as_ref().map(|r| r.index as i64))
-            .push_bind(receipt.rule.as_ref().map(|r| r.name.clone()))
-            .push_bind(detail)
-            .push_bind(receipt.reason.clone())
-            .push_bind(mode)
-            .push_bind(channel);
-    });
-    // RETURNING with DO NOTHING yields exactly the rows that were inserted.
-    query.push(
-        " ON CONFLICT (fingerprint, status, starts_at_ms) DO NOTHING \
-         RETURNING fingerprint, status, starts_at_ms",
-    );
-    let inserted: Vec<(String, String, i64)> = query.build_query_as().fetch_all(&mut **tx).await?;
+    let values = rows.iter().map(|row| alert_values(row, jobs));
+    let inserted: Vec<(String, String, i64)> = on_tx!(tx, |conn, D| {
+        let mut query = QueryBuilder::<D>::new(INSERT_ALERTS);
+        query.push_values(values, |mut b, v| {
+            b.push_bind(v.0)
+                .push_bind(v.1)
+                .push_bind(v.2)
+                .push_bind(v.3)
+                .push_bind(v.4)
+                .push_bind(v.5)
+                .push_bind(v.6)
+                .push_bind(v.7)
+                .push_bind(v.8)
+                .push_bind(v.9)
+                .push_bind(v.10)
+                .push_bind(v.11)
+                .push_bind(v.12)
+                .push_bind(v.13)
+                .push_bind(v.14)
+                .push_bind(v.15)
+                .push_bind(v.16)
+                .push_bind(v.17);
+        });
+        query.push(ON_DUPLICATE_ALERT);
+        query.build_query_as().fetch_all(&mut *conn).await
+    })?;
     Ok(inserted
         .into_iter()
         .map(|(fingerprint, status, starts)| {
@@ -291,28 +323,89 @@ async fn insert_alerts(
         .collect())
 }
 
+/// One alert row's values, in `INSERT_ALERTS` order.
+type AlertValues = (
+    i64,
+    i64,
+    String,
+    &'static str,
+    i64,
+    Option<i64>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    &'static str,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<&'static str>,
+    Option<String>,
+);
+
+fn alert_values(row: &AlertInsert<'_>, jobs: &[&Job]) -> AlertValues {
+    let alert = row.alert;
+    let receipt = &row.receipt;
+    let (detail, mode, channel) = match &alert.routing {
+        Routing::Routed { decision, .. } => (
+            Some(serde_json::to_string(&decision.action).expect("actions serialize")),
+            decision.mode.map(|m| m.as_str()),
+            decision.slack_channel.clone(),
+        ),
+        Routing::Unroutable { .. } => (None, None, None),
+    };
+    (
+        row.delivery_id,
+        jobs[row.job].received_at.as_millisecond(),
+        alert.fingerprint.clone(),
+        alert.status.as_str(),
+        alert.starts_at.as_millisecond(),
+        alert.ends_at.map(|t| t.as_millisecond()),
+        serde_json::to_string(&alert.labels).expect("string maps serialize"),
+        serde_json::to_string(&alert.annotations).expect("string maps serialize"),
+        receipt.environment.clone(),
+        receipt.api_user.clone(),
+        receipt.application.clone(),
+        receipt.action.as_str(),
+        receipt.rule.as_ref().map(|r| r.index as i64),
+        receipt.rule.as_ref().map(|r| r.name.clone()),
+        detail,
+        receipt.reason.clone(),
+        mode,
+        channel,
+    )
+}
+
 async fn insert_deliveries(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut WriteTx<'_>,
     jobs: &[(usize, &&Job)],
     ids: &[i64],
 ) -> Result<(), sqlx::Error> {
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO deliveries (id, received_at_ms, receiver, group_key, status, external_url, \
-         alert_count, truncated_alerts) ",
-    );
-    query.push_values(jobs, |mut values, (index, job)| {
-        let delivery = &job.delivery;
-        values
-            .push_bind(ids[*index])
-            .push_bind(job.received_at.as_millisecond())
-            .push_bind(delivery.receiver.clone())
-            .push_bind(delivery.group_key.clone())
-            .push_bind(delivery.status.map(AlertStatus::as_str))
-            .push_bind(delivery.external_url.clone())
-            .push_bind(delivery.alerts.len() as i64)
-            .push_bind(delivery.truncated_alerts as i64);
-    });
-    query.build().execute(&mut **tx).await?;
+    on_tx!(tx, |conn, D| {
+        let mut query = QueryBuilder::<D>::new(
+            "INSERT INTO deliveries (id, received_at_ms, receiver, group_key, status, \
+             external_url, alert_count, truncated_alerts) ",
+        );
+        query.push_values(jobs, |mut values, (index, job)| {
+            let delivery = &job.delivery;
+            values
+                .push_bind(ids[*index])
+                .push_bind(job.received_at.as_millisecond())
+                .push_bind(delivery.receiver.clone())
+                .push_bind(delivery.group_key.clone())
+                .push_bind(delivery.status.map(AlertStatus::as_str))
+                .push_bind(delivery.external_url.clone())
+                .push_bind(delivery.alerts.len() as i64)
+                .push_bind(delivery.truncated_alerts as i64);
+        });
+        query
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 

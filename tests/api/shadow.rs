@@ -179,7 +179,7 @@ async fn every_mutating_step_refuses_a_shadow_rotation() {
         .bind(format!("forced-{i}@alphagov.co.uk"))
         .bind(APP)
         .bind(phase)
-        .execute(pool)
+        .execute(pool.as_sqlite().unwrap())
         .await
         .unwrap();
     }

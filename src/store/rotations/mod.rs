@@ -5,7 +5,9 @@
 //! written, and the outcome's Slack message is queued, together or not at all.
 
 use jiff::Timestamp;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{Database, QueryBuilder};
+
+use crate::store::{Db, WriteTx, on_tx};
 
 mod read;
 mod types;
@@ -19,20 +21,21 @@ use super::{StoreError, threads};
 /// Starts a rotation (or records a decision that needs no rotation) for an alert, or for a
 /// command-line request when `alert_id` is `None`.
 pub async fn start(
-    pool: &SqlitePool,
+    db: &Db,
     new: &NewRotation,
     alert_id: Option<i64>,
     now: Timestamp,
     notify: &[Notice],
 ) -> Result<(), StoreError> {
-    let mut tx = crate::store::write_tx(pool).await?;
-    insert_new(&mut tx, new, alert_id, now, notify).await?;
+    let mut tx = db.write_tx().await?;
+    insert_new(&mut tx, db.epoch(), new, alert_id, now, notify).await?;
     tx.commit().await.map_err(StoreError::Write)
 }
 
 /// [`start`] inside a transaction of the caller's.
 pub(crate) async fn insert_new(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut WriteTx<'_>,
+    epoch: i64,
     new: &NewRotation,
     alert_id: Option<i64>,
     now: Timestamp,
@@ -44,11 +47,11 @@ pub(crate) async fn insert_new(
         Some(key) => Some(threads::thread_for(tx, key, now_ms).await?),
         None => None,
     };
-    sqlx::query(
+    on_tx!(tx, |conn| sqlx::query(
         "INSERT INTO rotations (id, environment, api_user, application, action, rule_name, \
          action_detail, phase, trigger, created_at_ms, updated_at_ms, next_attempt_at_ms, outcome, \
-         finished_at_ms, alertname, mode, thread_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16)",
+         finished_at_ms, alertname, mode, thread_id, epoch) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&new.id)
     .bind(&new.environment)
@@ -66,8 +69,10 @@ pub(crate) async fn insert_new(
     .bind(&new.alertname)
     .bind(new.mode)
     .bind(thread_id)
-    .execute(&mut **tx)
+    .bind(epoch)
+    .execute(&mut *conn)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
     insert_audit(
         tx,
@@ -90,14 +95,14 @@ pub(crate) async fn insert_new(
 
 /// Takes an alert in without starting anything; `note` lands in the audit of `rotation_id`.
 pub async fn handle_alert(
-    pool: &SqlitePool,
+    db: &Db,
     alert_id: i64,
     rotation_id: Option<&str>,
     note: Option<(&str, &str, &str)>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let now_ms = now.as_millisecond();
-    let mut tx = crate::store::write_tx(pool).await?;
+    let mut tx = db.write_tx().await?;
     mark_handled(&mut tx, alert_id, rotation_id, now_ms).await?;
     if let (Some(id), Some((phase, reason, trigger))) = (rotation_id, note) {
         insert_audit(&mut tx, id, now_ms, Some(phase), phase, reason, trigger).await?;
@@ -107,33 +112,37 @@ pub async fn handle_alert(
 
 /// Moves a rotation from `t.from` to `t.to`; `Ok(false)` if it had already moved on.
 pub async fn transition(
-    pool: &SqlitePool,
+    db: &Db,
     id: &str,
     t: &Transition,
     now: Timestamp,
     alert_id: Option<i64>,
 ) -> Result<bool, StoreError> {
     let now_ms = now.as_millisecond();
-    let mut tx = crate::store::write_tx(pool).await?;
-    let mut query = QueryBuilder::<Sqlite>::new("UPDATE rotations SET phase = ");
-    query.push_bind(t.to);
-    query.push(", updated_at_ms = ").push_bind(now_ms);
-    query
-        .push(", next_attempt_at_ms = ")
-        .push_bind(t.next_attempt_at.map(|n| n.as_millisecond()));
-    query.push(", attempts = 0, last_error = NULL");
-    if t.next_attempt_at.is_none() {
-        query.push(", finished_at_ms = ").push_bind(now_ms);
-    }
-    push_fields(&mut query, &t.fields);
-    query.push(" WHERE id = ").push_bind(id);
-    query.push(" AND phase = ").push_bind(t.from);
-    let moved = query
-        .build()
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::Write)?
-        .rows_affected();
+    let mut tx = db.write_tx().await?;
+    let epoch = db.epoch();
+    let moved = on_tx!(&mut tx, |conn, D| {
+        let mut query = QueryBuilder::<D>::new("UPDATE rotations SET phase = ");
+        query.push_bind(t.to);
+        query.push(", updated_at_ms = ").push_bind(now_ms);
+        query
+            .push(", next_attempt_at_ms = ")
+            .push_bind(t.next_attempt_at.map(|n| n.as_millisecond()));
+        query.push(", attempts = 0, last_error = NULL");
+        if t.next_attempt_at.is_none() {
+            query.push(", finished_at_ms = ").push_bind(now_ms);
+        }
+        query.push(", epoch = ").push_bind(epoch);
+        push_fields(&mut query, &t.fields);
+        query.push(" WHERE id = ").push_bind(id);
+        query.push(" AND phase = ").push_bind(t.from);
+        query
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .map_err(StoreError::Write)?;
     if moved == 0 {
         return Ok(false);
     }
@@ -160,26 +169,36 @@ pub async fn transition(
 /// Writes fields of a rotation that is still in `phase`, without changing phase: what a step
 /// learned before its side effect (write-ahead).
 pub async fn record(
-    pool: &SqlitePool,
+    db: &Db,
     id: &str,
     phase: &str,
     fields: &[Field],
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new("UPDATE rotations SET updated_at_ms = ");
-    query.push_bind(now.as_millisecond());
-    push_fields(&mut query, fields);
-    query.push(" WHERE id = ").push_bind(id);
-    query.push(" AND phase = ").push_bind(phase);
-    query
-        .build()
-        .execute(pool)
-        .await
-        .map_err(StoreError::Write)?;
-    Ok(())
+    // Write-ahead of a side effect: fenced like a phase change.
+    let mut tx = db.write_tx().await?;
+    on_tx!(&mut tx, |conn, D| {
+        let mut query = QueryBuilder::<D>::new("UPDATE rotations SET updated_at_ms = ");
+        query.push_bind(now.as_millisecond());
+        push_fields(&mut query, fields);
+        query.push(" WHERE id = ").push_bind(id);
+        query.push(" AND phase = ").push_bind(phase);
+        query
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .map_err(StoreError::Write)?;
+    tx.commit().await.map_err(StoreError::Write)
 }
 
-fn push_fields(query: &mut QueryBuilder<Sqlite>, fields: &[Field]) {
+fn push_fields<D: Database>(query: &mut QueryBuilder<D>, fields: &[Field])
+where
+    for<'t> Option<String>: sqlx::Encode<'t, D> + sqlx::Type<D>,
+    for<'t> Option<i64>: sqlx::Encode<'t, D> + sqlx::Type<D>,
+    for<'t> Option<Vec<u8>>: sqlx::Encode<'t, D> + sqlx::Type<D>,
+{
     for field in fields {
         match field {
             Field::Text(column, value) => {
@@ -202,27 +221,29 @@ fn push_fields(query: &mut QueryBuilder<Sqlite>, fields: &[Field]) {
 /// Looks again at `at`: something is under way (a Job, a rollout). Not a failure: no attempt is
 /// counted and no audit row written (the wait can be long); `last_error` says what is awaited.
 pub async fn wait_until(
-    pool: &SqlitePool,
+    db: &Db,
     row: &RotationRow,
     awaiting: &str,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let mut tx = db.write_tx().await?;
+    on_tx!(&mut tx, |conn| sqlx::query(
         "UPDATE rotations SET last_error = $1, next_attempt_at_ms = $2 WHERE id = $3 AND phase = $4",
     )
     .bind(awaiting)
     .bind(at.as_millisecond())
     .bind(&row.id)
     .bind(&row.phase)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
-    Ok(())
+    tx.commit().await.map_err(StoreError::Write)
 }
 
 /// Records a failed try of the current phase and when to try again.
 pub async fn retry_later(
-    pool: &SqlitePool,
+    db: &Db,
     row: &RotationRow,
     error: &str,
     next_attempt_at: Timestamp,
@@ -230,8 +251,8 @@ pub async fn retry_later(
 ) -> Result<(), StoreError> {
     let now_ms = now.as_millisecond();
     let attempts = row.attempts + 1;
-    let mut tx = crate::store::write_tx(pool).await?;
-    sqlx::query(
+    let mut tx = db.write_tx().await?;
+    on_tx!(&mut tx, |conn| sqlx::query(
         "UPDATE rotations SET attempts = $1, last_error = $2, next_attempt_at_ms = $3, \
          updated_at_ms = $4 WHERE id = $5 AND phase = $6",
     )
@@ -241,8 +262,9 @@ pub async fn retry_later(
     .bind(now_ms)
     .bind(&row.id)
     .bind(&row.phase)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
     let reason = format!(
         "attempt {attempts} failed: {error}; retrying at {}",
@@ -263,7 +285,7 @@ pub async fn retry_later(
 }
 
 async fn insert_audit(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut WriteTx<'_>,
     rotation_id: &str,
     at_ms: i64,
     from: Option<&str>,
@@ -271,7 +293,7 @@ async fn insert_audit(
     reason: &str,
     trigger: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    on_tx!(tx, |conn| sqlx::query(
         "INSERT INTO audit (rotation_id, at_ms, from_phase, to_phase, reason, trigger) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -281,24 +303,28 @@ async fn insert_audit(
     .bind(to)
     .bind(reason)
     .bind(trigger)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
+    .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
     Ok(())
 }
 
 async fn mark_handled(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut WriteTx<'_>,
     alert_id: i64,
     rotation_id: Option<&str>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE alerts SET handled_at_ms = $1, rotation_id = $2 WHERE id = $3")
-        .bind(now_ms)
-        .bind(rotation_id)
-        .bind(alert_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(StoreError::Write)?;
+    on_tx!(tx, |conn| sqlx::query(
+        "UPDATE alerts SET handled_at_ms = $1, rotation_id = $2 WHERE id = $3"
+    )
+    .bind(now_ms)
+    .bind(rotation_id)
+    .bind(alert_id)
+    .execute(&mut *conn)
+    .await
+    .map(|r| r.rows_affected()))
+    .map_err(StoreError::Write)?;
     Ok(())
 }

@@ -1,0 +1,224 @@
+//! The two databases the journal runs on: SQLite (one replica, the embedded default) and
+//! PostgreSQL (a journal shared by several replicas).
+//!
+//! The SQL is written once, in the dialect both accept (`$n` placeholders, integer milliseconds,
+//! `ON CONFLICT … RETURNING`), and compiled against each native driver by [`on_pool!`] and
+//! [`on_tx!`]; what differs between the two (how a writer takes the journal, how ids are
+//! reserved) is the [`Dialect`] of each. The `Any` driver would share one code path too, but it
+//! would convert every row and lose SQLite's pragmas; this keeps both drivers native.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+use super::StoreError;
+
+/// Serialises writers on PostgreSQL the way `BEGIN IMMEDIATE` does on SQLite: every write
+/// transaction takes this transaction-scoped advisory lock first ("tkrotwr" in ASCII).
+pub(crate) const WRITE_LOCK_KEY: i64 = 0x0074_6b72_6f74_7772;
+
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle on the journal. Writes made through a [fenced](Db::fenced) handle commit only while
+/// the epoch it carries is still the journal's leadership epoch.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub(crate) pool: Pool,
+    fence: Option<Fence>,
+}
+
+/// The leadership epoch this replica acts under; 0 while it does not lead.
+#[derive(Clone, Debug, Default)]
+pub struct Fence(Arc<AtomicI64>);
+
+impl Fence {
+    pub fn set(&self, epoch: i64) {
+        self.0.store(epoch, Ordering::SeqCst);
+    }
+
+    pub fn clear(&self) {
+        self.set(0);
+    }
+
+    pub fn epoch(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A write transaction on either database.
+pub enum WriteTx<'c> {
+    Sqlite(Transaction<'c, Sqlite>),
+    Postgres(Transaction<'c, Postgres>),
+}
+
+/// Runs `$body` with `$pool` bound to the native pool: the body is compiled once per driver.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match &$db.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's native connection (and `$db`, if
+/// named, to the driver's type, for what the [`Dialect`] says or a `QueryBuilder`).
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        $crate::store::on_tx!($tx, |$conn, _Db| $body)
+    };
+    ($tx:expr, |$conn:ident, $db:ident| $body:expr) => {
+        match $tx {
+            $crate::store::WriteTx::Sqlite(tx) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Sqlite;
+                let $conn = &mut **tx;
+                $body
+            }
+            $crate::store::WriteTx::Postgres(tx) => {
+                #[allow(dead_code)]
+                type $db = sqlx::Postgres;
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on_pool, on_tx};
+
+/// What the two databases do differently, beyond [`Db::write_tx`].
+pub trait Dialect {
+    /// Which database this is, for logs and `/readyz`.
+    const NAME: &'static str;
+    /// `$1` new delivery ids, one per row. SQLite's single writer owns id assignment; on
+    /// PostgreSQL every replica's writer draws from the column's sequence.
+    const RESERVE_DELIVERY_IDS: &'static str;
+}
+
+impl Dialect for Sqlite {
+    const NAME: &'static str = "sqlite";
+    const RESERVE_DELIVERY_IDS: &'static str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL \
+         SELECT i + 1 FROM n WHERE i < $1) \
+         SELECT (SELECT COALESCE(MAX(id), 0) FROM deliveries) + i FROM n ORDER BY i";
+}
+
+impl Dialect for Postgres {
+    const NAME: &'static str = "postgres";
+    const RESERVE_DELIVERY_IDS: &'static str =
+        "SELECT nextval(pg_get_serial_sequence('deliveries', 'id')) FROM generate_series(1, $1)";
+}
+
+impl Db {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool, fence: None }
+    }
+
+    /// This handle's writes commit only while `fence` holds the journal's leadership epoch.
+    pub fn fenced(&self, fence: Fence) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            fence: Some(fence),
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => Sqlite::NAME,
+            Pool::Postgres(_) => Postgres::NAME,
+        }
+    }
+
+    /// The SQLite pool, for tests that write what the engine never would.
+    pub fn as_sqlite(&self) -> Option<&SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(pool) => Some(pool),
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    pub fn is_shared(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
+    /// The epoch written with each phase change: the fence's, or 0 for an unfenced writer.
+    pub fn epoch(&self) -> i64 {
+        self.fence.as_ref().map_or(0, Fence::epoch)
+    }
+
+    /// A transaction that writes. SQLite: `BEGIN IMMEDIATE` takes the write lock up front
+    /// (waiting out the busy timeout) instead of upgrading a read half-way through, which SQLite
+    /// refuses at once when another writer committed meanwhile. PostgreSQL: the same, with an
+    /// advisory lock every replica's writers share. A fenced handle then checks its epoch under
+    /// that lock, so a replica that lost the leadership cannot write a phase change.
+    pub async fn write_tx(&self) -> Result<WriteTx<'static>, StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => Ok(WriteTx::Sqlite(
+                pool.begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(StoreError::Write)?,
+            )),
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(StoreError::Write)?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::Write)?;
+                if let Some(fence) = &self.fence {
+                    let epoch: i64 =
+                        sqlx::query_scalar("SELECT epoch FROM leadership WHERE id = 1")
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(StoreError::Write)?;
+                    let mine = fence.epoch();
+                    if epoch != mine || mine == 0 {
+                        return Err(StoreError::Fenced {
+                            mine,
+                            current: epoch,
+                        });
+                    }
+                }
+                Ok(WriteTx::Postgres(tx))
+            }
+        }
+    }
+
+    /// Whether this handle may still act: its fence holds the journal's current epoch (always
+    /// true on SQLite, where one replica owns the file). Read before every side effect.
+    pub async fn still_leading(&self) -> Result<(), StoreError> {
+        let (Pool::Postgres(pool), Some(fence)) = (&self.pool, &self.fence) else {
+            return Ok(());
+        };
+        let epoch: i64 = sqlx::query_scalar("SELECT epoch FROM leadership WHERE id = 1")
+            .fetch_one(pool)
+            .await
+            .map_err(StoreError::Read)?;
+        let mine = fence.epoch();
+        if epoch != mine || mine == 0 {
+            return Err(StoreError::Fenced {
+                mine,
+                current: epoch,
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await);
+    }
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            WriteTx::Sqlite(tx) => tx.commit().await,
+            WriteTx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
