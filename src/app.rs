@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{Adapters, Engine};
 use crate::intake::auth::WebhookAuth;
+use crate::leader::Leadership;
 use crate::notifier::Notifier;
 use crate::reconcile::Reconciler;
 use crate::secrets::Keys;
@@ -69,6 +70,9 @@ pub struct Application {
     notifier: Option<Arc<Notifier>>,
     /// `Some(poll)` when the engine's loop runs inside `run_until_stopped`.
     engine_in_background: Option<std::time::Duration>,
+    /// Whether this replica acts; with PostgreSQL, elected (the election stops with `stop_election`).
+    leadership: Arc<Leadership>,
+    stop_election: watch::Sender<bool>,
 }
 
 impl Application {
@@ -87,6 +91,19 @@ impl Application {
         )
         .await?;
         let journal = Arc::new(journal);
+        let (stop_election, election_stopped) = watch::channel(false);
+        let leadership = if journal.pool().is_shared() {
+            Leadership::postgres(
+                &config.database_url,
+                journal.pool(),
+                config.leader_lease,
+                replica_name(),
+                Arc::clone(&metrics),
+                election_stopped,
+            )?
+        } else {
+            Leadership::sole()
+        };
         let engine_in_background = engine.as_ref().filter(|e| e.background).map(|e| e.poll);
         let (slack, clock, keys) = match &engine {
             Some(parts) => (
@@ -100,14 +117,17 @@ impl Application {
             None => (SlackParts::default(), None, None),
         };
         let engine = engine.map(|parts| {
-            Arc::new(Engine::new(
-                Arc::clone(&journal),
-                Arc::clone(&metrics),
-                parts.adapters,
-                parts.clock,
-                parts.keys,
-                config.engine.clone(),
-            ))
+            Arc::new(
+                Engine::new(
+                    Arc::clone(&journal),
+                    Arc::clone(&metrics),
+                    parts.adapters,
+                    parts.clock,
+                    parts.keys,
+                    config.engine.clone(),
+                )
+                .led_by(Arc::clone(&leadership)),
+            )
         });
         let notifier = slack.api.clone().zip(clock.clone()).map(|(api, clock)| {
             Arc::new(Notifier::new(
@@ -181,6 +201,7 @@ impl Application {
             policy: config.policy,
             default_environment: config.default_environment,
             status_open: config.status_page_open,
+            leadership: Arc::clone(&leadership),
         });
         Ok(Self {
             listener,
@@ -190,6 +211,8 @@ impl Application {
             engine,
             notifier,
             engine_in_background,
+            leadership,
+            stop_election,
         })
     }
 
@@ -222,23 +245,31 @@ impl Application {
         let journal = Arc::clone(&self.state.journal);
         let (stop_engine, engine_stopped) = watch::channel(false);
         let background = self.engine.zip(self.engine_in_background);
+        let leader = &self.leadership;
         let engine_task = background.map(|(engine, poll)| {
-            let mut stopped = engine_stopped.clone();
-            tokio::spawn(engine.run(poll, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            }))
+            tokio::spawn(while_leading(
+                Arc::clone(leader),
+                engine_stopped.clone(),
+                move |stop| Arc::clone(&engine).run(poll, stop),
+            ))
         });
         let notifier_task = self.notifier.map(|notifier| {
-            let mut stopped = engine_stopped.clone();
-            tokio::spawn(notifier.run(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            }))
+            tokio::spawn(while_leading(
+                Arc::clone(leader),
+                engine_stopped.clone(),
+                move |stop| Arc::clone(&notifier).run(stop),
+            ))
         });
         let reconcile_task = self.reconciler.map(|(reconciler, interval)| {
-            let mut stopped = engine_stopped.clone();
-            tokio::spawn(reconciler.run(interval, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            }))
+            let reconciler = Arc::new(reconciler);
+            tokio::spawn(while_leading(
+                Arc::clone(leader),
+                engine_stopped.clone(),
+                move |stop| {
+                    let reconciler = Arc::clone(&reconciler);
+                    async move { reconciler.run(interval, stop).await }
+                },
+            ))
         });
         let metrics_task = self.metrics_listener.map(|listener| {
             let router = web::metrics_router(Arc::clone(&self.state));
@@ -265,10 +296,44 @@ impl Application {
         {
             let _ = task.await;
         }
+        // Nothing acts any more: let a standby take over at once.
+        let _ = self.stop_election.send(true);
         journal.close().await;
         tracing::info!("stopped; journal closed");
         served
     }
+}
+
+/// Runs `task` whenever this replica leads, handing it a future that completes when it must
+/// stop: the leadership lost, or the service stopping.
+async fn while_leading<F, Fut>(leader: Arc<Leadership>, mut stopped: watch::Receiver<bool>, task: F)
+where
+    F: Fn(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            () = leader.leading() => {},
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        let (lost, mut stop) = (Arc::clone(&leader), stopped.clone());
+        task(Box::pin(async move {
+            tokio::select! {
+                () = lost.lost() => {},
+                _ = stop.wait_for(|stop| *stop) => {},
+            }
+        }))
+        .await;
+        if *stopped.borrow() {
+            return;
+        }
+    }
+}
+
+/// This replica's name in the journal's leadership row: the pod's name in Kubernetes.
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "token-rotator".into());
+    format!("{host}/{}", std::process::id())
 }
 
 /// Completes on SIGTERM (Kubernetes stopping the pod) or ctrl-c.

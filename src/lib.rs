@@ -12,6 +12,7 @@ pub mod domain;
 pub mod engine;
 pub mod fixtures;
 pub mod intake;
+pub mod leader;
 pub mod notifier;
 pub mod policy;
 pub mod reconcile;

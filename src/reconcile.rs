@@ -77,7 +77,7 @@ impl Reconciler {
         Ok(new)
     }
 
-    pub async fn run(self, interval: Duration, shutdown: impl Future<Output = ()>) {
+    pub async fn run(&self, interval: Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -29,7 +29,8 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 /// Validated configuration; nothing downstream re-checks it.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `sqlite://path` for the embedded journal.
+    /// `sqlite://path` for the embedded journal (one replica), or `postgres://…` for a journal
+    /// several replicas share (one of them leads).
     pub database_url: String,
     pub listen: SocketAddr,
     /// `/metrics` on its own address, so it is not exposed with the webhook; `None`: on `listen`.
@@ -40,6 +41,8 @@ pub struct Config {
     pub default_environment: Option<Environment>,
     /// How long a journal write waits for a lock held by someone else before giving up (503).
     pub journal_busy_timeout: Duration,
+    /// With PostgreSQL: how long a leader cut off from the journal may go unheard (see `leader`).
+    pub leader_lease: Duration,
     pub policy: Policy,
     /// `[rotation]`: grace period, deadlines, retries.
     pub engine: EngineSettings,

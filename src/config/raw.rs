@@ -20,6 +20,8 @@ use crate::policy::Policy;
 const DEFAULT_DATABASE_URL: &str = "sqlite://token-rotator.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_BUSY_TIMEOUT: &str = "5s";
+/// With a PostgreSQL journal: failover within a lease and a fifth (see `leader`).
+const DEFAULT_LEADER_LEASE: &str = "10s";
 const DEFAULT_INTERNAL_DOMAINS: [&str; 3] = [
     "alphagov.co.uk",
     "publishing.service.gov.uk",
@@ -27,7 +29,7 @@ const DEFAULT_INTERNAL_DOMAINS: [&str; 3] = [
 ];
 
 /// Environment variables that override top-level keys; rules are only ever set in the file.
-const ENV_KEYS: [&str; 7] = [
+const ENV_KEYS: [&str; 8] = [
     "public_url",
     "database_url",
     "listen",
@@ -35,6 +37,7 @@ const ENV_KEYS: [&str; 7] = [
     "default_environment",
     "internal_domains",
     "journal_busy_timeout",
+    "leader_lease",
 ];
 const ENV_PREFIX: &str = "TOKEN_ROTATOR_";
 
@@ -51,6 +54,7 @@ struct RawConfig {
     default_environment: Option<Spanned<String>>,
     internal_domains: Option<Vec<String>>,
     journal_busy_timeout: Option<Spanned<String>>,
+    leader_lease: Option<Spanned<String>>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
     rotation: Option<RawRotation>,
@@ -192,12 +196,13 @@ fn validate(
         "database_url",
         Some(DEFAULT_DATABASE_URL),
     )?;
-    if !database_url.value.starts_with("sqlite:") {
+    let scheme = database_url.value.split(':').next().unwrap_or_default();
+    if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
         checker.report(
             &database_url.from,
             format!(
-                "database_url {:?} is not supported: expected sqlite://PATH",
-                database_url.value
+                "database_url {:?} is not supported: expected sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
+                crate::store::redact_url(&database_url.value)
             ),
         );
     }
@@ -232,6 +237,19 @@ fn validate(
         Some(DEFAULT_BUSY_TIMEOUT),
     )?;
     let busy_timeout = parse_duration(checker, "journal_busy_timeout", &busy);
+    let lease = pick(
+        raw.leader_lease,
+        &env,
+        "leader_lease",
+        Some(DEFAULT_LEADER_LEASE),
+    )?;
+    let leader_lease = parse_duration(checker, "leader_lease", &lease).filter(|value| {
+        let ok = *value >= std::time::Duration::from_secs(1);
+        if !ok {
+            checker.report(&lease.from, "leader_lease must be at least 1s".into());
+        }
+        ok
+    });
     let default_environment = pick(raw.default_environment, &env, "default_environment", None)
         .and_then(|env_value| match Environment::parse(&env_value.value) {
             Ok(environment) => Some(environment),
@@ -272,6 +290,7 @@ fn validate(
         status_page_open: raw.status_page_open,
         default_environment,
         journal_busy_timeout: busy_timeout?,
+        leader_lease: leader_lease?,
         policy: Policy::new(rules, internal_domains),
         engine: sections.engine.map(|mut engine| {
             engine.public_url = public_url;

@@ -12,21 +12,18 @@ impl Engine {
             SlackOut::Log => None,
         };
         let now = self.clock.now();
-        let due = outbox::due_notifications(self.journal.pool(), now).await?;
+        let due = outbox::due_notifications(&self.db, now).await?;
         let Some(slack) = slack else {
             for n in &due {
                 tracing::info!(rotation_id = ?n.rotation_id, body = %n.body, "outcome (no Slack configured)");
-                outbox::notification_attempted(self.journal.pool(), n.id, now, None, None).await?;
+                outbox::notification_attempted(&self.db, n.id, now, None, None).await?;
             }
             return Ok(due.len());
         };
         for n in &due {
             let body: serde_json::Value = serde_json::from_str(&n.body).unwrap_or_default();
             match slack.post(&body).await {
-                Ok(()) => {
-                    outbox::notification_attempted(self.journal.pool(), n.id, now, None, None)
-                        .await?
-                }
+                Ok(()) => outbox::notification_attempted(&self.db, n.id, now, None, None).await?,
                 Err(error) => {
                     // Messages never give up: the outcome matters more than its lateness.
                     let delay = self
@@ -40,7 +37,7 @@ impl Engine {
                     tracing::warn!(%error, notification = n.id, "Slack message not delivered; will retry");
                     let message = error.to_string();
                     outbox::notification_attempted(
-                        self.journal.pool(),
+                        &self.db,
                         n.id,
                         now,
                         Some(now + delay),

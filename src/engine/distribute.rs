@@ -289,7 +289,7 @@ impl Engine {
             let mut taken = attempt!(deployments.baseline(&p.name).await);
             taken.rollback = true;
             let field = Field::Text("rollout_baseline", serde_json::to_string(&taken).ok());
-            let pool = self.journal.pool();
+            let pool = &self.db;
             let now = self.clock.now();
             if let Err(e) =
                 crate::store::rotations::record(pool, &row.id, &row.phase, &[field], now).await

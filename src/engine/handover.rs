@@ -65,7 +65,7 @@ impl Engine {
         owner: &str,
         window: std::time::Duration,
     ) -> Step {
-        let pool = self.journal.pool();
+        let pool = &self.db;
         let now = self.clock.now();
         let handover = attempt!(
             handovers::open(pool, &row.id, &random_id(), now, now + window)
@@ -101,7 +101,7 @@ impl Engine {
 
     /// awaiting_handover → distributed once the owner confirms, or the window ends.
     pub(super) async fn await_handover(&self, row: &RotationRow) -> Step {
-        let pool = self.journal.pool();
+        let pool = &self.db;
         let now = self.clock.now();
         let Some(handover) = attempt!(handovers::of_rotation(pool, &row.id).await.map_err(journal))
         else {

@@ -15,7 +15,7 @@ const BATCH: i64 = 500;
 impl Engine {
     /// Takes in every journaled alert not yet handled; `tick` does this first.
     pub async fn ingest(&self) -> Result<usize, EngineError> {
-        let pending = rotations::pending_alerts(self.journal.pool(), BATCH).await?;
+        let pending = rotations::pending_alerts(&self.db, BATCH).await?;
         for alert in &pending {
             self.take_in(alert).await?;
         }
@@ -23,7 +23,7 @@ impl Engine {
     }
 
     async fn take_in(&self, alert: &PendingAlert) -> Result<(), EngineError> {
-        let pool = self.journal.pool();
+        let pool = &self.db;
         let now = self.clock.now();
         let source = if alert.receiver == crate::reconcile::RECEIVER {
             "reconcile"

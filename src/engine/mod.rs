@@ -41,10 +41,11 @@ use crate::adapters::AdapterError;
 use crate::adapters::alertmanager::AlertmanagerClient;
 use crate::adapters::slack::SlackWebhook;
 use crate::clock::Clock;
+use crate::leader::Leadership;
 use crate::secrets::Keys;
 use crate::store::outbox::{self, Notice, NoticeKind};
 use crate::store::rotations::{self, RotationRow, Transition};
-use crate::store::{Journal, StoreError};
+use crate::store::{Db, Journal, StoreError};
 use crate::telemetry::Metrics;
 pub use phase::Phase;
 pub use retry::RetryPolicy;
@@ -136,6 +137,9 @@ impl Adapters {
 
 pub struct Engine {
     journal: Arc<Journal>,
+    /// The journal as the engine writes it: fenced by the leadership epoch when elected.
+    db: Db,
+    leader: Arc<Leadership>,
     metrics: Arc<Metrics>,
     adapters: Adapters,
     clock: Arc<dyn Clock>,
@@ -183,6 +187,8 @@ impl Engine {
         settings: EngineSettings,
     ) -> Self {
         Self {
+            db: journal.pool().clone(),
+            leader: Leadership::sole(),
             journal,
             metrics,
             adapters,
@@ -191,6 +197,13 @@ impl Engine {
             settings,
             wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Acts only while `leader` leads, and writes fenced by its epoch.
+    pub fn led_by(mut self, leader: Arc<Leadership>) -> Self {
+        self.db = self.journal.pool().fenced(leader.fence());
+        self.leader = leader;
+        self
     }
 
     /// Intake calls `notify_one` on this after journaling alerts.
@@ -206,7 +219,7 @@ impl Engine {
     pub async fn tick(&self) -> Result<Progress, EngineError> {
         let alerts = self.ingest().await? + self.start_due().await?;
         let mut steps = 0;
-        let due = rotations::due_rotations(self.journal.pool(), self.clock.now()).await?;
+        let due = rotations::due_rotations(&self.db, self.clock.now()).await?;
         let mut plans = Vec::new();
         for row in due {
             if let Some(plan) = self.step(row).await? {
@@ -217,7 +230,7 @@ impl Engine {
         if !plans.is_empty() {
             // Shadow plans of one pass go to Slack as one message, not one per target.
             let body = message::shadow_batch(&plans);
-            outbox::enqueue(self.journal.pool(), &body, self.clock.now()).await?;
+            outbox::enqueue(&self.db, &body, self.clock.now()).await?;
         }
         let messages = self.deliver().await?;
         Ok(Progress {
@@ -246,7 +259,7 @@ impl Engine {
             if let Err(e) = self.run_until_idle().await {
                 tracing::error!(error = %e, "engine pass failed; retrying");
             }
-            let wait = match rotations::next_due(self.journal.pool()).await {
+            let wait = match rotations::next_due(&self.db).await {
                 Ok(Some(due_ms)) => {
                     let now = self.clock.now().as_millisecond();
                     Duration::from_millis((due_ms - now).clamp(0, poll.as_millis() as i64) as u64)
@@ -271,6 +284,9 @@ impl Engine {
         // Labels come from outside: `?` escapes anything that could forge a log line.
         let span = tracing::info_span!("step", rotation_id = %row.id, %phase, target = ?format!("{}/{}/{}", row.environment, row.api_user, row.application));
         let _enter = span.enter();
+        // Every step may call out: a replica that lost the leadership since the pass began stops
+        // here, before the call, and the pass with it.
+        self.leader.ensure().await?;
         match self.run_step(&row, phase).await {
             Step::Advance(transition) => {
                 let plan = (transition.to == Phase::PlannedOnly.as_str())
@@ -289,8 +305,7 @@ impl Engine {
         alert_id: Option<i64>,
     ) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let moved =
-            rotations::transition(self.journal.pool(), &row.id, &transition, now, alert_id).await?;
+        let moved = rotations::transition(&self.db, &row.id, &transition, now, alert_id).await?;
         if moved {
             let seconds = (now.as_millisecond() - row.updated_at_ms) as f64 / 1000.0;
             let terminal = transition.next_attempt_at.is_none();
@@ -314,7 +329,7 @@ impl Engine {
         if error.is_pending() {
             tracing::debug!(rotation_id = %row.id, %error, "waiting");
             let at = now + self.settings.poll;
-            rotations::wait_until(self.journal.pool(), row, &error.to_string(), at).await?;
+            rotations::wait_until(&self.db, row, &error.to_string(), at).await?;
             return Ok(());
         }
         let failures = row.attempts as u32 + 1;
@@ -327,8 +342,7 @@ impl Engine {
             let at = now + delay;
             if deadline.is_none_or(|d| at < d) {
                 tracing::warn!(rotation_id = %row.id, %error, attempt = failures, "step failed; will retry");
-                rotations::retry_later(self.journal.pool(), row, &error.to_string(), at, now)
-                    .await?;
+                rotations::retry_later(&self.db, row, &error.to_string(), at, now).await?;
                 self.metrics.retried(error.upstream());
                 return Ok(());
             }

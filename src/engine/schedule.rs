@@ -185,7 +185,7 @@ impl Engine {
     /// Starts the rotation of every scheduled target that is due now, inside its window, and
     /// not already rotating. Returns how many started.
     pub(super) async fn start_due(&self) -> Result<usize, EngineError> {
-        let pool = self.journal.pool();
+        let pool = &self.db;
         let now = self.clock.now();
         let mut started = 0;
         for scheduled in self.adapters.schedules.values() {

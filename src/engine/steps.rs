@@ -116,17 +116,12 @@ impl Engine {
             // A scheduled target's issuer may not say when tokens expire (Synoptic cannot): the
             // old token is the one the last rotation made, expiring when it asked for.
             let last = attempt!(
-                rotations::last_done(
-                    self.journal.pool(),
-                    &row.environment,
-                    &row.api_user,
-                    &row.application
-                )
-                .await
-                .map_err(|e| AdapterError::Transient {
-                    upstream: "journal",
-                    detail: e.to_string()
-                })
+                rotations::last_done(&self.db, &row.environment, &row.api_user, &row.application)
+                    .await
+                    .map_err(|e| AdapterError::Transient {
+                        upstream: "journal",
+                        detail: e.to_string()
+                    })
             );
             let last_id = last.as_ref().and_then(|r| r.new_token_id.clone());
             // Else (a first rotation) the token in place now.
@@ -188,7 +183,7 @@ impl Engine {
         let gathered_before = row.secret_name.is_some();
         if !gathered_before {
             // First try only: a resumed step must not take our own new token for the old one.
-            let pool = self.journal.pool();
+            let pool = &self.db;
             if let Err(e) =
                 rotations::record(pool, &row.id, &row.phase, &gathered, self.clock.now()).await
             {

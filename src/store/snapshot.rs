@@ -30,16 +30,15 @@ pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError
     .fetch_one(pool)
     .await)
     .map_err(StoreError::Read)?;
-    let expiries: Vec<(String, String, String, i64)> =
-        on_pool!(db, |pool| {
-            sqlx::query_as(
+    let expiries: Vec<(String, String, String, i64)> = on_pool!(db, |pool| {
+        sqlx::query_as(
         "SELECT environment, api_user, application, MAX(new_token_expires_at_ms) FROM rotations \
          WHERE phase = 'done' AND new_token_expires_at_ms IS NOT NULL \
          GROUP BY environment, api_user, application",
     )
     .fetch_all(pool).await
-        })
-        .map_err(StoreError::Read)?;
+    })
+    .map_err(StoreError::Read)?;
     // The first alert of each target's firing episode: firing alerts newer than its last resolve.
     let first_seen: Vec<(String, String, String, i64)> = on_pool!(db, |pool| sqlx::query_as(
         "SELECT f.environment, f.api_user, f.application, MIN(f.received_at_ms) FROM alerts f \

@@ -52,6 +52,8 @@ pub struct Metrics {
     slack_errors: Family<ErrorLabel, Counter>,
     slack_refused: Gauge,
     next_rotation: Family<ScheduleLabel, Gauge<f64, AtomicU64>>,
+    leader: Gauge,
+    leader_epoch: Gauge,
 }
 
 impl Default for Metrics {
@@ -100,6 +102,18 @@ impl Metrics {
             next_rotation.clone(),
         );
         let slack_refused = Gauge::default();
+        let leader = Gauge::default();
+        registry.register(
+            "token_rotator_leader",
+            "1 while this replica leads (runs rotations, the scheduler, reconcile and Slack threads), 0 on a standby",
+            leader.clone(),
+        );
+        let leader_epoch = Gauge::default();
+        registry.register(
+            "token_rotator_leader_epoch",
+            "The leadership epoch this replica last led under (PostgreSQL journal; 0: never led)",
+            leader_epoch.clone(),
+        );
         registry.register(
             "token_rotator_slack_errors",
             "Slack Web API errors by class: ratelimited, unavailable, message_rejected, or the code a person must fix (invalid_auth, channel_not_found, not_in_channel…)",
@@ -245,6 +259,8 @@ impl Metrics {
             slack_errors,
             slack_refused,
             next_rotation,
+            leader,
+            leader_epoch,
         }
     }
 
@@ -293,6 +309,13 @@ impl Metrics {
 
     pub fn slack_refused(&self, refused: bool) {
         self.slack_refused.set(i64::from(refused));
+    }
+
+    pub fn leadership(&self, leading: bool, epoch: i64) {
+        self.leader.set(i64::from(leading));
+        if leading {
+            self.leader_epoch.set(epoch);
+        }
     }
 
     pub fn retried(&self, upstream: &'static str) {

@@ -50,6 +50,8 @@ pub struct AppState {
     pub default_environment: Option<Environment>,
     /// The status page and `/v1/rotations` without credentials (read-only, no secrets in them).
     pub status_open: bool,
+    /// Whether this replica leads, for `/readyz`.
+    pub leadership: Arc<crate::leader::Leadership>,
 }
 
 /// The service's routes; `/metrics` too unless it has a listener of its own.
@@ -135,11 +137,14 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 .as_ref()
                 .map(|h| h.problems())
                 .unwrap_or_default();
-            let body = if problems.is_empty() {
-                serde_json::json!({"status": "ready"})
-            } else {
-                serde_json::json!({"status": "ready", "slack": {"problems": problems}})
-            };
+            // A standby is ready too: it takes webhooks; it just does not act on them.
+            let mut body = serde_json::json!({"status": "ready", "role": role(&state)});
+            if let crate::leader::Role::Leader { epoch } = state.leadership.role() {
+                body["epoch"] = epoch.into();
+            }
+            if !problems.is_empty() {
+                body["slack"] = serde_json::json!({"problems": problems});
+            }
             (StatusCode::OK, Json(body))
         }
         Err(e) => {
@@ -149,6 +154,14 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 Json(serde_json::json!({"status": "unavailable", "detail": e.to_string()})),
             )
         }
+    }
+}
+
+fn role(state: &AppState) -> &'static str {
+    if state.leadership.is_leader() {
+        "leader"
+    } else {
+        "standby"
     }
 }
 
