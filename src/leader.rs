@@ -180,12 +180,20 @@ impl Election {
             .await
             .map_err(|_| "connecting timed out".to_owned())?
             .map_err(|e| format!("cannot connect: {e}"))?;
-        // The server ends this session (and frees the lock) when it hears nothing for a lease.
-        let idle = format!("SET idle_session_timeout = {}", self.lease.as_millis());
-        sqlx::query(sqlx::AssertSqlSafe(idle))
-            .execute(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+        // The server ends this session (and frees the lock) when it hears nothing for a lease:
+        // between statements, or half-way through one (a message cut off mid-protocol leaves
+        // the session in an implicit transaction, which only the second setting covers).
+        let lease_ms = self.lease.as_millis();
+        for setting in [
+            "idle_session_timeout",
+            "idle_in_transaction_session_timeout",
+        ] {
+            let set = format!("SET {setting} = {lease_ms}");
+            sqlx::query(sqlx::AssertSqlSafe(set))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         loop {
             let got: bool = timeout(self.lease / 2, async {
                 sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -201,14 +209,18 @@ impl Election {
             }
             tokio::time::sleep(every).await;
         }
-        let epoch: i64 = sqlx::query_scalar(
-            "UPDATE leadership SET epoch = epoch + 1, holder = $1, since_ms = $2 WHERE id = 1 \
-             RETURNING epoch",
+        let epoch: i64 = timeout(
+            self.lease,
+            sqlx::query_scalar(
+                "UPDATE leadership SET epoch = epoch + 1, holder = $1, since_ms = $2 \
+                 WHERE id = 1 RETURNING epoch",
+            )
+            .bind(&self.holder)
+            .bind(jiff::Timestamp::now().as_millisecond())
+            .fetch_one(&mut conn),
         )
-        .bind(&self.holder)
-        .bind(jiff::Timestamp::now().as_millisecond())
-        .fetch_one(&mut conn)
         .await
+        .map_err(|_| "taking over timed out".to_owned())?
         .map_err(|e| e.to_string())?;
         self.leadership.fence.set(epoch);
         self.leadership.role.send_replace(Role::Leader { epoch });

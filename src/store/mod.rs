@@ -100,7 +100,11 @@ impl Journal {
         let (db, conn) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(invalid)?
-                .application_name("token-rotator");
+                .application_name("token-rotator")
+                // Our transactions last milliseconds. One left open by a replica cut off from the
+                // database would hold the journal's write lock (and its rows) for the replica
+                // that takes over: the server ends it instead.
+                .options([("idle_in_transaction_session_timeout", "5s")]);
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(busy_timeout)

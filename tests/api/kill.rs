@@ -6,7 +6,6 @@
 //! `TOKEN_ROTATOR_CHAOS_SEED` set the run; `bench/chaos.sh` runs a longer one.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,13 +18,10 @@ use token_rotator::sim::signon::SignonSim;
 use token_rotator::sim::slack::{SlackSim, WEBHOOK_PATH};
 
 use crate::helpers::alert_body;
+use crate::process::{Serve, free_port, kill};
 use crate::world::{ADMIN_TOKEN, NAMESPACE};
 
-const WEBHOOK_TOKEN: &str = "chaos-webhook-credential";
-// 32 fixed bytes each, base64: the journal's sealed values must open after every restart.
-const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const FINGERPRINT_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
-const PHASES: [&str; 6] = [
+pub const PHASES: [&str; 6] = [
     "planned",
     "issued",
     "distributed",
@@ -33,81 +29,6 @@ const PHASES: [&str; 6] = [
     "verified",
     "grace",
 ];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Harness {
-    dir: tempfile::TempDir,
-    config: std::path::PathBuf,
-    port: u16,
-    slack_url: String,
-    client: reqwest::Client,
-}
-
-impl Harness {
-    fn spawn(&self) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_token-rotator"))
-            .args(["serve", "--allow-short-grace", "--config"])
-            .arg(&self.config)
-            .env("TOKEN_ROTATOR_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
-            .env("TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("TOKEN_ROTATOR_ENCRYPTION_KEY", ENCRYPTION_KEY)
-            .env("TOKEN_ROTATOR_FINGERPRINT_KEY", FINGERPRINT_KEY)
-            .env("TOKEN_ROTATOR_SLACK_WEBHOOK_URL", &self.slack_url)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn ready(&self) {
-        for _ in 0..400 {
-            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("serve did not become ready");
-    }
-
-    /// The rotations as the service's JSON says; empty while it is down.
-    async fn rotations(&self) -> Vec<Value> {
-        let Ok(response) = self
-            .client
-            .get(self.url("/v1/rotations"))
-            .bearer_auth(WEBHOOK_TOKEN)
-            .send()
-            .await
-        else {
-            return Vec::new();
-        };
-        response
-            .json::<Value>()
-            .await
-            .ok()
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
-    }
-}
-
-fn kill(child: &mut Child) {
-    // SIGKILL: no shutdown hook runs, the journal is as last committed.
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_killed_over_and_over_finishes_every_rotation_exactly_once() {
@@ -148,16 +69,7 @@ async fn serve_killed_over_and_over_finishes_every_rotation_exactly_once() {
         ),
     )
     .unwrap();
-    let harness = Harness {
-        dir,
-        config,
-        port,
-        slack_url: format!("{}{WEBHOOK_PATH}", slack_http.url()),
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap(),
-    };
+    let harness = Serve::new(config, port, format!("{}{WEBHOOK_PATH}", slack_http.url()));
 
     // A new target every round, so every round has work in flight when it is killed.
     let mut acked: BTreeSet<String> = BTreeSet::new();
@@ -186,15 +98,7 @@ async fn serve_killed_over_and_over_finishes_every_rotation_exactly_once() {
                 ("application", "Publishing API"),
             ],
         );
-        let answered = harness
-            .client
-            .post(harness.url("/v1/alertmanager"))
-            .bearer_auth(WEBHOOK_TOKEN)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await;
-        if answered.is_ok_and(|r| r.status() == 200) {
+        if harness.post_webhook(body).await {
             acked.insert(fingerprint);
         }
         if round % 2 == 0 {
@@ -264,10 +168,7 @@ async fn serve_killed_over_and_over_finishes_every_rotation_exactly_once() {
     );
     // Every acknowledged alert is in the journal.
     let journal = token_rotator::store::Journal::open(
-        &format!(
-            "sqlite://{}",
-            harness.dir.path().join("journal.db").display()
-        ),
+        &format!("sqlite://{}", dir.path().join("journal.db").display()),
         Duration::from_secs(5),
     )
     .await
