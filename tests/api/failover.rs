@@ -221,12 +221,13 @@ async fn the_leader_killed_at_each_phase_boundary_the_standby_finishes_with_one_
                 .post_webhook(Pair::alert(&user, &format!("{round:016x}")))
                 .await
         );
-        // `verified` moves on to `grace` within one pass, with no call in between: a kill seen
-        // in `grace` instead is the same boundary's other side.
-        let window: &[&str] = if phase == "verified" {
-            &["verified", "grace"]
-        } else {
-            &[phase]
+        // `distributed` and `verified` move on within one pass with no call in between (the
+        // Deployments were baselined before the write; the grace starts at once): a kill seen
+        // in the next phase instead is the same boundary's other side.
+        let window: &[&str] = match phase {
+            "distributed" => &["distributed", "rolled_out"],
+            "verified" => &["verified", "grace"],
+            _ => &[phase],
         };
         let phase = pair
             .wait_for_phase(standby, &user, window, Duration::from_secs(30))
