@@ -11,9 +11,10 @@ use secrecy::SecretString;
 
 use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
+use crate::adapters::kubernetes::Cluster;
 use crate::adapters::slack::SlackApi;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, LeaderElection};
 use crate::engine::{Adapters, Engine};
 use crate::intake::auth::WebhookAuth;
 use crate::leader::Leadership;
@@ -28,6 +29,8 @@ use crate::web::{self, AppState, HandoverDesk, Interactions};
 pub enum BuildError {
     #[error(transparent)]
     Journal(#[from] StoreError),
+    #[error("leader election: {0}")]
+    Election(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -92,17 +95,34 @@ impl Application {
         .await?;
         let journal = Arc::new(journal);
         let (stop_election, election_stopped) = watch::channel(false);
-        let leadership = if journal.pool().is_shared() {
-            Leadership::postgres(
+        let leadership = match (&config.leader_election, journal.pool().is_shared()) {
+            (_, false) => Leadership::sole(),
+            (LeaderElection::Postgres, true) => Leadership::postgres(
                 &config.database_url,
                 journal.pool(),
                 config.leader_lease,
                 replica_name(),
                 Arc::clone(&metrics),
                 election_stopped,
-            )?
-        } else {
-            Leadership::sole()
+            )?,
+            (LeaderElection::Kubernetes { lease_name }, true) => {
+                let kube = &config.kubernetes;
+                let cluster = match &kube.url {
+                    Some(url) => Cluster::for_url(url, &kube.namespace, kube.timeout),
+                    None => Cluster::inferred(&kube.namespace, kube.timeout).await,
+                }
+                .map_err(BuildError::Election)?
+                .observed(Observer::new(Arc::clone(&metrics)));
+                Leadership::kubernetes(
+                    cluster,
+                    lease_name.clone(),
+                    journal.pool(),
+                    config.leader_lease,
+                    replica_name(),
+                    Arc::clone(&metrics),
+                    election_stopped,
+                )
+            }
         };
         let engine_in_background = engine.as_ref().filter(|e| e.background).map(|e| e.poll);
         let (slack, clock, keys) = match &engine {

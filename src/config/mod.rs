@@ -43,6 +43,8 @@ pub struct Config {
     pub journal_busy_timeout: Duration,
     /// With PostgreSQL: how long a leader cut off from the journal may go unheard (see `leader`).
     pub leader_lease: Duration,
+    /// With PostgreSQL: how the leader is elected.
+    pub leader_election: LeaderElection,
     pub policy: Policy,
     /// `[rotation]`: grace period, deadlines, retries.
     pub engine: EngineSettings,
@@ -57,6 +59,15 @@ pub struct Config {
     pub synoptic: Option<SynopticSettings>,
     /// `[[schedules]]`: targets rotated every so often.
     pub schedules: Vec<ScheduleSettings>,
+}
+
+/// How replicas sharing a PostgreSQL journal elect the one that acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderElection {
+    /// A session advisory lock in the journal's own database: nothing else to grant.
+    Postgres,
+    /// A Lease in `[kubernetes] namespace` (needs get, create, update on `leases`).
+    Kubernetes { lease_name: String },
 }
 
 /// The Slack Web API; the bot token comes from `TOKEN_ROTATOR_SLACK_BOT_TOKEN(_FILE)`.

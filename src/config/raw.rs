@@ -55,6 +55,9 @@ struct RawConfig {
     internal_domains: Option<Vec<String>>,
     journal_busy_timeout: Option<Spanned<String>>,
     leader_lease: Option<Spanned<String>>,
+    /// `postgres` (the journal's advisory lock) or `kubernetes` (a Lease).
+    leader_election: Option<Spanned<String>>,
+    leader_lease_name: Option<String>,
     #[serde(default)]
     rules: Vec<Spanned<RawRule>>,
     rotation: Option<RawRotation>,
@@ -250,6 +253,31 @@ fn validate(
         }
         ok
     });
+    let election = match raw.leader_election.as_ref().map(|e| e.as_ref().as_str()) {
+        None | Some("postgres") => Some(super::LeaderElection::Postgres),
+        Some("kubernetes") => Some(super::LeaderElection::Kubernetes {
+            lease_name: raw
+                .leader_lease_name
+                .clone()
+                .unwrap_or_else(|| "token-rotator".into()),
+        }),
+        Some(other) => {
+            let span = raw.leader_election.as_ref().map_or(0..0, Spanned::span);
+            checker.report_span(
+                span,
+                format!("leader_election {other:?} is not one of \"postgres\", \"kubernetes\""),
+            );
+            None
+        }
+    };
+    if raw.leader_election.is_some() && scheme == "sqlite" {
+        let span = raw.leader_election.as_ref().map_or(0..0, Spanned::span);
+        checker.report_span(
+            span,
+            "leader_election needs a journal replicas share: set database_url to postgres://…"
+                .into(),
+        );
+    }
     let default_environment = pick(raw.default_environment, &env, "default_environment", None)
         .and_then(|env_value| match Environment::parse(&env_value.value) {
             Ok(environment) => Some(environment),
@@ -291,6 +319,7 @@ fn validate(
         default_environment,
         journal_busy_timeout: busy_timeout?,
         leader_lease: leader_lease?,
+        leader_election: election?,
         policy: Policy::new(rules, internal_domains),
         engine: sections.engine.map(|mut engine| {
             engine.public_url = public_url;

@@ -298,3 +298,53 @@ fn schedules_take_every_overlap_window_and_a_file_or_a_handover() {
             .contains("window")
     );
 }
+
+#[test]
+fn a_shared_journal_elects_by_advisory_lock_unless_told_to_use_a_lease() {
+    let text = format!("database_url = \"postgres://rotator@db:5432/journal\"\n{MINIMAL}");
+    let config = Config::from_toml(&text).unwrap();
+    assert_eq!(config.leader_election, LeaderElection::Postgres);
+    assert_eq!(config.leader_lease, Duration::from_secs(10));
+
+    let text = format!(
+        "database_url = \"postgres://rotator@db:5432/journal\"\nleader_election = \"kubernetes\"\n\
+         leader_lease = \"30s\"\n{MINIMAL}"
+    );
+    let config = Config::from_toml(&text).unwrap();
+    assert_eq!(
+        config.leader_election,
+        LeaderElection::Kubernetes {
+            lease_name: "token-rotator".into()
+        }
+    );
+    assert_eq!(config.leader_lease, Duration::from_secs(30));
+}
+
+#[test]
+fn leader_election_problems_are_named() {
+    let cases = [
+        (
+            "database_url = \"postgres://db/j\"\nleader_election = \"zookeeper\"\n",
+            "leader_election \"zookeeper\" is not one of",
+        ),
+        (
+            "leader_election = \"kubernetes\"\n",
+            "leader_election needs a journal replicas share",
+        ),
+        (
+            "database_url = \"postgres://db/j\"\nleader_lease = \"200ms\"\n",
+            "leader_lease must be at least 1s",
+        ),
+        (
+            "database_url = \"mysql://u:hunter2@db/j\"\n",
+            "expected sqlite://PATH or postgres://",
+        ),
+    ];
+    for (top, expected) in cases {
+        let err = Config::from_toml(&format!("{top}{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{top}: {err}");
+        assert!(!err.contains("hunter2"), "a password in an error: {err}");
+    }
+}

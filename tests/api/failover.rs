@@ -46,6 +46,11 @@ struct Pair {
 /// Two replicas' configs on one database; `via[i]`, if given, is the port replica `i` reaches
 /// PostgreSQL through (a proxy the test can cut).
 async fn pair(db: crate::postgres::TestDatabase, via: [Option<u16>; 2]) -> Pair {
+    pair_with(db, via, "").await
+}
+
+/// The same, with `top` added to each config's top-level keys.
+async fn pair_with(db: crate::postgres::TestDatabase, via: [Option<u16>; 2], top: &str) -> Pair {
     token_rotator::install_crypto_provider();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let signon = SignonSim::new(ADMIN_TOKEN, clock);
@@ -73,7 +78,7 @@ async fn pair(db: crate::postgres::TestDatabase, via: [Option<u16>; 2]) -> Pair 
         std::fs::write(
             &config,
             format!(
-                "database_url = \"{url}\"\nlisten = \"127.0.0.1:{port}\"\nleader_lease = \"{lease}\"\n\
+                "database_url = \"{url}\"\nlisten = \"127.0.0.1:{port}\"\nleader_lease = \"{lease}\"\n{top}\n\
                  [rotation]\ngrace_period = \"300ms\"\nretry_min_delay = \"50ms\"\nretry_max_delay = \"500ms\"\nmax_attempts = 50\n\
                  [signon]\nurl = \"{signon}\"\ntimeout = \"5s\"\n[kubernetes]\nurl = \"{kube}\"\nnamespace = \"{NAMESPACE}\"\n\
                  [[rules]]\nname = \"all\"\naction = \"rotate\"\n",
@@ -254,6 +259,90 @@ async fn the_leader_killed_at_each_phase_boundary_the_standby_finishes_with_one_
     }
     let slowest = takeovers.iter().max().unwrap();
     println!("slowest takeover {:.2}s", slowest.as_secs_f64());
+}
+
+/// The Lease election: the leader SIGKILLed mid-rotation (its Lease is left held, and expires),
+/// then the new leader stopped with SIGTERM (it releases its Lease, and the restarted replica
+/// leads at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_kubernetes_lease_the_standby_takes_over_and_finishes_with_one_mint() {
+    let pair = pair_with(
+        crate::postgres::database().await,
+        [None, None],
+        "leader_election = \"kubernetes\"\nleader_lease_name = \"token-rotator-test\"",
+    )
+    .await;
+    let mut children = [Some(pair.replicas[0].spawn()), None];
+    pair.replicas[0].ready().await;
+    assert_eq!(pair.leader(Duration::from_secs(30)).await, 0);
+    children[1] = Some(pair.replicas[1].spawn());
+    pair.replicas[1].ready().await;
+    let holder = pair
+        .kubernetes
+        .lease_holder(NAMESPACE, "token-rotator-test")
+        .unwrap();
+    let user = "lease@alphagov.co.uk";
+    pair.seed(user);
+    assert!(
+        pair.replicas[1]
+            .post_webhook(Pair::alert(user, "1ea5e"))
+            .await
+    );
+    pair.wait_for_phase(1, user, &["issued"], Duration::from_secs(30))
+        .await;
+    let killed_at = Instant::now();
+    kill(children[0].as_mut().unwrap());
+    assert_eq!(pair.leader(Duration::from_secs(30)).await, 1);
+    println!(
+        "Lease: standby led {:.2}s after the leader was killed",
+        killed_at.elapsed().as_secs_f64()
+    );
+    pair.wait_for_phase(1, user, &["done"], Duration::from_secs(60))
+        .await;
+    pair.assert_rotated_once(user);
+    let new_holder = pair
+        .kubernetes
+        .lease_holder(NAMESPACE, "token-rotator-test")
+        .unwrap();
+    assert_ne!(holder, new_holder);
+
+    // A graceful stop hands over without waiting for the Lease to expire.
+    children[0] = Some(pair.replicas[0].spawn());
+    pair.replicas[0].ready().await;
+    let stopped_at = Instant::now();
+    let mut leader = children[1].take().unwrap();
+    let pid = leader.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    leader.wait().unwrap();
+    assert_eq!(pair.leader(Duration::from_secs(30)).await, 0);
+    println!(
+        "Lease: after SIGTERM the other replica led {:.2}s later",
+        stopped_at.elapsed().as_secs_f64()
+    );
+    assert!(
+        pair.kubernetes
+            .lease_holder(NAMESPACE, "token-rotator-test")
+            .is_some()
+    );
+    kill(children[0].as_mut().unwrap());
+    // What the README tells operators to grant for this election, and nothing more.
+    let verbs: std::collections::BTreeSet<(String, String)> = pair
+        .kubernetes
+        .requests()
+        .into_iter()
+        .filter(|r| r.group == "coordination.k8s.io")
+        .map(|r| (r.resource, r.verb))
+        .collect();
+    let granted = [
+        ("leases", "create"),
+        ("leases", "get"),
+        ("leases", "update"),
+    ]
+    .map(|(r, v)| (r.to_owned(), v.to_owned()));
+    assert_eq!(verbs, granted.into_iter().collect());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 //! the object and the verb, and for 403 the permission that is missing.
 
 mod jobs;
+pub mod lease;
 mod rollout;
 mod secret;
 mod sync;

@@ -1,7 +1,7 @@
 //! The part of the Kubernetes API token-rotator calls, in kube's real wire format: Secrets (get,
 //! server-side apply), Jobs (create, get; status moving to Complete or Failed as the test says;
 //! their pods and logs), CronJobs (get), Deployments (list, get, the restart patch, status the
-//! test controls). Every request is recorded with its verb and resource, so tests can hold the
+//! test controls), Leases (get, create, update; for leader election). Every request is recorded with its verb and resource, so tests can hold the
 //! shipped RBAC Role against what was really asked for.
 //!
 //! Jobs "run" through a [`JobRunner`]: the code standing in for the container (see
@@ -9,6 +9,7 @@
 
 mod deployments;
 mod jobs;
+mod leases;
 mod secrets;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -47,6 +48,7 @@ pub struct KubernetesSim {
     jobs: Mutex<BTreeMap<(String, String), jobs::SimJob>>,
     cronjobs: Mutex<BTreeMap<(String, String), Value>>,
     deployments: Mutex<BTreeMap<(String, String), deployments::SimDeployment>>,
+    leases: Mutex<BTreeMap<(String, String), Value>>,
     /// What the next Jobs of an operation do, in order; then they run.
     job_plan: Mutex<BTreeMap<String, VecDeque<JobBehaviour>>>,
     runner: Mutex<Option<JobRunner>>,
@@ -89,6 +91,14 @@ impl KubernetesSim {
             .route(
                 "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
                 get(deployments::get).patch(deployments::patch),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases",
+                axum::routing::post(leases::create_lease),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}",
+                get(leases::get_lease).put(leases::update_lease),
             )
             .layer(middleware::from_fn_with_state(Arc::clone(self), record))
             .with_state(Arc::clone(self));

@@ -1,0 +1,147 @@
+//! Election by a Kubernetes Lease, for clusters that prefer the API server's lock: the classic
+//! algorithm (client-go's): renew every `L/5` with the resourceVersion read, so a racing write
+//! loses with 409; a standby takes a Lease only once it has seen it unchanged for a whole `L` by
+//! its own clock (no trust in clocks agreeing across nodes). Stopping releases the Lease (no
+//! holder), so a rolling update hands over at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::Leadership;
+use crate::adapters::kubernetes::Cluster;
+use crate::adapters::kubernetes::lease::LeaseWrite;
+use crate::store::{Db, Pool};
+use crate::telemetry::Metrics;
+
+pub(super) struct Election {
+    pub(super) leadership: Arc<Leadership>,
+    pub(super) cluster: Cluster,
+    pub(super) name: String,
+    pub(super) db: Db,
+    pub(super) lease: Duration,
+    pub(super) holder: String,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl Election {
+    pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
+        let every = self.lease / 5;
+        let mut held: Option<Lease> = None;
+        while !*stop.borrow() {
+            let outcome = tokio::select! {
+                outcome = self.term(&mut held) => outcome,
+                _ = stop.wait_for(|s| *s) => Ok(()),
+            };
+            self.leadership.step_down(&self.metrics);
+            if let Err(why) = outcome {
+                tracing::warn!(reason = %why, "leader election: not leading");
+                held = None;
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {},
+                    _ = stop.wait_for(|s| *s) => {},
+                }
+            }
+        }
+        if let Some(lease) = held {
+            let release = self
+                .cluster
+                .write_lease(&self.name, Some(&lease), None, self.seconds());
+            match timeout(every, release).await {
+                Ok(Ok(LeaseWrite::Written(_))) => tracing::info!("released the Lease"),
+                _ => tracing::warn!("could not release the Lease; it expires by itself"),
+            }
+        }
+    }
+
+    fn seconds(&self) -> i32 {
+        i32::try_from(self.lease.as_secs().max(1)).unwrap_or(i32::MAX)
+    }
+
+    /// Wait for the Lease, lead while renewing it. `held` is the Lease as last written by us.
+    async fn term(&self, held: &mut Option<Lease>) -> Result<(), String> {
+        let every = self.lease / 5;
+        // (resourceVersion, when we first saw it): a holder silent for a lease has gone.
+        let mut seen: Option<(Option<String>, Instant)> = None;
+        let lease = loop {
+            let current = self
+                .cluster
+                .read_lease(&self.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            let holder = current
+                .as_ref()
+                .and_then(|l| l.spec.as_ref())
+                .and_then(|s| s.holder_identity.clone());
+            let version = current
+                .as_ref()
+                .and_then(|l| l.metadata.resource_version.clone());
+            let free = match &holder {
+                None => true,
+                Some(h) if *h == self.holder => true,
+                Some(_) => match &seen {
+                    Some((v, since)) if *v == version => since.elapsed() >= self.lease,
+                    _ => {
+                        seen = Some((version, Instant::now()));
+                        false
+                    }
+                },
+            };
+            if free {
+                let write = self
+                    .cluster
+                    .write_lease(
+                        &self.name,
+                        current.as_ref(),
+                        Some(&self.holder),
+                        self.seconds(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let LeaseWrite::Written(lease) = write {
+                    break *lease;
+                }
+            }
+            tokio::time::sleep(every).await;
+        };
+        *held = Some(lease.clone());
+        let Pool::Postgres(pool) = &self.db.pool else {
+            return Err("a Lease elects among replicas of a PostgreSQL journal only".into());
+        };
+        let epoch = timeout(self.lease / 2, super::take_over(pool, &self.holder))
+            .await
+            .map_err(|_| "taking over the journal timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        self.leadership.lead(epoch, &self.holder, &self.metrics);
+
+        let mut deadline = Instant::now() + self.lease / 2;
+        loop {
+            tokio::time::sleep(every).await;
+            let current = held.as_ref().expect("set above");
+            let renew = self.cluster.write_lease(
+                &self.name,
+                Some(current),
+                Some(&self.holder),
+                self.seconds(),
+            );
+            match timeout_at(deadline, renew).await {
+                Ok(Ok(LeaseWrite::Written(lease))) => {
+                    *held = Some(*lease);
+                    deadline = Instant::now() + self.lease / 2;
+                }
+                Ok(Ok(LeaseWrite::Conflict)) => {
+                    *held = None;
+                    return Err("the Lease was taken by another replica".into());
+                }
+                Ok(Err(e)) if Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "renewing the Lease failed; retrying");
+                }
+                Ok(Err(e)) => return Err(format!("cannot renew the Lease: {e}")),
+                Err(_) => return Err(format!("no renewal of the Lease for {:?}", self.lease / 2)),
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Election by a PostgreSQL session advisory lock on a dedicated connection. A killed leader's
+//! session ends with its socket, so a standby (trying every `L/5`) takes over within `L/5`;
+//! PostgreSQL ends a silent leader's session after `L` (`idle_session_timeout`), which frees the
+//! lock then.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::Leadership;
+use crate::telemetry::Metrics;
+
+/// The session advisory lock the leader holds ("tkrotldr" in ASCII).
+const LEADER_LOCK_KEY: i64 = 0x746b_726f_746c_6472;
+
+pub(super) struct Election {
+    pub(super) leadership: Arc<Leadership>,
+    pub(super) options: PgConnectOptions,
+    pub(super) lease: Duration,
+    pub(super) holder: String,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl Election {
+    pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
+        let every = self.lease / 5;
+        while !*stop.borrow() {
+            let outcome = tokio::select! {
+                outcome = self.term() => outcome,
+                _ = stop.wait_for(|s| *s) => Ok(()),
+            };
+            // Whatever ended the term, stop acting; the connection (and with it the lock) is
+            // already gone, dropped with the term.
+            self.leadership.step_down(&self.metrics);
+            if let Err(why) = outcome {
+                tracing::warn!(reason = %why, "leader election: not leading");
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {},
+                    _ = stop.wait_for(|s| *s) => {},
+                }
+            }
+        }
+        tracing::info!("leader election stopped; the lock is released");
+    }
+
+    /// One connection's life: wait for the lock, lead while it holds. Ends with why it ended.
+    async fn term(&self) -> Result<(), String> {
+        let every = self.lease / 5;
+        let mut conn = timeout(self.lease, PgConnection::connect_with(&self.options))
+            .await
+            .map_err(|_| "connecting timed out".to_owned())?
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        // The server ends this session (and frees the lock) when it hears nothing for a lease:
+        // between statements, or half-way through one (a message cut off mid-protocol leaves
+        // the session in an implicit transaction, which only the second setting covers).
+        let lease_ms = self.lease.as_millis();
+        for setting in [
+            "idle_session_timeout",
+            "idle_in_transaction_session_timeout",
+        ] {
+            let set = format!("SET {setting} = {lease_ms}");
+            sqlx::query(sqlx::AssertSqlSafe(set))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        loop {
+            let got: bool = timeout(self.lease / 2, async {
+                sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(LEADER_LOCK_KEY)
+                    .fetch_one(&mut conn)
+                    .await
+            })
+            .await
+            .map_err(|_| "the lock request timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+            if got {
+                break;
+            }
+            tokio::time::sleep(every).await;
+        }
+        let epoch = timeout(self.lease, super::take_over(&mut conn, &self.holder))
+            .await
+            .map_err(|_| "taking over timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        self.leadership.lead(epoch, &self.holder, &self.metrics);
+
+        let mut deadline = Instant::now() + self.lease / 2;
+        loop {
+            tokio::time::sleep(every).await;
+            let check = timeout_at(deadline, async {
+                sqlx::query_scalar::<_, i64>("SELECT epoch FROM leadership WHERE id = 1")
+                    .fetch_one(&mut conn)
+                    .await
+            })
+            .await;
+            match check {
+                Ok(Ok(current)) if current == epoch => deadline = Instant::now() + self.lease / 2,
+                Ok(Ok(current)) => return Err(format!("epoch {current} took over from {epoch}")),
+                // Most likely the session is gone, and the lock with it.
+                Ok(Err(e)) => return Err(format!("lost the database: {e}")),
+                Err(_) => {
+                    return Err(format!(
+                        "no answer from the database for {:?}",
+                        self.lease / 2
+                    ));
+                }
+            }
+        }
+    }
+}
