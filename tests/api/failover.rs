@@ -418,6 +418,21 @@ async fn duplicate_webhooks_split_across_both_replicas_make_one_rotation() {
         .collect();
     assert_eq!(rotations.len(), 1, "{rotations:#?}");
     pair.assert_rotated_once(user);
+    // The metric agrees with /readyz: one leader, one standby.
+    let leader = pair.leader(Duration::from_secs(10)).await;
+    for (i, replica) in pair.replicas.iter().enumerate() {
+        let metrics = replica
+            .client
+            .get(replica.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let expected = format!("token_rotator_leader {}", u8::from(i == leader));
+        assert!(metrics.contains(&expected), "replica {i}: no {expected:?}");
+    }
     for child in &mut children {
         kill(child);
     }
