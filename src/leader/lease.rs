@@ -25,32 +25,23 @@ pub(super) struct Election {
     pub(super) lease: Duration,
     pub(super) holder: String,
     pub(super) metrics: Arc<Metrics>,
+    /// The Lease as we last wrote it, while we hold it.
+    pub(super) held: std::sync::Mutex<Option<Lease>>,
 }
 
 impl Election {
     pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
-        let every = self.lease / 5;
-        let mut held: Option<Lease> = None;
-        while !*stop.borrow() {
-            let outcome = tokio::select! {
-                outcome = self.term(&mut held) => outcome,
-                _ = stop.wait_for(|s| *s) => Ok(()),
-            };
-            self.leadership.step_down(&self.metrics);
-            if let Err(why) = outcome {
-                tracing::warn!(reason = %why, "leader election: not leading");
-                held = None;
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {},
-                    _ = stop.wait_for(|s| *s) => {},
-                }
-            }
-        }
+        let leadership = Arc::clone(&self.leadership);
+        super::elect(&leadership, &self.metrics, self.lease, &mut stop, || {
+            self.term()
+        })
+        .await;
+        let held = self.held.lock().expect("lock never poisoned").take();
         if let Some(lease) = held {
             let release = self
                 .cluster
                 .write_lease(&self.name, Some(&lease), None, self.seconds());
-            match timeout(every, release).await {
+            match timeout(self.lease / 5, release).await {
                 Ok(Ok(LeaseWrite::Written(_))) => tracing::info!("released the Lease"),
                 _ => tracing::warn!("could not release the Lease; it expires by itself"),
             }
@@ -61,8 +52,12 @@ impl Election {
         i32::try_from(self.lease.as_secs().max(1)).unwrap_or(i32::MAX)
     }
 
-    /// Wait for the Lease, lead while renewing it. `held` is the Lease as last written by us.
-    async fn term(&self, held: &mut Option<Lease>) -> Result<(), String> {
+    fn hold(&self, lease: Option<Lease>) {
+        *self.held.lock().expect("lock never poisoned") = lease;
+    }
+
+    /// Wait for the Lease, lead while renewing it.
+    async fn term(&self) -> Result<(), String> {
         let every = self.lease / 5;
         // (resourceVersion, when we first saw it): a holder silent for a lease has gone.
         let mut seen: Option<(Option<String>, Instant)> = None;
@@ -107,7 +102,8 @@ impl Election {
             }
             tokio::time::sleep(every).await;
         };
-        *held = Some(lease.clone());
+        let mut current = lease.clone();
+        self.hold(Some(lease));
         let Pool::Postgres(pool) = &self.db.pool else {
             return Err("a Lease elects among replicas of a PostgreSQL journal only".into());
         };
@@ -120,20 +116,20 @@ impl Election {
         let mut deadline = Instant::now() + self.lease / 2;
         loop {
             tokio::time::sleep(every).await;
-            let current = held.as_ref().expect("set above");
             let renew = self.cluster.write_lease(
                 &self.name,
-                Some(current),
+                Some(&current),
                 Some(&self.holder),
                 self.seconds(),
             );
             match timeout_at(deadline, renew).await {
                 Ok(Ok(LeaseWrite::Written(lease))) => {
-                    *held = Some(*lease);
+                    current = *lease;
+                    self.hold(Some(current.clone()));
                     deadline = Instant::now() + self.lease / 2;
                 }
                 Ok(Ok(LeaseWrite::Conflict)) => {
-                    *held = None;
+                    self.hold(None);
                     return Err("the Lease was taken by another replica".into());
                 }
                 Ok(Err(e)) if Instant::now() < deadline => {

@@ -100,6 +100,7 @@ impl Leadership {
             lease,
             holder,
             metrics,
+            held: std::sync::Mutex::new(None),
         };
         tokio::spawn(election.run(stop));
         this
@@ -177,6 +178,33 @@ impl Leadership {
     pub async fn lost(&self) {
         let mut role = self.subscribe();
         let _ = role.wait_for(|r| *r == Role::Standby).await;
+    }
+}
+
+/// Terms one after another until `stop`: each waits for the leadership and holds it until it
+/// ends, saying why; whatever ended it, this replica stops acting before the next begins.
+async fn elect<Fut>(
+    leadership: &Leadership,
+    metrics: &Metrics,
+    lease: Duration,
+    stop: &mut watch::Receiver<bool>,
+    term: impl Fn() -> Fut,
+) where
+    Fut: Future<Output = Result<(), String>>,
+{
+    while !*stop.borrow() {
+        let outcome = tokio::select! {
+            outcome = term() => outcome,
+            _ = stop.wait_for(|s| *s) => Ok(()),
+        };
+        leadership.step_down(metrics);
+        if let Err(why) = outcome {
+            tracing::warn!(reason = %why, "leader election: not leading");
+            tokio::select! {
+                () = tokio::time::sleep(lease / 5) => {},
+                _ = stop.wait_for(|s| *s) => {},
+            }
+        }
     }
 }
 

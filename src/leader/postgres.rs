@@ -27,23 +27,12 @@ pub(super) struct Election {
 
 impl Election {
     pub(super) async fn run(self, mut stop: watch::Receiver<bool>) {
-        let every = self.lease / 5;
-        while !*stop.borrow() {
-            let outcome = tokio::select! {
-                outcome = self.term() => outcome,
-                _ = stop.wait_for(|s| *s) => Ok(()),
-            };
-            // Whatever ended the term, stop acting; the connection (and with it the lock) is
-            // already gone, dropped with the term.
-            self.leadership.step_down(&self.metrics);
-            if let Err(why) = outcome {
-                tracing::warn!(reason = %why, "leader election: not leading");
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {},
-                    _ = stop.wait_for(|s| *s) => {},
-                }
-            }
-        }
+        // The connection, and with it the lock, is dropped with each term.
+        let leadership = Arc::clone(&self.leadership);
+        super::elect(&leadership, &self.metrics, self.lease, &mut stop, || {
+            self.term()
+        })
+        .await;
         tracing::info!("leader election stopped; the lock is released");
     }
 

@@ -48,7 +48,18 @@ impl Fence {
     pub fn epoch(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Whether `current`, the journal's epoch, is the one this replica leads under.
+    fn holds(&self, current: i64) -> Result<(), StoreError> {
+        let mine = self.epoch();
+        if mine == 0 || mine != current {
+            return Err(StoreError::Fenced { mine, current });
+        }
+        Ok(())
+    }
 }
+
+const CURRENT_EPOCH: &str = "SELECT epoch FROM leadership WHERE id = 1";
 
 /// A write transaction on either database.
 pub enum WriteTx<'c> {
@@ -171,18 +182,11 @@ impl Db {
                     .await
                     .map_err(StoreError::Write)?;
                 if let Some(fence) = &self.fence {
-                    let epoch: i64 =
-                        sqlx::query_scalar("SELECT epoch FROM leadership WHERE id = 1")
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(StoreError::Write)?;
-                    let mine = fence.epoch();
-                    if epoch != mine || mine == 0 {
-                        return Err(StoreError::Fenced {
-                            mine,
-                            current: epoch,
-                        });
-                    }
+                    let current: i64 = sqlx::query_scalar(CURRENT_EPOCH)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(StoreError::Write)?;
+                    fence.holds(current)?;
                 }
                 Ok(WriteTx::Postgres(tx))
             }
@@ -195,18 +199,11 @@ impl Db {
         let (Pool::Postgres(pool), Some(fence)) = (&self.pool, &self.fence) else {
             return Ok(());
         };
-        let epoch: i64 = sqlx::query_scalar("SELECT epoch FROM leadership WHERE id = 1")
+        let current: i64 = sqlx::query_scalar(CURRENT_EPOCH)
             .fetch_one(pool)
             .await
             .map_err(StoreError::Read)?;
-        let mine = fence.epoch();
-        if epoch != mine || mine == 0 {
-            return Err(StoreError::Fenced {
-                mine,
-                current: epoch,
-            });
-        }
-        Ok(())
+        fence.holds(current)
     }
 
     pub async fn close(&self) {

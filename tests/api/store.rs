@@ -127,6 +127,13 @@ fn new_rotation(id: &str, api_user: &str, phase: &'static str) -> NewRotation {
     }
 }
 
+/// Starts `new` at `at_ms`, or fails the test.
+async fn start(db: &token_rotator::store::Db, new: NewRotation, at_ms: i64) {
+    rotations::start(db, &new, None, ms(at_ms), &[])
+        .await
+        .unwrap();
+}
+
 fn step(from: &'static str, to: &'static str, next: Option<i64>) -> Transition {
     Transition {
         from,
@@ -233,15 +240,7 @@ async fn one_active_rotation_per_target(backend: Backend) {
 async fn a_phase_moves_only_from_the_phase_read(backend: Backend) {
     let journal = backend.open().await;
     let db = journal.pool();
-    rotations::start(
-        db,
-        &new_rotation("r1", "u", "planned"),
-        None,
-        ms(1_000),
-        &[],
-    )
-    .await
-    .unwrap();
+    start(db, new_rotation("r1", "u", "planned"), 1_000).await;
     let moved = rotations::transition(
         db,
         "r1",
@@ -282,15 +281,7 @@ async fn a_phase_moves_only_from_the_phase_read(backend: Backend) {
 async fn fields_retries_and_waits_round_trip(backend: Backend) {
     let journal = backend.open().await;
     let db = journal.pool();
-    rotations::start(
-        db,
-        &new_rotation("r1", "u", "planned"),
-        None,
-        ms(1_000),
-        &[],
-    )
-    .await
-    .unwrap();
+    start(db, new_rotation("r1", "u", "planned"), 1_000).await;
     let fields = [
         Field::Text("old_token_id", Some("42".into())),
         Field::Int("old_token_expires_at_ms", Some(9_000)),
@@ -384,15 +375,7 @@ async fn a_thread_cursor_never_goes_back(backend: Backend) {
         delivery_id: None,
         channel: "#platform".into(),
     };
-    rotations::start(
-        db,
-        &new_rotation("r1", "u", "planned").told_in(key),
-        None,
-        ms(1_000),
-        &[],
-    )
-    .await
-    .unwrap();
+    start(db, new_rotation("r1", "u", "planned").told_in(key), 1_000).await;
     let thread = threads::all(db).await.unwrap().remove(0);
     assert_eq!(threads::rotations(db, thread.id).await.unwrap().len(), 1);
     assert_eq!(threads::with_work(db, ms(1_000)).await.unwrap().len(), 1);
@@ -450,15 +433,7 @@ async fn a_schedule_starts_once_per_due_time(backend: Backend) {
 async fn a_handover_is_collected_once(backend: Backend) {
     let journal = backend.open().await;
     let db = journal.pool();
-    rotations::start(
-        db,
-        &new_rotation("r1", "u", "awaiting_handover"),
-        None,
-        ms(1_000),
-        &[],
-    )
-    .await
-    .unwrap();
+    start(db, new_rotation("r1", "u", "awaiting_handover"), 1_000).await;
     let opened = handovers::open(db, "r1", "link", ms(1_000), ms(5_000))
         .await
         .unwrap();
@@ -500,15 +475,7 @@ async fn the_snapshot_and_last_alerts_read_both_dialects(backend: Backend) {
         .record(delivery(&body_for("a2", "u")), ms(2_000))
         .await
         .unwrap();
-    rotations::start(
-        db,
-        &new_rotation("r1", "u", "planned"),
-        None,
-        ms(1_000),
-        &[],
-    )
-    .await
-    .unwrap();
+    start(db, new_rotation("r1", "u", "planned"), 1_000).await;
     let last = rotations::last_alerts(db).await.unwrap();
     let key = (
         "production".to_owned(),
