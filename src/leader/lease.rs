@@ -107,11 +107,8 @@ impl Election {
         let Pool::Postgres(pool) = &self.db.pool else {
             return Err("a Lease elects among replicas of a PostgreSQL journal only".into());
         };
-        let epoch = timeout(self.lease / 2, super::take_over(pool, &self.holder))
-            .await
-            .map_err(|_| "taking over the journal timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
-        self.leadership.lead(epoch, &self.holder, &self.metrics);
+        let (holder, metrics) = (&self.holder, &self.metrics);
+        super::take_over(&self.leadership, pool, holder, metrics, self.lease / 2).await?;
 
         let mut deadline = Instant::now() + self.lease / 2;
         loop {

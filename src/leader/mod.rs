@@ -208,17 +208,26 @@ async fn elect<Fut>(
     }
 }
 
-/// Takes the journal's leadership over: the next epoch, which every fenced write then checks.
+/// Takes the journal's leadership over — the next epoch, which every fenced write then checks —
+/// and starts acting under it.
 async fn take_over<'c>(
+    leadership: &Leadership,
     executor: impl sqlx::PgExecutor<'c>,
     holder: &str,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    metrics: &Metrics,
+    budget: Duration,
+) -> Result<i64, String> {
+    let bump = sqlx::query_scalar(
         "UPDATE leadership SET epoch = epoch + 1, holder = $1, since_ms = $2 WHERE id = 1 \
          RETURNING epoch",
     )
     .bind(holder)
     .bind(jiff::Timestamp::now().as_millisecond())
-    .fetch_one(executor)
-    .await
+    .fetch_one(executor);
+    let epoch = timeout(budget, bump)
+        .await
+        .map_err(|_| "taking over the journal timed out".to_owned())?
+        .map_err(|e| format!("taking over the journal: {e}"))?;
+    leadership.lead(epoch, holder, metrics);
+    Ok(epoch)
 }

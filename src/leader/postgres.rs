@@ -72,11 +72,9 @@ impl Election {
             }
             tokio::time::sleep(every).await;
         }
-        let epoch = timeout(self.lease, super::take_over(&mut conn, &self.holder))
-            .await
-            .map_err(|_| "taking over timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
-        self.leadership.lead(epoch, &self.holder, &self.metrics);
+        let (holder, metrics) = (&self.holder, &self.metrics);
+        let epoch =
+            super::take_over(&self.leadership, &mut conn, holder, metrics, self.lease / 2).await?;
 
         let mut deadline = Instant::now() + self.lease / 2;
         loop {

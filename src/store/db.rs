@@ -101,7 +101,18 @@ macro_rules! on_tx {
     };
 }
 
-pub(crate) use {on_pool, on_tx};
+/// Runs one writing statement on the pool: how many rows it changed, or a write error.
+macro_rules! execute {
+    ($db:expr, $query:expr) => {
+        $crate::store::on_pool!($db, |pool| $query
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err($crate::store::StoreError::Write)
+    };
+}
+
+pub(crate) use {execute, on_pool, on_tx};
 
 /// What the two databases do differently, beyond [`Db::write_tx`].
 pub trait Dialect {

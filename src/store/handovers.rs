@@ -1,6 +1,6 @@
 //! Handovers: one-time links to a new token for an owner token-rotator cannot write to.
 
-use crate::store::{Db, on_pool};
+use crate::store::{Db, execute, on_pool};
 use jiff::Timestamp;
 
 use super::StoreError;
@@ -36,18 +36,17 @@ pub async fn open(
     now: Timestamp,
     expires: Timestamp,
 ) -> Result<HandoverRow, StoreError> {
-    on_pool!(db, |pool| sqlx::query(
-        "INSERT INTO handovers (id, rotation_id, created_at_ms, expires_at_ms) \
+    execute!(
+        db,
+        sqlx::query(
+            "INSERT INTO handovers (id, rotation_id, created_at_ms, expires_at_ms) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (rotation_id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(rotation_id)
-    .bind(now.as_millisecond())
-    .bind(expires.as_millisecond())
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+        )
+        .bind(id)
+        .bind(rotation_id)
+        .bind(now.as_millisecond())
+        .bind(expires.as_millisecond())
+    )?;
     of_rotation(db, rotation_id)
         .await?
         .ok_or_else(|| StoreError::Read(sqlx::Error::RowNotFound))
@@ -99,15 +98,14 @@ pub async fn collect(db: &Db, id: &str, now: Timestamp) -> Result<Collect, Store
 
 /// The owner says the token is in place; `false` for an unknown or expired handover.
 pub async fn confirm(db: &Db, id: &str, now: Timestamp) -> Result<bool, StoreError> {
-    let done = on_pool!(db, |pool| sqlx::query(
-        "UPDATE handovers SET confirmed_at_ms = COALESCE(confirmed_at_ms, $1) \
+    let done = execute!(
+        db,
+        sqlx::query(
+            "UPDATE handovers SET confirmed_at_ms = COALESCE(confirmed_at_ms, $1) \
          WHERE id = $2 AND expires_at_ms > $1",
-    )
-    .bind(now.as_millisecond())
-    .bind(id)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+        )
+        .bind(now.as_millisecond())
+        .bind(id)
+    )?;
     Ok(done == 1)
 }

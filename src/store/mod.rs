@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use crate::intake::Delivery;
 use crate::telemetry::Metrics;
 pub use db::{Db, Dialect, Fence, Pool, WriteTx};
-pub(crate) use db::{on_pool, on_tx};
+pub(crate) use db::{execute, on_pool, on_tx};
 pub use rows::AlertRow;
 pub use writer::{AlertReceipt, Journaled, Receipt};
 

@@ -1,7 +1,7 @@
 //! The Slack outbox: messages are written in the same transaction as the outcome they report and
 //! delivered (and retried) later, so a Slack outage never blocks or fails a rotation.
 
-use crate::store::{Db, WriteTx, on_pool, on_tx};
+use crate::store::{Db, WriteTx, execute, on_pool, on_tx};
 use jiff::Timestamp;
 
 use super::StoreError;
@@ -110,18 +110,17 @@ pub async fn notification_attempted(
     error: Option<&str>,
 ) -> Result<(), StoreError> {
     let delivered = error.is_none().then_some(now.as_millisecond());
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE notifications SET attempts = attempts + 1, delivered_at_ms = $1, \
+    execute!(
+        db,
+        sqlx::query(
+            "UPDATE notifications SET attempts = attempts + 1, delivered_at_ms = $1, \
          next_attempt_at_ms = $2, last_error = $3 WHERE id = $4",
-    )
-    .bind(delivered)
-    .bind(next.map(|t| t.as_millisecond()))
-    .bind(error)
-    .bind(id)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+        )
+        .bind(delivered)
+        .bind(next.map(|t| t.as_millisecond()))
+        .bind(error)
+        .bind(id)
+    )?;
     Ok(())
 }
 
@@ -171,29 +170,27 @@ pub async fn enqueue_for(
 
 /// Gives up on a message Slack refuses to take in any form; it stays in the journal with why.
 pub async fn notification_abandoned(db: &Db, id: i64, error: &str) -> Result<(), StoreError> {
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE notifications SET attempts = attempts + 1, next_attempt_at_ms = NULL, \
+    execute!(
+        db,
+        sqlx::query(
+            "UPDATE notifications SET attempts = attempts + 1, next_attempt_at_ms = NULL, \
          last_error = $1 WHERE id = $2",
-    )
-    .bind(error)
-    .bind(id)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+        )
+        .bind(error)
+        .bind(id)
+    )?;
     Ok(())
 }
 
 /// Notes a failed attempt; the message stays due (the notifier decides when to try again).
 pub async fn notification_failed(db: &Db, id: i64, error: &str) -> Result<(), StoreError> {
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE notifications SET attempts = attempts + 1, last_error = $1 WHERE id = $2"
-    )
-    .bind(error)
-    .bind(id)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+    execute!(
+        db,
+        sqlx::query(
+            "UPDATE notifications SET attempts = attempts + 1, last_error = $1 WHERE id = $2"
+        )
+        .bind(error)
+        .bind(id)
+    )?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The scheduler's part of the journal: each scheduled target's next due time.
 
-use crate::store::{Db, on_pool, on_tx};
+use crate::store::{Db, execute, on_pool, on_tx};
 use jiff::Timestamp;
 
 use super::StoreError;
@@ -13,17 +13,16 @@ pub async fn due(
     first: Timestamp,
     now: Timestamp,
 ) -> Result<Timestamp, StoreError> {
-    on_pool!(db, |pool| sqlx::query(
-        "INSERT INTO schedules (name, next_due_at_ms, updated_at_ms) VALUES ($1, $2, $3) \
+    execute!(
+        db,
+        sqlx::query(
+            "INSERT INTO schedules (name, next_due_at_ms, updated_at_ms) VALUES ($1, $2, $3) \
          ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(name)
-    .bind(first.as_millisecond())
-    .bind(now.as_millisecond())
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+        )
+        .bind(name)
+        .bind(first.as_millisecond())
+        .bind(now.as_millisecond())
+    )?;
     let (due,): (i64,) = on_pool!(db, |pool| sqlx::query_as(
         "SELECT next_due_at_ms FROM schedules WHERE name = $1"
     )

@@ -2,7 +2,7 @@
 //! history is the audit trail of its rotations; `audit_cursor` marks how much of it has been
 //! told, so a restart neither repeats nor skips a line, and `ts` keeps the thread after one.
 
-use crate::store::{Db, WriteTx, on_pool, on_tx};
+use crate::store::{Db, WriteTx, execute, on_pool, on_tx};
 use jiff::Timestamp;
 
 use super::StoreError;
@@ -175,61 +175,53 @@ pub async fn posted(
     ts: &str,
     digest: &str,
 ) -> Result<(), StoreError> {
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE slack_threads SET channel_id = $1, ts = $2, parent_digest = $3 WHERE id = $4",
-    )
-    .bind(channel_id)
-    .bind(ts)
-    .bind(digest)
-    .bind(id)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+    execute!(
+        db,
+        sqlx::query(
+            "UPDATE slack_threads SET channel_id = $1, ts = $2, parent_digest = $3 WHERE id = $4",
+        )
+        .bind(channel_id)
+        .bind(ts)
+        .bind(digest)
+        .bind(id)
+    )?;
     Ok(())
 }
 
 /// The parent was edited to say `digest`.
 pub async fn updated(db: &Db, id: i64, digest: &str) -> Result<(), StoreError> {
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE slack_threads SET parent_digest = $1 WHERE id = $2"
-    )
-    .bind(digest)
-    .bind(id)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+    execute!(
+        db,
+        sqlx::query("UPDATE slack_threads SET parent_digest = $1 WHERE id = $2")
+            .bind(digest)
+            .bind(id)
+    )?;
     Ok(())
 }
 
 /// Audit rows up to `cursor` have been told in the thread. The parent is marked for a fresh
 /// look (its digest cleared), so it is edited even if this pass cannot do it.
 pub async fn told(db: &Db, id: i64, cursor: i64) -> Result<(), StoreError> {
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE slack_threads SET parent_digest = NULL, \
+    execute!(
+        db,
+        sqlx::query(
+            "UPDATE slack_threads SET parent_digest = NULL, \
          audit_cursor = CASE WHEN audit_cursor > $1 THEN audit_cursor ELSE $1 END \
          WHERE id = $2",
-    )
-    .bind(cursor)
-    .bind(id)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+        )
+        .bind(cursor)
+        .bind(id)
+    )?;
     Ok(())
 }
 
 /// The approval request of `rotation_id` was posted as `ts`.
 pub async fn approval_posted(db: &Db, rotation_id: &str, ts: &str) -> Result<(), StoreError> {
-    on_pool!(db, |pool| sqlx::query(
-        "UPDATE rotations SET approval_ts = $1 WHERE id = $2"
-    )
-    .bind(ts)
-    .bind(rotation_id)
-    .execute(pool)
-    .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
+    execute!(
+        db,
+        sqlx::query("UPDATE rotations SET approval_ts = $1 WHERE id = $2")
+            .bind(ts)
+            .bind(rotation_id)
+    )?;
     Ok(())
 }
