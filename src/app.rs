@@ -150,13 +150,16 @@ impl Application {
             )
         });
         let notifier = slack.api.clone().zip(clock.clone()).map(|(api, clock)| {
-            Arc::new(Notifier::new(
-                Arc::clone(&journal),
-                api,
-                clock,
-                Arc::clone(&metrics),
-                config.engine.slack.default_channel.clone(),
-            ))
+            Arc::new(
+                Notifier::new(
+                    Arc::clone(&journal),
+                    api,
+                    clock,
+                    Arc::clone(&metrics),
+                    config.engine.slack.default_channel.clone(),
+                )
+                .led_by(Arc::clone(&leadership)),
+            )
         });
         let handover =
             keys.zip(clock.clone())

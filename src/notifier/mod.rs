@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 
 use crate::adapters::slack::{SlackApi, SlackError};
 use crate::clock::Clock;
+use crate::leader::Leadership;
 use crate::store::outbox::{self, NoticeKind, NotificationRow};
 use crate::store::threads::{self, ThreadRow};
 use crate::store::{Journal, StoreError};
@@ -42,6 +43,8 @@ pub struct Notifier {
     pace: Pace,
     health: Arc<SlackHealth>,
     wake: Arc<Notify>,
+    /// Posting is a side effect: only while this replica leads.
+    leader: Arc<Leadership>,
 }
 
 impl Notifier {
@@ -61,7 +64,14 @@ impl Notifier {
             pace: Pace::new(),
             health: Arc::new(SlackHealth::default()),
             wake: Arc::new(Notify::new()),
+            leader: Leadership::sole(),
         }
+    }
+
+    /// Posts only while `leader` leads.
+    pub fn led_by(mut self, leader: Arc<Leadership>) -> Self {
+        self.leader = leader;
+        self
     }
 
     pub fn health(&self) -> Arc<SlackHealth> {
@@ -101,6 +111,7 @@ impl Notifier {
                 continue;
             };
             let body: Value = serde_json::from_str(&n.body).unwrap_or_default();
+            self.leader.ensure().await?;
             calls += 1;
             match self.post(&channel, &body, None, false).await {
                 Ok(_) => {
@@ -139,6 +150,7 @@ impl Notifier {
     /// Brings one thread up to date, as far as the channel's limits allow this pass; stops at
     /// the first call the channel must wait for (the rest stays queued). Returns the calls made.
     async fn tell(&self, thread: &ThreadRow) -> Result<usize, StoreError> {
+        self.leader.ensure().await?;
         let pool = self.journal.pool();
         let now = self.clock.now();
         let (Some(mut channel), Some(key)) =
