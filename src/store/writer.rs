@@ -64,7 +64,12 @@ fn as_str<S: serde::Serializer>(kind: &ActionKind, s: S) -> Result<S::Ok, S::Err
 /// The writer's own connection.
 pub(super) enum Conn {
     Sqlite(SqliteConnection),
-    Postgres(PgConnection),
+    /// A server can restart or fail over: a broken connection is dropped, and the next batch
+    /// connects again (that batch's requesters got 503, so Alertmanager re-sends).
+    Postgres {
+        conn: Option<PgConnection>,
+        options: PgConnectOptions,
+    },
 }
 
 impl Conn {
@@ -76,10 +81,13 @@ impl Conn {
     }
 
     pub(super) async fn postgres(options: &PgConnectOptions) -> Result<Self, StoreError> {
-        PgConnection::connect_with(options)
+        let conn = PgConnection::connect_with(options)
             .await
-            .map(Conn::Postgres)
-            .map_err(StoreError::Open)
+            .map_err(StoreError::Open)?;
+        Ok(Conn::Postgres {
+            conn: Some(conn),
+            options: options.clone(),
+        })
     }
 
     /// SQLite: IMMEDIATE takes the write lock now, so a competing writer makes us wait
@@ -88,14 +96,35 @@ impl Conn {
     async fn begin(&mut self) -> Result<WriteTx<'_>, sqlx::Error> {
         Ok(match self {
             Conn::Sqlite(c) => WriteTx::Sqlite(c.begin_with("BEGIN IMMEDIATE").await?),
-            Conn::Postgres(c) => WriteTx::Postgres(c.begin().await?),
+            Conn::Postgres { conn, options } => {
+                if conn.is_none() {
+                    *conn = Some(PgConnection::connect_with(options).await?);
+                }
+                let c = conn.as_mut().expect("connected above");
+                WriteTx::Postgres(c.begin().await?)
+            }
         })
+    }
+
+    /// After a failed batch: a connection that broke is not used again.
+    fn forget_if_broken(&mut self, error: &sqlx::Error) {
+        let broken = matches!(
+            error,
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)
+        ) || matches!(error, sqlx::Error::Database(e) if e.code().is_some_and(|c| c.starts_with("57P")));
+        if let Conn::Postgres { conn, .. } = self
+            && broken
+        {
+            tracing::warn!(%error, "journal writer connection lost; reconnecting for the next batch");
+            *conn = None;
+        }
     }
 
     async fn close(self) -> Result<(), sqlx::Error> {
         match self {
             Conn::Sqlite(c) => c.close().await,
-            Conn::Postgres(c) => c.close().await,
+            Conn::Postgres { conn: Some(c), .. } => c.close().await,
+            Conn::Postgres { conn: None, .. } => Ok(()),
         }
     }
 }
@@ -143,6 +172,9 @@ async fn run(
 async fn commit_batch(conn: &mut Conn, batch: Vec<Job>, metrics: Option<&Metrics>) {
     let started = std::time::Instant::now();
     let outcome = write_all(conn, batch.iter()).await;
+    if let Err(error) = &outcome {
+        conn.forget_if_broken(error);
+    }
     if let Some(metrics) = metrics {
         metrics.journal_committed(started.elapsed().as_secs_f64());
     }
@@ -162,8 +194,11 @@ async fn commit_batch(conn: &mut Conn, batch: Vec<Job>, metrics: Option<&Metrics
             tracing::warn!(%error, size = batch.len(), "batch commit failed; retrying one by one");
             // One bad delivery must not fail the others that happened to share its batch.
             for job in batch {
-                let single = write_all(conn, std::iter::once(&job))
-                    .await
+                let single = write_all(conn, std::iter::once(&job)).await;
+                if let Err(error) = &single {
+                    conn.forget_if_broken(error);
+                }
+                let single = single
                     .map(|mut receipts| receipts.remove(0))
                     .map_err(StoreError::Write);
                 let _ = job.reply.send(single);

@@ -489,3 +489,46 @@ async fn the_snapshot_and_last_alerts_read_both_dialects(backend: Backend) {
     assert_eq!(snapshot.alert_first_seen[0].1, 1.0);
     journal.close().await;
 }
+
+/// PostgreSQL only (SQLite's file cannot go away): every connection of the journal is ended by
+/// the server, as in a restart or a failover. At most one delivery is refused (503, and
+/// Alertmanager re-sends it); then the writer has connected again and journals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_lost_connection_costs_one_delivery_not_the_writer() {
+    use sqlx::Connection;
+    let backend = postgres().await;
+    let journal = backend.open().await;
+    journal
+        .record(delivery(&body_for("before", "u")), ms(1_000))
+        .await
+        .unwrap();
+    let mut admin = sqlx::PgConnection::connect(&backend.url).await.unwrap();
+    let ended: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty());
+    let mut refused = 0;
+    for i in 0..3 {
+        let fingerprint = format!("after-{i}");
+        match journal
+            .record(delivery(&body_for(&fingerprint, "u")), ms(2_000))
+            .await
+        {
+            Ok(receipt) => assert_eq!(receipt.alerts[0].journaled, Journaled::New),
+            Err(e) => {
+                assert!(e.is_unavailable(), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused <= 1,
+        "{refused} deliveries refused after one lost connection"
+    );
+    assert_eq!(journal.alerts().await.unwrap().len(), 4 - refused);
+    journal.close().await;
+}
