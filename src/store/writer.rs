@@ -68,7 +68,7 @@ pub(super) enum Conn {
     /// connects again (that batch's requesters got 503, so Alertmanager re-sends).
     Postgres {
         conn: Option<PgConnection>,
-        options: PgConnectOptions,
+        options: Box<PgConnectOptions>,
     },
 }
 
@@ -86,7 +86,7 @@ impl Conn {
             .map_err(StoreError::Open)?;
         Ok(Conn::Postgres {
             conn: Some(conn),
-            options: options.clone(),
+            options: Box::new(options.clone()),
         })
     }
 
