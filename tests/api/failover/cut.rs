@@ -1,0 +1,132 @@
+//! Cutting a replica off: a TCP proxy to PostgreSQL that can be frozen, and the replica's log
+//! read line by line with when each line came.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::process::Serve;
+
+/// `serve` with its log lines read as they come, each with when it was read.
+pub fn spawn_logged(serve: &Serve) -> (Child, Log) {
+    let mut child = serve.spawn_with(|command| {
+        command.env("RUST_LOG", "info").stderr(Stdio::piped());
+    });
+    let stderr = child.stderr.take().unwrap();
+    let (lines, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines
+                .send((Instant::now(), without_colours(&line)))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (child, Log(receiver))
+}
+
+/// The line as text: the terminal colour codes between a message and its fields removed.
+fn without_colours(line: &str) -> String {
+    let mut text = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            text.push(c);
+        }
+    }
+    text
+}
+
+pub struct Log(std::sync::mpsc::Receiver<(Instant, String)>);
+
+impl Log {
+    /// When the first line containing `text` was read.
+    pub fn wait_for(&self, text: &str, within: Duration) -> Instant {
+        let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok((at, line)) if line.contains(text) => return at,
+                Ok((_, line)) => seen.push(line),
+                Err(e) => panic!(
+                    "no log line with {text:?} within {within:?} ({e}); read:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+    }
+}
+
+/// A TCP proxy to PostgreSQL that can be frozen: bytes stop flowing both ways and new
+/// connections hang, while every socket stays open — a partition, not a refusal.
+pub struct Proxy {
+    pub port: u16,
+    frozen: watch::Sender<bool>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (frozen, watching) = watch::channel(false);
+        let upstream = upstream.to_owned();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, frozen) = (upstream.clone(), watching.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        pipe(client_read, server_write, frozen.clone()),
+                        pipe(server_read, client_write, frozen)
+                    );
+                });
+            }
+        });
+        Self { port, frozen }
+    }
+
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        if *frozen.borrow() {
+            // Hold both sockets open and pass nothing on, for as long as the test runs.
+            std::future::pending::<()>().await;
+        }
+        tokio::select! {
+            read = from.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if *frozen.borrow() {
+                        std::future::pending::<()>().await;
+                    }
+                    if to.write_all(&buffer[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            _ = frozen.changed() => {}
+        }
+    }
+}
