@@ -157,10 +157,7 @@ impl Leadership {
             return Ok(());
         };
         if !self.is_leader() {
-            return Err(StoreError::Fenced {
-                mine: 0,
-                current: -1,
-            });
+            return Err(StoreError::NotLeading);
         }
         let budget = *lease / 2;
         timeout(budget, db.still_leading())

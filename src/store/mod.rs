@@ -59,6 +59,8 @@ pub enum StoreError {
     Read(#[source] sqlx::Error),
     #[error("this replica no longer leads (its epoch {mine}, the journal's {current}): not acting")]
     Fenced { mine: i64, current: i64 },
+    #[error("this replica is a standby: not acting")]
+    NotLeading,
     #[error("cannot confirm this replica still leads within {0:?}: not acting")]
     LeadershipUnconfirmed(Duration),
     #[error("journal is overloaded: {QUEUE_DEPTH} deliveries are waiting")]
