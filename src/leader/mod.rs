@@ -189,17 +189,23 @@ async fn elect<Fut>(
 ) where
     Fut: Future<Output = Result<(), String>>,
 {
-    while !*stop.borrow() {
+    loop {
+        // `wait_for` also ends when the sender is gone (the service dropped without stopping
+        // us): that is a stop too, never a reason to spin.
         let outcome = tokio::select! {
-            outcome = term() => outcome,
-            _ = stop.wait_for(|s| *s) => Ok(()),
+            outcome = term() => Some(outcome),
+            _ = stop.wait_for(|s| *s) => None,
         };
         leadership.step_down(metrics);
-        if let Err(why) = outcome {
-            tracing::warn!(reason = %why, "leader election: not leading");
-            tokio::select! {
-                () = tokio::time::sleep(lease / 5) => {},
-                _ = stop.wait_for(|s| *s) => {},
+        match outcome {
+            None => return,
+            Some(Ok(())) => {}
+            Some(Err(why)) => {
+                tracing::warn!(reason = %why, "leader election: not leading");
+                tokio::select! {
+                    () = tokio::time::sleep(lease / 5) => {},
+                    _ = stop.wait_for(|s| *s) => return,
+                }
             }
         }
     }
