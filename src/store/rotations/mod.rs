@@ -133,9 +133,7 @@ pub async fn transition(
             query.push(", finished_at_ms = ").push_bind(now_ms);
         }
         query.push(", epoch = ").push_bind(epoch);
-        push_fields(&mut query, &t.fields);
-        query.push(" WHERE id = ").push_bind(id);
-        query.push(" AND phase = ").push_bind(t.from);
+        push_fields_where(&mut query, &t.fields, id, t.from);
         query
             .build()
             .execute(&mut *conn)
@@ -180,9 +178,7 @@ pub async fn record(
     on_tx!(&mut tx, |conn, D| {
         let mut query = QueryBuilder::<D>::new("UPDATE rotations SET updated_at_ms = ");
         query.push_bind(now.as_millisecond());
-        push_fields(&mut query, fields);
-        query.push(" WHERE id = ").push_bind(id);
-        query.push(" AND phase = ").push_bind(phase);
+        push_fields_where(&mut query, fields, id, phase);
         query
             .build()
             .execute(&mut *conn)
@@ -193,8 +189,15 @@ pub async fn record(
     tx.commit().await.map_err(StoreError::Write)
 }
 
-fn push_fields<D: Database>(query: &mut QueryBuilder<D>, fields: &[Field])
-where
+/// `, column = value` for each field, then the guard every such update has: this rotation,
+/// still in the phase the step read.
+fn push_fields_where<D: Database>(
+    query: &mut QueryBuilder<D>,
+    fields: &[Field],
+    id: &str,
+    phase: &str,
+) where
+    for<'t> String: sqlx::Encode<'t, D> + sqlx::Type<D>,
     for<'t> Option<String>: sqlx::Encode<'t, D> + sqlx::Type<D>,
     for<'t> Option<i64>: sqlx::Encode<'t, D> + sqlx::Type<D>,
     for<'t> Option<Vec<u8>>: sqlx::Encode<'t, D> + sqlx::Type<D>,
@@ -216,6 +219,8 @@ where
             }
         }
     }
+    query.push(" WHERE id = ").push_bind(id.to_owned());
+    query.push(" AND phase = ").push_bind(phase.to_owned());
 }
 
 /// Looks again at `at`: something is under way (a Job, a rollout). Not a failure: no attempt is
