@@ -118,22 +118,14 @@ pub(crate) use {execute, on_pool, on_tx};
 pub trait Dialect {
     /// Which database this is, for logs and `/readyz`.
     const NAME: &'static str;
-    /// `$1` new delivery ids, one per row. SQLite's single writer owns id assignment; on
-    /// PostgreSQL every replica's writer draws from the column's sequence.
-    const RESERVE_DELIVERY_IDS: &'static str;
 }
 
 impl Dialect for Sqlite {
     const NAME: &'static str = "sqlite";
-    const RESERVE_DELIVERY_IDS: &'static str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL \
-         SELECT i + 1 FROM n WHERE i < $1) \
-         SELECT (SELECT COALESCE(MAX(id), 0) FROM deliveries) + i FROM n ORDER BY i";
 }
 
 impl Dialect for Postgres {
     const NAME: &'static str = "postgres";
-    const RESERVE_DELIVERY_IDS: &'static str =
-        "SELECT nextval(pg_get_serial_sequence('deliveries', 'id')) FROM generate_series(1, $1)";
 }
 
 impl Db {

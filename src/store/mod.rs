@@ -31,7 +31,7 @@ use crate::telemetry::Metrics;
 pub use db::{Db, Dialect, Fence, Pool, WriteTx};
 pub(crate) use db::{execute, on_pool, on_tx};
 pub use rows::AlertRow;
-pub use writer::{AlertReceipt, Journaled, Receipt};
+pub use writer::{AlertReceipt, Journaled, Receipt, WriteError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -51,10 +51,14 @@ pub enum StoreError {
     },
     #[error("cannot open the journal: {0}")]
     Open(#[source] sqlx::Error),
+    #[error("cannot open the journal: {0}")]
+    OpenWriter(#[source] rusqlite::Error),
     #[error("cannot migrate the journal: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("journal write failed: {0}")]
     Write(#[source] sqlx::Error),
+    #[error("journal write failed: {0}")]
+    Journal(#[source] writer::WriteError),
     #[error("journal read failed: {0}")]
     Read(#[source] sqlx::Error),
     #[error("this replica no longer leads (its epoch {mine}, the journal's {current}): not acting")]
@@ -117,11 +121,22 @@ impl Journal {
             POSTGRES_MIGRATIONS.run(&pool).await?;
             (
                 Db::new(Pool::Postgres(pool)),
-                writer::Conn::postgres(&options).await?,
+                Box::new(
+                    writer::PgWriter::connect(&options)
+                        .await
+                        .map_err(StoreError::Open)?,
+                ) as Box<dyn writer::BatchWriter>,
             )
         } else {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(invalid)?
+            let options = SqliteConnectOptions::from_str(url).map_err(invalid)?;
+            if is_in_memory(url, &options) {
+                return Err(invalid(sqlx::Error::Configuration(
+                    "the journal must be a file: an in-memory one would lose every \
+                     acknowledged alert when the process ends"
+                        .into(),
+                )));
+            }
+            let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: a commit is on disk before we answer 200; NORMAL could lose the last
@@ -137,7 +152,10 @@ impl Journal {
             SQLITE_MIGRATIONS.run(&pool).await?;
             (
                 Db::new(Pool::Sqlite(pool)),
-                writer::Conn::sqlite(&options).await?,
+                Box::new(
+                    writer::SqliteWriter::open(options.get_filename(), busy_timeout)
+                        .map_err(StoreError::OpenWriter)?,
+                ) as Box<dyn writer::BatchWriter>,
             )
         };
         let (writer, task) = writer::spawn(conn, QUEUE_DEPTH, MAX_BATCH, metrics);
@@ -204,6 +222,12 @@ impl Journal {
     }
 }
 
+/// `sqlite::memory:` (which sqlx names `file:sqlx-in-memory-N`) or `?mode=memory`.
+fn is_in_memory(url: &str, options: &SqliteConnectOptions) -> bool {
+    let file = options.get_filename().to_string_lossy();
+    file == ":memory:" || file.starts_with("file:sqlx-in-memory-") || url.contains("mode=memory")
+}
+
 /// The URL without its password, for errors and logs.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -227,14 +251,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_same_alert_twice_in_one_batch_is_new_once() {
+    async fn an_in_memory_journal_is_refused_by_name() {
+        let error = Journal::open("sqlite::memory:", Duration::from_secs(1))
+            .await
+            .err()
+            .expect("refused");
+        let message = error.to_string();
+        assert!(message.contains("sqlite::memory:"), "{message}");
+        assert!(message.contains("must be a file"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn the_same_alert_twice_at_once_is_new_once() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("j.db").display());
         let journal = Journal::open(&url, Duration::from_secs(1)).await.unwrap();
         let a = crate::fixtures::CAPTURES[13].body(); // 14-ha-duplicate-from-replica-a
         let b = crate::fixtures::CAPTURES[14].body(); // 15-ha-duplicate-from-replica-b
         let now = Timestamp::now();
-        // On this single-threaded runtime both are queued before the writer runs: one batch.
+        // Whether or not they share a batch (the writer has a thread of its own; the batch case
+        // is `writer::sqlite::tests`), the second is the duplicate.
         let (first, second) = tokio::join!(
             journal.record(delivery(&a), now),
             journal.record(delivery(&b), now)

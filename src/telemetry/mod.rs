@@ -3,6 +3,8 @@
 mod labels;
 mod metrics;
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub use labels::{JournalSnapshot, TargetLabels, WebhookOutcome};
@@ -16,6 +18,8 @@ pub fn init_logging(default_level: &str) {
     let json = std::env::var("TOKEN_ROTATOR_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only for a person at a terminal: escape codes in `kubectl logs` or a file are noise.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // `try_init`: a second call (tests, demo inside a test) keeps the first subscriber.
     let _ = if json {

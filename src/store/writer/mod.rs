@@ -1,19 +1,24 @@
 //! The single journal writer: group commit of waiting deliveries, one fsync per batch.
+//!
+//! It runs on a thread of its own and commits synchronously. With SQLite every statement of a
+//! batch then runs on that thread: sqlx's SQLite driver sends each statement, and each row it
+//! returns, to a worker thread of its own, and at intake rates those hand-offs cost more than
+//! the SQL (see `bench/README.md`). PostgreSQL keeps sqlx, driven from this thread.
 
-mod conn;
-mod insert;
+mod postgres;
+mod sqlite;
+mod values;
 
 use serde::Serialize;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub(super) use conn::Conn;
-use insert::{insert_alerts, insert_deliveries};
+pub(super) use postgres::PgWriter;
+pub(super) use sqlite::SqliteWriter;
 
-use super::{Dialect, StoreError, on_tx};
+use super::StoreError;
 use crate::intake::{Delivery, IncomingAlert, Routing};
 use crate::policy::{ActionKind, RuleRef};
 use crate::telemetry::Metrics;
@@ -64,26 +69,44 @@ fn as_str<S: serde::Serializer>(kind: &ActionKind, s: S) -> Result<S::Ok, S::Err
     s.serialize_str(kind.as_str())
 }
 
+/// One database's way of journaling a batch.
+pub(super) trait BatchWriter: Send + 'static {
+    /// Journals `jobs` in one transaction, all or nothing: one receipt per job, in order. An
+    /// alert already journaled (by an earlier delivery, or earlier in this batch) is a duplicate.
+    fn write(&mut self, jobs: &[&Job]) -> Result<Vec<Receipt>, WriteError>;
+
+    fn close(self: Box<Self>) -> Result<(), WriteError>;
+}
+
+/// Why a batch was not journaled.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Postgres(#[from] sqlx::Error),
+}
+
 pub(super) fn spawn(
-    conn: Conn,
+    writer: Box<dyn BatchWriter>,
     depth: usize,
     max_batch: usize,
     metrics: Option<Arc<Metrics>>,
 ) -> (mpsc::Sender<Message>, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(depth);
-    let task = tokio::spawn(run(conn, receiver, max_batch, metrics));
+    let task = tokio::task::spawn_blocking(move || run(writer, receiver, max_batch, metrics));
     (sender, task)
 }
 
-async fn run(
-    mut conn: Conn,
+fn run(
+    mut writer: Box<dyn BatchWriter>,
     mut queue: mpsc::Receiver<Message>,
     max_batch: usize,
     metrics: Option<Arc<Metrics>>,
 ) {
     let mut stopping = false;
     while !stopping {
-        let mut batch = match queue.recv().await {
+        let mut batch = match queue.blocking_recv() {
             Some(Message::Write(job)) => vec![job],
             Some(Message::Stop) | None => break,
         };
@@ -97,19 +120,16 @@ async fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, batch, metrics.as_deref()).await;
+        commit_batch(writer.as_mut(), batch, metrics.as_deref());
     }
-    if let Err(e) = conn.close().await {
+    if let Err(e) = writer.close() {
         tracing::warn!(error = %e, "closing the journal writer connection failed");
     }
 }
 
-async fn commit_batch(conn: &mut Conn, batch: Vec<Job>, metrics: Option<&Metrics>) {
+fn commit_batch(writer: &mut dyn BatchWriter, batch: Vec<Job>, metrics: Option<&Metrics>) {
     let started = std::time::Instant::now();
-    let outcome = write_all(conn, batch.iter()).await;
-    if let Err(error) = &outcome {
-        conn.forget_if_broken(error);
-    }
+    let outcome = writer.write(&batch.iter().collect::<Vec<_>>());
     if let Some(metrics) = metrics {
         metrics.journal_committed(started.elapsed().as_secs_f64());
     }
@@ -129,121 +149,19 @@ async fn commit_batch(conn: &mut Conn, batch: Vec<Job>, metrics: Option<&Metrics
             tracing::warn!(%error, size = batch.len(), "batch commit failed; retrying one by one");
             // One bad delivery must not fail the others that happened to share its batch.
             for job in batch {
-                let single = write_all(conn, std::iter::once(&job)).await;
-                if let Err(error) = &single {
-                    conn.forget_if_broken(error);
-                }
-                let single = single
+                let single = writer
+                    .write(&[&job])
                     .map(|mut receipts| receipts.remove(0))
-                    .map_err(StoreError::Write);
+                    .map_err(StoreError::Journal);
                 let _ = job.reply.send(single);
             }
         }
         Err(error) => {
-            for job in batch {
-                let _ = job.reply.send(Err(StoreError::Write(clone_error(&error))));
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.reply.send(Err(StoreError::Journal(error)));
             }
         }
     }
-}
-
-/// `sqlx::Error` is not `Clone`; a batch of one has one requester, so this keeps the message.
-fn clone_error(error: &sqlx::Error) -> sqlx::Error {
-    sqlx::Error::Protocol(error.to_string())
-}
-
-/// Rows per multi-row INSERT: 17 columns each keeps us far below SQLite's 32 766 variables.
-const ROWS_PER_INSERT: usize = 1000;
-
-/// One alert row as it will be inserted, with the delivery it belongs to.
-struct AlertInsert<'a> {
-    job: usize,
-    delivery_id: i64,
-    alert: &'a IncomingAlert,
-    receipt: AlertReceipt,
-}
-
-/// Journals a batch with a fixed number of statements whatever its size: SQLite's per-statement
-/// cost, not the fsync, is what limits a busy writer.
-async fn write_all<'a>(
-    conn: &mut Conn,
-    jobs: impl Iterator<Item = &'a Job>,
-) -> Result<Vec<Receipt>, sqlx::Error> {
-    let jobs: Vec<&Job> = jobs.collect();
-    let mut tx = conn.begin().await?;
-    // Ids of deliveries that turn out to be pure duplicates are simply never inserted.
-    let count = jobs.len() as i64;
-    let delivery_ids: Vec<i64> = on_tx!(&mut tx, |conn, D| {
-        sqlx::query_scalar(<D as Dialect>::RESERVE_DELIVERY_IDS)
-            .bind(count)
-            .fetch_all(&mut *conn)
-            .await
-    })?;
-
-    let mut rows: Vec<AlertInsert> = jobs
-        .iter()
-        .enumerate()
-        .flat_map(|(job, j)| {
-            let delivery_id = delivery_ids[job];
-            j.delivery.alerts.iter().map(move |alert| AlertInsert {
-                job,
-                delivery_id,
-                alert,
-                receipt: receipt_for(alert),
-            })
-        })
-        .collect();
-    let mut inserted = HashSet::new();
-    // In key order, so two replicas inserting overlapping batches lock rows in the same order
-    // (PostgreSQL would otherwise abort one of them as a deadlock).
-    let mut ordered: Vec<&AlertInsert> = rows.iter().collect();
-    ordered.sort_by_cached_key(|row| dedupe_key(row.alert));
-    for chunk in ordered.chunks(ROWS_PER_INSERT) {
-        inserted.extend(insert_alerts(&mut tx, chunk, &jobs).await?);
-    }
-    // The first row carrying a key is the one the database inserted; later ones in the batch conflicted.
-    for row in &mut rows {
-        let key = dedupe_key(row.alert);
-        row.receipt.journaled = if inserted.remove(&key) {
-            Journaled::New
-        } else {
-            Journaled::Duplicate
-        };
-    }
-
-    let mut receipts: Vec<Receipt> = jobs
-        .iter()
-        .map(|_| Receipt {
-            delivery_id: None,
-            alerts: Vec::new(),
-        })
-        .collect();
-    for row in rows {
-        if row.receipt.journaled == Journaled::New {
-            receipts[row.job].delivery_id = Some(row.delivery_id);
-        }
-        receipts[row.job].alerts.push(row.receipt);
-    }
-    let brought_news: Vec<(usize, &&Job)> = jobs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| receipts[*i].delivery_id.is_some())
-        .collect();
-    if !brought_news.is_empty() {
-        insert_deliveries(&mut tx, &brought_news, &delivery_ids).await?;
-    }
-    tx.commit().await?;
-    Ok(receipts)
-}
-
-type DedupeKey = (String, &'static str, i64);
-
-fn dedupe_key(alert: &IncomingAlert) -> DedupeKey {
-    (
-        alert.fingerprint.clone(),
-        alert.status.as_str(),
-        alert.starts_at.as_millisecond(),
-    )
 }
 
 /// The receipt of one alert, before we know whether it is new.
