@@ -3,8 +3,9 @@
 mod labels;
 mod metrics;
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
 
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 pub use labels::{JournalSnapshot, TargetLabels, WebhookOutcome};
@@ -12,15 +13,24 @@ pub use metrics::Metrics;
 
 /// `TOKEN_ROTATOR_LOG_FORMAT=json` for JSON lines, anything else for text; level from `RUST_LOG`
 /// (else `default_level`). Logs go to stderr so a command's own output on stdout stays clean.
-pub fn init_logging(default_level: &str) {
+///
+/// Lines are written by a thread of their own, so a request never waits on stderr, and the lines
+/// that pile up meanwhile go out in one write. Never lossy: when that thread falls behind, the
+/// logging caller waits. Keep the guard until the process ends: dropping it writes what is left.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init_logging(default_level: &str) -> WorkerGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let json = std::env::var("TOKEN_ROTATOR_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colours only for a person at a terminal: escape codes in `kubectl logs` or a file are noise.
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // `try_init`: a second call (tests, demo inside a test) keeps the first subscriber.
     let _ = if json {
         builder
@@ -31,4 +41,5 @@ pub fn init_logging(default_level: &str) {
     } else {
         builder.try_init()
     };
+    guard
 }
