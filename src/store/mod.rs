@@ -38,6 +38,8 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 /// How many waiting deliveries one transaction takes at most.
 const MAX_BATCH: usize = 128;
+/// How long closing waits for the readers' connections.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Deliveries waiting for the writer before new ones are refused with 503 (back-pressure).
 const QUEUE_DEPTH: usize = 1024;
 
@@ -218,7 +220,14 @@ impl Journal {
             let _ = self.writer.send(writer::Message::Stop).await;
             let _ = task.await;
         }
-        self.db.close().await;
+        // A reader's statement still running (its request timed out) would hold the pool open;
+        // every acknowledged delivery is committed by now, so stop waiting after a while.
+        if tokio::time::timeout(CLOSE_GRACE, self.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(after = ?CLOSE_GRACE, "a journal reader was still busy; closed without it");
+        }
     }
 }
 
