@@ -6,18 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mimalloc::MiMalloc;
 
 use token_rotator::commands::{check_config, demo, explain, plan, rotate, serve, status};
 use token_rotator::config::Config;
 use token_rotator::domain::{ApiUser, Application, Environment, Target};
 use token_rotator::engine::approval::{self, Decided, Decider, Verdict};
 use token_rotator::store::Journal;
-
-// Every webhook allocates and frees many small strings across threads (hyper's workers, the
-// journal writer); mimalloc's per-thread free lists do that faster than glibc's arenas.
-#[global_allocator]
-static GLOBAL: MiMalloc = MiMalloc;
 
 #[derive(Parser)]
 #[command(
