@@ -3,9 +3,10 @@
 //!
 //! The SQL is written once, in the dialect both accept (`$n` placeholders, integer milliseconds,
 //! `ON CONFLICT … RETURNING`), and compiled against each native driver by [`on_pool!`] and
-//! [`on_tx!`]; what differs between the two (how a writer takes the journal, how ids are
-//! reserved) is the [`Dialect`] of each. The `Any` driver would share one code path too, but it
-//! would convert every row and lose SQLite's pragmas; this keeps both drivers native.
+//! [`on_tx!`]; what differs between the two (how a writer takes the journal) is in
+//! [`Db::write_tx`] and the [`Dialect`] of each. The `Any` driver would share one code path too,
+//! but it would convert every row and lose SQLite's pragmas; this keeps both drivers native.
+//! (The intake's group commit is the one exception, with a writer per database: see `writer`.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1,7 +1,7 @@
 //! The journal, written before anything is acknowledged: an SQLite file for one replica, or a
 //! PostgreSQL database that several replicas share (see [`db`]).
 //!
-//! Deliveries go through one writer task per replica that owns one connection and commits
+//! Deliveries go through one writer thread per replica that owns one connection and commits
 //! whatever deliveries are waiting in one transaction ("group commit"): every commit is an
 //! fsync, so batching is what lets many concurrent webhooks share one. The engine and the
 //! readers use a small pool.
