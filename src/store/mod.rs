@@ -23,7 +23,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::intake::Delivery;
@@ -174,19 +174,17 @@ impl Journal {
         delivery: Delivery,
         received_at: Timestamp,
     ) -> Result<Receipt, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = writer::Job {
-            delivery,
-            received_at,
-            reply,
-        };
+        let (job, receipts, answer) = writer::Job::new(&delivery, received_at);
+        // Freed here rather than by the writer, which is the intake's one serial step.
+        drop(delivery);
         self.writer
             .try_send(writer::Message::Write(job))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
             })?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
+        let written = answer.await.map_err(|_| StoreError::WriterGone)??;
+        Ok(written.receipt(receipts))
     }
 
     /// Whether the journal answers a query and the writer is alive.

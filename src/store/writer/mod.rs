@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 pub(super) use postgres::PgWriter;
 pub(super) use sqlite::SqliteWriter;
+use values::Entry;
 
 use super::StoreError;
 use crate::intake::{Delivery, IncomingAlert, Routing};
@@ -30,9 +31,47 @@ pub(super) enum Message {
 }
 
 pub(super) struct Job {
-    pub delivery: Delivery,
-    pub received_at: jiff::Timestamp,
-    pub reply: oneshot::Sender<Result<Receipt, StoreError>>,
+    pub entry: Entry,
+    pub reply: oneshot::Sender<Result<Written, StoreError>>,
+}
+
+impl Job {
+    /// The job that journals `delivery`, and the receipts its requester will be answered with
+    /// (each `Duplicate` until the writer says otherwise).
+    pub fn new(
+        delivery: &Delivery,
+        received_at: jiff::Timestamp,
+    ) -> (
+        Self,
+        Vec<AlertReceipt>,
+        oneshot::Receiver<Result<Written, StoreError>>,
+    ) {
+        let receipts: Vec<AlertReceipt> = delivery.alerts.iter().map(receipt_for).collect();
+        let (reply, answer) = oneshot::channel();
+        let entry = Entry::new(delivery, &receipts, received_at);
+        (Self { entry, reply }, receipts, answer)
+    }
+}
+
+/// What the writer did with one entry.
+#[derive(Debug)]
+pub(super) struct Written {
+    /// `None` when every alert in it was already journaled.
+    pub delivery_id: Option<i64>,
+    /// Per alert, in the entry's order.
+    pub journaled: Vec<Journaled>,
+}
+
+impl Written {
+    pub fn receipt(self, mut alerts: Vec<AlertReceipt>) -> Receipt {
+        for (alert, journaled) in alerts.iter_mut().zip(self.journaled) {
+            alert.journaled = journaled;
+        }
+        Receipt {
+            delivery_id: self.delivery_id,
+            alerts,
+        }
+    }
 }
 
 /// What the journal did with a delivery.
@@ -71,9 +110,9 @@ fn as_str<S: serde::Serializer>(kind: &ActionKind, s: S) -> Result<S::Ok, S::Err
 
 /// One database's way of journaling a batch.
 pub(super) trait BatchWriter: Send + 'static {
-    /// Journals `jobs` in one transaction, all or nothing: one receipt per job, in order. An
+    /// Journals `entries` in one transaction, all or nothing: one answer per entry, in order. An
     /// alert already journaled (by an earlier delivery, or earlier in this batch) is a duplicate.
-    fn write(&mut self, jobs: &[&Job]) -> Result<Vec<Receipt>, WriteError>;
+    fn write(&mut self, entries: &[&Entry]) -> Result<Vec<Written>, WriteError>;
 
     fn close(self: Box<Self>) -> Result<(), WriteError>;
 }
@@ -129,7 +168,7 @@ fn run(
 
 fn commit_batch(writer: &mut dyn BatchWriter, batch: Vec<Job>, metrics: Option<&Metrics>) {
     let started = std::time::Instant::now();
-    let outcome = writer.write(&batch.iter().collect::<Vec<_>>());
+    let outcome = writer.write(&batch.iter().map(|job| &job.entry).collect::<Vec<_>>());
     if let Some(metrics) = metrics {
         metrics.journal_committed(started.elapsed().as_secs_f64());
     }
@@ -139,10 +178,10 @@ fn commit_batch(writer: &mut dyn BatchWriter, batch: Vec<Job>, metrics: Option<&
         "journal batch committed"
     );
     match outcome {
-        Ok(receipts) => {
-            for (job, receipt) in batch.into_iter().zip(receipts) {
+        Ok(written) => {
+            for (job, written) in batch.into_iter().zip(written) {
                 // The requester may have gone (client hung up); the write still stands.
-                let _ = job.reply.send(Ok(receipt));
+                let _ = job.reply.send(Ok(written));
             }
         }
         Err(error) if batch.len() > 1 => {
@@ -150,8 +189,8 @@ fn commit_batch(writer: &mut dyn BatchWriter, batch: Vec<Job>, metrics: Option<&
             // One bad delivery must not fail the others that happened to share its batch.
             for job in batch {
                 let single = writer
-                    .write(&[&job])
-                    .map(|mut receipts| receipts.remove(0))
+                    .write(&[&job.entry])
+                    .map(|mut written| written.remove(0))
                     .map_err(StoreError::Journal);
                 let _ = job.reply.send(single);
             }

@@ -9,9 +9,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, Postgres};
 use sqlx::{Connection, QueryBuilder};
 use tokio::runtime::Handle;
 
-use super::values::{ALERT_COLUMNS, DELIVERY_COLUMNS, alert_values, delivery_values};
-use super::{BatchWriter, Job, Journaled, Receipt, WriteError, receipt_for};
-use crate::intake::{AlertStatus, IncomingAlert};
+use super::values::{ALERT_COLUMNS, AlertRow, DELIVERY_COLUMNS, Entry};
+use super::{BatchWriter, Journaled, WriteError, Written};
+use crate::intake::AlertStatus;
 
 /// Rows per multi-row INSERT: 18 columns each keeps us far below the protocol's 65 535 binds.
 const ROWS_PER_INSERT: usize = 1000;
@@ -35,7 +35,7 @@ impl PgWriter {
 }
 
 impl BatchWriter for PgWriter {
-    fn write(&mut self, jobs: &[&Job]) -> Result<Vec<Receipt>, WriteError> {
+    fn write(&mut self, entries: &[&Entry]) -> Result<Vec<Written>, WriteError> {
         let Self {
             runtime,
             conn,
@@ -45,7 +45,7 @@ impl BatchWriter for PgWriter {
             if conn.is_none() {
                 *conn = Some(PgConnection::connect_with(options).await?);
             }
-            write_all(conn.as_mut().expect("connected above"), jobs).await
+            write_all(conn.as_mut().expect("connected above"), entries).await
         });
         if let Err(error) = &outcome
             && is_broken(error)
@@ -72,120 +72,108 @@ fn is_broken(error: &sqlx::Error) -> bool {
     ) || matches!(error, sqlx::Error::Database(e) if e.code().is_some_and(|c| c.starts_with("57P")))
 }
 
-/// One alert row as it will be inserted.
-struct AlertInsert<'a> {
-    alert: &'a IncomingAlert,
-    values: super::values::AlertValues,
-}
-
 type DedupeKey = (String, &'static str, i64);
 
-fn dedupe_key(alert: &IncomingAlert) -> DedupeKey {
-    (
-        alert.fingerprint.clone(),
-        alert.status.as_str(),
-        alert.starts_at.as_millisecond(),
-    )
+fn dedupe_key(row: &AlertRow) -> DedupeKey {
+    (row.fingerprint.clone(), row.status, row.starts_at_ms)
 }
 
 /// Journals a batch with a fixed number of statements whatever its size: each is a round trip.
-async fn write_all(conn: &mut PgConnection, jobs: &[&Job]) -> sqlx::Result<Vec<Receipt>> {
+async fn write_all(conn: &mut PgConnection, entries: &[&Entry]) -> sqlx::Result<Vec<Written>> {
     let mut tx = conn.begin().await?;
     // Ids of deliveries that turn out to be pure duplicates are simply never inserted.
     let delivery_ids: Vec<i64> = sqlx::query_scalar(
         "SELECT nextval(pg_get_serial_sequence('deliveries', 'id')) FROM generate_series(1, $1)",
     )
-    .bind(jobs.len() as i64)
+    .bind(entries.len() as i64)
     .fetch_all(&mut *tx)
     .await?;
 
-    let mut receipts: Vec<Receipt> = jobs
+    let mut rows: Vec<(i64, &AlertRow)> = entries
         .iter()
-        .map(|job| Receipt {
-            delivery_id: None,
-            alerts: job.delivery.alerts.iter().map(receipt_for).collect(),
-        })
+        .zip(&delivery_ids)
+        .flat_map(|(entry, id)| entry.alerts.iter().map(move |row| (*id, row)))
         .collect();
-    let mut rows: Vec<AlertInsert> =
-        jobs.iter()
-            .enumerate()
-            .flat_map(|(index, job)| {
-                let (receipts, delivery_id) = (&receipts, delivery_ids[index]);
-                job.delivery.alerts.iter().zip(&receipts[index].alerts).map(
-                    move |(alert, receipt)| AlertInsert {
-                        alert,
-                        values: alert_values(delivery_id, job.received_at, alert, receipt),
-                    },
-                )
-            })
-            .collect();
     // In key order, so two replicas inserting overlapping batches lock rows in the same order
     // (PostgreSQL would otherwise abort one of them as a deadlock). Stable: among rows with
-    // one key, the earliest job's comes first and is the one inserted.
-    rows.sort_by_cached_key(|row| dedupe_key(row.alert));
+    // one key, the earliest entry's comes first and is the one inserted.
+    rows.sort_by(|a, b| a.1.key().cmp(&b.1.key()));
     let mut inserted = HashSet::new();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         inserted.extend(insert_alerts(&mut tx, chunk).await?);
     }
-    // Each job's alerts in its own order: the first to carry a key the database inserted is new.
-    for (index, job) in jobs.iter().enumerate() {
-        let receipt = &mut receipts[index];
-        for (alert, alert_receipt) in job.delivery.alerts.iter().zip(&mut receipt.alerts) {
-            if inserted.remove(&dedupe_key(alert)) {
-                alert_receipt.journaled = Journaled::New;
-                receipt.delivery_id = Some(delivery_ids[index]);
+    // Each entry's alerts in its own order: the first to carry a key the database inserted is new.
+    let written: Vec<Written> = entries
+        .iter()
+        .zip(&delivery_ids)
+        .map(|(entry, id)| {
+            let journaled: Vec<Journaled> = entry
+                .alerts
+                .iter()
+                .map(|row| {
+                    if inserted.remove(&dedupe_key(row)) {
+                        Journaled::New
+                    } else {
+                        Journaled::Duplicate
+                    }
+                })
+                .collect();
+            Written {
+                delivery_id: journaled.contains(&Journaled::New).then_some(*id),
+                journaled,
             }
-        }
-    }
-    let brought_news: Vec<usize> = (0..jobs.len())
-        .filter(|index| receipts[*index].delivery_id.is_some())
+        })
+        .collect();
+    let brought_news: Vec<(i64, &Entry)> = written
+        .iter()
+        .zip(entries)
+        .filter_map(|(w, entry)| w.delivery_id.map(|id| (id, *entry)))
         .collect();
     if !brought_news.is_empty() {
         let mut query =
             QueryBuilder::<Postgres>::new(format!("INSERT INTO deliveries ({DELIVERY_COLUMNS}) "));
-        query.push_values(&brought_news, |mut b, index| {
-            let v = delivery_values(delivery_ids[*index], jobs[*index]);
-            b.push_bind(v.0)
-                .push_bind(v.1)
-                .push_bind(v.2)
-                .push_bind(v.3)
-                .push_bind(v.4)
-                .push_bind(v.5)
-                .push_bind(v.6)
-                .push_bind(v.7);
+        query.push_values(&brought_news, |mut b, (id, entry)| {
+            let r = &entry.delivery;
+            b.push_bind(*id)
+                .push_bind(r.received_at_ms)
+                .push_bind(&r.receiver)
+                .push_bind(&r.group_key)
+                .push_bind(r.status)
+                .push_bind(&r.external_url)
+                .push_bind(r.alert_count)
+                .push_bind(r.truncated_alerts);
         });
         query.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(receipts)
+    Ok(written)
 }
 
 /// Inserts the rows whose key is not journaled yet; returns the keys it inserted.
 async fn insert_alerts(
     tx: &mut PgConnection,
-    rows: &[AlertInsert<'_>],
+    rows: &[(i64, &AlertRow)],
 ) -> sqlx::Result<Vec<DedupeKey>> {
     let mut query = QueryBuilder::<Postgres>::new(format!("INSERT INTO alerts ({ALERT_COLUMNS}) "));
-    query.push_values(rows, |mut b, row| {
-        let v = row.values.clone();
-        b.push_bind(v.0)
-            .push_bind(v.1)
-            .push_bind(v.2)
-            .push_bind(v.3)
-            .push_bind(v.4)
-            .push_bind(v.5)
-            .push_bind(v.6)
-            .push_bind(v.7)
-            .push_bind(v.8)
-            .push_bind(v.9)
-            .push_bind(v.10)
-            .push_bind(v.11)
-            .push_bind(v.12)
-            .push_bind(v.13)
-            .push_bind(v.14)
-            .push_bind(v.15)
-            .push_bind(v.16)
-            .push_bind(v.17);
+    query.push_values(rows, |mut b, (delivery_id, r)| {
+        b.push_bind(*delivery_id)
+            .push_bind(r.received_at_ms)
+            .push_bind(&r.fingerprint)
+            .push_bind(r.status)
+            .push_bind(r.starts_at_ms)
+            .push_bind(r.ends_at_ms)
+            .push_bind(&r.labels)
+            .push_bind(&r.annotations)
+            .push_bind(&r.environment)
+            .push_bind(&r.api_user)
+            .push_bind(&r.application)
+            .push_bind(r.action)
+            .push_bind(r.rule_index)
+            .push_bind(&r.rule_name)
+            .push_bind(&r.action_detail)
+            .push_bind(&r.reason)
+            .push_bind(r.mode)
+            .push_bind(&r.slack_channel);
     });
     // RETURNING with DO NOTHING yields exactly the rows that were inserted.
     query.push(

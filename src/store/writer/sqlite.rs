@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, ToSql};
 
-use super::values::{ALERT_COLUMNS, DELIVERY_COLUMNS, alert_values, delivery_values};
-use super::{BatchWriter, Job, Journaled, Receipt, WriteError, receipt_for};
+use super::values::{ALERT_COLUMNS, AlertRow, DELIVERY_COLUMNS, DeliveryRow, Entry};
+use super::{BatchWriter, Journaled, WriteError, Written};
 
 pub(in crate::store) struct SqliteWriter {
     conn: Connection,
@@ -24,61 +24,103 @@ impl SqliteWriter {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Self { conn })
     }
+
+    /// Every statement of a batch, prepared once per connection (`BEGIN` and `COMMIT` too:
+    /// rusqlite's `Transaction` would parse them again for every batch).
+    fn run(&self, entries: &[&Entry]) -> rusqlite::Result<Vec<Written>> {
+        // IMMEDIATE takes the write lock now, so a competing writer (the engine, the CLI) makes
+        // us wait (busy_timeout) here rather than fail half-way through.
+        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        // Ours until COMMIT: nobody else can insert a delivery meanwhile.
+        let mut next_id: i64 = self
+            .conn
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries")?
+            .query_row([], |row| row.get(0))?;
+        let mut insert_alert = self.conn.prepare_cached(&format!(
+            "INSERT INTO alerts ({ALERT_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+             ON CONFLICT (fingerprint, status, starts_at_ms) DO NOTHING"
+        ))?;
+        let mut insert_delivery = self.conn.prepare_cached(&format!(
+            "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ))?;
+        let mut answers = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let mut journaled = Vec::with_capacity(entry.alerts.len());
+            for row in &entry.alerts {
+                // DO NOTHING changes no row when the key is journaled already.
+                let changed = insert_alert.execute(alert_params(&next_id, row))?;
+                journaled.push(if changed == 1 {
+                    Journaled::New
+                } else {
+                    Journaled::Duplicate
+                });
+            }
+            // A delivery that brought nothing new leaves no row (and takes no id).
+            let delivery_id = journaled.contains(&Journaled::New).then_some(next_id);
+            if let Some(id) = delivery_id {
+                insert_delivery.execute(delivery_params(&id, &entry.delivery))?;
+                next_id += 1;
+            }
+            answers.push(Written {
+                delivery_id,
+                journaled,
+            });
+        }
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(answers)
+    }
+}
+
+/// An alert row's parameters after its delivery's id, in `ALERT_COLUMNS` order.
+fn alert_params<'a>(id: &'a i64, r: &'a AlertRow) -> [&'a dyn ToSql; 18] {
+    [
+        id,
+        &r.received_at_ms,
+        &r.fingerprint,
+        &r.status,
+        &r.starts_at_ms,
+        &r.ends_at_ms,
+        &r.labels,
+        &r.annotations,
+        &r.environment,
+        &r.api_user,
+        &r.application,
+        &r.action,
+        &r.rule_index,
+        &r.rule_name,
+        &r.action_detail,
+        &r.reason,
+        &r.mode,
+        &r.slack_channel,
+    ]
+}
+
+/// A delivery row's parameters after its id, in `DELIVERY_COLUMNS` order.
+fn delivery_params<'a>(id: &'a i64, r: &'a DeliveryRow) -> [&'a dyn ToSql; 8] {
+    [
+        id,
+        &r.received_at_ms,
+        &r.receiver,
+        &r.group_key,
+        &r.status,
+        &r.external_url,
+        &r.alert_count,
+        &r.truncated_alerts,
+    ]
 }
 
 impl BatchWriter for SqliteWriter {
-    fn write(&mut self, jobs: &[&Job]) -> Result<Vec<Receipt>, WriteError> {
-        // IMMEDIATE takes the write lock now, so a competing writer (the engine, the CLI) makes
-        // us wait (busy_timeout) here rather than fail half-way through.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Ours until COMMIT: nobody else can insert a delivery meanwhile.
-        let mut next_id: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries",
-            [],
-            |row| row.get(0),
-        )?;
-        let mut receipts = Vec::with_capacity(jobs.len());
-        {
-            let mut insert_alert = tx.prepare_cached(&format!(
-                "INSERT INTO alerts ({ALERT_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
-                 ON CONFLICT (fingerprint, status, starts_at_ms) DO NOTHING"
-            ))?;
-            let mut insert_delivery = tx.prepare_cached(&format!(
-                "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-            ))?;
-            for job in jobs {
-                let mut receipt = Receipt {
-                    delivery_id: None,
-                    alerts: Vec::with_capacity(job.delivery.alerts.len()),
-                };
-                for alert in &job.delivery.alerts {
-                    let mut alert_receipt = receipt_for(alert);
-                    let v = alert_values(next_id, job.received_at, alert, &alert_receipt);
-                    // DO NOTHING changes no row when the key is journaled already.
-                    let changed = insert_alert.execute(params![
-                        v.0, v.1, v.2, v.3, v.4, v.5, v.6, v.7, v.8, v.9, v.10, v.11, v.12, v.13,
-                        v.14, v.15, v.16, v.17
-                    ])?;
-                    if changed == 1 {
-                        alert_receipt.journaled = Journaled::New;
-                        receipt.delivery_id = Some(next_id);
-                    }
-                    receipt.alerts.push(alert_receipt);
-                }
-                // A delivery that brought nothing new leaves no row (and takes no id).
-                if receipt.delivery_id.is_some() {
-                    let v = delivery_values(next_id, job);
-                    insert_delivery.execute(params![v.0, v.1, v.2, v.3, v.4, v.5, v.6, v.7])?;
-                    next_id += 1;
-                }
-                receipts.push(receipt);
+    fn write(&mut self, entries: &[&Entry]) -> Result<Vec<Written>, WriteError> {
+        self.run(entries).map_err(|error| {
+            // All or nothing: whatever this batch inserted goes (a failed BEGIN left nothing).
+            if !self.conn.is_autocommit()
+                && let Err(e) = self.conn.execute_batch("ROLLBACK")
+            {
+                tracing::warn!(error = %e, "rolling back a failed journal batch failed");
             }
-        }
-        tx.commit()?;
-        Ok(receipts)
+            WriteError::Sqlite(error)
+        })
     }
 
     fn close(self: Box<Self>) -> Result<(), WriteError> {
@@ -92,15 +134,13 @@ mod tests {
     use crate::config::Config;
     use crate::intake::{WebhookPayload, route};
     use crate::store::Journal;
+    use crate::store::writer::Job;
 
-    fn job(capture: usize) -> Job {
+    fn entry(capture: usize) -> Entry {
         let body = crate::fixtures::CAPTURES[capture].body();
         let policy = Config::builtin().policy;
-        Job {
-            delivery: route(WebhookPayload::parse(&body).unwrap(), None, &policy),
-            received_at: jiff::Timestamp::now(),
-            reply: tokio::sync::oneshot::channel().0,
-        }
+        let delivery = route(WebhookPayload::parse(&body).unwrap(), None, &policy);
+        Job::new(&delivery, jiff::Timestamp::now()).0.entry
     }
 
     #[tokio::test]
@@ -118,20 +158,17 @@ mod tests {
         let mut writer = SqliteWriter::open(&path, Duration::from_secs(1)).unwrap();
 
         // 14 and 15 are one alert from two Alertmanager replicas; 01 is another alert.
-        let (a, b, c) = (job(13), job(14), job(0));
-        let receipts = writer.write(&[&a, &b, &c]).unwrap();
-        assert_eq!(receipts[0].alerts[0].journaled, Journaled::New);
-        assert_eq!(receipts[0].delivery_id, Some(1));
-        assert_eq!(receipts[1].alerts[0].journaled, Journaled::Duplicate);
-        assert_eq!(
-            receipts[1].delivery_id, None,
-            "a pure duplicate takes no id"
-        );
-        assert_eq!(receipts[2].alerts[0].journaled, Journaled::New);
-        assert_eq!(receipts[2].delivery_id, Some(2));
+        let (a, b, c) = (entry(13), entry(14), entry(0));
+        let written = writer.write(&[&a, &b, &c]).unwrap();
+        assert_eq!(written[0].journaled, [Journaled::New]);
+        assert_eq!(written[0].delivery_id, Some(1));
+        assert_eq!(written[1].journaled, [Journaled::Duplicate]);
+        assert_eq!(written[1].delivery_id, None, "a pure duplicate takes no id");
+        assert_eq!(written[2].journaled, [Journaled::New]);
+        assert_eq!(written[2].delivery_id, Some(2));
 
         let again = writer.write(&[&c]).unwrap();
-        assert_eq!(again[0].alerts[0].journaled, Journaled::Duplicate);
+        assert_eq!(again[0].journaled, [Journaled::Duplicate]);
         let counted: (i64, i64) = writer
             .conn
             .query_row(
@@ -141,5 +178,35 @@ mod tests {
             )
             .unwrap();
         assert_eq!(counted, (2, 2));
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let journal = Journal::open(
+            &format!("sqlite://{}", path.display()),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        journal.close().await;
+        let mut writer = SqliteWriter::open(&path, Duration::from_secs(1)).unwrap();
+
+        // The second entry breaks the table's CHECK on `status` after the first was inserted.
+        let (good, mut bad) = (entry(0), entry(13));
+        bad.alerts[0].status = "pending";
+        let error = writer.write(&[&good, &bad]).unwrap_err().to_string();
+        assert!(error.contains("CHECK constraint failed"), "{error}");
+
+        // Rolled back: the good entry is new again, and the connection takes a new batch.
+        let written = writer.write(&[&good]).unwrap();
+        assert_eq!(written[0].journaled, [Journaled::New]);
+        assert_eq!(written[0].delivery_id, Some(1));
+        let alerts: i64 = writer
+            .conn
+            .query_row("SELECT COUNT(*) FROM alerts", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(alerts, 1);
     }
 }
