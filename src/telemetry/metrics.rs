@@ -14,7 +14,6 @@ use super::labels::{
     TargetLabels, UpstreamLabel, UpstreamOutcome, WebhookOutcome,
 };
 use crate::engine::Phase;
-
 use crate::policy::ActionKind;
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;

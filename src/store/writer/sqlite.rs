@@ -143,11 +143,10 @@ mod tests {
         Job::new(&delivery, jiff::Timestamp::now()).0.entry
     }
 
-    #[tokio::test]
-    async fn one_batch_journals_a_repeated_alert_once_and_numbers_deliveries_without_gaps() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.db");
-        // The pool creates and migrates the file; the writer opens it as `serve` does.
+    /// A migrated journal in `dir`, and a writer on it opened as `serve` opens it.
+    async fn fresh_writer(dir: &Path) -> SqliteWriter {
+        let path = dir.join("j.db");
+        // The pool creates and migrates the file.
         let journal = Journal::open(
             &format!("sqlite://{}", path.display()),
             Duration::from_secs(1),
@@ -155,7 +154,13 @@ mod tests {
         .await
         .unwrap();
         journal.close().await;
-        let mut writer = SqliteWriter::open(&path, Duration::from_secs(1)).unwrap();
+        SqliteWriter::open(&path, Duration::from_secs(1)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_batch_journals_a_repeated_alert_once_and_numbers_deliveries_without_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = fresh_writer(dir.path()).await;
 
         // 14 and 15 are one alert from two Alertmanager replicas; 01 is another alert.
         let (a, b, c) = (entry(13), entry(14), entry(0));
@@ -183,15 +188,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.db");
-        let journal = Journal::open(
-            &format!("sqlite://{}", path.display()),
-            Duration::from_secs(1),
-        )
-        .await
-        .unwrap();
-        journal.close().await;
-        let mut writer = SqliteWriter::open(&path, Duration::from_secs(1)).unwrap();
+        let mut writer = fresh_writer(dir.path()).await;
 
         // The second entry breaks the table's CHECK on `status` after the first was inserted.
         let (good, mut bad) = (entry(0), entry(13));
