@@ -174,7 +174,7 @@ impl Journal {
         delivery: Delivery,
         received_at: Timestamp,
     ) -> Result<Receipt, StoreError> {
-        let (job, receipts, answer) = writer::Job::new(&delivery, received_at);
+        let (job, pending) = writer::Job::new(&delivery, received_at);
         // Freed here rather than by the writer, which is the intake's one serial step.
         drop(delivery);
         self.writer
@@ -183,8 +183,7 @@ impl Journal {
                 mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
             })?;
-        let written = answer.await.map_err(|_| StoreError::WriterGone)??;
-        Ok(written.receipt(receipts))
+        pending.receipt().await
     }
 
     /// Whether the journal answers a query and the writer is alive.

@@ -36,20 +36,33 @@ pub(super) struct Job {
 }
 
 impl Job {
-    /// The job that journals `delivery`, and the receipts its requester will be answered with
-    /// (each `Duplicate` until the writer says otherwise).
-    pub fn new(
-        delivery: &Delivery,
-        received_at: jiff::Timestamp,
-    ) -> (
-        Self,
-        Vec<AlertReceipt>,
-        oneshot::Receiver<Result<Written, StoreError>>,
-    ) {
+    /// The job that journals `delivery`, and the requester's side of it.
+    pub fn new(delivery: &Delivery, received_at: jiff::Timestamp) -> (Self, Pending) {
         let receipts: Vec<AlertReceipt> = delivery.alerts.iter().map(receipt_for).collect();
         let (reply, answer) = oneshot::channel();
         let entry = Entry::new(delivery, &receipts, received_at);
-        (Self { entry, reply }, receipts, answer)
+        (Self { entry, reply }, Pending { receipts, answer })
+    }
+}
+
+/// A requester waiting for its job: the receipts it will be answered with, each `Duplicate`
+/// until the writer says otherwise.
+pub(super) struct Pending {
+    receipts: Vec<AlertReceipt>,
+    answer: oneshot::Receiver<Result<Written, StoreError>>,
+}
+
+impl Pending {
+    pub async fn receipt(self) -> Result<Receipt, StoreError> {
+        let written = self.answer.await.map_err(|_| StoreError::WriterGone)??;
+        let mut alerts = self.receipts;
+        for (alert, journaled) in alerts.iter_mut().zip(written.journaled) {
+            alert.journaled = journaled;
+        }
+        Ok(Receipt {
+            delivery_id: written.delivery_id,
+            alerts,
+        })
     }
 }
 
@@ -60,18 +73,6 @@ pub(super) struct Written {
     pub delivery_id: Option<i64>,
     /// Per alert, in the entry's order.
     pub journaled: Vec<Journaled>,
-}
-
-impl Written {
-    pub fn receipt(self, mut alerts: Vec<AlertReceipt>) -> Receipt {
-        for (alert, journaled) in alerts.iter_mut().zip(self.journaled) {
-            alert.journaled = journaled;
-        }
-        Receipt {
-            delivery_id: self.delivery_id,
-            alerts,
-        }
-    }
 }
 
 /// What the journal did with a delivery.
