@@ -44,7 +44,11 @@ rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execut
 w_rps=$(field rps "$webhook"); h_rps=$(field rps "$healthz")
 printf '\nwebhook: %s req/s  p50 %s ms  p99 %s ms\n' "$w_rps" "$(field p50_ms "$webhook")" "$(field p99_ms "$webhook")"
 printf 'healthz: %s req/s  p50 %s ms  p99 %s ms\n' "$h_rps" "$(field p50_ms "$healthz")" "$(field p99_ms "$healthz")"
-printf 'ratio webhook/healthz: %s\n' "$(python3 -c "print(round($w_rps / $h_rps, 3))")"
+ratio=$(python3 -c "print(round($w_rps / $h_rps, 3))")
+printf 'ratio webhook/healthz: %s\n' "$ratio"
+verdict() { python3 -c "print('met' if $1 else 'MISSED')"; }
+printf 'targets: ratio >= 0.5 %s; webhook p99 <= 10 ms %s\n' \
+  "$(verdict "$ratio >= 0.5")" "$(verdict "$(field p99_ms "$webhook") <= 10")"
 printf 'alerts journaled: %s\n' "$rows"
 # Every gauge is read from the journal at scrape time: it must stay quick as the journal grows.
 printf '/metrics over that journal: %s s\n' \
