@@ -75,6 +75,16 @@ pub(super) struct Written {
     pub journaled: Vec<Journaled>,
 }
 
+impl Written {
+    /// A delivery that brought nothing new is not journaled itself, so takes no id.
+    pub fn new(id: i64, journaled: Vec<Journaled>) -> Self {
+        Self {
+            delivery_id: journaled.contains(&Journaled::New).then_some(id),
+            journaled,
+        }
+    }
+}
+
 /// What the journal did with a delivery.
 #[derive(Debug, Clone, Serialize)]
 pub struct Receipt {

@@ -118,10 +118,7 @@ async fn write_all(conn: &mut PgConnection, entries: &[&Entry]) -> sqlx::Result<
                     }
                 })
                 .collect();
-            Written {
-                delivery_id: journaled.contains(&Journaled::New).then_some(*id),
-                journaled,
-            }
+            Written::new(*id, journaled)
         })
         .collect();
     let brought_news: Vec<(i64, &Entry)> = written

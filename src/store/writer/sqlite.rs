@@ -56,16 +56,12 @@ impl SqliteWriter {
                     Journaled::Duplicate
                 });
             }
-            // A delivery that brought nothing new leaves no row (and takes no id).
-            let delivery_id = journaled.contains(&Journaled::New).then_some(next_id);
-            if let Some(id) = delivery_id {
+            let written = Written::new(next_id, journaled);
+            if let Some(id) = written.delivery_id {
                 insert_delivery.execute(delivery_params(&id, &entry.delivery))?;
                 next_id += 1;
             }
-            answers.push(Written {
-                delivery_id,
-                journaled,
-            });
+            answers.push(written);
         }
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         Ok(answers)
