@@ -222,14 +222,16 @@ pub trait Issuer: Send + Sync {
         idempotency_key: &str,
         like: Option<&str>,
     ) -> Result<MintedToken, AdapterError>;
-    /// For an issuer without idempotency: the token a mint made whose answer was lost (a crash,
-    /// a dropped connection), found as the one live token not among `known` (listed before the
-    /// mint). `None`: nothing to recover, mint.
+    /// Before a resumed mint: the token an earlier try made whose answer was lost (a crash, a
+    /// dropped connection, a Job removed by its TTL). An issuer without idempotency finds it as
+    /// the one live token not among `known` (listed before the first try); one that records
+    /// `key` with its tokens finds it by that. `None`: nothing to recover, mint.
     async fn recover(
         &self,
         _target: &Target,
         _known: &[String],
         _expires_in: Duration,
+        _key: &str,
     ) -> Result<Option<MintedToken>, AdapterError> {
         Ok(None)
     }

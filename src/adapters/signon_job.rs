@@ -6,6 +6,13 @@
 //! it to Signon's sync CronJob (`sync`), and reports the id, expiry, last 8 characters and
 //! SHA-256. Jobs are named after the rotation (and token), so a restarted service re-attaches
 //! to the Job it started.
+//!
+//! At most one mint per rotation: `mint.rb` records the rotation id in its
+//! `ACCESS_TOKEN_GENERATED` event and looks it up before minting, so a second run (the Job's
+//! second attempt, or a Job re-created after its TTL removed it) answers the first run's token.
+//! `recover` finds that token through `list.rb` when the mint Job is gone. A refusal (checked
+//! before anything is written: initiator, suspended user, retired application, no access to
+//! replace) is final at once.
 
 use std::time::Duration;
 
@@ -13,7 +20,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::kubernetes::{Cluster, JobOutcome, JobTemplate, run_job};
+use super::kubernetes::{Cluster, JobOutcome, JobTemplate, REFUSED_BY, job_exists, run_job};
 use super::{
     AdapterError, Issuer, MintedToken, MintedValue, Permit, TokenInfo, TokenListing,
     kubernetes::jobs_name,
@@ -86,6 +93,46 @@ fn target_env(target: &Target) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A token as `mint.rb` (or `list.rb`'s `minted`) names it: never its value.
+fn named_token(line: &Value) -> Result<MintedToken, AdapterError> {
+    Ok(MintedToken {
+        id: text(line, "id")?,
+        expires_at: time(line, "expires_at")?,
+        value: MintedValue::Withheld {
+            sha256: text(line, "sha256")?,
+            last8: text(line, "last8")?,
+        },
+    })
+}
+
+impl JobIssuer {
+    /// The token the rotation `key` made, as `list.rb` finds it by the key `mint.rb` recorded.
+    /// A revoked one is an error: minting again would make a second token for one rotation.
+    async fn made_by(
+        &self,
+        target: &Target,
+        key: &str,
+    ) -> Result<Option<MintedToken>, AdapterError> {
+        let mut env = target_env(target);
+        env.push(("TR_IDEMPOTENCY_KEY", key.to_owned()));
+        let line = self.run("list", key, "recover", &env).await?;
+        let minted = &line["minted"];
+        if minted.is_null() {
+            return Ok(None);
+        }
+        if minted["revoked"] == Value::Bool(true) {
+            return Err(AdapterError::permanent(
+                UPSTREAM,
+                format!(
+                    "token {} that this rotation made is revoked in Signon; not minting another",
+                    text(minted, "id")?
+                ),
+            ));
+        }
+        named_token(minted).map(Some)
+    }
+}
+
 #[async_trait]
 impl Issuer for JobIssuer {
     async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError> {
@@ -120,18 +167,42 @@ impl Issuer for JobIssuer {
         _like: Option<&str>,
     ) -> Result<MintedToken, AdapterError> {
         let mut env = target_env(target);
+        env.push(("TR_INITIATOR", self.template.initiator.clone()));
         env.push(("TR_EXPIRES_IN", expires_in.as_secs().to_string()));
         env.push(("TR_IDEMPOTENCY_KEY", idempotency_key.to_owned()));
         env.push(("TR_WRITE_SECRET", self.write_secret.to_string()));
-        let line = self.run("mint", idempotency_key, "", &env).await?;
-        Ok(MintedToken {
-            id: text(&line, "id")?,
-            expires_at: time(&line, "expires_at")?,
-            value: MintedValue::Withheld {
-                sha256: text(&line, "sha256")?,
-                last8: text(&line, "last8")?,
-            },
-        })
+        match self.run("mint", idempotency_key, "", &env).await {
+            Ok(line) => named_token(&line),
+            // Both runs failed, but not by a refusal: the token may exist all the same (saved,
+            // then the Secret apply failed). Journal it if so, so that the rotation carries it
+            // on, or rolls back and revokes it, instead of leaving it live and unknown.
+            Err(AdapterError::Permanent { upstream, detail }) if upstream != REFUSED_BY => {
+                match self.made_by(target, idempotency_key).await? {
+                    Some(token) => {
+                        tracing::warn!(token_id = %token.id, %detail, "mint Job failed after making a token; carrying that token on");
+                        Ok(token)
+                    }
+                    None => Err(AdapterError::Permanent { upstream, detail }),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The mint Job is gone (its TTL passed) or never ran: find the rotation's token by its key
+    /// instead of minting again. While the Job is there, `mint` re-attaches to it.
+    async fn recover(
+        &self,
+        target: &Target,
+        _known: &[String],
+        _expires_in: Duration,
+        key: &str,
+    ) -> Result<Option<MintedToken>, AdapterError> {
+        let base = jobs_name("mint", key, "");
+        if job_exists(&self.cluster, &self.template.namespace, &base).await? {
+            return Ok(None);
+        }
+        self.made_by(target, key).await
     }
 
     async fn revoke(
@@ -142,7 +213,9 @@ impl Issuer for JobIssuer {
         key: &str,
     ) -> Result<(), AdapterError> {
         let mut env = target_env(target);
+        env.push(("TR_INITIATOR", self.template.initiator.clone()));
         env.push(("TR_TOKEN_ID", token_id.to_owned()));
+        env.push(("TR_IDEMPOTENCY_KEY", key.to_owned()));
         let line = self.run("revoke", key, token_id, &env).await?;
         if line["revoked"] == Value::Bool(true) {
             Ok(())

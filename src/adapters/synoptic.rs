@@ -193,6 +193,7 @@ impl Issuer for SynopticClient {
         _target: &Target,
         known: &[String],
         expires_in: Duration,
+        _key: &str,
     ) -> Result<Option<MintedToken>, AdapterError> {
         let new: Vec<String> = self
             .values()

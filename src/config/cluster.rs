@@ -41,6 +41,8 @@ pub(super) struct RawSignon {
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     issuer: IssuerMode,
+    /// The email of the Signon superadmin the Job scripts act as.
+    initiator: Option<Spanned<String>>,
     job: Option<RawJob>,
     #[serde(default)]
     probes: BTreeMap<String, String>,
@@ -117,6 +119,31 @@ pub(super) fn validate_signon(
     );
     let wants_job =
         signon.issuer == IssuerMode::Job || issuers.values().any(|i| *i == IssuerMode::Job);
+    // Signon records who made or revoked a token and refuses the event without one
+    // (app/models/event_log.rb: ACCESS_TOKEN_GENERATED/REVOKED require an initiator); only a
+    // superadmin may (app/policies/authorisation_policy.rb). The scripts check it exists.
+    let initiator = match signon.initiator {
+        Some(email) if !looks_like_email(email.get_ref()) => {
+            checker.report_span(
+                email.span(),
+                format!(
+                    "signon.initiator {:?} is not an email address (the Signon superadmin the Job scripts act as)",
+                    email.get_ref()
+                ),
+            );
+            None
+        }
+        Some(email) => Some(email.into_inner().trim().to_owned()),
+        None if wants_job => {
+            checker.report_span(
+                signon.url.span(),
+                "signon: issuer \"job\" needs `initiator`, the email of the Signon superadmin the scripts act as (Signon refuses to record a token made or revoked without one)"
+                    .into(),
+            );
+            None
+        }
+        None => None,
+    };
     let job = match signon.job {
         Some(job) => {
             let deadline = optional_duration(
@@ -140,6 +167,7 @@ pub(super) fn validate_signon(
                 active_deadline_seconds: deadline?.as_secs() as i64,
                 cpu: job.cpu.unwrap_or_else(|| "100m".into()),
                 memory: job.memory.unwrap_or_else(|| "768Mi".into()),
+                initiator: initiator.clone().unwrap_or_default(),
             })
         }
         None if wants_job => {
@@ -152,6 +180,9 @@ pub(super) fn validate_signon(
         }
         None => None,
     };
+    if wants_job && initiator.is_none() {
+        return None;
+    }
     Some(SignonSettings {
         url: signon.url.into_inner(),
         timeout: timeout?,
@@ -159,4 +190,19 @@ pub(super) fn validate_signon(
         issuers,
         job,
     })
+}
+
+/// Enough of an email to catch a name or a typo: something@something.something, no spaces.
+fn looks_like_email(value: &str) -> bool {
+    let value = value.trim();
+    match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !value.contains(char::is_whitespace)
+        }
+        None => false,
+    }
 }

@@ -212,13 +212,24 @@ fn approval_mistakes_are_reported_with_their_place() {
 fn the_job_issuer_needs_signons_image_and_takes_cluster_settings() {
     let missing = format!("[signon]\nurl = \"https://signon\"\nissuer = \"job\"\n{MINIMAL}");
     let problems = Config::from_toml(&missing).unwrap_err().problems;
+    let said = |needle: &str| problems.iter().any(|p| p.message.contains(needle));
+    assert!(said("needs [signon.job]"), "{problems:?}");
+    // Signon refuses ACCESS_TOKEN_GENERATED/REVOKED without an initiator (event_log.rb).
+    assert!(said("needs `initiator`"), "{problems:?}");
+    let named = format!(
+        "[signon]\nurl = \"https://signon\"\nissuer = \"job\"\ninitiator = \"Token Rotator\"\n\
+         [signon.job]\nimage = \"signon:1\"\n{MINIMAL}"
+    );
+    let problems = Config::from_toml(&named).unwrap_err().problems;
     assert!(
-        problems[0].message.contains("needs [signon.job]"),
+        problems[0]
+            .message
+            .contains("\"Token Rotator\" is not an email address"),
         "{problems:?}"
     );
 
     let text = format!(
-        "[signon]\nurl = \"https://signon\"\nissuer = \"job\"\n[signon.job]\nimage = \"signon:1\"\ndeadline = \"2m\"\n\
+        "[signon]\nurl = \"https://signon\"\nissuer = \"job\"\ninitiator = \"rotator@example.gov.uk\"\n[signon.job]\nimage = \"signon:1\"\ndeadline = \"2m\"\n\
          [signon.probes]\n\"Publishing API\" = \"https://probe\"\n\
          [kubernetes]\nnamespace = \"apps\"\ndistribution = \"sync\"\nreloader = false\n\
          [environments.integration]\nsignon_issuer = \"http\"\n{MINIMAL}"
@@ -233,6 +244,7 @@ fn the_job_issuer_needs_signons_image_and_takes_cluster_settings() {
         ("signon:1", "apps")
     );
     assert_eq!(job.service_account, "signon");
+    assert_eq!(job.initiator, "rotator@example.gov.uk");
     assert_eq!(job.active_deadline_seconds, 120);
     assert_eq!(config.kubernetes.distribution, Distribution::Sync);
     assert!(!config.kubernetes.reloader);

@@ -6,6 +6,9 @@ use std::time::Duration;
 use super::RetryPolicy;
 use crate::policy::Mode;
 
+/// `ApiUser::DEFAULT_TOKEN_LIFE` (`app/models/api_user.rb`): `2.years.to_i`.
+pub const SIGNON_DEFAULT_TOKEN_LIFE: Duration = Duration::from_secs(63_113_904);
+
 /// Settings of the engine, from the `[rotation]` config section.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -15,7 +18,8 @@ pub struct EngineSettings {
     pub grace: Duration,
     /// Give up this long before the old token expires, so a person still has time.
     pub safety_margin: Duration,
-    /// Life of a new token (Signon's default for API users is two years).
+    /// Life of a new token: Signon's own default for API users, `ApiUser::DEFAULT_TOKEN_LIFE =
+    /// 2.years.to_i` (`app/models/api_user.rb`): 63 113 904 s, since Rails' year is 365.2425 days.
     pub token_life: Duration,
     /// A new alert this soon after a finished rotation of the same target is not acted on
     /// (Signon's metric is cached for an hour, so alerts can outlive the token they were about).
@@ -60,7 +64,7 @@ impl Default for EngineSettings {
             modes: BTreeMap::new(),
             grace: Duration::from_secs(3600),
             safety_margin: Duration::from_secs(2 * 86400),
-            token_life: Duration::from_secs(730 * 86400),
+            token_life: SIGNON_DEFAULT_TOKEN_LIFE,
             cooldown: Duration::from_secs(86400),
             retry: RetryPolicy::default(),
             slack: SlackRouting::default(),

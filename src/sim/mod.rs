@@ -115,31 +115,34 @@ impl Faults {
             .unwrap_or(0)
     }
 
-    /// Counts the call, then applies a fault if one is due: `Some(response)` replaces the answer.
-    pub async fn check(&self, operation: &'static str) -> Option<Response> {
+    /// Counts the call and takes the fault due for it, if any (queued, standing, then random).
+    pub fn due(&self, operation: &'static str) -> Option<Fault> {
         *self
             .calls
             .lock()
             .expect("lock never poisoned")
             .entry(operation)
             .or_default() += 1;
-        let fault = {
-            let queued = self
-                .queued
-                .lock()
-                .expect("lock never poisoned")
-                .get_mut(operation)
-                .and_then(VecDeque::pop_front);
-            queued
-                .or_else(|| {
-                    self.standing
-                        .lock()
-                        .expect("lock never poisoned")
-                        .get(operation)
-                        .copied()
-                })
-                .or_else(|| self.random_fault())
-        }?;
+        let queued = self
+            .queued
+            .lock()
+            .expect("lock never poisoned")
+            .get_mut(operation)
+            .and_then(VecDeque::pop_front);
+        queued
+            .or_else(|| {
+                self.standing
+                    .lock()
+                    .expect("lock never poisoned")
+                    .get(operation)
+                    .copied()
+            })
+            .or_else(|| self.random_fault())
+    }
+
+    /// Counts the call, then applies a fault if one is due: `Some(response)` replaces the answer.
+    pub async fn check(&self, operation: &'static str) -> Option<Response> {
+        let fault = self.due(operation)?;
         match fault {
             Fault::Status(429) => Some(
                 (

@@ -10,12 +10,32 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::kubernetes::{JobRun, JobRunner, KubernetesSim};
-use super::signon::SignonSim;
+use super::signon::{Refusal, SignonSim};
 use crate::adapters::kubernetes::TOKEN_KEY;
 use crate::adapters::parameterize::secret_name;
 
 /// What Rails prints before a script's own output.
 const BOOT: &str = "I, [2026-11-26T01:00:00.000000 #1]  INFO -- : Booting Signon (production)\n";
+
+/// The in-pod Secret apply `mint.rb` makes with Signon's kubeclient, as a fault operation of
+/// the Signon simulator: a test makes it fail after the token is saved.
+pub const SECRET_APPLY: &str = "secret-apply";
+
+/// How a script ends: its result fields, or why it said no.
+enum Outcome {
+    Done(Value),
+    /// Checked before anything was written (`{"ok":false,"refused":code,…}`).
+    Refused(Refusal),
+    /// Anything else the script rescued (`{"ok":false,"error":"Class: message"}`), with the
+    /// fields it still names (a token that exists although the Secret apply failed).
+    Error(String, Value),
+}
+
+impl From<Refusal> for Outcome {
+    fn from(refusal: Refusal) -> Self {
+        Outcome::Refused(refusal)
+    }
+}
 
 /// A runner for the Kubernetes simulator's Jobs, backed by `signon` and writing Secrets into
 /// `kubernetes` (weakly held: the simulator owns its runner).
@@ -23,80 +43,118 @@ pub fn runner(signon: Arc<SignonSim>, kubernetes: &Arc<KubernetesSim>) -> JobRun
     let kubernetes: Weak<KubernetesSim> = Arc::downgrade(kubernetes);
     Arc::new(move |run: &JobRun| {
         let kubernetes = kubernetes.upgrade().ok_or("the cluster is gone")?;
-        let result = match run.operation().as_str() {
+        let outcome = match run.operation().as_str() {
             "list" => list(&signon, run),
             "mint" => mint(&signon, &kubernetes, run),
             "revoke" => revoke(&signon, run),
             "sync" => return Ok(sync(&signon, &kubernetes, run)),
-            other => Err(format!("no script for {other:?}")),
+            other => Outcome::Error(format!("LoadError: no script {other:?}"), json!({})),
         };
-        match result {
-            Ok(mut line) => {
+        // Every script prints exactly one result line, whatever happened (common.rb).
+        match outcome {
+            Outcome::Done(mut line) => {
                 line["token_rotator"] = json!(1);
                 line["ok"] = json!(true);
                 Ok(format!("{BOOT}{line}\n"))
             }
-            Err(error) => Err(format!(
+            Outcome::Refused(refusal) => Err(format!(
                 "{BOOT}{}\n",
-                json!({"token_rotator": 1, "ok": false, "error": error})
+                json!({"token_rotator": 1, "ok": false, "refused": refusal.code, "error": refusal.message})
             )),
+            Outcome::Error(error, mut fields) => {
+                fields["token_rotator"] = json!(1);
+                fields["ok"] = json!(false);
+                fields["error"] = json!(error);
+                Err(format!("{BOOT}{fields}\n"))
+            }
         }
     })
 }
 
-fn input<'a>(run: &'a JobRun, name: &str) -> Result<&'a str, String> {
+/// `ENV.fetch` as `common.rb` reads it.
+fn input<'a>(run: &'a JobRun, name: &str) -> Result<&'a str, Outcome> {
     run.env
         .get(name)
         .map(String::as_str)
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| format!("KeyError: key not found: \"{name}\""))
+        .ok_or_else(|| {
+            Outcome::Refused(Refusal {
+                code: "bad_input",
+                message: format!("{name} is not set"),
+            })
+        })
 }
 
-fn list(signon: &SignonSim, run: &JobRun) -> Result<Value, String> {
-    let mut listing = signon.admin_list(input(run, "TR_API_USER")?, input(run, "TR_APPLICATION")?);
+macro_rules! check {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Outcome::from(e),
+        }
+    };
+}
+
+fn list(signon: &SignonSim, run: &JobRun) -> Outcome {
+    let key = run.env.get("TR_IDEMPOTENCY_KEY").map(String::as_str);
+    let mut listing = check!(signon.admin_list(
+        check!(input(run, "TR_API_USER")),
+        check!(input(run, "TR_APPLICATION")),
+        key
+    ));
     let secret = secret_name(
         listing["api_user"]["name"].as_str().unwrap_or_default(),
         listing["application"]["name"].as_str().unwrap_or_default(),
     );
     listing["secret"] = json!(secret);
-    Ok(listing)
+    Outcome::Done(listing)
 }
 
-fn mint(signon: &SignonSim, kubernetes: &KubernetesSim, run: &JobRun) -> Result<Value, String> {
-    let api_user = input(run, "TR_API_USER")?;
-    let application = input(run, "TR_APPLICATION")?;
-    let expires_in: u64 = input(run, "TR_EXPIRES_IN")?
-        .parse()
-        .map_err(|e| format!("ArgumentError: invalid value for Integer(): {e}"))?;
-    let key = input(run, "TR_IDEMPOTENCY_KEY")?;
-    let (token, _) = signon
-        .admin_mint(api_user, application, Duration::from_secs(expires_in), key)
-        .map_err(|e| format!("ActiveRecord::RecordNotFound: {e}"))?;
-    let secret = (run.env.get("TR_WRITE_SECRET").map(String::as_str) == Some("true")).then(|| {
-        let name = secret_name(&signon.user_name(api_user), &token.application);
-        kubernetes.put(&run.namespace, &name, TOKEN_KEY, &token.value);
-        name
-    });
-    Ok(json!({
+fn mint(signon: &SignonSim, kubernetes: &KubernetesSim, run: &JobRun) -> Outcome {
+    check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
+    let api_user = check!(input(run, "TR_API_USER"));
+    let application = check!(input(run, "TR_APPLICATION"));
+    let expires_in: u64 = match check!(input(run, "TR_EXPIRES_IN")).parse() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            return Outcome::Refused(Refusal {
+                code: "bad_input",
+                message: "TR_EXPIRES_IN must be a whole number of seconds above 0".into(),
+            });
+        }
+    };
+    let key = check!(input(run, "TR_IDEMPOTENCY_KEY"));
+    let (token, created) =
+        check!(signon.admin_mint(api_user, application, Duration::from_secs(expires_in), key));
+    let mut line = json!({
         "id": token.id.to_string(),
         "expires_at": token.expires_at,
-        "last8": &token.value[token.value.len() - 8..],
+        "last8": token.last8(),
         "sha256": hex::encode(Sha256::digest(token.value.as_bytes())),
-        "secret": secret,
-    }))
+        "secret": null,
+        "replayed": !created,
+    });
+    if run.env.get("TR_WRITE_SECRET").map(String::as_str) == Some("true") {
+        let name = secret_name(&signon.user_name(api_user), &token.application);
+        if signon.faults.due(SECRET_APPLY).is_some() {
+            return Outcome::Error(
+                format!(
+                    "the token was made but Secret {name} could not be written: Kubeclient::HttpError: Internal error occurred"
+                ),
+                line,
+            );
+        }
+        kubernetes.put(&run.namespace, &name, TOKEN_KEY, &token.value);
+        line["secret"] = json!(name);
+    }
+    Outcome::Done(line)
 }
 
-fn revoke(signon: &SignonSim, run: &JobRun) -> Result<Value, String> {
-    let _user = input(run, "TR_API_USER")?;
-    let id = input(run, "TR_TOKEN_ID")?;
-    let already = signon
-        .tokens()
-        .iter()
-        .any(|t| t.id.to_string() == id && t.revoked);
-    signon
-        .admin_revoke(id)
-        .map_err(|e| format!("ActiveRecord::RecordNotFound: {e}"))?;
-    Ok(json!({"id": id, "revoked": true, "already_revoked": already}))
+fn revoke(signon: &SignonSim, run: &JobRun) -> Outcome {
+    check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
+    let user = check!(input(run, "TR_API_USER"));
+    let id = check!(input(run, "TR_TOKEN_ID"));
+    let already = check!(signon.admin_revoke(Some(user), id));
+    Outcome::Done(json!({"id": id, "revoked": true, "already_revoked": already}))
 }
 
 /// `rake kubernetes:sync_token_secrets`: every pair's longest-lived live token into its Secret.

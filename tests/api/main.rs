@@ -26,6 +26,7 @@ mod rules;
 mod scheduled;
 mod secrets_scan;
 mod shadow;
+mod signon_jobs;
 mod slack;
 mod status_page;
 mod store;

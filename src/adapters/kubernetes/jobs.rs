@@ -33,6 +33,11 @@ pub struct JobTemplate {
     pub active_deadline_seconds: i64,
     pub cpu: String,
     pub memory: String,
+    /// `[signon] initiator`: the email of the Signon superadmin the scripts act as. Signon's
+    /// `EventLog` refuses `ACCESS_TOKEN_GENERATED` and `ACCESS_TOKEN_REVOKED` without an
+    /// initiator (`app/models/event_log.rb`), and only a superadmin may make or revoke API
+    /// tokens (`app/policies/authorisation_policy.rb`).
+    pub initiator: String,
 }
 
 /// What a finished Job said.
@@ -141,10 +146,7 @@ pub async fn run_job(
                 (Some(line), true) if line["ok"] == json!(true) => {
                     return Ok(JobOutcome::Result(line));
                 }
-                (Some(line), true) => format!(
-                    "jobs/{name} says: {}",
-                    line["error"].as_str().unwrap_or("not ok")
-                ),
+                (Some(line), true) => refusal(&name, &line)?,
                 (None, true) => format!(
                     "jobs/{name} printed no result line; log ends: {}",
                     tail(&log)
@@ -152,10 +154,7 @@ pub async fn run_job(
                 (_, false) => return Ok(JobOutcome::Completed),
             },
             State::Failed { reason, log } => match result_line(&log) {
-                Some(line) => format!(
-                    "jobs/{name} failed ({reason}): {}",
-                    line["error"].as_str().unwrap_or("no error given")
-                ),
+                Some(line) => format!("{} ({reason})", refusal(&name, &line)?),
                 None => format!("jobs/{name} failed ({reason}); log ends: {}", tail(&log)),
             },
         };
@@ -166,6 +165,43 @@ pub async fn run_job(
         UPSTREAM,
         format!("tried twice: {}", failures.join("; then ")),
     ))
+}
+
+/// The upstream of a script's refusal: Signon said no (nothing was written), as opposed to the
+/// Job machinery failing (`kubernetes`).
+pub const REFUSED_BY: &str = "signon";
+
+/// Whether a Job of `base` (either attempt) is still there, running or finished.
+pub async fn job_exists(
+    cluster: &Cluster,
+    namespace: &str,
+    base: &str,
+) -> Result<bool, AdapterError> {
+    let jobs = cluster.api::<Job>(namespace);
+    for attempt in 1..=2 {
+        let name = format!("{base}-{attempt}");
+        let found = cluster
+            .timed(&format!("get jobs/{name}"), jobs.get_opt(&name))
+            .await?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A result line with `ok: false`: a refusal (`"refused": code`, checked before anything was
+/// written) is final at once, since running the script again cannot change the answer; any
+/// other error is worth the second run, which finds what the first one made by its key.
+fn refusal(name: &str, line: &Value) -> Result<String, AdapterError> {
+    let error = line["error"].as_str().unwrap_or("no error given");
+    match line["refused"].as_str() {
+        Some(code) => Err(AdapterError::permanent(
+            REFUSED_BY,
+            format!("Signon refused ({code}): {error} (jobs/{name})"),
+        )),
+        None => Ok(format!("jobs/{name} says: {error}")),
+    }
 }
 
 enum State {

@@ -13,7 +13,7 @@ mod sync;
 
 use std::time::Duration;
 
-pub use jobs::{JobOutcome, JobTemplate, jobs_name, run_job};
+pub use jobs::{JobOutcome, JobTemplate, REFUSED_BY, job_exists, jobs_name, run_job};
 pub use rollout::{Baseline, Deployments, RolloutState};
 pub use secret::{FIELD_MANAGER, ROTATION_ANNOTATION, SecretDistributor, TOKEN_KEY};
 pub use sync::SyncDistributor;

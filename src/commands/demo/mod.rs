@@ -320,6 +320,7 @@ fn demo_job_template() -> JobTemplate {
         active_deadline_seconds: 300,
         cpu: "100m".to_owned(),
         memory: "768Mi".to_owned(),
+        initiator: crate::sim::signon::SUPERADMIN.to_owned(),
     }
 }
 

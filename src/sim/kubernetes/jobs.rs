@@ -141,6 +141,28 @@ impl KubernetesSim {
             .count()
     }
 
+    /// What the TTL-after-finished controller does once `ttlSecondsAfterFinished` has passed:
+    /// each Job of `operation` runs to its end, then it is deleted, its pod and log with it.
+    pub fn finish_and_remove_jobs(&self, operation: &str) {
+        let keys: Vec<(String, String)> = {
+            let jobs = self.jobs.lock().expect("lock never poisoned");
+            jobs.iter()
+                .filter(|((ns, _), j)| container_run(ns, &j.object).operation() == operation)
+                .map(|(key, _)| key.clone())
+                .collect()
+        };
+        for key in keys {
+            for _ in 0..10 {
+                match self.advance_job(&key) {
+                    Some(job) if job["status"]["conditions"].is_array() => break,
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            self.jobs.lock().expect("lock never poisoned").remove(&key);
+        }
+    }
+
     /// One more read of a Job: the first says `active`, the next finishes it.
     fn advance_job(&self, key: &(String, String)) -> Option<Value> {
         let mut jobs = self.jobs.lock().expect("lock never poisoned");

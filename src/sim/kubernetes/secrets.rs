@@ -29,18 +29,35 @@ impl KubernetesSim {
         String::from_utf8(STANDARD.decode(encoded).ok()?).ok()
     }
 
-    /// Creates a Secret as Signon's sync job would have.
+    /// A Secret as stored, metadata and all.
+    pub fn secret_object(&self, namespace: &str, name: &str) -> Option<Value> {
+        let secrets = self.secrets.lock().expect("lock never poisoned");
+        secrets
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// Writes a Secret as Signon's kubeclient does (`lib/kubernetes/client.rb`: server-side
+    /// apply, field manager `signon`, kubeclient's default `force: true`): the data is replaced
+    /// and `signon` owns it; annotations others set stay.
     pub fn put(&self, namespace: &str, name: &str, key: &str, value: &str) {
-        let secret = json!({
+        let mut secrets = self.secrets.lock().expect("lock never poisoned");
+        let slot = (namespace.to_owned(), name.to_owned());
+        let annotations = secrets
+            .get(&slot)
+            .map(|s| s["metadata"]["annotations"].clone())
+            .filter(|a| !a.is_null());
+        let mut secret = json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": name, "namespace": namespace, "resourceVersion": self.next_version(),
                          "managedFields": [{"manager": "signon", "operation": "Apply"}]},
             "data": {key: STANDARD.encode(value)},
         });
-        self.secrets
-            .lock()
-            .expect("lock never poisoned")
-            .insert((namespace.to_owned(), name.to_owned()), secret);
+        if let Some(annotations) = annotations {
+            secret["metadata"]["annotations"] = annotations;
+        }
+        secrets.insert(slot, secret);
+        drop(secrets);
         self.secret_changed(namespace, name);
     }
 

@@ -10,10 +10,24 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{SignonSim, bearer};
+use super::{Refusal, SignonSim, bearer};
 
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"error": message}))).into_response()
+}
+
+/// The admin contract's answer to a refusal: 404 for what does not exist, 422 for what Signon
+/// will not do (`docs/signon-admin-api.md`).
+fn refused(refusal: Refusal) -> Response {
+    let status = match refusal.code {
+        "api_user_unknown" | "application_unknown" | "token_unknown" => StatusCode::NOT_FOUND,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    (
+        status,
+        Json(json!({"error": refusal.message, "refused": refusal.code})),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -33,7 +47,10 @@ pub(super) async fn list(
     if !sim.authorised(&headers) {
         return error(StatusCode::UNAUTHORIZED, "admin token required");
     }
-    Json(sim.admin_list(&query.api_user, &query.application)).into_response()
+    match sim.admin_list(&query.api_user, &query.application, None) {
+        Ok(listing) => Json(listing).into_response(),
+        Err(refusal) => refused(refusal),
+    }
 }
 
 #[derive(Deserialize)]
@@ -76,7 +93,7 @@ pub(super) async fn mint(
             Json(json!({"id": t.id.to_string(), "token": t.value, "expires_at": t.expires_at})),
         )
             .into_response(),
-        Err(message) => error(StatusCode::NOT_FOUND, message),
+        Err(refusal) => refused(refusal),
     }
 }
 
@@ -91,9 +108,9 @@ pub(super) async fn revoke(
     if !sim.authorised(&headers) {
         return error(StatusCode::UNAUTHORIZED, "admin token required");
     }
-    match sim.admin_revoke(&id) {
-        Ok(()) => Json(json!({"id": id, "revoked": true})).into_response(),
-        Err(message) => error(StatusCode::NOT_FOUND, message),
+    match sim.admin_revoke(None, &id) {
+        Ok(_) => Json(json!({"id": id, "revoked": true})).into_response(),
+        Err(refusal) => refused(refusal),
     }
 }
 
@@ -132,7 +149,7 @@ pub(super) async fn user_json(
     let name = world
         .users
         .get(&token.api_user)
-        .cloned()
+        .map(|u| u.name.clone())
         .unwrap_or_default();
     Json(json!({"user": {
         "uid": format!("user-{}", token.id),

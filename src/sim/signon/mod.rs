@@ -1,55 +1,34 @@
 //! A Signon: the admin contract of `docs/signon-admin-api.md` and `GET /user.json` as gds-sso
 //! calls it. Revoked and expired tokens fail verification, as in Signon.
 //!
-//! Unknown API users and applications are provisioned on first sight (with one live token that
-//! expires in ten days, like the one an alert is about), so any capture can be replayed.
+//! Signon's rules live in `world` (each citing the Signon file it models): suspended API users,
+//! retired applications, people who are not API users, tokens of another user, pairs with no
+//! access to replace, the initiator a script must act as. By default unknown API users,
+//! applications and pairs are provisioned on first sight (with one live token that expires in
+//! ten days, like the one an alert is about), so any capture can be replayed;
+//! [`SignonSim::stop_provisioning`] makes only what a test put there exist.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jiff::Timestamp;
-use serde_json::json;
+use serde_json::{Value, json};
 
 mod http;
+mod world;
 
 use http::{list, mint, revoke, user_json};
+pub use world::{Refusal, SimToken};
+use world::{SimApp, SimUser, World, display_name};
 
 use super::{Faults, Running};
-use crate::adapters::parameterize::parameterize;
 use crate::clock::Clock;
 
-/// One token as Signon stores it (`oauth_access_tokens`).
-#[derive(Debug, Clone)]
-pub struct SimToken {
-    pub id: u64,
-    pub api_user: String,
-    pub application: String,
-    pub value: String,
-    pub expires_at: Timestamp,
-    pub revoked: bool,
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct SimApp {
-    name: String,
-    uid: String,
-}
-
-#[derive(Default)]
-struct World {
-    users: BTreeMap<String, String>,
-    apps: Vec<SimApp>,
-    tokens: Vec<SimToken>,
-    /// Verification calls per token id.
-    verifications: BTreeMap<u64, u32>,
-}
+/// The Signon superadmin the simulated Jobs act as (`[signon] initiator`); seeded in every
+/// simulated Signon, as an operator creates one for token-rotator.
+pub const SUPERADMIN: &str = "token-rotator@digital.cabinet-office.gov.uk";
 
 pub struct SignonSim {
     pub faults: Faults,
@@ -60,12 +39,14 @@ pub struct SignonSim {
 
 impl SignonSim {
     pub fn new(admin_token: &str, clock: Arc<dyn Clock>) -> Arc<Self> {
-        Arc::new(Self {
+        let sim = Arc::new(Self {
             faults: Faults::default(),
             admin_token: admin_token.to_owned(),
             clock,
             world: Mutex::new(World::default()),
-        })
+        });
+        sim.add_person(SUPERADMIN, "token-rotator", true);
+        sim
     }
 
     pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
@@ -77,30 +58,96 @@ impl SignonSim {
         super::serve(router).await
     }
 
-    /// Registers an API user with its display name (Secrets are named after it).
+    /// Registers an API user with its display name (Secrets are named after it); no token, no
+    /// permission yet.
     pub fn add_user(&self, email: &str, name: &str) {
-        self.world().users.insert(email.to_owned(), name.to_owned());
+        self.world()
+            .users
+            .insert(email.to_owned(), user(name, true, false));
+    }
+
+    /// A person's account; `superadmin` may make and revoke API users' tokens.
+    pub fn add_person(&self, email: &str, name: &str, superadmin: bool) {
+        self.world()
+            .users
+            .insert(email.to_owned(), user(name, false, superadmin));
+    }
+
+    /// An application, as its owner registered it.
+    pub fn add_application(&self, name: &str) {
+        let mut world = self.world();
+        if !world.apps.iter().any(|a| a.name == name) {
+            world.apps.push(SimApp {
+                name: name.to_owned(),
+                uid: format!("uid-{}", crate::adapters::parameterize::parameterize(name)),
+                retired: false,
+            });
+        }
+    }
+
+    /// Only what a test put there exists from now on, as in Signon.
+    pub fn stop_provisioning(&self) {
+        self.world().provisioning = false;
+    }
+
+    /// Suspends a user; suspension revokes every token (`lib/devise/models/suspendable.rb`:
+    /// `suspend` calls `revoke_all_authorisations`) unless `keep_tokens` (a test of what the
+    /// scripts do when a token outlived its user's suspension).
+    pub fn suspend(&self, email: &str, keep_tokens: bool) {
+        let mut world = self.world();
+        if let Some(u) = world.users.get_mut(email) {
+            u.suspended = true;
+        }
+        if !keep_tokens {
+            for t in world.tokens.iter_mut().filter(|t| t.api_user == email) {
+                t.revoked = true;
+            }
+        }
+    }
+
+    /// Marks an application retired (`oauth_applications.retired`).
+    pub fn retire(&self, application: &str) {
+        if let Some(app) = self.world().apps.iter_mut().find(|a| a.name == application) {
+            app.retired = true;
+        }
     }
 
     /// The display name of an API user, provisioning it if new.
     pub fn user_name(&self, email: &str) -> String {
-        ensure_user(&mut self.world(), email)
+        let mut world = self.world();
+        match world.users.get(email) {
+            Some(u) => u.name.clone(),
+            None => {
+                let name = display_name(email);
+                world
+                    .users
+                    .insert(email.to_owned(), user(&name, true, false));
+                name
+            }
+        }
     }
 
-    /// Adds a live token, as if made earlier; returns its value.
+    /// Adds a live token, as if made earlier in Signon's UI (with its signin permission);
+    /// returns its value. Makes the user and application if they are new.
     pub fn add_token(&self, api_user: &str, application: &str, expires_in: Duration) -> String {
         let now = self.clock.now();
+        self.user_name(api_user);
+        self.add_application(application);
         let mut world = self.world();
-        ensure_user(&mut world, api_user);
-        let app = ensure_app(&mut world, application);
-        issue(&mut world, api_user, &app, now + expires_in, None).value
+        let app = world
+            .apps
+            .iter()
+            .find(|a| a.name == application)
+            .cloned()
+            .expect("just added");
+        world.issue(api_user, &app, now + expires_in, None).value
     }
 
     pub fn tokens(&self) -> Vec<SimToken> {
         self.world().tokens.clone()
     }
 
-    /// Tokens newly made through the admin API (not seeded ones, not idempotent replays).
+    /// Tokens made by token-rotator (with a rotation's key), not seeded ones.
     pub fn minted(&self) -> Vec<SimToken> {
         self.tokens()
             .into_iter()
@@ -129,111 +176,83 @@ impl SignonSim {
             .unwrap_or(0)
     }
 
-    /// An API user's live tokens for an application, as the admin contract lists them. The
-    /// first look at a pair with no tokens gives it the token the alert is about (ten days left).
-    pub fn admin_list(&self, api_user: &str, application: &str) -> serde_json::Value {
-        let now = self.clock.now();
-        let mut world = self.world();
-        let name = ensure_user(&mut world, api_user);
-        let app = ensure_app(&mut world, application);
-        let has_any = world
-            .tokens
-            .iter()
-            .any(|t| t.api_user == api_user && t.application == app.name);
-        if !has_any {
-            issue(
-                &mut world,
-                api_user,
-                &app,
-                now + Duration::from_secs(10 * 86400),
-                None,
-            );
-        }
-        let tokens: Vec<_> = world
-            .tokens
-            .iter()
-            .filter(|t| t.api_user == api_user && t.application == app.name)
-            .filter(|t| !t.revoked && t.expires_at > now)
-            .map(|t| {
-                json!({
-                    "id": t.id.to_string(),
-                    "expires_at": t.expires_at,
-                    "last8": &t.value[t.value.len() - 8..],
-                })
-            })
-            .collect();
-        json!({
-            "api_user": {"email": api_user, "name": name},
-            "application": {"name": app.name, "uid": app.uid},
-            "tokens": tokens,
-        })
+    /// `TR_INITIATOR` as the scripts check it, before anything is written.
+    pub fn check_initiator(&self, email: Option<&str>) -> Result<(), Refusal> {
+        self.world().initiator(email)
     }
 
-    /// Mints, or finds the token already minted with `key`: `(token, created)`.
+    /// An API user's live tokens for an application, as `list.rb` and the admin contract list
+    /// them; with `key`, also the token that rotation made (`minted`).
+    pub fn admin_list(
+        &self,
+        api_user: &str,
+        application: &str,
+        key: Option<&str>,
+    ) -> Result<Value, Refusal> {
+        let now = self.clock.now();
+        let mut world = self.world();
+        let user = world.api_user(api_user)?;
+        let app = world.application(application)?;
+        world.provision_pair(&user, api_user, &app, now);
+        let tokens: Vec<Value> = world
+            .live(api_user, &app.name, now)
+            .iter()
+            .map(
+                |t| json!({"id": t.id.to_string(), "expires_at": t.expires_at, "last8": t.last8()}),
+            )
+            .collect();
+        let mut listing = json!({
+            "api_user": {"email": api_user, "name": user.name},
+            "application": {"name": app.name, "uid": app.uid},
+            "tokens": tokens,
+        });
+        if let Some(key) = key {
+            listing["minted"] = match world.minted_by(api_user, &app.name, key) {
+                Some(t) => json!({
+                    "id": t.id.to_string(), "expires_at": t.expires_at, "last8": t.last8(),
+                    "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.value.as_bytes())),
+                    "revoked": t.revoked,
+                }),
+                None => Value::Null,
+            };
+        }
+        Ok(listing)
+    }
+
+    /// Mints, or finds the token already minted with `key`: `(token, created)`. Checks in
+    /// `mint.rb`'s order: user, application, the key, then that the pair has access to replace.
     pub fn admin_mint(
         &self,
         api_user: &str,
         application: &str,
         expires_in: Duration,
         key: &str,
-    ) -> Result<(SimToken, bool), &'static str> {
+    ) -> Result<(SimToken, bool), Refusal> {
         let now = self.clock.now();
         let mut world = self.world();
-        if let Some(existing) = world
-            .tokens
-            .iter()
-            .find(|t| t.idempotency_key.as_deref() == Some(key))
-        {
-            return Ok((existing.clone(), false));
+        let user = world.api_user(api_user)?;
+        let app = world.application(application)?;
+        world.provision_pair(&user, api_user, &app, now);
+        if let Some(existing) = world.minted_by(api_user, &app.name, key) {
+            return Ok((existing, false));
         }
-        if !world.users.contains_key(api_user) {
-            return Err("no such API user");
-        }
-        let app = ensure_app(&mut world, application);
-        let token = issue(
-            &mut world,
-            api_user,
-            &app,
-            now + expires_in,
-            Some(key.to_owned()),
-        );
+        world.has_access(api_user, &app.name, now)?;
+        let token = world.issue(api_user, &app, now + expires_in, Some(key.to_owned()));
         Ok((token, true))
     }
 
-    /// Revokes a token by id; revoking a revoked token succeeds.
-    pub fn admin_revoke(&self, id: &str) -> Result<(), &'static str> {
+    /// Revokes a token by id, one of `api_user`'s where given; `Ok(true)`: it was revoked already.
+    pub fn admin_revoke(&self, api_user: Option<&str>, id: &str) -> Result<bool, Refusal> {
         let mut world = self.world();
-        let token = world
-            .tokens
-            .iter_mut()
-            .find(|t| t.id.to_string() == id)
-            .ok_or("no such token")?;
-        token.revoked = true;
-        Ok(())
+        if let Some(email) = api_user {
+            world.api_user(email)?;
+        }
+        world.revoke(api_user, id)
     }
 
-    /// What `kubernetes:sync_token_secrets` writes: for each API user and application with a
-    /// live token, the longest-lived one, as `(user name, application name, value)`.
+    /// What `kubernetes:sync_token_secrets` writes, as `(user name, application name, value)`.
     pub fn longest_lived(&self) -> Vec<(String, String, String)> {
-        let now = self.clock.now();
-        let world = self.world();
-        let mut best: BTreeMap<(String, String), &SimToken> = BTreeMap::new();
-        for t in world
-            .tokens
-            .iter()
-            .filter(|t| !t.revoked && t.expires_at > now)
-        {
-            let key = (t.api_user.clone(), t.application.clone());
-            if best.get(&key).is_none_or(|b| b.expires_at < t.expires_at) {
-                best.insert(key, t);
-            }
-        }
-        best.into_iter()
-            .map(|((user, app), t)| {
-                let name = world.users.get(&user).cloned().unwrap_or(user);
-                (name, app, t.value.clone())
-            })
-            .collect()
+        self.world().longest_lived(self.clock.now())
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
@@ -245,72 +264,21 @@ impl SignonSim {
     }
 }
 
+fn user(name: &str, api_user: bool, superadmin: bool) -> SimUser {
+    SimUser {
+        name: name.to_owned(),
+        api_user,
+        suspended: false,
+        superadmin,
+        signin: Default::default(),
+        provisioned: false,
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")
-}
-
-fn ensure_user(world: &mut World, email: &str) -> String {
-    world
-        .users
-        .entry(email.to_owned())
-        .or_insert_with(|| {
-            // "short-url-manager@…" → "Short Url Manager": a plausible display name.
-            let local = email.split('@').next().unwrap_or(email);
-            local
-                .split(['-', '.', '_', '+'])
-                .filter(|w| !w.is_empty())
-                .map(|w| {
-                    let mut c = w.chars();
-                    c.next()
-                        .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                        .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .clone()
-}
-
-/// Finds an application by name or by its parameterized name (Signon's metric label).
-fn ensure_app(world: &mut World, name: &str) -> SimApp {
-    if let Some(app) = world
-        .apps
-        .iter()
-        .find(|a| a.name == name || parameterize(&a.name) == name)
-    {
-        return app.clone();
-    }
-    let app = SimApp {
-        name: name.to_owned(),
-        uid: format!("uid-{}", parameterize(name)),
-    };
-    world.apps.push(app.clone());
-    app
-}
-
-fn issue(
-    world: &mut World,
-    api_user: &str,
-    app: &SimApp,
-    expires_at: Timestamp,
-    idempotency_key: Option<String>,
-) -> SimToken {
-    // Doorkeeper: SecureRandom.urlsafe_base64(32).
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
-    let token = SimToken {
-        id: world.tokens.len() as u64 + 1,
-        api_user: api_user.to_owned(),
-        application: app.name.clone(),
-        value: URL_SAFE_NO_PAD.encode(bytes),
-        expires_at,
-        revoked: false,
-        idempotency_key,
-    };
-    world.tokens.push(token.clone());
-    token
 }

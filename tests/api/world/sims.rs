@@ -86,6 +86,8 @@ pub struct WorldOptions {
     pub probes: Vec<(String, String)>,
     /// Scheduled targets (Synoptic, on the simulator).
     pub schedules: Vec<ScheduleSettings>,
+    /// `[signon] initiator`: the Signon user the Job scripts act as.
+    pub initiator: String,
 }
 
 impl Default for WorldOptions {
@@ -104,6 +106,7 @@ impl Default for WorldOptions {
             reloader: true,
             probes: Vec::new(),
             schedules: Vec::new(),
+            initiator: token_rotator::sim::signon::SUPERADMIN.to_owned(),
         }
     }
 }
@@ -126,6 +129,7 @@ pub fn job_template() -> JobTemplate {
         active_deadline_seconds: 300,
         cpu: "100m".to_owned(),
         memory: "768Mi".to_owned(),
+        initiator: token_rotator::sim::signon::SUPERADMIN.to_owned(),
     }
 }
 
@@ -218,7 +222,10 @@ impl Sims {
                     client,
                     cluster,
                     options.issuer,
-                    Some(&job_template()),
+                    Some(&JobTemplate {
+                        initiator: options.initiator.clone(),
+                        ..job_template()
+                    }),
                     &kube,
                 )
                 .unwrap();
