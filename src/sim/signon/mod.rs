@@ -17,6 +17,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 mod http;
+#[cfg(test)]
+mod tests;
 mod world;
 
 use http::{list, mint, revoke, user_json};
