@@ -16,6 +16,7 @@ use crate::adapters::slack::SlackApi;
 use crate::clock::Clock;
 use crate::config::{Config, LeaderElection};
 use crate::engine::{Adapters, Engine};
+use crate::intake::Routes;
 use crate::intake::auth::WebhookAuth;
 use crate::leader::Leadership;
 use crate::notifier::Notifier;
@@ -207,8 +208,7 @@ impl Application {
                 client: AlertmanagerClient::new(am.urls.clone(), am.timeout)
                     .observed(Observer::new(Arc::clone(&metrics))),
                 journal: Arc::clone(&journal),
-                policy: config.policy.clone(),
-                default_environment: config.default_environment.clone(),
+                routes: Routes::from_config(&config),
                 wake: engine.as_ref().map(|e| e.waker()),
             };
             (reconciler, am.reconcile_interval)
@@ -221,8 +221,7 @@ impl Application {
             wake: engine.as_ref().map(|e| e.waker()),
             metrics,
             auth,
-            policy: config.policy,
-            default_environment: config.default_environment,
+            routes: Routes::from_config(&config),
             status_open: config.status_page_open,
             leadership: Arc::clone(&leadership),
         });

@@ -197,12 +197,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let requested = runtime()?.block_on(async {
                 let journal =
                     Journal::open(&config.database_url, config.journal_busy_timeout).await?;
-                let mode = config
+                let Some(mode) = config
                     .engine
                     .modes
                     .get(target.environment.as_str())
                     .copied()
-                    .unwrap_or_default();
+                else {
+                    anyhow::bail!(
+                        "environment {:?} is not served by this config: add [environments.{}]",
+                        target.environment.as_str(),
+                        target.environment.as_str()
+                    );
+                };
                 let channel = config
                     .engine
                     .slack

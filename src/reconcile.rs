@@ -11,9 +11,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::adapters::alertmanager::AlertmanagerClient;
-use crate::domain::Environment;
 use crate::intake::{self, WebhookPayload};
-use crate::policy::Policy;
 use crate::store::{Journal, Journaled};
 
 /// The `receiver` of deliveries made by reconcile, so the engine can say where an alert came from.
@@ -24,8 +22,7 @@ pub const ALERTNAME: &str = "SignonApiUserTokenExpirySoon";
 pub struct Reconciler {
     pub client: AlertmanagerClient,
     pub journal: Arc<Journal>,
-    pub policy: Policy,
-    pub default_environment: Option<Environment>,
+    pub routes: crate::intake::Routes,
     pub wake: Option<Arc<Notify>>,
 }
 
@@ -57,7 +54,7 @@ impl Reconciler {
         });
         let payload =
             WebhookPayload::parse(body.to_string().as_bytes()).map_err(|e| e.to_string())?;
-        let delivery = intake::route(payload, self.default_environment.as_ref(), &self.policy);
+        let delivery = intake::route(payload, &self.routes);
         let receipt = self
             .journal
             .record(delivery, jiff::Timestamp::now())

@@ -5,45 +5,196 @@
 # exactly one JSON line on stdout that starts with {"token_rotator":1, — token-rotator reads it
 # from the pod log. A token's value is never printed: only its id, expiry, last 8 characters and
 # SHA-256 (the UI shows the last 8 characters too).
+#
+# Every rule is checked before anything is written. A broken rule is a refusal:
+#   {"token_rotator":1,"ok":false,"refused":"<code>","error":"<what to do>"}
+# and retrying cannot help. Anything else that goes wrong is {"ok":false,"error":"Class: message"}
+# without "refused", which token-rotator may retry. Both exit 1.
+#
+# The rules are Signon's own, each named by the file in alphagov/signon it comes from;
+# tests/signon/ runs these scripts against a Signon-shaped app that models them.
 
 require "digest"
 require "json"
 
 module TokenRotator
+  # A rule says no. `code` is the result's "refused" field; the message names the input.
+  class Refusal < StandardError
+    attr_reader :code
+
+    def initialize(code, message)
+      super(message)
+      @code = code
+    end
+  end
+
+  # oauth_access_tokens.expires_in is a 4-byte INT in Signon's db/schema.rb.
+  MAX_EXPIRES_IN = 2**31 - 1
+
   module_function
 
+  # Runs a script's body, which returns its result fields, and prints the one result line
+  # whatever happens: nothing the body raises escapes without a line.
+  def run
+    result = yield
+    finish(result)
+  rescue Refusal => e
+    finish({ ok: false, refused: e.code, error: e.message })
+  rescue StandardError => e
+    finish({ ok: false, error: describe_error(e) })
+  end
+
   def finish(result)
-    $stdout.puts(JSON.generate({ token_rotator: 1 }.merge(result)))
+    ok = false
+    line =
+      begin
+        ok = result[:ok] == true
+        JSON.generate({ token_rotator: 1 }.merge(result))
+      rescue StandardError => e
+        ok = false
+        JSON.generate(token_rotator: 1, ok: false, error: "the result could not be written: #{describe_error(e)}")
+      end
+    $stdout.puts(line)
     $stdout.flush
-    exit(result[:ok] ? 0 : 1)
+    exit(ok ? 0 : 1)
   end
 
-  def fail_with(error)
-    finish(ok: false, error: "#{error.class}: #{error.message}")
+  # "Class: message", valid UTF-8, with anything shaped like a token value cut out: a database
+  # error can quote the INSERT that carried the new token (Doorkeeper's tokens are
+  # SecureRandom.urlsafe_base64(32), 43 characters of [A-Za-z0-9_-]; a uid's 36 are left alone).
+  TOKEN_SHAPED = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{40,}(?![A-Za-z0-9_-])/
+
+  def describe_error(error)
+    message = error.message.to_s.dup.force_encoding(Encoding::UTF_8).scrub("?")
+    "#{error.class}: #{message.gsub(TOKEN_SHAPED, '[redacted]')}"
   end
 
+  def refuse(code, message)
+    raise Refusal.new(code, message)
+  end
+
+  # A required input: missing or blank is bad input.
   def input(name)
-    value = ENV.fetch(name)
-    raise ArgumentError, "#{name} is empty" if value.strip.empty?
-
+    value = ENV[name].to_s.strip
+    refuse("bad_input", "#{name} is not set") if value.empty?
     value
   end
 
-  def api_user
-    ApiUser.find_by!(email: input("TR_API_USER"))
+  # An optional input: nil when missing or blank.
+  def optional(name)
+    value = ENV[name].to_s.strip
+    value.empty? ? nil : value
   end
 
-  # By name ("Publishing API") or parameterized name ("publishing-api", as Signon's metric says).
+  # A whole number of seconds above 0 that fits oauth_access_tokens.expires_in.
+  def expires_in
+    value = input("TR_EXPIRES_IN")
+    unless value.match?(/\A\d+\z/) && value.to_i.positive? && value.to_i <= MAX_EXPIRES_IN
+      refuse("bad_input", "TR_EXPIRES_IN must be a whole number of seconds from 1 to #{MAX_EXPIRES_IN}, not #{value.inspect}")
+    end
+    value.to_i
+  end
+
+  def token_id
+    value = input("TR_TOKEN_ID")
+    refuse("bad_input", "TR_TOKEN_ID must be a token's numeric id, not #{value.inspect}") unless value.match?(/\A\d+\z/)
+    value.to_i
+  end
+
+  # The Signon user token-rotator acts as, recorded as the initiator of the token events.
+  # app/models/event_log.rb: ACCESS_TOKEN_GENERATED and ACCESS_TOKEN_REVOKED require an
+  # initiator (`record_event` is `create!`, so without one it raises after the token was saved).
+  # app/policies/authorisation_policy.rb: only a superadmin may create or revoke an API user's
+  # tokens. lib/devise/models/suspendable.rb: a suspended user can do nothing.
+  def initiator
+    email = optional("TR_INITIATOR")
+    unless email
+      refuse("initiator_missing", "TR_INITIATOR is not set: give the email of the Signon superadmin token-rotator acts as; " \
+                                  "Signon records who made or revoked a token")
+    end
+    user = User.unscoped.find_by(email: email)
+    refuse("initiator_unknown", "TR_INITIATOR #{email}: Signon has no user with this email") unless user
+    refuse("initiator_suspended", "TR_INITIATOR #{email} is suspended in Signon; act as an active superadmin") if user.suspended?
+    unless user.superadmin?
+      refuse("initiator_not_superadmin", "TR_INITIATOR #{email} is not a superadmin in Signon; only superadmins may create or " \
+                                         "revoke API users' tokens (AuthorisationPolicy)")
+    end
+    user
+  end
+
+  # app/models/api_user.rb: ApiUser's default scope finds API users only, so a person's account
+  # is told apart with User. lib/tasks/sync_kubernetes_secrets.rake syncs only
+  # `ApiUser.where(suspended_at: nil)`: a suspended user's token would never reach its Secret
+  # (and suspending revoked all its tokens, lib/devise/models/suspendable.rb).
+  def api_user
+    email = input("TR_API_USER")
+    user = ApiUser.find_by(email: email)
+    unless user
+      if User.unscoped.find_by(email: email)
+        refuse("not_an_api_user", "TR_API_USER #{email} is a person's Signon account, not an API user; " \
+                                  "token-rotator only rotates API users' tokens")
+      end
+      refuse("api_user_unknown", "TR_API_USER #{email}: Signon has no API user with this email")
+    end
+    if user.suspended?
+      refuse("api_user_suspended", "TR_API_USER #{email} is suspended in Signon: its sync skips suspended users, so a new " \
+                                   "token would never reach its Secret; unsuspend it in Signon first")
+    end
+    user
+  end
+
+  # By name ("Publishing API") or parameterized name ("publishing-api", the `application` label
+  # of Signon's metric, lib/collectors/global_prometheus_collector.rb). Unscoped, because
+  # app/models/doorkeeper/application.rb's default scope hides retired applications, and a
+  # retired one is refused by name: it gets no signin permission
+  # (User#grant_application_permissions, app/models/user.rb), its tokens drop out of
+  # User#authorisations (which joins the scoped application) and so out of the Secret sync.
   def application
     name = input("TR_APPLICATION")
-    Doorkeeper::Application.find_by(name: name) ||
-      Doorkeeper::Application.all.find { |app| app.name.parameterize == name } ||
-      raise(ActiveRecord::RecordNotFound, "no application named #{name}")
+    apps = Doorkeeper::Application.unscoped
+    app = apps.find_by(name: name) || apps.to_a.find { |a| a.name.to_s.parameterize == name }
+    refuse("application_unknown", "TR_APPLICATION #{name}: Signon has no application with this name or parameterized name") unless app
+    refuse("application_retired", "TR_APPLICATION #{name}: application #{app.name} is retired in Signon") if app.retired?
+    app
   end
 
-  # The Secret Signon's own sync task writes for this pair (lib/tasks/sync_kubernetes_secrets.rake).
+  # The pair's live tokens (not revoked, not expired), the one expiring last at the end
+  # (app/models/doorkeeper/access_token.rb scopes; Doorkeeper's `expired?`).
+  def live_tokens(user, app)
+    user.authorisations.not_revoked.where(application_id: app.id).ordered_by_expires_at.reject(&:expired?)
+  end
+
+  # The Secret Signon's own sync task writes for this pair, key bearer_token
+  # (lib/tasks/sync_kubernetes_secrets.rake).
   def secret_name(user, app)
     "signon-token-#{user.name}-#{app.name}".parameterize
+  end
+
+  # Signon's Kubernetes client (lib/kubernetes/client.rb), as the sync task uses it.
+  def apply_secret(name, token)
+    Kubernetes::Client.new.apply_secret(name, { bearer_token: token.token })
+  end
+
+  # The ACCESS_TOKEN_GENERATED event mint.rb records says which rotation made which token; it
+  # is how a rerun of a rotation finds its token instead of making another.
+  def rotation_marker(key)
+    "by token-rotator, rotation #{key}, token "
+  end
+
+  # [id, token] for the token rotation `key` made for this pair (token nil if it has been
+  # deleted), or nil if it made none. LIKE narrows (escape "!" works in MySQL and SQLite);
+  # the exact, case-sensitive prefix is checked here, since MySQL compares case-insensitively.
+  def minted_by(user, app, key)
+    marker = rotation_marker(key)
+    messages = EventLog
+      .where(uid: user.uid, event_id: EventLog::ACCESS_TOKEN_GENERATED.id, application_id: app.id)
+      .where("trailing_message LIKE ? ESCAPE '!'", "#{EventLog.sanitize_sql_like(marker, '!')}%")
+      .order(:id)
+      .pluck(:trailing_message)
+    id = messages.filter_map { |m| m.delete_prefix(marker)[/\A\d+\z/] if m.start_with?(marker) }.first
+    return nil unless id
+
+    [id.to_i, user.authorisations.find_by(id: id.to_i)]
   end
 
   def describe(token)
@@ -54,5 +205,7 @@ module TokenRotator
     }
   end
 
-  ERRORS = [KeyError, ArgumentError, ActiveRecord::RecordNotFound, ActiveRecord::RecordInvalid].freeze
+  def fingerprint(token)
+    describe(token).merge(sha256: Digest::SHA256.hexdigest(token.token))
+  end
 end

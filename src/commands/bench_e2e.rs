@@ -20,6 +20,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Distribution, IssuerMode, KubernetesSettings};
 use crate::engine::{Adapters, RetryPolicy, SlackOut, Upstreams};
 use crate::intake::auth::WebhookAuth;
+use crate::policy::Mode;
 use crate::secrets::Keys;
 use crate::sim::kubernetes::KubernetesSim;
 use crate::sim::signon::SignonSim;
@@ -85,7 +86,11 @@ pub async fn run(tokens: usize) -> anyhow::Result<()> {
     let mut config = Config::builtin();
     config.database_url = format!("sqlite://{}", dir.path().join("journal.db").display());
     config.listen = "127.0.0.1:0".parse()?;
-    config.engine.modes.clear();
+    config
+        .engine
+        .modes
+        .values_mut()
+        .for_each(|m| *m = Mode::Active);
     config.engine.grace = Duration::ZERO;
     config.engine.slack.default_channel = Some("C0BENCH".into());
     config.engine.retry = RetryPolicy {

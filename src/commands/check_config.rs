@@ -14,7 +14,14 @@ pub fn run(path: &Path) -> (String, bool) {
     match Config::from_toml(&text) {
         Ok(config) => (
             format!(
-                "{name}: OK ({} rules: {})",
+                "{name}: OK (serves {}; {} rules: {})",
+                config
+                    .engine
+                    .modes
+                    .iter()
+                    .map(|(env, mode)| format!("{env} ({})", mode.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 config.policy.rules().len(),
                 config
                     .policy

@@ -25,6 +25,15 @@ pub fn parse_label(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(config: &Config, args: ExplainArgs) -> String {
+    // The allow-list comes before the rules, as at intake.
+    if !config.engine.modes.contains_key(&args.environment) {
+        let served: Vec<&str> = config.engine.modes.keys().map(String::as_str).collect();
+        return format!(
+            "environment {:?} is not served by this config (served: {}): the alert is recorded as unroutable and no rule is tried\n",
+            args.environment,
+            served.join(", ")
+        );
+    }
     let mut labels: Labels = args.labels.into_iter().collect();
     labels.insert("environment".into(), args.environment);
     labels.insert("api_user".into(), args.api_user);

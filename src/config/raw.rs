@@ -280,7 +280,7 @@ fn validate(
     }
     let default_environment = pick(raw.default_environment, &env, "default_environment", None)
         .and_then(|env_value| match Environment::parse(&env_value.value) {
-            Ok(environment) => Some(environment),
+            Ok(environment) => Some((environment, env_value.from)),
             Err(e) => {
                 checker.report(&env_value.from, format!("default_environment: {e}"));
                 None
@@ -310,6 +310,33 @@ fn validate(
             slack: raw.slack,
         },
     );
+
+    if let Some(engine) = &sections.engine {
+        let served: Vec<&str> = engine.modes.keys().map(String::as_str).collect();
+        if served.is_empty() {
+            checker.report_span(
+                0..0,
+                "no environment is served: name each one this instance serves under \
+                 [environments.<name>] (with mode = \"shadow\" or \"active\"); alerts for any \
+                 other are unroutable"
+                    .into(),
+            );
+        }
+        if let Some((environment, from)) = &default_environment
+            && !engine.modes.contains_key(environment.as_str())
+        {
+            checker.report(
+                from,
+                format!(
+                    "default_environment {:?} is not served: add [environments.{}] (served: {})",
+                    environment.as_str(),
+                    environment.as_str(),
+                    served.join(", ")
+                ),
+            );
+        }
+    }
+    let default_environment = default_environment.map(|(environment, _)| environment);
 
     Some(Config {
         database_url: database_url.value,

@@ -121,10 +121,12 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
     let engine =
         validate_rotation(checker, raw.rotation.unwrap_or_default()).and_then(|mut engine| {
             engine.probes = probes;
+            // The allow-list: an alert for an environment not named here is unroutable, so a
+            // mistyped or forged `environment` label can never reach an active upstream.
             engine.modes = raw
                 .environments
                 .into_iter()
-                .filter_map(|(name, environment)| Some((name, environment.mode?)))
+                .map(|(name, environment)| (name, environment.mode.unwrap_or_default()))
                 .collect();
             engine.slack = SlackRouting {
                 default_channel,

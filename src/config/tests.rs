@@ -8,7 +8,7 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-const MINIMAL: &str = "[[rules]]\nname = \"all\"\naction = \"rotate\"\n";
+const MINIMAL: &str = "[environments.test]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n";
 
 #[test]
 fn shipped_default_config_is_valid() {
@@ -22,8 +22,33 @@ fn shipped_default_config_is_valid() {
     );
     assert_eq!(
         config.engine.modes.get("integration"),
-        None,
-        "active unless named"
+        Some(&crate::policy::Mode::Active)
+    );
+    let served: Vec<&str> = config.engine.modes.keys().map(String::as_str).collect();
+    assert_eq!(served, ["integration", "production", "staging"]);
+}
+
+#[test]
+fn environments_are_an_allow_list_that_must_name_the_default() {
+    let none = "[[rules]]\nname = \"all\"\naction = \"rotate\"\n";
+    let problems = Config::from_toml(none).unwrap_err().problems;
+    assert!(
+        problems[0].message.contains("no environment is served"),
+        "{problems:?}"
+    );
+    let unserved = format!("default_environment = \"prod\"\n{MINIMAL}");
+    let problems = Config::from_toml(&unserved).unwrap_err().problems;
+    assert!(
+        problems[0].message.contains(
+            "default_environment \"prod\" is not served: add [environments.prod] (served: test)"
+        ),
+        "{problems:?}"
+    );
+    // Listed without a mode: served, active.
+    let config = Config::from_toml(MINIMAL).unwrap();
+    assert_eq!(
+        config.engine.modes.get("test"),
+        Some(&crate::policy::Mode::Active)
     );
 }
 
@@ -38,8 +63,9 @@ fn built_in_defaults_fill_what_the_file_leaves_out() {
 
 #[test]
 fn environment_wins_over_the_file_and_the_file_over_defaults() {
-    let text =
-        format!("database_url = \"sqlite://from-file.db\"\nlisten = \"127.0.0.1:9000\"\n{MINIMAL}");
+    let text = format!(
+        "database_url = \"sqlite://from-file.db\"\nlisten = \"127.0.0.1:9000\"\n[environments.integration]\n{MINIMAL}"
+    );
     let from_file = Config::from_toml_and_env(&text, env(&[])).unwrap();
     assert_eq!(from_file.database_url, "sqlite://from-file.db");
 
@@ -90,6 +116,8 @@ action = \"explode\"
 name = \"c\"
 action = \"rotate\"
 duration = \"7d\"
+
+[environments.production]
 ";
     let err = Config::from_toml(text).unwrap_err();
     let lines: Vec<_> = err

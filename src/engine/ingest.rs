@@ -42,13 +42,19 @@ impl Engine {
                 .slack
                 .channel(alert.slack_channel.as_deref(), &environment),
         };
-        // Fixed now: a later switch to active never runs what was decided in shadow.
-        let mode = alert
-            .mode
-            .as_deref()
-            .and_then(Mode::parse)
-            .or_else(|| self.settings.modes.get(&environment).copied())
-            .unwrap_or_default();
+        // Fixed now: a later switch to active never runs what was decided in shadow. A rule's
+        // own mode can only make it stricter; an environment this instance does not serve
+        // (intake makes such alerts unroutable) would be shadow.
+        let served = self
+            .settings
+            .modes
+            .get(&environment)
+            .copied()
+            .unwrap_or(Mode::Shadow);
+        let mode = match alert.mode.as_deref().and_then(Mode::parse) {
+            Some(Mode::Shadow) => Mode::Shadow,
+            _ => served,
+        };
 
         if alert.action == "silence" && firing {
             let active =

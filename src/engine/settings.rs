@@ -12,7 +12,8 @@ pub const SIGNON_DEFAULT_TOKEN_LIFE: Duration = Duration::from_secs(63_113_904);
 /// Settings of the engine, from the `[rotation]` config section.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
-    /// `[environments.<name>] mode`: environments not named are active.
+    /// `[environments.<name>]`: the environments this instance serves, each with its mode
+    /// (`active` unless it says `shadow`). An alert for any other is unroutable at intake.
     pub modes: BTreeMap<String, Mode>,
     /// Time between verifying the new token and revoking the old one.
     pub grace: Duration,

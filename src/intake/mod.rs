@@ -5,6 +5,8 @@
 pub mod auth;
 pub mod payload;
 
+use std::collections::BTreeSet;
+
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
@@ -47,16 +49,31 @@ pub enum Routing {
     Unroutable { reason: String },
 }
 
+/// What routing an alert needs: the environments this instance serves (the allow-list), the
+/// fallback for an alert without an `environment` label, and the rules.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    pub served: BTreeSet<String>,
+    pub default_environment: Option<Environment>,
+    pub policy: Policy,
+}
+
+impl Routes {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            served: config.engine.modes.keys().cloned().collect(),
+            default_environment: config.default_environment.clone(),
+            policy: config.policy.clone(),
+        }
+    }
+}
+
 /// Routes every alert of a payload: resolve its target, then ask the policy.
-pub fn route(
-    payload: WebhookPayload,
-    default_environment: Option<&Environment>,
-    policy: &Policy,
-) -> Delivery {
+pub fn route(payload: WebhookPayload, routes: &Routes) -> Delivery {
     let alerts = payload
         .alerts
         .into_iter()
-        .map(|alert| route_alert(alert, default_environment, policy))
+        .map(|alert| route_alert(alert, routes))
         .collect();
     Delivery {
         receiver: payload.receiver,
@@ -68,22 +85,32 @@ pub fn route(
     }
 }
 
-fn route_alert(
-    alert: AlertDto,
-    default_environment: Option<&Environment>,
-    policy: &Policy,
-) -> IncomingAlert {
+fn route_alert(alert: AlertDto, routes: &Routes) -> IncomingAlert {
     let fingerprint = alert
         .fingerprint
         .clone()
         .filter(|f| !f.trim().is_empty())
         .unwrap_or_else(|| fingerprint_of(&alert.labels));
-    let routing = match target_of(&alert.labels, default_environment) {
+    let routing = match target_of(&alert.labels, routes.default_environment.as_ref()) {
+        // Only an environment this instance was told it serves: a mistyped or forged label
+        // ("prod") must not reach an upstream under a mode nobody chose.
+        Ok(target) if !routes.served.contains(target.environment.as_str()) => Routing::Unroutable {
+            reason: format!(
+                "environment {:?} is not served by this instance (served: {})",
+                target.environment.as_str(),
+                routes
+                    .served
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
         Ok(target) => {
             let mut labels = alert.labels.clone();
             labels.insert("environment".into(), target.environment.to_string());
             Routing::Routed {
-                decision: Box::new(policy.decide(&labels)),
+                decision: Box::new(routes.policy.decide(&labels)),
                 target,
             }
         }

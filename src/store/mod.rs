@@ -253,7 +253,10 @@ mod tests {
 
     fn delivery(body: &[u8]) -> Delivery {
         let config = Config::builtin();
-        route(WebhookPayload::parse(body).unwrap(), None, &config.policy)
+        route(
+            WebhookPayload::parse(body).unwrap(),
+            &crate::intake::Routes::from_config(&config),
+        )
     }
 
     #[tokio::test]

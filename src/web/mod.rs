@@ -18,9 +18,7 @@ use axum::{Json, Router, middleware};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::domain::Environment;
 use crate::intake::auth::WebhookAuth;
-use crate::policy::Policy;
 use crate::store::{Journal, snapshot};
 use crate::telemetry::Metrics;
 
@@ -46,8 +44,8 @@ pub struct AppState {
     pub wake: Option<Arc<tokio::sync::Notify>>,
     pub metrics: Arc<Metrics>,
     pub auth: WebhookAuth,
-    pub policy: Policy,
-    pub default_environment: Option<Environment>,
+    /// The allow-list of environments, the fallback environment and the rules.
+    pub routes: crate::intake::Routes,
     /// The status page and `/v1/rotations` without credentials (read-only, no secrets in them).
     pub status_open: bool,
     /// Whether this replica leads, for `/readyz`.

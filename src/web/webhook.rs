@@ -102,7 +102,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Rec
         );
     }
 
-    let delivery = intake::route(payload, state.default_environment.as_ref(), &state.policy);
+    let delivery = intake::route(payload, &state.routes);
     let receipt = state
         .journal
         .record(delivery, jiff::Timestamp::now())

@@ -78,7 +78,12 @@ fn check_config_accepts_the_shipped_config() {
     let output = token_rotator(&["check-config", path.to_str().unwrap()]);
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains("OK (5 rules"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "OK (serves integration (active), production (shadow), staging (active); 5 rules"
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -122,7 +127,7 @@ fn explain_matches_other_labels_too() {
     let config = dir.path().join("c.toml");
     std::fs::write(
         &config,
-        "[[rules]]\nname = \"paged\"\naction = \"rotate\"\nmatch = { severity = \"!warning\" }\n",
+        "[environments.production]\n[[rules]]\nname = \"paged\"\naction = \"rotate\"\nmatch = { severity = \"!warning\" }\n",
     )
     .unwrap();
     let explain = |severity: &str| {
@@ -252,7 +257,7 @@ fn serve_refuses_a_grace_period_shorter_than_gds_ssos_cache() {
     let config = dir.path().join("c.toml");
     std::fs::write(
         &config,
-        "[[rules]]\nname = \"all\"\naction = \"rotate\"\n\n[rotation]\ngrace_period = \"1m\"\n",
+        "[environments.production]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n\n[rotation]\ngrace_period = \"1m\"\n",
     )
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_token-rotator"))

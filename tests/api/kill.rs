@@ -62,7 +62,7 @@ async fn serve_killed_over_and_over_finishes_every_rotation_exactly_once() {
             "database_url = \"sqlite://{db}\"\nlisten = \"127.0.0.1:{port}\"\n\
              [rotation]\ngrace_period = \"300ms\"\nretry_min_delay = \"50ms\"\nretry_max_delay = \"500ms\"\nmax_attempts = 50\n\
              [signon]\nurl = \"{signon}\"\n[kubernetes]\nurl = \"{kube}\"\nnamespace = \"{NAMESPACE}\"\n\
-             [[rules]]\nname = \"all\"\naction = \"rotate\"\n",
+             [environments.production]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n",
             db = dir.path().join("journal.db").display(),
             signon = signon_http.url(),
             kube = kubernetes_http.url(),

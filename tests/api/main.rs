@@ -30,5 +30,6 @@ mod signon_jobs;
 mod slack;
 mod status_page;
 mod store;
+mod trust;
 mod webhook;
 mod world;

@@ -34,6 +34,7 @@ use crate::engine::Schedule;
 use crate::engine::{Adapters, Engine, RetryPolicy, SlackOut, Upstreams};
 use crate::fixtures;
 use crate::intake::auth::WebhookAuth;
+use crate::policy::Mode;
 use crate::secrets::Keys;
 use crate::sim::alertmanager::AlertmanagerSim;
 use crate::sim::kubernetes::{KubernetesSim, Rollout, SecretUse};
@@ -136,7 +137,11 @@ pub async fn run() -> anyhow::Result<()> {
     config.listen = "127.0.0.1:0".parse().expect("a literal address");
     config.engine.grace = GRACE;
     // The shipped config keeps production in shadow; the demo shows the rotations themselves.
-    config.engine.modes.clear();
+    config
+        .engine
+        .modes
+        .values_mut()
+        .for_each(|m| *m = Mode::Active);
     config.engine.poll = Duration::from_millis(100);
     config.engine.retry = RetryPolicy {
         min_delay: Duration::from_millis(100),

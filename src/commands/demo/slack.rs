@@ -38,8 +38,8 @@ pub(super) fn demo_config() -> anyhow::Result<Config> {
     let first_rule = shipped
         .find("[[rules]]")
         .context("the shipped config has rules")?;
-    // The shipped `[environments.production]` is dropped (its shadow mode is cleared below).
-    let head = shipped[..first_rule].replace("[environments.production]\nmode = \"shadow\"", "");
+    // The shipped environments stay served; their shadow mode is switched off below.
+    let head = &shipped[..first_rule];
     let text = format!("{head}{DEMO_SLACK}\n{}", &shipped[first_rule..]);
     Config::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config: {}", e.render(&text)))
 }

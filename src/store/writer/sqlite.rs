@@ -134,8 +134,8 @@ mod tests {
 
     fn entry(capture: usize) -> Entry {
         let body = crate::fixtures::CAPTURES[capture].body();
-        let policy = Config::builtin().policy;
-        let delivery = route(WebhookPayload::parse(&body).unwrap(), None, &policy);
+        let routes = crate::intake::Routes::from_config(&Config::builtin());
+        let delivery = route(WebhookPayload::parse(&body).unwrap(), &routes);
         Job::new(&delivery, jiff::Timestamp::now()).0.entry
     }
 

@@ -75,7 +75,7 @@ pub async fn pair_with(
                 "database_url = \"{url}\"\nlisten = \"127.0.0.1:{port}\"\nleader_lease = \"{lease}\"\n{top}\n\
                  [rotation]\ngrace_period = \"300ms\"\nretry_min_delay = \"50ms\"\nretry_max_delay = \"500ms\"\nmax_attempts = 50\n\
                  [signon]\nurl = \"{signon}\"\ntimeout = \"5s\"\n[kubernetes]\nurl = \"{kube}\"\nnamespace = \"{NAMESPACE}\"\n\
-                 [[rules]]\nname = \"all\"\naction = \"rotate\"\n",
+                 [environments.production]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n",
                 lease = lease(),
                 signon = servers[0].url(),
                 kube = servers[1].url(),

@@ -179,7 +179,7 @@ async fn approve_from_the_command_line_does_what_the_button_does() {
     std::fs::write(
         &config,
         format!(
-            "database_url = \"{}\"\n[[rules]]\nname = \"x\"\naction = \"rotate\"\n",
+            "database_url = \"{}\"\n[environments.production]\n[[rules]]\nname = \"x\"\naction = \"rotate\"\n",
             crate::helpers::database_url(world.app.dir.path())
         ),
     )

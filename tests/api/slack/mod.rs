@@ -25,6 +25,9 @@ pub(super) fn threads_options() -> WorldOptions {
 }
 
 pub(super) const APPROVERS_CONFIG: &str = r##"
+[environments.production]
+[environments.integration]
+
 [slack]
 # A name: Slack answers with the id, which edits need.
 channel = "#rotations"

@@ -89,7 +89,10 @@ store_suite!(
 
 pub(super) fn delivery(body: &[u8]) -> token_rotator::intake::Delivery {
     let config = Config::builtin();
-    route(WebhookPayload::parse(body).unwrap(), None, &config.policy)
+    route(
+        WebhookPayload::parse(body).unwrap(),
+        &token_rotator::intake::Routes::from_config(&config),
+    )
 }
 
 pub(super) fn labels(api_user: &str) -> Vec<(&'static str, String)> {

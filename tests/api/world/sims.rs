@@ -329,7 +329,11 @@ impl Sims {
                     config.engine.approval_timeout = replaced.engine.approval_timeout;
                 }
                 // Tests choose their modes; the shipped config's shadow production is not one.
-                config.engine.modes.clear();
+                config
+                    .engine
+                    .modes
+                    .values_mut()
+                    .for_each(|m| *m = Mode::Active);
                 for environment in shadow {
                     config
                         .engine
