@@ -80,7 +80,12 @@ pub async fn plan_rotation(
     let mut feasible = true;
     let old = listing.tokens.iter().max_by_key(|t| t.expires_at);
     if listing.tokens.is_empty() {
-        findings.push("Signon lists no live token for this API user and application".to_owned());
+        // Active mode would fail here too (`steps::mint`): rotation replaces access.
+        feasible = false;
+        findings.push(
+            "nothing to rotate: Signon lists no live token for this API user and application, and token-rotator never creates access"
+                .to_owned(),
+        );
     }
     match &current {
         None => {

@@ -143,6 +143,18 @@ impl Engine {
             adopt = None;
             deadline = None;
         }
+        // Rotation replaces a token; it never creates access. A pair with no live token (an
+        // alert naming any API user and application, or one whose token was revoked) is not
+        // minted for, in any issuer.
+        if listing.tokens.is_empty() && row.secret_name.is_none() {
+            return Step::Error(AdapterError::permanent(
+                "engine",
+                format!(
+                    "nothing to rotate: the issuer lists no live token for {} / {}; token-rotator replaces tokens and never creates access",
+                    row.api_user, listing.application_name
+                ),
+            ));
+        }
         let known: Vec<&String> = listing.tokens.iter().map(|t| &t.id).collect();
         let mut gathered = vec![
             Field::Text("known_tokens", serde_json::to_string(&known).ok()),

@@ -113,12 +113,14 @@ fn mint(signon: &SignonSim, kubernetes: &KubernetesSim, run: &JobRun) -> Outcome
     check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
     let api_user = check!(input(run, "TR_API_USER"));
     let application = check!(input(run, "TR_APPLICATION"));
+    // Signon's `expires_in` is an INT column (db/schema.rb).
     let expires_in: u64 = match check!(input(run, "TR_EXPIRES_IN")).parse() {
-        Ok(n) if n > 0 => n,
+        Ok(n) if (1..=i32::MAX as u64).contains(&n) => n,
         _ => {
             return Outcome::Refused(Refusal {
                 code: "bad_input",
-                message: "TR_EXPIRES_IN must be a whole number of seconds above 0".into(),
+                message: "TR_EXPIRES_IN must be a whole number of seconds from 1 to 2147483647"
+                    .into(),
             });
         }
     };
@@ -153,7 +155,8 @@ fn revoke(signon: &SignonSim, run: &JobRun) -> Outcome {
     check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
     let user = check!(input(run, "TR_API_USER"));
     let id = check!(input(run, "TR_TOKEN_ID"));
-    let already = check!(signon.admin_revoke(Some(user), id));
+    let application = run.env.get("TR_APPLICATION").map(String::as_str);
+    let already = check!(signon.admin_revoke(Some(user), application, id));
     Outcome::Done(json!({"id": id, "revoked": true, "already_revoked": already}))
 }
 

@@ -79,3 +79,37 @@ mode = "active"
     assert_eq!(rows[0].phase, "planned_only");
     assert_eq!(mutations(&world), 0);
 }
+
+#[tokio::test]
+async fn an_alert_for_a_pair_without_a_token_mints_nothing_in_either_mode() {
+    for shadow in [false, true] {
+        let options = WorldOptions {
+            shadow: if shadow { vec!["production"] } else { vec![] },
+            ..WorldOptions::default()
+        };
+        let world = Sims::start().await.world_with(None, options).await;
+        world.signon.stop_provisioning();
+        world.signon.add_user(USER, "Short URL Manager");
+        world.signon.add_application(APP);
+        let body = alert_body(
+            "f1",
+            &[
+                ("environment", "production"),
+                ("api_user", USER),
+                ("application", APP),
+            ],
+        );
+        world.app.post_webhook(body).await;
+        world.run_to_the_end().await;
+        let row = &world.rotations().await[0];
+        let outcome = row.outcome.clone().unwrap_or_default();
+        assert!(outcome.contains("nothing to rotate"), "{outcome}");
+        let expected = if shadow { "planned_only" } else { "failed" };
+        assert_eq!(row.phase, expected, "{row:#?}");
+        if shadow {
+            assert!(outcome.contains("(would fail)"), "{outcome}");
+        }
+        assert_eq!(world.signon.minted().len(), 0);
+        assert_eq!(mutations(&world), 0);
+    }
+}

@@ -108,7 +108,7 @@ pub(super) async fn revoke(
     if !sim.authorised(&headers) {
         return error(StatusCode::UNAUTHORIZED, "admin token required");
     }
-    match sim.admin_revoke(None, &id) {
+    match sim.admin_revoke(None, None, &id) {
         Ok(_) => Json(json!({"id": id, "revoked": true})).into_response(),
         Err(refusal) => refused(refusal),
     }

@@ -236,6 +236,16 @@ impl SignonSim {
         let app = world.application(application)?;
         world.provision_pair(&user, api_user, &app, now);
         if let Some(existing) = world.minted_by(api_user, &app.name, key) {
+            // Never a dead token as this rotation's (mint.rb refuses the same way).
+            if existing.revoked || existing.expires_at <= now {
+                return Err(Refusal {
+                    code: "token_unknown",
+                    message: format!(
+                        "token {} that rotation {key} made is revoked or expired; start a new rotation",
+                        existing.id
+                    ),
+                });
+            }
             return Ok((existing, false));
         }
         world.has_access(api_user, &app.name, now)?;
@@ -243,11 +253,30 @@ impl SignonSim {
         Ok((token, true))
     }
 
-    /// Revokes a token by id, one of `api_user`'s where given; `Ok(true)`: it was revoked already.
-    pub fn admin_revoke(&self, api_user: Option<&str>, id: &str) -> Result<bool, Refusal> {
+    /// Revokes a token by id, one of `api_user`'s (and `application`'s) where given;
+    /// `Ok(true)`: it was revoked already.
+    pub fn admin_revoke(
+        &self,
+        api_user: Option<&str>,
+        application: Option<&str>,
+        id: &str,
+    ) -> Result<bool, Refusal> {
         let mut world = self.world();
         if let Some(email) = api_user {
             world.api_user(email)?;
+        }
+        if let Some(name) = application {
+            let app = world.application(name)?;
+            let elsewhere = world
+                .tokens
+                .iter()
+                .any(|t| t.id.to_string() == id && t.application != app.name);
+            if elsewhere {
+                return Err(Refusal {
+                    code: "token_unknown",
+                    message: format!("token {id} is not a token for {}", app.name),
+                });
+            }
         }
         world.revoke(api_user, id)
     }

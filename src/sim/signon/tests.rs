@@ -142,12 +142,12 @@ fn a_token_of_another_user_is_not_found_and_a_second_revoke_changes_nothing() {
         .id
         .to_string();
     assert_eq!(
-        refusal(signon.admin_revoke(Some(USER), &other_id)),
+        refusal(signon.admin_revoke(Some(USER), None, &other_id)),
         "token_unknown"
     );
     assert!(signon.is_live(&other));
-    assert_eq!(signon.admin_revoke(Some(USER), "1"), Ok(false));
-    assert_eq!(signon.admin_revoke(Some(USER), "1"), Ok(true));
+    assert_eq!(signon.admin_revoke(Some(USER), None, "1"), Ok(false));
+    assert_eq!(signon.admin_revoke(Some(USER), None, "1"), Ok(true));
 }
 
 #[test]
