@@ -9,20 +9,22 @@ use serde::{Deserialize, Serialize};
 pub type Labels = BTreeMap<String, String>;
 
 macro_rules! label_newtype {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $canonical:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
         impl $name {
-            /// Accepts any non-blank value; surrounding whitespace is not part of a label.
+            /// Accepts any non-blank value, in its canonical form: surrounding whitespace is not
+            /// part of a label, and each kind folds what the upstream does not tell apart.
             pub fn parse(value: &str) -> Result<Self, EmptyValue> {
                 let trimmed = value.trim();
                 if trimmed.is_empty() {
                     return Err(EmptyValue($what));
                 }
-                Ok(Self(trimmed.to_owned()))
+                let canonical: fn(&str) -> String = $canonical;
+                Ok(Self(canonical(trimmed)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -53,18 +55,26 @@ macro_rules! label_newtype {
 
 label_newtype!(
     /// `integration`, `staging`, `production`…: Prometheus's external label `environment`.
+    /// Compared exactly: it must name a served environment (`[environments.*]`).
     Environment,
-    "environment"
+    "environment",
+    str::to_owned
 );
 label_newtype!(
-    /// The API user's email, as Signon's metric labels it (`api_user`).
+    /// The API user's email, as Signon's metric labels it (`api_user`); lower-cased, since
+    /// Signon's Devise folds the case of emails (`config/initializers/devise.rb`:
+    /// `case_insensitive_keys = %i[email …]`), so `A@x` and `a@x` are one user.
     ApiUser,
-    "api_user"
+    "api_user",
+    str::to_lowercase
 );
 label_newtype!(
-    /// The server application the token is for (`application`).
+    /// The server application the token is for (`application`), with runs of whitespace made
+    /// one space. Signon finds it by name or parameterized name, so its identity is
+    /// [`Target::key`]'s parameterized form.
     Application,
-    "application"
+    "application",
+    |v| v.split_whitespace().collect::<Vec<_>>().join(" ")
 );
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +87,28 @@ pub struct Target {
     pub environment: Environment,
     pub api_user: ApiUser,
     pub application: Application,
+}
+
+impl Target {
+    /// The one identity of the token a target names, for single flight and cooldown:
+    /// `"Publishing API"` and `"publishing-api"` (Signon's metric label) are one application.
+    pub fn key(&self) -> String {
+        target_key(
+            self.environment.as_str(),
+            self.api_user.as_str(),
+            self.application.as_str(),
+        )
+    }
+}
+
+/// [`Target::key`] from the three parts as stored.
+pub fn target_key(environment: &str, api_user: &str, application: &str) -> String {
+    format!(
+        "{}\n{}\n{}",
+        environment.trim(),
+        api_user.trim().to_lowercase(),
+        crate::adapters::parameterize::parameterize(application)
+    )
 }
 
 impl fmt::Display for Target {
@@ -110,6 +142,31 @@ mod tests {
             "api_user is empty"
         );
         assert_eq!(Environment::parse(" staging ").unwrap().as_str(), "staging");
+    }
+
+    #[test]
+    fn targets_are_canonical_so_spellings_of_one_token_are_one_key() {
+        let target = |user: &str, app: &str| Target {
+            environment: Environment::parse("production").unwrap(),
+            api_user: ApiUser::parse(user).unwrap(),
+            application: Application::parse(app).unwrap(),
+        };
+        let plain = target("signon+permissions@alphagov.co.uk", "Publishing API");
+        let variant = target(" Signon+Permissions@AlphaGov.co.uk ", "  Publishing   API ");
+        assert_eq!(
+            variant.api_user.as_str(),
+            "signon+permissions@alphagov.co.uk"
+        );
+        assert_eq!(variant.application.as_str(), "Publishing API");
+        assert_eq!(plain, variant);
+        assert_eq!(
+            plain.key(),
+            "production\nsignon+permissions@alphagov.co.uk\npublishing-api"
+        );
+        assert_eq!(
+            plain.key(),
+            target("signon+permissions@alphagov.co.uk", "publishing-api").key()
+        );
     }
 
     #[test]

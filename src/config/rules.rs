@@ -88,7 +88,7 @@ fn validate_rule(
             OneOrMany::One(one) => vec![one.clone()],
             OneOrMany::Many(many) => many.clone(),
         };
-        match PatternSet::parse(&sources) {
+        match PatternSet::for_label(&label, &sources) {
             Ok(patterns) => conditions.push(Condition::Label {
                 name: label,
                 patterns,

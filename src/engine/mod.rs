@@ -229,7 +229,7 @@ impl Engine {
             let terminal = transition.next_attempt_at.is_none();
             self.metrics
                 .phase_changed(transition.from, transition.to, seconds, terminal);
-            tracing::info!(rotation_id = %row.id, from = transition.from, to = transition.to, reason = %transition.reason, "phase changed");
+            tracing::info!(rotation_id = %row.id, from = transition.from, to = transition.to, reason = ?transition.reason, "phase changed");
         } else {
             tracing::warn!(rotation_id = %row.id, "{}", rotations::MOVED_ON);
         }
@@ -245,7 +245,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let now = self.clock.now();
         if error.is_pending() {
-            tracing::debug!(rotation_id = %row.id, %error, "waiting");
+            tracing::debug!(rotation_id = %row.id, error = ?error.to_string(), "waiting");
             let at = now + self.settings.poll;
             rotations::wait_until(&self.db, row, &error.to_string(), at).await?;
             return Ok(());
@@ -259,7 +259,7 @@ impl Engine {
         {
             let at = now + delay;
             if deadline.is_none_or(|d| at < d) {
-                tracing::warn!(rotation_id = %row.id, %error, attempt = failures, "step failed; will retry");
+                tracing::warn!(rotation_id = %row.id, error = ?error.to_string(), attempt = failures, "step failed; will retry");
                 rotations::retry_later(&self.db, row, &error.to_string(), at, now).await?;
                 self.metrics.retried(error.upstream());
                 return Ok(());
@@ -270,7 +270,8 @@ impl Engine {
         } else {
             error.to_string()
         };
-        tracing::error!(rotation_id = %row.id, %phase, error = %why, "step failed for good");
+        // `?`: reasons quote labels and upstream answers, which come from outside.
+        tracing::error!(rotation_id = %row.id, %phase, error = ?why, "step failed for good");
         let to = if phase.has_new_token() {
             Phase::RollingBack
         } else {

@@ -150,7 +150,7 @@ impl Engine {
             return Step::Error(AdapterError::permanent(
                 "engine",
                 format!(
-                    "nothing to rotate: the issuer lists no live token for {} / {}; token-rotator replaces tokens and never creates access",
+                    "nothing to rotate: the issuer lists no live token for {:?} / {:?}; token-rotator replaces tokens and never creates access",
                     row.api_user, listing.application_name
                 ),
             ));

@@ -7,17 +7,54 @@ use std::fmt;
 
 use globset::{Glob, GlobMatcher};
 
+use crate::adapters::parameterize::parameterize;
+
 #[derive(Debug, Clone)]
 enum Matcher {
     Exact(String),
     Glob(GlobMatcher),
 }
 
+/// How a label's values are compared, so that every spelling of one token's target meets the
+/// same rule: Signon folds the case of emails (Devise `case_insensitive_keys`), and finds an
+/// application by its name or by its parameterized name (the metric's label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// Exactly as written (any other label).
+    None,
+    /// `api_user`: case-insensitive.
+    Email,
+    /// `application`: `"Trade Tariff Admin"`, `"trade tariff  admin"` and `"trade-tariff-admin"`
+    /// are one name; a glob matches either the name or its parameterized form.
+    Name,
+}
+
+impl Fold {
+    pub fn for_label(name: &str) -> Self {
+        match name {
+            "api_user" => Fold::Email,
+            "application" => Fold::Name,
+            _ => Fold::None,
+        }
+    }
+}
+
 impl Matcher {
-    fn is_match(&self, value: &str) -> bool {
-        match self {
-            Matcher::Exact(expected) => expected == value,
-            Matcher::Glob(glob) => glob.is_match(value),
+    fn is_match(&self, fold: Fold, value: &str) -> bool {
+        match (self, fold) {
+            (Matcher::Exact(expected), Fold::None) => expected == value,
+            (Matcher::Exact(expected), Fold::Email) => expected.eq_ignore_ascii_case(value.trim()),
+            (Matcher::Exact(expected), Fold::Name) => parameterize(expected) == parameterize(value),
+            (Matcher::Glob(glob), Fold::None) => glob.is_match(value),
+            (Matcher::Glob(glob), Fold::Email) => glob.is_match(value.trim()),
+            (Matcher::Glob(glob), Fold::Name) => {
+                // As written, and parameterized with `-` or with spaces between the words.
+                let spaced = value.split_whitespace().collect::<Vec<_>>().join(" ");
+                let slug = parameterize(value);
+                glob.is_match(&spaced)
+                    || glob.is_match(&slug)
+                    || glob.is_match(slug.replace('-', " "))
+            }
         }
     }
 }
@@ -37,7 +74,7 @@ pub struct PatternError {
 }
 
 impl Pattern {
-    fn parse(source: &str) -> Result<Self, PatternError> {
+    fn parse(source: &str, fold: Fold) -> Result<Self, PatternError> {
         let (negated, body) = match source.strip_prefix('!') {
             Some(rest) => (true, rest),
             None => (false, source),
@@ -47,6 +84,7 @@ impl Pattern {
             // Label values are not paths: `*` must cross `/` too (generatorURL-like values, groups).
             let glob = globset::GlobBuilder::new(body)
                 .literal_separator(false)
+                .case_insensitive(fold != Fold::None)
                 .build()
                 .map_err(|e: globset::Error| PatternError {
                     pattern: source.to_owned(),
@@ -68,10 +106,21 @@ impl Pattern {
 #[derive(Debug, Clone)]
 pub struct PatternSet {
     patterns: Vec<Pattern>,
+    fold: Fold,
 }
 
 impl PatternSet {
+    /// Patterns compared exactly.
     pub fn parse<S: AsRef<str>>(sources: &[S]) -> Result<Self, PatternError> {
+        Self::parse_folded(sources, Fold::None)
+    }
+
+    /// Patterns for the label `name`, compared as that label's values are ([`Fold`]).
+    pub fn for_label<S: AsRef<str>>(name: &str, sources: &[S]) -> Result<Self, PatternError> {
+        Self::parse_folded(sources, Fold::for_label(name))
+    }
+
+    fn parse_folded<S: AsRef<str>>(sources: &[S], fold: Fold) -> Result<Self, PatternError> {
         if sources.is_empty() {
             return Err(PatternError {
                 pattern: String::new(),
@@ -80,21 +129,21 @@ impl PatternSet {
         }
         let patterns = sources
             .iter()
-            .map(|s| Pattern::parse(s.as_ref()))
+            .map(|s| Pattern::parse(s.as_ref(), fold))
             .collect::<Result<_, _>>()?;
-        Ok(Self { patterns })
+        Ok(Self { patterns, fold })
     }
 
     /// An absent label is the empty string, as in Prometheus matchers.
     pub fn is_match(&self, value: &str) -> bool {
         let mut positives = self.patterns.iter().filter(|p| !p.negated).peekable();
         let positive_ok =
-            positives.peek().is_none() || positives.any(|p| p.matcher.is_match(value));
+            positives.peek().is_none() || positives.any(|p| p.matcher.is_match(self.fold, value));
         let negative_hit = self
             .patterns
             .iter()
             .filter(|p| p.negated)
-            .any(|p| p.matcher.is_match(value));
+            .any(|p| p.matcher.is_match(self.fold, value));
         positive_ok && !negative_hit
     }
 }
@@ -163,5 +212,29 @@ mod tests {
     fn a_broken_glob_is_an_error_naming_it() {
         let err = PatternSet::parse(&["[abc"]).unwrap_err();
         assert!(err.to_string().contains("\"[abc\""), "{err}");
+    }
+
+    #[test]
+    fn api_users_and_applications_match_in_every_spelling_of_one_target() {
+        let user =
+            PatternSet::for_label("api_user", &["signon+permissions@alphagov.co.uk"]).unwrap();
+        assert!(user.is_match("Signon+Permissions@AlphaGov.co.uk"));
+        assert!(!user.is_match("signon+permissionz@alphagov.co.uk"));
+        let apps = PatternSet::for_label("application", &["Trade Tariff Admin"]).unwrap();
+        for spelling in [
+            "Trade Tariff Admin ",
+            "trade-tariff-admin",
+            "trade tariff  admin",
+        ] {
+            assert!(apps.is_match(spelling), "{spelling:?}");
+        }
+        assert!(!apps.is_match("Trade Tariff Backend"));
+        let glob = PatternSet::for_label("application", &["Trade Tariff*", "!*frontend"]).unwrap();
+        assert!(glob.is_match("trade-tariff-backend"));
+        assert!(glob.is_match("TRADE TARIFF Admin"));
+        assert!(!glob.is_match("Trade Tariff Frontend"));
+        // Other labels stay exact.
+        let severity = PatternSet::for_label("severity", &["warning"]).unwrap();
+        assert!(!severity.is_match("Warning"));
     }
 }

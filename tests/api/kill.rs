@@ -178,7 +178,14 @@ async fn serve_killed_over_and_over_finishes_every_rotation_exactly_once() {
         .await
         .unwrap()
         .into_iter()
-        .map(|a| a.fingerprint)
+        // Made-up fingerprints are kept with the labels' own hash beside them.
+        .map(|a| {
+            a.fingerprint
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert!(
         acked.is_subset(&journaled),

@@ -171,9 +171,9 @@ async fn every_mutating_step_refuses_a_shadow_rotation() {
         sqlx::query(
             "INSERT INTO rotations (id, environment, api_user, application, action, phase, trigger, \
              created_at_ms, updated_at_ms, next_attempt_at_ms, mode, secret_name, old_token_id, \
-             new_token_id, new_token_sealed, old_secret_sealed) \
+             new_token_id, new_token_sealed, old_secret_sealed, target_key) \
              VALUES ($1, 'production', $2, $3, 'rotate', $4, 'test', 0, 0, 0, 'shadow', \
-             'signon-token-x', '1', '2', x'00', x'00')",
+             'signon-token-x', '1', '2', x'00', x'00', $1)",
         )
         .bind(format!("forced-{i}"))
         .bind(format!("forced-{i}@alphagov.co.uk"))

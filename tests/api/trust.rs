@@ -113,3 +113,121 @@ async fn an_alert_for_a_pair_without_a_token_mints_nothing_in_either_mode() {
         assert_eq!(mutations(&world), 0);
     }
 }
+
+#[tokio::test]
+async fn every_spelling_of_a_special_case_meets_its_rule() {
+    let world = Sims::start().await.world(None).await;
+    let cases = [
+        // The SSO-push user: rule `sso-push-user-rotates-itself` (ignore).
+        (
+            "s1",
+            "Signon+Permissions@AlphaGov.co.uk",
+            "Content Store",
+            "ignore",
+        ),
+        (
+            "s2",
+            " signon+permissions@alphagov.co.uk ",
+            "Content Store",
+            "ignore",
+        ),
+        // Trade Tariff: rule `trade-tariff-has-its-own-procedure` (manual).
+        (
+            "t1",
+            "trade-tariff@digital.trade.gov.uk",
+            "Trade Tariff Admin ",
+            "manual",
+        ),
+        (
+            "t2",
+            "trade-tariff@digital.trade.gov.uk",
+            "trade  tariff admin",
+            "manual",
+        ),
+        (
+            "t3",
+            "trade-tariff@digital.trade.gov.uk",
+            "TRADE-TARIFF-BACKEND",
+            "manual",
+        ),
+    ];
+    for (fingerprint, user, app, _) in cases {
+        let body = alert_body(
+            fingerprint,
+            &[
+                ("environment", "production"),
+                ("api_user", user),
+                ("application", app),
+            ],
+        );
+        assert_eq!(world.app.post_webhook(body).await.status(), 200);
+    }
+    let rows = world.app.journal_rows().await;
+    for (fingerprint, user, app, action) in cases {
+        let row = rows
+            .iter()
+            .find(|r| r.fingerprint.starts_with(&format!("{fingerprint}:")))
+            .unwrap();
+        assert_eq!(row.action, action, "{user:?} / {app:?}: {row:#?}");
+    }
+    assert_eq!(mutations(&world), 0);
+}
+
+#[tokio::test]
+async fn two_spellings_of_one_application_are_one_rotation() {
+    let world = Sims::start().await.world(None).await;
+    world.seed(USER, APP);
+    for (fingerprint, user, app) in [
+        ("p1", USER, "Publishing API"),
+        ("p2", "Short-URL-Manager@alphagov.co.uk", "publishing-api"),
+    ] {
+        let body = alert_body(
+            fingerprint,
+            &[
+                ("environment", "production"),
+                ("api_user", user),
+                ("application", app),
+            ],
+        );
+        world.app.post_webhook(body).await;
+    }
+    world.run_to_the_end().await;
+    let rows = world.rotations().await;
+    assert_eq!(
+        rows.len(),
+        1,
+        "single flight by the target's identity: {rows:#?}"
+    );
+    assert_eq!(rows[0].phase, "done");
+    assert_eq!(world.signon.minted().len(), 1, "one mint");
+}
+
+#[tokio::test]
+async fn a_forged_alert_reusing_a_real_fingerprint_does_not_hide_the_real_one() {
+    let world = Sims::start().await.world(None).await;
+    world.seed(USER, APP);
+    let real = crate::helpers::capture("01-");
+    let payload: serde_json::Value = serde_json::from_slice(&real).unwrap();
+    let alert = &payload["alerts"][0];
+    let fingerprint = alert["fingerprint"].as_str().unwrap();
+    // The same fingerprint and startsAt, other labels: sent first, it used to make the real
+    // alert a duplicate.
+    let mut forged = payload.clone();
+    forged["alerts"][0]["labels"]["application"] = "Something Else".into();
+    let answer = world
+        .app
+        .post_webhook(serde_json::to_vec(&forged).unwrap())
+        .await;
+    assert_eq!(answer.status(), 200);
+    let answer: serde_json::Value = world.app.post_webhook(real).await.json().await.unwrap();
+    assert_eq!(answer["new"], 1, "{answer}");
+    assert_eq!(answer["alerts"][0]["journaled"], "new", "{answer}");
+    let rows = world.app.journal_rows().await;
+    let real_row = rows.iter().find(|r| r.fingerprint == fingerprint).unwrap();
+    assert_eq!(real_row.application.as_deref(), Some(APP));
+    let forged_row = rows
+        .iter()
+        .find(|r| r.fingerprint.starts_with(&format!("{fingerprint}:")))
+        .unwrap();
+    assert_eq!(forged_row.application.as_deref(), Some("Something Else"));
+}

@@ -50,8 +50,8 @@ pub(crate) async fn insert_new(
     on_tx!(tx, |conn| sqlx::query(
         "INSERT INTO rotations (id, environment, api_user, application, action, rule_name, \
          action_detail, phase, trigger, created_at_ms, updated_at_ms, next_attempt_at_ms, outcome, \
-         finished_at_ms, alertname, mode, thread_id, epoch) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17)",
+         finished_at_ms, alertname, mode, thread_id, epoch, target_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&new.id)
     .bind(&new.environment)
@@ -70,6 +70,7 @@ pub(crate) async fn insert_new(
     .bind(new.mode)
     .bind(thread_id)
     .bind(epoch)
+    .bind(crate::domain::target_key(&new.environment, &new.api_user, &new.application))
     .execute(&mut *conn)
     .await
     .map(|r| r.rows_affected()))

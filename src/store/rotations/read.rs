@@ -64,13 +64,16 @@ async fn latest_for_target(
     condition: &'static str,
     order: &'static str,
 ) -> Result<Option<RotationRow>, StoreError> {
+    // By the target's one identity: every spelling of its API user and application.
     on_pool!(db, |pool| sqlx::query_as(select(&format!(
-        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE environment = $1 AND api_user = $2 \
-         AND application = $3 AND {condition} ORDER BY {order} DESC LIMIT 1"
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE target_key = $1 \
+         AND {condition} ORDER BY {order} DESC LIMIT 1"
     )))
-    .bind(environment)
-    .bind(api_user)
-    .bind(application)
+    .bind(crate::domain::target_key(
+        environment,
+        api_user,
+        application
+    ))
     .fetch_optional(pool)
     .await)
     .map_err(StoreError::Read)
