@@ -222,6 +222,7 @@ impl Application {
             metrics,
             auth,
             routes: Routes::from_config(&config),
+            max_alerts: config.max_alerts_per_delivery,
             status_open: config.status_page_open,
             leadership: Arc::clone(&leadership),
         });

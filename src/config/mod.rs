@@ -37,6 +37,11 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Serve the read-only status page without credentials (default: behind the webhook's).
     pub status_page_open: bool,
+    /// A webhook delivery with more alerts is refused with 400 (`max_alerts_per_delivery`).
+    pub max_alerts_per_delivery: usize,
+    /// Finished rotations (with their audit trail) and handled deliveries older than this are
+    /// exported and pruned (`retention`).
+    pub retention: Duration,
     /// Environment for alerts that carry no `environment` label; `None` makes them unroutable.
     pub default_environment: Option<Environment>,
     /// How long a journal write waits for a lock held by someone else before giving up (503).

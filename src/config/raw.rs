@@ -20,6 +20,10 @@ use crate::policy::Policy;
 const DEFAULT_DATABASE_URL: &str = "sqlite://token-rotator.db";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_BUSY_TIMEOUT: &str = "5s";
+/// Alertmanager sends a whole group at once; GOV.UK's largest is a few dozen alerts.
+const DEFAULT_MAX_ALERTS: usize = 1000;
+/// Finished rotations and handled deliveries are kept this long (over a year of audit).
+const DEFAULT_RETENTION: &str = "400d";
 /// With a PostgreSQL journal: failover within a lease and a fifth (see `leader`).
 const DEFAULT_LEADER_LEASE: &str = "10s";
 const DEFAULT_INTERNAL_DOMAINS: [&str; 3] = [
@@ -49,6 +53,10 @@ struct RawConfig {
     metrics_listen: Option<Spanned<String>>,
     #[serde(default)]
     status_page_open: bool,
+    /// A webhook delivery with more alerts is refused with 400.
+    max_alerts_per_delivery: Option<usize>,
+    /// How long finished rotations and handled deliveries stay in the journal.
+    retention: Option<Spanned<String>>,
     /// Where token-rotator is reached from outside (handover links).
     public_url: Option<Spanned<String>>,
     default_environment: Option<Spanned<String>>,
@@ -337,12 +345,28 @@ fn validate(
         }
     }
     let default_environment = default_environment.map(|(environment, _)| environment);
+    let retention = {
+        let from = raw
+            .retention
+            .as_ref()
+            .map_or(Origin::Default, |r| Origin::File(r.span()));
+        let text = raw
+            .retention
+            .map(Spanned::into_inner)
+            .unwrap_or_else(|| DEFAULT_RETENTION.to_owned());
+        parse_duration(checker, "retention", &Sourced { value: text, from })
+    };
+    if raw.max_alerts_per_delivery == Some(0) {
+        checker.report_span(0..0, "max_alerts_per_delivery must be at least 1".into());
+    }
 
     Some(Config {
         database_url: database_url.value,
         listen: listen_addr.ok()?,
         metrics_listen,
         status_page_open: raw.status_page_open,
+        max_alerts_per_delivery: raw.max_alerts_per_delivery.unwrap_or(DEFAULT_MAX_ALERTS),
+        retention: retention?,
         default_environment,
         journal_busy_timeout: busy_timeout?,
         leader_lease: leader_lease?,

@@ -93,7 +93,23 @@ pub enum PayloadError {
     Json(#[from] serde_json::Error),
     #[error("payload has no alerts: `alerts` is empty")]
     NoAlerts,
+    #[error(
+        "payload has {count} alerts, over this instance's limit of {limit} (max_alerts_per_delivery; Alertmanager's receiver `max_alerts` keeps a group under it)"
+    )]
+    TooManyAlerts { count: usize, limit: usize },
+    #[error(
+        "label {name:?} of alert {index} is {bytes} bytes long, over the limit of {MAX_LABEL_BYTES} bytes for a label value"
+    )]
+    LabelTooLong {
+        index: usize,
+        name: String,
+        bytes: usize,
+    },
 }
+
+/// The longest label value taken in. Signon's own labels are an email and an application name;
+/// anything near this is not an alert of ours, and every label is journaled and logged.
+pub const MAX_LABEL_BYTES: usize = 1024;
 
 impl WebhookPayload {
     pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
@@ -102,6 +118,32 @@ impl WebhookPayload {
             return Err(PayloadError::NoAlerts);
         }
         Ok(payload)
+    }
+
+    /// What a delivery may carry: at most `max_alerts` alerts, no label value (or name) over
+    /// [`MAX_LABEL_BYTES`]. Checked before anything is journaled, so a refused delivery leaves
+    /// nothing behind and Alertmanager is told why (400).
+    pub fn within(self, max_alerts: usize) -> Result<Self, PayloadError> {
+        if self.alerts.len() > max_alerts {
+            return Err(PayloadError::TooManyAlerts {
+                count: self.alerts.len(),
+                limit: max_alerts,
+            });
+        }
+        for (index, alert) in self.alerts.iter().enumerate() {
+            if let Some((name, value)) = alert
+                .labels
+                .iter()
+                .find(|(name, value)| name.len().max(value.len()) > MAX_LABEL_BYTES)
+            {
+                return Err(PayloadError::LabelTooLong {
+                    index,
+                    name: name.chars().take(64).collect(),
+                    bytes: name.len().max(value.len()),
+                });
+            }
+        }
+        Ok(self)
     }
 }
 

@@ -46,6 +46,8 @@ pub struct AppState {
     pub auth: WebhookAuth,
     /// The allow-list of environments, the fallback environment and the rules.
     pub routes: crate::intake::Routes,
+    /// `max_alerts_per_delivery`: a larger delivery is refused with 400.
+    pub max_alerts: usize,
     /// The status page and `/v1/rotations` without credentials (read-only, no secrets in them).
     pub status_open: bool,
     /// Whether this replica leads, for `/readyz`.

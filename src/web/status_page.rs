@@ -22,7 +22,15 @@ pub(super) struct Filter {
     environment: Option<String>,
     state: Option<String>,
     refresh: Option<u32>,
+    /// `/v1/rotations`: at most this many (default [`PAGE`], at most [`MAX_PAGE`]).
+    limit: Option<usize>,
+    /// `/v1/rotations`: the page after this rotation id (the `Link: rel="next"` header's).
+    after: Option<String>,
 }
+
+/// `/v1/rotations` answers in pages, so a large journal is never one answer.
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
 
 impl Filter {
     fn keeps(&self, row: &StatusRow) -> bool {
@@ -157,8 +165,40 @@ pub(super) async fn rotations_json(
 ) -> Response {
     match load(&state).await {
         Ok(rows) => {
-            let kept: Vec<StatusRow> = rows.into_iter().filter(|r| filter.keeps(r)).collect();
-            Json(status::json(&kept)).into_response()
+            let limit = filter.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+            let mut kept = rows.into_iter().filter(|r| filter.keeps(r)).peekable();
+            if let Some(after) = filter.after.as_deref() {
+                // Everything up to and including the cursor's rotation was on earlier pages.
+                while kept.next_if(|r| r.rotation.id != after).is_some() {}
+                kept.next();
+            }
+            let page: Vec<StatusRow> = kept.by_ref().take(limit).collect();
+            let mut response = Json(status::json(&page)).into_response();
+            if kept.peek().is_some()
+                && let Some(last) = page.last()
+            {
+                let mut next = format!("/v1/rotations?limit={limit}&after={}", last.rotation.id);
+                for (key, value) in [
+                    ("environment", &filter.environment),
+                    ("state", &filter.state),
+                ] {
+                    if let Some(value) = value {
+                        next.push_str(&format!(
+                            "&{key}={}",
+                            url::form_urlencoded::byte_serialize(value.as_bytes())
+                                .collect::<String>()
+                        ));
+                    }
+                }
+                if let Ok(link) =
+                    axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+                {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::LINK, link);
+                }
+            }
+            response
         }
         Err(response) => response,
     }

@@ -82,8 +82,9 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Rec
     }
     check_content_type(headers)?;
     let bytes = read_body(headers, body).await?;
-    let payload =
-        WebhookPayload::parse(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let payload = WebhookPayload::parse(&bytes)
+        .and_then(|p| p.within(state.max_alerts))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
 
     let span = Span::current();
     span.record("group_key", payload.group_key.as_str());

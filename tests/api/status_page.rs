@@ -127,3 +127,35 @@ async fn label_values_are_text_never_markup() {
         "Slack text is escaped too: {slack}"
     );
 }
+
+#[tokio::test]
+async fn the_json_list_comes_in_pages_linked_by_their_next() {
+    let world = rotated_world().await;
+    let all: Vec<String> = world.rotations().await.into_iter().map(|r| r.id).collect();
+    assert!(all.len() >= 3, "{all:?}");
+    let client = reqwest::Client::new();
+    let mut url = world.app.url("/v1/rotations?limit=2");
+    let mut seen = Vec::new();
+    for _ in 0..all.len() {
+        let response = client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+        let next = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let page: serde_json::Value = response.json().await.unwrap();
+        let page = page.as_array().unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        match next {
+            Some(link) => {
+                let path = link.trim_start_matches('<').split('>').next().unwrap();
+                url = world.app.url(path);
+            }
+            None => break,
+        }
+    }
+    let mut expected = all.clone();
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected, "every rotation once, across the pages");
+}

@@ -231,3 +231,52 @@ async fn a_forged_alert_reusing_a_real_fingerprint_does_not_hide_the_real_one() 
         .unwrap();
     assert_eq!(forged_row.application.as_deref(), Some("Something Else"));
 }
+
+#[tokio::test]
+async fn oversized_deliveries_are_refused_naming_the_limit_and_leave_nothing() {
+    let world = Sims::start().await.world(None).await;
+    let one = |fingerprint: String, application: String| {
+        serde_json::json!({
+            "status": "firing",
+            "labels": {"environment": "production", "api_user": USER, "application": application},
+            "annotations": {},
+            "startsAt": "2026-11-24T10:04:07.964Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": fingerprint,
+        })
+    };
+    let body = |alerts: Vec<serde_json::Value>| {
+        serde_json::to_vec(&serde_json::json!({
+            "receiver": "signon-token-rotation", "status": "firing", "alerts": alerts,
+            "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://vm:19093", "version": "4", "groupKey": "{}:{}",
+            "truncatedAlerts": 0
+        }))
+        .unwrap()
+    };
+    let many: Vec<_> = (0..2000)
+        .map(|i| one(format!("{i:016x}"), format!("App {i}")))
+        .collect();
+    let answer = world.app.post_webhook(body(many)).await;
+    assert_eq!(answer.status(), 400);
+    let text = answer.text().await.unwrap();
+    assert!(
+        text.contains("2000 alerts, over this instance's limit of 1000 (max_alerts_per_delivery"),
+        "{text}"
+    );
+    let long = one("00000000000000aa".into(), "x".repeat(10 * 1024));
+    let answer = world.app.post_webhook(body(vec![long])).await;
+    assert_eq!(answer.status(), 400);
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    let text = answer["detail"].as_str().unwrap();
+    assert!(
+        text.contains(
+            "label \"application\" of alert 0 is 10240 bytes long, over the limit of 1024"
+        ),
+        "{text}"
+    );
+    assert!(
+        world.app.journal_rows().await.is_empty(),
+        "nothing journaled"
+    );
+}
