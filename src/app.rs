@@ -66,6 +66,8 @@ pub struct Application {
     listener: TcpListener,
     /// `/metrics` on an address of its own, when configured (`metrics_listen`).
     metrics_listener: Option<TcpListener>,
+    /// Slack's interactions and handover links, when configured (`public_listen`).
+    public_listener: Option<TcpListener>,
     state: Arc<AppState>,
     /// Reads firing alerts back from Alertmanager, when one is configured.
     reconciler: Option<(Reconciler, std::time::Duration)>,
@@ -85,6 +87,17 @@ impl Application {
     pub async fn build(
         config: Config,
         auth: WebhookAuth,
+        engine: Option<EngineParts>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, BuildError> {
+        Self::build_with(config, auth, None, engine, metrics).await
+    }
+
+    /// As [`Application::build`], with the status page's own credential.
+    pub async fn build_with(
+        config: Config,
+        auth: WebhookAuth,
+        status_auth: Option<WebhookAuth>,
         engine: Option<EngineParts>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, BuildError> {
@@ -195,6 +208,14 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
+        let public_listener = match config.public_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| BuildError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -221,6 +242,7 @@ impl Application {
             wake: engine.as_ref().map(|e| e.waker()),
             metrics,
             auth,
+            status_auth,
             routes: Routes::from_config(&config),
             max_alerts: config.max_alerts_per_delivery,
             status_open: config.status_page_open,
@@ -229,6 +251,7 @@ impl Application {
         Ok(Self {
             listener,
             metrics_listener,
+            public_listener,
             state,
             reconciler,
             engine,
@@ -241,6 +264,14 @@ impl Application {
 
     pub fn engine(&self) -> Option<Arc<Engine>> {
         self.engine.clone()
+    }
+
+    /// Where Slack's interactions and handover links are served when they have a listener of
+    /// their own.
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.public_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound TCP listener has an address"))
     }
 
     /// Where `/metrics` is served when it has a listener of its own.
@@ -306,11 +337,23 @@ impl Application {
                 }
             })
         });
-        let router = web::router(self.state, metrics_task.is_none());
+        let public_task = self.public_listener.map(|listener| {
+            let router = web::public_router(Arc::clone(&self.state));
+            let mut stopped = engine_stopped.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(e) = web::serve::serve(listener, router, stop).await {
+                    tracing::error!(error = %e, "public listener failed");
+                }
+            })
+        });
+        let router = web::router(self.state, metrics_task.is_none(), public_task.is_none());
         let served = web::serve::serve(self.listener, router, shutdown).await;
         // The engine finishes the pass it is in; every step it took is already journaled.
         let _ = stop_engine.send(true);
-        if let Some(task) = metrics_task {
+        for task in [metrics_task, public_task].into_iter().flatten() {
             let _ = task.await;
         }
         for task in [engine_task, notifier_task, reconcile_task]

@@ -37,6 +37,9 @@ pub struct ServeArgs {
     pub allow_short_grace: bool,
 }
 
+/// The status page's own bearer token (or `…_FILE`).
+pub const STATUS_TOKEN_VAR: &str = "TOKEN_ROTATOR_STATUS_TOKEN";
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
@@ -63,8 +66,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "no [signon] section and no [[schedules]]: the engine is off; alerts are journaled and decided only"
         );
     }
-    let app = Application::build(config, auth, engine, metrics).await?;
+    // The status page's own read-only credential; without it the webhook's guards the page.
+    let status_auth = secrets::from_env(STATUS_TOKEN_VAR, &secrets::process_env)
+        .context("refusing to start")?
+        .map(|token| WebhookAuth::bearer(&token));
+    if status_auth.is_none() && !config.status_page_open {
+        tracing::warn!(
+            "{STATUS_TOKEN_VAR} is not set: the status page takes the webhook's credential, so whoever reads it can also post alerts"
+        );
+    }
+    let app = Application::build_with(config, auth, status_auth, engine, metrics).await?;
     tracing::info!(addr = %app.local_addr(), "listening");
+    if let Some(addr) = app.public_addr() {
+        tracing::info!(%addr, "public edge listening (Slack interactions, handover links)");
+    }
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }

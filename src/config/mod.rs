@@ -35,6 +35,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `/metrics` on its own address, so it is not exposed with the webhook; `None`: on `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// Slack's interactions and handover links on an address of their own (the public edge);
+    /// `listen` then keeps only the webhook, the status page, `/readyz` and `/metrics`.
+    pub public_listen: Option<SocketAddr>,
     /// Serve the read-only status page without credentials (default: behind the webhook's).
     pub status_page_open: bool,
     /// A webhook delivery with more alerts is refused with 400 (`max_alerts_per_delivery`).

@@ -33,11 +33,12 @@ const DEFAULT_INTERNAL_DOMAINS: [&str; 3] = [
 ];
 
 /// Environment variables that override top-level keys; rules are only ever set in the file.
-const ENV_KEYS: [&str; 8] = [
+const ENV_KEYS: [&str; 9] = [
     "public_url",
     "database_url",
     "listen",
     "metrics_listen",
+    "public_listen",
     "default_environment",
     "internal_domains",
     "journal_busy_timeout",
@@ -51,6 +52,8 @@ struct RawConfig {
     database_url: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
+    /// Slack's interactions and handover links on an address of their own, the one exposed.
+    public_listen: Option<Spanned<String>>,
     #[serde(default)]
     status_page_open: bool,
     /// A webhook delivery with more alerts is refused with 400.
@@ -241,6 +244,20 @@ fn validate(
             })
             .ok()
     });
+    let public_listen = pick(raw.public_listen, &env, "public_listen", None).and_then(|m| {
+        m.value
+            .parse::<SocketAddr>()
+            .map_err(|e| {
+                checker.report(
+                    &m.from,
+                    format!(
+                        "public_listen {:?} is not an address like 0.0.0.0:8443: {e}",
+                        m.value
+                    ),
+                )
+            })
+            .ok()
+    });
     let busy = pick(
         raw.journal_busy_timeout,
         &env,
@@ -364,6 +381,7 @@ fn validate(
         database_url: database_url.value,
         listen: listen_addr.ok()?,
         metrics_listen,
+        public_listen,
         status_page_open: raw.status_page_open,
         max_alerts_per_delivery: raw.max_alerts_per_delivery.unwrap_or(DEFAULT_MAX_ALERTS),
         retention: retention?,

@@ -44,6 +44,8 @@ pub struct AppState {
     pub wake: Option<Arc<tokio::sync::Notify>>,
     pub metrics: Arc<Metrics>,
     pub auth: WebhookAuth,
+    /// The status page's own credential; `None`: the webhook's.
+    pub status_auth: Option<WebhookAuth>,
     /// The allow-list of environments, the fallback environment and the rules.
     pub routes: crate::intake::Routes,
     /// `max_alerts_per_delivery`: a larger delivery is refused with 400.
@@ -54,8 +56,9 @@ pub struct AppState {
     pub leadership: Arc<crate::leader::Leadership>,
 }
 
-/// The service's routes; `/metrics` too unless it has a listener of its own.
-pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
+/// The service's routes; `/metrics` too unless it has a listener of its own; Slack's
+/// interactions and handover links too unless they have a public listener of their own.
+pub fn router(state: Arc<AppState>, with_metrics: bool, with_public: bool) -> Router {
     let status = Router::new()
         .route("/", get(status_page::index))
         .route("/rotations/{id}", get(status_page::rotation))
@@ -67,6 +70,27 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
         ));
     let mut router = Router::new()
         .route("/v1/alertmanager", post(webhook::receive))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(status);
+    if with_public {
+        router = router.merge(public_routes());
+    }
+    if with_metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    layered(router).with_state(state)
+}
+
+/// The public edge (`public_listen`): only what must be reached from outside the cluster.
+/// Slack's interactions (signed by Slack) and handover links (the link is the credential);
+/// never the webhook, the status page, `/readyz` or `/metrics`.
+pub fn public_router(state: Arc<AppState>) -> Router {
+    layered(public_routes().route("/healthz", get(healthz))).with_state(state)
+}
+
+fn public_routes() -> Router<Arc<AppState>> {
+    Router::new()
         // The link's unguessable id is the credential (the owner has no webhook credential).
         .route("/v1/handover/{id}", get(handover::collect))
         .route("/v1/handover/{id}/confirm", post(handover::confirm))
@@ -75,15 +99,14 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
             "/v1/slack/interactions",
             post(slack::interaction).layer(DefaultBodyLimit::max(slack::MAX_INTERACTION_BYTES)),
         )
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .merge(status);
-    if with_metrics {
-        router = router.route("/metrics", get(metrics));
-    }
+}
+
+/// What every answer of every listener goes through: a span without headers (one of them is
+/// a credential), a deadline, and `nosniff` (no browser guesses a JSON answer is a page).
+fn layered(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
     router
+        .layer(middleware::map_response(nosniff))
         .layer(
-            // Headers are deliberately not recorded: one of them is the credential.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let route = request
                     .extensions()
@@ -96,7 +119,14 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
-        .with_state(state)
+}
+
+async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// `/metrics` alone, for a separate listener that is not exposed with the webhook.
@@ -106,7 +136,8 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The webhook's credential guards the status page too, unless it is configured open.
+/// The status page's own read-only credential (`TOKEN_ROTATOR_STATUS_TOKEN`) guards it; without
+/// one, the webhook's does; configured open, nothing does (behind an authenticating proxy).
 async fn require_auth(
     State(state): State<Arc<AppState>>,
     request: Request<axum::body::Body>,
@@ -116,7 +147,11 @@ async fn require_auth(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    if state.status_open || state.auth.permits(authorization) {
+    let permitted = match &state.status_auth {
+        Some(status) => status.permits(authorization),
+        None => state.auth.permits(authorization),
+    };
+    if state.status_open || permitted {
         next.run(request).await
     } else {
         ApiError::unauthorized().into_response()
@@ -148,10 +183,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             (StatusCode::OK, Json(body))
         }
         Err(e) => {
+            // The reason is for the operator's logs: this answer is unauthenticated.
             tracing::warn!(error = %e, "not ready: journal unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable", "detail": e.to_string()})),
+                Json(serde_json::json!({"status": "unavailable", "detail": "journal unreachable"})),
             )
         }
     }

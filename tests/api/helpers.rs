@@ -20,6 +20,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// Where `/metrics` is, when it has its own listener.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where Slack's interactions and handover links are, when they have their own listener.
+    pub public_addr: Option<SocketAddr>,
     pub engine: Option<std::sync::Arc<token_rotator::engine::Engine>>,
     pub client: reqwest::Client,
     pub dir: TempDir,
@@ -32,6 +34,8 @@ pub type Configure = Box<dyn FnOnce(&mut Config)>;
 
 pub struct Options {
     pub auth: WebhookAuth,
+    /// The status page's own credential; `None`: the webhook's.
+    pub status_auth: Option<WebhookAuth>,
     pub busy_timeout: Duration,
     pub dir: Option<TempDir>,
     pub engine: Option<EngineParts>,
@@ -44,6 +48,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             auth: WebhookAuth::bearer(&TOKEN.into()),
+            status_auth: None,
             busy_timeout: Duration::from_secs(5),
             dir: None,
             engine: None,
@@ -76,10 +81,17 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         configure(&mut config);
     }
     let metrics = options.metrics.unwrap_or_default();
-    let app = Application::build(config, options.auth, options.engine, metrics)
-        .await
-        .expect("the service builds");
+    let app = Application::build_with(
+        config,
+        options.auth,
+        options.status_auth,
+        options.engine,
+        metrics,
+    )
+    .await
+    .expect("the service builds");
     let addr = app.local_addr();
+    let public_addr = app.public_addr();
     let engine = app.engine();
     let metrics_addr = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -89,6 +101,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     TestApp {
         addr,
         metrics_addr,
+        public_addr,
         engine,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))

@@ -280,3 +280,85 @@ async fn oversized_deliveries_are_refused_naming_the_limit_and_leave_nothing() {
         "nothing journaled"
     );
 }
+
+/// The public edge serves only what must be reached from outside; the main listener keeps the
+/// rest, and the status page takes its own credential, not the webhook's.
+#[tokio::test]
+async fn the_public_edge_serves_only_slack_and_handovers() {
+    use crate::helpers::{Options, TOKEN, spawn_app_with};
+    use token_rotator::intake::auth::WebhookAuth;
+    const STATUS: &str = "status-page-reader";
+    let app = spawn_app_with(Options {
+        status_auth: Some(WebhookAuth::bearer(&STATUS.into())),
+        configure: Some(Box::new(|config| {
+            config.public_listen = Some("127.0.0.1:0".parse().unwrap());
+        })),
+        ..Options::default()
+    })
+    .await;
+    let public = app.public_addr.expect("a public listener");
+    let client = reqwest::Client::new();
+    let status_of = |response: reqwest::Response| response.status().as_u16();
+    let get = |base: std::net::SocketAddr, path: &str, token: &str| {
+        client
+            .get(format!("http://{base}{path}"))
+            .bearer_auth(token)
+            .send()
+    };
+    // Public: the handover link and Slack's interactions reach their handlers (which say
+    // these are off here: no Slack, no engine); nothing else exists there.
+    let body = |response: reqwest::Response| async move { response.text().await.unwrap() };
+    let handover = get(public, "/v1/handover/nope", "").await.unwrap();
+    assert!(body(handover).await.contains("no handovers here"));
+    let slack = |base: std::net::SocketAddr| {
+        client
+            .post(format!("http://{base}/v1/slack/interactions"))
+            .body("payload=x")
+            .send()
+    };
+    assert!(
+        body(slack(public).await.unwrap())
+            .await
+            .contains("not_configured")
+    );
+    for path in ["/", "/v1/rotations", "/readyz", "/metrics"] {
+        assert_eq!(
+            status_of(get(public, path, TOKEN).await.unwrap()),
+            404,
+            "{path}"
+        );
+    }
+    let webhook = client
+        .post(format!("http://{public}/v1/alertmanager"))
+        .bearer_auth(TOKEN)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(webhook.status(), 404, "no webhook on the public edge");
+    // Main: no Slack or handover routes; the status page wants its own credential.
+    let on_main = slack(app.addr).await.unwrap();
+    assert_eq!(on_main.status(), 404);
+    assert_eq!(
+        body(on_main).await,
+        "",
+        "no such route on the main listener"
+    );
+    let handover = get(app.addr, "/v1/handover/nope", "").await.unwrap();
+    assert_eq!(body(handover).await, "");
+    assert_eq!(
+        status_of(get(app.addr, "/v1/rotations", TOKEN).await.unwrap()),
+        401
+    );
+    let page = get(app.addr, "/v1/rotations", STATUS).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers().get("x-content-type-options").unwrap(),
+        "nosniff"
+    );
+    let html = get(app.addr, "/", STATUS).await.unwrap();
+    assert_eq!(
+        html.headers().get("x-content-type-options").unwrap(),
+        "nosniff"
+    );
+}
