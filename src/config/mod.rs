@@ -26,8 +26,9 @@ use crate::policy::Policy;
 /// The configuration shipped in the binary: the runbook's rule table.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
-/// Validated configuration; nothing downstream re-checks it.
-#[derive(Debug, Clone)]
+/// Validated configuration; nothing downstream re-checks it. Its `Debug` hides the password a
+/// `database_url` may carry.
+#[derive(Clone)]
 pub struct Config {
     /// `sqlite://path` for the embedded journal (one replica), or `postgres://…` for a journal
     /// several replicas share (one of them leads).
@@ -67,6 +68,45 @@ pub struct Config {
     pub synoptic: Option<SynopticSettings>,
     /// `[[schedules]]`: targets rotated every so often.
     pub schedules: Vec<ScheduleSettings>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("public_listen", &self.public_listen)
+            .field("status_page_open", &self.status_page_open)
+            .field("max_alerts_per_delivery", &self.max_alerts_per_delivery)
+            .field("retention", &self.retention)
+            .field("default_environment", &self.default_environment)
+            .field("journal_busy_timeout", &self.journal_busy_timeout)
+            .field("leader_lease", &self.leader_lease)
+            .field("leader_election", &self.leader_election)
+            .field("policy", &self.policy)
+            .field("engine", &self.engine)
+            .field("signon", &self.signon)
+            .field("kubernetes", &self.kubernetes)
+            .field("alertmanager", &self.alertmanager)
+            .field("slack", &self.slack)
+            .field("synoptic", &self.synoptic)
+            .field("schedules", &self.schedules)
+            .finish()
+    }
+}
+
+/// A URL with its password (and a user name beside one) replaced: what a log may show.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("[redacted]"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Not a URL we can read: show only its scheme.
+        Err(_) => format!("{}://[redacted]", url.split("://").next().unwrap_or("?")),
+    }
 }
 
 /// How replicas sharing a PostgreSQL journal elect the one that acts.

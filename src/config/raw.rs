@@ -317,13 +317,29 @@ fn validate(
             .internal_domains
             .unwrap_or_else(|| DEFAULT_INTERNAL_DOMAINS.map(String::from).to_vec()),
     };
-    let public_url = pick(raw.public_url, &env, "public_url", None)
+    let public_url_from = pick(raw.public_url, &env, "public_url", None);
+    let public_url = public_url_from
+        .as_ref()
         .map(|u| u.value.trim_end_matches('/').to_owned())
         .unwrap_or_else(|| format!("http://{}", listen.value));
     let rules = validate_rules(checker, raw.rules);
     let synoptic = super::schedules::validate_synoptic(checker, raw.synoptic);
     let schedules =
         super::schedules::validate_schedules(checker, raw.schedules, synoptic.is_some());
+    // A handover link is a credential: it travels over TLS or stays on this machine.
+    let hands_over = schedules
+        .iter()
+        .any(|s| s.distribution == super::ScheduleDistribution::Handover);
+    if hands_over && !secure_or_loopback(&public_url) {
+        let from = public_url_from.map_or(Origin::Default, |u| u.from);
+        checker.report(
+            &from,
+            format!(
+                "public_url {public_url:?} must be https:// (handover links carry a credential); \
+                 http:// only on a loopback address"
+            ),
+        );
+    }
     let sections = validate_sections(
         checker,
         RawSections {
@@ -420,5 +436,19 @@ pub(super) fn parse_duration(
             );
             None
         }
+    }
+}
+
+/// `https://…`, or `http://` to a loopback address (the demo, a port-forward).
+fn secure_or_loopback(url: &str) -> bool {
+    match url::Url::parse(url) {
+        Ok(u) if u.scheme() == "https" => true,
+        Ok(u) if u.scheme() == "http" => match u.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        },
+        _ => false,
     }
 }

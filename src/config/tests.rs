@@ -388,3 +388,42 @@ fn leader_election_problems_are_named() {
         assert!(!err.contains("hunter2"), "a password in an error: {err}");
     }
 }
+
+#[test]
+fn debug_output_hides_the_journals_password() {
+    let text = format!("database_url = \"postgres://rotator:hunter2@db:5432/journal\"\n{MINIMAL}");
+    let config = Config::from_toml(&text).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(
+        debug.contains("postgres://rotator:%5Bredacted%5D@db:5432/journal")
+            || debug.contains("[redacted]"),
+        "{debug}"
+    );
+    assert_eq!(
+        config.database_url,
+        "postgres://rotator:hunter2@db:5432/journal"
+    );
+}
+
+#[test]
+fn handover_links_need_an_https_public_url() {
+    let schedule = "[synoptic]\n[[schedules]]\nname = \"partner\"\nissuer = \"synoptic\"\nevery = \"30d\"\n\
+                    handover = { owner = \"@partner-team\" }\n";
+    let plain = format!("public_url = \"http://rotator.example\"\n{schedule}{MINIMAL}");
+    let problems = Config::from_toml(&plain).unwrap_err().problems;
+    assert!(
+        problems[0]
+            .message
+            .contains("must be https:// (handover links carry a credential)"),
+        "{problems:?}"
+    );
+    for ok in [
+        "https://rotator.example",
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+    ] {
+        let text = format!("public_url = \"{ok}\"\n{schedule}{MINIMAL}");
+        assert!(Config::from_toml(&text).is_ok(), "{ok}");
+    }
+}

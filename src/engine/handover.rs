@@ -1,7 +1,8 @@
 //! Handing a token to a person: for consumers token-rotator cannot write to (outside the
 //! cluster, another organisation). The token is not stored anywhere but sealed in the journal;
 //! a message tells the owner where to collect it — a one-time link served by token-rotator
-//! (`GET /v1/handover/<id>`) for the handover window — and the rotation waits in
+//! (`GET /v1/handover/<id>` shows a page, `POST` reveals the token once) for the handover
+//! window — and the rotation waits in
 //! `awaiting_handover` until the owner confirms (`POST /v1/handover/<id>/confirm`) or the
 //! window ends, then goes on to verify.
 
@@ -67,19 +68,21 @@ impl Engine {
     ) -> Step {
         let pool = &self.db;
         let now = self.clock.now();
+        // The id is the credential: the journal keeps only its hash, and the link exists in
+        // this step's message alone.
+        let id = random_id();
         let handover = attempt!(
-            handovers::open(pool, &row.id, &random_id(), now, now + window)
+            handovers::open(pool, &row.id, &id, now, now + window)
                 .await
                 .map_err(journal)
         );
         let until = jiff::Timestamp::from_millisecond(handover.expires_at_ms).unwrap_or(now);
         let link = format!(
-            "{}/v1/handover/{}",
+            "{}/v1/handover/{id}",
             self.settings.public_url.trim_end_matches('/'),
-            handover.id
         );
         let text = format!(
-            ":package: {} — a new token for `{}` / *{}* is ready to hand over. Collect it once, before {}, at {link} and then confirm with `curl -X POST {link}/confirm`. The old token stays valid until its own expiry.",
+            ":package: {} — a new token for `{}` / *{}* is ready to hand over. Open {link} before {} and press *Reveal* (it shows the token once; opening the link spends nothing), then confirm with `curl -X POST {link}/confirm`. The old token stays valid until its own expiry.",
             message::escape(owner),
             message::escape(&row.api_user),
             message::escape(&row.application),

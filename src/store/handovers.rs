@@ -1,12 +1,21 @@
-//! Handovers: one-time links to a new token for an owner token-rotator cannot write to.
+//! Handovers: one-time links to a new token for an owner token-rotator cannot write to. The
+//! journal keeps only the SHA-256 of a link's id: someone who reads the database (or a backup)
+//! cannot collect a token with what they find there.
 
 use crate::store::{Db, execute, on_pool};
 use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+/// What the journal keeps of a link's id.
+fn stored(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
+}
 
 use super::StoreError;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HandoverRow {
+    /// The SHA-256 of the link's id, never the id.
     pub id: String,
     pub rotation_id: String,
     pub created_at_ms: i64,
@@ -28,7 +37,8 @@ pub enum Collect {
 const COLUMNS: &str =
     "id, rotation_id, created_at_ms, expires_at_ms, collected_at_ms, confirmed_at_ms";
 
-/// The rotation's handover, made now if it has none (a retried step finds the first one).
+/// The rotation's handover under the link id `id`. A retried step (the first try's message
+/// never went out: it is journaled with the step's transition) replaces a link nobody used.
 pub async fn open(
     db: &Db,
     rotation_id: &str,
@@ -40,9 +50,11 @@ pub async fn open(
         db,
         sqlx::query(
             "INSERT INTO handovers (id, rotation_id, created_at_ms, expires_at_ms) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (rotation_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4) ON CONFLICT (rotation_id) DO UPDATE SET id = excluded.id, \
+         created_at_ms = excluded.created_at_ms, expires_at_ms = excluded.expires_at_ms \
+         WHERE handovers.collected_at_ms IS NULL AND handovers.confirmed_at_ms IS NULL",
         )
-        .bind(id)
+        .bind(stored(id))
         .bind(rotation_id)
         .bind(now.as_millisecond())
         .bind(expires.as_millisecond())
@@ -62,14 +74,27 @@ pub async fn of_rotation(db: &Db, rotation_id: &str) -> Result<Option<HandoverRo
     .map_err(StoreError::Read)
 }
 
-async fn by_id(db: &Db, id: &str) -> Result<Option<HandoverRow>, StoreError> {
+async fn by_id(db: &Db, stored_id: &str) -> Result<Option<HandoverRow>, StoreError> {
     on_pool!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM handovers WHERE id = $1"
     )))
-    .bind(id)
+    .bind(stored_id)
     .fetch_optional(pool)
     .await)
     .map_err(StoreError::Read)
+}
+
+/// Whether the token could be collected now, without collecting it (what a link scanner's GET
+/// sees): `Token` when it still can be.
+pub async fn peek(db: &Db, id: &str, now: Timestamp) -> Result<Collect, StoreError> {
+    Ok(match by_id(db, &stored(id)).await? {
+        None => Collect::Unknown,
+        Some(h) => match h.collected_at_ms {
+            Some(at) => Collect::Collected(at),
+            None if h.expires_at_ms <= now.as_millisecond() => Collect::Expired,
+            None => Collect::Token(h.rotation_id),
+        },
+    })
 }
 
 /// Marks the token collected, if it still can be: once, within the window.
@@ -80,14 +105,14 @@ pub async fn collect(db: &Db, id: &str, now: Timestamp) -> Result<Collect, Store
          WHERE id = $2 AND collected_at_ms IS NULL AND expires_at_ms > $1 RETURNING rotation_id",
     )
     .bind(now_ms)
-    .bind(id)
+    .bind(stored(id))
     .fetch_optional(pool)
     .await)
     .map_err(StoreError::Write)?;
     if let Some((rotation,)) = taken {
         return Ok(Collect::Token(rotation));
     }
-    Ok(match by_id(db, id).await? {
+    Ok(match by_id(db, &stored(id)).await? {
         None => Collect::Unknown,
         Some(h) => match h.collected_at_ms {
             Some(at) => Collect::Collected(at),
@@ -105,7 +130,7 @@ pub async fn confirm(db: &Db, id: &str, now: Timestamp) -> Result<bool, StoreErr
          WHERE id = $2 AND expires_at_ms > $1",
         )
         .bind(now.as_millisecond())
-        .bind(id)
+        .bind(stored(id))
     )?;
     Ok(done == 1)
 }

@@ -1,7 +1,9 @@
-//! `GET /v1/handover/<id>`: the new token, once, within the handover window; and
-//! `POST /v1/handover/<id>/confirm`: the owner has put it in place. The id (128 random bits,
-//! only ever in the message to the owner) is the credential; nothing else is needed, and a
-//! second collection, an expired link or an unknown id gets nothing.
+//! `GET /v1/handover/<id>`: a page saying what the link is for, with a button; `POST` to the
+//! same link: the new token, once, within the handover window (a GET spends nothing, so a link
+//! scanner or a chat preview cannot burn it); `POST /v1/handover/<id>/confirm`: the owner has
+//! put it in place. The id (128 random bits, only ever in the message to the owner; the journal
+//! keeps its SHA-256) is the credential; a second collection, an expired link or an unknown id
+//! gets nothing, and no log line names the id.
 
 use std::sync::Arc;
 
@@ -31,6 +33,62 @@ fn refuse(status: StatusCode, detail: &str) -> Response {
     (status, Json(json!({"error": "handover", "detail": detail}))).into_response()
 }
 
+/// What a link that cannot give its token (any more) answers.
+fn unavailable(collected: &Collect) -> Option<Response> {
+    match collected {
+        Collect::Token(_) => None,
+        Collect::Unknown => Some(refuse(StatusCode::NOT_FOUND, "no such handover")),
+        Collect::Expired => Some(refuse(StatusCode::GONE, "the handover window has ended")),
+        Collect::Collected(at) => Some(refuse(
+            StatusCode::GONE,
+            &format!(
+                "already collected at {}; if that was not you, tell the owner of the rotation",
+                crate::commands::status::when(Some(*at))
+            ),
+        )),
+    }
+}
+
+/// `GET`: what the link is, and a button to reveal the token; nothing is spent.
+pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let Some(desk) = &state.handover else {
+        return refuse(StatusCode::NOT_FOUND, "no handovers here");
+    };
+    let peeked = match handovers::peek(state.journal.pool(), &id, desk.clock.now()).await {
+        Ok(p) => p,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    if let Some(answer) = unavailable(&peeked) {
+        return answer;
+    }
+    let markup = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="robots" content="noindex";
+                title { "token-rotator: a token handed over to you" }
+            }
+            body {
+                h1 { "A new token is waiting for you" }
+                p { "It can be shown once. Reveal it when you are ready to put it in place, then confirm with a POST to this link followed by " code { "/confirm" } "." }
+                form method="post" {
+                    button type="submit" { "Reveal the token (once)" }
+                }
+            }
+        }
+    };
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        markup,
+    )
+        .into_response()
+}
+
+/// `POST`: the token, once.
 pub async fn collect(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let Some(desk) = &state.handover else {
         return refuse(StatusCode::NOT_FOUND, "no handovers here");
@@ -42,18 +100,11 @@ pub async fn collect(State(state): State<Arc<AppState>>, Path(id): Path<String>)
     };
     let rotation_id = match collected {
         Collect::Token(rotation) => rotation,
-        Collect::Unknown => return refuse(StatusCode::NOT_FOUND, "no such handover"),
-        Collect::Expired => return refuse(StatusCode::GONE, "the handover window has ended"),
-        Collect::Collected(at) => {
-            let start: String = id.chars().take(8).collect();
-            tracing::warn!(handover = ?start, "a handed-over token was asked for twice");
-            return refuse(
-                StatusCode::GONE,
-                &format!(
-                    "already collected at {}; if that was not you, tell the owner of the rotation",
-                    crate::commands::status::when(Some(at))
-                ),
-            );
+        other => {
+            if let Collect::Collected(_) = other {
+                tracing::warn!("a handed-over token was asked for twice");
+            }
+            return unavailable(&other).unwrap_or_else(|| refuse(StatusCode::GONE, "gone"));
         }
     };
     let sealed = match rotations::rotation(pool, &rotation_id).await {

@@ -92,7 +92,10 @@ pub fn public_router(state: Arc<AppState>) -> Router {
 fn public_routes() -> Router<Arc<AppState>> {
     Router::new()
         // The link's unguessable id is the credential (the owner has no webhook credential).
-        .route("/v1/handover/{id}", get(handover::collect))
+        .route(
+            "/v1/handover/{id}",
+            get(handover::page).post(handover::collect),
+        )
         .route("/v1/handover/{id}/confirm", post(handover::confirm))
         // Signed by Slack, not by our webhook credential (Slack cannot send that).
         .route(

@@ -57,15 +57,42 @@ async fn a_handover_is_collected_once_confirmed_then_verified() {
     let texts = world.slack_texts().join("\n");
     assert!(texts.contains("@weather-team"), "{texts}");
 
-    let (status, token) = world.app.get_text(&path).await;
+    // A GET (a link scanner, a chat preview, the owner opening it) shows a page and spends
+    // nothing; the POST its button sends reveals the token, once.
+    for _ in 0..3 {
+        let (status, page) = world.app.get_text(&path).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Reveal the token (once)"), "{page}");
+    }
+    let reveal = |path: String| {
+        let request = world.app.client.post(world.app.url(&path));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, token) = reveal(path.clone()).await;
     assert_eq!(status, 200);
     let token = token.trim().to_owned();
     assert!(world.synoptic().is_live(&token) && token != first);
-    let (again, body) = world.app.get_text(&path).await;
+    let (again, body) = reveal(path.clone()).await;
     assert_eq!(again, 410, "a second collection gets nothing: {body}");
     assert!(!body.contains(&token));
-    let (unknown, _) = world.app.get_text("/v1/handover/0123456789abcdef").await;
+    let (page_after, _) = world.app.get_text(&path).await;
+    assert_eq!(page_after, 410);
+    let (unknown, _) = reveal("/v1/handover/0123456789abcdef".into()).await;
     assert_eq!(unknown, 404);
+    // The journal holds the link id's hash, never the id.
+    let id = path.rsplit('/').next().unwrap();
+    let row = token_rotator::store::handovers::of_rotation(
+        world.engine.journal().pool(),
+        &world.rotations().await[0].id,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_ne!(row.id, id);
+    assert_eq!(row.id.len(), 64);
 
     // Still waiting until the owner says it is in place.
     world.clock.advance(Duration::from_secs(3600));

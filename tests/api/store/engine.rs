@@ -243,15 +243,27 @@ pub(super) async fn a_handover_is_collected_once(backend: Backend) {
     let journal = backend.open().await;
     let db = journal.pool();
     start(db, new_rotation("r1", "u", "awaiting_handover"), 1_000).await;
-    let opened = handovers::open(db, "r1", "link", ms(1_000), ms(5_000))
+    let opened = handovers::open(db, "r1", "first", ms(1_000), ms(5_000))
         .await
         .unwrap();
-    let again = handovers::open(db, "r1", "other", ms(1_100), ms(6_000))
+    assert_ne!(
+        opened.id, "first",
+        "the journal keeps the id's hash, not the id"
+    );
+    // A retried step (the first try's message never went out) replaces an unused link.
+    let again = handovers::open(db, "r1", "link", ms(1_100), ms(5_000))
         .await
         .unwrap();
+    assert_ne!(again.id, opened.id);
     assert_eq!(
-        again.id, opened.id,
-        "a retried step finds the first handover"
+        handovers::collect(db, "first", ms(1_200)).await.unwrap(),
+        handovers::Collect::Unknown,
+        "the replaced link gives nothing"
+    );
+    assert_eq!(
+        handovers::peek(db, "link", ms(1_500)).await.unwrap(),
+        handovers::Collect::Token("r1".into()),
+        "a look spends nothing"
     );
     assert_eq!(
         handovers::collect(db, "link", ms(2_000)).await.unwrap(),
@@ -265,6 +277,10 @@ pub(super) async fn a_handover_is_collected_once(backend: Backend) {
         handovers::collect(db, "nope", ms(2_100)).await.unwrap(),
         handovers::Collect::Unknown
     );
+    let spent = handovers::open(db, "r1", "third", ms(2_200), ms(9_000))
+        .await
+        .unwrap();
+    assert_eq!(spent.id, again.id, "a collected link is never replaced");
     assert!(handovers::confirm(db, "link", ms(3_000)).await.unwrap());
     assert!(
         !handovers::confirm(db, "link", ms(5_000)).await.unwrap(),
