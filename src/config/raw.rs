@@ -408,6 +408,7 @@ fn validate(
         policy: Policy::new(rules, internal_domains),
         engine: sections.engine.map(|mut engine| {
             engine.public_url = public_url;
+            engine.retention = retention.unwrap_or(engine.retention);
             engine
         })?,
         signon: sections.signon,

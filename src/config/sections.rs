@@ -256,6 +256,7 @@ fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSe
         poll: defaults.poll,
         probes: BTreeMap::new(),
         public_url: defaults.public_url,
+        retention: defaults.retention,
         grace: grace?,
         safety_margin: safety_margin?,
         token_life: token_life?,

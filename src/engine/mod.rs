@@ -73,6 +73,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
+/// How often the running engine prunes the journal.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -173,9 +176,16 @@ impl Engine {
     /// `poll` at the longest. A pass in progress finishes before it stops.
     pub async fn run(self: Arc<Self>, poll: Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut pruned_at: Option<std::time::Instant> = None;
         loop {
             if let Err(e) = self.run_until_idle().await {
                 tracing::error!(error = %e, "engine pass failed; retrying");
+            }
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(std::time::Instant::now());
+                if let Err(e) = self.prune().await {
+                    tracing::error!(error = %e, "pruning the journal failed; will try again");
+                }
             }
             let wait = match rotations::next_due(&self.db).await {
                 Ok(Some(due_ms)) => {
@@ -191,6 +201,16 @@ impl Engine {
             }
         }
         tracing::info!("engine stopped");
+    }
+
+    /// Exports, then prunes, what finished longer than `retention` ago (`store::retention`).
+    pub async fn prune(&self) -> Result<crate::store::retention::Pruned, EngineError> {
+        let cutoff = self.clock.now() - self.settings.retention;
+        let pruned = crate::store::retention::prune(&self.db, cutoff.as_millisecond()).await?;
+        if pruned != Default::default() {
+            tracing::info!(?pruned, "journal pruned");
+        }
+        Ok(pruned)
     }
 
     /// One step; returns `(row, plan summary)` when it ended a shadow rotation with its plan.

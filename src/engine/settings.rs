@@ -40,6 +40,8 @@ pub struct EngineSettings {
     pub probes: BTreeMap<String, String>,
     /// Where token-rotator is reached from outside, for handover links.
     pub public_url: String,
+    /// Finished rotations and handled alerts older than this are exported and pruned.
+    pub retention: Duration,
 }
 
 /// Slack channels: a rule's own, else its environment's, else the default.
@@ -74,6 +76,7 @@ impl Default for EngineSettings {
             poll: Duration::from_secs(2),
             probes: BTreeMap::new(),
             public_url: "http://127.0.0.1:8080".into(),
+            retention: Duration::from_secs(400 * 86400),
         }
     }
 }

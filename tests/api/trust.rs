@@ -362,3 +362,73 @@ async fn the_public_edge_serves_only_slack_and_handovers() {
         "nosniff"
     );
 }
+
+/// The journal does not grow without bound: what finished before `retention` is exported to
+/// the log, then pruned; a target's newest `done` rotation stays (cooldown reads it).
+#[tokio::test]
+async fn finished_rotations_are_exported_then_pruned_after_the_retention() {
+    let (logs, _guard) = crate::logs::capture();
+    let world = Sims::start().await.world(None).await;
+    world.seed(USER, APP);
+    let alert = |fingerprint: &str, application: &str| {
+        alert_body(
+            fingerprint,
+            &[
+                ("environment", "production"),
+                ("api_user", USER),
+                ("application", application),
+            ],
+        )
+    };
+    world.app.post_webhook(alert("a1", APP)).await;
+    world.run_to_the_end().await;
+    // Past the cooldown, a second rotation of the same target; and made-up targets.
+    world
+        .clock
+        .advance(std::time::Duration::from_secs(2 * 86400));
+    world.app.post_webhook(alert("a2", APP)).await;
+    for i in 0..3 {
+        world
+            .app
+            .post_webhook(alert(&format!("x{i}"), &format!("Made Up {i}")))
+            .await;
+    }
+    world.run_to_the_end().await;
+    let before = world.rotations().await;
+    assert_eq!(before.len(), 5, "{before:#?}");
+    let first = before
+        .iter()
+        .find(|r| r.phase == "done")
+        .unwrap()
+        .id
+        .clone();
+
+    // Nothing is old enough yet.
+    let pruned = world.engine.prune().await.unwrap();
+    assert_eq!(pruned.rotations, 0);
+
+    world
+        .clock
+        .advance(std::time::Duration::from_secs(401 * 86400));
+    let pruned = world.engine.prune().await.unwrap();
+    let after = world.rotations().await;
+    assert_eq!(pruned.rotations, 4, "{after:#?}");
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].phase, "done");
+    assert_ne!(
+        after[0].id, first,
+        "the newest done rotation is the one kept"
+    );
+    assert!(
+        world.audit(&first).await.is_empty(),
+        "its audit went with it"
+    );
+    assert!(pruned.alerts >= 4, "{pruned:?}");
+    let text = String::from_utf8(logs.bytes()).unwrap();
+    let exported = text
+        .lines()
+        .filter(|l| l.contains("rotation exported before pruning"))
+        .count();
+    assert_eq!(exported, 4, "each pruned rotation was exported first");
+    assert!(text.contains(&format!("\"id\":\"{first}\"")), "with its id");
+}

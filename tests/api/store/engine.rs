@@ -288,3 +288,39 @@ pub(super) async fn a_handover_is_collected_once(backend: Backend) {
     );
     journal.close().await;
 }
+
+pub(super) async fn retention_prunes_what_finished_long_ago_but_a_targets_last_done(
+    backend: Backend,
+) {
+    let journal = backend.open().await;
+    let db = journal.pool();
+    // Target u: done twice; target v: failed; target w: still running.
+    for (id, user, end) in [
+        ("u1", "u", "done"),
+        ("u2", "u", "done"),
+        ("v1", "v", "failed"),
+    ] {
+        start(db, new_rotation(id, user, "planned"), 1_000).await;
+        let at = if id == "u2" { 3_000 } else { 2_000 };
+        assert!(
+            rotations::transition(db, id, &step("planned", end, None), ms(at), None)
+                .await
+                .unwrap()
+        );
+    }
+    start(db, new_rotation("w1", "w", "planned"), 1_000).await;
+    let pruned = token_rotator::store::retention::prune(db, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(pruned.rotations, 2, "{pruned:?}");
+    let left: Vec<String> = rotations::all_rotations(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, ["u2", "w1"], "u's last done and the running one stay");
+    assert!(rotations::audit(db, "u1").await.unwrap().is_empty());
+    assert!(!rotations::audit(db, "u2").await.unwrap().is_empty());
+    journal.close().await;
+}

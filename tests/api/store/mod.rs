@@ -85,6 +85,7 @@ store_suite!(
     a_schedule_starts_once_per_due_time,
     a_handover_is_collected_once,
     the_snapshot_and_last_alerts_read_both_dialects,
+    retention_prunes_what_finished_long_ago_but_a_targets_last_done,
 );
 
 pub(super) fn delivery(body: &[u8]) -> token_rotator::intake::Delivery {
