@@ -40,6 +40,7 @@ pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError
     })
     .map_err(StoreError::Read)?;
     // The first alert of each target's firing episode: firing alerts newer than its last resolve.
+    // Routed targets only: a series per label set anyone can send would grow without bound.
     // Each target's last resolve is found once (a correlated NOT EXISTS per firing alert was
     // quadratic in a target's alerts: seconds per scrape at 20 000 of them).
     let first_seen: Vec<(String, String, String, i64)> = on_pool!(db, |pool| sqlx::query_as(
@@ -48,7 +49,8 @@ pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError
            FROM alerts WHERE status = 'resolved' GROUP BY environment, api_user, application) r \
          ON r.environment = f.environment AND r.api_user = f.api_user \
            AND r.application = f.application \
-         WHERE f.status = 'firing' AND f.environment IS NOT NULL AND f.api_user IS NOT NULL \
+         WHERE f.status = 'firing' AND f.action <> 'unroutable' \
+         AND f.environment IS NOT NULL AND f.api_user IS NOT NULL \
          AND f.application IS NOT NULL AND (r.last_resolve IS NULL OR f.id > r.last_resolve) \
          GROUP BY f.environment, f.api_user, f.application",
     )

@@ -432,3 +432,35 @@ async fn finished_rotations_are_exported_then_pruned_after_the_retention() {
     assert_eq!(exported, 4, "each pruned rotation was exported first");
     assert!(text.contains(&format!("\"id\":\"{first}\"")), "with its id");
 }
+
+#[tokio::test]
+async fn alerts_for_targets_nobody_serves_add_no_metric_series() {
+    let world = Sims::start().await.world(None).await;
+    for i in 0..5 {
+        let body = alert_body(
+            &format!("m{i}"),
+            &[
+                ("environment", "nowhere"),
+                ("api_user", &format!("u{i}@example.com")),
+                ("application", "App"),
+            ],
+        );
+        world.app.post_webhook(body).await;
+    }
+    let metrics = world
+        .app
+        .client
+        .get(world.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.lines().any(|l| l
+            .starts_with("token_rotator_alert_first_seen_timestamp_seconds{")
+            && l.contains("nowhere")),
+        "{metrics}"
+    );
+}
