@@ -43,6 +43,12 @@ enum Command {
     },
     /// Run the service on loopback with throwaway state and replay the Alertmanager captures.
     Demo,
+    /// Re-seal every value the journal holds sealed with the current encryption key, so the
+    /// previous one (TOKEN_ROTATOR_ENCRYPTION_KEY_PREVIOUS) can be retired.
+    Rekey {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Every rotation in the journal: phase, next action and when (table, or --json).
     Status {
         #[arg(long)]
@@ -164,6 +170,25 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }))?;
         }
         Command::Demo => runtime()?.block_on(demo::run())?,
+        Command::Rekey { config } => {
+            let config = Config::load(config.as_deref())?;
+            let keys =
+                token_rotator::secrets::Keys::from_env(&token_rotator::secrets::process_env)?;
+            let done = runtime()?.block_on(async {
+                let journal =
+                    Journal::open(&config.database_url, config.journal_busy_timeout).await?;
+                let done = token_rotator::store::rekey::rekey(journal.pool(), &keys).await;
+                journal.close().await;
+                done
+            })?;
+            println!(
+                "re-sealed {}, already current {}, opened by no key {}",
+                done.resealed, done.current, done.unopenable
+            );
+            if done.unopenable > 0 {
+                return Ok(ExitCode::from(2));
+            }
+        }
         Command::Status { config, json } => {
             let config = Config::load(config.as_deref())?;
             let rows = runtime()?.block_on(async {

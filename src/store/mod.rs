@@ -9,6 +9,7 @@
 mod db;
 pub mod handovers;
 pub mod outbox;
+pub mod rekey;
 pub mod retention;
 pub mod rotations;
 mod rows;

@@ -324,3 +324,42 @@ pub(super) async fn retention_prunes_what_finished_long_ago_but_a_targets_last_d
     assert!(!rotations::audit(db, "u2").await.unwrap().is_empty());
     journal.close().await;
 }
+
+pub(super) async fn rekey_reseals_with_the_new_key_what_the_old_one_sealed(backend: Backend) {
+    use secrecy::ExposeSecret;
+    use token_rotator::secrets::Keys;
+    let journal = backend.open().await;
+    let db = journal.pool();
+    start(db, new_rotation("r1", "u", "issued"), 1_000).await;
+    let old = Keys::new([1; 32], [2; 32]);
+    let sealed = old.seal(&"the-new-token".into(), "r1/new");
+    rotations::record(
+        db,
+        "r1",
+        "issued",
+        &[Field::Blob("new_token_sealed", Some(sealed))],
+        ms(1_100),
+    )
+    .await
+    .unwrap();
+    let rotated = Keys::new([1; 32], [3; 32]).with_previous([2; 32]);
+    let done = token_rotator::store::rekey::rekey(db, &rotated)
+        .await
+        .unwrap();
+    assert_eq!((done.resealed, done.unopenable), (1, 0), "{done:?}");
+    let again = token_rotator::store::rekey::rekey(db, &rotated)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.resealed, again.current),
+        (0, 1),
+        "nothing left to re-seal"
+    );
+    let row = rotations::rotation(db, "r1").await.unwrap().unwrap();
+    let new_only = Keys::new([1; 32], [3; 32]);
+    let value = new_only
+        .open(&row.new_token_sealed.unwrap(), "r1/new")
+        .unwrap();
+    assert_eq!(value.expose_secret(), "the-new-token");
+    journal.close().await;
+}
