@@ -11,6 +11,7 @@ mod failures;
 mod handover;
 mod helpers;
 mod hostile;
+mod job_pods;
 mod journal;
 mod kill;
 mod load;
