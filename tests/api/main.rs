@@ -22,6 +22,7 @@ mod process;
 mod props;
 mod rbac;
 mod real_alertmanager;
+mod rollouts;
 mod rotation;
 mod rules;
 mod scheduled;
