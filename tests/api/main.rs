@@ -14,6 +14,7 @@ mod hostile;
 mod job_pods;
 mod journal;
 mod kill;
+mod kubectl;
 mod load;
 mod logs;
 mod metrics;

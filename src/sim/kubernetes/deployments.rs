@@ -198,10 +198,16 @@ impl SimDeployment {
         }
     }
 
-    /// What a reader sees: the state the controller reached at its last look; then it looks.
-    fn read(&mut self, now: Timestamp) -> Value {
+    /// What a reader sees: the state the controller reached at its last look; then it looks
+    /// (a change is a new `resourceVersion`, from `version`).
+    fn read(&mut self, now: Timestamp, version: impl FnOnce() -> String) -> Value {
         let seen = self.object.clone();
         self.reconcile(now);
+        let mut before = seen.clone();
+        before["metadata"]["resourceVersion"] = self.object["metadata"]["resourceVersion"].clone();
+        if before != self.object {
+            self.object["metadata"]["resourceVersion"] = json!(version());
+        }
         seen
     }
 }
@@ -296,6 +302,7 @@ impl KubernetesSim {
         if let Some(d) = deployments.get_mut(&(namespace.to_owned(), name.to_owned())) {
             d.object["spec"]["replicas"] = json!(replicas);
             d.spec_changed(false);
+            d.object["metadata"]["resourceVersion"] = json!(self.next_version());
         }
     }
 
@@ -315,6 +322,7 @@ impl KubernetesSim {
                     format!("{{\"type\":\"SECRET\",\"name\":\"{secret}\",\"when\":\"{now}\"}}")
                 );
                 d.spec_changed(true);
+                d.object["metadata"]["resourceVersion"] = json!(self.next_version());
             }
         }
     }
@@ -340,6 +348,9 @@ fn reads(deployment: &Value, secret: &str) -> bool {
 pub(super) struct ListQuery {
     #[serde(rename = "fieldSelector")]
     field_selector: Option<String>,
+    watch: Option<String>,
+    #[serde(rename = "timeoutSeconds")]
+    timeout_seconds: Option<u64>,
 }
 
 pub(super) async fn list(
@@ -357,14 +368,65 @@ pub(super) async fn list(
         .as_deref()
         .and_then(|s| s.strip_prefix("metadata.name="))
         .map(str::to_owned);
-    let now = sim.now();
-    let mut deployments = sim.deployments.lock().expect("lock never poisoned");
-    let items = deployments
-        .iter_mut()
-        .filter(|((ns, name), _)| *ns == namespace && only.as_ref().is_none_or(|o| o == name))
-        .map(|(_, d)| d.read(now))
-        .collect();
+    if matches!(query.watch.as_deref(), Some("true" | "1")) {
+        return watch(sim, namespace, only, query.timeout_seconds);
+    }
+    let items = sim.read_deployments(&namespace, only.as_deref());
     list_of("DeploymentList", "apps/v1", items, sim.next_version())
+}
+
+impl KubernetesSim {
+    /// Every Deployment of `namespace` (or the one named `only`), as a reader sees it.
+    fn read_deployments(&self, namespace: &str, only: Option<&str>) -> Vec<Value> {
+        let now = self.now();
+        let mut deployments = self.deployments.lock().expect("lock never poisoned");
+        deployments
+            .iter_mut()
+            .filter(|((ns, name), _)| ns == namespace && only.is_none_or(|o| o == name))
+            .map(|(_, d)| d.read(now, || self.next_version()))
+            .collect()
+    }
+}
+
+/// A watch (`?watch=true`): one JSON event per line, `{"type":"MODIFIED","object":…}`, each
+/// time a Deployment changes, until `timeoutSeconds` or the client goes
+/// (kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes). The
+/// controller looks every 100 ms while watched.
+fn watch(
+    sim: Arc<KubernetesSim>,
+    namespace: String,
+    only: Option<String>,
+    timeout: Option<u64>,
+) -> Response {
+    let (mut tx, body) =
+        http_body_util::channel::Channel::<Bytes, std::convert::Infallible>::new(16);
+    tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + Duration::from_secs(timeout.unwrap_or(300));
+        let mut seen: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+        while tokio::time::Instant::now() < until {
+            for object in sim.read_deployments(&namespace, only.as_deref()) {
+                let name = object["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                let version = object["metadata"]["resourceVersion"].clone();
+                let kind = match seen.insert(name, version.clone()) {
+                    None => "ADDED",
+                    Some(before) if before != version => "MODIFIED",
+                    Some(_) => continue,
+                };
+                let mut line = serde_json::to_vec(&json!({"type": kind, "object": object}))
+                    .unwrap_or_default();
+                line.push(b'\n');
+                if tx.send_data(Bytes::from(line)).await.is_err() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::new(body),
+    )
+        .into_response()
 }
 
 pub(super) async fn get(
@@ -377,7 +439,7 @@ pub(super) async fn get(
     let now = sim.now();
     let mut deployments = sim.deployments.lock().expect("lock never poisoned");
     match deployments.get_mut(&(namespace, name.clone())) {
-        Some(d) => Json(d.read(now)).into_response(),
+        Some(d) => Json(d.read(now, || sim.next_version())).into_response(),
         None => not_found("deployments.apps", &name),
     }
 }
@@ -418,6 +480,7 @@ pub(super) async fn patch(
     }
     if *annotations != before {
         d.spec_changed(true);
+        d.object["metadata"]["resourceVersion"] = json!(sim.next_version());
     }
     Json(d.object.clone()).into_response()
 }

@@ -516,8 +516,24 @@ fn validate_job(job: &Value, name: &str) -> Vec<String> {
 pub(super) async fn create_job(
     State(sim): State<Arc<KubernetesSim>>,
     Path(namespace): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    // The simulator speaks JSON only; a real API server also takes protobuf (kubectl's typed
+    // clients send it), so this refusal is the simulator's, said plainly.
+    if !content_type.starts_with("application/json") {
+        return status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json; got {content_type:?}"
+            ),
+        );
+    }
     if let Some(fault) = sim.faults.check("create job").await {
         return fault;
     }
