@@ -15,6 +15,7 @@ mod job_pods;
 mod journal;
 mod kill;
 mod kubectl;
+mod kubernetes_sim;
 mod load;
 mod logs;
 mod metrics;
