@@ -132,11 +132,12 @@ async fn the_log_read_is_the_jobs_own_pods_found_by_its_uid() {
     assert_eq!(world.kubernetes.jobs_created("list"), 1, "read at once");
 }
 
-/// Defect: the sync Job's log was read although it prints nothing of ours.
+/// Defect: the sync Job's log was read although it prints nothing of ours. (The HTTP issuer
+/// here and below: only the sync Job runs.)
 #[tokio::test]
 async fn the_sync_jobs_log_is_never_read() {
     let (world, _) = world(
-        options(IssuerMode::Job, Distribution::Sync),
+        options(IssuerMode::Http, Distribution::Sync),
         Rollout::Finishes,
     )
     .await;
@@ -161,7 +162,7 @@ async fn the_sync_jobs_log_is_never_read() {
 #[tokio::test]
 async fn a_failed_sync_runs_once_and_is_the_steps_failure_with_its_reason() {
     let (world, old) = world(
-        options(IssuerMode::Job, Distribution::Sync),
+        options(IssuerMode::Http, Distribution::Sync),
         Rollout::Finishes,
     )
     .await;
