@@ -2,7 +2,7 @@
 //! (`staging/src/k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go`), against the
 //! simulator's Deployment controller (status that lags, new pods one at a time, a `Progressing`
 //! condition that can go `ProgressDeadlineExceeded`) and HPA. Each test fails on the code
-//! before the issue.
+//! before the issue. The HTTP issuer throughout: only the rollout is at stake.
 
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ async fn a_slow_rollout_that_progresses_is_awaited_not_rolled_back() {
     // Each new pod takes 7 minutes: 14 in all, past the 10-minute deadline, never without
     // progress for 10.
     let (world, old) = world(
-        options(IssuerMode::Job, Distribution::Apply),
+        options(IssuerMode::Http, Distribution::Apply),
         Rollout::Slow(Duration::from_secs(420)),
     )
     .await;
@@ -40,7 +40,7 @@ async fn a_slow_rollout_that_progresses_is_awaited_not_rolled_back() {
 #[tokio::test]
 async fn a_rollout_past_its_deadline_by_the_controller_rolls_back_with_its_reason() {
     let (world, old) = world(
-        options(IssuerMode::Job, Distribution::Apply),
+        options(IssuerMode::Http, Distribution::Apply),
         Rollout::Stuck,
     )
     .await;
@@ -96,7 +96,7 @@ async fn a_deployment_reloader_does_not_watch_is_restarted_as_kubectl_rollout_re
             None,
             WorldOptions {
                 reloader: true,
-                ..options(IssuerMode::Job, Distribution::Apply)
+                ..options(IssuerMode::Http, Distribution::Apply)
             },
         )
         .await;
