@@ -132,6 +132,23 @@ async fn the_log_read_is_the_jobs_own_pods_found_by_its_uid() {
     assert_eq!(world.kubernetes.jobs_created("list"), 1, "read at once");
 }
 
+/// A mint Job whose pod (and log) is gone when its end is read: not an error of its own; the
+/// second run answers the first run's token by the rotation's key, so one token is made.
+#[tokio::test]
+async fn a_mint_whose_log_is_lost_is_recovered_by_its_key_not_minted_twice() {
+    let (world, old) = world(
+        options(IssuerMode::Job, Distribution::Apply),
+        Rollout::Finishes,
+    )
+    .await;
+    world.kubernetes.lose_pods("mint", 1);
+    let row = rotate(&world).await;
+    assert_eq!(row.phase, "done", "{row:#?}");
+    assert_eq!(world.signon.minted().len(), 1, "one token");
+    assert_eq!(world.kubernetes.jobs_created("mint"), 2, "the second run");
+    assert!(!world.signon.is_live(&old));
+}
+
 /// Defect: the sync Job's log was read although it prints nothing of ours. (The HTTP issuer
 /// here and below: only the sync Job runs.)
 #[tokio::test]

@@ -178,6 +178,17 @@ impl KubernetesSim {
         );
     }
 
+    /// The next `times` Jobs of `operation` lose their pod (and log) once they have finished,
+    /// as when its node is drained or goes away: the Job's status stays.
+    pub fn lose_pods(&self, operation: &str, times: usize) {
+        *self
+            .lost_pods
+            .lock()
+            .expect("lock never poisoned")
+            .entry(operation.to_owned())
+            .or_default() += times;
+    }
+
     /// Deletes a Secret, as `kubectl delete secret` does.
     pub fn delete_secret(&self, namespace: &str, name: &str) {
         self.secrets
@@ -428,9 +439,22 @@ impl KubernetesSim {
             .as_str()
             .map(str::to_owned);
         drop(jobs);
+        let lost = {
+            let mut lost = self.lost_pods.lock().expect("lock never poisoned");
+            match lost.get_mut(&operation_of(&object)) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            }
+        };
         {
             let mut pods = self.pods.lock().expect("lock never poisoned");
-            if let Some(pod) = pods.get_mut(&pod_key) {
+            if lost {
+                // The node went away with the pod after the Job controller counted it.
+                pods.remove(&pod_key);
+            } else if let Some(pod) = pods.get_mut(&pod_key) {
                 if deadline {
                     // The Job controller deletes its active pods; they terminate in their grace
                     // period, a waiting container still waiting.

@@ -69,6 +69,8 @@ pub struct KubernetesSim {
     /// What the next Jobs of an operation do, in order; then they run.
     job_plan: Mutex<BTreeMap<String, VecDeque<JobBehaviour>>>,
     runner: Mutex<Option<JobRunner>>,
+    /// Operation → how many of its next Jobs lose their pod once finished.
+    lost_pods: Mutex<BTreeMap<String, usize>>,
     /// Operation → the log of an orphaned pod each of its Jobs is made beside.
     orphans: Mutex<BTreeMap<String, String>>,
     /// Every Job created, `(name, operation, as created)`, deleted ones included.
@@ -98,6 +100,7 @@ impl KubernetesSim {
             runner: Mutex::default(),
             created_jobs: Mutex::default(),
             orphans: Mutex::default(),
+            lost_pods: Mutex::default(),
             requests: Mutex::default(),
             resource_version: Mutex::default(),
         })
