@@ -199,6 +199,11 @@ async fn a_failed_sync_runs_once_and_is_the_steps_failure_with_its_reason() {
         "{outcome}"
     );
     assert_eq!(world.kubernetes.jobs_created("sync"), 1, "never made again");
+    let texts = world.slack_texts().join("\n");
+    assert!(
+        texts.contains("403 Forbidden"),
+        "the reason is in Slack: {texts}"
+    );
     assert!(world.signon.is_live(&old), "the old token stays alive");
     assert_eq!(world.secret(USER, APP).as_deref(), Some(old.as_str()));
 }
