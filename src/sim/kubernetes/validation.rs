@@ -105,10 +105,11 @@ pub fn type_meta(body: &Value, api_version: &str, kind: &str) -> Option<Response
     }
     let found = body["kind"].as_str().unwrap_or("");
     if !found.is_empty() && found != kind {
+        let version = api_version.rsplit('/').next().unwrap_or(api_version);
         return Some(super::status(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            format!("{kind} in version \"v1\" cannot be handled as a {found}"),
+            format!("{found} in version \"{version}\" cannot be handled as a {kind}"),
         ));
     }
     None
