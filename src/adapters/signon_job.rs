@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::kubernetes::{Cluster, JobOutcome, JobTemplate, REFUSED_BY, job_exists, run_job};
+use super::kubernetes::{Cluster, JobOutcome, JobTemplate, REFUSED_BY, Run, job_exists, run_job};
 use super::{
     AdapterError, Issuer, MintedToken, MintedValue, Permit, TokenInfo, TokenListing,
     kubernetes::jobs_name,
@@ -55,13 +55,18 @@ impl JobIssuer {
     ) -> Result<Value, AdapterError> {
         let base = jobs_name(script, key, extra);
         let id = key.split('/').next().unwrap_or(key);
-        let outcome = run_job(
-            &self.cluster,
-            &self.template.namespace,
-            &base,
-            true,
-            |name| self.template.script_job(name, script, id, env),
-        )
+        // Signon's pod as its chart renders it now (image, database, secrets).
+        let run = Run {
+            namespace: &self.template.namespace,
+            base: &base,
+            expect_result: true,
+            attempts: 2,
+            cronjob: &self.template.pod_template,
+            created: None,
+        };
+        let outcome = run_job(&self.cluster, &run, |cronjob, name| {
+            self.template.script_job(cronjob, name, script, id, env)
+        })
         .await?;
         match outcome {
             JobOutcome::Result(line) => Ok(line),

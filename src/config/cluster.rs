@@ -48,10 +48,11 @@ pub(super) struct RawSignon {
     probes: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawJob {
-    image: Spanned<String>,
+    /// Overrides the image of the sync CronJob's template; pinned by digest.
+    image: Option<Spanned<String>>,
     namespace: Option<String>,
     service_account: Option<String>,
     scripts_config_map: Option<String>,
@@ -108,6 +109,7 @@ pub(super) fn validate_signon(
     checker: &mut Checker,
     raw: Option<RawSignon>,
     namespace: &str,
+    cronjob: &str,
     issuers: BTreeMap<String, IssuerMode>,
 ) -> Option<SignonSettings> {
     let signon = raw?;
@@ -144,7 +146,8 @@ pub(super) fn validate_signon(
         }
         None => None,
     };
-    let job = match signon.job {
+    // Without [signon.job], the defaults: everything else comes from Signon's sync CronJob.
+    let job = match signon.job.or_else(|| wants_job.then(RawJob::default)) {
         Some(job) => {
             let deadline = optional_duration(
                 checker,
@@ -152,31 +155,35 @@ pub(super) fn validate_signon(
                 job.deadline,
                 Duration::from_secs(300),
             );
-            let image = job.image.into_inner();
-            if image.trim().is_empty() {
-                checker.report_span(0..0, "signon.job.image is empty".into());
-            }
+            // Signon's scripts must run the release whose schema the database has: the
+            // template's image is that; an override must not move under us (a tag does).
+            let image = match job.image {
+                Some(image) if !image.get_ref().contains("@sha256:") => {
+                    checker.report_span(
+                        image.span(),
+                        format!(
+                            "signon.job.image {:?} is not pinned by digest (name@sha256:…); leave it out to run the image Signon's sync CronJob runs",
+                            image.get_ref()
+                        ),
+                    );
+                    None
+                }
+                image => image.map(Spanned::into_inner),
+            };
             Some(JobTemplate {
+                pod_template: cronjob.to_owned(),
                 image,
                 namespace: job.namespace.unwrap_or_else(|| namespace.to_owned()),
-                service_account: job.service_account.unwrap_or_else(|| "signon".into()),
+                service_account: job.service_account,
                 scripts_config_map: job
                     .scripts_config_map
                     .unwrap_or_else(|| "token-rotator-signon-scripts".into()),
                 ttl_seconds_after_finished: job.ttl_seconds_after_finished.unwrap_or(3600),
                 active_deadline_seconds: deadline?.as_secs() as i64,
-                cpu: job.cpu.unwrap_or_else(|| "100m".into()),
-                memory: job.memory.unwrap_or_else(|| "768Mi".into()),
+                cpu: job.cpu,
+                memory: job.memory,
                 initiator: initiator.clone().unwrap_or_default(),
             })
-        }
-        None if wants_job => {
-            checker.report_span(
-                signon.url.span(),
-                "signon: issuer \"job\" needs [signon.job] with at least `image` (Signon's image)"
-                    .into(),
-            );
-            return None;
         }
         None => None,
     };

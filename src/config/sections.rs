@@ -137,7 +137,12 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
         });
     let kubernetes = validate_kubernetes(checker, raw.kubernetes);
     let namespace = kubernetes.as_ref().map_or("apps", |k| k.namespace.as_str());
-    let signon = validate_signon(checker, raw.signon, namespace, issuers);
+    let cronjob = kubernetes
+        .as_ref()
+        .map_or("signon-sync-token-secrets-to-k8s", |k| {
+            k.sync_cronjob.as_str()
+        });
+    let signon = validate_signon(checker, raw.signon, namespace, cronjob, issuers);
     let alertmanager = raw.alertmanager.and_then(|am| {
         let interval = optional_duration(
             checker,

@@ -241,7 +241,6 @@ fn the_job_issuer_needs_signons_image_and_takes_cluster_settings() {
     let missing = format!("[signon]\nurl = \"https://signon\"\nissuer = \"job\"\n{MINIMAL}");
     let problems = Config::from_toml(&missing).unwrap_err().problems;
     let said = |needle: &str| problems.iter().any(|p| p.message.contains(needle));
-    assert!(said("needs [signon.job]"), "{problems:?}");
     // Signon refuses ACCESS_TOKEN_GENERATED/REVOKED without an initiator (event_log.rb).
     assert!(said("needs `initiator`"), "{problems:?}");
     let named = format!(
@@ -256,8 +255,19 @@ fn the_job_issuer_needs_signons_image_and_takes_cluster_settings() {
         "{problems:?}"
     );
 
+    // A tag moves; the scripts must run the release whose schema Signon's database has.
+    let tagged = format!(
+        "[signon]\nurl = \"https://signon\"\nissuer = \"job\"\ninitiator = \"rotator@example.gov.uk\"\n\
+         [signon.job]\nimage = \"ghcr.io/alphagov/signon:release\"\n{MINIMAL}"
+    );
+    let problems = Config::from_toml(&tagged).unwrap_err().problems;
+    assert!(
+        problems[0].message.contains("not pinned by digest"),
+        "{problems:?}"
+    );
+
     let text = format!(
-        "[signon]\nurl = \"https://signon\"\nissuer = \"job\"\ninitiator = \"rotator@example.gov.uk\"\n[signon.job]\nimage = \"signon:1\"\ndeadline = \"2m\"\n\
+        "[signon]\nurl = \"https://signon\"\nissuer = \"job\"\ninitiator = \"rotator@example.gov.uk\"\n[signon.job]\nimage = \"signon@sha256:0123\"\ndeadline = \"2m\"\n\
          [signon.probes]\n\"Publishing API\" = \"https://probe\"\n\
          [kubernetes]\nnamespace = \"apps\"\ndistribution = \"sync\"\nreloader = false\n\
          [environments.integration]\nsignon_issuer = \"http\"\n{MINIMAL}"
@@ -268,10 +278,12 @@ fn the_job_issuer_needs_signons_image_and_takes_cluster_settings() {
     assert_eq!(signon.issuers.get("integration"), Some(&IssuerMode::Http));
     let job = signon.job.unwrap();
     assert_eq!(
-        (job.image.as_str(), job.namespace.as_str()),
-        ("signon:1", "apps")
+        (job.image.as_deref(), job.namespace.as_str()),
+        (Some("signon@sha256:0123"), "apps")
     );
-    assert_eq!(job.service_account, "signon");
+    // The rest of Signon's pod is its sync CronJob's (`[kubernetes] sync_cronjob`).
+    assert_eq!(job.service_account, None);
+    assert_eq!(job.pod_template, "signon-sync-token-secrets-to-k8s");
     assert_eq!(job.initiator, "rotator@example.gov.uk");
     assert_eq!(job.active_deadline_seconds, 120);
     assert_eq!(config.kubernetes.distribution, Distribution::Sync);

@@ -93,11 +93,12 @@ impl Engine {
                 ),
             ));
         }
-        // Where Reloader is not installed, restart the consumers as `kubectl rollout restart`
-        // does; the stamp is the rotation's, so a retried step changes nothing twice.
+        // Where Reloader does not roll a consumer (not installed, or the Deployment lacks its
+        // annotation), restart it as `kubectl rollout restart` does; the stamp is the
+        // rotation's, so a retried step changes nothing twice.
         if let (Some(deployments), Some(baseline)) = (&up.deployments, baseline(row))
-            && deployments.restart
             && baseline.changed
+            && !deployments.to_restart(&baseline).is_empty()
         {
             attempt!(deployments.restart(&permit, &baseline, &row.id).await);
         }
@@ -120,7 +121,9 @@ impl Engine {
     }
 
     /// distributed → rolled_out, once every Deployment that reads the Secret has rolled onto
-    /// it; past their `progressDeadlineSeconds` the rollout is stuck and the rotation rolls back.
+    /// it as `kubectl rollout status` judges; rolls back only when the Deployment controller
+    /// says `ProgressDeadlineExceeded`, never on a timer of ours (a slow rollout that progresses
+    /// is healthy, and its new pods already use the new token).
     pub(super) async fn await_rollout(&self, row: &RotationRow) -> Step {
         let up = attempt!(self.adapters.for_row(row));
         let (Some(deployments), Some(baseline)) = (&up.deployments, baseline(row)) else {
@@ -148,21 +151,23 @@ impl Engine {
                 ENGINE,
             ));
         }
-        let since = row.distributed_at_ms.unwrap_or(row.updated_at_ms);
-        let elapsed = (self.clock.now().as_millisecond() - since) / 1000;
-        if elapsed > state.deadline_seconds {
+        if !state.exceeded.is_empty() {
             return Step::Error(AdapterError::permanent(
                 "kubernetes",
-                format!(
-                    "rollout of {:?} stuck: not finished {elapsed} s after the Secret changed (progressDeadlineSeconds {})",
-                    state.waiting, state.deadline_seconds
-                ),
+                format!("rollout stuck: {}", state.exceeded.join("; ")),
             ));
         }
-        Step::Error(AdapterError::pending(
-            "kubernetes",
-            format!("waiting for {:?} to roll out", state.waiting),
-        ))
+        let since = row.distributed_at_ms.unwrap_or(row.updated_at_ms);
+        let elapsed = (self.clock.now().as_millisecond() - since) / 1000;
+        let mut waiting = format!("waiting for {:?} to roll out", state.waiting);
+        if elapsed > state.deadline_seconds {
+            // A paused Deployment has no deadline; someone must look.
+            waiting.push_str(&format!(
+                " ({elapsed} s, past progressDeadlineSeconds {} with no verdict from the Deployment controller: paused?)",
+                state.deadline_seconds
+            ));
+        }
+        Step::Error(AdapterError::pending("kubernetes", waiting))
     }
 
     /// Reads the Secret and checks it holds our new token; returns the value.
@@ -331,9 +336,14 @@ impl Engine {
         if row.adopted != 0 {
             done.push("the adopted token was left to Signon (not ours to revoke)".into());
         }
-        // Wait for the consumers to roll back onto the old token, within their deadline; past
-        // it, end anyway (the old token stays alive either way) and say so.
+        // Wait for the consumers to roll back onto the old token (restarted where Reloader does
+        // not roll them), within their deadline; past it, or stuck, end anyway (the old token
+        // stays alive either way) and say so.
         if let (Some(deployments), Some(b)) = (&up.deployments, &rollback_baseline) {
+            if !deployments.to_restart(b).is_empty() {
+                let stamp = format!("{}/rollback", row.id);
+                attempt!(deployments.restart(&permit, b, &stamp).await);
+            }
             let state = attempt!(deployments.check(b, true).await);
             if state.waiting.is_empty() {
                 if !b.generations.is_empty() {
@@ -344,7 +354,7 @@ impl Engine {
                 }
             } else {
                 let since = self.clock.now().as_millisecond() - row.updated_at_ms;
-                if since / 1000 <= state.deadline_seconds {
+                if since / 1000 <= state.deadline_seconds && state.exceeded.is_empty() {
                     return Step::Error(AdapterError::pending(
                         "kubernetes",
                         format!(

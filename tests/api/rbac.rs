@@ -1,16 +1,19 @@
-//! The shipped RBAC Role, held against every request the Kubernetes simulator received in the
-//! full paths: everything asked for is allowed, and nothing is granted that was not asked for.
+//! The shipped RBAC Roles, held against every request the Kubernetes simulator received in the
+//! full paths, by the verb the API server authorises: everything asked for is allowed, and
+//! nothing is granted that was not asked for.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
+use token_rotator::adapters::kubernetes::Cluster;
+use token_rotator::adapters::kubernetes::lease::LeaseWrite;
 use token_rotator::config::{Distribution, IssuerMode};
 use token_rotator::engine::Phase;
 use token_rotator::sim::kubernetes::{ApiRequest, Rollout};
 
 use crate::cluster::{options, rotate, world};
-use crate::world::{NAMESPACE, WorldOptions};
+use crate::world::{NAMESPACE, Sims, WorldOptions};
 
 const USER: &str = "short-url-manager@alphagov.co.uk";
 const APP: &str = "Publishing API";
@@ -33,9 +36,8 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn shipped_role() -> Vec<Rule> {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/base/rbac.yaml");
+fn role_in(path: &str) -> Vec<Rule> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
     let documents: Vec<Value> =
         serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap();
     let role = documents
@@ -64,38 +66,14 @@ fn shipped_role() -> Vec<Rule> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_shipped_role_allows_every_request_made_and_grants_nothing_unused() {
-    let rules = shipped_role();
-    for rule in &rules {
+/// Both ways: every request (by the verb the API server authorises, which the simulator
+/// records: an apply that creates is `create` as well as `patch`) is allowed by a rule, and
+/// every verb a rule grants was used.
+fn hold(rules: &[Rule], requests: &BTreeSet<ApiRequest>) {
+    for rule in rules {
         for field in [&rule.groups, &rule.resources, &rule.verbs, &rule.names] {
             assert!(!field.iter().any(|v| v == "*"), "no wildcard");
         }
-    }
-    // The full paths: Jobs with apply, Jobs with the sync CronJob and a rollback, HTTP with
-    // our own restarts, an adoption.
-    let mut requests = BTreeSet::new();
-    let runs = [
-        (options(IssuerMode::Job, Distribution::Apply), false),
-        (options(IssuerMode::Job, Distribution::Sync), false),
-        (
-            WorldOptions {
-                reloader: false,
-                ..options(IssuerMode::Http, Distribution::Apply)
-            },
-            false,
-        ),
-        (options(IssuerMode::Job, Distribution::Sync), true),
-    ];
-    for (options, adopt) in runs {
-        let (world, _) = world(options, Rollout::Finishes).await;
-        if adopt {
-            world
-                .signon
-                .add_token(USER, APP, Duration::from_secs(730 * 86400));
-        }
-        assert_eq!(rotate(&world).await.phase, Phase::Done.as_str());
-        requests.extend(world.kubernetes.requests());
     }
     let allows = |rule: &Rule, r: &ApiRequest| {
         r.namespace == NAMESPACE
@@ -104,13 +82,13 @@ async fn the_shipped_role_allows_every_request_made_and_grants_nothing_unused() 
             && rule.verbs.contains(&r.verb)
             && (rule.names.is_empty() || r.name.as_ref().is_some_and(|n| rule.names.contains(n)))
     };
-    for request in &requests {
+    for request in requests {
         assert!(
             rules.iter().any(|rule| allows(rule, request)),
             "the Role does not allow {request:?}"
         );
     }
-    for rule in &rules {
+    for rule in rules {
         for verb in &rule.verbs {
             for resource in &rule.resources {
                 let used = requests.iter().any(|r| {
@@ -123,4 +101,95 @@ async fn the_shipped_role_allows_every_request_made_and_grants_nothing_unused() 
             }
         }
     }
+}
+
+#[derive(Debug)]
+enum Setup {
+    AsIs,
+    Adopt,
+    NoSecret,
+}
+
+#[tokio::test]
+async fn the_shipped_role_allows_every_request_made_and_grants_nothing_unused() {
+    let rules = role_in("deploy/kubernetes/base/rbac.yaml");
+    // The full paths: Jobs with apply, Jobs with the sync CronJob and a rollback, HTTP with
+    // our own restarts, an adoption, and a first token whose Secret the apply creates.
+    let mut requests = BTreeSet::new();
+    let runs = [
+        (options(IssuerMode::Job, Distribution::Apply), Setup::AsIs),
+        (options(IssuerMode::Job, Distribution::Sync), Setup::AsIs),
+        (
+            WorldOptions {
+                reloader: false,
+                ..options(IssuerMode::Http, Distribution::Apply)
+            },
+            Setup::AsIs,
+        ),
+        (options(IssuerMode::Job, Distribution::Sync), Setup::Adopt),
+        (
+            options(IssuerMode::Http, Distribution::Apply),
+            Setup::NoSecret,
+        ),
+    ];
+    for (options, setup) in runs {
+        let (world, _) = world(options, Rollout::Finishes).await;
+        match setup {
+            Setup::AsIs => {}
+            Setup::Adopt => {
+                world
+                    .signon
+                    .add_token(USER, APP, Duration::from_secs(730 * 86400));
+            }
+            Setup::NoSecret => {
+                let secret = world.secret_name(USER, APP);
+                world.kubernetes.delete_secret(NAMESPACE, &secret);
+            }
+        }
+        let row = rotate(&world).await;
+        assert_eq!(row.phase, Phase::Done.as_str(), "{setup:?}: {row:#?}");
+        requests.extend(world.kubernetes.requests());
+    }
+    hold(&rules, &requests);
+}
+
+/// Leader election through a Lease: what an election asks (read, create when missing, renew
+/// and release with the resourceVersion read), against the component's Role.
+#[tokio::test]
+async fn the_leader_election_role_allows_what_an_election_asks_and_nothing_more() {
+    let rules = role_in("deploy/kubernetes/components/kubernetes-leader-election/rbac.yaml");
+    let sims = Sims::start().await;
+    let env = sims.production();
+    let cluster =
+        Cluster::for_url(&env.kubernetes_url(), NAMESPACE, Duration::from_secs(1)).unwrap();
+    let name = "token-rotator";
+    assert!(cluster.read_lease(name).await.unwrap().is_none());
+    let LeaseWrite::Written(held) = cluster
+        .write_lease(name, None, Some("replica-a"), 15)
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    let LeaseWrite::Written(held) = cluster
+        .write_lease(name, Some(&held), Some("replica-a"), 15)
+        .await
+        .unwrap()
+    else {
+        panic!("renewed")
+    };
+    let read = cluster.read_lease(name).await.unwrap().unwrap();
+    assert_eq!(
+        read.spec.unwrap().holder_identity.as_deref(),
+        Some("replica-a")
+    );
+    assert!(matches!(
+        cluster
+            .write_lease(name, Some(&held), None, 15)
+            .await
+            .unwrap(),
+        LeaseWrite::Written(_)
+    ));
+    let requests: BTreeSet<ApiRequest> = env.kubernetes.requests().into_iter().collect();
+    hold(&rules, &requests);
 }

@@ -1,10 +1,13 @@
-//! Jobs: created from a template (Signon's image and ServiceAccount, our scripts mounted from a
-//! ConfigMap) or from a CronJob, named after the rotation so a restarted service finds its own
-//! Job instead of starting another; read back until they finish; their result read from the
-//! pod's log. A Job that fails, times out (`activeDeadlineSeconds`) or prints no result line is
-//! tried once more under a second name, then reported with its log tail.
+//! Jobs: made in Signon's own pod (the sync CronJob's `jobTemplate`, which GOV.UK's chart gives
+//! Signon's image, database, secrets, security context and node placement; our scripts mounted
+//! from a ConfigMap) or from the CronJob as it is, named after the rotation so a restarted
+//! service finds its own Job instead of starting another; read back until they finish; their
+//! result read from the log of the Job's newest pod. A script Job that fails, times out
+//! (`activeDeadlineSeconds`) or prints no result line is tried once more under a second name,
+//! then reported with its log tail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -19,20 +22,33 @@ use crate::adapters::AdapterError;
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "token-rotator");
 pub const ROTATION_LABEL: &str = "token-rotator.alphagov.co.uk/rotation-id";
 pub const OPERATION_LABEL: &str = "token-rotator.alphagov.co.uk/operation";
+/// The label the Job controller puts on a Job's pods: the Job's uid, which (unlike its name)
+/// no other Job ever had (kubernetes.io/docs/reference/labels-annotations-taints/
+/// #batchkubernetesiocontroller-uid; `job-name` is shared by a Job re-created under its name).
+pub const CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
+/// Where the scripts ConfigMap is mounted in the pod.
+pub const SCRIPTS_MOUNT: &str = "/token-rotator";
 
-/// How to run Signon's image for our scripts (`[signon.job]`).
+/// How to run our scripts in Signon's pod (`[signon.job]`): the pod spec comes from Signon's
+/// sync CronJob; these are what token-rotator adds or overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobTemplate {
-    pub image: String,
+    /// The CronJob whose `jobTemplate` is Signon's pod as GOV.UK's chart renders it
+    /// (`charts/generic-govuk-app/templates/cron-task.yaml`): `[kubernetes] sync_cronjob`.
+    pub pod_template: String,
+    /// Overrides the template's image (pinned by digest); `None`: the image Signon runs now.
+    pub image: Option<String>,
     /// Where Signon runs (its ServiceAccount and Secrets are there): GOV.UK's `apps`.
     pub namespace: String,
-    pub service_account: String,
+    /// Overrides the template's `serviceAccountName`.
+    pub service_account: Option<String>,
     /// Holds `deploy/signon/*.rb`, mounted at `/token-rotator`.
     pub scripts_config_map: String,
     pub ttl_seconds_after_finished: i32,
     pub active_deadline_seconds: i64,
-    pub cpu: String,
-    pub memory: String,
+    /// Override the template's resources (its own are Signon's web container's).
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
     /// `[signon] initiator`: the email of the Signon superadmin the scripts act as. Signon's
     /// `EventLog` refuses `ACCESS_TOKEN_GENERATED` and `ACCESS_TOKEN_REVOKED` without an
     /// initiator (`app/models/event_log.rb`), and only a superadmin may make or revoke API
@@ -67,49 +83,100 @@ pub fn jobs_name(script: &str, rotation_key: &str, extra: &str) -> String {
     )
 }
 
+/// The container of a pod template that runs the app: the chart's `cron-task`, else the first.
+fn main_container(spec: &Value) -> Option<usize> {
+    let containers = spec["containers"].as_array()?;
+    containers
+        .iter()
+        .position(|c| c["name"] == "cron-task")
+        .or((!containers.is_empty()).then_some(0))
+}
+
 impl JobTemplate {
-    /// `rails runner /token-rotator/<script>.rb` with `env`, labelled for `rotation_id`.
+    /// `rails runner /token-rotator/<script>.rb` in the pod of `cronjob`'s `jobTemplate`, with
+    /// `env` added, labelled for `rotation_id`. Everything Rails needs to boot (image, `env`,
+    /// `envFrom`, volumes such as the writable `/tmp`, securityContext, nodeSelector,
+    /// tolerations, ServiceAccount, resources) is the template's.
     pub fn script_job(
         &self,
+        cronjob: &Value,
         name: &str,
         script: &str,
         rotation_id: &str,
         env: &[(&str, String)],
-    ) -> Value {
-        let labels = labels(script, rotation_id);
-        let env: Vec<Value> = env
-            .iter()
-            .map(|(k, v)| json!({"name": k, "value": v}))
+    ) -> Result<Value, String> {
+        let template = &cronjob["spec"]["jobTemplate"]["spec"]["template"];
+        let mut spec = template["spec"].clone();
+        let index = main_container(&spec).ok_or_else(|| {
+            format!(
+                "cronjob/{} has no container in its jobTemplate",
+                self.pod_template
+            )
+        })?;
+        let mut container = spec["containers"][index].take();
+        if let Some(image) = &self.image {
+            container["image"] = json!(image);
+        }
+        container["command"] = json!(["rails", "runner", format!("{SCRIPTS_MOUNT}/{script}.rb")]);
+        if let Some(object) = container.as_object_mut() {
+            object.remove("args");
+        }
+        // The template's own variables first, ours last (a later duplicate wins in a container).
+        let ours: BTreeSet<&str> = env.iter().map(|(k, _)| *k).collect();
+        let mut vars: Vec<Value> = container["env"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| !v["name"].as_str().is_some_and(|n| ours.contains(n)))
             .collect();
-        json!({
+        vars.extend(env.iter().map(|(k, v)| json!({"name": k, "value": v})));
+        container["env"] = json!(vars);
+        if let Some(cpu) = &self.cpu {
+            container["resources"]["requests"]["cpu"] = json!(cpu);
+        }
+        if let Some(memory) = &self.memory {
+            container["resources"]["requests"]["memory"] = json!(memory);
+            container["resources"]["limits"]["memory"] = json!(memory);
+        }
+        push(
+            &mut container["volumeMounts"],
+            json!({"name": "token-rotator-scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": true}),
+        );
+        // One container: sidecars of the cron task have nothing to do for a script.
+        spec["containers"] = json!([container]);
+        push(
+            &mut spec["volumes"],
+            json!({"name": "token-rotator-scripts",
+                   "configMap": {"name": self.scripts_config_map}}),
+        );
+        spec["restartPolicy"] = json!("Never");
+        if let Some(account) = &self.service_account {
+            spec["serviceAccountName"] = json!(account);
+        }
+        let ours = labels(script, rotation_id);
+        let mut pod_labels = template["metadata"]["labels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        pod_labels.extend(ours.as_object().cloned().unwrap_or_default());
+        Ok(json!({
             "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
+            "metadata": {"name": name, "namespace": self.namespace, "labels": ours},
             "spec": {
                 "backoffLimit": 0,
                 "ttlSecondsAfterFinished": self.ttl_seconds_after_finished,
                 "activeDeadlineSeconds": self.active_deadline_seconds,
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": self.service_account,
-                        "restartPolicy": "Never",
-                        "containers": [{
-                            "name": "signon",
-                            "image": self.image,
-                            "command": ["rails", "runner", format!("/token-rotator/{script}.rb")],
-                            "env": env,
-                            "resources": {"requests": {"cpu": self.cpu, "memory": self.memory},
-                                          "limits": {"memory": self.memory}},
-                            "securityContext": {"allowPrivilegeEscalation": false},
-                            "volumeMounts": [{"name": "scripts", "mountPath": "/token-rotator",
-                                              "readOnly": true}],
-                        }],
-                        "volumes": [{"name": "scripts",
-                                     "configMap": {"name": self.scripts_config_map}}],
-                    },
-                },
+                "template": {"metadata": {"labels": pod_labels}, "spec": spec},
             },
-        })
+        }))
+    }
+}
+
+fn push(list: &mut Value, item: Value) {
+    match list.as_array_mut() {
+        Some(items) => items.push(item),
+        None => *list = json!([item]),
     }
 }
 
@@ -121,20 +188,52 @@ pub(super) fn labels(operation: &str, rotation_id: &str) -> Value {
     json!(labels)
 }
 
-/// Runs the Job `build(name)` in `namespace` to its end: `Pending` while it runs; tried once
-/// more (as `<base>-2`) when the first fails, times out or says nothing; then a permanent error
-/// with what its log ended with. `expect_result`: the Job must print our result line.
+/// How a Job is run.
+pub struct Run<'a> {
+    pub namespace: &'a str,
+    /// Names are `<base>-1`, `<base>-2`.
+    pub base: &'a str,
+    /// The Job must print our result line (its log is read only then, or to say why it failed).
+    pub expect_result: bool,
+    /// How many Jobs at most: 2 for the scripts; 1 for the sync, whose failure is the step's.
+    pub attempts: u8,
+    /// The CronJob whose `jobTemplate` the Job is made from (read only when one is made).
+    pub cronjob: &'a str,
+    /// Jobs created by this process: one gone before its end was read is not made again (the
+    /// sync CronJob's history limits delete the Jobs it owns; making it again would loop).
+    pub created: Option<&'a CreatedJobs>,
+}
+
+/// The names of the Jobs this process created, for [`Run::created`].
+#[derive(Clone, Default)]
+pub struct CreatedJobs(Arc<Mutex<BTreeSet<String>>>);
+
+impl CreatedJobs {
+    fn insert(&self, name: &str) {
+        self.0
+            .lock()
+            .expect("lock never poisoned")
+            .insert(name.to_owned());
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.lock().expect("lock never poisoned").contains(name)
+    }
+}
+
+/// Runs the Job `build(name)` to its end: `Pending` while it runs; tried once more (as
+/// `<base>-2`) when the first fails, times out or says nothing, if `attempts` allows; then a
+/// permanent error with what its log ended with. `build(cronjob, name)` is called only to
+/// create a Job, with the CronJob as the API server has it now.
 pub async fn run_job(
     cluster: &Cluster,
-    namespace: &str,
-    base: &str,
-    expect_result: bool,
-    build: impl Fn(&str) -> Value,
+    run: &Run<'_>,
+    build: impl Fn(&Value, &str) -> Result<Value, String>,
 ) -> Result<JobOutcome, AdapterError> {
     let mut failures = Vec::new();
-    for attempt in 1..=2 {
-        let name = format!("{base}-{attempt}");
-        let state = ensure(cluster, namespace, &name, &build(&name)).await?;
+    for attempt in 1..=run.attempts {
+        let name = format!("{}-{attempt}", run.base);
+        let state = ensure(cluster, run, &name, &build).await?;
         let failure = match state {
             State::Running => {
                 return Err(AdapterError::pending(
@@ -142,28 +241,34 @@ pub async fn run_job(
                     format!("jobs/{name} is running"),
                 ));
             }
-            State::Complete(log) => match (result_line(&log), expect_result) {
-                (Some(line), true) if line["ok"] == json!(true) => {
+            State::Complete(None) => return Ok(JobOutcome::Completed),
+            State::Complete(Some(log)) => match result_line(&log.text) {
+                Some(line) if line["ok"] == json!(true) => {
                     return Ok(JobOutcome::Result(line));
                 }
-                (Some(line), true) => refusal(&name, &line)?,
-                (None, true) => format!(
-                    "jobs/{name} printed no result line; log ends: {}",
-                    tail(&log)
-                ),
-                (_, false) => return Ok(JobOutcome::Completed),
+                Some(line) => refusal(&name, &line)?,
+                None => format!("jobs/{name} printed no result line; {}", log.describe()),
             },
-            State::Failed { reason, log } => match result_line(&log) {
+            State::Failed { reason, log } => match result_line(&log.text) {
                 Some(line) => format!("{} ({reason})", refusal(&name, &line)?),
-                None => format!("jobs/{name} failed ({reason}); log ends: {}", tail(&log)),
+                None => format!("jobs/{name} failed ({reason}); {}", log.describe()),
             },
+            State::Gone => format!(
+                "jobs/{name} was deleted before its end was read (the CronJob's history limit, \
+                 or its TTL); not making it again"
+            ),
         };
         tracing::warn!(job = %name, %failure, "Job did not succeed");
         failures.push(failure);
     }
+    let tried = match run.attempts {
+        1 => String::new(),
+        2 => "tried twice: ".to_owned(),
+        n => format!("tried {n} times: "),
+    };
     Err(AdapterError::permanent(
         UPSTREAM,
-        format!("tried twice: {}", failures.join("; then ")),
+        format!("{tried}{}", failures.join("; then ")),
     ))
 }
 
@@ -206,25 +311,59 @@ fn refusal(name: &str, line: &Value) -> Result<String, AdapterError> {
 
 enum State {
     Running,
-    Complete(String),
-    Failed { reason: String, log: String },
+    /// With the log when it was read (only where a result line is wanted).
+    Complete(Option<PodLog>),
+    Failed {
+        reason: String,
+        log: PodLog,
+    },
+    /// Created by us, then deleted before we saw its end.
+    Gone,
+}
+
+/// What the Job's newest pod says: its log, or why there is none, and how its container ended.
+#[derive(Default)]
+struct PodLog {
+    text: String,
+    /// The pod's container state (`waiting: CreateContainerConfigError: secret … not found`,
+    /// `terminated: OOMKilled`), or that the pod is gone.
+    state: String,
+}
+
+impl PodLog {
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.state.is_empty() {
+            parts.push(format!("pod: {}", self.state));
+        }
+        if !self.text.trim().is_empty() {
+            parts.push(format!("log ends: {}", tail(&self.text)));
+        } else {
+            parts.push("no log".to_owned());
+        }
+        parts.join("; ")
+    }
 }
 
 /// Finds the Job, or creates it; then where it is, with its log once it has finished.
 async fn ensure(
     cluster: &Cluster,
-    namespace: &str,
+    run: &Run<'_>,
     name: &str,
-    spec: &Value,
+    build: &impl Fn(&Value, &str) -> Result<Value, String>,
 ) -> Result<State, AdapterError> {
-    let jobs = cluster.api::<Job>(namespace);
+    let jobs = cluster.api::<Job>(run.namespace);
     let found = cluster
         .timed(&format!("get jobs/{name}"), jobs.get_opt(name))
         .await?;
     let job = match found {
         Some(job) => job,
+        None if run.created.is_some_and(|c| c.contains(name)) => return Ok(State::Gone),
         None => {
-            let job: Job = serde_json::from_value(spec.clone()).map_err(|e| {
+            let cronjob = cluster.cronjob(run.namespace, run.cronjob).await?;
+            let spec = build(&cronjob, name)
+                .map_err(|e| AdapterError::permanent(UPSTREAM, format!("jobs/{name}: {e}")))?;
+            let job: Job = serde_json::from_value(spec).map_err(|e| {
                 AdapterError::permanent(UPSTREAM, format!("jobs/{name}: bad template: {e}"))
             })?;
             let created = cluster
@@ -233,7 +372,7 @@ async fn ensure(
                     jobs.create(&PostParams::default(), &job),
                 )
                 .await;
-            match created {
+            let job = match created {
                 Ok(job) => job,
                 // Created meanwhile (another pass, or a restart): it is ours, by its name.
                 Err(e) if e.to_string().contains("conflict") => {
@@ -242,51 +381,126 @@ async fn ensure(
                         .await?
                 }
                 Err(e) => return Err(e),
+            };
+            if let Some(created) = run.created {
+                created.insert(name);
             }
+            job
         }
     };
-    let conditions = job.status.and_then(|s| s.conditions).unwrap_or_default();
+    let conditions = job
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
     let finished = conditions
         .iter()
         .find(|c| c.status == "True" && (c.type_ == "Complete" || c.type_ == "Failed"));
     let Some(condition) = finished else {
         return Ok(State::Running);
     };
-    let log = pod_log(cluster, namespace, name).await?;
-    Ok(if condition.type_ == "Complete" {
-        State::Complete(log)
-    } else {
-        State::Failed {
-            reason: condition.reason.clone().unwrap_or_default(),
-            log,
+    if condition.type_ == "Complete" {
+        if !run.expect_result {
+            return Ok(State::Complete(None));
         }
+        let log = pod_log(cluster, run.namespace, &job).await?;
+        return Ok(State::Complete(Some(log)));
+    }
+    let mut reason = condition.reason.clone().unwrap_or_default();
+    if let Some(message) = condition.message.as_deref().filter(|m| !m.is_empty()) {
+        reason = format!("{reason}: {message}");
+    }
+    Ok(State::Failed {
+        reason,
+        log: pod_log(cluster, run.namespace, &job).await?,
     })
 }
 
-/// The log of the Job's newest pod; empty when its pods are gone.
-async fn pod_log(cluster: &Cluster, namespace: &str, job: &str) -> Result<String, AdapterError> {
+/// The log of the Job's newest pod (by `creationTimestamp`; the Job controller's pods carry
+/// random suffixes, so their names say nothing of their order), from its named container.
+/// A pod gone (404) or a container that never started (400: "is waiting to start") has no
+/// log: that is said, not an error.
+async fn pod_log(cluster: &Cluster, namespace: &str, job: &Job) -> Result<PodLog, AdapterError> {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let Some(uid) = job.metadata.uid.as_deref() else {
+        return Ok(PodLog::default());
+    };
+    let container = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.containers.first())
+        .map(|c| c.name.clone());
     let pods = cluster.api::<Pod>(namespace);
     let listed = cluster
         .timed(
-            &format!("list pods (job-name={job})"),
-            pods.list(&ListParams::default().labels(&format!("job-name={job}"))),
+            &format!("list pods ({CONTROLLER_UID}={uid}, jobs/{name})"),
+            pods.list(&ListParams::default().labels(&format!("{CONTROLLER_UID}={uid}"))),
         )
         .await?;
     let newest = listed
         .items
-        .iter()
-        .filter_map(|p| p.metadata.name.clone())
-        .next_back();
+        .into_iter()
+        .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
     let Some(pod) = newest else {
-        return Ok(String::new());
+        return Ok(PodLog {
+            text: String::new(),
+            state: "gone (deleted with its Job's deadline, or by the node)".into(),
+        });
     };
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let state = container_state(&pod, container.as_deref());
     let params = LogParams {
+        container,
         tail_lines: Some(100),
         ..LogParams::default()
     };
-    cluster
-        .timed(&format!("get pods/{pod}/log"), pods.logs(&pod, &params))
-        .await
+    let text = cluster
+        .timed_tolerating(
+            &format!("get pods/{pod_name}/log"),
+            &[400, 404],
+            pods.logs(&pod_name, &params),
+        )
+        .await?
+        .unwrap_or_default();
+    Ok(PodLog { text, state })
+}
+
+/// How the pod's container is, in words, when that says more than its log: waiting (with the
+/// kubelet's reason and message), terminated other than by exiting 0, or the pod's own reason.
+fn container_state(pod: &Pod, container: Option<&str>) -> String {
+    let Some(status) = pod.status.as_ref() else {
+        return String::new();
+    };
+    let statuses = status.container_statuses.clone().unwrap_or_default();
+    let mine = statuses
+        .iter()
+        .find(|s| Some(s.name.as_str()) == container)
+        .or(statuses.first());
+    let mut words = Vec::new();
+    if let Some(reason) = status.reason.as_deref() {
+        words.push(format!(
+            "{reason} {}",
+            status.message.as_deref().unwrap_or_default()
+        ));
+    }
+    if let Some(state) = mine.and_then(|s| s.state.as_ref()) {
+        if let Some(waiting) = &state.waiting {
+            words.push(format!(
+                "waiting: {} {}",
+                waiting.reason.as_deref().unwrap_or_default(),
+                waiting.message.as_deref().unwrap_or_default()
+            ));
+        }
+        if let Some(ended) = state.terminated.as_ref().filter(|t| t.exit_code != 0) {
+            words.push(format!(
+                "exited {} ({})",
+                ended.exit_code,
+                ended.reason.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    words.join("; ").trim().to_owned()
 }
 
 /// The last line of our result protocol in a log: a JSON object with `"token_rotator": 1`.

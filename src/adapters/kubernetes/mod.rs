@@ -13,7 +13,10 @@ mod sync;
 
 use std::time::Duration;
 
-pub use jobs::{JobOutcome, JobTemplate, REFUSED_BY, job_exists, jobs_name, run_job};
+pub use jobs::{
+    CONTROLLER_UID, CreatedJobs, JobOutcome, JobTemplate, REFUSED_BY, Run, job_exists, jobs_name,
+    run_job,
+};
 pub use rollout::{Baseline, Deployments, RolloutState};
 pub use secret::{FIELD_MANAGER, ROTATION_ANNOTATION, SecretDistributor, TOKEN_KEY};
 pub use sync::SyncDistributor;
@@ -101,6 +104,43 @@ impl Cluster {
             }
         };
         self.observer.time(UPSTREAM, timed).await
+    }
+}
+
+impl Cluster {
+    /// A CronJob as JSON (its `jobTemplate` is what Jobs are made from).
+    pub(crate) async fn cronjob(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<serde_json::Value, AdapterError> {
+        let api = self.api::<k8s_openapi::api::batch::v1::CronJob>(namespace);
+        let cronjob = self
+            .timed(&format!("get cronjobs/{name}"), api.get(name))
+            .await?;
+        serde_json::to_value(&cronjob)
+            .map_err(|e| AdapterError::permanent(UPSTREAM, format!("cronjobs/{name}: {e}")))
+    }
+
+    /// As [`Cluster::timed`], but the API statuses in `tolerated` are an answer (`None`), not
+    /// an error: a pod log is 400 while its container waits to start and 404 once it is gone.
+    async fn timed_tolerating<T>(
+        &self,
+        what: &str,
+        tolerated: &[u16],
+        call: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<Option<T>, AdapterError> {
+        let call = async {
+            match call.await {
+                Ok(value) => Ok(Some(value)),
+                Err(kube::Error::Api(status)) if tolerated.contains(&status.code) => {
+                    tracing::debug!(what, code = status.code, message = %status.message, "tolerated");
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        self.timed(what, call).await
     }
 }
 

@@ -1,9 +1,11 @@
 //! The consumers of a Secret and their rollout: the Deployments whose pod template reads it
-//! (`env[].valueFrom.secretKeyRef`, `envFrom[].secretRef`, or a volume), their `generation`
-//! before the Secret changed (the baseline), the restart `kubectl rollout restart` does where
-//! Reloader is not installed, and whether each has rolled since.
+//! (`env[].valueFrom.secretKeyRef`, `envFrom[].secretRef`, or a volume), their revision before
+//! the Secret changed (the baseline), the restart `kubectl rollout restart` does for those
+//! Reloader does not watch, and whether each has rolled since, judged as `kubectl rollout
+//! status` judges it (`staging/src/k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go`,
+//! `DeploymentStatusViewer.Status`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -19,11 +21,23 @@ use crate::adapters::{AdapterError, Permit};
 /// Kubernetes' default `progressDeadlineSeconds`.
 const DEFAULT_PROGRESS_DEADLINE: i64 = 600;
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+/// Set by the Deployment controller on the Deployment: the revision of its newest ReplicaSet,
+/// which goes up only when the pod template changes (not when an HPA changes `replicas`).
+pub const REVISION: &str = "deployment.kubernetes.io/revision";
+/// The `Progressing` condition's reason once `progressDeadlineSeconds` passed without progress
+/// (`deploymentutil.TimedOutReason`).
+pub const DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
 
-/// Each consumer's `generation` before the Secret changed, journaled with the rotation.
+/// Each consumer's state before the Secret changed, journaled with the rotation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Baseline {
     pub generations: BTreeMap<String, i64>,
+    /// Each one's `deployment.kubernetes.io/revision`: a rollout is a newer one.
+    #[serde(default)]
+    pub revisions: BTreeMap<String, i64>,
+    /// Those Reloader does not roll when this Secret changes: token-rotator restarts them.
+    #[serde(default)]
+    pub unwatched: BTreeSet<String>,
     /// Whether the Secret's value is to change (else its consumers already run on the token, as
     /// after Signon's own nightly sync of an adopted token, and no rollout is awaited).
     pub changed: bool,
@@ -37,6 +51,9 @@ pub struct Baseline {
 pub struct RolloutState {
     /// Deployments not yet rolled onto the new token.
     pub waiting: Vec<String>,
+    /// Deployments whose controller says `ProgressDeadlineExceeded` for this rollout, with its
+    /// message: stuck, as `kubectl rollout status` fails ("exceeded its progress deadline").
+    pub exceeded: Vec<String>,
     /// The longest `progressDeadlineSeconds` among them.
     pub deadline_seconds: i64,
 }
@@ -44,7 +61,7 @@ pub struct RolloutState {
 #[derive(Clone)]
 pub struct Deployments {
     cluster: Cluster,
-    /// Reloader is not installed: restart the consumers ourselves.
+    /// Reloader is not installed: restart every consumer ourselves.
     pub restart: bool,
 }
 
@@ -72,34 +89,109 @@ fn reads(deployment: &Deployment, secret: &str) -> bool {
     env || volume
 }
 
+/// Whether Reloader rolls `deployment` when `secret` changes (github.com/stakater/Reloader
+/// README: `reloader.stakater.com/auto`, `secret.reloader.stakater.com/auto`, or the Secret
+/// named in `secret.reloader.stakater.com/reload`). GOV.UK's chart sets the first on every
+/// app's Deployment (`charts/generic-govuk-app/templates/deployment.yaml`); others may not.
+fn watched_by_reloader(deployment: &Deployment, secret: &str) -> bool {
+    let Some(annotations) = deployment.metadata.annotations.as_ref() else {
+        return false;
+    };
+    let is_true = |key: &str| annotations.get(key).is_some_and(|v| v == "true");
+    is_true("reloader.stakater.com/auto")
+        || is_true("secret.reloader.stakater.com/auto")
+        || annotations
+            .get("secret.reloader.stakater.com/reload")
+            .is_some_and(|names| names.split(',').any(|n| n.trim() == secret))
+}
+
+fn revision(deployment: &Deployment) -> i64 {
+    deployment
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `kubectl rollout status` on one Deployment: `Ok(true)` rolled out, `Ok(false)` waiting,
+/// `Err(message)` past its progress deadline.
+fn rollout_status(d: &Deployment) -> Result<bool, String> {
+    let generation = d.metadata.generation.unwrap_or(0);
+    let status = d.status.clone().unwrap_or_default();
+    if generation > status.observed_generation.unwrap_or(0) {
+        // "Waiting for deployment spec update to be observed..."
+        return Ok(false);
+    }
+    let progressing = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_.as_deref() == Some("Progressing"));
+    if let Some(c) = progressing.filter(|c| c.reason.as_deref() == Some(DEADLINE_EXCEEDED)) {
+        return Err(c.message.clone().unwrap_or_default());
+    }
+    let updated = status.updated_replicas.unwrap_or(0);
+    if d.spec.replicas.unwrap_or(1) > updated {
+        return Ok(false);
+    }
+    if status.replicas.unwrap_or(0) > updated {
+        return Ok(false);
+    }
+    Ok(status.available_replicas.unwrap_or(0) >= updated)
+}
+
 impl Deployments {
     pub fn new(cluster: Cluster, restart: bool) -> Self {
         Self { cluster, restart }
     }
 
-    /// The Deployments that read `secret`, with their generation now.
+    /// The Deployments that read `secret`, with their generation and revision now.
     pub async fn baseline(&self, secret: &str) -> Result<Baseline, AdapterError> {
         let api = self.cluster.api::<Deployment>(self.cluster.namespace());
         let listed = self
             .cluster
             .timed("list deployments", api.list(&ListParams::default()))
             .await?;
-        let generations = listed
+        let consumers: Vec<(String, &Deployment)> = listed
             .items
             .iter()
             .filter(|d| reads(d, secret))
-            .filter_map(|d| Some((d.metadata.name.clone()?, d.metadata.generation.unwrap_or(0))))
+            .filter_map(|d| Some((d.metadata.name.clone()?, d)))
             .collect();
         Ok(Baseline {
-            generations,
+            generations: consumers
+                .iter()
+                .map(|(n, d)| (n.clone(), d.metadata.generation.unwrap_or(0)))
+                .collect(),
+            revisions: consumers
+                .iter()
+                .map(|(n, d)| (n.clone(), revision(d)))
+                .collect(),
+            unwatched: consumers
+                .iter()
+                .filter(|(_, d)| !watched_by_reloader(d, secret))
+                .map(|(n, _)| n.clone())
+                .collect(),
             changed: true,
             rollback: false,
         })
     }
 
-    /// `kubectl rollout restart` for each consumer: the pod template annotation
-    /// `kubectl.kubernetes.io/restartedAt`. `stamp` is fixed per rotation, so a retried step
-    /// changes nothing twice.
+    /// The consumers token-rotator restarts: all of them without Reloader, else those Reloader
+    /// does not watch for this Secret.
+    pub fn to_restart<'a>(&self, baseline: &'a Baseline) -> Vec<&'a String> {
+        baseline
+            .generations
+            .keys()
+            .filter(|name| self.restart || baseline.unwatched.contains(*name))
+            .collect()
+    }
+
+    /// `kubectl rollout restart` for each consumer [`Self::to_restart`] names: the pod
+    /// template annotation `kubectl.kubernetes.io/restartedAt`. `stamp` is fixed per rotation
+    /// (and purpose), so a retried step changes nothing twice.
     pub async fn restart(
         &self,
         _permit: &Permit,
@@ -109,7 +201,7 @@ impl Deployments {
         let api = self.cluster.api::<Deployment>(self.cluster.namespace());
         let patch =
             json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}});
-        for name in baseline.generations.keys() {
+        for name in self.to_restart(baseline) {
             self.cluster
                 .timed(
                     &format!("patch deployments/{name}"),
@@ -124,10 +216,11 @@ impl Deployments {
         Ok(())
     }
 
-    /// Which consumers have not rolled since `baseline`: rolled means a newer generation (new
-    /// pods, made after the Secret changed), observed, with every replica updated and available.
-    /// `changed`: the Secret's value changed in this rotation (else a rollout is not awaited,
-    /// only a healthy Deployment).
+    /// Which consumers have not rolled since `baseline`, as `kubectl rollout status` judges:
+    /// rolled means a new pod template (a newer `deployment.kubernetes.io/revision`, never a
+    /// newer `generation` alone, which an HPA also makes) whose rollout the controller has
+    /// observed and finished. `changed`: the Secret's value changed in this rotation (else only
+    /// a healthy Deployment is awaited).
     pub async fn check(
         &self,
         baseline: &Baseline,
@@ -135,33 +228,43 @@ impl Deployments {
     ) -> Result<RolloutState, AdapterError> {
         let api = self.cluster.api::<Deployment>(self.cluster.namespace());
         let mut waiting = Vec::new();
+        let mut exceeded = Vec::new();
         let mut deadline_seconds = DEFAULT_PROGRESS_DEADLINE;
-        for (name, before) in &baseline.generations {
+        for (name, generation) in &baseline.generations {
             let found = self
                 .cluster
                 .timed(&format!("get deployments/{name}"), api.get_opt(name))
                 .await?;
             // Deleted meanwhile: nothing left to roll.
             let Some(d) = found else { continue };
-            let generation = d.metadata.generation.unwrap_or(0);
-            let replicas = d.spec.replicas.unwrap_or(1);
             deadline_seconds = deadline_seconds.max(
                 d.spec
                     .progress_deadline_seconds
                     .map_or(DEFAULT_PROGRESS_DEADLINE, i64::from),
             );
-            let status = d.status.unwrap_or_default();
-            let rolled = (!changed || generation > *before)
-                && status.observed_generation.unwrap_or(0) >= generation
-                && status.updated_replicas.unwrap_or(0) == replicas
-                && status.available_replicas.unwrap_or(0) == replicas
-                && status.replicas.unwrap_or(0) == replicas;
-            if !rolled {
+            // A baseline journaled before revisions were: the generation, as then.
+            let new_template = match baseline.revisions.get(name) {
+                Some(before) => revision(&d) > *before,
+                None => d.metadata.generation.unwrap_or(0) > *generation,
+            };
+            if changed && !new_template {
                 waiting.push(name.clone());
+                continue;
+            }
+            match rollout_status(&d) {
+                Ok(true) => {}
+                Ok(false) => waiting.push(name.clone()),
+                Err(message) => {
+                    waiting.push(name.clone());
+                    exceeded.push(format!(
+                        "deployment {name:?} exceeded its progress deadline ({DEADLINE_EXCEEDED}: {message})"
+                    ));
+                }
             }
         }
         Ok(RolloutState {
             waiting,
+            exceeded,
             deadline_seconds,
         })
     }

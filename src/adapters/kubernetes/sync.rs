@@ -4,19 +4,21 @@
 //! its API user's longest-lived live token, which after a mint is the new one.
 
 use async_trait::async_trait;
-use k8s_openapi::api::batch::v1::CronJob;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use super::jobs::{labels, name_hash, run_job};
+use super::jobs::{CreatedJobs, Run, labels, name_hash, run_job};
 use super::secret::read_key;
-use super::{Cluster, TOKEN_KEY, UPSTREAM};
+use super::{Cluster, TOKEN_KEY};
 use crate::adapters::{AdapterError, Distributor, Permit, Placement};
 
 #[derive(Clone)]
 pub struct SyncDistributor {
     cluster: Cluster,
     cronjob: String,
+    /// The sync Jobs made here: the CronJob owns them, and its `failedJobsHistoryLimit` (1 by
+    /// default) deletes a failed one as soon as another fails; one gone is never made again.
+    created: CreatedJobs,
 }
 
 impl SyncDistributor {
@@ -24,6 +26,7 @@ impl SyncDistributor {
         Self {
             cluster,
             cronjob: cronjob.to_owned(),
+            created: CreatedJobs::default(),
         }
     }
 
@@ -77,26 +80,22 @@ impl Distributor for SyncDistributor {
         _value: Option<&SecretString>,
         rotation_id: &str,
     ) -> Result<(), AdapterError> {
-        let cronjobs = self.cluster.api::<CronJob>(self.cluster.namespace());
-        let cronjob = self
-            .cluster
-            .timed(
-                &format!("get cronjobs/{}", self.cronjob),
-                cronjobs.get(&self.cronjob),
-            )
-            .await?;
-        let cronjob = serde_json::to_value(&cronjob)
-            .map_err(|e| AdapterError::permanent(UPSTREAM, format!("cronjob: {e}")))?;
         let base = format!("{}-tr-{}", self.cronjob, &name_hash(&[rotation_id])[..8]);
         // The rotation id may carry a purpose (`<id>/rollback`); the label takes the id alone.
         let id = rotation_id.split('/').next().unwrap_or(rotation_id);
-        run_job(
-            &self.cluster,
-            self.cluster.namespace(),
-            &base,
-            false,
-            |name| self.job_from(&cronjob, name, id),
-        )
+        // Once per rotation: a failed sync is the step's failure, with its reason (a second
+        // Job would only fail the same way, and the history limit would delete the first).
+        let run = Run {
+            namespace: self.cluster.namespace(),
+            base: &base,
+            expect_result: false,
+            attempts: 1,
+            cronjob: &self.cronjob,
+            created: Some(&self.created),
+        };
+        run_job(&self.cluster, &run, |cronjob, name| {
+            Ok(self.job_from(cronjob, name, id))
+        })
         .await
         .map(drop)
     }

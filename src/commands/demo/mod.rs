@@ -317,14 +317,15 @@ static DEMO_CLUSTER: std::sync::LazyLock<KubernetesSettings> =
 
 fn demo_job_template() -> JobTemplate {
     JobTemplate {
-        image: "ghcr.io/alphagov/signon:release".to_owned(),
+        pod_template: "signon-sync-token-secrets-to-k8s".to_owned(),
+        image: None,
         namespace: NAMESPACE.to_owned(),
-        service_account: "signon".to_owned(),
+        service_account: None,
         scripts_config_map: "token-rotator-signon-scripts".to_owned(),
         ttl_seconds_after_finished: 3600,
         active_deadline_seconds: 300,
-        cpu: "100m".to_owned(),
-        memory: "768Mi".to_owned(),
+        cpu: None,
+        memory: None,
         initiator: crate::sim::signon::SUPERADMIN.to_owned(),
     }
 }

@@ -1,31 +1,65 @@
-//! Deployments: list, get, and the patch `kubectl rollout restart` sends. A change to a pod
-//! template bumps `generation`; whether the rollout then finishes is the test's [`Rollout`].
-//! Reloader is played too: a Deployment annotated `reloader.stakater.com/auto: "true"` rolls when
-//! a Secret it reads changes.
+//! Deployments: list, get, and the patch `kubectl rollout restart` sends; a Deployment
+//! controller, a HorizontalPodAutoscaler and Reloader acting on them.
+//!
+//! The controller, as kubernetes.io/docs/concepts/workloads/controllers/deployment/ describes it:
+//! - a spec change bumps `metadata.generation`; the controller has not seen it until
+//!   `status.observedGeneration` catches up (one read later here: status lags);
+//! - a pod template change makes a new ReplicaSet: `deployment.kubernetes.io/revision` goes up
+//!   and the new pods replace the old ones one at a time (maxSurge 25%: one extra pod),
+//!   `updatedReplicas` and `availableReplicas` moving gradually; a change of `replicas` alone
+//!   (the HPA) makes no new ReplicaSet and restarts no pod;
+//! - the `Progressing` condition: `NewReplicaSetCreated`/`ReplicaSetUpdated` while pods become
+//!   available, `NewReplicaSetAvailable` when done, and `status: "False"`,
+//!   `reason: ProgressDeadlineExceeded` once `progressDeadlineSeconds` pass without progress
+//!   (#failed-deployment), by the simulator's clock.
+//!
+//! Reloader (github.com/stakater/Reloader README): a Deployment annotated
+//! `reloader.stakater.com/auto: "true"` (GOV.UK's chart sets it:
+//! `charts/generic-govuk-app/templates/deployment.yaml`), `secret.reloader.stakater.com/auto:
+//! "true"`, or naming the Secret in `secret.reloader.stakater.com/reload` rolls when a Secret
+//! it reads changes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{KubernetesSim, list_of, not_found, status};
 
-/// What a Deployment does when its pod template changes.
+pub const REVISION: &str = "deployment.kubernetes.io/revision";
+
+/// How a Deployment's new pods come up when its pod template changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rollout {
-    /// New pods become available: `updatedReplicas == availableReplicas == replicas`.
+    /// One more new pod is available at each look.
     Finishes,
-    /// New pods never become ready (bad image, crash loop): the rollout never finishes.
+    /// Healthy but slow: each new pod becomes available this long after the one before
+    /// (within `progressDeadlineSeconds`, so the controller sees progress).
+    Slow(Duration),
+    /// The first new pod never becomes ready (bad image, crash loop): the controller reports
+    /// `ProgressDeadlineExceeded` once the deadline passes.
     Stuck,
+}
+
+/// A rollout under way: how many new pods are available, and when the last one became so.
+struct Progress {
+    available: i64,
+    since: Timestamp,
 }
 
 pub(super) struct SimDeployment {
     object: Value,
     rollout: Rollout,
+    /// The template changed and the controller has not yet made the new ReplicaSet.
+    template_changed: bool,
+    progress: Option<Progress>,
 }
 
 /// How a pod template reads the Secret.
@@ -35,6 +69,147 @@ pub enum SecretUse {
     Env,
     EnvFrom,
     Volume,
+}
+
+fn condition(type_: &str, status: &str, reason: &str, message: String, now: &str) -> Value {
+    json!({"type": type_, "status": status, "reason": reason, "message": message,
+           "lastUpdateTime": now, "lastTransitionTime": now})
+}
+
+impl SimDeployment {
+    fn name(&self) -> String {
+        self.object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    fn replicas(&self) -> i64 {
+        self.object["spec"]["replicas"].as_i64().unwrap_or(1)
+    }
+
+    fn revision(&self) -> i64 {
+        self.object["metadata"]["annotations"][REVISION]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// A spec change: a new generation the controller has yet to observe.
+    fn spec_changed(&mut self, template: bool) {
+        let generation = self.object["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+        self.object["metadata"]["generation"] = json!(generation);
+        self.template_changed |= template;
+    }
+
+    /// One look by the Deployment controller at `now`.
+    fn reconcile(&mut self, now: Timestamp) {
+        let at = now.to_string();
+        let name = self.name();
+        let replicas = self.replicas();
+        let generation = self.object["metadata"]["generation"].as_i64().unwrap_or(1);
+        let observed = self.object["status"]["observedGeneration"]
+            .as_i64()
+            .unwrap_or(0);
+        let revision = self.revision();
+        let deadline = self.object["spec"]["progressDeadlineSeconds"]
+            .as_i64()
+            .unwrap_or(600);
+        let mut progressing = None;
+        if observed < generation {
+            self.object["status"]["observedGeneration"] = json!(generation);
+            if std::mem::take(&mut self.template_changed) {
+                let revision = self.revision() + 1;
+                self.object["metadata"]["annotations"][REVISION] = json!(revision.to_string());
+                self.progress = Some(Progress {
+                    available: 0,
+                    since: now,
+                });
+                progressing = Some(condition(
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetCreated",
+                    format!("Created new replica set \"{name}-{revision}\""),
+                    &at,
+                ));
+            }
+        } else if let Some(progress) = &mut self.progress {
+            let step = match self.rollout {
+                Rollout::Finishes => true,
+                Rollout::Slow(each) => {
+                    now.duration_since(progress.since)
+                        >= SignedDuration::try_from(each).unwrap_or_default()
+                }
+                Rollout::Stuck => false,
+            };
+            if step {
+                progress.available += 1;
+                progress.since = now;
+                progressing = Some(condition(
+                    "Progressing",
+                    "True",
+                    "ReplicaSetUpdated",
+                    format!("ReplicaSet \"{name}-{revision}\" is progressing."),
+                    &at,
+                ));
+            } else {
+                if now.duration_since(progress.since) > SignedDuration::from_secs(deadline) {
+                    progressing = Some(condition(
+                        "Progressing",
+                        "False",
+                        "ProgressDeadlineExceeded",
+                        format!("ReplicaSet \"{name}-{revision}\" has timed out progressing."),
+                        &at,
+                    ));
+                }
+            }
+            if progress.available >= replicas {
+                self.progress = None;
+                progressing = Some(condition(
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetAvailable",
+                    format!("ReplicaSet \"{name}-{revision}\" has successfully progressed."),
+                    &at,
+                ));
+            }
+        }
+        // While new pods come up: one surge pod not yet available beside the old ones left.
+        let (total, updated, available) = match &self.progress {
+            Some(p) => (replicas + 1, (p.available + 1).min(replicas), replicas),
+            None => (replicas, replicas, replicas),
+        };
+        let status = &mut self.object["status"];
+        status["replicas"] = json!(total);
+        status["updatedReplicas"] = json!(updated);
+        status["readyReplicas"] = json!(available);
+        status["availableReplicas"] = json!(available);
+        status["unavailableReplicas"] = json!(total - available);
+        if let Some(progressing) = progressing {
+            let mut conditions: Vec<Value> = status["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| c["type"] != "Progressing")
+                .collect();
+            conditions.push(progressing);
+            status["conditions"] = json!(conditions);
+        }
+    }
+
+    /// What a reader sees: the state the controller reached at its last look; then it looks
+    /// (a change is a new `resourceVersion`, from `version`).
+    fn read(&mut self, now: Timestamp, version: impl FnOnce() -> String) -> Value {
+        let seen = self.object.clone();
+        self.reconcile(now);
+        let mut before = seen.clone();
+        before["metadata"]["resourceVersion"] = self.object["metadata"]["resourceVersion"].clone();
+        if before != self.object {
+            self.object["metadata"]["resourceVersion"] = json!(version());
+        }
+        seen
+    }
 }
 
 impl KubernetesSim {
@@ -64,21 +239,29 @@ impl KubernetesSim {
             }
         }
         pod_spec["containers"] = json!([container]);
-        let annotations = if reloader {
-            json!({"reloader.stakater.com/auto": "true"})
-        } else {
-            json!({})
-        };
+        let mut annotations = json!({REVISION: "1"});
+        if reloader {
+            annotations["reloader.stakater.com/auto"] = json!("true");
+        }
+        let now = self.now().to_string();
         let deployment = json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": namespace, "generation": 1,
+                         "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": now,
                          "annotations": annotations, "resourceVersion": self.next_version()},
-            "spec": {"replicas": 2, "progressDeadlineSeconds": 600,
+            "spec": {"replicas": 2, "progressDeadlineSeconds": 600, "revisionHistoryLimit": 2,
+                     "strategy": {"type": "RollingUpdate",
+                                  "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
                      "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}, "annotations": {}},
                                   "spec": pod_spec}},
             "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
-                       "readyReplicas": 2, "availableReplicas": 2},
+                       "readyReplicas": 2, "availableReplicas": 2, "conditions": [
+                condition("Available", "True", "MinimumReplicasAvailable",
+                          "Deployment has minimum availability.".into(), &now),
+                condition("Progressing", "True", "NewReplicaSetAvailable",
+                          format!("ReplicaSet \"{name}-1\" has successfully progressed."), &now),
+            ]},
         });
         self.deployments
             .lock()
@@ -88,11 +271,13 @@ impl KubernetesSim {
                 SimDeployment {
                     object: deployment,
                     rollout,
+                    template_changed: false,
+                    progress: None,
                 },
             );
     }
 
-    /// A Deployment's `generation`: how many times its pod template changed, plus one.
+    /// A Deployment's `generation`: how many times its spec changed, plus one.
     pub fn generation(&self, namespace: &str, name: &str) -> i64 {
         let deployments = self.deployments.lock().expect("lock never poisoned");
         deployments
@@ -101,16 +286,43 @@ impl KubernetesSim {
             .unwrap_or(0)
     }
 
-    /// Reloader: Deployments that watch their Secrets roll when `secret` changes.
+    /// Its `deployment.kubernetes.io/revision` as the controller has it: how many ReplicaSets
+    /// (pod templates) it has had.
+    pub fn revision(&self, namespace: &str, name: &str) -> i64 {
+        let deployments = self.deployments.lock().expect("lock never poisoned");
+        deployments
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map_or(0, SimDeployment::revision)
+    }
+
+    /// The HorizontalPodAutoscaler sets `replicas` (through the scale subresource): a new
+    /// generation, no new pod template.
+    pub fn scale(&self, namespace: &str, name: &str, replicas: i64) {
+        let mut deployments = self.deployments.lock().expect("lock never poisoned");
+        if let Some(d) = deployments.get_mut(&(namespace.to_owned(), name.to_owned())) {
+            d.object["spec"]["replicas"] = json!(replicas);
+            d.spec_changed(false);
+            d.object["metadata"]["resourceVersion"] = json!(self.next_version());
+        }
+    }
+
+    /// Reloader: Deployments that watch `secret` roll when it changes.
     pub(super) fn secret_changed(&self, namespace: &str, secret: &str) {
+        let now = self.now().to_string();
         let mut deployments = self.deployments.lock().expect("lock never poisoned");
         for ((ns, _), d) in deployments.iter_mut() {
-            let watched =
-                d.object["metadata"]["annotations"]["reloader.stakater.com/auto"] == "true";
+            let annotations = &d.object["metadata"]["annotations"];
+            let watched = annotations["reloader.stakater.com/auto"] == "true"
+                || annotations["secret.reloader.stakater.com/auto"] == "true"
+                || annotations["secret.reloader.stakater.com/reload"]
+                    .as_str()
+                    .is_some_and(|names| names.split(',').any(|n| n.trim() == secret));
             if ns == namespace && watched && reads(&d.object, secret) {
-                d.object["spec"]["template"]["metadata"]["annotations"]["reloader.stakater.com/last-reloaded-from"] =
-                    json!(secret);
-                rolled(d);
+                d.object["spec"]["template"]["metadata"]["annotations"]["reloader.stakater.com/last-reloaded-from"] = json!(
+                    format!("{{\"type\":\"SECRET\",\"name\":\"{secret}\",\"when\":\"{now}\"}}")
+                );
+                d.spec_changed(true);
+                d.object["metadata"]["resourceVersion"] = json!(self.next_version());
             }
         }
     }
@@ -132,35 +344,89 @@ fn reads(deployment: &Value, secret: &str) -> bool {
         .is_some_and(|v| v.iter().any(|v| v["secret"]["secretName"] == secret))
 }
 
-/// A new pod template: a new generation, and a rollout that finishes or sticks.
-fn rolled(d: &mut SimDeployment) {
-    let generation = d.object["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
-    d.object["metadata"]["generation"] = json!(generation);
-    let replicas = d.object["spec"]["replicas"].as_i64().unwrap_or(1);
-    let (updated, available) = match d.rollout {
-        Rollout::Finishes => (replicas, replicas),
-        Rollout::Stuck => (1, replicas - 1),
-    };
-    d.object["status"] = json!({
-        "observedGeneration": generation, "replicas": replicas, "updatedReplicas": updated,
-        "readyReplicas": available, "availableReplicas": available,
-    });
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(rename = "fieldSelector")]
+    field_selector: Option<String>,
+    watch: Option<String>,
+    #[serde(rename = "timeoutSeconds")]
+    timeout_seconds: Option<u64>,
 }
 
 pub(super) async fn list(
     State(sim): State<Arc<KubernetesSim>>,
     Path(namespace): Path<String>,
+    Query(query): Query<ListQuery>,
 ) -> Response {
     if let Some(fault) = sim.faults.check("list deployments").await {
         return fault;
     }
-    let deployments = sim.deployments.lock().expect("lock never poisoned");
-    let items = deployments
-        .iter()
-        .filter(|((ns, _), _)| *ns == namespace)
-        .map(|(_, d)| d.object.clone())
-        .collect();
+    // `metadata.name=<name>`: the one field selector every type supports (what `kubectl
+    // rollout status` lists and watches with).
+    let only = query
+        .field_selector
+        .as_deref()
+        .and_then(|s| s.strip_prefix("metadata.name="))
+        .map(str::to_owned);
+    if matches!(query.watch.as_deref(), Some("true" | "1")) {
+        return watch(sim, namespace, only, query.timeout_seconds);
+    }
+    let items = sim.read_deployments(&namespace, only.as_deref());
     list_of("DeploymentList", "apps/v1", items, sim.next_version())
+}
+
+impl KubernetesSim {
+    /// Every Deployment of `namespace` (or the one named `only`), as a reader sees it.
+    fn read_deployments(&self, namespace: &str, only: Option<&str>) -> Vec<Value> {
+        let now = self.now();
+        let mut deployments = self.deployments.lock().expect("lock never poisoned");
+        deployments
+            .iter_mut()
+            .filter(|((ns, name), _)| ns == namespace && only.is_none_or(|o| o == name))
+            .map(|(_, d)| d.read(now, || self.next_version()))
+            .collect()
+    }
+}
+
+/// A watch (`?watch=true`): one JSON event per line, `{"type":"MODIFIED","object":…}`, each
+/// time a Deployment changes, until `timeoutSeconds` or the client goes
+/// (kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes). The
+/// controller looks every 100 ms while watched.
+fn watch(
+    sim: Arc<KubernetesSim>,
+    namespace: String,
+    only: Option<String>,
+    timeout: Option<u64>,
+) -> Response {
+    let (mut tx, body) =
+        http_body_util::channel::Channel::<Bytes, std::convert::Infallible>::new(16);
+    tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + Duration::from_secs(timeout.unwrap_or(300));
+        let mut seen: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+        while tokio::time::Instant::now() < until {
+            for object in sim.read_deployments(&namespace, only.as_deref()) {
+                let name = object["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                let version = object["metadata"]["resourceVersion"].clone();
+                let kind = match seen.insert(name, version.clone()) {
+                    None => "ADDED",
+                    Some(before) if before != version => "MODIFIED",
+                    Some(_) => continue,
+                };
+                let mut line = serde_json::to_vec(&json!({"type": kind, "object": object}))
+                    .unwrap_or_default();
+                line.push(b'\n');
+                if tx.send_data(Bytes::from(line)).await.is_err() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::new(body),
+    )
+        .into_response()
 }
 
 pub(super) async fn get(
@@ -170,9 +436,10 @@ pub(super) async fn get(
     if let Some(fault) = sim.faults.check("get deployment").await {
         return fault;
     }
-    let deployments = sim.deployments.lock().expect("lock never poisoned");
-    match deployments.get(&(namespace, name.clone())) {
-        Some(d) => Json(d.object.clone()).into_response(),
+    let now = sim.now();
+    let mut deployments = sim.deployments.lock().expect("lock never poisoned");
+    match deployments.get_mut(&(namespace, name.clone())) {
+        Some(d) => Json(d.read(now, || sim.next_version())).into_response(),
         None => not_found("deployments.apps", &name),
     }
 }
@@ -212,7 +479,8 @@ pub(super) async fn patch(
         annotations[k] = v.clone();
     }
     if *annotations != before {
-        rolled(d);
+        d.spec_changed(true);
+        d.object["metadata"]["resourceVersion"] = json!(sim.next_version());
     }
     Json(d.object.clone()).into_response()
 }

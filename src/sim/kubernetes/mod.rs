@@ -1,16 +1,26 @@
 //! The part of the Kubernetes API token-rotator calls, in kube's real wire format: Secrets (get,
-//! server-side apply), Jobs (create, get; status moving to Complete or Failed as the test says;
-//! their pods and logs), CronJobs (get), Deployments (list, get, the restart patch, status the
-//! test controls), Leases (get, create, update; for leader election). Every request is recorded with its verb and resource, so tests can hold the
-//! shipped RBAC Role against what was really asked for.
+//! server-side apply with per-field ownership), Jobs (create, get; their pods with a lifecycle
+//! and logs; deleted by TTL and by their CronJob's history limits), CronJobs (get), Deployments
+//! (list, get, the restart patch; a controller whose status lags and can miss its progress
+//! deadline; an HPA), Leases (get, create, update; for leader election), and the discovery
+//! documents kubectl reads first. Every request is recorded with the verb the API server
+//! authorises, so tests can hold the shipped RBAC Role against what was really asked for.
+//!
+//! It refuses what the API server refuses, with the same status and `Status` body: each rule
+//! names its source beside it.
 //!
 //! Jobs "run" through a [`JobRunner`]: the code standing in for the container (see
-//! [`super::rails`], which does what the Signon scripts do, against the Signon simulator).
+//! [`super::rails`], which does what the Signon scripts do, against the Signon simulator), inside
+//! Signon's image ([`image`]).
 
 mod deployments;
+mod discovery;
+pub mod image;
 mod jobs;
 mod leases;
+mod pods;
 mod secrets;
+mod validation;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -27,6 +37,7 @@ pub use deployments::{Rollout, SecretUse};
 pub use jobs::{JobBehaviour, JobRun, JobRunner};
 
 use super::{Faults, Running};
+use crate::clock::{Clock, SystemClock};
 
 /// One API request as RBAC sees it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,25 +51,80 @@ pub struct ApiRequest {
     pub name: Option<String>,
 }
 
-#[derive(Default)]
 pub struct KubernetesSim {
     pub faults: Faults,
+    /// The controllers' time: TTLs and progress deadlines pass by it.
+    clock: Arc<dyn Clock>,
     /// `(namespace, name)` → the stored Secret object.
     secrets: Mutex<BTreeMap<(String, String), Value>>,
     jobs: Mutex<BTreeMap<(String, String), jobs::SimJob>>,
     cronjobs: Mutex<BTreeMap<(String, String), Value>>,
     deployments: Mutex<BTreeMap<(String, String), deployments::SimDeployment>>,
     leases: Mutex<BTreeMap<(String, String), Value>>,
+    /// `(namespace, name)` → the Pod, its log and how it runs. Pods outlive their Job only when
+    /// orphaned.
+    pods: Mutex<BTreeMap<(String, String), pods::SimPod>>,
+    /// `(namespace, name)` → a ConfigMap's data.
+    config_maps: Mutex<BTreeMap<(String, String), BTreeMap<String, String>>>,
     /// What the next Jobs of an operation do, in order; then they run.
     job_plan: Mutex<BTreeMap<String, VecDeque<JobBehaviour>>>,
     runner: Mutex<Option<JobRunner>>,
+    /// Operation → how many of its next Jobs lose their pod once finished.
+    lost_pods: Mutex<BTreeMap<String, usize>>,
+    /// Operation → the log of an orphaned pod each of its Jobs is made beside.
+    orphans: Mutex<BTreeMap<String, String>>,
+    /// Every Job created, `(name, operation, as created)`, deleted ones included.
+    created_jobs: Mutex<Vec<(String, String, Value)>>,
     requests: Mutex<Vec<ApiRequest>>,
     resource_version: Mutex<u64>,
 }
 
 impl KubernetesSim {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// A cluster whose controllers keep `clock`'s time (the tests' manual clock).
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            faults: Faults::default(),
+            clock,
+            secrets: Mutex::default(),
+            jobs: Mutex::default(),
+            cronjobs: Mutex::default(),
+            deployments: Mutex::default(),
+            leases: Mutex::default(),
+            pods: Mutex::default(),
+            config_maps: Mutex::default(),
+            job_plan: Mutex::default(),
+            runner: Mutex::default(),
+            created_jobs: Mutex::default(),
+            orphans: Mutex::default(),
+            lost_pods: Mutex::default(),
+            requests: Mutex::default(),
+            resource_version: Mutex::default(),
+        })
+    }
+
+    fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+
+    /// A ConfigMap with `data`, as `kubectl apply` would leave it.
+    pub fn put_config_map(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        let data = data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.config_maps
+            .lock()
+            .expect("lock never poisoned")
+            .insert((namespace.to_owned(), name.to_owned()), data);
+    }
+
+    fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        let maps = self.config_maps.lock().expect("lock never poisoned");
+        maps.get(&(namespace.to_owned(), name.to_owned())).cloned()
     }
 
     pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
@@ -79,10 +145,14 @@ impl KubernetesSim {
                 "/apis/batch/v1/namespaces/{namespace}/cronjobs/{name}",
                 get(jobs::get_cronjob),
             )
-            .route("/api/v1/namespaces/{namespace}/pods", get(jobs::list_pods))
+            .route("/api/v1/namespaces/{namespace}/pods", get(pods::list_pods))
+            .route(
+                "/api/v1/namespaces/{namespace}/pods/{name}",
+                get(pods::get_pod),
+            )
             .route(
                 "/api/v1/namespaces/{namespace}/pods/{name}/log",
-                get(jobs::pod_log),
+                get(pods::pod_log),
             )
             .route(
                 "/apis/apps/v1/namespaces/{namespace}/deployments",
@@ -100,6 +170,7 @@ impl KubernetesSim {
                 "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}",
                 get(leases::get_lease).put(leases::update_lease),
             )
+            .merge(discovery::routes())
             .layer(middleware::from_fn_with_state(Arc::clone(self), record))
             .with_state(Arc::clone(self));
         super::serve(router).await
@@ -110,9 +181,10 @@ impl KubernetesSim {
         self.requests.lock().expect("lock never poisoned").clone()
     }
 
-    /// What a Job's container does: set by whoever plays the image (the world, the demo).
+    /// What a Job's container does: set by whoever plays the image (the world, the demo). It
+    /// runs in Signon's image, which boots only in Signon's environment ([`image::boot`]).
     pub fn set_runner(&self, runner: JobRunner) {
-        *self.runner.lock().expect("lock never poisoned") = Some(runner);
+        *self.runner.lock().expect("lock never poisoned") = Some(image::signon(runner));
     }
 
     /// The next `times` Jobs of `operation` (`mint`, `revoke`, `list`, `sync`) behave so.
@@ -127,6 +199,21 @@ impl KubernetesSim {
         let mut version = self.resource_version.lock().expect("lock never poisoned");
         *version += 1;
         version.to_string()
+    }
+
+    /// Records a request the API server authorises beyond the one its method names (an apply
+    /// that creates is also authorised as `create`).
+    fn record_also(&self, verb: &str, group: &str, resource: &str, namespace: &str, name: &str) {
+        self.requests
+            .lock()
+            .expect("lock never poisoned")
+            .push(ApiRequest {
+                verb: verb.to_owned(),
+                group: group.to_owned(),
+                resource: resource.to_owned(),
+                namespace: namespace.to_owned(),
+                name: Some(name.to_owned()),
+            });
     }
 }
 
@@ -144,7 +231,14 @@ async fn record(State(sim): State<Arc<KubernetesSim>>, request: Request, next: N
             [name] => (Some((*name).to_owned()), None),
             [name, sub, ..] => (Some((*name).to_owned()), Some(*sub)),
         };
+        // `?watch=true` is its own verb (kubernetes.io/docs/reference/access-authn-authz/
+        // authorization/#determine-the-request-verb).
+        let watch = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
         let verb = match (request.method().clone(), &name) {
+            (Method::GET, _) if watch => "watch",
             (Method::GET, None) => "list",
             (Method::GET, Some(_)) => "get",
             (Method::POST, _) => "create",

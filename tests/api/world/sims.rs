@@ -121,14 +121,15 @@ pub const SYNC_CRONJOB: &str = "signon-sync-token-secrets-to-k8s";
 /// Signon's image as the tests run it: the simulated one.
 pub fn job_template() -> JobTemplate {
     JobTemplate {
-        image: "signon:test".to_owned(),
+        pod_template: "signon-sync-token-secrets-to-k8s".to_owned(),
+        image: None,
         namespace: NAMESPACE.to_owned(),
-        service_account: "signon".to_owned(),
+        service_account: None,
         scripts_config_map: "token-rotator-signon-scripts".to_owned(),
         ttl_seconds_after_finished: 3600,
         active_deadline_seconds: 300,
-        cpu: "100m".to_owned(),
-        memory: "768Mi".to_owned(),
+        cpu: None,
+        memory: None,
         initiator: token_rotator::sim::signon::SUPERADMIN.to_owned(),
     }
 }
@@ -140,7 +141,7 @@ impl Sims {
         let mut envs = BTreeMap::new();
         for env in ENVIRONMENTS {
             let signon = SignonSim::new(ADMIN_TOKEN, clock.clone() as Arc<dyn Clock>);
-            let kubernetes = KubernetesSim::new();
+            let kubernetes = KubernetesSim::with_clock(clock.clone() as Arc<dyn Clock>);
             kubernetes.set_runner(token_rotator::sim::rails::runner(
                 signon.clone(),
                 &kubernetes,
