@@ -316,6 +316,10 @@ pub trait Distributor: Send + Sync {
     async fn settle(&self, _placement: &Placement) -> Result<(), AdapterError> {
         Ok(())
     }
+    /// The journal says a `place` with `key` was asked for before (by this process or one
+    /// before a restart): a distributor that runs a Job per key must not make that Job again if
+    /// it is gone.
+    fn started_before(&self, _key: &str) {}
     /// Whether `place` asks Signon's own sync (which puts the longest-lived live token there),
     /// rather than writing what it is given.
     fn syncs_from_signon(&self) -> bool {

@@ -36,6 +36,31 @@ fn journal(detail: &str) -> AdapterError {
 }
 
 impl Engine {
+    /// Before a distributor that runs Signon's sync makes its Job for `key`: journal that it is
+    /// asked for (write-ahead), or, if the journal says so already, tell the distributor, so
+    /// that a Job gone since (the CronJob's history limit) is a failure, not made again.
+    async fn before_sync(
+        &self,
+        row: &RotationRow,
+        distributor: &dyn crate::adapters::Distributor,
+        key: &str,
+    ) -> Result<(), AdapterError> {
+        if !distributor.syncs_from_signon() {
+            return Ok(());
+        }
+        if row.sync_requested.as_deref() == Some(key) {
+            distributor.started_before(key);
+            return Ok(());
+        }
+        let field = Field::Text("sync_requested", Some(key.to_owned()));
+        crate::store::rotations::record(&self.db, &row.id, &row.phase, &[field], self.clock.now())
+            .await
+            .map_err(|e| AdapterError::Transient {
+                upstream: "journal",
+                detail: e.to_string(),
+            })
+    }
+
     /// issued → distributed. Puts the new token in the Secret unless it is there already (a Job
     /// applied it, or Signon's nightly sync did), then reads it back and compares.
     pub(super) async fn distribute(&self, row: &RotationRow) -> Step {
@@ -67,6 +92,10 @@ impl Engine {
                 )),
                 None => None,
             };
+            attempt!(
+                self.before_sync(row, up.distributor.as_ref(), &row.id)
+                    .await
+            );
             attempt!(
                 up.distributor
                     .place(&permit, &placement, value.as_ref(), &row.id)
@@ -313,6 +342,7 @@ impl Engine {
             }
             if let (false, Some(p)) = (restored, &placement) {
                 let key = format!("{}/rollback", row.id);
+                attempt!(self.before_sync(row, up.distributor.as_ref(), &key).await);
                 attempt!(up.distributor.place(&permit, p, None, &key).await);
                 done.push(format!(
                     "Signon's sync put the old token back in Secret {}",

@@ -307,5 +307,6 @@ fn preview(new: &NewRotation, now: Timestamp) -> RotationRow {
         rollout_baseline: None,
         distributed_at_ms: None,
         known_tokens: None,
+        sync_requested: None,
     }
 }

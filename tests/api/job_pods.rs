@@ -207,3 +207,50 @@ async fn a_failed_sync_runs_once_and_is_the_steps_failure_with_its_reason() {
     assert!(world.signon.is_live(&old), "the old token stays alive");
     assert_eq!(world.secret(USER, APP).as_deref(), Some(old.as_str()));
 }
+
+/// The journal, not the process, remembers that a sync Job was made: after a restart, a sync
+/// Job the CronJob's history limit deleted meanwhile is the step's failure, not made again.
+#[tokio::test]
+async fn a_sync_job_deleted_while_the_service_was_down_is_not_made_again() {
+    let sims = crate::world::Sims::start().await;
+    let opts = || options(IssuerMode::Http, Distribution::Sync);
+    let world = sims.world_with(None, opts()).await;
+    let old = world.seed(USER, APP);
+    world.kubernetes.next_jobs(
+        "sync",
+        JobBehaviour::Fail("Kubeclient::HttpError: 403 Forbidden".into()),
+        20,
+    );
+    world.app.post_webhook(crate::helpers::capture("01-")).await;
+    for _ in 0..20 {
+        world.engine.tick().await.unwrap();
+        if world.kubernetes.jobs_created("sync") == 1 {
+            break;
+        }
+        world.clock.advance(std::time::Duration::from_secs(3));
+    }
+    assert_eq!(world.kubernetes.jobs_created("sync"), 1);
+    let (sims, dir) = world.crash().await;
+    // While it is down, the Job fails and the CronJob's history limit deletes it.
+    sims.production().kubernetes.finish_and_remove_jobs("sync");
+    let world = sims.world_with(Some(dir), opts()).await;
+    world.run_to_the_end().await;
+    let row = &world.rotations().await[0];
+    assert!(
+        row.phase == "rolled_back" || row.phase == "failed",
+        "{row:#?}"
+    );
+    let outcome = row.outcome.clone().unwrap_or_default();
+    assert!(
+        outcome.contains("was deleted before its end was read"),
+        "{outcome}"
+    );
+    // `finish_and_remove_jobs` took the first Job out of the count with it: any Job counted
+    // now was made after the restart.
+    assert_eq!(
+        world.kubernetes.jobs_created("sync"),
+        0,
+        "never made again, across the restart"
+    );
+    assert!(world.signon.is_live(&old));
+}

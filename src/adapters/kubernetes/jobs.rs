@@ -209,7 +209,7 @@ pub struct Run<'a> {
 pub struct CreatedJobs(Arc<Mutex<BTreeSet<String>>>);
 
 impl CreatedJobs {
-    fn insert(&self, name: &str) {
+    pub(super) fn insert(&self, name: &str) {
         self.0
             .lock()
             .expect("lock never poisoned")

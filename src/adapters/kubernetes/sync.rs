@@ -22,6 +22,11 @@ pub struct SyncDistributor {
 }
 
 impl SyncDistributor {
+    /// The sync Job's name for a key, less its attempt number.
+    fn base(&self, key: &str) -> String {
+        format!("{}-tr-{}", self.cronjob, &name_hash(&[key])[..8])
+    }
+
     pub fn new(cluster: Cluster, cronjob: &str) -> Self {
         Self {
             cluster,
@@ -72,6 +77,10 @@ impl Distributor for SyncDistributor {
         true
     }
 
+    fn started_before(&self, key: &str) {
+        self.created.insert(&format!("{}-1", self.base(key)));
+    }
+
     /// Runs Signon's sync; `value` is not needed (Signon has it).
     async fn place(
         &self,
@@ -80,7 +89,7 @@ impl Distributor for SyncDistributor {
         _value: Option<&SecretString>,
         rotation_id: &str,
     ) -> Result<(), AdapterError> {
-        let base = format!("{}-tr-{}", self.cronjob, &name_hash(&[rotation_id])[..8]);
+        let base = self.base(rotation_id);
         // The rotation id may carry a purpose (`<id>/rollback`); the label takes the id alone.
         let id = rotation_id.split('/').next().unwrap_or(rotation_id);
         // Once per rotation: a failed sync is the step's failure, with its reason (a second

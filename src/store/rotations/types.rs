@@ -59,6 +59,8 @@ pub struct RotationRow {
     pub distributed_at_ms: Option<i64>,
     /// The tokens listed before the mint (JSON), for an issuer that cannot mint idempotently.
     pub known_tokens: Option<String>,
+    /// The key of the sync Job asked for last, written before it is made.
+    pub sync_requested: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -150,7 +152,8 @@ pub(crate) const ROTATION_COLUMNS: &str = "id, environment, api_user, applicatio
     old_token_expires_at_ms, old_token_last8, old_secret_fingerprint, old_secret_sealed, \
     new_token_id, new_token_expires_at_ms, new_token_fingerprint, new_token_last4, \
     new_token_sealed, verified_at_ms, grace_until_ms, finished_at_ms, alertname, silence_id, mode, plan, \
-    thread_id, approval_ts, decided_by, adopted, rollout_baseline, distributed_at_ms, known_tokens";
+    thread_id, approval_ts, decided_by, adopted, rollout_baseline, distributed_at_ms, known_tokens, \
+    sync_requested";
 
 /// Raised when a rotation is no longer in the phase a step started from.
 pub const MOVED_ON: &str = "rotation is no longer in the phase this step started from";
