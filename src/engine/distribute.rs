@@ -96,6 +96,8 @@ impl Engine {
                 self.before_sync(row, up.distributor.as_ref(), &row.id)
                     .await
             );
+            // Forward, Signon's sync writes the new token itself (it is the longest-lived).
+            let value = value.filter(|_| !up.distributor.syncs_from_signon());
             attempt!(
                 up.distributor
                     .place(&permit, &placement, value.as_ref(), &row.id)
@@ -335,32 +337,40 @@ impl Engine {
             }
             rollback_baseline = Some(taken);
         }
-        if up.distributor.syncs_from_signon() {
-            // Signon syncs the longest-lived live token: the new one must die first.
-            if let Some(new) = revoke_new(&mut done) {
-                attempt!(up.issuer.revoke(&permit, &target, &new, &row.id).await);
-            }
-            if let (false, Some(p)) = (restored, &placement) {
-                let key = format!("{}/rollback", row.id);
-                attempt!(self.before_sync(row, up.distributor.as_ref(), &key).await);
-                attempt!(up.distributor.place(&permit, p, None, &key).await);
-                done.push(format!(
-                    "Signon's sync put the old token back in Secret {}",
-                    p.name
-                ));
-            }
-        } else {
-            if let (false, Some(p), Some(sealed)) = (restored, &placement, &row.old_secret_sealed) {
-                let old = attempt!(
-                    self.keys
-                        .open(sealed, &context(row, "old"))
-                        .map_err(|e| journal(&e.to_string()))
-                );
-                attempt!(up.distributor.place(&permit, p, Some(&old), &row.id).await);
-                done.push(format!("Secret {} holds the old token again", p.name));
-            }
-            if let Some(new) = revoke_new(&mut done) {
-                attempt!(up.issuer.revoke(&permit, &target, &new, &row.id).await);
+        // The old token goes back first; the new one is revoked only once the consumers are
+        // back on the old one, so no pod loses the token it runs on in between.
+        let mut revoke_first = false;
+        if let (true, Some(p), Some(_)) = (restored, &placement, &old_print) {
+            // Written back by an earlier pass of this step (which then waited on the consumers).
+            done.push(format!("Secret {} holds the old token again", p.name));
+        }
+        if let (false, Some(p)) = (restored, &placement) {
+            match &row.old_secret_sealed {
+                Some(sealed) => {
+                    let old = attempt!(
+                        self.keys
+                            .open(sealed, &context(row, "old"))
+                            .map_err(|e| journal(&e.to_string()))
+                    );
+                    attempt!(up.distributor.place(&permit, p, Some(&old), &row.id).await);
+                    done.push(format!("Secret {} holds the old token again", p.name));
+                }
+                // Nothing kept to write back (the Secret was empty before): only Signon's sync
+                // can put a token there, the longest-lived live one, so the new one dies first.
+                None if up.distributor.syncs_from_signon() => {
+                    revoke_first = true;
+                    if let Some(new) = revoke_new(&mut done) {
+                        attempt!(up.issuer.revoke(&permit, &target, &new, &row.id).await);
+                    }
+                    let key = format!("{}/rollback", row.id);
+                    attempt!(self.before_sync(row, up.distributor.as_ref(), &key).await);
+                    attempt!(up.distributor.place(&permit, p, None, &key).await);
+                    done.push(format!(
+                        "Signon's sync put the old token back in Secret {}",
+                        p.name
+                    ));
+                }
+                None => {}
             }
         }
         if row.adopted != 0 {
@@ -398,6 +408,9 @@ impl Engine {
                     state.waiting, state.deadline_seconds
                 ));
             }
+        }
+        if !revoke_first && let Some(new) = revoke_new(&mut done) {
+            attempt!(up.issuer.revoke(&permit, &target, &new, &row.id).await);
         }
         let cause = row
             .outcome

@@ -81,14 +81,21 @@ impl Distributor for SyncDistributor {
         self.created.insert(&format!("{}-1", self.base(key)));
     }
 
-    /// Runs Signon's sync; `value` is not needed (Signon has it).
+    /// Runs Signon's sync, which writes the longest-lived live token; or, given a value (a
+    /// rollback's old token, while the new one is still live and so still "longest-lived"),
+    /// writes it as token-rotator does with `apply`, so the new token can stay alive until the
+    /// consumers are back on the old one. Signon's next sync writes the same token once the new
+    /// one is revoked.
     async fn place(
         &self,
         _permit: &Permit,
-        _placement: &Placement,
-        _value: Option<&SecretString>,
+        placement: &Placement,
+        value: Option<&SecretString>,
         rotation_id: &str,
     ) -> Result<(), AdapterError> {
+        if let Some(value) = value {
+            return super::secret::apply(&self.cluster, &placement.name, value, rotation_id).await;
+        }
         let base = self.base(rotation_id);
         // The rotation id may carry a purpose (`<id>/rollback`); the label takes the id alone.
         let id = rotation_id.split('/').next().unwrap_or(rotation_id);

@@ -17,10 +17,6 @@ const NOT_AN_APPROVER: (&str, &str) = ("U0MALLORY", "mallory");
 const DEMO_SLACK: &str = r##"
 [slack]
 channel = "#token-rotator"
-[environments.integration]
-slack_channel = "C0INTEGRATION"
-[environments.production]
-slack_channel = "C0PRODUCTION"
 
 [[rules]]
 name = "demo-ha-fast-asks-first"
@@ -38,8 +34,16 @@ pub(super) fn demo_config() -> anyhow::Result<Config> {
     let first_rule = shipped
         .find("[[rules]]")
         .context("the shipped config has rules")?;
-    // The shipped environments stay served; their shadow mode is switched off below.
-    let head = &shipped[..first_rule];
+    // The shipped environments stay served (their shadow mode is switched off below), each
+    // with a Slack channel of its own.
+    let mut head = shipped[..first_rule].to_owned();
+    for (table, channel) in [
+        ("[environments.integration]\n", "C0INTEGRATION"),
+        ("[environments.production]\n", "C0PRODUCTION"),
+    ] {
+        ensure!(head.contains(table), "the shipped config has {table:?}");
+        head = head.replacen(table, &format!("{table}slack_channel = \"{channel}\"\n"), 1);
+    }
     let text = format!("{head}{DEMO_SLACK}\n{}", &shipped[first_rule..]);
     Config::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config: {}", e.render(&text)))
 }
