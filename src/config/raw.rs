@@ -230,34 +230,10 @@ fn validate(
             ),
         )
     });
-    let metrics_listen = pick(raw.metrics_listen, &env, "metrics_listen", None).and_then(|m| {
-        m.value
-            .parse::<SocketAddr>()
-            .map_err(|e| {
-                checker.report(
-                    &m.from,
-                    format!(
-                        "metrics_listen {:?} is not an address like 127.0.0.1:9090: {e}",
-                        m.value
-                    ),
-                )
-            })
-            .ok()
-    });
-    let public_listen = pick(raw.public_listen, &env, "public_listen", None).and_then(|m| {
-        m.value
-            .parse::<SocketAddr>()
-            .map_err(|e| {
-                checker.report(
-                    &m.from,
-                    format!(
-                        "public_listen {:?} is not an address like 0.0.0.0:8443: {e}",
-                        m.value
-                    ),
-                )
-            })
-            .ok()
-    });
+    let metrics_listen = pick(raw.metrics_listen, &env, "metrics_listen", None)
+        .and_then(|m| address(checker, "metrics_listen", &m, "127.0.0.1:9090"));
+    let public_listen = pick(raw.public_listen, &env, "public_listen", None)
+        .and_then(|m| address(checker, "public_listen", &m, "0.0.0.0:8443"));
     let busy = pick(
         raw.journal_busy_timeout,
         &env,
@@ -452,4 +428,26 @@ fn secure_or_loopback(url: &str) -> bool {
         },
         _ => false,
     }
+}
+
+/// A socket address, or a problem naming `key`, what it was and an example.
+fn address(
+    checker: &mut Checker,
+    key: &str,
+    value: &Sourced<String>,
+    example: &str,
+) -> Option<SocketAddr> {
+    value
+        .value
+        .parse::<SocketAddr>()
+        .map_err(|e| {
+            checker.report(
+                &value.from,
+                format!(
+                    "{key} {:?} is not an address like {example}: {e}",
+                    value.value
+                ),
+            )
+        })
+        .ok()
 }

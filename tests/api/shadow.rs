@@ -16,7 +16,7 @@ async fn shadow_world(environments: Vec<&'static str>) -> World {
 }
 
 /// Requests that change something, per simulator: none may arrive in shadow.
-fn mutations(world: &World) -> u32 {
+pub(crate) fn mutations(world: &World) -> u32 {
     let mut total = world.alertmanager.faults.calls("post");
     for env in ENVIRONMENTS {
         let sims = world.env(env);

@@ -3,18 +3,8 @@
 
 use crate::helpers::alert_body;
 use crate::rotation::{APP, USER};
-use crate::world::{ENVIRONMENTS, Sims, World, WorldOptions};
-
-/// Requests that change something, in every environment's simulators.
-fn mutations(world: &World) -> u32 {
-    let mut total = world.alertmanager.faults.calls("post");
-    for env in ENVIRONMENTS {
-        let sims = world.env(env);
-        total += sims.signon.faults.calls("mint") + sims.signon.faults.calls("revoke");
-        total += sims.kubernetes.faults.calls("apply");
-    }
-    total
-}
+use crate::shadow::mutations;
+use crate::world::{Sims, WorldOptions};
 
 #[tokio::test]
 async fn an_environment_this_instance_does_not_serve_is_unroutable_never_active() {
