@@ -226,7 +226,15 @@ impl Engine {
                 phase: Phase::Planned.as_str(),
                 trigger: format!("schedule:{}", s.name),
                 alertname: None,
-                mode: "active",
+                // The environment's mode, as for an alert: a shadow environment only plans, and
+                // one not served is shadow too.
+                mode: self
+                    .settings
+                    .modes
+                    .get(&s.environment)
+                    .copied()
+                    .unwrap_or(crate::policy::Mode::Shadow)
+                    .as_str(),
                 next_attempt_at: Some(now),
                 outcome: None,
                 reason: format!(

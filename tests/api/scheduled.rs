@@ -309,3 +309,29 @@ async fn world_with_many_tokens() -> (World, std::path::PathBuf, String) {
     }
     (world, path, first)
 }
+
+#[tokio::test]
+async fn a_scheduled_target_in_a_shadow_environment_only_plans() {
+    let sims = Sims::start().await;
+    let dir = tempfile::tempdir().unwrap().keep();
+    let path = dir.join("synoptic.token");
+    let first = sims.synoptic.add_token(Some(sims.clock.now() + DAY), &[]);
+    std::fs::write(&path, &first).unwrap();
+    let options = WorldOptions {
+        schedules: vec![daily(&path, false)],
+        shadow: vec!["production"],
+        ..WorldOptions::default()
+    };
+    let world = sims.world_with(None, options).await;
+    world.run_to_the_end().await;
+    let rows = world.rotations().await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].mode, "shadow");
+    assert_eq!(rows[0].phase, "planned_only", "{rows:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        first,
+        "nothing written"
+    );
+    assert_eq!(world.synoptic().live().len(), 1, "nothing minted");
+}
