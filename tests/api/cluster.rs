@@ -225,14 +225,9 @@ async fn a_restart_while_a_job_runs_re_attaches_to_that_job() {
     world.seed(USER, APP);
     world.app.post_webhook(capture("01-")).await;
     // Passes until the mint Job exists but has not finished.
-    for _ in 0..10 {
-        world.engine.tick().await.unwrap();
-        if world.kubernetes.jobs_of("mint") == 1 {
-            break;
-        }
-        // Past the poll interval of a waiting step.
-        world.clock.advance(Duration::from_secs(3));
-    }
+    world
+        .tick_until(|w| w.kubernetes.jobs_of("mint") == 1)
+        .await;
     assert_eq!(world.kubernetes.jobs_of("mint"), 1);
     assert_eq!(world.rotations().await[0].phase, "planned");
     let (sims, dir) = world.crash().await;

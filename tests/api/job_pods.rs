@@ -222,13 +222,9 @@ async fn a_sync_job_deleted_while_the_service_was_down_is_not_made_again() {
         20,
     );
     world.app.post_webhook(crate::helpers::capture("01-")).await;
-    for _ in 0..20 {
-        world.engine.tick().await.unwrap();
-        if world.kubernetes.jobs_created("sync") == 1 {
-            break;
-        }
-        world.clock.advance(std::time::Duration::from_secs(3));
-    }
+    world
+        .tick_until(|w| w.kubernetes.jobs_created("sync") == 1)
+        .await;
     assert_eq!(world.kubernetes.jobs_created("sync"), 1);
     let (sims, dir) = world.crash().await;
     // While it is down, the Job fails and the CronJob's history limit deletes it.

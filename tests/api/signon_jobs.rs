@@ -93,13 +93,9 @@ async fn a_mint_job_removed_by_its_ttl_is_recovered_by_key_not_run_again() {
     let world = sims.world_with(None, opts()).await;
     let old = world.seed(USER, APP);
     world.app.post_webhook(capture("01-")).await;
-    for _ in 0..10 {
-        world.engine.tick().await.unwrap();
-        if world.kubernetes.jobs_of("mint") == 1 {
-            break;
-        }
-        world.clock.advance(Duration::from_secs(3));
-    }
+    world
+        .tick_until(|w| w.kubernetes.jobs_of("mint") == 1)
+        .await;
     assert_eq!(world.kubernetes.jobs_of("mint"), 1);
     // The service stops; meanwhile the Job mints, finishes and is deleted with its log.
     let (sims, dir) = world.crash().await;

@@ -2,6 +2,18 @@
 //! here with the webhook's credential. Each test is one attack and what stops it.
 
 use crate::helpers::alert_body;
+
+/// A one-alert delivery about `api_user` and `application` in `environment`.
+fn about(fingerprint: &str, environment: &str, api_user: &str, application: &str) -> Vec<u8> {
+    alert_body(
+        fingerprint,
+        &[
+            ("environment", environment),
+            ("api_user", api_user),
+            ("application", application),
+        ],
+    )
+}
 use crate::rotation::{APP, USER};
 use crate::shadow::mutations;
 use crate::world::{Sims, WorldOptions};
@@ -54,14 +66,7 @@ mode = "active"
     };
     let world = Sims::start().await.world_with(None, options).await;
     world.seed(USER, APP);
-    let body = alert_body(
-        "f1",
-        &[
-            ("environment", "production"),
-            ("api_user", USER),
-            ("application", APP),
-        ],
-    );
+    let body = about("f1", "production", USER, APP);
     world.app.post_webhook(body).await;
     world.run_to_the_end().await;
     let rows = world.rotations().await;
@@ -81,14 +86,7 @@ async fn an_alert_for_a_pair_without_a_token_mints_nothing_in_either_mode() {
         world.signon.stop_provisioning();
         world.signon.add_user(USER, "Short URL Manager");
         world.signon.add_application(APP);
-        let body = alert_body(
-            "f1",
-            &[
-                ("environment", "production"),
-                ("api_user", USER),
-                ("application", APP),
-            ],
-        );
+        let body = about("f1", "production", USER, APP);
         world.app.post_webhook(body).await;
         world.run_to_the_end().await;
         let row = &world.rotations().await[0];
@@ -142,14 +140,7 @@ async fn every_spelling_of_a_special_case_meets_its_rule() {
         ),
     ];
     for (fingerprint, user, app, _) in cases {
-        let body = alert_body(
-            fingerprint,
-            &[
-                ("environment", "production"),
-                ("api_user", user),
-                ("application", app),
-            ],
-        );
+        let body = about(fingerprint, "production", user, app);
         assert_eq!(world.app.post_webhook(body).await.status(), 200);
     }
     let rows = world.app.journal_rows().await;
@@ -171,14 +162,7 @@ async fn two_spellings_of_one_application_are_one_rotation() {
         ("p1", USER, "Publishing API"),
         ("p2", "Short-URL-Manager@alphagov.co.uk", "publishing-api"),
     ] {
-        let body = alert_body(
-            fingerprint,
-            &[
-                ("environment", "production"),
-                ("api_user", user),
-                ("application", app),
-            ],
-        );
+        let body = about(fingerprint, "production", user, app);
         world.app.post_webhook(body).await;
     }
     world.run_to_the_end().await;
@@ -360,16 +344,8 @@ async fn finished_rotations_are_exported_then_pruned_after_the_retention() {
     let (logs, _guard) = crate::logs::capture();
     let world = Sims::start().await.world(None).await;
     world.seed(USER, APP);
-    let alert = |fingerprint: &str, application: &str| {
-        alert_body(
-            fingerprint,
-            &[
-                ("environment", "production"),
-                ("api_user", USER),
-                ("application", application),
-            ],
-        )
-    };
+    let alert =
+        |fingerprint: &str, application: &str| about(fingerprint, "production", USER, application);
     world.app.post_webhook(alert("a1", APP)).await;
     world.run_to_the_end().await;
     // Past the cooldown, a second rotation of the same target; and made-up targets.

@@ -132,6 +132,18 @@ impl World {
         panic!("never reached {phase}: {:#?}", self.rotations().await);
     }
 
+    /// Engine passes, the clock moved past a waiting step's poll interval after each, until
+    /// `done` holds (at most 20 passes): e.g. until a Job exists but has not finished.
+    pub async fn tick_until(&self, done: impl Fn(&World) -> bool) {
+        for _ in 0..20 {
+            self.engine.tick().await.unwrap();
+            if done(self) {
+                return;
+            }
+            self.clock.advance(Duration::from_secs(3));
+        }
+    }
+
     pub async fn rotations(&self) -> Vec<RotationRow> {
         rotations::all_rotations(self.engine.journal().pool())
             .await
