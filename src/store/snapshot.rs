@@ -65,7 +65,16 @@ pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError
     .map_err(StoreError::Read)?;
     let schedules = super::schedules::all(db).await?;
     let seconds = |ms: i64| ms as f64 / 1000.0;
+    let mut expiring_by_week = [0i64; crate::telemetry::EXPIRY_WEEKS];
+    for (_, _, _, at) in &expiries {
+        // Already expired counts in the first week: it needs a rotation soonest.
+        let week = ((at - now_ms).max(0) / (7 * 86_400_000)) as usize;
+        if let Some(n) = expiring_by_week.get_mut(week) {
+            *n += 1;
+        }
+    }
     Ok(JournalSnapshot {
+        expiring_by_week,
         next_rotation: schedules
             .into_iter()
             .map(|(name, due)| (name, seconds(due)))

@@ -54,6 +54,19 @@ pub struct TargetLabels {
     pub application: String,
 }
 
+/// How many weeks ahead `token_rotator_tokens_expiring` counts.
+pub const EXPIRY_WEEKS: usize = 12;
+
+/// `week="1"` … `week="12"`: the week from now a token expires in.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct WeekLabel {
+    pub(super) week: &'static str,
+}
+
+pub(super) const WEEKS: [&str; EXPIRY_WEEKS] = [
+    "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12",
+];
+
 /// What the journal says now, for the scrape-time gauges.
 #[derive(Debug, Default)]
 pub struct JournalSnapshot {
@@ -62,6 +75,8 @@ pub struct JournalSnapshot {
     pub slack_queue: i64,
     /// Expiry (Unix seconds) of the token each target's last finished rotation made.
     pub token_expiry: Vec<(TargetLabels, f64)>,
+    /// The same tokens counted by the week (from now) they expire in: bounded, always 12 series.
+    pub expiring_by_week: [i64; EXPIRY_WEEKS],
     /// When the current firing episode of each target's alert first arrived (Unix seconds).
     pub alert_first_seen: Vec<(TargetLabels, f64)>,
     pub last_success: Option<f64>,

@@ -11,7 +11,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::labels::{
     ActionLabel, ErrorLabel, JournalSnapshot, OutcomeLabel, PhaseLabel, ScheduleLabel, StatusLabel,
-    TargetLabels, UpstreamLabel, UpstreamOutcome, WebhookOutcome,
+    TargetLabels, UpstreamLabel, UpstreamOutcome, WEEKS, WebhookOutcome, WeekLabel,
 };
 use crate::engine::Phase;
 use crate::policy::ActionKind;
@@ -46,6 +46,7 @@ pub struct Metrics {
     phase_age: Family<PhaseLabel, Gauge<f64, AtomicU64>>,
     slack_queue: Gauge,
     token_expiry: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    tokens_expiring: Family<WeekLabel, Gauge>,
     alert_first_seen: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     last_success: Gauge<f64, AtomicU64>,
     slack_errors: Family<ErrorLabel, Counter>,
@@ -92,6 +93,15 @@ impl Metrics {
         let slack_queue = Gauge::default();
         let token_expiry = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
         let alert_first_seen = Family::<TargetLabels, Gauge<f64, AtomicU64>>::default();
+        let tokens_expiring = Family::<WeekLabel, Gauge>::default();
+        registry.register(
+            "token_rotator_tokens_expiring",
+            "Tokens of finished rotations expiring in each of the next 12 weeks (week 1: within 7 days or already expired)",
+            tokens_expiring.clone(),
+        );
+        for week in WEEKS {
+            let _ = tokens_expiring.get_or_create(&WeekLabel { week });
+        }
         let last_success = Gauge::<f64, AtomicU64>::default();
         let slack_errors = Family::<ErrorLabel, Counter>::default();
         let next_rotation = Family::<ScheduleLabel, Gauge<f64, AtomicU64>>::default();
@@ -253,6 +263,7 @@ impl Metrics {
             phase_age,
             slack_queue,
             token_expiry,
+            tokens_expiring,
             alert_first_seen,
             last_success,
             slack_errors,
@@ -351,6 +362,11 @@ impl Metrics {
         self.token_expiry.clear();
         for (target, expiry) in snapshot.token_expiry {
             self.token_expiry.get_or_create(&target).set(expiry);
+        }
+        for (week, count) in WEEKS.into_iter().zip(snapshot.expiring_by_week) {
+            self.tokens_expiring
+                .get_or_create(&WeekLabel { week })
+                .set(count);
         }
         self.alert_first_seen.clear();
         for (target, seen) in snapshot.alert_first_seen {

@@ -8,7 +8,7 @@ use std::io::{BufWriter, IsTerminal};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
-pub use labels::{JournalSnapshot, TargetLabels, WebhookOutcome};
+pub use labels::{EXPIRY_WEEKS, JournalSnapshot, TargetLabels, WebhookOutcome};
 pub use metrics::Metrics;
 
 /// `TOKEN_ROTATOR_LOG_FORMAT=json` for JSON lines, anything else for text; level from `RUST_LOG`

@@ -8,6 +8,7 @@ mod cluster;
 mod crash;
 mod failover;
 mod failures;
+mod grafana;
 mod handover;
 mod helpers;
 mod hostile;

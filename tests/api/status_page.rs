@@ -52,8 +52,8 @@ async fn the_page_lists_every_rotation_of_the_journal_and_filters() {
         "done",
     ] {
         assert!(
-            detail.contains(&format!("<td>{phase}</td>")),
-            "{phase} missing from the audit trail"
+            detail.contains(&format!("<li data-phase=\"{phase}\"")),
+            "{phase} missing from the phase timeline"
         );
     }
     let (status, _) = get(&world, "/rotations/not-a-rotation", true).await;
@@ -158,4 +158,60 @@ async fn the_json_list_comes_in_pages_linked_by_their_next() {
     expected.sort();
     seen.sort();
     assert_eq!(seen, expected, "every rotation once, across the pages");
+}
+
+/// The `<span class="n">` count of the summary band's link to `class`.
+fn band_count(html: &str, class: &str) -> usize {
+    let link = format!("href=\"/?class={class}\"><span class=\"n\">");
+    let at = html
+        .find(&link)
+        .unwrap_or_else(|| panic!("no {class} in the band: {html}"));
+    let rest = &html[at + link.len()..];
+    rest[..rest.find('<').unwrap()].parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_first_screen_says_what_needs_a_person_and_what_expires_next() {
+    let world = rotated_world().await;
+    let rotations = world.rotations().await;
+    let (_, html) = get(&world, "/", true).await;
+    let manual = rotations.iter().filter(|r| r.phase == "manual").count();
+    let done = rotations.iter().filter(|r| r.phase == "done").count();
+    assert!(manual > 0 && done > 0, "{rotations:#?}");
+    assert_eq!(band_count(&html, "needs_person"), manual);
+    assert_eq!(
+        band_count(&html, "done"),
+        done,
+        "done within the last 7 days"
+    );
+    assert_eq!(band_count(&html, "shadow"), 0);
+
+    // Each band link is the filtered list.
+    let (_, needs) = get(&world, "/?class=needs_person", true).await;
+    assert_eq!(needs.matches("<tr class=\"").count(), manual, "{needs}");
+    assert_eq!(needs.matches("<tr class=\"manual\"").count(), manual);
+
+    // What needs someone comes before what went well.
+    let first_manual = html.find("<tr class=\"manual\"").unwrap();
+    let first_done = html.find("<tr class=\"done\"").unwrap();
+    assert!(first_manual < first_done, "manual rows first");
+
+    // The done rotations' new tokens are the next to expire, with no rotation planned yet, and
+    // the timeline counts them in its twelve weeks.
+    let panel = &html[html.find("id=\"next-h\"").unwrap()..html.find("id=\"tl-h\"").unwrap()];
+    for r in rotations.iter().filter(|r| r.phase == "done") {
+        assert!(
+            panel.contains(&format!("href=\"/rotations/{}\"", r.id)),
+            "{panel}"
+        );
+    }
+    assert_eq!(
+        panel.matches("<strong>no rotation</strong>").count(),
+        done,
+        "{panel}"
+    );
+    assert!(html.contains("<svg class=\"timeline\""), "{html}");
+    let rects = html.matches("<rect class=\"v-no-rotation\"").count();
+    assert!(rects >= 1, "a bar for the expiring tokens: {html}");
+    assert!(!html.contains("<script"), "no script on the page");
 }

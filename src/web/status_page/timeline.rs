@@ -1,0 +1,82 @@
+//! The expiry timeline: known tokens per week for the next twelve weeks, as inline SVG drawn on
+//! the server (no script), stacked by whether a rotation covers them. The same numbers follow
+//! as a table, so neither colour nor the picture is the only way to read them.
+
+use maud::{Markup, PreEscaped, html};
+
+use super::overview::{Cover, Expiring};
+
+const WEEKS: usize = 12;
+const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
+const BAR: u32 = 40;
+const HEIGHT: u32 = 120;
+
+/// Counts per week and cover; tokens already expired count in the first week.
+fn buckets(expiring: &[Expiring<'_>], now_ms: i64) -> [[u32; 4]; WEEKS] {
+    let mut weeks = [[0u32; 4]; WEEKS];
+    for e in expiring.iter().filter(|e| e.cover != Cover::Done) {
+        let week = ((e.at_ms - now_ms).max(0) / WEEK_MS) as usize;
+        if let Some(w) = weeks.get_mut(week) {
+            w[e.cover as usize] += 1;
+        }
+    }
+    weeks
+}
+
+pub(super) fn timeline(expiring: &[Expiring<'_>], now_ms: i64) -> Markup {
+    let weeks = buckets(expiring, now_ms);
+    let most = weeks
+        .iter()
+        .map(|w| w.iter().sum::<u32>())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let width = BAR * WEEKS as u32;
+    html! {
+        section.panel aria-labelledby="tl-h" {
+            h2 #tl-h { "Expiring in the next 12 weeks" }
+            svg.timeline viewBox={ "0 0 " (width) " " (HEIGHT + 16) } role="img"
+                aria-labelledby="tl-h" preserveAspectRatio="xMinYMin meet" {
+                @for (i, w) in weeks.iter().enumerate() {
+                    (PreEscaped(bar(i, w, most)))
+                    text x=(i as u32 * BAR + BAR / 2) y=(HEIGHT + 13) text-anchor="middle" { "w" (i + 1) }
+                }
+            }
+            ul.legend { @for c in Cover::ALL.iter().filter(|c| **c != Cover::Done) {
+                li { span class={ "sw v-" (c.word().replace(' ', "-")) } {} " " (c.word()) }
+            } }
+            details {
+                summary { "the timeline as a table" }
+                table {
+                    thead { tr { th scope="col" { "week" } @for c in &Cover::ALL[..3] { th scope="col" { (c.word()) } } } }
+                    tbody { @for (i, w) in weeks.iter().enumerate() {
+                        tr { th scope="row" { "w" (i + 1) } td { (w[0]) } td { (w[1]) } td { (w[2]) } }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+/// One week's stacked bar; each segment carries its count as a tooltip (`<title>`).
+fn bar(week: usize, counts: &[u32; 4], most: u32) -> String {
+    let mut out = String::new();
+    let mut y = HEIGHT;
+    for cover in &Cover::ALL[..3] {
+        let n = counts[*cover as usize];
+        if n == 0 {
+            continue;
+        }
+        let h = (n * HEIGHT / most).max(2);
+        y -= h.min(y);
+        out.push_str(&format!(
+            "<rect class=\"v-{}\" x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{h}\"><title>week {}: {n} {}</title></rect>",
+            cover.word().replace(' ', "-"),
+            week as u32 * BAR + 4,
+            BAR - 8,
+            week + 1,
+            cover.word(),
+        ));
+    }
+    out
+}
