@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
+use token_rotator::engine::Phase;
 
 use crate::helpers::{alert_body, capture, fixture};
 use crate::real_alertmanager::free_port;
@@ -159,7 +160,6 @@ async fn the_status_page_renders_the_journal_and_labels_as_text_in_chromium() {
             ],
         ))
         .await;
-    world.run_to_the_end().await;
 
     let port = free_port();
     let driver = Driver(
@@ -171,6 +171,11 @@ async fn the_status_page_renders_the_journal_and_labels_as_text_in_chromium() {
             .expect("chromedriver starts"),
     );
     let client = session(port).await;
+
+    // Mid-way, while a rotation waits out its grace period, the timeline has a bar to draw.
+    world.run_until(Phase::Grace).await;
+    fits_and_shoot(&client, &world.app.url("/"), "status-page").await;
+    world.run_to_the_end().await;
 
     client.goto(&world.app.url("/")).await.unwrap();
     let rows = client
@@ -237,7 +242,7 @@ async fn the_status_page_renders_the_journal_and_labels_as_text_in_chromium() {
         .find(|r| r.mode == "shadow")
         .expect("a shadow plan");
     let pages = [
-        ("status-page", world.app.url("/")),
+        ("status-page-ended", world.app.url("/")),
         (
             "rotation-page",
             world.app.url(&format!("/rotations/{}", done.id)),

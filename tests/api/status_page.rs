@@ -210,8 +210,34 @@ async fn the_first_screen_says_what_needs_a_person_and_what_expires_next() {
         done,
         "{panel}"
     );
-    assert!(html.contains("<svg class=\"timeline\""), "{html}");
-    let rects = html.matches("<rect class=\"v-no-rotation\"").count();
-    assert!(rects >= 1, "a bar for the expiring tokens: {html}");
     assert!(!html.contains("<script"), "no script on the page");
+}
+
+#[tokio::test]
+async fn the_timeline_draws_tokens_whose_rotation_is_running() {
+    let world = spawn_world().await;
+    world.seed_every_environment("email-alert-api@alphagov.co.uk", "Email Alert API");
+    world.app.post_webhook(crate::helpers::capture("05-")).await;
+    world.run_until(token_rotator::engine::Phase::Grace).await;
+    let (_, html) = get(&world, "/", true).await;
+    let running = world
+        .rotations()
+        .await
+        .into_iter()
+        .filter(|r| r.phase == "grace")
+        .count();
+    assert!(running > 0);
+    assert_eq!(band_count(&html, "in_progress"), running);
+    // The alerted tokens expire within days: drawn in the first weeks as running.
+    let svg = &html[html.find("<svg class=\"timeline\"").unwrap()..html.find("</svg>").unwrap()];
+    let drawn: usize = svg
+        .split("<rect class=\"v-running\"")
+        .skip(1)
+        .map(|rect| {
+            let title = &rect[rect.find("<title>").unwrap()..];
+            title.split(' ').nth(2).unwrap().parse::<usize>().unwrap()
+        })
+        .sum();
+    assert_eq!(drawn, running, "{svg}");
+    assert!(html.contains("<strong>running</strong> (grace)"), "{html}");
 }

@@ -58,7 +58,7 @@ impl Class {
     /// A symbol beside the colour, so colour is never the only signal.
     pub(super) fn mark(self) -> &'static str {
         match self {
-            Class::NeedsPerson => "✋",
+            Class::NeedsPerson => "⚠",
             Class::Failing => "✖",
             Class::InProgress => "↻",
             Class::Done => "✔",

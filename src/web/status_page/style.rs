@@ -14,7 +14,8 @@ border:1px solid #b1b4b6;border-left:6px solid #505a5f;text-decoration:none;colo
 .band .n{font-size:1.6rem;font-weight:bold;display:block}.band .zero a{color:#505a5f}\
 .c-needs_person a,.c-needs_person{border-left-color:#d4351c}.c-failing a,.c-failing{border-left-color:#942514}\
 .c-in_progress a{border-left-color:#1d70b8}.c-done a{border-left-color:#00703c}\
-.c-shadow a{border-left-color:#4c2c92}\
+.c-shadow a{border-left-color:#4c2c92}p.c-in_progress{border-left-color:#1d70b8}\
+p.c-done{border-left-color:#00703c}p.c-shadow{border-left-color:#4c2c92}\
 .panels{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,24rem),1fr))}\
 .panel{min-width:0}ol.next{padding-left:1.5rem;margin:0}ol.next li{margin:.2rem 0;overflow-wrap:anywhere}\
 .trunc{display:inline-block;max-width:16rem;overflow:hidden;text-overflow:ellipsis;\
@@ -36,7 +37,7 @@ padding-left:1rem;border-left:3px solid #b1b4b6}ol.story li{margin:0 0 .8rem;pos
 ol.story li:before{content:'';position:absolute;left:-1.45rem;top:.35rem;width:.7rem;\
 height:.7rem;border-radius:50%;background:#1d70b8}ol.story li.retry:before{background:#f47738}\
 .why{overflow-wrap:anywhere}.who,.dur{color:#505a5f}\
-@media (max-width:45rem){table.list thead{position:absolute;left:-9999px}\
+@media (max-width:45rem){h1{font-size:1.4rem}table.list thead{position:absolute;left:-9999px}\
 table.list tr{display:block;border-bottom:2px solid #b1b4b6;padding:.3rem 0}\
 table.list td{display:inline-block;border:0;padding:.1rem .5rem;max-width:100%}\
 table.list td.trunc{display:inline-block;max-width:100%}dl.facts{grid-template-columns:1fr}}\

@@ -35,6 +35,9 @@ pub(super) fn timeline(expiring: &[Expiring<'_>], now_ms: i64) -> Markup {
     html! {
         section.panel aria-labelledby="tl-h" {
             h2 #tl-h { "Expiring in the next 12 weeks" }
+            @if weeks.iter().flatten().all(|n| *n == 0) {
+                p { "No known token expires in the next 12 weeks without a finished rotation." }
+            }
             svg.timeline viewBox={ "0 0 " (width) " " (HEIGHT + 16) } role="img"
                 aria-labelledby="tl-h" preserveAspectRatio="xMinYMin meet" {
                 @for (i, w) in weeks.iter().enumerate() {
@@ -58,7 +61,8 @@ pub(super) fn timeline(expiring: &[Expiring<'_>], now_ms: i64) -> Markup {
     }
 }
 
-/// One week's stacked bar; each segment carries its count as a tooltip (`<title>`).
+/// One week's stacked bar; each segment carries its count as a tooltip (`<title>`). Written as
+/// a string: only numbers and this module's own words go in, so there is nothing to escape.
 fn bar(week: usize, counts: &[u32; 4], most: u32) -> String {
     let mut out = String::new();
     let mut y = HEIGHT;
