@@ -6,6 +6,7 @@
 //! limit for `chat.postMessage`) and edits at Slack's Tier 3 pace; anything waiting stays in the
 //! journal, so a burst, a 429 or an outage delays messages and never loses one.
 
+mod direct;
 mod health;
 mod pace;
 pub mod render;
@@ -22,6 +23,7 @@ use tokio::sync::Notify;
 use crate::adapters::slack::{SlackApi, SlackError};
 use crate::clock::Clock;
 use crate::leader::Leadership;
+use crate::secrets::Keys;
 use crate::store::outbox::{self, NoticeKind, NotificationRow};
 use crate::store::threads::{self, ThreadRow};
 use crate::store::{Journal, StoreError};
@@ -45,6 +47,8 @@ pub struct Notifier {
     wake: Arc<Notify>,
     /// Posting is a side effect: only while this replica leads.
     leader: Arc<Leadership>,
+    /// Opens the sealed direct messages (handover links); without it they wait.
+    keys: Option<Keys>,
 }
 
 impl Notifier {
@@ -65,7 +69,14 @@ impl Notifier {
             health: Arc::new(SlackHealth::default()),
             wake: Arc::new(Notify::new()),
             leader: Leadership::sole(),
+            keys: None,
         }
+    }
+
+    /// Opens sealed direct messages with `keys` (the engine's).
+    pub fn with_keys(mut self, keys: Keys) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     /// Posts only while `leader` leads.
@@ -127,6 +138,7 @@ impl Notifier {
         for thread in threads::with_work(pool, now).await? {
             calls += self.tell(&thread).await?;
         }
+        calls += self.tell_directly().await?;
         Ok(calls)
     }
 

@@ -153,6 +153,24 @@ impl SlackApi {
         self.call("chat.update", Args::Json(&body)).await.map(drop)
     }
 
+    /// The id (`D…`) of the bot's direct-message conversation with `user` (`U…`/`W…`), opened if
+    /// need be (`conversations.open` with one user: a 1:1 DM; scope `im:write`). Source:
+    /// slackapi/slack-api-specs `web-api/slack_web_openapi_v2.json`, `/conversations.open`.
+    pub async fn open_direct(&self, user: &str) -> Result<String, SlackError> {
+        let answer = self
+            .call("conversations.open", Args::Json(&json!({ "users": user })))
+            .await?;
+        answer["channel"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                SlackError::Unavailable(AdapterError::permanent(
+                    UPSTREAM,
+                    "conversations.open answered ok without a channel id",
+                ))
+            })
+    }
+
     /// The user ids in a user group (`S…`), for approvers named by group.
     pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
         // A read method: arguments in the query string, which every Web API method accepts.
