@@ -1,5 +1,6 @@
 //! One integration-test binary: the service over real HTTP on loopback.
 
+mod admission_policy;
 mod alertmanager;
 mod auth;
 mod browser;

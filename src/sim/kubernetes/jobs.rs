@@ -92,6 +92,12 @@ pub(super) struct SimJob {
     finished_at: Option<Timestamp>,
 }
 
+impl SimJob {
+    pub(super) fn object(&self) -> &Value {
+        &self.object
+    }
+}
+
 fn command(job: &Value) -> Vec<String> {
     let container = &job["spec"]["template"]["spec"]["containers"][0];
     let strings = |v: &Value| -> Vec<String> {
