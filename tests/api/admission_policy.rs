@@ -252,6 +252,27 @@ async fn the_policy_admits_every_write_of_the_full_paths_and_denies_any_other() 
         },
         image,
     );
+    let as_signon_runs = "run as Signon's pods do";
+    denied(
+        script.clone(),
+        &|w| container(w)["securityContext"]["privileged"] = json!(true),
+        as_signon_runs,
+    );
+    denied(
+        script.clone(),
+        &|w| container(w)["securityContext"]["readOnlyRootFilesystem"] = json!(false),
+        as_signon_runs,
+    );
+    denied(
+        sync.clone(),
+        &|w| w.object["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] = json!(false),
+        as_signon_runs,
+    );
+    denied(
+        script.clone(),
+        &|w| w.object["spec"]["template"]["spec"]["serviceAccountName"] = json!("token-rotator"),
+        as_signon_runs,
+    );
     let what_runs = "run one of its scripts";
     denied(
         script.clone(),
