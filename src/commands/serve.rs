@@ -195,7 +195,8 @@ pub async fn upstreams(
         None => Cluster::inferred(&kube.namespace, kube.timeout).await,
     }
     .map_err(anyhow::Error::msg)?
-    .observed(observer.clone());
+    .observed(observer.clone())
+    .with_max_jobs(kube.max_jobs);
     let build = |issuer| {
         Upstreams::build(
             client.clone(),

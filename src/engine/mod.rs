@@ -69,6 +69,9 @@ pub struct Engine {
     wake: Arc<Notify>,
     /// How many steps run at once, and which rotations are being stepped.
     slots: Arc<slots::Slots>,
+    /// Taking in alerts and starting due schedules: one pass at a time (two would both start a
+    /// rotation for one alert, and the journal would refuse the second).
+    intake: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +125,7 @@ impl Engine {
             slots: slots::Slots::new(settings.max_in_flight, settings.max_in_flight_per_upstream),
             settings,
             wake: Arc::new(Notify::new()),
+            intake: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -146,7 +150,7 @@ impl Engine {
     /// stepping is left to it. The pass ends when its steps have.
     pub async fn tick(&self) -> Result<Progress, EngineError> {
         use futures::StreamExt as _;
-        let alerts = self.ingest().await? + self.start_due().await?;
+        let alerts = self.start_new().await?;
         let due = rotations::due_rotations(&self.db, self.clock.now()).await?;
         let claimed: Vec<_> = due
             .into_iter()
@@ -177,6 +181,12 @@ impl Engine {
             steps,
             messages,
         })
+    }
+
+    /// New alerts and due schedules become rotations, one pass at a time.
+    async fn start_new(&self) -> Result<usize, EngineError> {
+        let _one = self.intake.lock().await;
+        Ok(self.ingest().await? + self.start_due().await?)
     }
 
     /// Shadow plans go to Slack as one message, not one per target.
@@ -262,8 +272,7 @@ impl Engine {
         steps: &mut tokio::task::JoinSet<()>,
         plans: &tokio::sync::mpsc::UnboundedSender<(RotationRow, String)>,
     ) -> Result<usize, EngineError> {
-        self.ingest().await?;
-        self.start_due().await?;
+        self.start_new().await?;
         let mut started = 0;
         for row in rotations::due_rotations(&self.db, self.clock.now()).await? {
             let Some(claim) = self.slots.claim(&row.id) else {

@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod cli;
 mod cluster;
+mod concurrency;
 mod crash;
 mod failover;
 mod failures;

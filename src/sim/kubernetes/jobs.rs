@@ -663,6 +663,9 @@ pub(super) async fn create_job(
             finished_at: None,
         },
     );
+    let running = jobs.values().filter(|j| !finished(&j.object)).count();
+    let mut peak = sim.peak_jobs.lock().expect("lock never poisoned");
+    *peak = (*peak).max(running);
     (StatusCode::CREATED, Json(job)).into_response()
 }
 

@@ -80,6 +80,8 @@ pub struct KubernetesSim {
     requests: Mutex<Vec<ApiRequest>>,
     /// The writes to Secrets, Jobs and Deployments, as admission would see them.
     admissions: Mutex<Vec<Admission>>,
+    /// The most Jobs running (created, not finished) at once.
+    peak_jobs: Mutex<usize>,
     resource_version: Mutex<u64>,
 }
 
@@ -107,6 +109,7 @@ impl KubernetesSim {
             lost_pods: Mutex::default(),
             requests: Mutex::default(),
             admissions: Mutex::default(),
+            peak_jobs: Mutex::default(),
             resource_version: Mutex::default(),
         })
     }
@@ -182,6 +185,11 @@ impl KubernetesSim {
     }
 
     /// Every request received so far, in order.
+    /// The most Jobs that were running (created, not yet finished) at once.
+    pub fn peak_jobs(&self) -> usize {
+        *self.peak_jobs.lock().expect("lock never poisoned")
+    }
+
     pub fn requests(&self) -> Vec<ApiRequest> {
         self.requests.lock().expect("lock never poisoned").clone()
     }
