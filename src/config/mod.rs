@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use cluster::{Distribution, IssuerMode};
-pub use schedules::{ScheduleDistribution, ScheduleSettings, SynopticSettings};
+pub use schedules::{CredentialApi, ScheduleDistribution, ScheduleSettings, SynopticSettings};
 
 use std::collections::BTreeMap;
 

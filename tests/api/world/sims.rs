@@ -86,6 +86,8 @@ pub struct WorldOptions {
     pub probes: Vec<(String, String)>,
     /// Scheduled targets (Synoptic, on the simulator).
     pub schedules: Vec<ScheduleSettings>,
+    /// `[synoptic]` for them; an empty `url` is the simulator's. `None`: the defaults.
+    pub synoptic: Option<SynopticSettings>,
     /// `[signon] initiator`: the Signon user the Job scripts act as.
     pub initiator: String,
 }
@@ -106,6 +108,7 @@ impl Default for WorldOptions {
             reloader: true,
             probes: Vec::new(),
             schedules: Vec::new(),
+            synoptic: None,
             initiator: token_rotator::sim::signon::SUPERADMIN.to_owned(),
         }
     }
@@ -262,11 +265,14 @@ impl Sims {
                     .schedules
                     .iter()
                     .map(|settings| {
-                        let synoptic = SynopticSettings {
-                            url: self.synoptic_http.url(),
-                            verify_path: "/v2/stations/latest?stid=WBB".into(),
-                            timeout,
-                        };
+                        let mut synoptic = options
+                            .synoptic
+                            .clone()
+                            .unwrap_or_else(|| SynopticSettings::at(""));
+                        if synoptic.url.is_empty() {
+                            synoptic.url = self.synoptic_http.url();
+                        }
+                        synoptic.timeout = timeout;
                         let key = SecretString::from(SYNOPTIC_KEY);
                         let clock = self.clock.clone() as Arc<dyn Clock>;
                         let built =
