@@ -60,24 +60,27 @@ pub async fn may_decide(
         return May::Decide;
     }
     let groups: Vec<&String> = approvers.iter().filter(|a| a.starts_with('S')).collect();
-    let mut unknown = false;
-    let mut asking = JoinSet::new();
+    // What Slack said a moment ago first: a member found there needs no call at all.
+    let mut unread = Vec::new();
     for group in groups {
         match cache.fresh(group) {
             Some(members) if members.iter().any(|m| m == user) => return May::Decide,
             Some(_) => {}
-            None => match api {
-                Some(api) => {
-                    let (api, group) = (api.clone(), group.clone());
-                    asking.spawn(async move {
-                        let members = api.group_members(&group).await;
-                        (group, members)
-                    });
-                }
-                // No bot token to ask with: groups cannot count (as `check-config` says).
-                None => {}
-            },
+            None => unread.push(group.clone()),
         }
+    }
+    // No bot token to ask with: groups cannot count (as `check-config` says).
+    let Some(api) = api else {
+        return May::NotDecide;
+    };
+    let mut unknown = false;
+    let mut asking = JoinSet::new();
+    for group in unread {
+        let api = api.clone();
+        asking.spawn(async move {
+            let members = api.group_members(&group).await;
+            (group, members)
+        });
     }
     let deadline = tokio::time::sleep(DEADLINE);
     tokio::pin!(deadline);
