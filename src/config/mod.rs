@@ -123,6 +123,8 @@ pub enum LeaderElection {
 pub struct SlackSettings {
     pub api_url: String,
     pub timeout: Duration,
+    /// Join a public channel that answers `not_in_channel` (needs the `channels:join` scope).
+    pub join_channels: bool,
 }
 
 /// The Alertmanagers (an HA set) of this cluster.

@@ -73,6 +73,18 @@ impl Notifier {
         notifications: &[i64],
     ) -> Result<(), StoreError> {
         self.metrics.slack_error(error.label());
+        if let SlackError::Refused { code, .. } = error
+            && code == "not_in_channel"
+            && self.api.joins()
+        {
+            match self.api.join(channel).await {
+                Ok(()) => {
+                    tracing::info!(channel, "joined the Slack channel; posting there next pass");
+                    return Ok(());
+                }
+                Err(e) => tracing::warn!(channel, error = %e, "cannot join the Slack channel"),
+            }
+        }
         match error {
             // Zero: our own pace had no slot for the plain-text retry; nothing to say.
             SlackError::RateLimited(wait) if wait.is_zero() => {}

@@ -134,6 +134,8 @@ pub struct SlackApi {
     /// `https://slack.com/api`, or a simulator's.
     base_url: String,
     token: SecretString,
+    /// `[slack] join_channels`: on `not_in_channel`, join the channel (`conversations.join`).
+    join_channels: bool,
 }
 
 impl SlackApi {
@@ -147,12 +149,31 @@ impl SlackApi {
             observer: Observer::default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             token,
+            join_channels: false,
         }
     }
 
     pub fn observed(mut self, observer: Observer) -> Self {
         self.observer = observer;
         self
+    }
+
+    /// Joins a public channel that answers `not_in_channel`, instead of waiting for a person.
+    pub fn joining(mut self, join_channels: bool) -> Self {
+        self.join_channels = join_channels;
+        self
+    }
+
+    pub fn joins(&self) -> bool {
+        self.join_channels
+    }
+
+    /// `conversations.join` (scope `channels:join`; public channels only, by id).
+    pub async fn join(&self, channel: &str) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel });
+        self.call("conversations.join", Args::Json(&body))
+            .await
+            .map(drop)
     }
 
     /// Posts `message` (`{"text", "blocks"}`) to `channel`; in a thread when `thread_ts` is given,

@@ -315,3 +315,29 @@ async fn an_approver_in_any_of_several_groups_may_decide_and_groups_are_read_onc
     assert_eq!(click_now(&world, &first, APPROVE, "U0BOB").await, 200);
     assert_eq!(world.slack.faults.calls("usergroups.users.list"), asked);
 }
+
+#[tokio::test]
+async fn with_join_channels_a_channel_the_bot_left_is_joined_and_told() {
+    let world = Sims::start()
+        .await
+        .world_with(
+            None,
+            WorldOptions {
+                slack_join: true,
+                ..threads_options()
+            },
+        )
+        .await;
+    world.slack.remove_bot_from(CHANNEL);
+    rotate_one(&world, "joined@alphagov.co.uk").await;
+    world.run_to_the_end().await;
+    wait_for_slack(&world).await;
+    assert_eq!(world.slack.faults.calls("conversations.join"), 1);
+    let text: String = world.slack.posted().iter().map(Message::all_text).collect();
+    assert!(
+        text.contains("Rotated the token of `joined@alphagov.co.uk`"),
+        "{text}"
+    );
+    let (_, readyz) = world.app.get_text("/readyz").await;
+    assert!(!readyz.contains("not_in_channel"), "{readyz}");
+}

@@ -88,6 +88,8 @@ pub struct WorldOptions {
     pub schedules: Vec<ScheduleSettings>,
     /// `[synoptic]` for them; an empty `url` is the simulator's. `None`: the defaults.
     pub synoptic: Option<SynopticSettings>,
+    /// `[slack] join_channels`.
+    pub slack_join: bool,
     /// `[signon] initiator`: the Signon user the Job scripts act as.
     pub initiator: String,
 }
@@ -109,6 +111,7 @@ impl Default for WorldOptions {
             probes: Vec::new(),
             schedules: Vec::new(),
             synoptic: None,
+            slack_join: false,
             initiator: token_rotator::sim::signon::SUPERADMIN.to_owned(),
         }
     }
@@ -243,6 +246,7 @@ impl Sims {
                 SecretString::from(BOT_TOKEN),
                 timeout,
             )
+            .joining(options.slack_join)
             .observed(observer.clone());
             let parts = SlackParts {
                 api: Some(api),
