@@ -13,6 +13,9 @@
 //! disabled token counts as disabled only once a data request with it is refused.
 
 mod probe;
+mod wire;
+
+use wire::{judge, send, summary};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -161,62 +164,6 @@ impl SynopticClient {
                 )
             })
     }
-}
-
-/// An answer: its HTTP status and its body, when JSON.
-struct Answer {
-    status: u16,
-    body: Option<Value>,
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Result<Answer, AdapterError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| AdapterError::from_reqwest(UPSTREAM, &e.without_url()))?;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    Ok(Answer {
-        status,
-        body: serde_json::from_str(&text).ok(),
-    })
-}
-
-/// `SUMMARY.RESPONSE_CODE` and `RESPONSE_MESSAGE`, when the body has them.
-fn summary(body: Option<&Value>) -> (Option<i64>, Option<String>) {
-    let summary = body.map(|b| &b["SUMMARY"]);
-    (
-        summary.and_then(|s| s["RESPONSE_CODE"].as_i64()),
-        summary.and_then(|s| s["RESPONSE_MESSAGE"].as_str().map(str::to_owned)),
-    )
-}
-
-/// A credential answer as a result: not 2xx is an error, and so is a 2xx whose `SUMMARY` says
-/// anything but code 1 (docs.synopticdata.com/services/errors). The body is never echoed: it
-/// may hold a token.
-fn judge(answer: Answer) -> Result<Value, AdapterError> {
-    let (code, message) = summary(answer.body.as_ref());
-    let detail = || {
-        message
-            .clone()
-            .unwrap_or_else(|| format!("HTTP {}", answer.status))
-    };
-    if !(200..300).contains(&answer.status) {
-        return Err(AdapterError::from_status(
-            UPSTREAM,
-            answer.status,
-            &detail(),
-        ));
-    }
-    if code.is_some_and(|c| c != 1) {
-        return Err(AdapterError::permanent(
-            UPSTREAM,
-            format!("Synoptic answered code {code:?}: {}", detail()),
-        ));
-    }
-    answer
-        .body
-        .ok_or_else(|| AdapterError::permanent(UPSTREAM, "the answer is not JSON"))
 }
 
 /// `YYYYmmddHHMM`, UTC, rounded down to the minute (what Synoptic takes).
@@ -387,26 +334,5 @@ mod tests {
         let id = token_id("0123456789abcdef0123456789abcdef");
         assert!(id.starts_with("syn-") && id.len() == 20);
         assert!(!id.contains("0123456789abcdef"));
-    }
-
-    #[test]
-    fn a_2xx_whose_summary_is_not_code_1_is_an_error() {
-        let answer = |status, body: serde_json::Value| Answer {
-            status,
-            body: Some(body),
-        };
-        let refused =
-            serde_json::json!({"SUMMARY": {"RESPONSE_CODE": -1, "RESPONSE_MESSAGE": "no"}});
-        assert!(judge(answer(200, refused)).is_err());
-        let ok = serde_json::json!({"SUMMARY": {"RESPONSE_CODE": 1, "RESPONSE_MESSAGE": "OK"}});
-        assert!(judge(answer(200, ok)).is_ok());
-        assert!(judge(answer(200, serde_json::json!({"TOKEN": "x"}))).is_ok());
-        assert!(
-            judge(Answer {
-                status: 200,
-                body: None
-            })
-            .is_err()
-        );
     }
 }

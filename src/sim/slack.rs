@@ -9,8 +9,10 @@
 mod blocks;
 mod budget;
 mod click;
+mod message;
 
 pub use click::{interaction, signed_headers};
+pub use message::Message;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -36,54 +38,6 @@ pub const BOT_TOKEN: &str = "xoxb-simulated-bot-token";
 pub const SIGNING_SECRET: &str = "simulated-signing-secret-8f7422";
 /// Slack's `chat.postMessage` pace per channel.
 const POST_INTERVAL: Duration = Duration::from_secs(1);
-
-/// A message as the simulated workspace holds it.
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub channel: String,
-    pub ts: String,
-    /// The parent's `ts` for a thread reply.
-    pub thread_ts: Option<String>,
-    /// A thread reply also shown in the channel.
-    pub broadcast: bool,
-    /// As last posted or edited.
-    pub body: Value,
-    pub edits: usize,
-}
-
-impl Message {
-    pub fn text(&self) -> &str {
-        self.body["text"].as_str().unwrap_or_default()
-    }
-
-    /// What a person sees: the blocks' texts, or the fallback text when there are no blocks.
-    pub fn all_text(&self) -> String {
-        let mut out = String::new();
-        collect_text(&self.body["blocks"], &mut out);
-        if out.is_empty() {
-            out = self.text().to_owned();
-        }
-        out
-    }
-}
-
-fn collect_text(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map {
-                match (key.as_str(), v) {
-                    ("text", Value::String(s)) => {
-                        out.push('\n');
-                        out.push_str(s);
-                    }
-                    _ => collect_text(v, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_text(v, out)),
-        _ => {}
-    }
-}
 
 #[derive(Default)]
 pub struct SlackSim {
