@@ -75,6 +75,7 @@ pub async fn run(tokens: usize) -> anyhow::Result<()> {
         distribution: Distribution::Apply,
         sync_cronjob: "signon-sync-token-secrets-to-k8s".into(),
         reloader: true,
+        max_jobs: crate::adapters::kubernetes::DEFAULT_MAX_JOBS,
     };
     let client = SignonClient::new(&signon_http.url(), admin, Duration::from_secs(10))
         .observed(observer.clone());

@@ -161,6 +161,8 @@ pub struct KubernetesSettings {
     /// Stakater Reloader rolls the consumers when their Secret changes; else token-rotator
     /// restarts them as `kubectl rollout restart` does.
     pub reloader: bool,
+    /// Jobs this process runs at once in the cluster (Signon's scripts, the sync).
+    pub max_jobs: usize,
 }
 
 /// Where a problem is: a place in the file, or an environment variable.

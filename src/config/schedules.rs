@@ -101,7 +101,7 @@ pub(super) struct RawSchedule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHandover {
-    /// Who collects it: a Slack handle or channel, named in the message.
+    /// Who collects it: a Slack member id (`U…`/`W…`), sent the link as a direct message.
     owner: String,
     /// How long the one-time link works (default 2 days).
     window: Option<Spanned<String>>,
@@ -256,6 +256,16 @@ pub(super) fn validate_schedules(
                     Duration::from_secs(2 * 86400),
                 );
                 let Some(window) = window else { continue };
+                if !is_member_id(&h.owner) {
+                    checker.report_span(
+                        name_span.clone(),
+                        format!(
+                            "{label}: handover.owner {:?} must be a Slack member id (U… or W…, from the person's profile): the link is a credential and goes to that person alone, as a direct message",
+                            h.owner
+                        ),
+                    );
+                    continue;
+                }
                 let handover = Handover {
                     owner: h.owner,
                     window,
@@ -335,4 +345,13 @@ fn validate_file(
         }
     };
     Some(ScheduleDistribution::File { path, mode, owner })
+}
+
+/// A Slack member id: `U` or `W` and upper-case letters and digits (Slack's own ids, e.g.
+/// `U012AB3CD`, `W0123ABCDEF`); a `@handle` or a channel cannot receive a direct message.
+fn is_member_id(owner: &str) -> bool {
+    let mut chars = owner.chars();
+    matches!(chars.next(), Some('U' | 'W'))
+        && owner.len() >= 3
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }

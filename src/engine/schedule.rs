@@ -39,6 +39,7 @@ pub struct Schedule {
 /// A handover: who is told to collect the token, and for how long the link works.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handover {
+    /// A Slack member id: the link goes to that person alone, as a direct message.
     pub owner: String,
     pub window: Duration,
 }

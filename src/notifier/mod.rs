@@ -6,6 +6,7 @@
 //! limit for `chat.postMessage`) and edits at Slack's Tier 3 pace; anything waiting stays in the
 //! journal, so a burst, a 429 or an outage delays messages and never loses one.
 
+mod direct;
 mod gone;
 mod health;
 mod pace;
@@ -25,6 +26,7 @@ use tokio::sync::Notify;
 use crate::adapters::slack::{SlackApi, SlackError};
 use crate::clock::Clock;
 use crate::leader::Leadership;
+use crate::secrets::Keys;
 use crate::store::outbox::{self, NoticeKind, NotificationRow};
 use crate::store::threads::{self, ThreadRow};
 use crate::store::{Journal, StoreError};
@@ -47,6 +49,8 @@ pub struct Notifier {
     leader: Arc<Leadership>,
     /// Refusals of the bot token in a row: each rests the workspace longer. Reset by a success.
     token_refusals: AtomicU32,
+    /// Opens the sealed direct messages (handover links); without it they wait.
+    keys: Option<Keys>,
 }
 
 impl Notifier {
@@ -68,7 +72,14 @@ impl Notifier {
             wake: Arc::new(Notify::new()),
             leader: Leadership::sole(),
             token_refusals: AtomicU32::new(0),
+            keys: None,
         }
+    }
+
+    /// Opens sealed direct messages with `keys` (the engine's).
+    pub fn with_keys(mut self, keys: Keys) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     /// Posts only while `leader` leads.
@@ -134,6 +145,7 @@ impl Notifier {
         for thread in threads::with_work(pool, now).await? {
             calls += self.tell(&thread).await?;
         }
+        calls += self.tell_directly().await?;
         Ok(calls)
     }
 

@@ -52,6 +52,8 @@ pub struct SlackSim {
     /// 429s answered because a client posted faster than Slack allows.
     rate_limited: AtomicU32,
     groups: Mutex<HashMap<String, Vec<String>>>,
+    /// Members who left (deactivated): `conversations.open` answers `user_disabled`.
+    disabled: Mutex<Vec<String>>,
     next_ts: AtomicU64,
     /// Channels the bot is not a member of (`not_in_channel` until `conversations.join`).
     outside: Mutex<HashSet<String>>,
@@ -101,6 +103,7 @@ impl SlackSim {
             .route("/api/chat.update", post(update))
             .route("/api/usergroups.users.list", get(group_members))
             .route("/api/conversations.join", post(join))
+            .route("/api/conversations.open", post(open_conversation))
             .with_state(Arc::clone(self));
         super::serve(router).await
     }
@@ -140,6 +143,23 @@ impl SlackSim {
             group.to_owned(),
             members.iter().map(|m| (*m).to_owned()).collect(),
         );
+    }
+
+    /// Deactivates a member: no direct message can be opened with them any more.
+    pub fn disable_user(&self, user: &str) {
+        self.disabled
+            .lock()
+            .expect("lock never poisoned")
+            .push(user.to_owned());
+    }
+
+    /// The direct messages `user` received (their DM conversation's messages).
+    pub fn direct_messages(&self, user: &str) -> Vec<Message> {
+        let channel = direct_channel(user);
+        self.posted()
+            .into_iter()
+            .filter(|m| m.channel == channel)
+            .collect()
     }
 
     /// The conversation as a person would read it: parents, their threads indented.
@@ -376,4 +396,46 @@ async fn join(
         .expect("lock never poisoned")
         .remove(&channel);
     Json(json!({"ok": true, "channel": {"id": channel}})).into_response()
+}
+
+/// The bot's 1:1 conversation with a member: one per member, so the same id every time.
+fn direct_channel(user: &str) -> String {
+    format!("D{}", &user[1..])
+}
+
+/// `conversations.open` with `users` = one member id opens (or resumes) a 1:1 DM and answers
+/// its id. Errors as slackapi/slack-api-specs `web-api/slack_web_openapi_v2.json` lists them for
+/// this method: `users_list_not_supplied`, `user_not_found`, `user_disabled`.
+async fn open_conversation(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return slack_error("invalid_auth");
+    }
+    if let Some(fault) = sim.faults.check("conversations.open").await {
+        return fault;
+    }
+    let Some(user) = body["users"].as_str().filter(|u| !u.is_empty()) else {
+        return slack_error("users_list_not_supplied");
+    };
+    let member = user.len() >= 3
+        && matches!(user.as_bytes()[0], b'U' | b'W')
+        && user[1..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !member {
+        return slack_error("user_not_found");
+    }
+    if sim
+        .disabled
+        .lock()
+        .expect("lock never poisoned")
+        .iter()
+        .any(|d| d == user)
+    {
+        return slack_error("user_disabled");
+    }
+    Json(json!({"ok": true, "channel": {"id": direct_channel(user)}})).into_response()
 }

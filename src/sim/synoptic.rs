@@ -228,7 +228,7 @@ async fn credential(sim: &Arc<SynopticSim>, query: &HashMap<String, String>) -> 
     }
     let value = match create(sim, query) {
         Ok(value) => value,
-        Err(refused) => return refused,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, -1, message),
     };
     // The token exists now even if the answer never arrives (a dropped connection).
     if let Some(fault) = sim.faults.check("create-answer").await {
@@ -280,12 +280,10 @@ fn disable(sim: &SynopticSim, target: &str) -> Response {
 /// [LEGACY] create: `expire` is "YYYYmmddHHMM (UTC)", and "Tokens will actually expire within 1
 /// hour of this time"; `cloneSettings`: "If the specified settings token is invalid, deleted or
 /// ex[pired]" the request fails.
-fn create(sim: &SynopticSim, query: &HashMap<String, String>) -> Result<String, Response> {
+/// A refusal is HTTP 400 with its message.
+fn create(sim: &SynopticSim, query: &HashMap<String, String>) -> Result<String, &'static str> {
     let expires_at = match query.get("expire") {
-        Some(text) => Some(
-            parse_expire(text)
-                .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, -1, "Invalid expire"))?,
-        ),
+        Some(text) => Some(parse_expire(text).ok_or("Invalid expire")?),
         None => None,
     };
     let settings = match query.get("cloneSettings") {
@@ -296,7 +294,7 @@ fn create(sim: &SynopticSim, query: &HashMap<String, String>) -> Result<String, 
                 .iter()
                 .find(|t| &t.value == from && t.live_at(now))
                 .map(|t| t.settings.clone())
-                .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, -1, "Invalid cloneSettings token"))?
+                .ok_or("Invalid cloneSettings token")?
         }
         None => json!({"tags": []}),
     };

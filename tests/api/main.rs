@@ -1,10 +1,12 @@
 //! One integration-test binary: the service over real HTTP on loopback.
 
+mod admission_policy;
 mod alertmanager;
 mod auth;
 mod browser;
 mod cli;
 mod cluster;
+mod concurrency;
 mod crash;
 mod failover;
 mod failures;

@@ -58,6 +58,10 @@ const GONE: [&str; 4] = [
     "edit_window_closed",
 ];
 
+/// No such recipient for a direct message (`conversations.open`, same specification file): the
+/// same message would be refused again, so it is rejected as a content error is.
+const NO_RECIPIENT: [&str; 3] = ["user_not_found", "user_disabled", "users_list_not_supplied"];
+
 /// Slack's own trouble: worth retrying as is.
 const TRANSIENT: [&str; 4] = [
     "internal_error",
@@ -214,6 +218,24 @@ impl SlackApi {
         self.call("chat.update", Args::Json(&body)).await.map(drop)
     }
 
+    /// The id (`D…`) of the bot's direct-message conversation with `user` (`U…`/`W…`), opened if
+    /// need be (`conversations.open` with one user: a 1:1 DM; scope `im:write`). Source:
+    /// slackapi/slack-api-specs `web-api/slack_web_openapi_v2.json`, `/conversations.open`.
+    pub async fn open_direct(&self, user: &str) -> Result<String, SlackError> {
+        let answer = self
+            .call("conversations.open", Args::Json(&json!({ "users": user })))
+            .await?;
+        answer["channel"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                SlackError::Unavailable(AdapterError::permanent(
+                    UPSTREAM,
+                    "conversations.open answered ok without a channel id",
+                ))
+            })
+    }
+
     /// The user ids in a user group (`S…`), for approvers named by group.
     pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
         // A read method: arguments in the query string, which every Web API method accepts.
@@ -304,7 +326,7 @@ fn classify(method: &'static str, code: String, retry_after: Duration) -> SlackE
         SlackError::TokenRefused { method, code }
     } else if known(&REFUSED) {
         SlackError::Refused { method, code }
-    } else if known(&CONTENT) {
+    } else if known(&CONTENT) || known(&NO_RECIPIENT) {
         SlackError::Rejected { method, code }
     } else if known(&GONE) {
         SlackError::Gone { method, code }

@@ -309,6 +309,7 @@ static DEMO_CLUSTER: std::sync::LazyLock<KubernetesSettings> =
         distribution: Distribution::Apply,
         sync_cronjob: "signon-sync-token-secrets-to-k8s".to_owned(),
         reloader: true,
+        max_jobs: crate::adapters::kubernetes::DEFAULT_MAX_JOBS,
     });
 
 fn demo_job_template() -> JobTemplate {

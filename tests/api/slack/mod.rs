@@ -57,7 +57,7 @@ pub(super) fn approvals_options() -> WorldOptions {
 }
 
 /// One webhook body carrying an alert for each `(api_user, application)`.
-pub(super) fn batch(targets: &[(String, String)]) -> Vec<u8> {
+pub(crate) fn batch(targets: &[(String, String)]) -> Vec<u8> {
     let alerts: Vec<Value> = targets
         .iter()
         .enumerate()

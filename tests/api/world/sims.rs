@@ -92,6 +92,10 @@ pub struct WorldOptions {
     pub slack_join: bool,
     /// `[signon] initiator`: the Signon user the Job scripts act as.
     pub initiator: String,
+    /// `kubernetes.max_jobs`.
+    pub max_jobs: usize,
+    /// Every upstream call's timeout.
+    pub timeout: Duration,
 }
 
 impl Default for WorldOptions {
@@ -113,6 +117,8 @@ impl Default for WorldOptions {
             synoptic: None,
             slack_join: false,
             initiator: token_rotator::sim::signon::SUPERADMIN.to_owned(),
+            max_jobs: token_rotator::adapters::kubernetes::DEFAULT_MAX_JOBS,
+            timeout: Duration::from_secs(1),
         }
     }
 }
@@ -207,7 +213,7 @@ impl Sims {
         options: &WorldOptions,
     ) -> EngineParts {
         let slack_threads = options.slack_threads;
-        let timeout = Duration::from_secs(1);
+        let timeout = options.timeout;
         let environments = self
             .envs
             .iter()
@@ -216,7 +222,8 @@ impl Sims {
                     .observed(observer.clone());
                 let cluster = Cluster::for_url(&env.kubernetes_http.url(), NAMESPACE, timeout)
                     .unwrap()
-                    .observed(observer.clone());
+                    .observed(observer.clone())
+                    .with_max_jobs(options.max_jobs);
                 let kube = KubernetesSettings {
                     url: None,
                     namespace: NAMESPACE.to_owned(),
@@ -224,6 +231,7 @@ impl Sims {
                     distribution: options.distribution,
                     sync_cronjob: SYNC_CRONJOB.to_owned(),
                     reloader: options.reloader,
+                    max_jobs: options.max_jobs,
                 };
                 let upstreams = Upstreams::build(
                     client,
