@@ -341,3 +341,34 @@ async fn with_join_channels_a_channel_the_bot_left_is_joined_and_told() {
     let (_, readyz) = world.app.get_text("/readyz").await;
     assert!(!readyz.contains("not_in_channel"), "{readyz}");
 }
+
+#[tokio::test]
+async fn a_group_lookup_that_hangs_is_cut_off_and_answered_try_again() {
+    let world = Sims::start()
+        .await
+        .world_with(None, approvals_options())
+        .await;
+    world.slack.set_group("S0PLATFORM", &["U0BOB"]);
+    let id = request_approval(&world, "slow@alphagov.co.uk").await;
+    world.slack.faults.next(
+        "usergroups.users.list",
+        Fault::Hang(Duration::from_secs(30)),
+        1,
+    );
+    let body = interaction(&id, APPROVE, "U0BOB", "bob");
+    let mut request = world
+        .app
+        .client
+        .post(world.app.url("/v1/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.clone());
+    for (name, value) in signed_headers(SIGNING_SECRET, &body, jiff::Timestamp::now().as_second()) {
+        request = request.header(name, value);
+    }
+    // The lookup hangs for 30 s: the click is answered at the lookups' deadline (kept under
+    // Slack's 3 s; not timed here), saying what happened.
+    let answer = request.send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.text().await.unwrap().contains("try again"));
+    assert_eq!(world.rotations().await[0].phase, "awaiting_approval");
+}
