@@ -3,8 +3,10 @@
 //! Each thread gets its parent message first, then replies in it (`thread_ts`) telling what
 //! happened since the last one, the failures also broadcast to the channel, and the parent edited
 //! to show where each target is now. Posts go out at most one per second per channel (Slack's
-//! limit for `chat.postMessage`) and edits at Slack's Tier 3 pace; anything waiting stays in the
-//! journal, so a burst, a 429 or an outage delays messages and never loses one.
+//! limit for `chat.postMessage`) and edits at Slack's Tier 3 pace for the whole workspace; a 429
+//! or a refused bot token rests the workspace ([`pace`], [`trouble`]); a parent a person deleted
+//! is posted again ([`gone`]). Anything waiting stays in the journal, so a burst, a 429 or an
+//! outage delays messages and never loses one.
 
 mod direct;
 mod gone;
