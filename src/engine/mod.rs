@@ -163,6 +163,9 @@ impl Engine {
                     .slots
                     .acquire(&slots::upstream_of(&self.adapters, &row))
                     .await;
+                let Some(row) = self.still_due(&row).await? else {
+                    return Ok(None);
+                };
                 let stepped = self.step(row).await;
                 drop(claim);
                 stepped
@@ -181,6 +184,16 @@ impl Engine {
             steps,
             messages,
         })
+    }
+
+    /// The rotation as the journal has it now, if it is still due. The list of due rotations
+    /// was read before this one was claimed: the step that held it may have ended in between,
+    /// and stepping its old phase again would repeat that phase's side effect.
+    async fn still_due(&self, row: &RotationRow) -> Result<Option<RotationRow>, EngineError> {
+        let now = self.clock.now().as_millisecond();
+        Ok(rotations::rotation(&self.db, &row.id)
+            .await?
+            .filter(|fresh| fresh.next_attempt_at_ms.is_some_and(|at| at <= now)))
     }
 
     /// New alerts and due schedules become rotations, one pass at a time.
@@ -290,7 +303,11 @@ impl Engine {
             let engine = Arc::clone(self);
             let plans = plans.clone();
             steps.spawn(async move {
-                let stepped = engine.step(row).await;
+                let stepped = match engine.still_due(&row).await {
+                    Ok(Some(row)) => engine.step(row).await,
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
                 drop((claim, permits));
                 match stepped {
                     Ok(Some(plan)) => {

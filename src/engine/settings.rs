@@ -83,7 +83,7 @@ impl Default for EngineSettings {
             public_url: "http://127.0.0.1:8080".into(),
             retention: Duration::from_secs(400 * 86400),
             max_in_flight: 32,
-            max_in_flight_per_upstream: 8,
+            max_in_flight_per_upstream: 16,
         }
     }
 }

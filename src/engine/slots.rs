@@ -1,5 +1,5 @@
-//! How many steps run at once: a global cap (`rotation.max_in_flight`), a cap per upstream
-//! (`rotation.max_in_flight_per_upstream`: an environment's Signon and cluster, a schedule's
+//! How many steps run at once: a global cap (`rotation.max_in_flight`, 32), a cap per upstream
+//! (`rotation.max_in_flight_per_upstream`, 16: an environment's Signon and cluster, a schedule's
 //! issuer, Alertmanager), and one claim per rotation so that two passes never step the same
 //! rotation at once. A step waiting on a slow or hung upstream holds its own rotation's claim,
 //! one global slot and one of its upstream's, and nothing else.

@@ -55,6 +55,8 @@ pub struct ApiRequest {
 
 pub struct KubernetesSim {
     pub faults: Faults,
+    /// Before every answer (the bench's latency profile).
+    pub latency: Arc<super::Latency>,
     /// The controllers' time: TTLs and progress deadlines pass by it.
     clock: Arc<dyn Clock>,
     /// `(namespace, name)` → the stored Secret object.
@@ -94,6 +96,7 @@ impl KubernetesSim {
     pub fn with_clock(clock: Arc<dyn Clock>) -> Arc<Self> {
         Arc::new(Self {
             faults: Faults::default(),
+            latency: Arc::default(),
             clock,
             secrets: Mutex::default(),
             jobs: Mutex::default(),
@@ -181,7 +184,7 @@ impl KubernetesSim {
             .merge(discovery::routes())
             .layer(middleware::from_fn_with_state(Arc::clone(self), record))
             .with_state(Arc::clone(self));
-        super::serve(router).await
+        super::serve(super::delayed(router, Arc::clone(&self.latency))).await
     }
 
     /// Every request received so far, in order.
