@@ -202,6 +202,7 @@ impl Application {
                         .map(|e| e.waker())
                         .chain(notifier.iter().map(|n| n.waker()))
                         .collect(),
+                    groups: Default::default(),
                 })
             });
         let listener =

@@ -130,6 +130,7 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
             }
             Some(
                 SlackApi::new(&config.slack.api_url, token, config.slack.timeout)
+                    .joining(config.slack.join_channels)
                     .observed(observer.clone()),
             )
         }

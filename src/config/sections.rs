@@ -33,6 +33,8 @@ pub(super) struct RawSlack {
     pub(super) timeout: Option<Spanned<String>>,
     /// How long an Approve/Reject request stays open.
     pub(super) approval_timeout: Option<Spanned<String>>,
+    /// On `not_in_channel`, join the channel (`conversations.join`) instead of waiting.
+    pub(super) join_channels: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +111,7 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
             .trim_end_matches('/')
             .to_owned(),
         timeout,
+        join_channels: slack.join_channels.unwrap_or(false),
     });
     let issuers: BTreeMap<String, IssuerMode> = raw
         .environments

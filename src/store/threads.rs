@@ -225,3 +225,23 @@ pub async fn approval_posted(db: &Db, rotation_id: &str, ts: &str) -> Result<(),
     )?;
     Ok(())
 }
+
+/// The parent is gone from Slack (a person deleted it): posted again on the next pass, and the
+/// thread goes on under the new one.
+pub async fn parent_gone(db: &Db, id: i64) -> Result<(), StoreError> {
+    execute!(
+        db,
+        sqlx::query("UPDATE slack_threads SET ts = NULL, parent_digest = NULL WHERE id = $1")
+            .bind(id)
+    )?;
+    Ok(())
+}
+
+/// The approval request of `rotation_id` is gone from Slack: its update is posted, not edited.
+pub async fn approval_gone(db: &Db, rotation_id: &str) -> Result<(), StoreError> {
+    execute!(
+        db,
+        sqlx::query("UPDATE rotations SET approval_ts = NULL WHERE id = $1").bind(rotation_id)
+    )?;
+    Ok(())
+}

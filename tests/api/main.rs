@@ -36,6 +36,7 @@ mod signon_jobs;
 mod slack;
 mod status_page;
 mod store;
+mod synoptic;
 mod trust;
 mod webhook;
 mod world;

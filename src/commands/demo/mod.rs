@@ -116,11 +116,7 @@ pub async fn run() -> anyhow::Result<()> {
                 owner: None,
             },
         },
-        &SynopticSettings {
-            url: synoptic_http.url(),
-            verify_path: "/v2/stations/latest?stid=WBB".into(),
-            timeout: Duration::from_secs(5),
-        },
+        &SynopticSettings::at(&synoptic_http.url()),
         synoptic_key.clone(),
         observer.clone(),
         Arc::clone(&clock),

@@ -2,6 +2,7 @@
 //! pace kept through a 429 storm, Approve/Reject buttons with signed interactions.
 
 mod approvals;
+mod limits;
 mod thread;
 
 use std::time::{Duration, Instant};
