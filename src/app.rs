@@ -164,16 +164,19 @@ impl Application {
             )
         });
         let notifier = slack.api.clone().zip(clock.clone()).map(|(api, clock)| {
-            Arc::new(
-                Notifier::new(
-                    Arc::clone(&journal),
-                    api,
-                    clock,
-                    Arc::clone(&metrics),
-                    config.engine.slack.default_channel.clone(),
-                )
-                .led_by(Arc::clone(&leadership)),
+            let notifier = Notifier::new(
+                Arc::clone(&journal),
+                api,
+                clock,
+                Arc::clone(&metrics),
+                config.engine.slack.default_channel.clone(),
             )
+            .led_by(Arc::clone(&leadership));
+            // Handover links travel sealed until the notifier sends them.
+            Arc::new(match keys.clone() {
+                Some(keys) => notifier.with_keys(keys),
+                None => notifier,
+            })
         });
         let handover =
             keys.zip(clock.clone())
@@ -199,6 +202,7 @@ impl Application {
                         .map(|e| e.waker())
                         .chain(notifier.iter().map(|n| n.waker()))
                         .collect(),
+                    groups: Default::default(),
                 })
             });
         let listener =

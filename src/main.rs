@@ -106,6 +106,9 @@ enum Command {
     BenchE2e {
         #[arg(long, default_value_t = 1000)]
         tokens: usize,
+        /// `fast`: simulators answer at once; `realistic`: a real cluster's latency, three runs.
+        #[arg(long, value_enum, default_value = "fast")]
+        profile: token_rotator::commands::bench_e2e::Profile,
     },
     /// Write a token (read from stdin) to a file as the `file` distributor does. For tests that
     /// kill it between the write and the rename (`--pause-before-rename`).
@@ -310,8 +313,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             name,
             config,
         } => return decide(config, &rotation_id, Verdict::Reject, &name),
-        Command::BenchE2e { tokens } => {
-            runtime()?.block_on(token_rotator::commands::bench_e2e::run(tokens))?
+        Command::BenchE2e { tokens, profile } => {
+            runtime()?.block_on(token_rotator::commands::bench_e2e::run(tokens, profile))?
         }
         Command::WriteTokenFile {
             path,

@@ -1,11 +1,24 @@
-//! Synoptic's credential API (`/v2/auth`) as an issuer, and its data API as the verifier.
+//! Synoptic's credential API as an issuer, and its data API as the verifier.
 //!
 //! A Synoptic token is its own identifier, so it never leaves this module in clear: tokens are
 //! named `syn-<first 16 hex of SHA-256>` and looked up again by that name when one must be
 //! cloned or disabled. Expiry cannot be read back (and is only hour-accurate), so the expiry
-//! token-rotator asked for is what it journals. The private API key goes as `Authorization:
-//! Bearer`, never in a URL.
+//! token-rotator asked for is what it journals. The private API key goes as Synoptic documents
+//! for the endpoint chosen: `Authorization: Bearer` on `/auth/v2/`, `?apikey=` on the legacy
+//! `/v2/auth` (then the URL is a secret, and errors drop it).
+//!
+//! The list holds only the tokens this API key made: a token made in the web console, or with
+//! another key, is never listed, and Synoptic will neither clone nor disable it for this key.
+//! So a token being rotated that is not listed is an error (never "already gone"), and a
+//! disabled token counts as disabled only once a data request with it is refused.
 
+mod probe;
+mod wire;
+
+use wire::{judge, send, summary};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,11 +31,16 @@ use super::{
     AdapterError, Issuer, MintedToken, MintedValue, Observer, Permit, TokenInfo, TokenListing,
     Verifier,
 };
+use crate::config::{CredentialApi, SynopticSettings};
 use crate::domain::Target;
 
 const UPSTREAM: &str = "synoptic";
 /// Synoptic lists at most this many tokens and cannot page.
 const LIST_LIMIT: usize = 100;
+/// Synoptic expires a token "within 1 hour" after the `expire` asked for
+/// (developers.synopticdata.com/mesonet/v2/auth/): asking an hour early keeps the real expiry
+/// at or before the one journaled.
+const EXPIRY_SLACK: Duration = Duration::from_secs(3600);
 
 /// The name a token goes by in the journal, logs and Slack.
 pub fn token_id(value: &str) -> String {
@@ -37,32 +55,39 @@ pub struct SynopticClient {
     http: reqwest::Client,
     observer: Observer,
     base_url: String,
+    credential_api: CredentialApi,
     api_key: SecretString,
-    /// A cheap data request that needs a token, e.g. `/v2/stations/latest?stid=WBB`.
+    /// A data request that needs a token and always has data, e.g. `/v2/stations/metadata?stid=WBB`.
     verify_path: String,
+    /// How long a disabled token may go on answering.
+    disable_propagation: Duration,
     /// Expiries are asked for relative to this clock (the engine's).
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    clock: Arc<dyn crate::clock::Clock>,
+    /// Values of the tokens this process saw listed, by name: a token gone from the list when
+    /// it is to be disabled is proved dead with its value. In memory only.
+    seen: Arc<Mutex<HashMap<String, SecretString>>>,
 }
 
 impl SynopticClient {
     pub fn new(
-        base_url: &str,
+        settings: &SynopticSettings,
         api_key: SecretString,
-        verify_path: &str,
-        timeout: Duration,
-        clock: std::sync::Arc<dyn crate::clock::Clock>,
+        clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(timeout)
+            .timeout(settings.timeout)
             .build()
             .expect("a rustls provider is installed (install_crypto_provider)");
         Self {
             http,
             observer: Observer::default(),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url: settings.url.trim_end_matches('/').to_owned(),
+            credential_api: settings.credential_api,
             api_key,
-            verify_path: verify_path.to_owned(),
+            verify_path: settings.verify_path.clone(),
+            disable_propagation: settings.disable_propagation,
             clock,
+            seen: Arc::default(),
         }
     }
 
@@ -71,17 +96,30 @@ impl SynopticClient {
         self
     }
 
-    /// `GET /v2/auth?<query>` with the private key; the JSON answer.
-    async fn auth(&self, query: &[(&str, &str)]) -> Result<Value, AdapterError> {
-        let request = self
-            .http
-            .get(format!("{}/v2/auth", self.base_url))
-            .query(query)
-            .bearer_auth(self.api_key.expose_secret());
-        self.observer.time(UPSTREAM, call(request)).await
+    /// A request to the credential endpoint with `query`, authenticated as the endpoint wants.
+    fn auth_request(&self, query: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        let key = self.api_key.expose_secret();
+        match self.credential_api {
+            CredentialApi::Current => self
+                .http
+                .get(format!("{}/auth/v2/", self.base_url))
+                .query(query)
+                .bearer_auth(key),
+            CredentialApi::Legacy => self
+                .http
+                .get(format!("{}/v2/auth", self.base_url))
+                .query(query)
+                .query(&[("apikey", key)]),
+        }
     }
 
-    /// Every live token's value: at most 100, and exactly 100 may hide more, so that fails.
+    /// The credential endpoint's JSON answer to `query`; any refusal is an error.
+    async fn auth(&self, query: &[(&str, &str)]) -> Result<Value, AdapterError> {
+        let answer = self.observer.time(UPSTREAM, send(self.auth_request(query)));
+        judge(answer.await?)
+    }
+
+    /// Every live token this key made: at most 100, and exactly 100 may hide more, so that fails.
     async fn values(&self) -> Result<Vec<String>, AdapterError> {
         let answer = self.auth(&[("list", "1")]).await?;
         let tokens: Vec<String> = answer["TOKENS"]
@@ -90,6 +128,11 @@ impl SynopticClient {
             .iter()
             .filter_map(|t| t.as_str().map(str::to_owned))
             .collect();
+        let mut seen = self.seen.lock().expect("lock never poisoned");
+        for value in &tokens {
+            seen.insert(token_id(value), SecretString::from(value.clone()));
+        }
+        drop(seen);
         if tokens.len() >= LIST_LIMIT {
             return Err(AdapterError::permanent(
                 UPSTREAM,
@@ -103,28 +146,24 @@ impl SynopticClient {
         Ok(tokens)
     }
 
-    async fn value_of(&self, id: &str) -> Result<Option<String>, AdapterError> {
-        Ok(self.values().await?.into_iter().find(|v| token_id(v) == id))
+    /// The value of the token named `id`, which must be one this key lists.
+    async fn listed(&self, id: &str, why: &str) -> Result<String, AdapterError> {
+        self.values()
+            .await?
+            .into_iter()
+            .find(|v| token_id(v) == id)
+            .ok_or_else(|| {
+                AdapterError::permanent(
+                    UPSTREAM,
+                    format!(
+                        "token {id} is not among this API key's tokens, so Synoptic will not let \
+                         this key {why} it: it was made in the Synoptic console or with another \
+                         API key (or has already expired or been disabled). Rotate it with the \
+                         key that made it, or by hand"
+                    ),
+                )
+            })
     }
-}
-
-async fn call(request: reqwest::RequestBuilder) -> Result<Value, AdapterError> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| AdapterError::from_reqwest(UPSTREAM, &e.without_url()))?;
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    let body: Option<Value> = serde_json::from_str(&text).ok();
-    let message = body
-        .as_ref()
-        .and_then(|b| b["SUMMARY"]["RESPONSE_MESSAGE"].as_str().map(str::to_owned));
-    if !(200..300).contains(&status) {
-        // Synoptic's message names the problem; the body is never echoed (it may hold a token).
-        let detail = message.unwrap_or_else(|| format!("HTTP {status}"));
-        return Err(AdapterError::from_status(UPSTREAM, status, &detail));
-    }
-    body.ok_or_else(|| AdapterError::permanent(UPSTREAM, "the answer is not JSON"))
 }
 
 /// `YYYYmmddHHMM`, UTC, rounded down to the minute (what Synoptic takes).
@@ -167,10 +206,12 @@ impl Issuer for SynopticClient {
         like: Option<&str>,
     ) -> Result<MintedToken, AdapterError> {
         let expires_at = minute(self.clock.now() + expires_in);
-        let expire = expire_text(expires_at);
+        let expire = expire_text(expires_at - EXPIRY_SLACK);
         let mut query = vec![("expire", expire.as_str())];
+        // Settings must come from the old token: a new one without its restrictions is a
+        // different token, so an unlisted old token stops the rotation here.
         let clone_from = match like {
-            Some(id) => self.value_of(id).await?,
+            Some(id) => Some(self.listed(id, "copy the settings of").await?),
             None => None,
         };
         if let Some(from) = &clone_from {
@@ -218,46 +259,65 @@ impl Issuer for SynopticClient {
         token_id: &str,
         _key: &str,
     ) -> Result<(), AdapterError> {
-        let Some(value) = self.value_of(token_id).await? else {
-            // Already disabled or expired: disabling is irrevocable, so it is done.
-            return Ok(());
+        let Some(value) = self
+            .values()
+            .await?
+            .into_iter()
+            .find(|v| self::token_id(v) == token_id)
+        else {
+            // The engine rotates only a token this key listed when the rotation began (one made
+            // in the console stops it there), so a token gone from the list since has expired
+            // or was disabled. When its value is known here, a data request proves it.
+            let seen = self
+                .seen
+                .lock()
+                .expect("lock never poisoned")
+                .get(token_id)
+                .cloned();
+            return match seen {
+                Some(value) => self.prove_dead(token_id, &value).await,
+                None => Ok(()),
+            };
         };
-        match self.auth(&[("disableToken", value.as_str())]).await {
-            Err(AdapterError::Permanent { detail, .. }) if detail.contains("protected") => {
-                Err(AdapterError::permanent(
-                    UPSTREAM,
-                    format!(
-                        "token {token_id} is tagged `protected`: Synoptic refuses to disable it ({detail})"
-                    ),
-                ))
-            }
-            other => other.map(drop),
+        let answer = self
+            .observer
+            .time(
+                UPSTREAM,
+                send(self.auth_request(&[("disableToken", value.as_str())])),
+            )
+            .await?;
+        if answer.status == 400 {
+            // docs.synopticdata.com/account/token-settings: with a `protected` tag "a request to
+            // disable the token will reject with a 400 error"; the wording is not documented.
+            let (_, message) = summary(answer.body.as_ref());
+            return Err(AdapterError::permanent(
+                UPSTREAM,
+                format!(
+                    "Synoptic refused to disable token {token_id} with HTTP 400, its answer to a \
+                     token tagged `protected` ({})",
+                    message.unwrap_or_default()
+                ),
+            ));
         }
+        judge(answer)?;
+        self.prove_dead(token_id, &SecretString::from(value)).await
     }
 }
 
 #[async_trait]
 impl Verifier for SynopticClient {
-    /// A data request with the token must say `SUMMARY.RESPONSE_MESSAGE: OK`.
+    /// A data request with the token must be answered as a good token's is.
     async fn verify(
         &self,
         _target: &Target,
         _application_uid: &str,
         token: &SecretString,
     ) -> Result<(), AdapterError> {
-        let separator = if self.verify_path.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        let url = format!("{}{}{separator}token=", self.base_url, self.verify_path);
-        let request = self.http.get(format!("{url}{}", token.expose_secret()));
-        let answer = self.observer.time(UPSTREAM, call(request)).await?;
-        match answer["SUMMARY"]["RESPONSE_MESSAGE"].as_str() {
-            Some("OK") => Ok(()),
-            other => Err(AdapterError::permanent(
+        match self.probe(token).await? {
+            probe::Probe::Answered => Ok(()),
+            probe::Probe::Refused(why) => Err(AdapterError::permanent(
                 UPSTREAM,
-                format!("a data request with the new token says {other:?}, not \"OK\""),
+                format!("a data request with the new token is refused: {why}"),
             )),
         }
     }

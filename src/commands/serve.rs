@@ -108,6 +108,19 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
             rule.name
         );
     }
+    // A handover link is a credential: it goes to its owner as a Slack direct message, which
+    // needs the Web API; there is no other way to send it (it is never logged).
+    if let Some(schedule) = config
+        .schedules
+        .iter()
+        .find(|s| s.schedule.handover.is_some())
+        && bot.is_none()
+    {
+        bail!(
+            "schedule {:?} hands its token over: set {SLACK_BOT_TOKEN_VAR} (the link is sent to its owner as a Slack direct message)",
+            schedule.schedule.name
+        );
+    }
     let slack_api = match bot {
         Some(token) => {
             if config.engine.slack.default_channel.is_none() {
@@ -117,6 +130,7 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
             }
             Some(
                 SlackApi::new(&config.slack.api_url, token, config.slack.timeout)
+                    .joining(config.slack.join_channels)
                     .observed(observer.clone()),
             )
         }
@@ -182,7 +196,8 @@ pub async fn upstreams(
         None => Cluster::inferred(&kube.namespace, kube.timeout).await,
     }
     .map_err(anyhow::Error::msg)?
-    .observed(observer.clone());
+    .observed(observer.clone())
+    .with_max_jobs(kube.max_jobs);
     let build = |issuer| {
         Upstreams::build(
             client.clone(),

@@ -73,6 +73,8 @@ pub(super) struct RawKubernetes {
     sync_cronjob: Option<String>,
     /// Stakater Reloader rolls the consumers; `false`: token-rotator restarts them.
     reloader: Option<bool>,
+    /// Jobs running at once (default 4).
+    max_jobs: Option<usize>,
 }
 
 impl RawSignon {
@@ -101,6 +103,14 @@ pub(super) fn validate_kubernetes(
             .sync_cronjob
             .unwrap_or_else(|| "signon-sync-token-secrets-to-k8s".into()),
         reloader: kube.reloader.unwrap_or(true),
+        max_jobs: match kube.max_jobs {
+            Some(0) => {
+                checker.report_span(0..0, "kubernetes.max_jobs must be at least 1".into());
+                return None;
+            }
+            Some(max) => max,
+            None => crate::adapters::kubernetes::DEFAULT_MAX_JOBS,
+        },
     })
 }
 

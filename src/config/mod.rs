@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use cluster::{Distribution, IssuerMode};
-pub use schedules::{ScheduleDistribution, ScheduleSettings, SynopticSettings};
+pub use schedules::{CredentialApi, ScheduleDistribution, ScheduleSettings, SynopticSettings};
 
 use std::collections::BTreeMap;
 
@@ -123,6 +123,8 @@ pub enum LeaderElection {
 pub struct SlackSettings {
     pub api_url: String,
     pub timeout: Duration,
+    /// Join a public channel that answers `not_in_channel` (needs the `channels:join` scope).
+    pub join_channels: bool,
 }
 
 /// The Alertmanagers (an HA set) of this cluster.
@@ -159,6 +161,8 @@ pub struct KubernetesSettings {
     /// Stakater Reloader rolls the consumers when their Secret changes; else token-rotator
     /// restarts them as `kubectl rollout restart` does.
     pub reloader: bool,
+    /// Jobs this process runs at once in the cluster (Signon's scripts, the sync).
+    pub max_jobs: usize,
 }
 
 /// Where a problem is: a place in the file, or an environment variable.
@@ -249,3 +253,5 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_tests;

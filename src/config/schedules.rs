@@ -15,9 +15,41 @@ use crate::engine::{Handover, Schedule, Window};
 #[derive(Debug, Clone)]
 pub struct SynopticSettings {
     pub url: String,
-    /// A cheap data request that needs a token; `token=` is added.
+    /// Which credential endpoint, each with its own way of sending the private key.
+    pub credential_api: CredentialApi,
+    /// A data request that needs a token and always has data; `token=` is added.
     pub verify_path: String,
     pub timeout: Duration,
+    /// How long a disabled token may go on answering before it counts as not disabled.
+    pub disable_propagation: Duration,
+}
+
+impl SynopticSettings {
+    /// The defaults, at `url`.
+    pub fn at(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            credential_api: CredentialApi::Current,
+            verify_path: DEFAULT_VERIFY_PATH.into(),
+            timeout: DEFAULT_HTTP_TIMEOUT,
+            disable_propagation: DEFAULT_DISABLE_PROPAGATION,
+        }
+    }
+}
+
+/// SynopticPy's own token check asks for station WBB, which always has metadata.
+pub const DEFAULT_VERIFY_PATH: &str = "/v2/stations/metadata?stid=WBB";
+/// The issue reads Synoptic as "under 60 s to stop answering globally"; a minute it is.
+const DEFAULT_DISABLE_PROPAGATION: Duration = Duration::from_secs(60);
+
+/// Synoptic's two documented credential endpoints; never a mix of the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialApi {
+    /// `/auth/v2/` with `Authorization: Bearer <key>` (docs.synopticdata.com/account/credential-api).
+    Current,
+    /// `/v2/auth?apikey=<key>` (developers.synopticdata.com/mesonet/v2/auth/): the key is in
+    /// the URL, so only for accounts that cannot use the current one.
+    Legacy,
 }
 
 /// Where a scheduled target's new token goes.
@@ -43,8 +75,11 @@ pub struct ScheduleSettings {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSynoptic {
     url: Option<String>,
+    /// "current" (default) or "legacy".
+    credential_api: Option<Spanned<String>>,
     verify_path: Option<String>,
     timeout: Option<Spanned<String>>,
+    disable_propagation: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -66,7 +101,7 @@ pub(super) struct RawSchedule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHandover {
-    /// Who collects it: a Slack handle or channel, named in the message.
+    /// Who collects it: a Slack member id (`U…`/`W…`), sent the link as a direct message.
     owner: String,
     /// How long the one-time link works (default 2 days).
     window: Option<Spanned<String>>,
@@ -92,14 +127,37 @@ pub(super) fn validate_synoptic(
         raw.timeout,
         DEFAULT_HTTP_TIMEOUT,
     )?;
+    let disable_propagation = optional_duration(
+        checker,
+        "synoptic.disable_propagation",
+        raw.disable_propagation,
+        DEFAULT_DISABLE_PROPAGATION,
+    )?;
+    let credential_api = match raw.credential_api {
+        None => CredentialApi::Current,
+        Some(c) => match c.get_ref().as_str() {
+            "current" => CredentialApi::Current,
+            "legacy" => CredentialApi::Legacy,
+            other => {
+                checker.report_span(
+                    c.span(),
+                    format!("synoptic.credential_api {other:?} is not \"current\" or \"legacy\""),
+                );
+                return None;
+            }
+        },
+    };
+    let url = raw
+        .url
+        .unwrap_or_else(|| "https://api.synopticdata.com".into());
     Some(SynopticSettings {
-        url: raw
-            .url
-            .unwrap_or_else(|| "https://api.synopticdata.com".into()),
+        credential_api,
         verify_path: raw
             .verify_path
-            .unwrap_or_else(|| "/v2/stations/latest?stid=WBB".into()),
+            .unwrap_or_else(|| DEFAULT_VERIFY_PATH.into()),
         timeout,
+        disable_propagation,
+        ..SynopticSettings::at(&url)
     })
 }
 
@@ -198,6 +256,16 @@ pub(super) fn validate_schedules(
                     Duration::from_secs(2 * 86400),
                 );
                 let Some(window) = window else { continue };
+                if !is_member_id(&h.owner) {
+                    checker.report_span(
+                        name_span.clone(),
+                        format!(
+                            "{label}: handover.owner {:?} must be a Slack member id (U… or W…, from the person's profile): the link is a credential and goes to that person alone, as a direct message",
+                            h.owner
+                        ),
+                    );
+                    continue;
+                }
                 let handover = Handover {
                     owner: h.owner,
                     window,
@@ -277,4 +345,13 @@ fn validate_file(
         }
     };
     Some(ScheduleDistribution::File { path, mode, owner })
+}
+
+/// A Slack member id: `U` or `W` and upper-case letters and digits (Slack's own ids, e.g.
+/// `U012AB3CD`, `W0123ABCDEF`); a `@handle` or a channel cannot receive a direct message.
+fn is_member_id(owner: &str) -> bool {
+    let mut chars = owner.chars();
+    matches!(chars.next(), Some('U' | 'W'))
+        && owner.len() >= 3
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }

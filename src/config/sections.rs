@@ -33,6 +33,8 @@ pub(super) struct RawSlack {
     pub(super) timeout: Option<Spanned<String>>,
     /// How long an Approve/Reject request stays open.
     pub(super) approval_timeout: Option<Spanned<String>>,
+    /// On `not_in_channel`, join the channel (`conversations.join`) instead of waiting.
+    pub(super) join_channels: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +55,8 @@ pub(super) struct RawRotation {
     pub(super) retry_min_delay: Option<Spanned<String>>,
     pub(super) retry_max_delay: Option<Spanned<String>>,
     pub(super) max_attempts: Option<u32>,
+    pub(super) max_in_flight: Option<usize>,
+    pub(super) max_in_flight_per_upstream: Option<usize>,
 }
 
 /// The sections as written, handed over from the file's top level.
@@ -107,6 +111,7 @@ pub(super) fn validate_sections(checker: &mut Checker, raw: RawSections) -> Sect
             .trim_end_matches('/')
             .to_owned(),
         timeout,
+        join_channels: slack.join_channels.unwrap_or(false),
     });
     let issuers: BTreeMap<String, IssuerMode> = raw
         .environments
@@ -253,7 +258,23 @@ fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSe
         raw.retry_max_delay,
         defaults.retry.max_delay,
     );
+    for (key, value) in [
+        ("rotation.max_in_flight", raw.max_in_flight),
+        (
+            "rotation.max_in_flight_per_upstream",
+            raw.max_in_flight_per_upstream,
+        ),
+    ] {
+        if value == Some(0) {
+            checker.report_span(0..0, format!("{key} must be at least 1"));
+        }
+    }
     Some(EngineSettings {
+        max_in_flight: raw.max_in_flight.unwrap_or(defaults.max_in_flight).max(1),
+        max_in_flight_per_upstream: raw
+            .max_in_flight_per_upstream
+            .unwrap_or(defaults.max_in_flight_per_upstream)
+            .max(1),
         modes: BTreeMap::new(),
         slack: SlackRouting::default(),
         approval_timeout: defaults.approval_timeout,

@@ -303,7 +303,7 @@ fn schedules_take_every_overlap_window_and_a_file_or_a_handover() {
          window = \"Mon-Fri 09:00-16:00 Europe/London\"\njitter = \"30m\"\n\
          file = {{ path = \"/var/run/dash/token\", mode = \"0640\", owner = \"1000:1000\" }}\n\
          [[schedules]]\nname = \"partner\"\nissuer = \"synoptic\"\nevery = \"30d\"\noverlap = \"7d\"\n\
-         handover = {{ owner = \"@partner-team\" }}\n{MINIMAL}"
+         handover = {{ owner = \"U0PARTNER1\" }}\n{MINIMAL}"
     );
     let config = Config::from_toml(&text).unwrap();
     assert_eq!(config.engine.public_url, "https://rotator.example");
@@ -324,7 +324,7 @@ fn schedules_take_every_overlap_window_and_a_file_or_a_handover() {
         }
     );
     let handover = partner.schedule.handover.as_ref().unwrap();
-    assert_eq!(handover.owner, "@partner-team");
+    assert_eq!(handover.owner, "U0PARTNER1");
     assert_eq!(handover.window, Duration::from_secs(2 * 86400));
 
     let problems = |extra: &str| {
@@ -421,7 +421,7 @@ fn debug_output_hides_the_journals_password() {
 #[test]
 fn handover_links_need_an_https_public_url() {
     let schedule = "[synoptic]\n[[schedules]]\nname = \"partner\"\nissuer = \"synoptic\"\nevery = \"30d\"\n\
-                    handover = { owner = \"@partner-team\" }\n";
+                    handover = { owner = \"U0PARTNER1\" }\n";
     let plain = format!("public_url = \"http://rotator.example\"\n{schedule}{MINIMAL}");
     let problems = Config::from_toml(&plain).unwrap_err().problems;
     assert!(
@@ -437,5 +437,24 @@ fn handover_links_need_an_https_public_url() {
     ] {
         let text = format!("public_url = \"{ok}\"\n{schedule}{MINIMAL}");
         assert!(Config::from_toml(&text).is_ok(), "{ok}");
+    }
+}
+
+#[test]
+fn a_handover_goes_to_one_slack_member() {
+    // A handle, a channel or a group cannot receive a direct message: the link would have to
+    // be posted where others read it.
+    for owner in ["@partner-team", "#partners", "S0GROUP1", "u0lower", "U"] {
+        let text = format!(
+            "public_url = \"https://rotator.example\"\n[synoptic]\n[[schedules]]\nname = \"partner\"\n\
+             issuer = \"synoptic\"\nevery = \"30d\"\nhandover = {{ owner = \"{owner}\" }}\n{MINIMAL}"
+        );
+        let problems = Config::from_toml(&text).unwrap_err().problems;
+        assert!(
+            problems[0]
+                .message
+                .contains("must be a Slack member id (U… or W…"),
+            "{owner}: {problems:?}"
+        );
     }
 }

@@ -1,19 +1,21 @@
 //! Handing a token to a person: for consumers token-rotator cannot write to (outside the
 //! cluster, another organisation). The token is not stored anywhere but sealed in the journal;
-//! a message tells the owner where to collect it — a one-time link served by token-rotator
+//! a direct message in Slack tells the owner (alone) where to collect it — a one-time link
+//! served by token-rotator
 //! (`GET /v1/handover/<id>` shows a page, `POST` reveals the token once) for the handover
 //! window — and the rotation waits in
 //! `awaiting_handover` until the owner confirms (`POST /v1/handover/<id>/confirm`) or the
 //! window ends, then goes on to verify.
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use secrecy::SecretString;
 
 use super::steps::{ENGINE, millis};
 use super::{Engine, Phase, Step, message};
 use crate::adapters::{AdapterError, Distributor, Permit, Placement, TokenListing};
 use crate::store::handovers;
-use crate::store::outbox::{Notice, NoticeKind};
+use crate::store::outbox::{DirectBody, Notice, NoticeKind};
 use crate::store::rotations::RotationRow;
 
 /// The distributor of a handover target: nothing is written; the engine hands the token over.
@@ -81,9 +83,24 @@ impl Engine {
             "{}/v1/handover/{id}",
             self.settings.public_url.trim_end_matches('/'),
         );
-        let text = format!(
-            ":package: {} — a new token for `{}` / *{}* is ready to hand over. Open {link} before {} and press *Reveal* (it shows the token once; opening the link spends nothing), then confirm with `curl -X POST {link}/confirm`. The old token stays valid until its own expiry.",
-            message::escape(owner),
+        // The link goes to the owner alone, sealed until the notifier sends it; the thread
+        // hears that it was sent, never the link itself.
+        let direct = format!(
+            ":package: A new token for `{}` / *{}* is ready for you. Open {link} before {} and press *Reveal* (it shows the token once; opening the link spends nothing), then confirm with `curl -X POST {link}/confirm`. The old token stays valid until its own expiry.",
+            message::escape(&row.api_user),
+            message::escape(&row.application),
+            until.strftime("%Y-%m-%d %H:%M UTC"),
+        );
+        let sealed = self.keys.seal(
+            &SecretString::from(message::note(&direct).to_string()),
+            &DirectBody::context(&row.id),
+        );
+        let direct = DirectBody {
+            to: owner.to_owned(),
+            sealed: base64::engine::general_purpose::STANDARD.encode(sealed),
+        };
+        let told = format!(
+            ":package: A new token for `{}` / *{}* is ready to hand over: <@{owner}> has the one-time link in a direct message, valid until {}.",
             message::escape(&row.api_user),
             message::escape(&row.application),
             until.strftime("%Y-%m-%d %H:%M UTC"),
@@ -98,7 +115,11 @@ impl Engine {
         transition.next_attempt_at = Some(now + self.settings.poll);
         transition
             .notify
-            .push(Notice::new(NoticeKind::Broadcast, message::note(&text)));
+            .push(Notice::new(NoticeKind::Broadcast, message::note(&told)));
+        transition.notify.push(Notice::new(
+            NoticeKind::Direct,
+            serde_json::to_value(&direct).expect("two strings serialize"),
+        ));
         Step::Advance(transition)
     }
 

@@ -28,6 +28,7 @@ pub mod schedule;
 mod settings;
 pub mod shadow;
 mod silence;
+mod slots;
 mod steps;
 mod upstreams;
 
@@ -36,6 +37,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use crate::adapters::AdapterError;
 use crate::clock::Clock;
@@ -65,6 +67,11 @@ pub struct Engine {
     settings: EngineSettings,
     /// Woken by intake when it journals alerts, so they do not wait for the next poll.
     wake: Arc<Notify>,
+    /// How many steps run at once, and which rotations are being stepped.
+    slots: Arc<slots::Slots>,
+    /// Taking in alerts and starting due schedules: one pass at a time (two would both start a
+    /// rotation for one alert, and the journal would refuse the second).
+    intake: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +122,10 @@ impl Engine {
             adapters,
             clock,
             keys,
+            slots: slots::Slots::new(settings.max_in_flight, settings.max_in_flight_per_upstream),
             settings,
             wake: Arc::new(Notify::new()),
+            intake: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -137,28 +146,69 @@ impl Engine {
     }
 
     /// One pass: take in new alerts, one step for each due rotation, deliver due messages.
+    /// The steps run concurrently, within the caps (`Slots`); a rotation another pass is
+    /// stepping is left to it. The pass ends when its steps have.
     pub async fn tick(&self) -> Result<Progress, EngineError> {
-        let alerts = self.ingest().await? + self.start_due().await?;
-        let mut steps = 0;
+        use futures::StreamExt as _;
+        let alerts = self.start_new().await?;
         let due = rotations::due_rotations(&self.db, self.clock.now()).await?;
+        let claimed: Vec<_> = due
+            .into_iter()
+            .filter_map(|row| self.slots.claim(&row.id).map(|claim| (claim, row)))
+            .collect();
+        let steps = claimed.len();
+        let results: Vec<_> = futures::stream::iter(claimed)
+            .map(|(claim, row)| async move {
+                let _permits = self
+                    .slots
+                    .acquire(&slots::upstream_of(&self.adapters, &row))
+                    .await;
+                let Some(row) = self.still_due(&row).await? else {
+                    return Ok(None);
+                };
+                let stepped = self.step(row).await;
+                drop(claim);
+                stepped
+            })
+            .buffer_unordered(self.settings.max_in_flight.max(1))
+            .collect()
+            .await;
         let mut plans = Vec::new();
-        for row in due {
-            if let Some(plan) = self.step(row).await? {
-                plans.push(plan);
-            }
-            steps += 1;
+        for result in results {
+            plans.extend(result?);
         }
-        if !plans.is_empty() {
-            // Shadow plans of one pass go to Slack as one message, not one per target.
-            let body = message::shadow_batch(&plans);
-            outbox::enqueue(&self.db, &body, self.clock.now()).await?;
-        }
+        self.batch_plans(plans).await?;
         let messages = self.deliver().await?;
         Ok(Progress {
             alerts,
             steps,
             messages,
         })
+    }
+
+    /// The rotation as the journal has it now, if it is still due. The list of due rotations
+    /// was read before this one was claimed: the step that held it may have ended in between,
+    /// and stepping its old phase again would repeat that phase's side effect.
+    async fn still_due(&self, row: &RotationRow) -> Result<Option<RotationRow>, EngineError> {
+        let now = self.clock.now().as_millisecond();
+        Ok(rotations::rotation(&self.db, &row.id)
+            .await?
+            .filter(|fresh| fresh.next_attempt_at_ms.is_some_and(|at| at <= now)))
+    }
+
+    /// New alerts and due schedules become rotations, one pass at a time.
+    async fn start_new(&self) -> Result<usize, EngineError> {
+        let _one = self.intake.lock().await;
+        Ok(self.ingest().await? + self.start_due().await?)
+    }
+
+    /// Shadow plans go to Slack as one message, not one per target.
+    async fn batch_plans(&self, plans: Vec<(RotationRow, String)>) -> Result<(), EngineError> {
+        if !plans.is_empty() {
+            let body = message::shadow_batch(&plans);
+            outbox::enqueue(&self.db, &body, self.clock.now()).await?;
+        }
+        Ok(())
     }
 
     /// Passes until nothing is due at the clock's present time (bounded, in case of a bug).
@@ -172,13 +222,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs until `shutdown` completes, sleeping until the next due time, intake's wake-up, or
-    /// `poll` at the longest. A pass in progress finishes before it stops.
+    /// Runs until `shutdown` completes. Unlike [`Engine::tick`], no pass waits for its slowest
+    /// step: each step is a task of its own, started as soon as its rotation is due and a slot
+    /// is free, so a rotation waiting on a hung upstream holds up no other. Sleeps until the
+    /// next due time, intake's wake-up, a step's end, or `poll` at the longest. Steps in flight
+    /// finish before it stops.
     pub async fn run(self: Arc<Self>, poll: Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut pruned_at: Option<std::time::Instant> = None;
+        let mut steps = tokio::task::JoinSet::new();
+        let (plans, mut planned) = tokio::sync::mpsc::unbounded_channel();
         loop {
-            if let Err(e) = self.run_until_idle().await {
+            let started = match self.dispatch(&mut steps, &plans).await {
+                Ok(started) => started,
+                Err(e) => {
+                    tracing::error!(error = %e, "engine pass failed; retrying");
+                    0
+                }
+            };
+            if let Err(e) = self.after_steps(&mut planned).await {
                 tracing::error!(error = %e, "engine pass failed; retrying");
             }
             if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
@@ -187,20 +249,92 @@ impl Engine {
                     tracing::error!(error = %e, "pruning the journal failed; will try again");
                 }
             }
+            // Due now but not started: in flight, or waiting for a slot; a step's end wakes
+            // the loop for those, so there is no need to spin.
             let wait = match rotations::next_due(&self.db).await {
                 Ok(Some(due_ms)) => {
                     let now = self.clock.now().as_millisecond();
-                    Duration::from_millis((due_ms - now).clamp(0, poll.as_millis() as i64) as u64)
+                    if due_ms <= now && started == 0 {
+                        poll
+                    } else {
+                        Duration::from_millis(
+                            (due_ms - now).clamp(0, poll.as_millis() as i64) as u64
+                        )
+                    }
                 }
                 _ => poll,
             };
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {},
+                Some(_) = steps.join_next(), if !steps.is_empty() => {},
                 () = tokio::time::sleep(wait) => {},
             }
         }
+        while steps.join_next().await.is_some() {}
+        if let Err(e) = self.after_steps(&mut planned).await {
+            tracing::error!(error = %e, "engine pass failed");
+        }
         tracing::info!("engine stopped");
+    }
+
+    /// Takes in alerts and due schedules, then starts a task for each due rotation not in
+    /// flight while slots allow. Returns how many it started.
+    async fn dispatch(
+        self: &Arc<Self>,
+        steps: &mut tokio::task::JoinSet<()>,
+        plans: &tokio::sync::mpsc::UnboundedSender<(RotationRow, String)>,
+    ) -> Result<usize, EngineError> {
+        self.start_new().await?;
+        let mut started = 0;
+        for row in rotations::due_rotations(&self.db, self.clock.now()).await? {
+            let Some(claim) = self.slots.claim(&row.id) else {
+                continue;
+            };
+            let permits = match self
+                .slots
+                .try_acquire(&slots::upstream_of(&self.adapters, &row))
+            {
+                Ok(permits) => permits,
+                Err(slots::Full::Global) => break,
+                // Its upstream is busy: the others may go on.
+                Err(slots::Full::Upstream) => continue,
+            };
+            let engine = Arc::clone(self);
+            let plans = plans.clone();
+            steps.spawn(async move {
+                let stepped = match engine.still_due(&row).await {
+                    Ok(Some(row)) => engine.step(row).await,
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                drop((claim, permits));
+                match stepped {
+                    Ok(Some(plan)) => {
+                        let _ = plans.send(plan);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "step failed to journal; will retry"),
+                }
+                engine.wake.notify_one();
+            });
+            started += 1;
+        }
+        Ok(started)
+    }
+
+    /// What follows steps: their shadow plans as one message, and the outbox (webhook mode).
+    async fn after_steps(
+        &self,
+        planned: &mut tokio::sync::mpsc::UnboundedReceiver<(RotationRow, String)>,
+    ) -> Result<(), EngineError> {
+        let mut plans = Vec::new();
+        while let Ok(plan) = planned.try_recv() {
+            plans.push(plan);
+        }
+        self.batch_plans(plans).await?;
+        self.deliver().await?;
+        Ok(())
     }
 
     /// Exports, then prunes, what finished longer than `retention` ago (`store::retention`).
@@ -219,9 +353,18 @@ impl Engine {
             tracing::error!(rotation_id = %row.id, phase = %row.phase, "unknown phase in the journal");
             return Ok(None);
         };
-        // Labels come from outside: `?` escapes anything that could forge a log line.
+        // Labels come from outside: `?` escapes anything that could forge a log line. The span
+        // is attached to the step's future (not entered): steps run concurrently, and an
+        // entered span would tag another step's lines.
         let span = tracing::info_span!("step", rotation_id = %row.id, %phase, target = ?format!("{}/{}/{}", row.environment, row.api_user, row.application));
-        let _enter = span.enter();
+        self.step_in(row, phase).instrument(span).await
+    }
+
+    async fn step_in(
+        &self,
+        row: RotationRow,
+        phase: Phase,
+    ) -> Result<Option<(RotationRow, String)>, EngineError> {
         // Every step may call out: a replica that lost the leadership since the pass began stops
         // here, before the call, and the pass with it.
         self.leader.ensure().await?;

@@ -39,6 +39,7 @@ pub struct Schedule {
 /// A handover: who is told to collect the token, and for how long the link works.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handover {
+    /// A Slack member id: the link goes to that person alone, as a direct message.
     pub owner: String,
     pub window: Duration,
 }
@@ -270,14 +271,7 @@ pub fn build(
     use crate::adapters::synoptic::SynopticClient;
     use crate::config::ScheduleDistribution;
 
-    let client = SynopticClient::new(
-        &synoptic.url,
-        api_key,
-        &synoptic.verify_path,
-        synoptic.timeout,
-        clock,
-    )
-    .observed(observer);
+    let client = SynopticClient::new(synoptic, api_key, clock).observed(observer);
     let distributor: Arc<dyn crate::adapters::Distributor> = match &settings.distribution {
         ScheduleDistribution::File { path, mode, owner } => {
             Arc::new(FileDistributor::new(path, *mode, *owner))

@@ -42,6 +42,11 @@ pub struct EngineSettings {
     pub public_url: String,
     /// Finished rotations and handled alerts older than this are exported and pruned.
     pub retention: Duration,
+    /// Steps running at once, in all (`rotation.max_in_flight`).
+    pub max_in_flight: usize,
+    /// Steps running at once against one upstream: an environment's Signon and cluster, a
+    /// schedule's issuer, Alertmanager (`rotation.max_in_flight_per_upstream`).
+    pub max_in_flight_per_upstream: usize,
 }
 
 /// Slack channels: a rule's own, else its environment's, else the default.
@@ -77,6 +82,8 @@ impl Default for EngineSettings {
             probes: BTreeMap::new(),
             public_url: "http://127.0.0.1:8080".into(),
             retention: Duration::from_secs(400 * 86400),
+            max_in_flight: 32,
+            max_in_flight_per_upstream: 16,
         }
     }
 }

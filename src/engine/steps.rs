@@ -142,6 +142,14 @@ impl Engine {
             old_expiry = last.and_then(|r| r.new_token_expires_at_ms);
             adopt = None;
             deadline = None;
+            if old.is_none() && !placed.is_empty() && row.old_token_id.is_none() {
+                // Synoptic lists only the tokens its API key made: the token in use was made in
+                // the console or with another key, so it can be neither cloned nor disabled here.
+                return Step::Error(AdapterError::permanent(
+                    "engine",
+                    "the token in place is not among the tokens the issuer lists for this API key: it was made in the Synoptic console or with another API key (or has expired), so its settings cannot be copied and it cannot be disabled from here; replace it once by hand with a token made with this key",
+                ));
+            }
         }
         // Rotation replaces a token; it never creates access. A pair with no live token (an
         // alert naming any API user and application, or one whose token was revoked) is not

@@ -3,17 +3,23 @@
 //! Each thread gets its parent message first, then replies in it (`thread_ts`) telling what
 //! happened since the last one, the failures also broadcast to the channel, and the parent edited
 //! to show where each target is now. Posts go out at most one per second per channel (Slack's
-//! limit for `chat.postMessage`) and edits at Slack's Tier 3 pace; anything waiting stays in the
-//! journal, so a burst, a 429 or an outage delays messages and never loses one.
+//! limit for `chat.postMessage`) and edits at Slack's Tier 3 pace for the whole workspace; a 429
+//! or a refused bot token rests the workspace ([`pace`], [`trouble`]); a parent a person deleted
+//! is posted again ([`gone`]). Anything waiting stays in the journal, so a burst, a 429 or an
+//! outage delays messages and never loses one.
 
+mod direct;
+mod gone;
 mod health;
 mod pace;
 pub mod render;
+mod trouble;
 
 pub use health::SlackHealth;
 use pace::Pace;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -22,14 +28,12 @@ use tokio::sync::Notify;
 use crate::adapters::slack::{SlackApi, SlackError};
 use crate::clock::Clock;
 use crate::leader::Leadership;
+use crate::secrets::Keys;
 use crate::store::outbox::{self, NoticeKind, NotificationRow};
 use crate::store::threads::{self, ThreadRow};
 use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
 
-/// How long a channel rests after Slack refused the token or the channel, or was unavailable.
-const REFUSED_PAUSE: Duration = Duration::from_secs(10);
-const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(2);
 /// How often the loop looks at the journal when nothing woke it.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -45,6 +49,10 @@ pub struct Notifier {
     wake: Arc<Notify>,
     /// Posting is a side effect: only while this replica leads.
     leader: Arc<Leadership>,
+    /// Refusals of the bot token in a row: each rests the workspace longer. Reset by a success.
+    token_refusals: AtomicU32,
+    /// Opens the sealed direct messages (handover links); without it they wait.
+    keys: Option<Keys>,
 }
 
 impl Notifier {
@@ -65,7 +73,15 @@ impl Notifier {
             health: Arc::new(SlackHealth::default()),
             wake: Arc::new(Notify::new()),
             leader: Leadership::sole(),
+            token_refusals: AtomicU32::new(0),
+            keys: None,
         }
+    }
+
+    /// Opens sealed direct messages with `keys` (the engine's).
+    pub fn with_keys(mut self, keys: Keys) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     /// Posts only while `leader` leads.
@@ -112,8 +128,12 @@ impl Notifier {
             };
             let body: Value = serde_json::from_str(&n.body).unwrap_or_default();
             self.leader.ensure().await?;
+            // At the channel's pace like every other post; the rest waits for the next pass.
+            if !self.pace.may_post(&channel) {
+                break;
+            }
             calls += 1;
-            match self.post(&channel, &body, None, false).await {
+            match self.post(&channel, &channel, &body, None, false).await {
                 Ok(_) => {
                     self.healthy(&channel);
                     outbox::notification_attempted(pool, n.id, now, None, None).await?
@@ -127,6 +147,7 @@ impl Notifier {
         for thread in threads::with_work(pool, now).await? {
             calls += self.tell(&thread).await?;
         }
+        calls += self.tell_directly().await?;
         Ok(calls)
     }
 
@@ -173,7 +194,7 @@ impl Notifier {
                 let rows = threads::rotations(pool, thread.id).await?;
                 let parent = render::parent(thread, &rows);
                 calls += 1;
-                match self.post(&channel, &parent, None, false).await {
+                match self.post(&key, &channel, &parent, None, false).await {
                     Ok(posted) => {
                         self.healthy(&key);
                         let d = render::digest(&parent);
@@ -202,7 +223,7 @@ impl Notifier {
             }
             let (reply, cursor, carried) = render::reply(&events, &inline);
             calls += 1;
-            match self.post(&channel, &reply, Some(&ts), false).await {
+            match self.post(&key, &channel, &reply, Some(&ts), false).await {
                 Ok(_) => {
                     self.healthy(&key);
                     threads::told(pool, thread.id, cursor).await?;
@@ -219,6 +240,10 @@ impl Notifier {
                     for id in carried {
                         outbox::notification_abandoned(pool, id, &code).await?;
                     }
+                }
+                Err(SlackError::Gone { code, .. }) => {
+                    self.parent_gone(thread, &code).await?;
+                    return Ok(calls);
                 }
                 Err(e) => {
                     self.trouble(&key, &e, &carried).await?;
@@ -256,7 +281,7 @@ impl Notifier {
                 (kind, _) => {
                     // A request with buttons is shown in the channel too: someone must see it.
                     let broadcast = matches!(kind, NoticeKind::Broadcast | NoticeKind::Approval);
-                    self.post(&channel, &body, Some(&ts), broadcast)
+                    self.post(&key, &channel, &body, Some(&ts), broadcast)
                         .await
                         .map(Some)
                 }
@@ -275,6 +300,16 @@ impl Notifier {
                     tracing::error!(notification = n.id, %code, "Slack refused a message; giving up on it");
                     self.metrics.slack_error("message_rejected");
                     outbox::notification_abandoned(pool, n.id, &code).await?;
+                }
+                Err(SlackError::Gone { code, .. }) => {
+                    match (n.kind(), &n.rotation_id) {
+                        // The request a person deleted: its news goes in the thread instead.
+                        (NoticeKind::ApprovalUpdate, Some(id)) => {
+                            self.approval_gone(id, &code).await?
+                        }
+                        _ => self.parent_gone(thread, &code).await?,
+                    }
+                    return Ok(calls);
                 }
                 Err(e) => {
                     self.trouble(&key, &e, &[n.id]).await?;
@@ -297,6 +332,10 @@ impl Notifier {
                     self.healthy(&key);
                     threads::updated(pool, thread.id, &d).await?;
                 }
+                Err(SlackError::Gone { code, .. }) => {
+                    self.parent_gone(thread, &code).await?;
+                    return Ok(calls);
+                }
                 Err(e) => {
                     self.trouble(&key, &e, &[]).await?;
                     return Ok(calls);
@@ -304,71 +343,5 @@ impl Notifier {
             }
         }
         Ok(calls)
-    }
-
-    /// Posts, and when Slack refuses the blocks, once more as plain text.
-    async fn post(
-        &self,
-        channel: &str,
-        body: &Value,
-        thread_ts: Option<&str>,
-        broadcast: bool,
-    ) -> Result<crate::adapters::slack::Posted, SlackError> {
-        let posted = match self.api.post(channel, body, thread_ts, broadcast).await {
-            Err(SlackError::Rejected { code, .. }) if body.get("blocks").is_some() => {
-                tracing::warn!(%code, "Slack refused the blocks; sending the text alone");
-                self.metrics.slack_error("message_rejected");
-                let text = render::text_only(body);
-                self.api.post(channel, &text, thread_ts, broadcast).await
-            }
-            other => other,
-        }?;
-        Ok(posted)
-    }
-
-    fn healthy(&self, channel: &str) {
-        let mut refused = self.health.refused.lock().expect("lock never poisoned");
-        if refused.remove(channel).is_some() {
-            tracing::info!(channel, "Slack takes our messages again");
-        }
-        self.metrics.slack_refused(!refused.is_empty());
-    }
-
-    /// Handles a failed call: the channel rests, the messages stay queued with the error noted,
-    /// and refusals a person must fix are logged, counted and shown on `/readyz`.
-    async fn trouble(
-        &self,
-        channel: &str,
-        error: &SlackError,
-        notifications: &[i64],
-    ) -> Result<(), StoreError> {
-        self.metrics.slack_error(error.label());
-        let wait = match error {
-            SlackError::RateLimited(wait) => {
-                tracing::warn!(
-                    channel,
-                    ?wait,
-                    "Slack rate limit; waiting as Retry-After says"
-                );
-                *wait
-            }
-            SlackError::Refused { .. } => {
-                tracing::error!(channel, %error, "Slack refuses our messages; a person must fix this");
-                let mut refused = self.health.refused.lock().expect("lock never poisoned");
-                refused.insert(channel.to_owned(), error.to_string());
-                self.metrics.slack_refused(true);
-                REFUSED_PAUSE
-            }
-            SlackError::Rejected { .. } | SlackError::Unavailable(_) => {
-                tracing::warn!(channel, %error, "Slack call failed; will retry");
-                UNAVAILABLE_PAUSE
-            }
-        };
-        self.pace.pause(channel, wait);
-        let message = error.to_string();
-        for id in notifications {
-            outbox::notification_failed(self.journal.pool(), *id, &message).await?;
-        }
-        Ok(())
     }
 }

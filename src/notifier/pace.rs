@@ -1,25 +1,34 @@
-//! Slack's pace per channel: at most one post per second (`chat.postMessage`), edits at Tier 3,
-//! and a rest when Slack asked for one (429 `Retry-After`) or refused.
+//! Slack's pace, where Slack counts it (docs.slack.dev/apis/web-api/rate-limits: limits are "per
+//! API method per workspace/team per app"): `chat.postMessage` at one per second per channel
+//! (its special tier), `chat.update` (Tier 3) from one budget for the whole workspace, and a rest
+//! for the whole workspace when Slack answers 429 or refuses the bot token; a channel that
+//! refuses rests alone.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// One `chat.postMessage` per channel per this period: Slack's 1 per second, with a margin for
 /// the network's jitter.
 const POST_PERIOD: Duration = Duration::from_millis(1050);
-/// `chat.update` is Tier 3 (about 50 a minute).
-const EDIT_PERIOD: Duration = Duration::from_millis(1200);
+/// `chat.update` is Tier 3, "50+ per minute" per workspace: 46 a minute leaves a margin.
+const EDIT_PERIOD: Duration = Duration::from_millis(1300);
 
 pub(super) struct Pace {
     posts: DefaultKeyedRateLimiter<String>,
-    edits: DefaultKeyedRateLimiter<String>,
-    /// Channels resting until an instant. In memory: after a restart Slack says again if it
+    edits: DefaultDirectRateLimiter,
+    /// The whole workspace rests until then. In memory: after a restart Slack says again if it
     /// still wants us to wait.
-    paused: Mutex<HashMap<String, Instant>>,
+    workspace: Mutex<Option<Instant>>,
+    /// Channels resting alone (one refused us) until an instant.
+    channels: Mutex<HashMap<String, Instant>>,
+}
+
+fn resting(until: Option<&Instant>) -> bool {
+    until.is_some_and(|u| *u > Instant::now())
 }
 
 impl Pace {
@@ -31,25 +40,34 @@ impl Pace {
         };
         Self {
             posts: RateLimiter::keyed(quota(POST_PERIOD)),
-            edits: RateLimiter::keyed(quota(EDIT_PERIOD)),
-            paused: Mutex::new(HashMap::new()),
+            edits: RateLimiter::direct(quota(EDIT_PERIOD)),
+            workspace: Mutex::new(None),
+            channels: Mutex::new(HashMap::new()),
         }
     }
 
     fn paused(&self, channel: &str) -> bool {
-        let mut paused = self.paused.lock().expect("lock never poisoned");
-        match paused.get(channel) {
-            Some(until) if *until > Instant::now() => true,
-            Some(_) => {
-                paused.remove(channel);
-                false
-            }
-            None => false,
+        resting(self.workspace.lock().expect("lock never poisoned").as_ref())
+            || resting(
+                self.channels
+                    .lock()
+                    .expect("lock never poisoned")
+                    .get(channel),
+            )
+    }
+
+    /// Nothing goes to Slack for `wait` (a 429, a refused token).
+    pub(super) fn pause_workspace(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut workspace = self.workspace.lock().expect("lock never poisoned");
+        if workspace.is_none_or(|u| u < until) {
+            *workspace = Some(until);
         }
     }
 
-    pub(super) fn pause(&self, channel: &str, wait: Duration) {
-        self.paused
+    /// Nothing goes to `channel` for `wait` (the channel refused us).
+    pub(super) fn pause_channel(&self, channel: &str, wait: Duration) {
+        self.channels
             .lock()
             .expect("lock never poisoned")
             .insert(channel.to_owned(), Instant::now() + wait);
@@ -60,9 +78,9 @@ impl Pace {
         !self.paused(channel) && self.posts.check_key(&channel.to_owned()).is_ok()
     }
 
-    /// Whether an edit may go to `channel` now; takes the slot when it may.
+    /// Whether an edit may go to `channel` now; takes the workspace's slot when it may.
     pub(super) fn may_edit(&self, channel: &str) -> bool {
-        !self.paused(channel) && self.edits.check_key(&channel.to_owned()).is_ok()
+        !self.paused(channel) && self.edits.check().is_ok()
     }
 }
 
@@ -71,17 +89,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_post_per_channel_per_period_and_a_pause_holds_everything() {
+    fn posts_are_paced_per_channel_and_edits_per_workspace() {
         let pace = Pace::new();
         assert!(pace.may_post("C1"));
         assert!(
             !pace.may_post("C1"),
             "a second post within the second waits"
         );
-        assert!(pace.may_post("C2"), "channels are paced apart");
-        assert!(pace.may_edit("C1"), "edits have a pace of their own");
-        pace.pause("C3", Duration::from_secs(60));
+        assert!(pace.may_post("C2"), "posts are paced per channel");
+        assert!(pace.may_edit("C1"));
+        assert!(
+            !pace.may_edit("C2"),
+            "chat.update is Tier 3 for the workspace: another channel waits too"
+        );
+    }
+
+    #[test]
+    fn a_429_rests_the_whole_workspace_and_a_refusal_only_its_channel() {
+        let pace = Pace::new();
+        pace.pause_channel("C3", Duration::from_secs(60));
         assert!(!pace.may_post("C3"));
-        assert!(!pace.may_edit("C3"));
+        assert!(pace.may_post("C4"), "another channel goes on");
+        pace.pause_workspace(Duration::from_secs(60));
+        assert!(!pace.may_post("C5"), "a 429 in one channel rests them all");
+        assert!(!pace.may_edit("C5"));
     }
 }

@@ -1,6 +1,7 @@
 //! The thread's messages: the parent (one line of truth per target, edited as they move) and the
 //! replies (what happened since the last reply, plus outcomes). Within Slack's limits: 50 blocks,
-//! 3 000 characters per section; long batches are summarised, never cut mid-word.
+//! 3 000 characters per section and about 12 000 for a message's blocks together
+//! (`msg_blocks_too_long`); events that do not fit go in the next reply, so every line is told.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,9 @@ const MAX_SECTION: usize = 2900;
 const MAX_LISTED: usize = 40;
 /// Events one reply tells; the rest go in the next.
 const MAX_EVENTS: usize = 60;
+/// Characters of text one message's blocks may hold together: Slack refuses past about 12 000
+/// (`msg_blocks_too_long`); the rest is headroom for the inline messages' own text.
+pub const MAX_MESSAGE_TEXT: usize = 11_000;
 
 fn phase_emoji(phase: &str) -> &'static str {
     match Phase::parse(phase) {
@@ -139,42 +143,59 @@ pub fn parent(thread: &ThreadRow, rows: &[RotationRow]) -> Value {
 /// A reply: the events (oldest first) and the inline messages (outcomes, notes) that fit in one
 /// message. Returns it with the last event id told and the ids of the messages it carries.
 pub fn reply(events: &[ThreadEvent], inline: &[NotificationRow]) -> (Value, i64, Vec<i64>) {
-    let told: Vec<&ThreadEvent> = events.iter().take(MAX_EVENTS).collect();
-    let cursor = told.last().map_or(0, |e| e.id);
-    let lines: Vec<String> = told
-        .iter()
-        .map(|e| {
-            let at = jiff::Timestamp::from_millisecond(e.audit.at_ms)
-                .map_or_else(|_| "?".into(), |t| t.strftime("%H:%M:%S").to_string());
-            let step = match e.audit.from_phase.as_deref() {
-                Some(from) if from != e.audit.to_phase => format!("{from} → {}", e.audit.to_phase),
-                _ => e.audit.to_phase.clone(),
-            };
-            format!(
-                "`{at}` {}: {step} — {}",
-                who(&e.api_user, &e.application, &e.environment),
-                escape(&shorten(&e.audit.reason, 200))
-            )
-        })
-        .collect();
+    let mut lines: Vec<String> = Vec::new();
+    let mut budget = MAX_MESSAGE_TEXT;
+    let mut cursor = 0;
+    for e in events.iter().take(MAX_EVENTS) {
+        let line = event_line(e);
+        // Each line costs its characters and a newline; the first always goes, so a reply
+        // always tells something.
+        let cost = line.chars().count() + 1;
+        if !lines.is_empty() && cost > budget {
+            break;
+        }
+        budget = budget.saturating_sub(cost);
+        lines.push(line);
+        cursor = e.id;
+    }
+    let told = lines.len();
     let mut blocks = sections(&lines);
     let mut texts: Vec<String> = Vec::new();
-    if !told.is_empty() {
-        texts.push(format!("{} update(s)", told.len()));
+    if told > 0 {
+        texts.push(format!("{told} update(s)"));
     }
     let mut carried = Vec::new();
     for n in inline {
         let body: Value = serde_json::from_str(&n.body).unwrap_or_default();
         let more: Vec<Value> = body["blocks"].as_array().cloned().unwrap_or_default();
-        if !carried.is_empty() && blocks.len() + more.len() > MAX_BLOCKS {
+        let cost: usize = more.iter().map(|b| b.to_string().len()).sum();
+        if (told > 0 || !carried.is_empty())
+            && (blocks.len() + more.len() > MAX_BLOCKS || cost > budget)
+        {
             break;
         }
+        budget = budget.saturating_sub(cost);
         blocks.extend(more);
         texts.push(body["text"].as_str().unwrap_or_default().to_owned());
         carried.push(n.id);
     }
     let text = shorten(&texts.join(" · "), 3000);
     (json!({ "text": text, "blocks": blocks }), cursor, carried)
+}
+
+/// One event as a reply line.
+fn event_line(e: &ThreadEvent) -> String {
+    let at = jiff::Timestamp::from_millisecond(e.audit.at_ms)
+        .map_or_else(|_| "?".into(), |t| t.strftime("%H:%M:%S").to_string());
+    let step = match e.audit.from_phase.as_deref() {
+        Some(from) if from != e.audit.to_phase => format!("{from} → {}", e.audit.to_phase),
+        _ => e.audit.to_phase.clone(),
+    };
+    format!(
+        "`{at}` {}: {step} — {}",
+        who(&e.api_user, &e.application, &e.environment),
+        escape(&shorten(&e.audit.reason, 200))
+    )
 }
 
 /// The message without blocks: what Slack is sent when it refuses the blocks.

@@ -197,6 +197,65 @@ impl Drop for Running {
     }
 }
 
+/// A delay before every answer: a fixed part plus a uniform jitter, as a real upstream's latency
+/// (`bench-e2e --profile realistic`); none unless set. Counts the requests it delayed.
+#[derive(Default)]
+pub struct Latency {
+    profile: Mutex<Option<(Duration, Duration)>>,
+    rng: Mutex<Option<fastrand::Rng>>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl Latency {
+    /// Every answer from now on waits `fixed` plus up to `jitter`.
+    pub fn set(&self, fixed: Duration, jitter: Duration, seed: u64) {
+        *self.profile.lock().expect("lock never poisoned") = Some((fixed, jitter));
+        *self.rng.lock().expect("lock never poisoned") = Some(fastrand::Rng::with_seed(seed));
+    }
+
+    /// The requests answered.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The mean delay of the profile (zero without one).
+    pub fn mean(&self) -> Duration {
+        self.profile
+            .lock()
+            .expect("lock never poisoned")
+            .map_or(Duration::ZERO, |(fixed, jitter)| fixed + jitter / 2)
+    }
+
+    async fn wait(&self) {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let profile = *self.profile.lock().expect("lock never poisoned");
+        let Some((fixed, jitter)) = profile else {
+            return;
+        };
+        let share = self
+            .rng
+            .lock()
+            .expect("lock never poisoned")
+            .as_mut()
+            .map_or(0.0, |rng| rng.f64());
+        tokio::time::sleep(fixed + jitter.mul_f64(share)).await;
+    }
+}
+
+/// `router` with `latency` before each answer.
+pub fn delayed(router: Router, latency: std::sync::Arc<Latency>) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let latency = std::sync::Arc::clone(&latency);
+            async move {
+                latency.wait().await;
+                next.run(request).await
+            }
+        },
+    ))
+}
+
 pub async fn serve(router: Router) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

@@ -3,8 +3,18 @@
 //! holding Slack's rules: the bot token, 1 post per second per channel (429 with
 //! `Retry-After`), Block Kit limits, `ok: false` errors on demand. It can also "click" a button:
 //! [`interaction`] builds a `block_actions` payload and [`signed_headers`] signs it as Slack does.
+//! Per-workspace method budgets are in [`budget`], Block Kit's limits in [`blocks`]; the bot is
+//! in every channel unless a test takes it out, and a person can delete a message.
 
-use std::collections::HashMap;
+mod blocks;
+mod budget;
+mod click;
+mod message;
+
+pub use click::{interaction, signed_headers};
+pub use message::Message;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,11 +24,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use super::{Faults, Running};
-use crate::adapters::slack::signature;
 
 /// The path of the webhook URL, shaped like Slack's (`/services/T…/B…/secret`).
 pub const WEBHOOK_PATH: &str = "/services/T0SIMULATE/B0SIMULATE/simulated-webhook-secret";
@@ -30,54 +38,6 @@ pub const BOT_TOKEN: &str = "xoxb-simulated-bot-token";
 pub const SIGNING_SECRET: &str = "simulated-signing-secret-8f7422";
 /// Slack's `chat.postMessage` pace per channel.
 const POST_INTERVAL: Duration = Duration::from_secs(1);
-
-/// A message as the simulated workspace holds it.
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub channel: String,
-    pub ts: String,
-    /// The parent's `ts` for a thread reply.
-    pub thread_ts: Option<String>,
-    /// A thread reply also shown in the channel.
-    pub broadcast: bool,
-    /// As last posted or edited.
-    pub body: Value,
-    pub edits: usize,
-}
-
-impl Message {
-    pub fn text(&self) -> &str {
-        self.body["text"].as_str().unwrap_or_default()
-    }
-
-    /// What a person sees: the blocks' texts, or the fallback text when there are no blocks.
-    pub fn all_text(&self) -> String {
-        let mut out = String::new();
-        collect_text(&self.body["blocks"], &mut out);
-        if out.is_empty() {
-            out = self.text().to_owned();
-        }
-        out
-    }
-}
-
-fn collect_text(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map {
-                match (key.as_str(), v) {
-                    ("text", Value::String(s)) => {
-                        out.push('\n');
-                        out.push_str(s);
-                    }
-                    _ => collect_text(v, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_text(v, out)),
-        _ => {}
-    }
-}
 
 #[derive(Default)]
 pub struct SlackSim {
@@ -92,12 +52,48 @@ pub struct SlackSim {
     /// 429s answered because a client posted faster than Slack allows.
     rate_limited: AtomicU32,
     groups: Mutex<HashMap<String, Vec<String>>>,
+    /// Members who left (deactivated): `conversations.open` answers `user_disabled`.
+    disabled: Mutex<Vec<String>>,
     next_ts: AtomicU64,
+    /// Channels the bot is not a member of (`not_in_channel` until `conversations.join`).
+    outside: Mutex<HashSet<String>>,
+    budgets: Budgets,
+}
+
+/// One budget per method for the whole workspace (see [`budget`]).
+struct Budgets {
+    update: budget::Budget,
+    group_members: budget::Budget,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            update: budget::Budget::per_minute(50),
+            group_members: budget::Budget::per_minute(20),
+        }
+    }
 }
 
 impl SlackSim {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// The bot is no longer in `channel` (posting there is `not_in_channel`).
+    pub fn remove_bot_from(&self, channel: &str) {
+        self.outside
+            .lock()
+            .expect("lock never poisoned")
+            .insert(channel.to_owned());
+    }
+
+    /// A person deletes the message `ts` (a parent with its thread, as Slack shows it).
+    pub fn delete(&self, ts: &str) {
+        self.posted
+            .lock()
+            .expect("lock never poisoned")
+            .retain(|m| m.ts != ts && m.thread_ts.as_deref() != Some(ts));
     }
 
     pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
@@ -106,6 +102,8 @@ impl SlackSim {
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/chat.update", post(update))
             .route("/api/usergroups.users.list", get(group_members))
+            .route("/api/conversations.join", post(join))
+            .route("/api/conversations.open", post(open_conversation))
             .with_state(Arc::clone(self));
         super::serve(router).await
     }
@@ -145,6 +143,23 @@ impl SlackSim {
             group.to_owned(),
             members.iter().map(|m| (*m).to_owned()).collect(),
         );
+    }
+
+    /// Deactivates a member: no direct message can be opened with them any more.
+    pub fn disable_user(&self, user: &str) {
+        self.disabled
+            .lock()
+            .expect("lock never poisoned")
+            .push(user.to_owned());
+    }
+
+    /// The direct messages `user` received (their DM conversation's messages).
+    pub fn direct_messages(&self, user: &str) -> Vec<Message> {
+        let channel = direct_channel(user);
+        self.posted()
+            .into_iter()
+            .filter(|m| m.channel == channel)
+            .collect()
     }
 
     /// The conversation as a person would read it: parents, their threads indented.
@@ -223,26 +238,13 @@ fn authorized(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v == format!("Bearer {BOT_TOKEN}"))
 }
 
-/// Block Kit's limits, as Slack enforces them (`invalid_blocks`, `no_text`).
-fn check_message(body: &Value) -> Result<(), &'static str> {
-    if body["text"].as_str().is_none_or(str::is_empty) {
-        // We always send the fallback text, so its absence is a bug worth a loud error.
-        return Err("no_text");
-    }
-    if let Some(blocks) = body.get("blocks") {
-        let blocks = blocks.as_array().ok_or("invalid_blocks")?;
-        if blocks.len() > 50 {
-            return Err("invalid_blocks");
-        }
-        for block in blocks {
-            if let Some(text) = block["text"]["text"].as_str()
-                && text.chars().count() > 3000
-            {
-                return Err("invalid_blocks");
-            }
-        }
-    }
-    Ok(())
+fn too_many(retry_after: u64) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [("retry-after", retry_after.to_string())],
+        Json(json!({"ok": false, "error": "ratelimited"})),
+    )
+        .into_response()
 }
 
 async fn post_message(
@@ -271,16 +273,20 @@ async fn post_message(
             .is_some_and(|at| now.duration_since(*at) < POST_INTERVAL)
         {
             sim.rate_limited.fetch_add(1, Ordering::Relaxed);
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", "1")],
-                Json(json!({"ok": false, "error": "ratelimited"})),
-            )
-                .into_response();
+            return too_many(1);
         }
         last.insert(channel.clone(), now);
     }
-    if let Err(code) = check_message(&body) {
+    // chat.postMessage lists `not_in_channel` (slack-api-specs web-api/slack_web_openapi_v2.json).
+    if sim
+        .outside
+        .lock()
+        .expect("lock never poisoned")
+        .contains(&channel)
+    {
+        return slack_error("not_in_channel");
+    }
+    if let Err(code) = blocks::check_message(&body) {
         return slack_error(code);
     }
     let thread_ts = body["thread_ts"].as_str().map(str::to_owned);
@@ -322,7 +328,11 @@ async fn update(
     if let Some(fault) = sim.faults.check("chat.update").await {
         return fault;
     }
-    if let Err(code) = check_message(&body) {
+    if let Err(wait) = sim.budgets.update.take() {
+        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return too_many(wait);
+    }
+    if let Err(code) = blocks::check_message(&body) {
         return slack_error(code);
     }
     let (Some(channel), Some(ts)) = (body["channel"].as_str(), body["ts"].as_str()) else {
@@ -355,6 +365,10 @@ async fn group_members(
     if let Some(fault) = sim.faults.check("usergroups.users.list").await {
         return fault;
     }
+    if let Err(wait) = sim.budgets.group_members.take() {
+        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return too_many(wait);
+    }
     let group = query.get("usergroup").cloned().unwrap_or_default();
     match sim.groups.lock().expect("lock never poisoned").get(&group) {
         Some(users) => Json(json!({"ok": true, "users": users})).into_response(),
@@ -362,36 +376,66 @@ async fn group_members(
     }
 }
 
-/// The form body Slack sends when `user_id` presses the button `action_id` whose value is
-/// `rotation_id` (a `block_actions` payload, trimmed to what matters).
-pub fn interaction(rotation_id: &str, action_id: &str, user_id: &str, user_name: &str) -> String {
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": "T0SIMULATE"},
-        "api_app_id": "A0SIMULATE",
-        "team": {"id": "T0SIMULATE", "domain": "simulated"},
-        "container": {"type": "message", "message_ts": "1700000000.000100"},
-        "trigger_id": "1.2.3",
-        "response_url": "https://hooks.slack.com/actions/T0SIMULATE/1/simulated",
-        "actions": [{
-            "type": "button",
-            "action_id": action_id,
-            "block_id": "decision",
-            "value": rotation_id,
-            "action_ts": "1700000001.000200",
-        }],
-    });
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("payload", &payload.to_string())
-        .finish()
+/// `conversations.join`: the bot joins a public channel (docs.slack.dev/reference/methods/conversations.join).
+async fn join(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return slack_error("invalid_auth");
+    }
+    if let Some(fault) = sim.faults.check("conversations.join").await {
+        return fault;
+    }
+    let Some(channel) = body["channel"].as_str().map(channel_id) else {
+        return slack_error("channel_not_found");
+    };
+    sim.outside
+        .lock()
+        .expect("lock never poisoned")
+        .remove(&channel);
+    Json(json!({"ok": true, "channel": {"id": channel}})).into_response()
 }
 
-/// `X-Slack-Request-Timestamp` and `X-Slack-Signature` for `body` sent at `unix_seconds`.
-pub fn signed_headers(secret: &str, body: &str, unix_seconds: i64) -> [(&'static str, String); 2] {
-    let timestamp = unix_seconds.to_string();
-    let signature = signature::sign(&SecretString::from(secret), &timestamp, body.as_bytes());
-    [
-        ("x-slack-request-timestamp", timestamp),
-        ("x-slack-signature", signature),
-    ]
+/// The bot's 1:1 conversation with a member: one per member, so the same id every time.
+fn direct_channel(user: &str) -> String {
+    format!("D{}", &user[1..])
+}
+
+/// `conversations.open` with `users` = one member id opens (or resumes) a 1:1 DM and answers
+/// its id. Errors as slackapi/slack-api-specs `web-api/slack_web_openapi_v2.json` lists them for
+/// this method: `users_list_not_supplied`, `user_not_found`, `user_disabled`.
+async fn open_conversation(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return slack_error("invalid_auth");
+    }
+    if let Some(fault) = sim.faults.check("conversations.open").await {
+        return fault;
+    }
+    let Some(user) = body["users"].as_str().filter(|u| !u.is_empty()) else {
+        return slack_error("users_list_not_supplied");
+    };
+    let member = user.len() >= 3
+        && matches!(user.as_bytes()[0], b'U' | b'W')
+        && user[1..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !member {
+        return slack_error("user_not_found");
+    }
+    if sim
+        .disabled
+        .lock()
+        .expect("lock never poisoned")
+        .iter()
+        .any(|d| d == user)
+    {
+        return slack_error("user_disabled");
+    }
+    Json(json!({"ok": true, "channel": {"id": direct_channel(user)}})).into_response()
 }

@@ -19,7 +19,14 @@ pub enum NoticeKind {
     ApprovalUpdate,
     /// A remark in the thread (a refused or late click).
     Note,
+    /// To one person alone, as a Slack direct message: a handover link. Its body is
+    /// [`DirectBody`], the message sealed (it carries a credential); delivered only by the Web
+    /// API notifier, and wiped once delivered.
+    Direct,
 }
+
+/// Where [`NoticeKind::Direct`] rows are excluded (every other reader of the outbox).
+pub const NOT_DIRECT: &str = "kind <> 'direct'";
 
 impl NoticeKind {
     pub fn as_str(self) -> &'static str {
@@ -29,6 +36,7 @@ impl NoticeKind {
             NoticeKind::Approval => "approval",
             NoticeKind::ApprovalUpdate => "approval_update",
             NoticeKind::Note => "note",
+            NoticeKind::Direct => "direct",
         }
     }
 
@@ -38,6 +46,7 @@ impl NoticeKind {
             "approval" => NoticeKind::Approval,
             "approval_update" => NoticeKind::ApprovalUpdate,
             "note" => NoticeKind::Note,
+            "direct" => NoticeKind::Direct,
             _ => NoticeKind::Outcome,
         }
     }
@@ -54,6 +63,24 @@ pub struct Notice {
 impl Notice {
     pub fn new(kind: NoticeKind, body: serde_json::Value) -> Self {
         Self { kind, body }
+    }
+}
+
+/// The body of a [`NoticeKind::Direct`] notice: who it is for, and the message (`{"text",
+/// "blocks"}`) sealed with the journal's key for [`DirectBody::context`]. Only the notifier
+/// opens it, just before posting.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DirectBody {
+    /// A Slack member id (`U…`/`W…`).
+    pub to: String,
+    /// Base64 of the sealed message.
+    pub sealed: String,
+}
+
+impl DirectBody {
+    /// What the seal is bound to: a sealed message moved to another rotation does not open.
+    pub fn context(rotation_id: &str) -> String {
+        format!("{rotation_id}/direct")
     }
 }
 
@@ -84,12 +111,50 @@ pub async fn due_notifications(
     now: Timestamp,
 ) -> Result<Vec<NotificationRow>, StoreError> {
     on_pool!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM notifications WHERE next_attempt_at_ms <= $1 ORDER BY id"
+        "SELECT {COLUMNS} FROM notifications WHERE next_attempt_at_ms <= $1 AND {NOT_DIRECT} \
+         ORDER BY id"
     )))
     .bind(now.as_millisecond())
     .fetch_all(pool)
     .await)
     .map_err(StoreError::Read)
+}
+
+/// Direct messages due; the notifier posts them.
+pub async fn due_direct(db: &Db, now: Timestamp) -> Result<Vec<NotificationRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM notifications WHERE next_attempt_at_ms <= $1 AND kind = 'direct' \
+         ORDER BY id"
+    )))
+    .bind(now.as_millisecond())
+    .fetch_all(pool)
+    .await)
+    .map_err(StoreError::Read)
+}
+
+/// A direct message was delivered (or given up): its sealed body is wiped, keeping who it was
+/// for, so the journal holds the link nowhere once it has reached its owner.
+pub async fn direct_done(
+    db: &Db,
+    id: i64,
+    to: &str,
+    now: Timestamp,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let delivered = error.is_none().then_some(now.as_millisecond());
+    let body = serde_json::json!({ "to": to, "wiped": true }).to_string();
+    execute!(
+        db,
+        sqlx::query(
+            "UPDATE notifications SET attempts = attempts + 1, delivered_at_ms = $1, \
+             next_attempt_at_ms = NULL, last_error = $2, body = $3 WHERE id = $4",
+        )
+        .bind(delivered)
+        .bind(error)
+        .bind(body)
+        .bind(id)
+    )?;
+    Ok(())
 }
 
 pub async fn all_notifications(db: &Db) -> Result<Vec<NotificationRow>, StoreError> {

@@ -6,7 +6,7 @@ use crate::store::{Db, WriteTx, execute, on_pool, on_tx};
 use jiff::Timestamp;
 
 use super::StoreError;
-use super::outbox::NotificationRow;
+use super::outbox::{NOT_DIRECT, NotificationRow};
 use super::rotations::{AuditRow, ROTATION_COLUMNS, RotationRow};
 
 /// Which thread a new rotation is told in.
@@ -93,7 +93,7 @@ pub async fn with_work(db: &Db, now: Timestamp) -> Result<Vec<ThreadRow>, StoreE
          OR EXISTS (SELECT 1 FROM audit a JOIN rotations r ON r.id = a.rotation_id \
                     WHERE r.thread_id = t.id AND a.id > t.audit_cursor) \
          OR EXISTS (SELECT 1 FROM notifications n JOIN rotations r ON r.id = n.rotation_id \
-                    WHERE r.thread_id = t.id AND n.next_attempt_at_ms <= $1) \
+                    WHERE r.thread_id = t.id AND n.next_attempt_at_ms <= $1 AND n.{NOT_DIRECT}) \
          ORDER BY t.id"
     )))
     .bind(now.as_millisecond())
@@ -148,7 +148,7 @@ pub async fn due_messages(
 ) -> Result<Vec<NotificationRow>, StoreError> {
     on_pool!(db, |pool| sqlx::query_as(sql(format!(
         "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN rotations r ON r.id = n.rotation_id \
-         WHERE r.thread_id = $1 AND n.next_attempt_at_ms <= $2 ORDER BY n.id"
+         WHERE r.thread_id = $1 AND n.next_attempt_at_ms <= $2 AND n.{NOT_DIRECT} ORDER BY n.id"
     )))
     .bind(thread_id)
     .bind(now.as_millisecond())
@@ -160,7 +160,7 @@ pub async fn due_messages(
 pub async fn due_unthreaded(db: &Db, now: Timestamp) -> Result<Vec<NotificationRow>, StoreError> {
     on_pool!(db, |pool| sqlx::query_as(sql(format!(
         "SELECT {NOTIFICATION_COLUMNS} FROM notifications n LEFT JOIN rotations r ON r.id = n.rotation_id \
-         WHERE r.thread_id IS NULL AND n.next_attempt_at_ms <= $1 ORDER BY n.id"
+         WHERE r.thread_id IS NULL AND n.next_attempt_at_ms <= $1 AND n.{NOT_DIRECT} ORDER BY n.id"
     )))
     .bind(now.as_millisecond())
     .fetch_all(pool).await)
@@ -222,6 +222,26 @@ pub async fn approval_posted(db: &Db, rotation_id: &str, ts: &str) -> Result<(),
         sqlx::query("UPDATE rotations SET approval_ts = $1 WHERE id = $2")
             .bind(ts)
             .bind(rotation_id)
+    )?;
+    Ok(())
+}
+
+/// The parent is gone from Slack (a person deleted it): posted again on the next pass, and the
+/// thread goes on under the new one.
+pub async fn parent_gone(db: &Db, id: i64) -> Result<(), StoreError> {
+    execute!(
+        db,
+        sqlx::query("UPDATE slack_threads SET ts = NULL, parent_digest = NULL WHERE id = $1")
+            .bind(id)
+    )?;
+    Ok(())
+}
+
+/// The approval request of `rotation_id` is gone from Slack: its update is posted, not edited.
+pub async fn approval_gone(db: &Db, rotation_id: &str) -> Result<(), StoreError> {
+    execute!(
+        db,
+        sqlx::query("UPDATE rotations SET approval_ts = NULL WHERE id = $1").bind(rotation_id)
     )?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The HTTP edge: the Alertmanager webhook, health, readiness and metrics.
 
+mod approvers;
 mod error;
 mod handover;
 pub mod serve;

@@ -6,7 +6,6 @@
 //! decision is one journal transaction, and Slack hears about it from the notifier afterwards.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -18,16 +17,15 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::AppState;
+use super::approvers::{GroupCache, May, may_decide};
 use crate::adapters::slack::{SlackApi, signature};
 use crate::clock::Clock;
 use crate::engine::approval::{self, Decided, Decider, Verdict};
 use crate::engine::message::{APPROVE, REJECT};
-use crate::store::rotations::{self, RotationRow};
+use crate::store::rotations;
 
 /// Largest interaction body accepted; a block_actions payload is a few KiB.
 pub const MAX_INTERACTION_BYTES: usize = 64 * 1024;
-/// Slack shows an error after 3 s; a user group lookup must leave time for the rest.
-const GROUP_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the interactions endpoint needs; absent without a signing secret (the route is 404).
 pub struct Interactions {
@@ -38,6 +36,8 @@ pub struct Interactions {
     pub clock: Arc<dyn Clock>,
     /// Woken after a decision: the engine (to start) and the notifier (to say so).
     pub wake: Vec<Arc<Notify>>,
+    /// User groups' members, kept briefly.
+    pub groups: GroupCache,
 }
 
 fn answer(status: StatusCode, error: &str, detail: impl Into<String>) -> Response {
@@ -78,6 +78,16 @@ pub async fn interaction(
         Err(detail) => return answer(StatusCode::BAD_REQUEST, "bad_request", detail),
     };
     match decide(&state, slack, &click).await {
+        Ok(Outcome::TryAgain) => {
+            tracing::warn!(rotation_id = ?click.rotation_id, user = ?click.user_id, "Slack decision not taken: the approvers' user groups could not be read");
+            // Nothing journaled; Slack shows the clicker this answer, and the button stays.
+            Json(json!({
+                "response_type": "ephemeral",
+                "replace_original": false,
+                "text": "Could not check the approvers' Slack user groups just now: nothing was decided. Please try again.",
+            }))
+            .into_response()
+        }
         Ok(outcome) => {
             tracing::info!(rotation_id = ?click.rotation_id, user = ?click.user_id, outcome = outcome.describe(), "Slack decision");
             for wake in &slack.wake {
@@ -100,6 +110,8 @@ pub async fn interaction(
 enum Outcome {
     Decided(Decided),
     NotAllowed,
+    /// The approvers could not be checked: nothing happened, the clicker is asked to retry.
+    TryAgain,
 }
 
 impl Outcome {
@@ -110,6 +122,7 @@ impl Outcome {
             Outcome::Decided(Decided::Closed { .. }) => "already closed; nothing changed",
             Outcome::Decided(Decided::Unknown) => "no such request",
             Outcome::NotAllowed => "not an approver; refused",
+            Outcome::TryAgain => "approvers unknown; try again",
         }
     }
 }
@@ -125,33 +138,25 @@ async fn decide(
     let Some(row) = rotations::rotation(pool, &click.rotation_id).await? else {
         return Ok(Outcome::Decided(Decided::Unknown));
     };
-    if !allowed(slack, &row, &click.user_id).await {
-        approval::refuse(pool, &row, &who, now).await?;
-        return Ok(Outcome::NotAllowed);
+    let approvers = approval::approvers(&row);
+    match may_decide(
+        slack.api.as_ref(),
+        &slack.groups,
+        &approvers,
+        &click.user_id,
+    )
+    .await
+    {
+        May::Decide => {}
+        May::NotDecide => {
+            approval::refuse(pool, &row, &who, now).await?;
+            return Ok(Outcome::NotAllowed);
+        }
+        May::Unknown => return Ok(Outcome::TryAgain),
     }
     approval::decide(pool, &row.id, click.verdict, &who, now)
         .await
         .map(Outcome::Decided)
-}
-
-/// Whether `user` is one of the rule's approvers, directly or through a user group.
-async fn allowed(slack: &Interactions, row: &RotationRow, user: &str) -> bool {
-    let approvers = approval::approvers(row);
-    if approvers.iter().any(|a| a == user) {
-        return true;
-    }
-    let Some(api) = &slack.api else {
-        return false;
-    };
-    for group in approvers.iter().filter(|a| a.starts_with('S')) {
-        match tokio::time::timeout(GROUP_LOOKUP_TIMEOUT, api.group_members(group)).await {
-            Ok(Ok(members)) if members.iter().any(|m| m == user) => return true,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(?group, error = %e, "cannot read a Slack user group"),
-            Err(_) => tracing::warn!(?group, "Slack user group lookup timed out"),
-        }
-    }
-    false
 }
 
 /// An Approve or Reject click, from a `block_actions` payload.

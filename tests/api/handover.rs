@@ -10,11 +10,14 @@ use token_rotator::engine::Schedule;
 use crate::scheduled::{DAY, daily};
 use crate::world::{Sims, World, WorldOptions};
 
+/// The owner's Slack member id: the link goes to them alone.
+const OWNER: &str = "U0WEATHER1";
+
 fn handed_over(window: Duration) -> ScheduleSettings {
     ScheduleSettings {
         schedule: Schedule {
             handover: Some(token_rotator::engine::Handover {
-                owner: "@weather-team".into(),
+                owner: OWNER.into(),
                 window,
             }),
             ..daily(std::path::Path::new("/unused"), false).schedule
@@ -29,17 +32,38 @@ async fn handover_world(window: Duration) -> (World, String) {
     let options = WorldOptions {
         schedules: vec![handed_over(window)],
         grace: Duration::from_secs(600),
+        // Handover links travel as direct messages: the Web API notifier.
+        slack_threads: true,
         ..WorldOptions::default()
     };
     (sims.world_with(None, options).await, first)
 }
 
-/// The link's path, from the message that told the owner.
-fn link(world: &World) -> String {
-    let texts = world.slack_texts().join("\n");
-    let start = texts
-        .find("/v1/handover/")
-        .expect("a handover link in Slack");
+/// Until `done` holds: the notifier posts on its own, at Slack's pace (one post a second per
+/// conversation), so a thread's third message is seconds away.
+async fn eventually(done: impl Fn() -> bool) {
+    for _ in 0..150 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The link's path, from the direct message the owner received.
+async fn link(world: &World) -> String {
+    let texts = || -> String {
+        let direct = world.slack.direct_messages(OWNER);
+        direct.iter().map(|m| m.all_text()).collect()
+    };
+    eventually(|| texts().contains("/v1/handover/")).await;
+    let texts = texts();
+    let start = texts.find("/v1/handover/").unwrap_or_else(|| {
+        panic!(
+            "no handover link reached {OWNER}: {}",
+            world.slack.transcript()
+        )
+    });
     texts[start..]
         .split_whitespace()
         .next()
@@ -53,9 +77,32 @@ async fn a_handover_is_collected_once_confirmed_then_verified() {
     let (world, first) = handover_world(2 * DAY).await;
     world.engine.run_until_idle().await.unwrap();
     assert_eq!(world.rotations().await[0].phase, "awaiting_handover");
-    let path = link(&world);
-    let texts = world.slack_texts().join("\n");
-    assert!(texts.contains("@weather-team"), "{texts}");
+    // Queued or sent, the outbox never holds the link in clear.
+    for n in world.notifications().await {
+        assert!(!n.body.contains("/v1/handover/"), "{n:?}");
+    }
+    let path = link(&world).await;
+    let told = format!("<@{OWNER}> has the one-time link");
+    eventually(|| {
+        let slack = &world.slack;
+        slack.posted().iter().any(|m| m.all_text().contains(&told))
+    })
+    .await;
+    // The channel hears that the owner has it, never the link; the journal never held it in
+    // clear and holds nothing of it once it was sent.
+    let id = path.rsplit('/').next().unwrap().to_owned();
+    let channel: String = world
+        .slack
+        .posted()
+        .iter()
+        .filter(|m| !m.channel.starts_with('D'))
+        .map(|m| m.all_text())
+        .collect();
+    assert!(channel.contains(&told), "{channel}");
+    assert!(!channel.contains("/v1/handover/"), "{channel}");
+    for n in world.notifications().await {
+        assert!(!n.body.contains(&id), "{n:?}");
+    }
 
     // A GET (a link scanner, a chat preview, the owner opening it) shows a page and spends
     // nothing; the POST its button sends reveals the token, once.
@@ -83,7 +130,6 @@ async fn a_handover_is_collected_once_confirmed_then_verified() {
     let (unknown, _) = reveal("/v1/handover/0123456789abcdef".into()).await;
     assert_eq!(unknown, 404);
     // The journal holds the link id's hash, never the id.
-    let id = path.rsplit('/').next().unwrap();
     let row = token_rotator::store::handovers::of_rotation(
         world.engine.journal().pool(),
         &world.rotations().await[0].id,
@@ -129,7 +175,7 @@ async fn a_handover_is_collected_once_confirmed_then_verified() {
 async fn an_unconfirmed_handover_goes_on_to_verify_when_its_window_ends() {
     let (world, _) = handover_world(Duration::from_secs(3 * 3600)).await;
     world.engine.run_until_idle().await.unwrap();
-    let path = link(&world);
+    let path = link(&world).await;
     world.clock.advance(Duration::from_secs(3 * 3600 + 1));
     world.run_to_the_end().await;
     let row = &world.rotations().await[0];
@@ -141,4 +187,35 @@ async fn an_unconfirmed_handover_goes_on_to_verify_when_its_window_ends() {
     );
     let (gone, _) = world.app.get_text(&path).await;
     assert_eq!(gone, 410, "an expired link gives nothing");
+}
+
+#[tokio::test]
+async fn a_link_that_cannot_reach_its_owner_is_said_so_and_kept_nowhere() {
+    let (world, _) = handover_world(2 * DAY).await;
+    world.slack.disable_user(OWNER);
+    world.engine.run_until_idle().await.unwrap();
+    let said = format!("could not be sent to <@{OWNER}>: Slack answered `user_disabled`");
+    let everything = || -> String { world.slack.posted().iter().map(|m| m.all_text()).collect() };
+    eventually(|| everything().contains(&said)).await;
+    let transcript = everything();
+    assert!(
+        transcript.contains(&said),
+        "{transcript}\n{:#?}",
+        world.notifications().await
+    );
+    assert!(!transcript.contains("/v1/handover/"), "{transcript}");
+    assert!(world.slack.direct_messages(OWNER).is_empty());
+    let direct: Vec<_> = world
+        .notifications()
+        .await
+        .into_iter()
+        .filter(|n| n.kind == "direct")
+        .collect();
+    assert_eq!(direct.len(), 1);
+    assert_eq!(direct[0].last_error.as_deref(), Some("user_disabled"));
+    assert!(
+        !direct[0].body.contains("sealed"),
+        "given up: nothing sealed is kept: {}",
+        direct[0].body
+    );
 }

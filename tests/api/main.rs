@@ -1,10 +1,12 @@
 //! One integration-test binary: the service over real HTTP on loopback.
 
+mod admission_policy;
 mod alertmanager;
 mod auth;
 mod browser;
 mod cli;
 mod cluster;
+mod concurrency;
 mod crash;
 mod failover;
 mod failures;
@@ -35,6 +37,7 @@ mod signon_jobs;
 mod slack;
 mod status_page;
 mod store;
+mod synoptic;
 mod trust;
 mod webhook;
 mod world;

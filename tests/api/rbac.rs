@@ -3,6 +3,7 @@
 //! nothing is granted that was not asked for.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -10,7 +11,7 @@ use token_rotator::adapters::kubernetes::Cluster;
 use token_rotator::adapters::kubernetes::lease::LeaseWrite;
 use token_rotator::config::{Distribution, IssuerMode};
 use token_rotator::engine::Phase;
-use token_rotator::sim::kubernetes::{ApiRequest, Rollout};
+use token_rotator::sim::kubernetes::{ApiRequest, KubernetesSim, Rollout};
 
 use crate::cluster::{options, rotate, world};
 use crate::world::{NAMESPACE, Sims, WorldOptions};
@@ -110,12 +111,10 @@ enum Setup {
     NoSecret,
 }
 
-#[tokio::test]
-async fn the_shipped_role_allows_every_request_made_and_grants_nothing_unused() {
-    let rules = role_in("deploy/kubernetes/base/rbac.yaml");
-    // The full paths: Jobs with apply, Jobs with the sync CronJob and a rollback, HTTP with
-    // our own restarts, an adoption, and a first token whose Secret the apply creates.
-    let mut requests = BTreeSet::new();
+/// The full paths: Jobs with apply, Jobs with the sync CronJob and a rollback, HTTP with our
+/// own restarts, an adoption, and a first token whose Secret the apply creates; each ends
+/// `done`. Returns each run's cluster, with every request it received.
+pub(crate) async fn full_paths() -> Vec<Arc<KubernetesSim>> {
     let runs = [
         (options(IssuerMode::Job, Distribution::Apply), Setup::AsIs),
         (options(IssuerMode::Job, Distribution::Sync), Setup::AsIs),
@@ -132,6 +131,7 @@ async fn the_shipped_role_allows_every_request_made_and_grants_nothing_unused() 
             Setup::NoSecret,
         ),
     ];
+    let mut clusters = Vec::new();
     for (options, setup) in runs {
         let (world, _) = world(options, Rollout::Finishes).await;
         match setup {
@@ -148,8 +148,19 @@ async fn the_shipped_role_allows_every_request_made_and_grants_nothing_unused() 
         }
         let row = rotate(&world).await;
         assert_eq!(row.phase, Phase::Done.as_str(), "{setup:?}: {row:#?}");
-        requests.extend(world.kubernetes.requests());
+        clusters.push(Arc::clone(&world.kubernetes));
     }
+    clusters
+}
+
+#[tokio::test]
+async fn the_shipped_role_allows_every_request_made_and_grants_nothing_unused() {
+    let rules = role_in("deploy/kubernetes/base/rbac.yaml");
+    let requests: BTreeSet<ApiRequest> = full_paths()
+        .await
+        .iter()
+        .flat_map(|cluster| cluster.requests())
+        .collect();
     hold(&rules, &requests);
 }
 

@@ -204,6 +204,43 @@ pub struct Run<'a> {
     pub created: Option<&'a CreatedJobs>,
 }
 
+/// The Jobs of this process running now in one cluster, at most `max`: a Job is made only when
+/// a slot is free (else the step waits, as for a running Job), and its slot is free again once
+/// it is seen finished or gone. Counted in this process: after a restart, Jobs still running
+/// from before are not counted (they finish within their deadline).
+#[derive(Clone)]
+pub(super) struct JobSlots {
+    max: usize,
+    running: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl JobSlots {
+    pub(super) fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            running: Arc::default(),
+        }
+    }
+
+    /// A slot for `name` (it may hold one already), or how many run.
+    fn take(&self, name: &str) -> Result<(), usize> {
+        let mut running = self.running.lock().expect("lock never poisoned");
+        if running.contains(name) || running.len() < self.max {
+            running.insert(name.to_owned());
+            Ok(())
+        } else {
+            Err(running.len())
+        }
+    }
+
+    fn free(&self, name: &str) {
+        self.running
+            .lock()
+            .expect("lock never poisoned")
+            .remove(name);
+    }
+}
+
 /// The names of the Jobs this process created, for [`Run::created`].
 #[derive(Clone, Default)]
 pub struct CreatedJobs(Arc<Mutex<BTreeSet<String>>>);
@@ -345,6 +382,38 @@ impl PodLog {
     }
 }
 
+/// Makes the Job from the CronJob as the API server has it now.
+async fn create(
+    cluster: &Cluster,
+    run: &Run<'_>,
+    name: &str,
+    build: &impl Fn(&Value, &str) -> Result<Value, String>,
+) -> Result<Job, AdapterError> {
+    let jobs = cluster.api::<Job>(run.namespace);
+    let cronjob = cluster.cronjob(run.namespace, run.cronjob).await?;
+    let spec = build(&cronjob, name)
+        .map_err(|e| AdapterError::permanent(UPSTREAM, format!("jobs/{name}: {e}")))?;
+    let job: Job = serde_json::from_value(spec).map_err(|e| {
+        AdapterError::permanent(UPSTREAM, format!("jobs/{name}: bad template: {e}"))
+    })?;
+    let created = cluster
+        .timed(
+            &format!("create jobs/{name}"),
+            jobs.create(&PostParams::default(), &job),
+        )
+        .await;
+    match created {
+        Ok(job) => Ok(job),
+        // Created meanwhile (another pass, or a restart): it is ours, by its name.
+        Err(e) if e.to_string().contains("conflict") => {
+            cluster
+                .timed(&format!("get jobs/{name}"), jobs.get(name))
+                .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Finds the Job, or creates it; then where it is, with its log once it has finished.
 async fn ensure(
     cluster: &Cluster,
@@ -358,29 +427,26 @@ async fn ensure(
         .await?;
     let job = match found {
         Some(job) => job,
-        None if run.created.is_some_and(|c| c.contains(name)) => return Ok(State::Gone),
+        None if run.created.is_some_and(|c| c.contains(name)) => {
+            cluster.job_slots.free(name);
+            return Ok(State::Gone);
+        }
         None => {
-            let cronjob = cluster.cronjob(run.namespace, run.cronjob).await?;
-            let spec = build(&cronjob, name)
-                .map_err(|e| AdapterError::permanent(UPSTREAM, format!("jobs/{name}: {e}")))?;
-            let job: Job = serde_json::from_value(spec).map_err(|e| {
-                AdapterError::permanent(UPSTREAM, format!("jobs/{name}: bad template: {e}"))
-            })?;
-            let created = cluster
-                .timed(
-                    &format!("create jobs/{name}"),
-                    jobs.create(&PostParams::default(), &job),
-                )
-                .await;
-            let job = match created {
+            // The slot first: a step waiting for one costs the API server nothing.
+            if let Err(running) = cluster.job_slots.take(name) {
+                return Err(AdapterError::pending(
+                    UPSTREAM,
+                    format!(
+                        "jobs/{name} waits for a slot: {running} Jobs running (kubernetes.max_jobs)"
+                    ),
+                ));
+            }
+            let job = match create(cluster, run, name, build).await {
                 Ok(job) => job,
-                // Created meanwhile (another pass, or a restart): it is ours, by its name.
-                Err(e) if e.to_string().contains("conflict") => {
-                    cluster
-                        .timed(&format!("get jobs/{name}"), jobs.get(name))
-                        .await?
+                Err(e) => {
+                    cluster.job_slots.free(name);
+                    return Err(e);
                 }
-                Err(e) => return Err(e),
             };
             if let Some(created) = run.created {
                 created.insert(name);
@@ -399,6 +465,7 @@ async fn ensure(
     let Some(condition) = finished else {
         return Ok(State::Running);
     };
+    cluster.job_slots.free(name);
     if condition.type_ == "Complete" {
         if !run.expect_result {
             return Ok(State::Complete(None));

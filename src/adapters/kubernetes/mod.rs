@@ -25,6 +25,9 @@ use super::{AdapterError, Observer};
 
 pub(crate) const UPSTREAM: &str = "kubernetes";
 
+/// `kubernetes.max_jobs` unless set.
+pub const DEFAULT_MAX_JOBS: usize = 4;
+
 /// A client for one namespace of one cluster, with the timeout and metrics every call gets.
 #[derive(Clone)]
 pub struct Cluster {
@@ -32,6 +35,8 @@ pub struct Cluster {
     namespace: String,
     observer: Observer,
     timeout: Duration,
+    /// The Jobs this process runs at once in this cluster (shared by every clone).
+    job_slots: jobs::JobSlots,
 }
 
 impl Cluster {
@@ -67,7 +72,15 @@ impl Cluster {
             namespace: namespace.to_owned(),
             observer: Observer::default(),
             timeout,
+            job_slots: jobs::JobSlots::new(DEFAULT_MAX_JOBS),
         })
+    }
+
+    /// At most `max` of the Jobs this process makes run at once (`kubernetes.max_jobs`): each
+    /// boots Rails against Signon's database, so a burst of rotations must not start hundreds.
+    pub fn with_max_jobs(mut self, max: usize) -> Self {
+        self.job_slots = jobs::JobSlots::new(max);
+        self
     }
 
     pub fn observed(mut self, observer: Observer) -> Self {

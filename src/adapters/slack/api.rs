@@ -14,23 +14,53 @@ use crate::adapters::{AdapterError, Observer};
 
 const UPSTREAM: &str = "slack";
 
-/// Codes that only a person can fix (the token, the app's scopes, the channel): retrying the same
-/// call cannot help until they do, so they are surfaced in logs, `/readyz` and a metric.
-const REFUSED: [&str; 13] = [
+/// What Slack's codes mean. The codes are those `web-api/slack_web_openapi_v2.json` in
+/// github.com/slackapi/slack-api-specs lists for `chat.postMessage`, `chat.update` and
+/// `usergroups.users.list`, plus the ones the method pages add (`msg_blocks_too_long`,
+/// `invalid_blocks`, `thread_not_found`).
+///
+/// The bot token itself is refused: every call in the workspace fails alike until a person
+/// fixes it.
+const WORKSPACE_REFUSED: [&str; 7] = [
     "invalid_auth",
     "not_authed",
     "account_inactive",
     "token_revoked",
     "token_expired",
+    "team_access_not_granted",
+    "org_login_required",
+];
+
+/// This channel (or this app's scopes in it) refuse: a person must fix the channel.
+const REFUSED: [&str; 6] = [
     "no_permission",
     "missing_scope",
     "channel_not_found",
     "not_in_channel",
     "is_archived",
     "restricted_action",
-    "team_access_not_granted",
-    "org_login_required",
 ];
+
+/// This message's content is refused: the same message will be refused again.
+const CONTENT: [&str; 4] = [
+    "invalid_blocks",
+    "msg_too_long",
+    "msg_blocks_too_long",
+    "no_text",
+];
+
+/// The message a call was about is gone (a person deleted it) or can no longer be edited.
+/// (`edit_window_closed` too: the old parent cannot show the news any more, a new one can.)
+const GONE: [&str; 4] = [
+    "message_not_found",
+    "cant_update_message",
+    "thread_not_found",
+    "edit_window_closed",
+];
+
+/// No such recipient for a direct message (`conversations.open`, same specification file): the
+/// same message would be refused again, so it is rejected as a content error is.
+const NO_RECIPIENT: [&str; 3] = ["user_not_found", "user_disabled", "users_list_not_supplied"];
 
 /// Slack's own trouble: worth retrying as is.
 const TRANSIENT: [&str; 4] = [
@@ -43,16 +73,24 @@ const TRANSIENT: [&str; 4] = [
 /// How a Slack call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlackError {
-    /// HTTP 429 or `ratelimited`: wait this long, then try again.
+    /// HTTP 429, `ratelimited` or `rate_limited` (the spelling the specification uses): wait
+    /// this long, then try again.
     #[error("slack: rate limited; retry after {0:?}")]
     RateLimited(Duration),
-    /// Needs a person: the bot token, its scopes, or the channel.
-    #[error("slack: {method} refused with {code}: fix the bot token, its scopes or the channel")]
+    /// The bot token is refused: nothing in the workspace goes through until a person fixes it.
+    #[error("slack: {method} refused the bot token with {code}: replace or reinstall it")]
+    TokenRefused { method: &'static str, code: String },
+    /// Needs a person: the app's scopes, or the channel.
+    #[error("slack: {method} refused with {code}: fix the app's scopes or the channel")]
     Refused { method: &'static str, code: String },
     /// This message was refused (too long, bad blocks…): the same message will be refused again.
     #[error("slack: {method} rejected the message with {code}")]
     Rejected { method: &'static str, code: String },
-    /// Slack could not be reached or had trouble of its own.
+    /// The message (or thread) the call was about is gone: a person deleted it.
+    #[error("slack: {method}: the message is gone ({code})")]
+    Gone { method: &'static str, code: String },
+    /// Slack could not be reached, had trouble of its own, or said something we do not know:
+    /// the message is held and tried again, never dropped.
     #[error(transparent)]
     Unavailable(AdapterError),
 }
@@ -62,12 +100,18 @@ impl SlackError {
     pub fn label(&self) -> &'static str {
         match self {
             SlackError::RateLimited(_) => "ratelimited",
+            SlackError::TokenRefused { code, .. } => WORKSPACE_REFUSED
+                .iter()
+                .find(|c| **c == code.as_str())
+                .copied()
+                .unwrap_or("refused_other"),
             SlackError::Refused { code, .. } => REFUSED
                 .iter()
                 .find(|c| **c == code.as_str())
                 .copied()
                 .unwrap_or("refused_other"),
             SlackError::Rejected { .. } => "message_rejected",
+            SlackError::Gone { .. } => "message_gone",
             SlackError::Unavailable(_) => "unavailable",
         }
     }
@@ -75,7 +119,7 @@ impl SlackError {
     fn outcome(&self) -> &'static str {
         match self {
             SlackError::RateLimited(_) | SlackError::Unavailable(_) => "transient",
-            SlackError::Refused { .. } | SlackError::Rejected { .. } => "permanent",
+            _ => "permanent",
         }
     }
 }
@@ -94,6 +138,8 @@ pub struct SlackApi {
     /// `https://slack.com/api`, or a simulator's.
     base_url: String,
     token: SecretString,
+    /// `[slack] join_channels`: on `not_in_channel`, join the channel (`conversations.join`).
+    join_channels: bool,
 }
 
 impl SlackApi {
@@ -107,12 +153,31 @@ impl SlackApi {
             observer: Observer::default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             token,
+            join_channels: false,
         }
     }
 
     pub fn observed(mut self, observer: Observer) -> Self {
         self.observer = observer;
         self
+    }
+
+    /// Joins a public channel that answers `not_in_channel`, instead of waiting for a person.
+    pub fn joining(mut self, join_channels: bool) -> Self {
+        self.join_channels = join_channels;
+        self
+    }
+
+    pub fn joins(&self) -> bool {
+        self.join_channels
+    }
+
+    /// `conversations.join` (scope `channels:join`; public channels only, by id).
+    pub async fn join(&self, channel: &str) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel });
+        self.call("conversations.join", Args::Json(&body))
+            .await
+            .map(drop)
     }
 
     /// Posts `message` (`{"text", "blocks"}`) to `channel`; in a thread when `thread_ts` is given,
@@ -151,6 +216,24 @@ impl SlackApi {
         body["channel"] = json!(channel);
         body["ts"] = json!(ts);
         self.call("chat.update", Args::Json(&body)).await.map(drop)
+    }
+
+    /// The id (`D…`) of the bot's direct-message conversation with `user` (`U…`/`W…`), opened if
+    /// need be (`conversations.open` with one user: a 1:1 DM; scope `im:write`). Source:
+    /// slackapi/slack-api-specs `web-api/slack_web_openapi_v2.json`, `/conversations.open`.
+    pub async fn open_direct(&self, user: &str) -> Result<String, SlackError> {
+        let answer = self
+            .call("conversations.open", Args::Json(&json!({ "users": user })))
+            .await?;
+        answer["channel"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                SlackError::Unavailable(AdapterError::permanent(
+                    UPSTREAM,
+                    "conversations.open answered ok without a channel id",
+                ))
+            })
     }
 
     /// The user ids in a user group (`S…`), for approvers named by group.
@@ -236,17 +319,28 @@ enum Args<'a> {
 }
 
 fn classify(method: &'static str, code: String, retry_after: Duration) -> SlackError {
-    if code == "ratelimited" {
+    let known = |list: &[&str]| list.contains(&code.as_str());
+    if code == "ratelimited" || code == "rate_limited" {
         SlackError::RateLimited(retry_after)
-    } else if REFUSED.contains(&code.as_str()) {
+    } else if known(&WORKSPACE_REFUSED) {
+        SlackError::TokenRefused { method, code }
+    } else if known(&REFUSED) {
         SlackError::Refused { method, code }
-    } else if TRANSIENT.contains(&code.as_str()) {
+    } else if known(&CONTENT) || known(&NO_RECIPIENT) {
+        SlackError::Rejected { method, code }
+    } else if known(&GONE) {
+        SlackError::Gone { method, code }
+    } else {
+        // TRANSIENT, and any code we do not know: held and tried again, never dropped.
+        let kind = if known(&TRANSIENT) {
+            ""
+        } else {
+            " (unknown code)"
+        };
         SlackError::Unavailable(AdapterError::Transient {
             upstream: UPSTREAM,
-            detail: format!("{method}: {code}"),
+            detail: format!("{method}: {code}{kind}"),
         })
-    } else {
-        SlackError::Rejected { method, code }
     }
 }
 
@@ -264,24 +358,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ok_false_codes_are_classed() {
+    fn ok_false_codes_are_classed_as_the_specification_spells_them() {
         let wait = Duration::from_secs(7);
-        assert_eq!(
-            classify("chat.postMessage", "ratelimited".into(), wait),
-            SlackError::RateLimited(wait)
-        );
-        for code in ["channel_not_found", "not_in_channel", "invalid_auth"] {
+        for code in ["ratelimited", "rate_limited"] {
+            assert_eq!(
+                classify("chat.postMessage", code.into(), wait),
+                SlackError::RateLimited(wait),
+                "{code}"
+            );
+        }
+        for code in ["invalid_auth", "token_revoked", "account_inactive"] {
             let e = classify("chat.postMessage", code.into(), wait);
-            assert!(matches!(e, SlackError::Refused { .. }), "{code}: {e:?}");
+            assert!(
+                matches!(e, SlackError::TokenRefused { .. }),
+                "{code}: {e:?}"
+            );
             assert_eq!(e.label(), code);
         }
-        assert!(matches!(
-            classify("chat.postMessage", "invalid_blocks".into(), wait),
-            SlackError::Rejected { .. }
-        ));
-        assert!(matches!(
-            classify("chat.update", "internal_error".into(), wait),
-            SlackError::Unavailable(AdapterError::Transient { .. })
-        ));
+        for code in ["channel_not_found", "not_in_channel"] {
+            let e = classify("chat.postMessage", code.into(), wait);
+            assert!(matches!(e, SlackError::Refused { .. }), "{code}: {e:?}");
+        }
+        for code in [
+            "invalid_blocks",
+            "msg_too_long",
+            "msg_blocks_too_long",
+            "no_text",
+        ] {
+            let e = classify("chat.postMessage", code.into(), wait);
+            assert!(matches!(e, SlackError::Rejected { .. }), "{code}: {e:?}");
+        }
+        for code in [
+            "message_not_found",
+            "cant_update_message",
+            "thread_not_found",
+            "edit_window_closed",
+        ] {
+            let e = classify("chat.update", code.into(), wait);
+            assert!(matches!(e, SlackError::Gone { .. }), "{code}: {e:?}");
+        }
+        for code in [
+            "internal_error",
+            "something_slack_adds_next_year",
+            "is_inactive",
+        ] {
+            let e = classify("chat.update", code.into(), wait);
+            assert!(
+                matches!(e, SlackError::Unavailable(AdapterError::Transient { .. })),
+                "{code} is held, not dropped: {e:?}"
+            );
+        }
     }
 }

@@ -116,11 +116,7 @@ pub async fn run() -> anyhow::Result<()> {
                 owner: None,
             },
         },
-        &SynopticSettings {
-            url: synoptic_http.url(),
-            verify_path: "/v2/stations/latest?stid=WBB".into(),
-            timeout: Duration::from_secs(5),
-        },
+        &SynopticSettings::at(&synoptic_http.url()),
         synoptic_key.clone(),
         observer.clone(),
         Arc::clone(&clock),
@@ -313,6 +309,7 @@ static DEMO_CLUSTER: std::sync::LazyLock<KubernetesSettings> =
         distribution: Distribution::Apply,
         sync_cronjob: "signon-sync-token-secrets-to-k8s".to_owned(),
         reloader: true,
+        max_jobs: crate::adapters::kubernetes::DEFAULT_MAX_JOBS,
     });
 
 fn demo_job_template() -> JobTemplate {

@@ -77,6 +77,10 @@ fn condition(type_: &str, status: &str, reason: &str, message: String, now: &str
 }
 
 impl SimDeployment {
+    pub(super) fn object(&self) -> &Value {
+        &self.object
+    }
+
     fn name(&self) -> String {
         self.object["metadata"]["name"]
             .as_str()

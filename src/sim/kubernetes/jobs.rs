@@ -92,6 +92,12 @@ pub(super) struct SimJob {
     finished_at: Option<Timestamp>,
 }
 
+impl SimJob {
+    pub(super) fn object(&self) -> &Value {
+        &self.object
+    }
+}
+
 fn command(job: &Value) -> Vec<String> {
     let container = &job["spec"]["template"]["spec"]["containers"][0];
     let strings = |v: &Value| -> Vec<String> {
@@ -657,6 +663,9 @@ pub(super) async fn create_job(
             finished_at: None,
         },
     );
+    let running = jobs.values().filter(|j| !finished(&j.object)).count();
+    let mut peak = sim.peak_jobs.lock().expect("lock never poisoned");
+    *peak = (*peak).max(running);
     (StatusCode::CREATED, Json(job)).into_response()
 }
 

@@ -13,6 +13,7 @@
 //! [`super::rails`], which does what the Signon scripts do, against the Signon simulator), inside
 //! Signon's image ([`image`]).
 
+mod admission;
 mod deployments;
 mod discovery;
 pub mod image;
@@ -33,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+pub use admission::Admission;
 pub use deployments::{Rollout, SecretUse};
 pub use jobs::{JobBehaviour, JobRun, JobRunner};
 
@@ -53,6 +55,8 @@ pub struct ApiRequest {
 
 pub struct KubernetesSim {
     pub faults: Faults,
+    /// Before every answer (the bench's latency profile).
+    pub latency: Arc<super::Latency>,
     /// The controllers' time: TTLs and progress deadlines pass by it.
     clock: Arc<dyn Clock>,
     /// `(namespace, name)` → the stored Secret object.
@@ -76,6 +80,10 @@ pub struct KubernetesSim {
     /// Every Job created, `(name, operation, as created)`, deleted ones included.
     created_jobs: Mutex<Vec<(String, String, Value)>>,
     requests: Mutex<Vec<ApiRequest>>,
+    /// The writes to Secrets, Jobs and Deployments, as admission would see them.
+    admissions: Mutex<Vec<Admission>>,
+    /// The most Jobs running (created, not finished) at once.
+    peak_jobs: Mutex<usize>,
     resource_version: Mutex<u64>,
 }
 
@@ -88,6 +96,7 @@ impl KubernetesSim {
     pub fn with_clock(clock: Arc<dyn Clock>) -> Arc<Self> {
         Arc::new(Self {
             faults: Faults::default(),
+            latency: Arc::default(),
             clock,
             secrets: Mutex::default(),
             jobs: Mutex::default(),
@@ -102,6 +111,8 @@ impl KubernetesSim {
             orphans: Mutex::default(),
             lost_pods: Mutex::default(),
             requests: Mutex::default(),
+            admissions: Mutex::default(),
+            peak_jobs: Mutex::default(),
             resource_version: Mutex::default(),
         })
     }
@@ -173,10 +184,15 @@ impl KubernetesSim {
             .merge(discovery::routes())
             .layer(middleware::from_fn_with_state(Arc::clone(self), record))
             .with_state(Arc::clone(self));
-        super::serve(router).await
+        super::serve(super::delayed(router, Arc::clone(&self.latency))).await
     }
 
     /// Every request received so far, in order.
+    /// The most Jobs that were running (created, not yet finished) at once.
+    pub fn peak_jobs(&self) -> usize {
+        *self.peak_jobs.lock().expect("lock never poisoned")
+    }
+
     pub fn requests(&self) -> Vec<ApiRequest> {
         self.requests.lock().expect("lock never poisoned").clone()
     }
@@ -257,12 +273,72 @@ async fn record(State(sim): State<Arc<KubernetesSim>>, request: Request, next: N
             .push(ApiRequest {
                 verb: verb.to_owned(),
                 group: group.to_owned(),
-                resource,
+                resource: resource.clone(),
                 namespace: (*namespace).to_owned(),
-                name,
+                name: name.clone(),
             });
+        let writes = matches!(verb, "create" | "patch" | "update" | "delete");
+        if writes && admission::ADMITTED.contains(&resource.as_str()) {
+            let (group, namespace) = (group.to_owned(), (*namespace).to_owned());
+            return admit(&sim, request, next, group, resource, namespace, name).await;
+        }
     }
     next.run(request).await
+}
+
+/// Runs a write and records what admission would have been shown: the object before and after.
+async fn admit(
+    sim: &KubernetesSim,
+    request: Request,
+    next: Next,
+    group: String,
+    resource: String,
+    namespace: String,
+    name: Option<String>,
+) -> Response {
+    // A create names its object in the body.
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 << 20).await else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "unreadable body".into(),
+        );
+    };
+    let name = name.or_else(|| {
+        serde_json::from_slice::<Value>(&bytes).ok()?["metadata"]["name"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    let deleting = parts.method == Method::DELETE;
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let Some(name) = name else {
+        return next.run(request).await;
+    };
+    let before = sim.stored(&resource, &namespace, &name);
+    let response = next.run(request).await;
+    if response.status().is_success() {
+        let after = if deleting {
+            None
+        } else {
+            sim.stored(&resource, &namespace, &name)
+        };
+        let operation = match (&before, &after) {
+            (_, None) => "DELETE",
+            (None, Some(_)) => "CREATE",
+            (Some(_), Some(_)) => "UPDATE",
+        };
+        sim.admitted(Admission {
+            operation,
+            group,
+            resource,
+            namespace,
+            name,
+            object: after.unwrap_or(Value::Null),
+            old_object: before.unwrap_or(Value::Null),
+        });
+    }
+    response
 }
 
 pub(super) fn status(code: StatusCode, reason: &str, message: String) -> Response {

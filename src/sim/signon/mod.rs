@@ -34,6 +34,8 @@ pub const SUPERADMIN: &str = "token-rotator@digital.cabinet-office.gov.uk";
 
 pub struct SignonSim {
     pub faults: Faults,
+    /// Before every answer (the bench's latency profile).
+    pub latency: Arc<super::Latency>,
     admin_token: String,
     clock: Arc<dyn Clock>,
     world: Mutex<World>,
@@ -43,6 +45,7 @@ impl SignonSim {
     pub fn new(admin_token: &str, clock: Arc<dyn Clock>) -> Arc<Self> {
         let sim = Arc::new(Self {
             faults: Faults::default(),
+            latency: Arc::default(),
             admin_token: admin_token.to_owned(),
             clock,
             world: Mutex::new(World::default()),
@@ -57,7 +60,7 @@ impl SignonSim {
             .route("/api/v1/admin/tokens/{id}/revoke", post(revoke))
             .route("/user.json", get(user_json))
             .with_state(Arc::clone(self));
-        super::serve(router).await
+        super::serve(super::delayed(router, Arc::clone(&self.latency))).await
     }
 
     /// Registers an API user with its display name (Secrets are named after it); no token, no

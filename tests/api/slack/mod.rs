@@ -2,6 +2,7 @@
 //! pace kept through a 429 storm, Approve/Reject buttons with signed interactions.
 
 mod approvals;
+mod limits;
 mod thread;
 
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ pub(super) fn approvals_options() -> WorldOptions {
 }
 
 /// One webhook body carrying an alert for each `(api_user, application)`.
-pub(super) fn batch(targets: &[(String, String)]) -> Vec<u8> {
+pub(crate) fn batch(targets: &[(String, String)]) -> Vec<u8> {
     let alerts: Vec<Value> = targets
         .iter()
         .enumerate()

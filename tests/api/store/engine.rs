@@ -342,19 +342,43 @@ pub(super) async fn rekey_reseals_with_the_new_key_what_the_old_one_sealed(backe
     )
     .await
     .unwrap();
+    // A handover link waiting for Slack is sealed with the same key.
+    use base64::Engine as _;
+    use token_rotator::store::outbox::{self, DirectBody, Notice, NoticeKind};
+    let link = old.seal(
+        &"{\"text\":\"the link\"}".into(),
+        &DirectBody::context("r1"),
+    );
+    let direct = DirectBody {
+        to: "U0OWNER1".into(),
+        sealed: base64::engine::general_purpose::STANDARD.encode(link),
+    };
+    let notice = Notice::new(NoticeKind::Direct, serde_json::to_value(&direct).unwrap());
+    outbox::enqueue_for(db, Some("r1"), &notice, ms(1_200))
+        .await
+        .unwrap();
     let rotated = Keys::new([1; 32], [3; 32]).with_previous([2; 32]);
     let done = token_rotator::store::rekey::rekey(db, &rotated)
         .await
         .unwrap();
-    assert_eq!((done.resealed, done.unopenable), (1, 0), "{done:?}");
+    assert_eq!((done.resealed, done.unopenable), (2, 0), "{done:?}");
     let again = token_rotator::store::rekey::rekey(db, &rotated)
         .await
         .unwrap();
     assert_eq!(
         (again.resealed, again.current),
-        (0, 1),
+        (0, 2),
         "nothing left to re-seal"
     );
+    let stored = outbox::all_notifications(db).await.unwrap();
+    let direct: DirectBody = serde_json::from_str(&stored[0].body).unwrap();
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(direct.sealed)
+        .unwrap();
+    let opened = Keys::new([1; 32], [3; 32])
+        .open(&sealed, &DirectBody::context("r1"))
+        .unwrap();
+    assert_eq!(opened.expose_secret(), "{\"text\":\"the link\"}");
     let row = rotations::rotation(db, "r1").await.unwrap().unwrap();
     let new_only = Keys::new([1; 32], [3; 32]);
     let value = new_only

@@ -86,8 +86,16 @@ pub struct WorldOptions {
     pub probes: Vec<(String, String)>,
     /// Scheduled targets (Synoptic, on the simulator).
     pub schedules: Vec<ScheduleSettings>,
+    /// `[synoptic]` for them; an empty `url` is the simulator's. `None`: the defaults.
+    pub synoptic: Option<SynopticSettings>,
+    /// `[slack] join_channels`.
+    pub slack_join: bool,
     /// `[signon] initiator`: the Signon user the Job scripts act as.
     pub initiator: String,
+    /// `kubernetes.max_jobs`.
+    pub max_jobs: usize,
+    /// Every upstream call's timeout.
+    pub timeout: Duration,
 }
 
 impl Default for WorldOptions {
@@ -106,7 +114,11 @@ impl Default for WorldOptions {
             reloader: true,
             probes: Vec::new(),
             schedules: Vec::new(),
+            synoptic: None,
+            slack_join: false,
             initiator: token_rotator::sim::signon::SUPERADMIN.to_owned(),
+            max_jobs: token_rotator::adapters::kubernetes::DEFAULT_MAX_JOBS,
+            timeout: Duration::from_secs(1),
         }
     }
 }
@@ -201,7 +213,7 @@ impl Sims {
         options: &WorldOptions,
     ) -> EngineParts {
         let slack_threads = options.slack_threads;
-        let timeout = Duration::from_secs(1);
+        let timeout = options.timeout;
         let environments = self
             .envs
             .iter()
@@ -210,7 +222,8 @@ impl Sims {
                     .observed(observer.clone());
                 let cluster = Cluster::for_url(&env.kubernetes_http.url(), NAMESPACE, timeout)
                     .unwrap()
-                    .observed(observer.clone());
+                    .observed(observer.clone())
+                    .with_max_jobs(options.max_jobs);
                 let kube = KubernetesSettings {
                     url: None,
                     namespace: NAMESPACE.to_owned(),
@@ -218,6 +231,7 @@ impl Sims {
                     distribution: options.distribution,
                     sync_cronjob: SYNC_CRONJOB.to_owned(),
                     reloader: options.reloader,
+                    max_jobs: options.max_jobs,
                 };
                 let upstreams = Upstreams::build(
                     client,
@@ -240,6 +254,7 @@ impl Sims {
                 SecretString::from(BOT_TOKEN),
                 timeout,
             )
+            .joining(options.slack_join)
             .observed(observer.clone());
             let parts = SlackParts {
                 api: Some(api),
@@ -262,11 +277,14 @@ impl Sims {
                     .schedules
                     .iter()
                     .map(|settings| {
-                        let synoptic = SynopticSettings {
-                            url: self.synoptic_http.url(),
-                            verify_path: "/v2/stations/latest?stid=WBB".into(),
-                            timeout,
-                        };
+                        let mut synoptic = options
+                            .synoptic
+                            .clone()
+                            .unwrap_or_else(|| SynopticSettings::at(""));
+                        if synoptic.url.is_empty() {
+                            synoptic.url = self.synoptic_http.url();
+                        }
+                        synoptic.timeout = timeout;
                         let key = SecretString::from(SYNOPTIC_KEY);
                         let clock = self.clock.clone() as Arc<dyn Clock>;
                         let built =
