@@ -38,6 +38,7 @@ pub(in crate::web) async fn rotations_json(
                 for (key, value) in [
                     ("environment", &filter.environment),
                     ("state", &filter.state),
+                    ("class", &filter.class),
                 ] {
                     if let Some(value) = value {
                         next.push_str(&format!(
