@@ -27,6 +27,8 @@ use tokio::task::JoinHandle;
 pub enum Fault {
     /// That HTTP status (429 comes with `Retry-After: 1`).
     Status(u16),
+    /// HTTP 429 with `Retry-After` of this many seconds.
+    RetryAfter(u64),
     /// Slack's way: HTTP 200 with `{"ok": false, "error": <code>}`.
     SlackError(&'static str),
     /// HTTP 200 with a body that is not the JSON promised.
@@ -144,14 +146,8 @@ impl Faults {
     pub async fn check(&self, operation: &'static str) -> Option<Response> {
         let fault = self.due(operation)?;
         match fault {
-            Fault::Status(429) => Some(
-                (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [("retry-after", "1")],
-                    axum::Json(serde_json::json!({"ok": false, "error": "ratelimited"})),
-                )
-                    .into_response(),
-            ),
+            Fault::Status(429) => Some(rate_limited(1)),
+            Fault::RetryAfter(seconds) => Some(rate_limited(seconds)),
             Fault::Status(code) => {
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -177,6 +173,16 @@ impl Faults {
             }
         }
     }
+}
+
+/// HTTP 429 as Slack sends it, with `Retry-After`.
+fn rate_limited(seconds: u64) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [("retry-after", seconds.to_string())],
+        axum::Json(serde_json::json!({"ok": false, "error": "ratelimited"})),
+    )
+        .into_response()
 }
 
 /// A simulator listening on loopback; it stops when dropped.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use crate::adapters::slack::SlackApi;
+use crate::adapters::slack::{SlackApi, SlackError};
 
 /// All group lookups together must finish within this (leaving time for the journal).
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -26,13 +26,27 @@ pub enum May {
     Unknown,
 }
 
-/// Group members as Slack last answered, with when.
+/// Group members as Slack last answered, with when; and until when Slack asked us to stop
+/// reading groups (a 429 of `usergroups.users.list` counts for the whole workspace: Tier 2 is a
+/// budget per method per workspace, docs.slack.dev/apis/web-api/rate-limits).
 #[derive(Default)]
 pub struct GroupCache {
     groups: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    paused_until: Mutex<Option<Instant>>,
 }
 
 impl GroupCache {
+    fn paused(&self) -> bool {
+        self.paused_until
+            .lock()
+            .expect("lock never poisoned")
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    fn pause(&self, wait: Duration) {
+        *self.paused_until.lock().expect("lock never poisoned") = Some(Instant::now() + wait);
+    }
+
     fn fresh(&self, group: &str) -> Option<Vec<String>> {
         let groups = self.groups.lock().expect("lock never poisoned");
         groups
@@ -73,6 +87,10 @@ pub async fn may_decide(
     let Some(api) = api else {
         return May::NotDecide;
     };
+    if !unread.is_empty() && cache.paused() {
+        // Slack said wait: asking again now would only lengthen the wait.
+        return May::Unknown;
+    }
     let mut unknown = false;
     let mut asking = JoinSet::new();
     for group in unread {
@@ -101,6 +119,9 @@ pub async fn may_decide(
                     }
                 }
                 Some(Ok((group, Err(e)))) => {
+                    if let SlackError::RateLimited(wait) = &e {
+                        cache.pause(*wait);
+                    }
                     tracing::warn!(?group, error = %e, "cannot read a Slack user group");
                     unknown = true;
                 }

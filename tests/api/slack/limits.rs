@@ -372,3 +372,29 @@ async fn a_group_lookup_that_hangs_is_cut_off_and_answered_try_again() {
     assert!(answer.text().await.unwrap().contains("try again"));
     assert_eq!(world.rotations().await[0].phase, "awaiting_approval");
 }
+
+/// A 429 from `usergroups.users.list` pauses every group lookup of the workspace for its
+/// `Retry-After`: the next click is answered "try again" without asking Slack.
+#[tokio::test]
+async fn a_429_on_group_lookups_pauses_them_for_the_whole_workspace() {
+    let world = Sims::start()
+        .await
+        .world_with(None, approvals_options())
+        .await;
+    world.slack.set_group("S0PLATFORM", &["U0BOB"]);
+    let id = request_approval(&world, "paused@alphagov.co.uk").await;
+    world
+        .slack
+        .faults
+        .next("usergroups.users.list", Fault::RetryAfter(60), 1);
+    assert_eq!(click_now(&world, &id, APPROVE, "U0BOB").await, 200);
+    assert_eq!(world.slack.faults.calls("usergroups.users.list"), 1);
+    assert_eq!(click_now(&world, &id, APPROVE, "U0BOB").await, 200);
+    assert_eq!(
+        world.slack.faults.calls("usergroups.users.list"),
+        1,
+        "no lookup while Slack asked to wait"
+    );
+    world.engine.run_until_idle().await.unwrap();
+    assert_eq!(world.rotations().await[0].phase, "awaiting_approval");
+}

@@ -246,11 +246,15 @@ async fn a_long_batch_is_summarised_within_block_kits_limits() {
     world.app.post_webhook(batch(&targets)).await;
     world.engine.ingest().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
+    // The parent may be posted while the delivery is still being taken in, then edited: wait
+    // for the edit that has them all.
     let parent = loop {
-        if let Some(parent) = parents(&world.slack.posted()).first().cloned().cloned() {
+        if let Some(parent) = parents(&world.slack.posted()).first().cloned().cloned()
+            && parent.all_text().contains("45 target(s)")
+        {
             break parent;
         }
-        assert!(Instant::now() < deadline, "no parent");
+        assert!(Instant::now() < deadline, "no parent with all 45");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     // The simulator refuses more than 50 blocks or 3 000 characters a section, so getting here
