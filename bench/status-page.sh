@@ -15,7 +15,7 @@ work=$(mktemp -d)
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 server=
 config="$work/config.toml"
-printf 'status_page_open = true\n[[rules]]\nname = "all"\naction = "rotate"\n' > "$config"
+printf 'status_page_open = true\n[environments.production]\nmode = "active"\n[[rules]]\nname = "all"\naction = "rotate"\n' > "$config"
 export TOKEN_ROTATOR_DATABASE_URL="sqlite://$work/journal.db" TOKEN_ROTATOR_WEBHOOK_TOKEN=bench
 
 echo "journaling $TARGETS rotations…"
