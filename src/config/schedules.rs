@@ -256,7 +256,7 @@ pub(super) fn validate_schedules(
                     Duration::from_secs(2 * 86400),
                 );
                 let Some(window) = window else { continue };
-                if !is_member_id(&h.owner) {
+                if !crate::adapters::slack::is_member_id(&h.owner) {
                     checker.report_span(
                         name_span.clone(),
                         format!(
@@ -345,13 +345,4 @@ fn validate_file(
         }
     };
     Some(ScheduleDistribution::File { path, mode, owner })
-}
-
-/// A Slack member id: `U` or `W` and upper-case letters and digits (Slack's own ids, e.g.
-/// `U012AB3CD`, `W0123ABCDEF`); a `@handle` or a channel cannot receive a direct message.
-fn is_member_id(owner: &str) -> bool {
-    let mut chars = owner.chars();
-    matches!(chars.next(), Some('U' | 'W'))
-        && owner.len() >= 3
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }

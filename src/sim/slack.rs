@@ -420,12 +420,7 @@ async fn open_conversation(
     let Some(user) = body["users"].as_str().filter(|u| !u.is_empty()) else {
         return slack_error("users_list_not_supplied");
     };
-    let member = user.len() >= 3
-        && matches!(user.as_bytes()[0], b'U' | b'W')
-        && user[1..]
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if !member {
+    if !crate::adapters::slack::is_member_id(user) {
         return slack_error("user_not_found");
     }
     if sim

@@ -251,29 +251,31 @@ async fn serve_reads_its_credential_from_a_file_logs_no_secret_and_stops_on_sigt
     );
 }
 
-#[test]
-fn serve_refuses_a_grace_period_shorter_than_gds_ssos_cache() {
+/// `serve` with `config` and `env` (plus a webhook credential and an in-memory journal), which
+/// must refuse to start: its exit code 1 and what it said.
+fn serve_refusing(config: &str, env: &[(&str, String)]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        "[environments.production]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n\n[rotation]\ngrace_period = \"1m\"\n",
-    )
-    .unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_token-rotator"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
         .env("TOKEN_ROTATOR_WEBHOOK_TOKEN", "x")
         .env("TOKEN_ROTATOR_DATABASE_URL", "sqlite::memory:")
+        .env_remove("TOKEN_ROTATOR_SLACK_BOT_TOKEN")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn serve_refuses_a_grace_period_shorter_than_gds_ssos_cache() {
+    let stderr = serve_refusing(
+        "[environments.production]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n\n[rotation]\ngrace_period = \"1m\"\n",
+        &[],
+    );
     assert!(
         stderr.contains("rotation.grace_period is 1m, less than 5m"),
         "{stderr}"
@@ -285,40 +287,23 @@ fn serve_refuses_a_grace_period_shorter_than_gds_ssos_cache() {
 fn serve_refuses_a_handover_without_the_slack_bot_token() {
     // The link is a credential: it goes to its owner as a direct message or nowhere, never to a
     // channel webhook or a log.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        "public_url = \"https://rotator.example\"\n[environments.production]\n[synoptic]\n\
-         [[schedules]]\nname = \"partner\"\nissuer = \"synoptic\"\nenvironment = \"production\"\n\
-         every = \"30d\"\nhandover = { owner = \"U0PARTNER1\" }\n\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n",
-    )
-    .unwrap();
     let key = |byte: u8| {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode([byte; 32])
     };
-    let output = Command::new(env!("CARGO_BIN_EXE_token-rotator"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config.to_str().unwrap(),
-        ])
-        .env("TOKEN_ROTATOR_WEBHOOK_TOKEN", "x")
-        .env("TOKEN_ROTATOR_DATABASE_URL", "sqlite::memory:")
-        .env("TOKEN_ROTATOR_ENCRYPTION_KEY", key(1))
-        .env("TOKEN_ROTATOR_FINGERPRINT_KEY", key(2))
-        .env(
-            "TOKEN_ROTATOR_SLACK_WEBHOOK_URL",
-            "https://hooks.slack.example/x",
-        )
-        .env_remove("TOKEN_ROTATOR_SLACK_BOT_TOKEN")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let stderr = serve_refusing(
+        "public_url = \"https://rotator.example\"\n[environments.production]\n[synoptic]\n\
+         [[schedules]]\nname = \"partner\"\nissuer = \"synoptic\"\nenvironment = \"production\"\n\
+         every = \"30d\"\nhandover = { owner = \"U0PARTNER1\" }\n\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n",
+        &[
+            ("TOKEN_ROTATOR_ENCRYPTION_KEY", key(1)),
+            ("TOKEN_ROTATOR_FINGERPRINT_KEY", key(2)),
+            (
+                "TOKEN_ROTATOR_SLACK_WEBHOOK_URL",
+                "https://hooks.slack.example/x".into(),
+            ),
+        ],
+    );
     assert!(
         stderr.contains(
             "schedule \"partner\" hands its token over: set TOKEN_ROTATOR_SLACK_BOT_TOKEN"

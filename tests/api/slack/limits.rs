@@ -254,19 +254,8 @@ async fn a_group_lookup_that_fails_is_answered_try_again_and_refuses_nobody() {
         .slack
         .faults
         .next("usergroups.users.list", Fault::Status(500), 1);
-    let body = interaction(&id, APPROVE, "U0BOB", "bob");
-    let mut request = world
-        .app
-        .client
-        .post(world.app.url("/v1/slack/interactions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.clone());
-    for (name, value) in signed_headers(SIGNING_SECRET, &body, jiff::Timestamp::now().as_second()) {
-        request = request.header(name, value);
-    }
-    let answer = request.send().await.unwrap();
-    assert_eq!(answer.status(), 200);
-    let text = answer.text().await.unwrap();
+    let (status, text) = click_answer(&world, &id, APPROVE, "U0BOB").await;
+    assert_eq!(status, 200);
     assert!(text.contains("try again"), "{text}");
     world.engine.run_until_idle().await.unwrap();
     assert_eq!(world.rotations().await[0].phase, "awaiting_approval");
@@ -355,21 +344,11 @@ async fn a_group_lookup_that_hangs_is_cut_off_and_answered_try_again() {
         Fault::Hang(Duration::from_secs(30)),
         1,
     );
-    let body = interaction(&id, APPROVE, "U0BOB", "bob");
-    let mut request = world
-        .app
-        .client
-        .post(world.app.url("/v1/slack/interactions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.clone());
-    for (name, value) in signed_headers(SIGNING_SECRET, &body, jiff::Timestamp::now().as_second()) {
-        request = request.header(name, value);
-    }
     // The lookup hangs for 30 s: the click is answered at the lookups' deadline (kept under
     // Slack's 3 s; not timed here), saying what happened.
-    let answer = request.send().await.unwrap();
-    assert_eq!(answer.status(), 200);
-    assert!(answer.text().await.unwrap().contains("try again"));
+    let (status, text) = click_answer(&world, &id, APPROVE, "U0BOB").await;
+    assert_eq!(status, 200);
+    assert!(text.contains("try again"));
     assert_eq!(world.rotations().await[0].phase, "awaiting_approval");
 }
 

@@ -118,6 +118,32 @@ pub(super) async fn click(
     secret: &str,
     unix_seconds: i64,
 ) -> u16 {
+    send_click(world, rotation_id, action, user, secret, unix_seconds)
+        .await
+        .status()
+        .as_u16()
+}
+
+/// A click now, with the answer: its status and the text Slack shows the clicker.
+pub(super) async fn click_answer(
+    world: &World,
+    rotation_id: &str,
+    action: &str,
+    user: &str,
+) -> (u16, String) {
+    let now = jiff::Timestamp::now().as_second();
+    let answer = send_click(world, rotation_id, action, user, SIGNING_SECRET, now).await;
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+async fn send_click(
+    world: &World,
+    rotation_id: &str,
+    action: &str,
+    user: &str,
+    secret: &str,
+    unix_seconds: i64,
+) -> reqwest::Response {
     let body = interaction(rotation_id, action, user, "someone");
     let mut request = world
         .app
@@ -128,7 +154,7 @@ pub(super) async fn click(
     for (name, value) in signed_headers(secret, &body, unix_seconds) {
         request = request.header(name, value);
     }
-    request.send().await.unwrap().status().as_u16()
+    request.send().await.unwrap()
 }
 
 pub(super) async fn click_now(world: &World, rotation_id: &str, action: &str, user: &str) -> u16 {
