@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod intake;
 pub mod leader;
 pub mod notifier;
+pub mod phase;
 pub mod policy;
 pub mod reconcile;
 pub mod secrets;

@@ -89,6 +89,25 @@ impl FileDistributor {
 
 #[async_trait]
 impl Distributor for FileDistributor {
+    fn upstream(&self) -> &'static str {
+        UPSTREAM
+    }
+
+    fn describe(&self, placement: &Placement) -> String {
+        format!("file `{}`", placement.name)
+    }
+
+    fn plan(&self, placement: &Placement) -> String {
+        format!(
+            "write file {} (mode {:o}, atomic replace, the previous content kept until the old token is gone) and read it back",
+            placement.name, self.mode
+        )
+    }
+
+    fn placed_how(&self) -> &'static str {
+        "was written (atomic replace)"
+    }
+
     fn placement(&self, _listing: &TokenListing) -> Placement {
         Placement {
             name: self.path.display().to_string(),

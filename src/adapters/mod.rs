@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 pub mod file;
+pub mod handover;
 pub mod kubernetes;
 pub mod parameterize;
 pub mod signon;
@@ -166,6 +167,11 @@ impl Observer {
     }
 }
 
+/// The life of a new token an alert asks for, unless configured: Signon's own default for API
+/// users, `ApiUser::DEFAULT_TOKEN_LIFE = 2.years.to_i` (`app/models/api_user.rb`): 63 113 904 s,
+/// since Rails' year is 365.2425 days.
+pub const DEFAULT_TOKEN_LIFE: Duration = Duration::from_secs(63_113_904);
+
 /// A live token as the issuer lists it; never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -210,6 +216,37 @@ pub enum MintedValue {
 /// them after it, so a restarted service finds its Job instead of starting another.
 #[async_trait]
 pub trait Issuer: Send + Sync {
+    /// The issuer as people call it ("Signon", "Synoptic", "GitLab"): every sentence the engine
+    /// journals or posts about this issuer's tokens names it with this, never with its own words.
+    fn name(&self) -> &'static str;
+    /// Whether `mint` with `like` revokes `like` at once (GitLab's rotate endpoints). The engine
+    /// then has no old token to revoke after the grace period, and nothing to roll back onto: the
+    /// new token stays in place whatever verification says, and a person is told.
+    fn revokes_on_mint(&self) -> bool {
+        false
+    }
+    /// Whether the issuer makes new tokens by itself (Signon renews internal API users' tokens
+    /// nightly): a live token far from expiry is then adopted instead of minting another.
+    fn self_renews(&self) -> bool {
+        false
+    }
+    /// Which of `listing`'s tokens is the value in place now, for a target whose old token the
+    /// journal does not know (a scheduled target's first rotation). By default the one whose last
+    /// 8 characters it ends with; an issuer that lists no part of the value asks by the value.
+    /// `Ok(None)` when none is; an issuer with more to say (why it cannot be) returns that error.
+    async fn identify(
+        &self,
+        listing: &TokenListing,
+        placed: &SecretString,
+    ) -> Result<Option<TokenInfo>, AdapterError> {
+        use secrecy::ExposeSecret;
+        let placed = placed.expose_secret();
+        Ok(listing
+            .tokens
+            .iter()
+            .find(|t| !t.last8.is_empty() && placed.ends_with(&t.last8))
+            .cloned())
+    }
     async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError>;
     /// Idempotent by `idempotency_key` where the issuer can be (Signon's contract; Jobs named
     /// after it); see [`Issuer::recover`] for one that cannot. `like`: the token whose settings
@@ -248,12 +285,17 @@ pub trait Issuer: Send + Sync {
 /// Checks that a new token works where it is used.
 #[async_trait]
 pub trait Verifier: Send + Sync {
+    /// Ok: the sentence saying what was checked and what answered, for the journal and Slack
+    /// ("Signon accepts the new token … (GET /user.json …)").
     async fn verify(
         &self,
         target: &Target,
         application_uid: &str,
         token: &SecretString,
-    ) -> Result<(), AdapterError>;
+    ) -> Result<String, AdapterError>;
+
+    /// The check `verify` would make, for a shadow plan.
+    fn plan(&self, application_uid: &str) -> String;
 
     /// The runbook's "make an API call from the client app": `url` with the token must answer
     /// 2xx. 401/403 mean the token does not work there (permanent); 5xx and timeouts may pass.
@@ -294,6 +336,14 @@ pub struct Placement {
 /// Puts a token where its consumer reads it, and reads it back.
 #[async_trait]
 pub trait Distributor: Send + Sync {
+    /// Which system a failure to place is from: the metric label of retries ("kubernetes").
+    fn upstream(&self) -> &'static str;
+    /// The placement as a person reads it: "Secret `signon-token-…`", "file `/etc/…`".
+    fn describe(&self, placement: &Placement) -> String;
+    /// What `place` does, for a shadow plan and for the journal ("apply Secret … key …").
+    fn plan(&self, placement: &Placement) -> String;
+    /// How a placed token got there, after "it": "was written (server-side apply)".
+    fn placed_how(&self) -> &'static str;
     /// The value there now; `None` when there is none.
     async fn read(&self, placement: &Placement) -> Result<Option<SecretString>, AdapterError>;
     /// Puts `value` there, or with `None` the issuer's longest-lived live token (only a
@@ -305,13 +355,8 @@ pub trait Distributor: Send + Sync {
         value: Option<&SecretString>,
         rotation_id: &str,
     ) -> Result<(), AdapterError>;
-    /// Where the token of `listing`'s API user and application goes: Signon's Secret name by
-    /// default.
-    fn placement(&self, listing: &TokenListing) -> Placement {
-        Placement {
-            name: parameterize::secret_name(&listing.api_user_name, &listing.application_name),
-        }
-    }
+    /// Where the token of `listing`'s API user and application goes.
+    fn placement(&self, listing: &TokenListing) -> Placement;
     /// The old token is gone: drop what was kept for a rollback (a file's `.previous`).
     async fn settle(&self, _placement: &Placement) -> Result<(), AdapterError> {
         Ok(())
@@ -320,9 +365,9 @@ pub trait Distributor: Send + Sync {
     /// before a restart): a distributor that runs a Job per key must not make that Job again if
     /// it is gone.
     fn started_before(&self, _key: &str) {}
-    /// Whether `place` asks Signon's own sync (which puts the longest-lived live token there),
-    /// rather than writing what it is given.
-    fn syncs_from_signon(&self) -> bool {
+    /// Whether `place` asks the issuer's own sync (Signon's CronJob puts the longest-lived live
+    /// token there), rather than writing what it is given.
+    fn syncs_from_issuer(&self) -> bool {
         false
     }
 }
@@ -361,6 +406,7 @@ impl Upstreams {
                 ))
             }
         };
+        let deployments = kubernetes::Deployments::new(cluster.clone(), !kube.reloader);
         let distributor: std::sync::Arc<dyn Distributor> = match kube.distribution {
             Distribution::Apply => {
                 std::sync::Arc::new(kubernetes::SecretDistributor::new(cluster.clone()))
@@ -373,8 +419,11 @@ impl Upstreams {
         Ok(Self {
             issuer,
             distributor,
-            verifier: std::sync::Arc::new(signon),
-            deployments: Some(kubernetes::Deployments::new(cluster, !kube.reloader)),
+            verifier: std::sync::Arc::new(signon::SignonVerifier {
+                signon,
+                apps: Some(deployments.clone()),
+            }),
+            deployments: Some(deployments),
         })
     }
 }

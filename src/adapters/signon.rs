@@ -148,20 +148,60 @@ impl SignonClient {
     }
 }
 
+/// Checks a new token as the consuming app's gds-sso will: against Signon's `/user.json`, with
+/// the server app's OAuth client id from its `signon-app-<app>` Secret when the cluster has one
+/// (what gds-sso itself is configured with), else from Signon's listing.
+pub struct SignonVerifier {
+    pub signon: SignonClient,
+    pub apps: Option<crate::adapters::kubernetes::Deployments>,
+}
+
 #[async_trait]
-impl Verifier for SignonClient {
+impl Verifier for SignonVerifier {
     async fn verify(
         &self,
         target: &Target,
         application_uid: &str,
         token: &SecretString,
-    ) -> Result<(), AdapterError> {
-        SignonClient::verify(self, application_uid, target.api_user.as_str(), token).await
+    ) -> Result<String, AdapterError> {
+        let from_secret = match &self.apps {
+            Some(apps) => apps.app_oauth_id(target.application.as_str()).await?,
+            None => None,
+        };
+        let (uid, whence) = match from_secret {
+            Some(uid) => (
+                uid,
+                format!(
+                    "signon-app-{}",
+                    crate::adapters::parameterize::parameterize(target.application.as_str())
+                ),
+            ),
+            None => (application_uid.to_owned(), "Signon's listing".to_owned()),
+        };
+        self.signon
+            .verify(&uid, target.api_user.as_str(), token)
+            .await?;
+        Ok(format!(
+            "Signon accepts the new token for this API user and application (GET /user.json, client_id from {whence})"
+        ))
+    }
+
+    fn plan(&self, application_uid: &str) -> String {
+        format!("verify with Signon: GET /user.json?client_id={application_uid}")
     }
 }
 
 #[async_trait]
 impl Issuer for SignonClient {
+    fn name(&self) -> &'static str {
+        "Signon"
+    }
+
+    /// Signon renews internal API users' tokens by itself, nightly.
+    fn self_renews(&self) -> bool {
+        true
+    }
+
     async fn list(&self, target: &Target, _key: &str) -> Result<TokenListing, AdapterError> {
         let request = self
             .http

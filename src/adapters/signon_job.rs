@@ -140,6 +140,15 @@ impl JobIssuer {
 
 #[async_trait]
 impl Issuer for JobIssuer {
+    fn name(&self) -> &'static str {
+        "Signon"
+    }
+
+    /// The same Signon, reached through a Job in its image: it renews internal tokens nightly.
+    fn self_renews(&self) -> bool {
+        true
+    }
+
     async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError> {
         let line = self.run("list", key, "", &target_env(target)).await?;
         let tokens = line["tokens"]

@@ -13,6 +13,7 @@
 //! disabled token counts as disabled only once a data request with it is refused.
 
 mod probe;
+pub mod scheduled;
 mod wire;
 
 use wire::{judge, send, summary};
@@ -177,6 +178,26 @@ fn minute(at: Timestamp) -> Timestamp {
 
 #[async_trait]
 impl Issuer for SynopticClient {
+    fn name(&self) -> &'static str {
+        "Synoptic"
+    }
+
+    /// Synoptic lists only the tokens its API key made, by value.
+    async fn identify(
+        &self,
+        listing: &TokenListing,
+        placed: &SecretString,
+    ) -> Result<Option<TokenInfo>, AdapterError> {
+        let placed = placed.expose_secret();
+        match listing.tokens.iter().find(|t| placed.ends_with(&t.last8)) {
+            Some(t) => Ok(Some(t.clone())),
+            None => Err(AdapterError::permanent(
+                UPSTREAM,
+                "the token in place is not among the tokens Synoptic lists for this API key: it was made in the Synoptic console or with another API key (or has expired), so its settings cannot be copied and it cannot be disabled from here; replace it once by hand with a token made with this key",
+            )),
+        }
+    }
+
     async fn list(&self, target: &Target, _key: &str) -> Result<TokenListing, AdapterError> {
         let tokens = self
             .values()
@@ -312,14 +333,21 @@ impl Verifier for SynopticClient {
         _target: &Target,
         _application_uid: &str,
         token: &SecretString,
-    ) -> Result<(), AdapterError> {
+    ) -> Result<String, AdapterError> {
         match self.probe(token).await? {
-            probe::Probe::Answered => Ok(()),
+            probe::Probe::Answered => Ok(format!(
+                "Synoptic answers a data request with the new token ({})",
+                self.verify_path
+            )),
             probe::Probe::Refused(why) => Err(AdapterError::permanent(
                 UPSTREAM,
                 format!("a data request with the new token is refused: {why}"),
             )),
         }
+    }
+
+    fn plan(&self, _application_uid: &str) -> String {
+        format!("verify with a Synoptic data request ({})", self.verify_path)
     }
 }
 

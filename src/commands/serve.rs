@@ -231,7 +231,7 @@ fn scheduled(
         .schedules
         .iter()
         .map(|s| {
-            let built = crate::engine::schedule::build(
+            let built = crate::adapters::synoptic::scheduled::build(
                 s,
                 synoptic,
                 key.clone(),

@@ -1,51 +1,29 @@
 //! From a new token to consumers running on it, and back when it does not work: issued →
-//! distributed (the token in the Secret, written or synced, read back), distributed → rolled_out
-//! (every Deployment that reads the Secret rolled), rolled_out → verified (Signon and the
-//! application's own probe accept it), and rolling_back → rolled_back.
+//! distributed (the token placed, written or synced by the issuer, read back), distributed →
+//! rolled_out (every Deployment that reads it rolled), rolled_out → verified (the verifier and
+//! the application's own probe accept it), and rolling_back → rolled_back. Every sentence about
+//! a placement or a check comes from the distributor or verifier that did it.
 
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use secrecy::SecretString;
 
-use super::steps::{ENGINE, context, millis, permit, placement, target};
+use super::row::{
+    ENGINE, baseline, context, holds, journal, millis, permit, placement, target, unwritten,
+};
 use super::{Engine, Phase, Step};
-use crate::adapters::kubernetes::Baseline;
-use crate::adapters::parameterize::parameterize;
-use crate::adapters::{AdapterError, Placement};
-use crate::secrets::Keys;
+use crate::adapters::{AdapterError, Distributor, Placement};
 use crate::store::rotations::{Field, RotationRow};
 
-/// How the journal knows a new token it never held: its SHA-256 (a Job minted it) or its last 8
-/// characters (adopted: Signon made it). Once the token is found in the Secret, the journal
-/// keeps the keyed HMAC of what is there instead, as for a token it held.
-pub(super) const SHA256: &str = "sha256:";
-pub(super) const LAST8: &str = "last8:";
-
-/// Whether `value` is the token `print` names.
-fn holds(keys: &Keys, value: &SecretString, print: &str) -> bool {
-    if let Some(hex) = print.strip_prefix(SHA256) {
-        hex::encode(Sha256::digest(value.expose_secret().as_bytes())) == hex
-    } else if let Some(last8) = print.strip_prefix(LAST8) {
-        value.expose_secret().ends_with(last8)
-    } else {
-        keys.fingerprint(value).hmac == print
-    }
-}
-
-fn journal(detail: &str) -> AdapterError {
-    AdapterError::permanent("journal", detail.to_owned())
-}
-
 impl Engine {
-    /// Before a distributor that runs Signon's sync makes its Job for `key`: journal that it is
+    /// Before a distributor that runs the issuer's sync makes its Job for `key`: journal that it is
     /// asked for (write-ahead), or, if the journal says so already, tell the distributor, so
     /// that a Job gone since (the CronJob's history limit) is a failure, not made again.
     async fn before_sync(
         &self,
         row: &RotationRow,
-        distributor: &dyn crate::adapters::Distributor,
+        distributor: &dyn Distributor,
         key: &str,
     ) -> Result<(), AdapterError> {
-        if !distributor.syncs_from_signon() {
+        if !distributor.syncs_from_issuer() {
             return Ok(());
         }
         if row.sync_requested.as_deref() == Some(key) {
@@ -55,14 +33,11 @@ impl Engine {
         let field = Field::Text("sync_requested", Some(key.to_owned()));
         crate::store::rotations::record(&self.db, &row.id, &row.phase, &[field], self.clock.now())
             .await
-            .map_err(|e| AdapterError::Transient {
-                upstream: "journal",
-                detail: e.to_string(),
-            })
+            .map_err(unwritten)
     }
 
-    /// issued → distributed. Puts the new token in the Secret unless it is there already (a Job
-    /// applied it, or Signon's nightly sync did), then reads it back and compares.
+    /// issued → distributed. Places the new token unless it is there already (a Job applied it,
+    /// or the issuer's own sync did), then reads it back and compares.
     pub(super) async fn distribute(&self, row: &RotationRow) -> Step {
         if let Some(h) = self
             .adapters
@@ -82,7 +57,7 @@ impl Engine {
         let now = attempt!(up.distributor.read(&placement).await);
         let there = now.as_ref().is_some_and(|v| holds(&self.keys, v, &print));
         let how = if there {
-            "was already there".to_owned()
+            "was already there"
         } else {
             let value = match &row.new_token_sealed {
                 Some(sealed) => Some(attempt!(
@@ -96,34 +71,19 @@ impl Engine {
                 self.before_sync(row, up.distributor.as_ref(), &row.id)
                     .await
             );
-            // Forward, Signon's sync writes the new token itself (it is the longest-lived).
-            let value = value.filter(|_| !up.distributor.syncs_from_signon());
+            // Forward, the issuer's sync writes the new token itself (it is the longest-lived).
+            let value = value.filter(|_| !up.distributor.syncs_from_issuer());
             attempt!(
                 up.distributor
                     .place(&permit, &placement, value.as_ref(), &row.id)
                     .await
             );
-            if up.distributor.syncs_from_signon() {
-                "was synced by Signon's CronJob".to_owned()
-            } else {
-                "was written (server-side apply)".to_owned()
-            }
+            up.distributor.placed_how()
         };
-        let value = attempt!(up.distributor.read(&placement).await);
-        let value = attempt!(value.ok_or_else(|| AdapterError::permanent(
-            "kubernetes",
-            format!("Secret {} is missing after distribution", placement.name)
-        )));
-        let found = self.keys.fingerprint(&value);
-        if !holds(&self.keys, &value, &print) {
-            return Step::Error(AdapterError::permanent(
-                "kubernetes",
-                format!(
-                    "Secret {} holds token …{}, not the new token",
-                    placement.name, found.last4
-                ),
-            ));
-        }
+        let found = attempt!(
+            self.expect_placed(row, up.distributor.as_ref(), &placement)
+                .await
+        );
         // Where Reloader does not roll a consumer (not installed, or the Deployment lacks its
         // annotation), restart it as `kubectl rollout restart` does; the stamp is the
         // rotation's, so a retried step changes nothing twice.
@@ -138,20 +98,23 @@ impl Engine {
             Phase::Issued,
             Phase::Distributed,
             format!(
-                "Secret {} holds the new token (it {how}; read back and compared)",
-                placement.name
+                "{} holds the new token (it {how}; read back and compared)",
+                up.distributor.describe(&placement)
             ),
             ENGINE,
         );
         transition.fields.extend([
             Field::Blob("new_token_sealed", None),
-            Field::Text("new_token_fingerprint", Some(found.hmac)),
+            Field::Text(
+                "new_token_fingerprint",
+                Some(self.keys.fingerprint(&found).hmac),
+            ),
             Field::Int("distributed_at_ms", millis(self.clock.now())),
         ]);
         Step::Advance(transition)
     }
 
-    /// distributed → rolled_out, once every Deployment that reads the Secret has rolled onto
+    /// distributed → rolled_out, once every Deployment that reads the placement has rolled onto
     /// it as `kubectl rollout status` judges; rolls back only when the Deployment controller
     /// says `ProgressDeadlineExceeded`, never on a timer of ours (a slow rollout that progresses
     /// is healthy, and its new pods already use the new token).
@@ -170,7 +133,7 @@ impl Engine {
         let names: Vec<&String> = baseline.generations.keys().collect();
         if state.waiting.is_empty() {
             let why = match (names.is_empty(), baseline.changed) {
-                (true, _) => "no Deployment reads the Secret".to_owned(),
+                (true, _) => "no Deployment reads it".to_owned(),
                 (false, true) => format!("rolled onto the new token: {names:?}"),
                 (false, false) => format!("already running the new token: {names:?}"),
             };
@@ -201,31 +164,23 @@ impl Engine {
         Step::Error(AdapterError::pending("kubernetes", waiting))
     }
 
-    /// Reads the Secret and checks it holds our new token; returns the value.
-    async fn expect_in_secret(
+    /// Reads the placement back and checks it holds our new token; returns the value.
+    async fn expect_placed(
         &self,
         row: &RotationRow,
+        distributor: &dyn Distributor,
         placement: &Placement,
     ) -> Result<SecretString, AdapterError> {
-        let read = self
-            .adapters
-            .for_row(row)?
-            .distributor
-            .read(placement)
-            .await?;
-        let value = read.ok_or_else(|| {
-            AdapterError::permanent(
-                "kubernetes",
-                format!("Secret {} is missing", placement.name),
-            )
+        let what = distributor.describe(placement);
+        let value = distributor.read(placement).await?.ok_or_else(|| {
+            AdapterError::permanent(distributor.upstream(), format!("{what} is missing"))
         })?;
         let print = row.new_token_fingerprint.as_deref().unwrap_or_default();
         if !holds(&self.keys, &value, print) {
             return Err(AdapterError::permanent(
-                "kubernetes",
+                distributor.upstream(),
                 format!(
-                    "Secret {} holds token …{}, not the new token",
-                    placement.name,
+                    "{what} holds token …{}, not the new token",
                     self.keys.fingerprint(&value).last4
                 ),
             ));
@@ -233,11 +188,11 @@ impl Engine {
         Ok(value)
     }
 
-    /// rolled_out → verified. Signon must accept what the Secret holds, as gds-sso would (the
-    /// server app's `oauth_id` from Secret `signon-app-<app>` when there is one), and so must the
-    /// application's probe URL when one is configured.
+    /// rolled_out → verified. The verifier must accept what is placed (as the consumer will use
+    /// it), and so must the application's probe URL when one is configured.
     pub(super) async fn verify(&self, row: &RotationRow) -> Step {
         let placement = attempt!(placement(row));
+        let up = attempt!(self.adapters.for_row(row));
         let handed = self
             .adapters
             .schedule_of(row)
@@ -255,34 +210,15 @@ impl Engine {
                     .map_err(|e| journal(&e.to_string()))
             )
         } else {
-            attempt!(self.expect_in_secret(row, &placement).await)
-        };
-        let up = attempt!(self.adapters.for_row(row));
-        let from_secret = match &up.deployments {
-            Some(d) => attempt!(d.app_oauth_id(&row.application).await),
-            None => None,
-        };
-        let (uid, whence) = match from_secret {
-            Some(uid) => (
-                uid,
-                format!("signon-app-{}", parameterize(&row.application)),
-            ),
-            None => (
-                row.application_uid.clone().unwrap_or_default(),
-                "Signon's listing".into(),
-            ),
+            attempt!(
+                self.expect_placed(row, up.distributor.as_ref(), &placement)
+                    .await
+            )
         };
         let target = attempt!(target(row));
-        attempt!(up.verifier.verify(&target, &uid, &value).await);
-        let probe = self
-            .settings
-            .probes
-            .get(&row.application)
-            .or_else(|| self.settings.probes.get(&parameterize(&row.application)));
-        let mut why = format!(
-            "Signon accepts the new token for this API user and application (GET /user.json, client_id from {whence})"
-        );
-        if let Some(url) = probe {
+        let uid = row.application_uid.clone().unwrap_or_default();
+        let mut why = attempt!(up.verifier.verify(&target, &uid, &value).await);
+        if let Some(url) = self.settings.probe(&row.application) {
             attempt!(up.verifier.probe(url, &value).await);
             why.push_str(&format!("; the application's probe {url} answers 2xx"));
         }
@@ -294,8 +230,9 @@ impl Engine {
         Step::Advance(transition)
     }
 
-    /// rolling_back → rolled_back: the old token back in the Secret (written back, or Signon's
-    /// sync re-run once the new token is revoked), the new one revoked (unless Signon made it),
+    /// rolling_back → rolled_back: the old token back in place (written back, or the issuer's
+    /// sync re-run once the new token is revoked), the new one revoked (unless the issuer made
+    /// it by itself),
     /// and the consumers rolled back onto the old one. The old token stays alive.
     pub(super) async fn roll_back(&self, row: &RotationRow) -> Step {
         let permit = attempt!(permit(row));
@@ -342,7 +279,10 @@ impl Engine {
         let mut revoke_first = false;
         if let (true, Some(p), Some(_)) = (restored, &placement, &old_print) {
             // Written back by an earlier pass of this step (which then waited on the consumers).
-            done.push(format!("Secret {} holds the old token again", p.name));
+            done.push(format!(
+                "{} holds the old token again",
+                up.distributor.describe(p)
+            ));
         }
         if let (false, Some(p)) = (restored, &placement) {
             match &row.old_secret_sealed {
@@ -353,11 +293,14 @@ impl Engine {
                             .map_err(|e| journal(&e.to_string()))
                     );
                     attempt!(up.distributor.place(&permit, p, Some(&old), &row.id).await);
-                    done.push(format!("Secret {} holds the old token again", p.name));
+                    done.push(format!(
+                        "{} holds the old token again",
+                        up.distributor.describe(p)
+                    ));
                 }
-                // Nothing kept to write back (the Secret was empty before): only Signon's sync
+                // Nothing kept to write back (it was empty before): only the issuer's sync
                 // can put a token there, the longest-lived live one, so the new one dies first.
-                None if up.distributor.syncs_from_signon() => {
+                None if up.distributor.syncs_from_issuer() => {
                     revoke_first = true;
                     if let Some(new) = revoke_new(&mut done) {
                         attempt!(up.issuer.revoke(&permit, &target, &new, &row.id).await);
@@ -366,15 +309,19 @@ impl Engine {
                     attempt!(self.before_sync(row, up.distributor.as_ref(), &key).await);
                     attempt!(up.distributor.place(&permit, p, None, &key).await);
                     done.push(format!(
-                        "Signon's sync put the old token back in Secret {}",
-                        p.name
+                        "{}'s sync put the old token back in {}",
+                        up.issuer.name(),
+                        up.distributor.describe(p)
                     ));
                 }
                 None => {}
             }
         }
         if row.adopted != 0 {
-            done.push("the adopted token was left to Signon (not ours to revoke)".into());
+            done.push(format!(
+                "the adopted token was left to {} (not ours to revoke)",
+                up.issuer.name()
+            ));
         }
         // Wait for the consumers to roll back onto the old token (restarted where Reloader does
         // not roll them), within their deadline; past it, or stuck, end anyway (the old token
@@ -420,8 +367,4 @@ impl Engine {
         let reason = format!("{cause}; {}", done.join("; "));
         Step::Advance(self.transition(row, Phase::RollingBack, Phase::RolledBack, reason, ENGINE))
     }
-}
-
-fn baseline(row: &RotationRow) -> Option<Baseline> {
-    serde_json::from_str(row.rollout_baseline.as_deref()?).ok()
 }

@@ -7,45 +7,15 @@
 //! `awaiting_handover` until the owner confirms (`POST /v1/handover/<id>/confirm`) or the
 //! window ends, then goes on to verify.
 
-use async_trait::async_trait;
 use base64::Engine as _;
 use secrecy::SecretString;
 
-use super::steps::{ENGINE, millis};
+use super::row::{ENGINE, millis};
 use super::{Engine, Phase, Step, message};
-use crate::adapters::{AdapterError, Distributor, Permit, Placement, TokenListing};
+use crate::adapters::AdapterError;
 use crate::store::handovers;
 use crate::store::outbox::{DirectBody, Notice, NoticeKind};
 use crate::store::rotations::RotationRow;
-
-/// The distributor of a handover target: nothing is written; the engine hands the token over.
-pub struct Handed;
-
-#[async_trait]
-impl Distributor for Handed {
-    fn placement(&self, listing: &TokenListing) -> Placement {
-        Placement {
-            name: format!("handover of {}", listing.api_user_name),
-        }
-    }
-
-    async fn read(&self, _placement: &Placement) -> Result<Option<SecretString>, AdapterError> {
-        Ok(None)
-    }
-
-    async fn place(
-        &self,
-        _permit: &Permit,
-        _placement: &Placement,
-        _value: Option<&SecretString>,
-        _rotation_id: &str,
-    ) -> Result<(), AdapterError> {
-        Err(AdapterError::permanent(
-            "handover",
-            "a handed-over token is not written anywhere",
-        ))
-    }
-}
 
 fn random_id() -> String {
     let mut bytes = [0u8; 16];

@@ -110,7 +110,7 @@ impl Engine {
             let new = new_rotation(alert, mode, phase, None, &trigger, &why, Some(why.clone()))
                 .told_in(thread);
             let row = preview(&new, now);
-            let body = message::outcome(&row, phase, &why, now.as_millisecond());
+            let body = message::outcome(&row, phase, &why, now.as_millisecond(), &self.words(&row));
             let notice = Notice::new(NoticeKind::Outcome, body);
             rotations::start(pool, &new, Some(alert.id), now, &[notice]).await?;
             self.metrics.ended_at_once(phase.as_str());

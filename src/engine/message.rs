@@ -13,13 +13,42 @@ pub fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// "`api_user` for *application* in *environment*", leaving out what the alert did not say
+/// (never an empty `**`).
 fn target(row: &RotationRow) -> String {
-    format!(
-        "`{}` for *{}* in *{}*",
-        escape(&row.api_user),
-        escape(&row.application),
-        escape(&row.environment)
-    )
+    let mut who = format!("`{}`", escape(&row.api_user));
+    if !row.application.trim().is_empty() {
+        who.push_str(&format!(" for *{}*", escape(&row.application)));
+    }
+    if !row.environment.trim().is_empty() {
+        who.push_str(&format!(" in *{}*", escape(&row.environment)));
+    }
+    who
+}
+
+/// What a rotation's providers call things: its messages use these words, never their own.
+#[derive(Debug, Clone, Default)]
+pub struct Words {
+    /// The issuer, by its own `Issuer::name`.
+    pub issuer: Option<&'static str>,
+    /// Where the new token is, as its distributor says ("Secret `x`", "file `/p`").
+    pub placed: Option<String>,
+    /// The issuer whose rotation revoked the old token at once, if it is one.
+    pub revoked_at_mint: Option<&'static str>,
+}
+
+impl Words {
+    pub fn of(up: &crate::adapters::Upstreams, row: &RotationRow) -> Self {
+        let placed = row.secret_name.as_ref().map(|name| {
+            up.distributor
+                .describe(&crate::adapters::Placement { name: name.clone() })
+        });
+        Words {
+            issuer: Some(up.issuer.name()),
+            placed,
+            revoked_at_mint: up.issuer.revokes_on_mint().then(|| up.issuer.name()),
+        }
+    }
 }
 
 fn duration(row: &RotationRow, now_ms: i64) -> String {
@@ -41,103 +70,125 @@ fn detail(row: &RotationRow, key: &str) -> Option<String> {
 }
 
 /// The message for a rotation that reached `phase`; `why` says what happened in this step.
-pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64) -> Value {
+/// Only an outcome that asks something of a person has a second line (what to do, and the
+/// rotation id to do it with); the thread already says which target and delivery it is.
+pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &Words) -> Value {
     let who = target(row);
     let rule = row
         .rule_name
         .as_deref()
         .map_or_else(String::new, |r| format!(" (rule `{}`)", escape(r)));
+    let new_token = row.new_token_last4.as_deref().unwrap_or("?");
     let (headline, todo) = match phase {
-        Phase::Done => (
-            format!(
-                ":white_check_mark: Rotated the token of {who} in {}. New token …{} (expires {}) is in Secret `{}` and works with Signon; {}",
-                duration(row, now_ms),
-                row.new_token_last4.as_deref().unwrap_or("?"),
-                date(row.new_token_expires_at_ms),
-                row.secret_name.as_deref().unwrap_or("?"),
-                escape(why),
-            ),
-            "Nothing to do.".to_owned(),
-        ),
+        Phase::Done => {
+            let from = words
+                .issuer
+                .map_or_else(String::new, |issuer| format!(" from {issuer}"));
+            let placed = words
+                .placed
+                .as_ref()
+                .map_or_else(String::new, |p| format!(" is in {p},"));
+            (
+                format!(
+                    ":white_check_mark: Rotated the token of {who} in {}. The new token …{new_token}{from} (expires {}){placed} passed verification; {}.",
+                    duration(row, now_ms),
+                    date(row.new_token_expires_at_ms),
+                    escape(why),
+                ),
+                None,
+            )
+        }
         Phase::Manual => {
             let owner = detail(row, "owner").unwrap_or_default();
             let runbook = detail(row, "runbook_url").unwrap_or_default();
             let note = detail(row, "note").map_or_else(String::new, |n| format!(" {}", escape(&n)));
             (
                 format!(":raising_hand: The token of {who} expires soon and needs a person{rule}."),
-                format!(
+                Some(format!(
                     "{} please rotate it by hand: {}.{note}",
                     escape(&owner),
                     escape(&runbook)
-                ),
+                )),
             )
         }
         Phase::Ignored => (
-            format!(":zzz: Not rotating the token of {who}: it rotates by itself{rule}."),
-            "Nothing to do unless the alert keeps firing.".to_owned(),
+            format!(
+                ":zzz: Not rotating the token of {who}: it rotates by itself{rule}. If the alert keeps firing, it does not."
+            ),
+            None,
         ),
         Phase::Silenced => (
             format!(
                 ":mute: Not rotating the token of {who}: this environment's alerts are noise{rule}; {}.",
                 escape(why)
             ),
-            "Nothing to do.".to_owned(),
+            None,
         ),
         Phase::Unroutable => (
             format!(":warning: An alert could not be acted on: {}.", escape(why)),
-            "Fix the alert rule so that it carries environment, api_user and application."
-                .to_owned(),
+            Some(
+                "Fix the alert rule so that it carries environment, api_user and application."
+                    .to_owned(),
+            ),
         ),
         Phase::Cancelled => (
             format!(
                 ":heavy_minus_sign: Cancelled the rotation of {who}: {}.",
                 escape(why)
             ),
-            "Nothing to do.".to_owned(),
+            None,
         ),
         Phase::Rejected => (
             format!(
                 ":no_entry_sign: Not rotating the token of {who}{rule}: {}.",
                 escape(why)
             ),
-            format!(
+            Some(format!(
                 "Rotate it by hand before it expires ({}) if it is still in use.",
                 date(row.old_token_expires_at_ms)
-            ),
+            )),
         ),
         Phase::RolledBack => (
             format!(
-                ":leftwards_arrow_with_hook: Rolled back the rotation of {who} after {}: {}. The Secret holds the old token again and the new token …{} is revoked.",
+                ":leftwards_arrow_with_hook: Rolled back the rotation of {who} after {}: {}.",
                 duration(row, now_ms),
                 escape(why),
-                row.new_token_last4.as_deref().unwrap_or("?"),
             ),
-            format!(
+            Some(format!(
                 "Find out why the new token did not work, then rotate by hand or with `token-rotator rotate`. The old token expires {}.",
                 date(row.old_token_expires_at_ms)
-            ),
+            )),
         ),
-        _ => (
-            format!(
-                ":x: Rotating the token of {who} failed in phase `{}`: {}.",
-                row.phase,
-                escape(why)
-            ),
-            format!(
-                "Follow the runbook by hand. The old token expires {}.",
-                date(row.old_token_expires_at_ms)
-            ),
-        ),
+        _ => {
+            let todo = match words.revoked_at_mint {
+                Some(issuer) if row.new_token_id.is_some() => format!(
+                    "{issuer} revoked the old token when it rotated: make sure every consumer has the new token …{new_token}, or rotate again by hand."
+                ),
+                _ => format!(
+                    "Follow the runbook by hand. The old token expires {}.",
+                    date(row.old_token_expires_at_ms)
+                ),
+            };
+            (
+                format!(
+                    ":x: Rotating the token of {who} failed in phase `{}`: {}.",
+                    row.phase,
+                    escape(why)
+                ),
+                Some(todo),
+            )
+        }
     };
-    let text = format!("{headline} {todo}");
-    json!({
-        "text": text,
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": format!(
-                "{} · rotation `{}`", todo, row.id)}]},
-        ],
-    })
+    let mut text = headline.clone();
+    let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": headline}})];
+    if let Some(todo) = todo {
+        text = format!("{text} {todo}");
+        blocks.push(
+            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!(
+            "{} · rotation `{}`", todo, row.id)}]}),
+        );
+    }
+    json!({ "text": text, "blocks": blocks })
 }
 
 /// Most targets one shadow message lists; Slack allows 50 blocks and the rest are summarised.

@@ -22,8 +22,9 @@ mod distribute;
 pub mod handover;
 mod ingest;
 pub mod message;
-mod phase;
+
 pub mod retry;
+mod row;
 mod run;
 pub mod schedule;
 mod settings;
@@ -43,12 +44,12 @@ use tracing::Instrument as _;
 use crate::adapters::AdapterError;
 use crate::clock::Clock;
 use crate::leader::Leadership;
+pub use crate::phase::Phase;
 use crate::secrets::Keys;
 use crate::store::outbox::{self, Notice, NoticeKind};
 use crate::store::rotations::{self, RotationRow, Transition};
 use crate::store::{Db, Journal, StoreError};
 use crate::telemetry::Metrics;
-pub use phase::Phase;
 pub use retry::RetryPolicy;
 pub use schedule::{Handover, Schedule, Scheduled, Window};
 pub use settings::{EngineSettings, SlackRouting};
@@ -314,17 +315,26 @@ impl Engine {
                 return Ok(());
             }
         }
-        let why = if error.is_transient() {
+        let mut why = if error.is_transient() {
             format!("{error}; gave up after {failures} attempts")
         } else {
             error.to_string()
         };
         // `?`: reasons quote labels and upstream answers, which come from outside.
         tracing::error!(rotation_id = %row.id, %phase, error = ?why, "step failed for good");
-        let to = if phase.has_new_token() {
-            Phase::RollingBack
-        } else {
-            Phase::Failed
+        // An issuer whose rotation revoked the old token leaves nothing to roll back onto:
+        // putting the dead token back and revoking the live one would break every consumer.
+        let revoked_by = self.words(row).revoked_at_mint;
+        let to = match revoked_by {
+            Some(issuer) if phase.has_new_token() => {
+                why.push_str(&format!(
+                    "; {issuer} revoked the old token when it rotated, so there is nothing to roll back onto: the new token …{} stays live",
+                    row.new_token_last4.as_deref().unwrap_or("?")
+                ));
+                Phase::Failed
+            }
+            _ if phase.has_new_token() => Phase::RollingBack,
+            _ => Phase::Failed,
         };
         let mut transition = self.transition(row, phase, to, why.clone(), "engine");
         if to == Phase::RollingBack {
@@ -334,6 +344,15 @@ impl Engine {
                 .push(rotations::Field::Text("outcome", Some(why)));
         }
         self.advance(row, transition, None).await
+    }
+
+    /// What the providers of `row` call things, for its messages (none when it has no upstreams:
+    /// an alert decided without rotating, or a schedule no longer configured).
+    fn words(&self, row: &RotationRow) -> message::Words {
+        let Ok(up) = self.adapters.for_row(row) else {
+            return message::Words::default();
+        };
+        message::Words::of(up, row)
     }
 
     /// A transition that queues the outcome's Slack message when `to` is terminal.
@@ -357,7 +376,7 @@ impl Engine {
                 };
                 Notice::new(
                     kind,
-                    message::outcome(row, to, &reason, now.as_millisecond()),
+                    message::outcome(row, to, &reason, now.as_millisecond(), &self.words(row)),
                 )
             })
             .into_iter()

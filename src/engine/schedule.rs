@@ -1,5 +1,5 @@
-//! Scheduled targets: tokens rotated every so often (Synoptic's guide: every 1–30 days, with up
-//! to one period of overlap), not on an alert. Each has its own issuer and distributor; the
+//! Scheduled targets: tokens rotated every so often (a credential API's own advice, e.g. every
+//! 1–30 days with up to one period of overlap), not on an alert. Each has its own issuer and distributor; the
 //! journal keeps its next due time; a due target starts a rotation with trigger
 //! `schedule:<name>` in the same transaction that moves the due time on. A due time outside the
 //! maintenance window waits for the window's next opening; jitter spreads targets apart.
@@ -256,39 +256,6 @@ impl Engine {
     }
 }
 
-/// A scheduled target's upstreams from its config: Synoptic as issuer and verifier, its file as
-/// distributor (no Deployments to await).
-pub fn build(
-    settings: &crate::config::ScheduleSettings,
-    synoptic: &crate::config::SynopticSettings,
-    api_key: secrecy::SecretString,
-    observer: crate::adapters::Observer,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
-) -> Scheduled {
-    use std::sync::Arc;
-
-    use crate::adapters::file::FileDistributor;
-    use crate::adapters::synoptic::SynopticClient;
-    use crate::config::ScheduleDistribution;
-
-    let client = SynopticClient::new(synoptic, api_key, clock).observed(observer);
-    let distributor: Arc<dyn crate::adapters::Distributor> = match &settings.distribution {
-        ScheduleDistribution::File { path, mode, owner } => {
-            Arc::new(FileDistributor::new(path, *mode, *owner))
-        }
-        ScheduleDistribution::Handover => Arc::new(super::handover::Handed),
-    };
-    Scheduled {
-        schedule: settings.schedule.clone(),
-        upstreams: Upstreams {
-            issuer: Arc::new(client.clone()),
-            distributor,
-            verifier: Arc::new(client),
-            deployments: None,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,7 +297,7 @@ mod tests {
         let schedule = |name: &str| Schedule {
             name: name.into(),
             environment: "production".into(),
-            application: "synoptic".into(),
+            application: "weather".into(),
             every: Duration::from_secs(86400),
             overlap: Duration::from_secs(86400),
             window: None,

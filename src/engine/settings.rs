@@ -6,9 +6,6 @@ use std::time::Duration;
 use super::RetryPolicy;
 use crate::policy::Mode;
 
-/// `ApiUser::DEFAULT_TOKEN_LIFE` (`app/models/api_user.rb`): `2.years.to_i`.
-pub const SIGNON_DEFAULT_TOKEN_LIFE: Duration = Duration::from_secs(63_113_904);
-
 /// Settings of the engine, from the `[rotation]` config section.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -19,24 +16,24 @@ pub struct EngineSettings {
     pub grace: Duration,
     /// Give up this long before the old token expires, so a person still has time.
     pub safety_margin: Duration,
-    /// Life of a new token: Signon's own default for API users, `ApiUser::DEFAULT_TOKEN_LIFE =
-    /// 2.years.to_i` (`app/models/api_user.rb`): 63 113 904 s, since Rails' year is 365.2425 days.
+    /// Life of a new token an alert asked for (`crate::adapters::DEFAULT_TOKEN_LIFE` unless
+    /// configured); a schedule's tokens live one period and one overlap.
     pub token_life: Duration,
     /// A new alert this soon after a finished rotation of the same target is not acted on
-    /// (Signon's metric is cached for an hour, so alerts can outlive the token they were about).
+    /// (an issuer's expiry metric may be cached, so alerts can outlive the token they were about).
     pub cooldown: Duration,
     pub retry: RetryPolicy,
     /// Which Slack channel each environment's threads go to.
     pub slack: SlackRouting,
     /// How long an Approve/Reject request stays open before it becomes `manual`.
     pub approval_timeout: Duration,
-    /// A live token expiring later than this from now is fresh: Signon made it by itself (its
-    /// nightly renewal of internal tokens), and the rotation adopts it instead of minting.
+    /// A live token expiring later than this from now is fresh: an issuer that renews tokens by
+    /// itself made it (see `Issuer::self_renews`), and the rotation adopts it instead of minting.
     pub adopt_fresher_than: Duration,
     /// How often a running Job or rollout is looked at again.
     pub poll: Duration,
     /// Per application (name or parameterized name): a URL the new token must open (2xx), as
-    /// the runbook's "make an API call from the client app" — on top of Signon's `/user.json`.
+    /// the runbook's "make an API call from the client app" — on top of the verifier's check.
     pub probes: BTreeMap<String, String>,
     /// Where token-rotator is reached from outside, for handover links.
     pub public_url: String,
@@ -44,9 +41,19 @@ pub struct EngineSettings {
     pub retention: Duration,
     /// Steps running at once, in all (`rotation.max_in_flight`).
     pub max_in_flight: usize,
-    /// Steps running at once against one upstream: an environment's Signon and cluster, a
+    /// Steps running at once against one upstream: an environment's issuer and cluster, a
     /// schedule's issuer, Alertmanager (`rotation.max_in_flight_per_upstream`).
     pub max_in_flight_per_upstream: usize,
+}
+
+impl EngineSettings {
+    /// The probe URL of an application, by its name or its parameterized name.
+    pub fn probe(&self, application: &str) -> Option<&String> {
+        self.probes.get(application).or_else(|| {
+            self.probes
+                .get(&crate::adapters::parameterize::parameterize(application))
+        })
+    }
 }
 
 /// Slack channels: a rule's own, else its environment's, else the default.
@@ -72,7 +79,7 @@ impl Default for EngineSettings {
             modes: BTreeMap::new(),
             grace: Duration::from_secs(3600),
             safety_margin: Duration::from_secs(2 * 86400),
-            token_life: SIGNON_DEFAULT_TOKEN_LIFE,
+            token_life: crate::adapters::DEFAULT_TOKEN_LIFE,
             cooldown: Duration::from_secs(86400),
             retry: RetryPolicy::default(),
             slack: SlackRouting::default(),

@@ -5,9 +5,7 @@
 use serde_json::json;
 
 use super::{Engine, Phase, Step};
-use crate::adapters::alertmanager::Matcher;
-use crate::adapters::parameterize::secret_name;
-use crate::adapters::{AdapterError, Placement, Upstreams};
+use crate::adapters::{AdapterError, Placement, TokenInfo, TokenListing, Upstreams};
 use crate::domain::Target;
 use crate::store::rotations::{Field, RotationRow};
 
@@ -54,7 +52,7 @@ impl Plan {
     }
 }
 
-/// The plan for rotating `target`, from read-only calls (list tokens, read the Secret).
+/// The plan for rotating `target`, from read-only calls (list tokens, read the placement).
 pub async fn plan_rotation(
     up: &Upstreams,
     target: &Target,
@@ -68,92 +66,122 @@ pub async fn plan_rotation(
         }
         Err(e) => return Err(e),
     };
-    let placement = Placement {
-        name: secret_name(&listing.api_user_name, &listing.application_name),
-    };
+    let placement = up.distributor.placement(&listing);
     let current = match up.distributor.read(&placement).await {
         Ok(current) => current,
         Err(e) if !e.is_transient() => return Ok(Plan::infeasible(e.to_string())),
         Err(e) => return Err(e),
     };
-    let mut findings = Vec::new();
-    let mut feasible = true;
-    let old = listing.tokens.iter().max_by_key(|t| t.expires_at);
-    if listing.tokens.is_empty() {
-        // Active mode would fail here too (`steps::mint`): rotation replaces access.
-        feasible = false;
-        findings.push(
-            "nothing to rotate: Signon lists no live token for this API user and application, and token-rotator never creates access"
-                .to_owned(),
-        );
-    }
-    match &current {
-        None => {
-            feasible = false;
-            findings.push(format!(
-                "Secret {} not found: no consumer can be reading it (check the API user's name)",
-                placement.name
-            ));
-        }
-        Some(value) => {
-            use secrecy::ExposeSecret;
-            let value = value.expose_secret();
-            let last8 = &value[value.len().saturating_sub(8)..];
-            match listing.tokens.iter().find(|t| t.last8 == last8) {
-                Some(in_use) => {
-                    findings.push(format!(
-                        "Secret {} holds token {} (…{}) expiring {}",
-                        placement.name, in_use.id, in_use.last8, in_use.expires_at
-                    ));
-                    if let Some(newest) = old.filter(|n| n.expires_at > in_use.expires_at) {
-                        findings.push(format!(
-                            "token already renewed by Signon — would adopt token {} (…{}) expiring {} instead of minting",
-                            newest.id, newest.last8, newest.expires_at
-                        ));
-                    }
-                }
-                None => findings.push(format!(
-                    "Secret {} holds a token Signon does not list as live",
-                    placement.name
-                )),
-            }
-        }
-    }
-    let steps = vec![
-        format!(
-            "mint a token for {} / {} expiring in {} days (idempotency key {idempotency_key})",
-            target.api_user,
-            listing.application_name,
-            settings.token_life.as_secs() / 86400
-        ),
-        format!(
-            "apply Secret {} key bearer_token (field manager token-rotator)",
-            placement.name
-        ),
-        format!(
-            "verify with GET /user.json?client_id={}",
-            listing.application_uid
-        ),
-        format!(
-            "keep the old token valid for {}",
-            humantime::format_duration(settings.grace)
-        ),
-        match old {
-            Some(t) => format!("revoke the old token {} (…{})", t.id, t.last8),
-            None => "no old token to revoke".to_owned(),
+    let in_use = match &current {
+        Some(value) => match up.issuer.identify(&listing, value).await {
+            Ok(found) => found,
+            Err(e) if !e.is_transient() => None,
+            Err(e) => return Err(e),
         },
-    ];
+        None => None,
+    };
+    let (findings, feasible) = findings(up, &listing, &placement, current.is_some(), in_use);
     Ok(Plan {
-        steps,
+        steps: steps(up, target, &listing, &placement, settings, idempotency_key),
         findings,
         feasible,
     })
 }
 
+/// What the read-only look found, and whether the rotation would succeed.
+fn findings(
+    up: &Upstreams,
+    listing: &TokenListing,
+    placement: &Placement,
+    placed: bool,
+    in_use: Option<TokenInfo>,
+) -> (Vec<String>, bool) {
+    let issuer = up.issuer.name();
+    let where_ = up.distributor.describe(placement);
+    let mut findings = Vec::new();
+    let mut feasible = true;
+    if listing.tokens.is_empty() {
+        // Active mode would fail here too (`steps::mint`): rotation replaces access.
+        feasible = false;
+        findings.push(format!(
+            "nothing to rotate: {issuer} lists no live token for this target, and token-rotator never creates access"
+        ));
+    }
+    let newest = listing.tokens.iter().max_by_key(|t| t.expires_at);
+    match (placed, in_use) {
+        (false, _) => {
+            feasible = false;
+            findings.push(format!(
+                "{where_} not found: no consumer can be reading it (check the names in the alert)"
+            ));
+        }
+        (true, Some(in_use)) => {
+            findings.push(format!(
+                "{where_} holds token {} (…{}) expiring {}",
+                in_use.id, in_use.last8, in_use.expires_at
+            ));
+            if up.issuer.self_renews()
+                && let Some(newest) = newest.filter(|n| n.expires_at > in_use.expires_at)
+            {
+                findings.push(format!(
+                    "token already renewed by {issuer} — would adopt token {} (…{}) expiring {} instead of minting",
+                    newest.id, newest.last8, newest.expires_at
+                ));
+            }
+        }
+        (true, None) => findings.push(format!(
+            "{where_} holds a token {issuer} does not list as live for this target"
+        )),
+    }
+    (findings, feasible)
+}
+
+/// The steps an active rotation would take, each in its provider's words. Pure, so a test can
+/// render every provider's plan without calling out.
+pub fn steps(
+    up: &Upstreams,
+    target: &Target,
+    listing: &TokenListing,
+    placement: &Placement,
+    settings: &super::EngineSettings,
+    idempotency_key: &str,
+) -> Vec<String> {
+    let issuer = up.issuer.name();
+    let old = listing.tokens.iter().max_by_key(|t| t.expires_at);
+    let mut mint = format!(
+        "ask {issuer} for a new token for {} / {} expiring in {} days (idempotency key {idempotency_key})",
+        target.api_user,
+        listing.application_name,
+        settings.token_life.as_secs() / 86400
+    );
+    let mut steps = Vec::new();
+    if up.issuer.revokes_on_mint() {
+        mint.push_str(&format!(
+            "; {issuer}'s rotation revokes the old token at once, so consumers still on it fail until they read the new one, and there is no rolling back onto it"
+        ));
+    }
+    steps.push(mint);
+    steps.push(up.distributor.plan(placement));
+    steps.push(up.verifier.plan(&listing.application_uid));
+    if up.issuer.revokes_on_mint() {
+        steps.push(format!("no grace: {issuer} already revoked the old token"));
+    } else {
+        steps.push(format!(
+            "keep the old token valid for {}",
+            humantime::format_duration(settings.grace)
+        ));
+        steps.push(match old {
+            Some(t) => format!("revoke the old token {} (…{}) in {issuer}", t.id, t.last8),
+            None => "no old token to revoke".to_owned(),
+        });
+    }
+    steps
+}
+
 impl Engine {
     /// planned → planned_only, for a rotation created in shadow.
     pub(super) async fn plan(&self, row: &RotationRow) -> Step {
-        let target = match super::steps::target(row) {
+        let target = match super::row::target(row) {
             Ok(target) => target,
             Err(e) => return Step::Error(e),
         };
@@ -168,7 +196,11 @@ impl Engine {
     }
 
     /// silencing → planned_only: which silence would be made or extended.
-    pub(super) async fn plan_silence(&self, row: &RotationRow, matchers: &[Matcher]) -> Step {
+    pub(super) async fn plan_silence(&self, row: &RotationRow) -> Step {
+        let matchers = match super::silence::silence_matchers(row) {
+            Ok(matchers) => matchers,
+            Err(e) => return Step::Error(e),
+        };
         let Some(alertmanager) = &self.adapters.alertmanager else {
             let plan = Plan::infeasible("no Alertmanager is configured to silence in".into());
             return self.finish_plan(row, Phase::Silencing, &plan);
@@ -177,7 +209,7 @@ impl Engine {
             .iter()
             .map(|m| format!("{}=\"{}\"", m.name, m.value))
             .collect();
-        let step = match alertmanager.find_silence(matchers).await {
+        let step = match alertmanager.find_silence(&matchers).await {
             Ok(Some(existing)) => {
                 format!("extend silence {} ({})", existing.id, described.join(", "))
             }

@@ -1,6 +1,6 @@
 //! The `silence` decision: one Alertmanager silence per target, created or extended.
 
-use super::steps::{ENGINE, permit};
+use super::row::{ENGINE, permit};
 use super::{Engine, Phase, Step};
 use crate::adapters::AdapterError;
 use crate::adapters::alertmanager::Matcher;
@@ -16,7 +16,7 @@ impl Engine {
                 "no Alertmanager is configured to silence in",
             ));
         };
-        let matchers = silence_matchers(row);
+        let matchers = attempt!(silence_matchers(row));
         let duration = row
             .action_detail
             .as_deref()
@@ -63,17 +63,19 @@ impl Engine {
     }
 }
 
-/// Exactly the target's four labels: never a matcher that could hide other alerts.
-pub(super) fn silence_matchers(row: &RotationRow) -> [Matcher; 4] {
-    [
-        Matcher::equal(
-            "alertname",
-            row.alertname
-                .as_deref()
-                .unwrap_or("SignonApiUserTokenExpirySoon"),
-        ),
+/// Exactly the target's four labels: never a matcher that could hide other alerts. A silence
+/// comes only from an alert, which always has its `alertname` (Prometheus sets it).
+pub(super) fn silence_matchers(row: &RotationRow) -> Result<[Matcher; 4], AdapterError> {
+    let alertname = row.alertname.as_deref().ok_or_else(|| {
+        AdapterError::permanent(
+            "journal",
+            "no alertname recorded: only an alert's own labels can be silenced",
+        )
+    })?;
+    Ok([
+        Matcher::equal("alertname", alertname),
         Matcher::equal("environment", &row.environment),
         Matcher::equal("api_user", &row.api_user),
         Matcher::equal("application", &row.application),
-    ]
+    ])
 }

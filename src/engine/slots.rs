@@ -1,5 +1,5 @@
 //! How many steps run at once: a global cap (`rotation.max_in_flight`, 32), a cap per upstream
-//! (`rotation.max_in_flight_per_upstream`, 16: an environment's Signon and cluster, a schedule's
+//! (`rotation.max_in_flight_per_upstream`, 16: an environment's issuer and cluster, a schedule's
 //! issuer, Alertmanager), and one claim per rotation so that two passes never step the same
 //! rotation at once. A step waiting on a slow or hung upstream holds its own rotation's claim,
 //! one global slot and one of its upstream's, and nothing else.
@@ -110,7 +110,7 @@ pub(super) enum Full {
 }
 
 /// The upstream a rotation's steps call: its schedule's issuer, Alertmanager for a silence, or
-/// its environment's Signon and cluster (`*` when the environment has none of its own).
+/// its environment's issuer and cluster (`*` when the environment has none of its own).
 pub(super) fn upstream_of(adapters: &Adapters, row: &RotationRow) -> String {
     if let Some(name) = schedule::name_of(row) {
         return format!("schedule:{name}");

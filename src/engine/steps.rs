@@ -4,49 +4,18 @@
 use jiff::Timestamp;
 use secrecy::ExposeSecret;
 
-use super::distribute::{LAST8, SHA256};
+use super::row::{ENGINE, LAST8, SHA256, context, millis, permit, placement, target, unwritten};
 use super::{Engine, Phase, Step};
-use crate::adapters::{AdapterError, MintedValue, Permit, Placement, TokenInfo};
-use crate::domain::{ApiUser, Application, Environment, Target};
+use crate::adapters::{AdapterError, Issuer, MintedValue, TokenInfo};
 use crate::policy::Mode;
 use crate::store::rotations::{self, Field, RotationRow};
-
-pub(super) const ENGINE: &str = "engine";
-
-pub(super) fn target(row: &RotationRow) -> Result<Target, AdapterError> {
-    let bad = |e: crate::domain::EmptyValue| AdapterError::permanent("journal", e.to_string());
-    Ok(Target {
-        environment: Environment::parse(&row.environment).map_err(bad)?,
-        api_user: ApiUser::parse(&row.api_user).map_err(bad)?,
-        application: Application::parse(&row.application).map_err(bad)?,
-    })
-}
-
-pub(super) fn placement(row: &RotationRow) -> Result<Placement, AdapterError> {
-    row.secret_name
-        .clone()
-        .map(|name| Placement { name })
-        .ok_or_else(|| AdapterError::permanent("journal", "no Secret name recorded"))
-}
-
-/// The gate: a mutation only for a rotation created active. An unreadable mode counts as shadow.
-pub(super) fn permit(row: &RotationRow) -> Result<Permit, AdapterError> {
-    Permit::for_mode(Mode::parse(&row.mode).unwrap_or(Mode::Shadow))
-}
-
-pub(super) fn millis(t: Timestamp) -> Option<i64> {
-    Some(t.as_millisecond())
-}
 
 impl Engine {
     pub(super) async fn run_step(&self, row: &RotationRow, phase: Phase) -> Step {
         let shadow = row.mode == Mode::Shadow.as_str();
         match phase {
             Phase::Planned if shadow => self.plan(row).await,
-            Phase::Silencing if shadow => {
-                self.plan_silence(row, &super::silence::silence_matchers(row))
-                    .await
-            }
+            Phase::Silencing if shadow => self.plan_silence(row).await,
             Phase::Planned => self.mint(row).await,
             Phase::Issued => self.distribute(row).await,
             Phase::Distributed => self.await_rollout(row).await,
@@ -54,21 +23,7 @@ impl Engine {
             Phase::Verified => self.start_grace(row),
             Phase::Grace => self.revoke_old(row).await,
             Phase::Revoked => {
-                let kept = self
-                    .adapters
-                    .schedule_of(row)
-                    .is_some_and(|s| !s.disable_old);
-                let why = match &row.old_token_id {
-                    Some(id) if kept => format!(
-                        "old token {id} (…{}) expires by itself",
-                        row.old_token_last8.as_deref().unwrap_or("?")
-                    ),
-                    Some(id) => format!(
-                        "old token {id} (…{}) revoked",
-                        row.old_token_last8.as_deref().unwrap_or("?")
-                    ),
-                    None => "there was no old token to revoke".into(),
-                };
+                let why = self.old_token_fate(row);
                 Step::Advance(self.transition(row, phase, Phase::Done, why, ENGINE))
             }
             Phase::RollingBack => self.roll_back(row).await,
@@ -83,9 +38,10 @@ impl Engine {
         }
     }
 
-    /// planned → issued. Gathers the old token, the Secret's current value and the consumers'
-    /// Deployments (read-only, journaled first); then adopts a fresh token Signon made by itself,
-    /// or mints one with the rotation id as idempotency key (a resumed step gets the same token).
+    /// planned → issued. Gathers the old token, the value in place now and the consumers'
+    /// Deployments (read-only, journaled first); then adopts a fresh token the issuer made by
+    /// itself, or mints one with the rotation id as idempotency key (a resumed step gets the same
+    /// token).
     async fn mint(&self, row: &RotationRow) -> Step {
         let target = attempt!(target(row));
         let up = attempt!(self.adapters.for_row(row));
@@ -95,59 +51,57 @@ impl Engine {
         let current = attempt!(up.distributor.read(&placement).await);
         let schedule = self.adapters.schedule_of(row);
         let life = schedule.map_or(self.settings.token_life, |s| s.token_life());
-        // Fresh tokens (far from expiry) were made by Signon's nightly renewal; the alert is
-        // about the latest of the others. Without others, the latest token is the old one.
+        // An issuer that renews tokens by itself made the fresh ones (far from expiry); the
+        // alert is about the latest of the others. Without others, the latest token is the old.
         let fresh_after = self.clock.now() + self.settings.adopt_fresher_than;
         let (fresh, stale): (Vec<_>, Vec<_>) = listing
             .tokens
             .iter()
-            .partition(|t| t.expires_at > fresh_after);
-        let mut old = stale
+            .partition(|t| t.expires_at > fresh_after && issuer.self_renews());
+        let mut old: Option<TokenInfo> = stale
             .iter()
             .copied()
             .max_by_key(|t| t.expires_at)
-            .or_else(|| listing.tokens.iter().max_by_key(|t| t.expires_at));
+            .or_else(|| listing.tokens.iter().max_by_key(|t| t.expires_at))
+            .cloned();
         let mut adopt = (!stale.is_empty())
             .then(|| fresh.iter().copied().max_by_key(|t| t.expires_at))
             .flatten();
-        let mut deadline = old.map(|t| t.expires_at - self.settings.safety_margin);
-        let mut old_expiry = old.and_then(|t| millis(t.expires_at));
+        let mut deadline = old
+            .as_ref()
+            .map(|t| t.expires_at - self.settings.safety_margin);
+        let mut old_expiry = old.as_ref().and_then(|t| millis(t.expires_at));
         if schedule.is_some() {
-            // A scheduled target's issuer may not say when tokens expire (Synoptic cannot): the
-            // old token is the one the last rotation made, expiring when it asked for.
+            // A scheduled target's issuer may not say when tokens expire: the old token is the
+            // one the last rotation made, expiring when it asked for; else (a first rotation)
+            // the one in place now, as the issuer recognises it.
             let last = attempt!(
                 rotations::last_done(&self.db, &row.environment, &row.api_user, &row.application)
                     .await
-                    .map_err(|e| AdapterError::Transient {
-                        upstream: "journal",
-                        detail: e.to_string()
-                    })
+                    .map_err(unwritten)
             );
             let last_id = last.as_ref().and_then(|r| r.new_token_id.clone());
-            // Else (a first rotation) the token in place now.
-            let placed = current
-                .as_ref()
-                .map(|v| v.expose_secret().to_owned())
-                .unwrap_or_default();
             old = listing
                 .tokens
                 .iter()
                 .find(|t| Some(&t.id) == last_id.as_ref())
-                .or_else(|| {
-                    listing
-                        .tokens
-                        .iter()
-                        .find(|t| !placed.is_empty() && placed.ends_with(&t.last8))
-                });
+                .cloned();
+            let placed = current.as_ref().filter(|v| !v.expose_secret().is_empty());
+            if old.is_none()
+                && let Some(value) = placed
+            {
+                old = attempt!(issuer.identify(&listing, value).await);
+            }
             old_expiry = last.and_then(|r| r.new_token_expires_at_ms);
             adopt = None;
             deadline = None;
-            if old.is_none() && !placed.is_empty() && row.old_token_id.is_none() {
-                // Synoptic lists only the tokens its API key made: the token in use was made in
-                // the console or with another key, so it can be neither cloned nor disabled here.
+            if old.is_none() && placed.is_some() && row.old_token_id.is_none() {
                 return Step::Error(AdapterError::permanent(
-                    "engine",
-                    "the token in place is not among the tokens the issuer lists for this API key: it was made in the Synoptic console or with another API key (or has expired), so its settings cannot be copied and it cannot be disabled from here; replace it once by hand with a token made with this key",
+                    ENGINE,
+                    format!(
+                        "the token in place is not one {} lists for this target, so it can be neither replaced nor revoked from here; replace it once by hand",
+                        issuer.name()
+                    ),
                 ));
             }
         }
@@ -156,10 +110,12 @@ impl Engine {
         // minted for, in any issuer.
         if listing.tokens.is_empty() && row.secret_name.is_none() {
             return Step::Error(AdapterError::permanent(
-                "engine",
+                ENGINE,
                 format!(
-                    "nothing to rotate: the issuer lists no live token for {:?} / {:?}; token-rotator replaces tokens and never creates access",
-                    row.api_user, listing.application_name
+                    "nothing to rotate: {} lists no live token for {:?} / {:?}; token-rotator replaces tokens and never creates access",
+                    issuer.name(),
+                    row.api_user,
+                    listing.application_name
                 ),
             ));
         }
@@ -169,9 +125,9 @@ impl Engine {
             Field::Text("api_user_name", Some(listing.api_user_name.clone())),
             Field::Text("application_uid", Some(listing.application_uid.clone())),
             Field::Text("secret_name", Some(placement.name.clone())),
-            Field::Text("old_token_id", old.map(|t| t.id.clone())),
+            Field::Text("old_token_id", old.as_ref().map(|t| t.id.clone())),
             Field::Int("old_token_expires_at_ms", old_expiry),
-            Field::Text("old_token_last8", old.map(|t| t.last8.clone())),
+            Field::Text("old_token_last8", old.as_ref().map(|t| t.last8.clone())),
             Field::Int("deadline_at_ms", deadline.and_then(millis)),
         ];
         if let Some(value) = &current {
@@ -207,13 +163,11 @@ impl Engine {
             if let Err(e) =
                 rotations::record(pool, &row.id, &row.phase, &gathered, self.clock.now()).await
             {
-                return Step::Error(AdapterError::Transient {
-                    upstream: "journal",
-                    detail: e.to_string(),
-                });
+                return Step::Error(unwritten(e));
             }
             if let Some(fresh) = adopt {
-                return self.adopt(row, fresh, old, &placement);
+                let placed = up.distributor.describe(&placement);
+                return self.adopt(row, issuer.as_ref(), fresh, old.as_ref(), &placed);
             }
         }
         // An issuer that cannot mint idempotently: a resumed step first looks for the token a
@@ -237,7 +191,9 @@ impl Engine {
                         &target,
                         life,
                         &row.id,
-                        row.old_token_id.as_deref().or(old.map(|t| t.id.as_str())),
+                        row.old_token_id
+                            .as_deref()
+                            .or(old.as_ref().map(|t| t.id.as_str())),
                     )
                     .await
             ),
@@ -246,18 +202,18 @@ impl Engine {
         let old_id = if gathered_before {
             row.old_token_id.clone()
         } else {
-            old.map(|t| t.id.clone())
+            old.as_ref().map(|t| t.id.clone())
         };
         if old_id.as_deref() == Some(minted.id.as_str()) {
             return Step::Error(AdapterError::permanent(
-                "signon",
+                ENGINE,
                 "the minted token is the one recorded as old; refusing to revoke our own token",
             ));
         }
         let (print, last4, sealed) = match &minted.value {
             MintedValue::Held(value) => {
                 let fp = self.keys.fingerprint(value);
-                // Kept sealed until it is in the Secret, so a crash before then loses nothing.
+                // Kept sealed until it is placed, so a crash before then loses nothing.
                 let sealed = self.keys.seal(value, &context(row, "new"));
                 (fp.hmac, fp.last4, Some(sealed))
             }
@@ -274,40 +230,50 @@ impl Engine {
             Field::Text("new_token_last4", Some(last4.clone())),
             Field::Blob("new_token_sealed", sealed),
         ];
-        let old_text = match (gathered_before, &row.old_token_id, old) {
+        let old_text = match (gathered_before, &row.old_token_id, &old) {
             (true, Some(id), _) => {
                 format!("{id} (…{})", row.old_token_last8.as_deref().unwrap_or("?"))
             }
             (false, _, Some(t)) => format!("{} (…{}) expiring {}", t.id, t.last8, t.expires_at),
             _ => "none".to_owned(),
         };
-        let reason = format!(
-            "minted token {} (…{last4}) expiring {}; old token {old_text}; Secret {}",
-            minted.id, minted.expires_at, placement.name,
+        let mut reason = format!(
+            "{} minted token {} (…{last4}) expiring {}; old token {old_text}; it goes to {}",
+            issuer.name(),
+            minted.id,
+            minted.expires_at,
+            up.distributor.describe(&placement),
         );
+        if issuer.revokes_on_mint() && old_id.is_some() {
+            reason.push_str(&format!(
+                "; {} revoked the old token as it rotated (its rotation is atomic: no overlap)",
+                issuer.name()
+            ));
+        }
         let mut transition = self.transition(row, Phase::Planned, Phase::Issued, reason, ENGINE);
         transition.fields.extend(fields);
         Step::Advance(transition)
     }
 
-    /// planned → issued without a mint: Signon already made a fresh token (its nightly renewal
-    /// of internal tokens); carry that one through distribution, verification and revoking the
+    /// planned → issued without a mint: the issuer already made a fresh token by itself (see
+    /// `Issuer::self_renews`); carry that one through distribution, verification and revoking the
     /// old one, the part nothing automates today.
     fn adopt(
         &self,
         row: &RotationRow,
+        issuer: &dyn Issuer,
         fresh: &TokenInfo,
         old: Option<&TokenInfo>,
-        placement: &Placement,
+        placed: &str,
     ) -> Step {
         let last4: String = fresh.last8.chars().skip(4).collect();
         let reason = format!(
-            "adopted token {} (…{}) that Signon made by itself, expiring {}; no mint; old token {}; Secret {}",
+            "adopted token {} (…{}) that {} made by itself, expiring {}; no mint; old token {}; it goes to {placed}",
             fresh.id,
             fresh.last8,
+            issuer.name(),
             fresh.expires_at,
             old.map_or_else(|| "none".into(), |t| format!("{} (…{})", t.id, t.last8)),
-            placement.name
         );
         let mut transition = self.transition(row, Phase::Planned, Phase::Issued, reason, ENGINE);
         transition.fields.extend([
@@ -347,19 +313,17 @@ impl Engine {
     async fn revoke_old(&self, row: &RotationRow) -> Step {
         let permit = attempt!(permit(row));
         let up = attempt!(self.adapters.for_row(row));
-        // Synoptic's advice: let the old token expire by itself unless told to disable it.
-        let keep = self
-            .adapters
-            .schedule_of(row)
-            .is_some_and(|s| !s.disable_old);
-        let why = match (&row.old_token_id, keep) {
-            (Some(id), true) => format!(
+        let why = match (&row.old_token_id, self.old_token_kept(row)) {
+            (Some(id), Some(OldToken::Expires)) => format!(
                 "old token {id} left to expire by itself at {} (it was asked for then; the rule does not disable it)",
                 row.old_token_expires_at_ms
                     .and_then(|ms| Timestamp::from_millisecond(ms).ok())
                     .map_or_else(|| "its expiry".to_owned(), |t| t.to_string())
             ),
-            (Some(id), false) => {
+            (Some(id), Some(OldToken::RevokedByRotation(issuer))) => {
+                format!("old token {id} was revoked by {issuer} when it rotated; nothing to revoke")
+            }
+            (Some(id), None) => {
                 let target = attempt!(target(row));
                 attempt!(up.issuer.revoke(&permit, &target, id, &row.id).await);
                 format!("revoked old token {id}")
@@ -372,9 +336,44 @@ impl Engine {
         }
         Step::Advance(self.transition(row, Phase::Grace, Phase::Revoked, why, ENGINE))
     }
+
+    /// Why the engine does not revoke the old token itself, if it does not.
+    pub(super) fn old_token_kept(&self, row: &RotationRow) -> Option<OldToken> {
+        // A schedule lets the old token expire by itself unless told to disable it (the
+        // credential API's own advice: the overlap is the grace).
+        if self
+            .adapters
+            .schedule_of(row)
+            .is_some_and(|s| !s.disable_old)
+        {
+            return Some(OldToken::Expires);
+        }
+        let up = self.adapters.for_row(row).ok()?;
+        up.issuer
+            .revokes_on_mint()
+            .then(|| OldToken::RevokedByRotation(up.issuer.name()))
+    }
+
+    /// revoked → done: what became of the old token, in a few words.
+    fn old_token_fate(&self, row: &RotationRow) -> String {
+        let Some(id) = &row.old_token_id else {
+            return "there was no old token to revoke".into();
+        };
+        let last8 = row.old_token_last8.as_deref().unwrap_or("?");
+        match self.old_token_kept(row) {
+            Some(OldToken::Expires) => format!("old token {id} (…{last8}) expires by itself"),
+            Some(OldToken::RevokedByRotation(issuer)) => {
+                format!("old token {id} (…{last8}) revoked by {issuer}'s rotation")
+            }
+            None => format!("old token {id} (…{last8}) revoked"),
+        }
+    }
 }
 
-/// Binds a sealed value to its rotation and role, so it cannot be swapped for another.
-pub(super) fn context(row: &RotationRow, role: &str) -> String {
-    format!("{}/{role}", row.id)
+/// An old token the engine does not revoke after the grace period.
+pub(super) enum OldToken {
+    /// The schedule lets it die at its own expiry.
+    Expires,
+    /// The issuer's rotation revoked it already (the issuer's name).
+    RevokedByRotation(&'static str),
 }

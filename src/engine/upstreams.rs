@@ -1,4 +1,5 @@
-//! What the engine calls out to: Signon and the cluster per environment, Slack, Alertmanager,
+//! What the engine calls out to: each environment's issuer, distributor and verifier, Slack,
+//! Alertmanager,
 //! and the scheduled targets.
 
 use std::collections::BTreeMap;
@@ -86,7 +87,7 @@ impl Adapters {
             .ok_or_else(|| {
                 AdapterError::permanent(
                     "config",
-                    format!("no Signon or cluster is configured for environment {environment:?}"),
+                    format!("no issuer is configured for environment {environment:?}"),
                 )
             })
     }

@@ -4,7 +4,7 @@ use crate::store::{Db, on_pool};
 use jiff::Timestamp;
 
 use super::StoreError;
-use crate::engine::Phase;
+use crate::phase::Phase;
 use crate::telemetry::{JournalSnapshot, TargetLabels};
 
 fn target((environment, api_user, application): (String, String, String)) -> TargetLabels {

@@ -13,7 +13,7 @@ use super::labels::{
     ActionLabel, ErrorLabel, JournalSnapshot, OutcomeLabel, PhaseLabel, ScheduleLabel, StatusLabel,
     TargetLabels, UpstreamLabel, UpstreamOutcome, WEEKS, WebhookOutcome, WeekLabel,
 };
-use crate::engine::Phase;
+use crate::phase::Phase;
 use crate::policy::ActionKind;
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;

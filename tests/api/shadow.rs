@@ -66,7 +66,10 @@ async fn the_demo_fixtures_in_shadow_make_plans_and_change_nothing() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    assert!(steps[0].starts_with("mint a token for"), "{steps:?}");
+    assert!(
+        steps[0].starts_with("ask Signon for a new token for"),
+        "{steps:?}"
+    );
     assert!(
         steps[1].starts_with("apply Secret signon-token-"),
         "{steps:?}"
@@ -114,7 +117,7 @@ async fn a_plan_that_hits_a_missing_secret_says_so() {
         plan["findings"][0]
             .as_str()
             .unwrap()
-            .contains("Secret signon-token-short-url-manager-publishing-api not found"),
+            .contains("Secret `signon-token-short-url-manager-publishing-api` not found"),
         "{plan}"
     );
     assert_eq!(mutations(&world), 0);
@@ -253,9 +256,13 @@ async fn plan_prints_what_would_happen_and_exits_2_when_a_step_would_fail() {
         stdout.contains("production / short-url-manager@alphagov.co.uk / Publishing API: rotate"),
         "{stdout}"
     );
-    assert!(stdout.contains("1. mint a token for"), "{stdout}");
     assert!(
-        stdout.contains("found: Secret signon-token-short-url-manager-publishing-api holds token"),
+        stdout.contains("1. ask Signon for a new token for"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("found: Secret `signon-token-short-url-manager-publishing-api` holds token"),
         "{stdout}"
     );
 

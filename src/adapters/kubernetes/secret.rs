@@ -96,8 +96,45 @@ pub(super) async fn apply(
     Ok(())
 }
 
+/// The words of both Secret distributors: the Secret Signon's sync would write, named after the
+/// API user and application (`signon-token-<user>-<app>`, `parameterize::secret_name`).
+macro_rules! secret_words {
+    () => {
+        fn upstream(&self) -> &'static str {
+            super::UPSTREAM
+        }
+
+        fn describe(&self, placement: &Placement) -> String {
+            format!("Secret `{}`", placement.name)
+        }
+
+        fn placement(&self, listing: &crate::adapters::TokenListing) -> Placement {
+            Placement {
+                name: crate::adapters::parameterize::secret_name(
+                    &listing.api_user_name,
+                    &listing.application_name,
+                ),
+            }
+        }
+    };
+}
+pub(super) use secret_words;
+
 #[async_trait]
 impl Distributor for SecretDistributor {
+    secret_words!();
+
+    fn plan(&self, placement: &Placement) -> String {
+        format!(
+            "apply Secret {} key {TOKEN_KEY} (field manager {FIELD_MANAGER}) and read it back",
+            placement.name
+        )
+    }
+
+    fn placed_how(&self) -> &'static str {
+        "was written (server-side apply)"
+    }
+
     async fn read(&self, placement: &Placement) -> Result<Option<SecretString>, AdapterError> {
         read_key(&self.cluster, &placement.name, TOKEN_KEY).await
     }

@@ -69,11 +69,24 @@ impl SyncDistributor {
 
 #[async_trait]
 impl Distributor for SyncDistributor {
+    super::secret::secret_words!();
+
+    fn plan(&self, placement: &Placement) -> String {
+        format!(
+            "run Signon's CronJob {} once, which writes the longest-lived live token into Secret {}, and read it back",
+            self.cronjob, placement.name
+        )
+    }
+
+    fn placed_how(&self) -> &'static str {
+        "was synced by Signon's CronJob"
+    }
+
     async fn read(&self, placement: &Placement) -> Result<Option<SecretString>, AdapterError> {
         read_key(&self.cluster, &placement.name, TOKEN_KEY).await
     }
 
-    fn syncs_from_signon(&self) -> bool {
+    fn syncs_from_issuer(&self) -> bool {
         true
     }
 

@@ -97,7 +97,7 @@ pub async fn run() -> anyhow::Result<()> {
     let token_file = dir.path().join("weather-dashboard.token");
     let first = synoptic.add_token(None, &["dashboard"]);
     std::fs::write(&token_file, &first).context("seeding the token file")?;
-    let scheduled = crate::engine::schedule::build(
+    let scheduled = crate::adapters::synoptic::scheduled::build(
         &ScheduleSettings {
             schedule: Schedule {
                 name: "weather-dashboard".into(),

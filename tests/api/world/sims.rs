@@ -12,13 +12,13 @@ use token_rotator::adapters::alertmanager::AlertmanagerClient;
 use token_rotator::adapters::kubernetes::{Cluster, JobTemplate};
 use token_rotator::adapters::signon::SignonClient;
 use token_rotator::adapters::slack::{SlackApi, SlackWebhook};
+use token_rotator::adapters::synoptic::scheduled;
 use token_rotator::app::{EngineParts, SlackParts};
 use token_rotator::clock::{Clock, ManualClock};
 use token_rotator::config::{
     AlertmanagerSettings, Distribution, IssuerMode, KubernetesSettings, ScheduleSettings,
     SynopticSettings,
 };
-use token_rotator::engine::schedule;
 use token_rotator::engine::{Adapters, RetryPolicy, SlackOut, Upstreams};
 use token_rotator::policy::Mode;
 use token_rotator::secrets::Keys;
@@ -288,7 +288,7 @@ impl Sims {
                         let key = SecretString::from(SYNOPTIC_KEY);
                         let clock = self.clock.clone() as Arc<dyn Clock>;
                         let built =
-                            schedule::build(settings, &synoptic, key, observer.clone(), clock);
+                            scheduled::build(settings, &synoptic, key, observer.clone(), clock);
                         (settings.schedule.name.clone(), built)
                     })
                     .collect(),

@@ -1,7 +1,7 @@
 //! The phases of a rotation and which follow which.
 //!
 //! ```text
-//!   planned ─mint─▶ issued ─write Secret─▶ distributed ─rollout─▶ rolled_out ─verify─▶ verified
+//!   planned ─mint─▶ issued ─  place  ─▶  distributed ─rollout─▶ rolled_out ─verify─▶ verified
 //!      │                │                       │                     │                  │
 //!      │ resolved        └──────── error ────────┴──── error / 401 ────┘                  ▼
 //!      ▼                                         ▼                                      grace
@@ -136,13 +136,13 @@ impl Phase {
     pub fn next_action(self) -> &'static str {
         match self {
             Phase::Planned => "mint a new token",
-            Phase::Issued => "write the new token to the Secret",
+            Phase::Issued => "put the new token where its consumers read it",
             Phase::Distributed => "wait for the consumers to roll out",
-            Phase::RolledOut => "verify the new token with Signon",
+            Phase::RolledOut => "verify the new token where it is used",
             Phase::Verified => "start the grace period",
             Phase::Grace => "revoke the old token when the grace period ends",
             Phase::Revoked => "finish",
-            Phase::RollingBack => "restore the old token and revoke the new one",
+            Phase::RollingBack => "put the old token back and revoke the new one",
             Phase::Silencing => "create or extend the Alertmanager silence",
             Phase::AwaitingApproval => "wait for Approve or Reject in Slack",
             Phase::AwaitingHandover => "wait for the owner to collect and confirm the token",
@@ -167,7 +167,7 @@ mod tests {
             assert_eq!(Phase::parse(phase.as_str()), Some(phase));
         }
         // The latest definition of one_active_rotation_per_target.
-        let migration = include_str!("../../migrations/sqlite/0007_schedules.sql");
+        let migration = include_str!("../migrations/sqlite/0007_schedules.sql");
         for phase in Phase::ALL.into_iter().filter(|p| !p.is_terminal()) {
             assert!(
                 migration.contains(&format!("'{}'", phase.as_str())),

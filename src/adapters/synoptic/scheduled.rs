@@ -1,0 +1,35 @@
+//! A scheduled target rotated with Synoptic: its upstreams, built from `[[schedules]]` and
+//! `[synoptic]`.
+
+/// A scheduled target's upstreams from its config: Synoptic as issuer and verifier, its file as
+/// distributor (no Deployments to await).
+pub fn build(
+    settings: &crate::config::ScheduleSettings,
+    synoptic: &crate::config::SynopticSettings,
+    api_key: secrecy::SecretString,
+    observer: crate::adapters::Observer,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+) -> crate::engine::Scheduled {
+    use std::sync::Arc;
+
+    use super::SynopticClient;
+    use crate::adapters::file::FileDistributor;
+    use crate::config::ScheduleDistribution;
+
+    let client = SynopticClient::new(synoptic, api_key, clock).observed(observer);
+    let distributor: Arc<dyn crate::adapters::Distributor> = match &settings.distribution {
+        ScheduleDistribution::File { path, mode, owner } => {
+            Arc::new(FileDistributor::new(path, *mode, *owner))
+        }
+        ScheduleDistribution::Handover => Arc::new(crate::adapters::handover::Handed),
+    };
+    crate::engine::Scheduled {
+        schedule: settings.schedule.clone(),
+        upstreams: crate::adapters::Upstreams {
+            issuer: Arc::new(client.clone()),
+            distributor,
+            verifier: Arc::new(client),
+            deployments: None,
+        },
+    }
+}
