@@ -16,7 +16,7 @@ impl Distributor for Handed {
     }
 
     fn describe(&self, _placement: &Placement) -> String {
-        "a one-time link to its owner".to_owned()
+        "the hands of its owner (a one-time link)".to_owned()
     }
 
     fn plan(&self, _placement: &Placement) -> String {

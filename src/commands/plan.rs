@@ -27,7 +27,7 @@ pub struct Report {
 async fn plan_waiting(up: &Upstreams, target: &crate::domain::Target, config: &Config) -> Plan {
     let key = format!("plan-{}", uuid::Uuid::new_v4());
     for _ in 0..120 {
-        match plan_rotation(up, target, &config.engine, &key).await {
+        match plan_rotation(up, target, &config.engine, None, &key).await {
             Ok(plan) => return plan,
             Err(e) if e.is_pending() => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
             Err(e) => return infeasible(e.to_string()),

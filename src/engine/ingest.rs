@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use super::{Engine, EngineError, Phase, message};
 use crate::policy::Mode;
 use crate::store::outbox::{Notice, NoticeKind};
-use crate::store::rotations::{self, NewRotation, PendingAlert, RotationRow};
+use crate::store::rotations::{self, NewRotation, PendingAlert};
 use crate::store::threads::ThreadKey;
 
 /// Alerts taken in per pass; the rest wait for the next pass.
@@ -109,7 +109,7 @@ impl Engine {
             };
             let new = new_rotation(alert, mode, phase, None, &trigger, &why, Some(why.clone()))
                 .told_in(thread);
-            let row = preview(&new, now);
+            let row = new.preview(now);
             let body = message::outcome(&row, phase, &why, now.as_millisecond(), &self.words(&row));
             let notice = Notice::new(NoticeKind::Outcome, body);
             rotations::start(pool, &new, Some(alert.id), now, &[notice]).await?;
@@ -196,7 +196,7 @@ impl Engine {
                         None,
                     )
                     .told_in(thread);
-                    let row = preview(&new, now);
+                    let row = new.preview(now);
                     let notice = Notice::new(
                         NoticeKind::Approval,
                         message::approval_request(&row, until.as_millisecond()),
@@ -258,55 +258,4 @@ fn asks_approval(alert: &PendingAlert) -> bool {
         .as_deref()
         .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
         .is_some_and(|d| d["approval"].as_bool() == Some(true))
-}
-
-/// The row as it will be journaled, for composing its message before it is written.
-fn preview(new: &NewRotation, now: Timestamp) -> RotationRow {
-    let now_ms = now.as_millisecond();
-    RotationRow {
-        id: new.id.clone(),
-        environment: new.environment.clone(),
-        api_user: new.api_user.clone(),
-        application: new.application.clone(),
-        action: new.action.clone(),
-        rule_name: new.rule_name.clone(),
-        action_detail: new.action_detail.clone(),
-        phase: new.phase.to_owned(),
-        trigger: new.trigger.clone(),
-        created_at_ms: now_ms,
-        updated_at_ms: now_ms,
-        next_attempt_at_ms: None,
-        attempts: 0,
-        deadline_at_ms: None,
-        last_error: None,
-        outcome: new.outcome.clone(),
-        api_user_name: None,
-        application_uid: None,
-        secret_name: None,
-        old_token_id: None,
-        old_token_expires_at_ms: None,
-        old_token_last8: None,
-        old_secret_fingerprint: None,
-        old_secret_sealed: None,
-        new_token_id: None,
-        new_token_expires_at_ms: None,
-        new_token_fingerprint: None,
-        new_token_last4: None,
-        new_token_sealed: None,
-        verified_at_ms: None,
-        grace_until_ms: None,
-        finished_at_ms: None,
-        alertname: new.alertname.clone(),
-        silence_id: None,
-        mode: new.mode.to_owned(),
-        plan: None,
-        thread_id: None,
-        approval_ts: None,
-        decided_by: None,
-        adopted: 0,
-        rollout_baseline: None,
-        distributed_at_ms: None,
-        known_tokens: None,
-        sync_requested: None,
-    }
 }

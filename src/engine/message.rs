@@ -64,6 +64,14 @@ fn date(ms: Option<i64>) -> String {
         )
 }
 
+/// `say(date)` when the date is known, else nothing: never "expires unknown".
+fn known(ms: Option<i64>, say: impl FnOnce(String) -> String) -> String {
+    match ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()) {
+        Some(_) => say(date(ms)),
+        None => String::new(),
+    }
+}
+
 fn detail(row: &RotationRow, key: &str) -> Option<String> {
     let detail: Value = serde_json::from_str(row.action_detail.as_deref()?).ok()?;
     detail.get(key)?.as_str().map(str::to_owned)
@@ -144,8 +152,8 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &
                 escape(why)
             ),
             Some(format!(
-                "Rotate it by hand before it expires ({}) if it is still in use.",
-                date(row.old_token_expires_at_ms)
+                "Rotate it by hand before it expires{} if it is still in use.",
+                known(row.old_token_expires_at_ms, |d| format!(" ({d})"))
             )),
         ),
         Phase::RolledBack => (
@@ -155,8 +163,10 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &
                 escape(why),
             ),
             Some(format!(
-                "Find out why the new token did not work, then rotate by hand or with `token-rotator rotate`. The old token expires {}.",
-                date(row.old_token_expires_at_ms)
+                "Find out why the new token did not work, then rotate by hand or with `token-rotator rotate`.{}",
+                known(row.old_token_expires_at_ms, |d| format!(
+                    " The old token expires {d}."
+                ))
             )),
         ),
         _ => {
@@ -165,8 +175,10 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &
                     "{issuer} revoked the old token when it rotated: make sure every consumer has the new token …{new_token}, or rotate again by hand."
                 ),
                 _ => format!(
-                    "Follow the runbook by hand. The old token expires {}.",
-                    date(row.old_token_expires_at_ms)
+                    "Follow the runbook by hand.{}",
+                    known(row.old_token_expires_at_ms, |d| format!(
+                        " The old token expires {d}."
+                    ))
                 ),
             };
             (

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Engine, Phase, Step};
+use super::{Engine, Phase, Schedule, Step};
 use crate::adapters::{AdapterError, Placement, TokenInfo, TokenListing, Upstreams};
 use crate::domain::Target;
 use crate::store::rotations::{Field, RotationRow};
@@ -57,6 +57,7 @@ pub async fn plan_rotation(
     up: &Upstreams,
     target: &Target,
     settings: &super::EngineSettings,
+    schedule: Option<&Schedule>,
     idempotency_key: &str,
 ) -> Result<Plan, AdapterError> {
     let listing = match up.issuer.list(target, idempotency_key).await {
@@ -82,7 +83,15 @@ pub async fn plan_rotation(
     };
     let (findings, feasible) = findings(up, &listing, &placement, current.is_some(), in_use);
     Ok(Plan {
-        steps: steps(up, target, &listing, &placement, settings, idempotency_key),
+        steps: steps(
+            up,
+            target,
+            &listing,
+            &placement,
+            settings,
+            schedule,
+            idempotency_key,
+        ),
         findings,
         feasible,
     })
@@ -144,15 +153,21 @@ pub fn steps(
     listing: &TokenListing,
     placement: &Placement,
     settings: &super::EngineSettings,
+    schedule: Option<&Schedule>,
     idempotency_key: &str,
 ) -> Vec<String> {
     let issuer = up.issuer.name();
+    let life = schedule.map_or(settings.token_life, Schedule::token_life);
+    let days = |d: std::time::Duration| match d.as_secs() / 86400 {
+        1 => "1 day".to_owned(),
+        n => format!("{n} days"),
+    };
     let old = listing.tokens.iter().max_by_key(|t| t.expires_at);
     let mut mint = format!(
-        "ask {issuer} for a new token for {} / {} expiring in {} days (idempotency key {idempotency_key})",
+        "ask {issuer} for a new token for {} / {} expiring in {} (idempotency key {idempotency_key})",
         target.api_user,
         listing.application_name,
-        settings.token_life.as_secs() / 86400
+        days(life)
     );
     let mut steps = Vec::new();
     if up.issuer.revokes_on_mint() {
@@ -165,6 +180,11 @@ pub fn steps(
     steps.push(up.verifier.plan(&listing.application_uid));
     if up.issuer.revokes_on_mint() {
         steps.push(format!("no grace: {issuer} already revoked the old token"));
+    } else if schedule.is_some_and(|s| !s.disable_old) {
+        steps.push(format!(
+            "leave the old token to expire by itself (the schedule overlaps tokens by {} and does not disable the old one)",
+            days(schedule.map_or(life, |s| s.overlap))
+        ));
     } else {
         steps.push(format!(
             "keep the old token valid for {}",
@@ -189,7 +209,8 @@ impl Engine {
             Ok(up) => up,
             Err(e) => return Step::Error(e),
         };
-        match plan_rotation(up, &target, &self.settings, &row.id).await {
+        let schedule = self.adapters.schedule_of(row);
+        match plan_rotation(up, &target, &self.settings, schedule, &row.id).await {
             Ok(plan) => self.finish_plan(row, Phase::Planned, &plan),
             Err(e) => Step::Error(e),
         }

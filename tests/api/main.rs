@@ -21,6 +21,7 @@ mod kubectl;
 mod kubernetes_sim;
 mod load;
 mod logs;
+mod messages;
 mod metrics;
 mod postgres;
 mod process;

@@ -126,6 +126,57 @@ pub struct NewRotation {
 }
 
 impl NewRotation {
+    /// The row as it will be journaled, for composing its message before it is written.
+    pub fn preview(&self, now: Timestamp) -> RotationRow {
+        let now_ms = now.as_millisecond();
+        RotationRow {
+            id: self.id.clone(),
+            environment: self.environment.clone(),
+            api_user: self.api_user.clone(),
+            application: self.application.clone(),
+            action: self.action.clone(),
+            rule_name: self.rule_name.clone(),
+            action_detail: self.action_detail.clone(),
+            phase: self.phase.to_owned(),
+            trigger: self.trigger.clone(),
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            next_attempt_at_ms: None,
+            attempts: 0,
+            deadline_at_ms: None,
+            last_error: None,
+            outcome: self.outcome.clone(),
+            api_user_name: None,
+            application_uid: None,
+            secret_name: None,
+            old_token_id: None,
+            old_token_expires_at_ms: None,
+            old_token_last8: None,
+            old_secret_fingerprint: None,
+            old_secret_sealed: None,
+            new_token_id: None,
+            new_token_expires_at_ms: None,
+            new_token_fingerprint: None,
+            new_token_last4: None,
+            new_token_sealed: None,
+            verified_at_ms: None,
+            grace_until_ms: None,
+            finished_at_ms: None,
+            alertname: self.alertname.clone(),
+            silence_id: None,
+            mode: self.mode.to_owned(),
+            plan: None,
+            thread_id: None,
+            approval_ts: None,
+            decided_by: None,
+            adopted: 0,
+            rollout_baseline: None,
+            distributed_at_ms: None,
+            known_tokens: None,
+            sync_requested: None,
+        }
+    }
+
     /// Tells it in the thread of `key`.
     pub fn told_in(mut self, key: threads::ThreadKey) -> Self {
         self.thread = Some(key);
