@@ -231,13 +231,17 @@ fn scheduled(
         .schedules
         .iter()
         .map(|s| {
-            let built = crate::adapters::synoptic::scheduled::build(
+            let upstreams = crate::adapters::synoptic::scheduled::build(
                 s,
                 synoptic,
                 key.clone(),
                 observer.clone(),
                 Arc::new(SystemClock),
             );
+            let built = crate::engine::Scheduled {
+                schedule: s.schedule.clone(),
+                upstreams,
+            };
             (s.schedule.name.clone(), built)
         })
         .collect())

@@ -49,6 +49,17 @@ pub(super) fn millis(t: Timestamp) -> Option<i64> {
     Some(t.as_millisecond())
 }
 
+/// A time as the journal's reasons and Slack show it: to the second, in UTC.
+pub(super) fn when(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// " expiring <when>" for a journaled expiry, or nothing when the issuer did not say.
+pub(super) fn expiring(ms: Option<i64>) -> String {
+    ms.and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .map_or_else(String::new, |t| format!(" expiring {}", when(t)))
+}
+
 /// Binds a sealed value to its rotation and role, so it cannot be swapped for another.
 pub(super) fn context(row: &RotationRow, role: &str) -> String {
     format!("{}/{role}", row.id)

@@ -4,7 +4,9 @@
 use jiff::Timestamp;
 use secrecy::ExposeSecret;
 
-use super::row::{ENGINE, LAST8, SHA256, context, millis, permit, placement, target, unwritten};
+use super::row::{
+    ENGINE, LAST8, SHA256, context, expiring, millis, permit, placement, target, unwritten, when,
+};
 use super::{Engine, Phase, Step};
 use crate::adapters::{AdapterError, Issuer, MintedValue, TokenInfo};
 use crate::policy::Mode;
@@ -234,14 +236,14 @@ impl Engine {
             (true, Some(id), _) => {
                 format!("{id} (…{})", row.old_token_last8.as_deref().unwrap_or("?"))
             }
-            (false, _, Some(t)) => format!("{} (…{}) expiring {}", t.id, t.last8, t.expires_at),
+            (false, _, Some(t)) => format!("{} (…{}){}", t.id, t.last8, expiring(old_expiry)),
             _ => "none".to_owned(),
         };
         let mut reason = format!(
-            "{} minted token {} (…{last4}) expiring {}; old token {old_text}; it goes to {}",
+            "{} minted token {} (…{last4}){}; old token {old_text}; it goes to {}",
             issuer.name(),
             minted.id,
-            minted.expires_at,
+            expiring(millis(minted.expires_at)),
             up.distributor.describe(&placement),
         );
         if issuer.revokes_on_mint() && old_id.is_some() {
@@ -268,11 +270,11 @@ impl Engine {
     ) -> Step {
         let last4: String = fresh.last8.chars().skip(4).collect();
         let reason = format!(
-            "adopted token {} (…{}) that {} made by itself, expiring {}; no mint; old token {}; it goes to {placed}",
+            "adopted token {} (…{}) that {} made by itself,{}; no mint; old token {}; it goes to {placed}",
             fresh.id,
             fresh.last8,
             issuer.name(),
-            fresh.expires_at,
+            expiring(millis(fresh.expires_at)),
             old.map_or_else(|| "none".into(), |t| format!("{} (…{})", t.id, t.last8)),
         );
         let mut transition = self.transition(row, Phase::Planned, Phase::Issued, reason, ENGINE);
@@ -297,7 +299,8 @@ impl Engine {
             Phase::Verified,
             Phase::Grace,
             format!(
-                "old token stays valid until {until} ({} grace)",
+                "old token stays valid until {} ({} grace)",
+                when(until),
                 humantime::format_duration(self.settings.grace)
             ),
             ENGINE,
@@ -318,7 +321,7 @@ impl Engine {
                 "old token {id} left to expire by itself at {} (it was asked for then; the rule does not disable it)",
                 row.old_token_expires_at_ms
                     .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-                    .map_or_else(|| "its expiry".to_owned(), |t| t.to_string())
+                    .map_or_else(|| "its expiry".to_owned(), when)
             ),
             (Some(id), Some(OldToken::RevokedByRotation(issuer))) => {
                 format!("old token {id} was revoked by {issuer} when it rotated; nothing to revoke")

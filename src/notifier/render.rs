@@ -43,13 +43,16 @@ fn phase_emoji(phase: &str) -> &'static str {
     }
 }
 
+/// "`api_user` / *application* (environment)", leaving out what an alert did not say.
 fn who(api_user: &str, application: &str, environment: &str) -> String {
-    format!(
-        "`{}` / *{}* ({})",
-        escape(api_user),
-        escape(application),
-        escape(environment)
-    )
+    let mut who = format!("`{}`", escape(api_user));
+    if !application.trim().is_empty() {
+        who.push_str(&format!(" / *{}*", escape(application)));
+    }
+    if !environment.trim().is_empty() {
+        who.push_str(&format!(" ({})", escape(environment)));
+    }
+    who
 }
 
 /// At most `max` characters, cut at a word boundary with an ellipsis.

@@ -23,6 +23,7 @@ mod load;
 mod logs;
 mod messages;
 mod metrics;
+mod modules;
 mod postgres;
 mod process;
 mod props;

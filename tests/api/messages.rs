@@ -112,14 +112,14 @@ fn synoptic(
         distribution,
     };
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp::UNIX_EPOCH));
-    let built = scheduled::build(
+    let upstreams = scheduled::build(
         &settings,
         &SynopticSettings::at("http://127.0.0.1:9"),
         SecretString::from("key"),
         Observer::default(),
         clock,
     );
-    (built.upstreams, built.schedule)
+    (upstreams, settings.schedule)
 }
 
 fn pairs() -> Vec<Pair> {

@@ -9,7 +9,7 @@ pub fn build(
     api_key: secrecy::SecretString,
     observer: crate::adapters::Observer,
     clock: std::sync::Arc<dyn crate::clock::Clock>,
-) -> crate::engine::Scheduled {
+) -> crate::adapters::Upstreams {
     use std::sync::Arc;
 
     use super::SynopticClient;
@@ -23,13 +23,10 @@ pub fn build(
         }
         ScheduleDistribution::Handover => Arc::new(crate::adapters::handover::Handed),
     };
-    crate::engine::Scheduled {
-        schedule: settings.schedule.clone(),
-        upstreams: crate::adapters::Upstreams {
-            issuer: Arc::new(client.clone()),
-            distributor,
-            verifier: Arc::new(client),
-            deployments: None,
-        },
+    crate::adapters::Upstreams {
+        issuer: Arc::new(client.clone()),
+        distributor,
+        verifier: Arc::new(client),
+        deployments: None,
     }
 }

@@ -97,30 +97,35 @@ pub async fn run() -> anyhow::Result<()> {
     let token_file = dir.path().join("weather-dashboard.token");
     let first = synoptic.add_token(None, &["dashboard"]);
     std::fs::write(&token_file, &first).context("seeding the token file")?;
-    let scheduled = crate::adapters::synoptic::scheduled::build(
-        &ScheduleSettings {
-            schedule: Schedule {
-                name: "weather-dashboard".into(),
-                environment: "production".into(),
-                application: "synoptic".into(),
-                every: Duration::from_secs(86400),
-                overlap: Duration::from_secs(86400),
-                window: None,
-                jitter: Duration::ZERO,
-                disable_old: false,
-                handover: None,
-            },
-            distribution: ScheduleDistribution::File {
-                path: token_file.display().to_string(),
-                mode: 0o600,
-                owner: None,
-            },
+    let settings = ScheduleSettings {
+        schedule: Schedule {
+            name: "weather-dashboard".into(),
+            environment: "production".into(),
+            application: "synoptic".into(),
+            every: Duration::from_secs(86400),
+            overlap: Duration::from_secs(86400),
+            window: None,
+            jitter: Duration::ZERO,
+            disable_old: false,
+            handover: None,
         },
+        distribution: ScheduleDistribution::File {
+            path: token_file.display().to_string(),
+            mode: 0o600,
+            owner: None,
+        },
+    };
+    let upstreams = crate::adapters::synoptic::scheduled::build(
+        &settings,
         &SynopticSettings::at(&synoptic_http.url()),
         synoptic_key.clone(),
         observer.clone(),
         Arc::clone(&clock),
     );
+    let scheduled = crate::engine::Scheduled {
+        schedule: settings.schedule,
+        upstreams,
+    };
     let slack = SlackSim::new();
     let slack_http = slack.start().await?;
     let alertmanager = AlertmanagerSim::new();

@@ -19,7 +19,7 @@ use token_rotator::config::{
     AlertmanagerSettings, Distribution, IssuerMode, KubernetesSettings, ScheduleSettings,
     SynopticSettings,
 };
-use token_rotator::engine::{Adapters, RetryPolicy, SlackOut, Upstreams};
+use token_rotator::engine::{Adapters, RetryPolicy, Scheduled, SlackOut, Upstreams};
 use token_rotator::policy::Mode;
 use token_rotator::secrets::Keys;
 use token_rotator::sim::Running;
@@ -287,8 +287,12 @@ impl Sims {
                         synoptic.timeout = timeout;
                         let key = SecretString::from(SYNOPTIC_KEY);
                         let clock = self.clock.clone() as Arc<dyn Clock>;
-                        let built =
+                        let upstreams =
                             scheduled::build(settings, &synoptic, key, observer.clone(), clock);
+                        let built = Scheduled {
+                            schedule: settings.schedule.clone(),
+                            upstreams,
+                        };
                         (settings.schedule.name.clone(), built)
                     })
                     .collect(),

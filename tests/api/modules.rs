@@ -1,0 +1,199 @@
+//! The module graph, read from the source: which modules may not import each other. A cycle
+//! between two modules means neither can be understood, tested or replaced alone; the engine in
+//! particular drives providers through traits and must not be imported back by them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The node a source file belongs to: `engine/steps`, `store/rotations`, or a top-level module.
+fn node_of(relative: &Path) -> String {
+    let mut parts: Vec<String> = relative
+        .with_extension("")
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    match parts.as_slice() {
+        [top, sub, ..] if top == "engine" || top == "store" => format!("{top}/{sub}"),
+        [top, ..] => top.clone(),
+        [] => "lib".into(),
+    }
+}
+
+/// The node a path like `["engine", "steps"]` names, if it is one of ours.
+fn resolve(src: &Path, path: &[&str]) -> Option<String> {
+    let top = *path.first()?;
+    let exists = |p: &Path| p.with_extension("rs").exists() || p.is_dir();
+    if !exists(&src.join(top)) {
+        return None;
+    }
+    match path.get(1) {
+        Some(sub) if (top == "engine" || top == "store") && exists(&src.join(top).join(sub)) => {
+            Some(format!("{top}/{sub}"))
+        }
+        _ => Some(top.to_owned()),
+    }
+}
+
+/// Which node imports which, from `crate::a::b` and `super::b` paths outside tests and comments.
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(&src).unwrap();
+            let from = node_of(relative);
+            let text = std::fs::read_to_string(&path).unwrap();
+            // A module's own tests may reach anywhere; comments point, they do not import.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let mut module: Vec<&str> = relative
+                .iter()
+                .map(|p| p.to_str().unwrap().trim_end_matches(".rs"))
+                .collect();
+            if module.last() == Some(&"mod") {
+                module.pop();
+            }
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for to in targets(&src, &module, line) {
+                    if to != from {
+                        edges.entry(from.clone()).or_default().insert(to);
+                    }
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// The leading identifier of `text` (lower case: a module's name), if any.
+fn ident(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// The nodes a line's `crate::…` and `super::…` paths name; `module` is the line's own.
+fn targets(src: &Path, module: &[&str], line: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for prefix in ["crate::", "super::"] {
+        for (at, _) in line.match_indices(prefix) {
+            // `super::` is relative to the parent of the file's module.
+            let mut path: Vec<&str> = if prefix == "crate::" {
+                Vec::new()
+            } else {
+                module[..module.len().saturating_sub(1)].to_vec()
+            };
+            for name in line[at + prefix.len()..].split("::").map(ident) {
+                match name {
+                    "" => break,
+                    "super" => {
+                        path.pop();
+                    }
+                    name => path.push(name),
+                }
+                if path.len() >= 3 {
+                    break;
+                }
+            }
+            found.extend(resolve(src, &path));
+        }
+    }
+    found
+}
+
+/// Whether `to` reaches `from` (so `from → to` closes a cycle), among `within`.
+fn reaches(
+    edges: &BTreeMap<String, BTreeSet<String>>,
+    start: &str,
+    goal: &str,
+    within: &dyn Fn(&str) -> bool,
+) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![start.to_owned()];
+    while let Some(node) = todo.pop() {
+        if node == goal {
+            return true;
+        }
+        if !seen.insert(node.clone()) {
+            continue;
+        }
+        for next in edges.get(&node).into_iter().flatten() {
+            if within(next) {
+                todo.push(next.clone());
+            }
+        }
+    }
+    false
+}
+
+/// Cycles among the nodes `within` admits, as `a → b` edges that close one.
+fn cycles(within: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let edges = graph();
+    let mut found = Vec::new();
+    for (from, tos) in &edges {
+        for to in tos.iter().filter(|_| within(from)) {
+            if within(to) && reaches(&edges, to, from, within) {
+                found.push(format!("{from} → {to}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_graph_is_read_from_the_source() {
+    // The reader must see what is plainly there, or the tests below prove nothing.
+    let edges = graph();
+    assert!(edges["engine/steps"].contains("engine/row"), "{edges:?}");
+    assert!(edges["engine/distribute"].contains("adapters"), "{edges:?}");
+    assert!(edges["config"].contains("engine"), "{edges:?}");
+}
+
+#[test]
+fn the_engines_phase_modules_do_not_import_each_other_in_a_circle() {
+    let found = cycles(&|n| n.starts_with("engine/"));
+    assert!(found.is_empty(), "cycles inside the engine: {found:?}");
+}
+
+#[test]
+fn the_engine_is_imported_by_no_provider_store_or_config_it_imports() {
+    // The engine drives adapters (providers), the store and its settings; none of them may
+    // import it back (config builds the engine's settings, so config → engine is the one way).
+    let top = |n: &str| n.split('/').next().unwrap().to_owned();
+    let within = |n: &str| matches!(top(n).as_str(), "engine" | "adapters" | "store" | "config");
+    let edges = graph();
+    let mut found = Vec::new();
+    for (from, tos) in &edges {
+        for to in tos {
+            let (f, t) = (top(from), top(to));
+            if f != t
+                && within(from)
+                && within(to)
+                && f != "engine"
+                && t == "engine"
+                && f != "config"
+            {
+                found.push(format!("{from} → {to}"));
+            }
+            if f == "engine" && t == "config" {
+                found.push(format!("{from} → {to}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "imports that close a cycle with the engine: {found:?}"
+    );
+}
