@@ -1,12 +1,15 @@
 //! Taking journaled alerts in: each starts a rotation, joins the one under way, cancels one not
 //! yet begun (a resolved alert: someone rotated by hand), or records a decision needing none.
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 
 use super::{Engine, EngineError, Phase, message};
 use crate::policy::Mode;
+use crate::store::Db;
 use crate::store::outbox::{Notice, NoticeKind};
-use crate::store::rotations::{self, NewRotation, PendingAlert};
+use crate::store::rotations::{self, NewRotation, PendingAlert, RotationRow};
 use crate::store::threads::ThreadKey;
 
 /// Alerts taken in per pass; the rest wait for the next pass.
@@ -16,13 +19,15 @@ impl Engine {
     /// Takes in every journaled alert not yet handled; `tick` does this first.
     pub async fn ingest(&self) -> Result<usize, EngineError> {
         let pending = rotations::pending_alerts(&self.db, BATCH).await?;
+        let mut batch = Batch::default();
         for alert in &pending {
-            self.take_in(alert).await?;
+            self.take_in(alert, &mut batch).await?;
         }
+        batch.flush(&self.db, self.clock.now()).await?;
         Ok(pending.len())
     }
 
-    async fn take_in(&self, alert: &PendingAlert) -> Result<(), EngineError> {
+    async fn take_in(&self, alert: &PendingAlert, batch: &mut Batch) -> Result<(), EngineError> {
         let pool = &self.db;
         let now = self.clock.now();
         let source = if alert.receiver == crate::reconcile::RECEIVER {
@@ -57,20 +62,15 @@ impl Engine {
         };
 
         if alert.action == "silence" && firing {
-            let active =
-                rotations::active_rotation(pool, &environment, &api_user, &application).await?;
+            let active = batch
+                .active(pool, &environment, &api_user, &application)
+                .await?;
             if let Some(active) = active {
                 let note = format!("alert {} joined this silence request", alert.fingerprint);
-                rotations::handle_alert(
-                    pool,
-                    alert.id,
-                    Some(&active.id),
-                    Some((&active.phase, &note, &trigger)),
-                    now,
-                )
-                .await?;
+                batch.join(alert, &active, note, &trigger);
                 return Ok(());
             }
+            batch.flush(pool, now).await?;
             let new = new_rotation(
                 alert,
                 mode,
@@ -87,7 +87,7 @@ impl Engine {
         let approval = alert.action == "manual" && mode == Mode::Active && asks_approval(alert);
         if alert.action != "rotate" && !approval {
             if !firing {
-                rotations::handle_alert(pool, alert.id, None, None, now).await?;
+                batch.nothing(alert);
                 return Ok(());
             }
             let (phase, why) = match alert.action.as_str() {
@@ -111,33 +111,29 @@ impl Engine {
                 .told_in(thread);
             let row = new.preview(now);
             let body = message::outcome(&row, phase, &why, now.as_millisecond(), &self.words(&row));
+            batch.flush(pool, now).await?;
             let notice = Notice::new(NoticeKind::Outcome, body);
             rotations::start(pool, &new, Some(alert.id), now, &[notice]).await?;
             self.metrics.ended_at_once(phase.as_str());
             return Ok(());
         }
 
-        let active =
-            rotations::active_rotation(pool, &environment, &api_user, &application).await?;
+        let active = batch
+            .active(pool, &environment, &api_user, &application)
+            .await?;
         match (active, firing) {
             (Some(active), true) => {
                 let note = format!(
                     "alert {} joined this rotation; no second rotation",
                     alert.fingerprint
                 );
-                rotations::handle_alert(
-                    pool,
-                    alert.id,
-                    Some(&active.id),
-                    Some((&active.phase, &note, &trigger)),
-                    now,
-                )
-                .await?;
+                batch.join(alert, &active, note, &trigger);
             }
             (Some(active), false)
                 if active.phase == Phase::Planned.as_str()
                     || active.phase == Phase::AwaitingApproval.as_str() =>
             {
+                batch.flush(pool, now).await?;
                 let why = "the alert resolved before the rotation began; someone may have rotated it by hand".to_owned();
                 let from = Phase::parse(&active.phase).unwrap_or(Phase::Planned);
                 let mut transition =
@@ -153,17 +149,11 @@ impl Engine {
             (Some(active), false) => {
                 let note =
                     "the alert resolved during the rotation; carrying on (the new token is live)";
-                rotations::handle_alert(
-                    pool,
-                    alert.id,
-                    Some(&active.id),
-                    Some((&active.phase, note, &trigger)),
-                    now,
-                )
-                .await?;
+                batch.join(alert, &active, note.to_owned(), &trigger);
             }
-            (None, false) => rotations::handle_alert(pool, alert.id, None, None, now).await?,
+            (None, false) => batch.nothing(alert),
             (None, true) => {
+                batch.flush(pool, now).await?;
                 let recent =
                     rotations::last_done(pool, &environment, &api_user, &application).await?;
                 let cooling = recent.as_ref().filter(|r| {
@@ -217,6 +207,59 @@ impl Engine {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// One ingest pass's alerts that start nothing (they join a rotation under way, or need
+/// nothing), written together at the end or before any other write; and the targets' active
+/// rotations as read in this pass, forgotten whenever anything else is written.
+#[derive(Default)]
+struct Batch {
+    handled: Vec<rotations::Handled>,
+    active: HashMap<[String; 3], Option<RotationRow>>,
+}
+
+impl Batch {
+    async fn active(
+        &mut self,
+        db: &Db,
+        environment: &str,
+        api_user: &str,
+        application: &str,
+    ) -> Result<Option<RotationRow>, EngineError> {
+        let key = [environment, api_user, application].map(str::to_owned);
+        if let Some(known) = self.active.get(&key) {
+            return Ok(known.clone());
+        }
+        let found = rotations::active_rotation(db, environment, api_user, application).await?;
+        self.active.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// `alert` joins `active`, with `note` in its audit.
+    fn join(&mut self, alert: &PendingAlert, active: &RotationRow, note: String, trigger: &str) {
+        self.handled.push(rotations::Handled {
+            alert_id: alert.id,
+            rotation_id: Some(active.id.clone()),
+            note: Some((active.phase.clone(), note, trigger.to_owned())),
+        });
+    }
+
+    /// `alert` needs nothing (resolved, with nothing under way).
+    fn nothing(&mut self, alert: &PendingAlert) {
+        self.handled.push(rotations::Handled {
+            alert_id: alert.id,
+            rotation_id: None,
+            note: None,
+        });
+    }
+
+    /// Writes what is held, in one transaction, before anything else is written.
+    async fn flush(&mut self, db: &Db, now: Timestamp) -> Result<(), EngineError> {
+        rotations::handle_alerts(db, &self.handled, now).await?;
+        self.handled.clear();
+        self.active.clear();
         Ok(())
     }
 }

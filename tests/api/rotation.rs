@@ -348,3 +348,61 @@ async fn the_engine_loop_in_the_service_picks_up_a_webhook_by_itself() {
     }
     panic!("not done: {:#?}", world.rotations().await);
 }
+
+#[tokio::test]
+async fn one_pass_takes_in_a_flood_of_joining_alerts_in_order() {
+    // One delivery: the alert, 29 more for the same target (new fingerprints: they join), and
+    // the first resolved. Ingest holds the joins to write them together; the resolved alert
+    // must still see the rotation they joined, and cancel it after they are written.
+    let world = spawn_world().await;
+    world.seed(USER, APP);
+    let labels = [
+        ("alertname", "SignonApiUserTokenExpirySoon"),
+        ("environment", "production"),
+        ("api_user", USER),
+        ("application", APP),
+    ];
+    let one = |fingerprint: String, resolved: bool| {
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&alert_body(&fingerprint, &labels)).unwrap();
+        let mut alert = body["alerts"][0].take();
+        if resolved {
+            alert["status"] = "resolved".into();
+            alert["endsAt"] = "2026-11-24T11:04:07.964Z".into();
+        }
+        alert
+    };
+    let mut body: serde_json::Value = serde_json::from_slice(&alert_body("f000", &labels)).unwrap();
+    let mut alerts: Vec<_> = (0..30).map(|i| one(format!("f{i:03}"), false)).collect();
+    alerts.push(one("f000".into(), true));
+    body["alerts"] = alerts.into();
+    let answer = world
+        .app
+        .post_webhook(serde_json::to_vec(&body).unwrap())
+        .await;
+    assert_eq!(answer.status(), 200);
+
+    assert_eq!(world.engine.ingest().await.unwrap(), 31, "one pass");
+    assert_eq!(world.engine.ingest().await.unwrap(), 0, "none left pending");
+    let rows = world.rotations().await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].phase, "cancelled");
+    let audit = world.audit(&rows[0].id).await;
+    let joined = audit
+        .iter()
+        .filter(|a| a.reason.contains("joined this rotation"))
+        .count();
+    assert_eq!(joined, 29, "{audit:#?}");
+    let cancelled = audit
+        .iter()
+        .position(|a| a.to_phase == "cancelled")
+        .unwrap();
+    let last_join = audit
+        .iter()
+        .rposition(|a| a.reason.contains("joined this rotation"))
+        .unwrap();
+    assert!(
+        last_join < cancelled,
+        "joins are written before the cancel: {audit:#?}"
+    );
+}

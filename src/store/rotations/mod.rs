@@ -111,6 +111,32 @@ pub async fn handle_alert(
     tx.commit().await.map_err(StoreError::Write)
 }
 
+/// An alert taken in without starting anything, for [`handle_alerts`].
+#[derive(Debug, Clone)]
+pub struct Handled {
+    pub alert_id: i64,
+    pub rotation_id: Option<String>,
+    /// `(phase, reason, trigger)`: the audit line it adds to `rotation_id`.
+    pub note: Option<(String, String, String)>,
+}
+
+/// Many [`handle_alert`]s in one transaction: a flood of alerts joining rotations under way
+/// costs the journal's one writer one commit, not one each.
+pub async fn handle_alerts(db: &Db, alerts: &[Handled], now: Timestamp) -> Result<(), StoreError> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let now_ms = now.as_millisecond();
+    let mut tx = db.write_tx().await?;
+    for a in alerts {
+        mark_handled(&mut tx, a.alert_id, a.rotation_id.as_deref(), now_ms).await?;
+        if let (Some(id), Some((phase, reason, trigger))) = (&a.rotation_id, &a.note) {
+            insert_audit(&mut tx, id, now_ms, Some(phase), phase, reason, trigger).await?;
+        }
+    }
+    tx.commit().await.map_err(StoreError::Write)
+}
+
 /// Moves a rotation from `t.from` to `t.to`; `Ok(false)` if it had already moved on.
 pub async fn transition(
     db: &Db,
