@@ -109,6 +109,9 @@ enum Command {
         /// `fast`: simulators answer at once; `realistic`: a real cluster's latency, three runs.
         #[arg(long, value_enum, default_value = "fast")]
         profile: token_rotator::commands::bench_e2e::Profile,
+        /// With `realistic`: only the run that measures intake beside the busy engine.
+        #[arg(long)]
+        intake_only: bool,
     },
     /// Write a token (read from stdin) to a file as the `file` distributor does. For tests that
     /// kill it between the write and the rename (`--pause-before-rename`).
@@ -313,9 +316,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             name,
             config,
         } => return decide(config, &rotation_id, Verdict::Reject, &name),
-        Command::BenchE2e { tokens, profile } => {
-            runtime()?.block_on(token_rotator::commands::bench_e2e::run(tokens, profile))?
-        }
+        Command::BenchE2e {
+            tokens,
+            profile,
+            intake_only,
+        } => runtime()?.block_on(token_rotator::commands::bench_e2e::run(
+            tokens,
+            profile,
+            intake_only,
+        ))?,
         Command::WriteTokenFile {
             path,
             pause_before_rename,

@@ -43,17 +43,23 @@ struct Run {
     done_at: BTreeMap<String, Duration>,
     done: usize,
     floor: Floor,
-    intake_p99: Option<(Duration, usize)>,
+    intake_p99: Option<load::Measured>,
     /// This run's peak RSS, KiB.
     rss_kib: u64,
 }
 
-pub async fn run(tokens: usize, profile: Profile) -> anyhow::Result<()> {
+pub async fn run(tokens: usize, profile: Profile, intake_only: bool) -> anyhow::Result<()> {
     if profile == Profile::Fast {
         let run = once(tokens, profile, &["production"], None, false).await?;
         if run.done != tokens {
             bail!("{} rotations did not end done", tokens - run.done);
         }
+        return Ok(());
+    }
+    if intake_only {
+        let loaded = once(tokens, profile, &["production"], None, true).await?;
+        println!();
+        print_intake(&loaded);
         return Ok(());
     }
     let all = once(tokens, profile, &["production"], None, false).await?;
@@ -74,7 +80,6 @@ pub async fn run(tokens: usize, profile: Profile) -> anyhow::Result<()> {
     .await?;
     let (without, with) = (calm.done_at["production"], hung.done_at["production"]);
     let slowed = with.as_secs_f64() / without.as_secs_f64();
-    let (p99, requests) = loaded.intake_p99.unwrap_or_default();
     println!();
     println!("targets (bench/README.md, issue 26)");
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
@@ -91,11 +96,7 @@ pub async fn run(tokens: usize, profile: Profile) -> anyhow::Result<()> {
         without.as_secs_f64(),
         verdict(slowed <= 1.2)
     );
-    println!(
-        "  intake p99 with the engine at full concurrency, c=32: {:.1} ms over {requests} requests (<= 10 ms): {}",
-        p99.as_secs_f64() * 1000.0,
-        verdict(p99 <= Duration::from_millis(10))
-    );
+    print_intake(&loaded);
     println!(
         "  peak RSS of the {} tokens' run {:.1} MiB (<= 100 MiB): {}",
         all.tokens,
@@ -103,6 +104,22 @@ pub async fn run(tokens: usize, profile: Profile) -> anyhow::Result<()> {
         verdict(all.rss_kib <= 100 * 1024)
     );
     Ok(())
+}
+
+/// The intake target's line.
+fn print_intake(loaded: &Run) {
+    let Some(intake) = &loaded.intake_p99 else {
+        return;
+    };
+    let met = intake.p99 <= Duration::from_millis(10);
+    println!(
+        "  intake p99 with the engine at full concurrency, c=32: {:.1} ms over {} requests ({:.0} req/s, {}) (<= 10 ms): {}",
+        intake.p99.as_secs_f64() * 1000.0,
+        intake.requests,
+        intake.requests as f64 / intake.seconds,
+        intake.by,
+        if met { "met" } else { "NOT met" }
+    );
 }
 
 /// One run: `tokens` spread over `environments`; `hung`'s Signon never answers; with
@@ -140,9 +157,7 @@ async fn once(
     }
     // Intake beside a busy engine: 20 s of webhooks while every rotation is due or running.
     let intake_p99 = if intake_load {
-        let load = load::start(&bench.url, targets[0].clone());
-        tokio::time::sleep(Duration::from_secs(20)).await;
-        Some(load.stop().await)
+        Some(load::measure(&bench.url, targets[0].clone(), Duration::from_secs(20)).await?)
     } else {
         None
     };
@@ -288,23 +303,94 @@ async fn report(
 }
 
 mod load {
-    //! 32 clients posting one-alert webhooks (for a target already rotating: they join it) as
-    //! fast as answers come, each answer's latency kept.
+    //! Webhooks posted for a target already rotating (they join it) while the engine works,
+    //! each answer's latency kept. From `wrk` in its own process when it is installed (as
+    //! `bench/intake.sh` measures intake alone), else from 32 clients in this process, which
+    //! then share its runtime with the server and say so.
 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
 
+    use anyhow::Context as _;
+
     use super::{CREDENTIAL, delivery};
 
-    pub(super) struct Load {
-        stop: Arc<AtomicBool>,
-        clients: Vec<tokio::task::JoinHandle<Vec<Duration>>>,
+    /// What the load measured.
+    pub(super) struct Measured {
+        pub p99: Duration,
+        pub requests: usize,
+        pub seconds: f64,
+        /// Who posted: "wrk, own process" or "in-process clients".
+        pub by: &'static str,
     }
 
-    pub(super) fn start(url: &str, target: (String, String)) -> Load {
+    /// The fingerprint `bench/intake.lua` replaces with one unique per request.
+    const WRK_FINGERPRINT: &str = "79c58121da909ef6";
+
+    pub(super) async fn measure(
+        url: &str,
+        target: (String, String),
+        duration: Duration,
+    ) -> anyhow::Result<Measured> {
+        let has_wrk = std::process::Command::new("wrk")
+            .arg("--version")
+            .output()
+            .is_ok();
+        if has_wrk {
+            with_wrk(url, target, duration).await
+        } else {
+            Ok(in_process(url, target, duration).await)
+        }
+    }
+
+    async fn with_wrk(
+        url: &str,
+        target: (String, String),
+        duration: Duration,
+    ) -> anyhow::Result<Measured> {
+        let dir = tempfile::tempdir()?;
+        let body = dir.path().join("delivery.json");
+        let mut delivery = delivery(0, std::slice::from_ref(&target), 0);
+        delivery["alerts"][0]["fingerprint"] = WRK_FINGERPRINT.into();
+        std::fs::write(&body, serde_json::to_vec(&delivery)?)?;
+        let output = tokio::process::Command::new("wrk")
+            .args(["-t2", "-c32", "--timeout", "10s"])
+            .arg(format!("-d{}s", duration.as_secs()))
+            .args(["-s", "bench/intake.lua", url, "--"])
+            .arg(&body)
+            .arg(CREDENTIAL)
+            .output()
+            .await
+            .context("running wrk")?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let result = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("RESULT "))
+            .with_context(|| format!("wrk printed no RESULT line: {stdout}"))?;
+        let field = |name: &str| -> anyhow::Result<f64> {
+            result
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .with_context(|| format!("no {name} in {result:?}"))?
+                .parse()
+                .with_context(|| format!("{name} in {result:?}"))
+        };
+        if field("non2xx")? > 0.0 || field("errors")? > 0.0 {
+            anyhow::bail!("wrk saw failed requests: {result}");
+        }
+        let seconds = duration.as_secs_f64();
+        Ok(Measured {
+            p99: Duration::from_secs_f64(field("p99_ms")? / 1000.0),
+            requests: (field("rps")? * seconds) as usize,
+            seconds,
+            by: "wrk, own process",
+        })
+    }
+
+    async fn in_process(url: &str, target: (String, String), duration: Duration) -> Measured {
         let stop = Arc::new(AtomicBool::new(false));
-        let clients = (0..32)
+        let clients: Vec<_> = (0..32)
             .map(|c| {
                 let (url, stop, target) = (url.to_owned(), Arc::clone(&stop), target.clone());
                 tokio::spawn(async move {
@@ -329,23 +415,22 @@ mod load {
                 })
             })
             .collect();
-        Load { stop, clients }
-    }
-
-    impl Load {
-        /// The p99 and the number of requests answered.
-        pub(super) async fn stop(self) -> (Duration, usize) {
-            self.stop.store(true, Ordering::Relaxed);
-            let mut all = Vec::new();
-            for client in self.clients {
-                all.extend(client.await.unwrap_or_default());
-            }
-            all.sort();
-            let p99 = all
-                .get((all.len() * 99 / 100).min(all.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or_default();
-            (p99, all.len())
+        tokio::time::sleep(duration).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        for client in clients {
+            all.extend(client.await.unwrap_or_default());
+        }
+        all.sort();
+        let p99 = all
+            .get((all.len() * 99 / 100).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default();
+        Measured {
+            p99,
+            requests: all.len(),
+            seconds: duration.as_secs_f64(),
+            by: "in-process clients",
         }
     }
 }
