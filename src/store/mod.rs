@@ -15,6 +15,7 @@ pub mod rotations;
 mod rows;
 pub mod schedules;
 pub mod snapshot;
+pub mod thread_key;
 pub mod threads;
 mod writer;
 

@@ -2,21 +2,14 @@
 //! history is the audit trail of its rotations; `audit_cursor` marks how much of it has been
 //! told, so a restart neither repeats nor skips a line, and `ts` keeps the thread after one.
 
-use crate::store::{Db, WriteTx, execute, on_pool, on_tx};
+use crate::store::{Db, execute, on_pool};
 use jiff::Timestamp;
 
 use super::StoreError;
 use super::outbox::{NOT_DIRECT, NotificationRow};
 use super::rotations::{AuditRow, ROTATION_COLUMNS, RotationRow};
 
-/// Which thread a new rotation is told in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThreadKey {
-    /// The webhook delivery that brought the alert; `None` for a command-line rotation, which
-    /// gets a thread of its own.
-    pub delivery_id: Option<i64>,
-    pub channel: String,
-}
+pub use super::thread_key::ThreadKey;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ThreadRow {
@@ -51,38 +44,6 @@ const THREAD_COLUMNS: &str =
 
 fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
-}
-
-/// The thread of `key`, made if it is the first rotation of its delivery in that channel.
-pub(super) async fn thread_for(
-    tx: &mut WriteTx<'_>,
-    key: &ThreadKey,
-    now_ms: i64,
-) -> Result<i64, StoreError> {
-    if key.delivery_id.is_some() {
-        let found: Option<(i64,)> = on_tx!(tx, |conn| sqlx::query_as(
-            "SELECT id FROM slack_threads WHERE delivery_id = $1 AND channel = $2"
-        )
-        .bind(key.delivery_id)
-        .bind(&key.channel)
-        .fetch_optional(&mut *conn)
-        .await)
-        .map_err(StoreError::Write)?;
-        if let Some((id,)) = found {
-            return Ok(id);
-        }
-    }
-    let (id,): (i64,) = on_tx!(tx, |conn| sqlx::query_as(
-        "INSERT INTO slack_threads (delivery_id, channel, created_at_ms) VALUES ($1, $2, $3) \
-         RETURNING id",
-    )
-    .bind(key.delivery_id)
-    .bind(&key.channel)
-    .bind(now_ms)
-    .fetch_one(&mut *conn)
-    .await)
-    .map_err(StoreError::Write)?;
-    Ok(id)
 }
 
 /// Threads with something to tell: a parent not yet posted or to be looked at again, audit rows

@@ -168,6 +168,12 @@ fn the_engines_phase_modules_do_not_import_each_other_in_a_circle() {
 }
 
 #[test]
+fn the_stores_modules_do_not_import_each_other_in_a_circle() {
+    let found = cycles(&|n| n.starts_with("store/"));
+    assert!(found.is_empty(), "cycles inside the store: {found:?}");
+}
+
+#[test]
 fn the_engine_is_imported_by_no_provider_store_or_config_it_imports() {
     // The engine drives adapters (providers), the store and its settings; none of them may
     // import it back (config builds the engine's settings, so config → engine is the one way).

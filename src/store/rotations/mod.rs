@@ -16,7 +16,7 @@ pub use read::*;
 pub use types::*;
 
 use super::outbox::{self, Notice};
-use super::{StoreError, threads};
+use super::{StoreError, thread_key};
 
 /// Starts a rotation (or records a decision that needs no rotation) for an alert, or for a
 /// command-line request when `alert_id` is `None`.
@@ -44,7 +44,7 @@ pub(crate) async fn insert_new(
     let now_ms = now.as_millisecond();
     let finished = new.next_attempt_at.is_none().then_some(now_ms);
     let thread_id = match &new.thread {
-        Some(key) => Some(threads::thread_for(tx, key, now_ms).await?),
+        Some(key) => Some(thread_key::thread_for(tx, key, now_ms).await?),
         None => None,
     };
     on_tx!(tx, |conn| sqlx::query(

@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 
 use crate::store::outbox::Notice;
-use crate::store::threads;
+use crate::store::thread_key;
 
 /// One rotation as journaled. Times are Unix milliseconds.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -122,7 +122,7 @@ pub struct NewRotation {
     pub outcome: Option<String>,
     pub reason: String,
     /// The Slack thread it is told in: the one of its delivery and channel.
-    pub thread: Option<threads::ThreadKey>,
+    pub thread: Option<thread_key::ThreadKey>,
 }
 
 impl NewRotation {
@@ -178,7 +178,7 @@ impl NewRotation {
     }
 
     /// Tells it in the thread of `key`.
-    pub fn told_in(mut self, key: threads::ThreadKey) -> Self {
+    pub fn told_in(mut self, key: thread_key::ThreadKey) -> Self {
         self.thread = Some(key);
         self
     }
