@@ -265,6 +265,7 @@ pub trait Issuer: Send + Sync {
     /// `key` with its tokens finds it by that. `None`: nothing to recover, mint.
     async fn recover(
         &self,
+        _permit: &Permit,
         _target: &Target,
         _known: &[String],
         _expires_in: Duration,

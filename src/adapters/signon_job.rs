@@ -207,6 +207,7 @@ impl Issuer for JobIssuer {
     /// instead of minting again. While the Job is there, `mint` re-attaches to it.
     async fn recover(
         &self,
+        _permit: &Permit,
         target: &Target,
         _known: &[String],
         _expires_in: Duration,

@@ -252,6 +252,7 @@ impl Issuer for SynopticClient {
 
     async fn recover(
         &self,
+        _permit: &Permit,
         _target: &Target,
         known: &[String],
         expires_in: Duration,

@@ -284,6 +284,7 @@ pub(super) fn validate_schedules(
         };
         out.push(ScheduleSettings {
             schedule: Schedule {
+                api_user: name.clone(),
                 name,
                 environment: schedule.environment.unwrap_or_else(|| "scheduled".into()),
                 application: "synoptic".into(),

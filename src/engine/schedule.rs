@@ -21,8 +21,10 @@ use crate::store::threads::ThreadKey;
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub name: String,
-    /// The target it rotates: `(environment, name, application)`.
+    /// The target it rotates: `(environment, api_user, application)`, as its issuer names it
+    /// (Synoptic: the schedule's name and "synoptic"; GitLab: the owner and the token's name).
     pub environment: String,
+    pub api_user: String,
     pub application: String,
     pub every: Duration,
     /// How long the old token stays valid after the new one is made (default: one period).
@@ -204,7 +206,7 @@ impl Engine {
             let active = crate::store::rotations::active_rotation(
                 pool,
                 &s.environment,
-                &s.name,
+                &s.api_user,
                 &s.application,
             )
             .await?;
@@ -219,7 +221,7 @@ impl Engine {
             let new = NewRotation {
                 id: uuid::Uuid::now_v7().to_string(),
                 environment: s.environment.clone(),
-                api_user: s.name.clone(),
+                api_user: s.api_user.clone(),
                 application: s.application.clone(),
                 action: "rotate".into(),
                 rule_name: Some(s.name.clone()),
@@ -297,6 +299,7 @@ mod tests {
         let schedule = |name: &str| Schedule {
             name: name.into(),
             environment: "production".into(),
+            api_user: name.into(),
             application: "weather".into(),
             every: Duration::from_secs(86400),
             overlap: Duration::from_secs(86400),

@@ -180,7 +180,17 @@ impl Engine {
             .and_then(|k| serde_json::from_str(k).ok())
             .unwrap_or_default();
         let recovered = if gathered_before {
-            attempt!(issuer.recover(&target, &known_before, life, &row.id).await)
+            attempt!(
+                issuer
+                    .recover(
+                        &attempt!(permit(row)),
+                        &target,
+                        &known_before,
+                        life,
+                        &row.id
+                    )
+                    .await
+            )
         } else {
             None
         };

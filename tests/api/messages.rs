@@ -100,6 +100,7 @@ fn synoptic(
     let settings = ScheduleSettings {
         schedule: Schedule {
             name: "weather".into(),
+            api_user: "weather".into(),
             environment: "production".into(),
             application: "weather-dashboard".into(),
             every: Duration::from_secs(7 * 86400),

@@ -19,6 +19,7 @@ pub(crate) fn daily(path: &std::path::Path, disable_old: bool) -> ScheduleSettin
     ScheduleSettings {
         schedule: Schedule {
             name: NAME.into(),
+            api_user: NAME.into(),
             environment: "production".into(),
             application: "synoptic".into(),
             every: DAY,

@@ -100,6 +100,7 @@ pub async fn run() -> anyhow::Result<()> {
     let settings = ScheduleSettings {
         schedule: Schedule {
             name: "weather-dashboard".into(),
+            api_user: "weather-dashboard".into(),
             environment: "production".into(),
             application: "synoptic".into(),
             every: Duration::from_secs(86400),
