@@ -225,6 +225,11 @@ pub trait Issuer: Send + Sync {
     fn revokes_on_mint(&self) -> bool {
         false
     }
+    /// The longest life the issuer grants; a longer one asked for is cut to it (and the plan
+    /// says so). `None`: no limit.
+    fn longest_life(&self) -> Option<Duration> {
+        None
+    }
     /// Whether the issuer makes new tokens by itself (Signon renews internal API users' tokens
     /// nightly): a live token far from expiry is then adopted instead of minting another.
     fn self_renews(&self) -> bool {

@@ -60,6 +60,15 @@ pub(super) fn expiring(ms: Option<i64>) -> String {
         .map_or_else(String::new, |t| format!(" expiring {}", when(t)))
 }
 
+/// A token as people recognise it: its id and, when the issuer shows any, its last characters.
+pub(super) fn token(id: &str, last: &str) -> String {
+    if last.is_empty() {
+        id.to_owned()
+    } else {
+        format!("{id} (…{last})")
+    }
+}
+
 /// Binds a sealed value to its rotation and role, so it cannot be swapped for another.
 pub(super) fn context(row: &RotationRow, role: &str) -> String {
     format!("{}/{role}", row.id)

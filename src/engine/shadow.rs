@@ -157,7 +157,11 @@ pub fn steps(
     idempotency_key: &str,
 ) -> Vec<String> {
     let issuer = up.issuer.name();
-    let life = schedule.map_or(settings.token_life, Schedule::token_life);
+    let asked = schedule.map_or(settings.token_life, Schedule::token_life);
+    let life = up
+        .issuer
+        .longest_life()
+        .map_or(asked, |most| asked.min(most));
     let days = |d: std::time::Duration| match d.as_secs() / 86400 {
         1 => "1 day".to_owned(),
         n => format!("{n} days"),

@@ -5,7 +5,8 @@ use jiff::Timestamp;
 use secrecy::ExposeSecret;
 
 use super::row::{
-    ENGINE, LAST8, SHA256, context, expiring, millis, permit, placement, target, unwritten, when,
+    ENGINE, LAST8, SHA256, context, expiring, millis, permit, placement, target, token, unwritten,
+    when,
 };
 use super::{Engine, Phase, Step};
 use crate::adapters::{AdapterError, Issuer, MintedValue, TokenInfo};
@@ -52,7 +53,8 @@ impl Engine {
         let placement = up.distributor.placement(&listing);
         let current = attempt!(up.distributor.read(&placement).await);
         let schedule = self.adapters.schedule_of(row);
-        let life = schedule.map_or(self.settings.token_life, |s| s.token_life());
+        let asked = schedule.map_or(self.settings.token_life, |s| s.token_life());
+        let life = issuer.longest_life().map_or(asked, |most| asked.min(most));
         // An issuer that renews tokens by itself made the fresh ones (far from expiry); the
         // alert is about the latest of the others. Without others, the latest token is the old.
         let fresh_after = self.clock.now() + self.settings.adopt_fresher_than;
@@ -243,10 +245,8 @@ impl Engine {
             Field::Blob("new_token_sealed", sealed),
         ];
         let old_text = match (gathered_before, &row.old_token_id, &old) {
-            (true, Some(id), _) => {
-                format!("{id} (…{})", row.old_token_last8.as_deref().unwrap_or("?"))
-            }
-            (false, _, Some(t)) => format!("{} (…{}){}", t.id, t.last8, expiring(old_expiry)),
+            (true, Some(id), _) => token(id, row.old_token_last8.as_deref().unwrap_or_default()),
+            (false, _, Some(t)) => format!("{}{}", token(&t.id, &t.last8), expiring(old_expiry)),
             _ => "none".to_owned(),
         };
         let mut reason = format!(
@@ -285,7 +285,7 @@ impl Engine {
             fresh.last8,
             issuer.name(),
             expiring(millis(fresh.expires_at)),
-            old.map_or_else(|| "none".into(), |t| format!("{} (…{})", t.id, t.last8)),
+            old.map_or_else(|| "none".into(), |t| token(&t.id, &t.last8)),
         );
         let mut transition = self.transition(row, Phase::Planned, Phase::Issued, reason, ENGINE);
         transition.fields.extend([
@@ -352,19 +352,18 @@ impl Engine {
 
     /// Why the engine does not revoke the old token itself, if it does not.
     pub(super) fn old_token_kept(&self, row: &RotationRow) -> Option<OldToken> {
+        // An issuer whose rotation revoked it leaves nothing to keep or revoke.
+        if let Ok(up) = self.adapters.for_row(row)
+            && up.issuer.revokes_on_mint()
+        {
+            return Some(OldToken::RevokedByRotation(up.issuer.name()));
+        }
         // A schedule lets the old token expire by itself unless told to disable it (the
         // credential API's own advice: the overlap is the grace).
-        if self
-            .adapters
+        self.adapters
             .schedule_of(row)
             .is_some_and(|s| !s.disable_old)
-        {
-            return Some(OldToken::Expires);
-        }
-        let up = self.adapters.for_row(row).ok()?;
-        up.issuer
-            .revokes_on_mint()
-            .then(|| OldToken::RevokedByRotation(up.issuer.name()))
+            .then_some(OldToken::Expires)
     }
 
     /// revoked → done: what became of the old token, in a few words.
@@ -372,13 +371,13 @@ impl Engine {
         let Some(id) = &row.old_token_id else {
             return "there was no old token to revoke".into();
         };
-        let last8 = row.old_token_last8.as_deref().unwrap_or("?");
+        let old = token(id, row.old_token_last8.as_deref().unwrap_or_default());
         match self.old_token_kept(row) {
-            Some(OldToken::Expires) => format!("old token {id} (…{last8}) expires by itself"),
+            Some(OldToken::Expires) => format!("old token {old} expires by itself"),
             Some(OldToken::RevokedByRotation(issuer)) => {
-                format!("old token {id} (…{last8}) revoked by {issuer}'s rotation")
+                format!("old token {old} revoked by {issuer}'s rotation")
             }
-            None => format!("old token {id} (…{last8}) revoked"),
+            None => format!("old token {old} revoked"),
         }
     }
 }
