@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 pub mod file;
+pub mod gitlab;
 pub mod handover;
 pub mod kubernetes;
 pub mod parameterize;

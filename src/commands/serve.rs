@@ -11,12 +11,13 @@ use secrecy::SecretString;
 
 use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
+use crate::adapters::gitlab::GitLabClient;
 use crate::adapters::kubernetes::Cluster;
 use crate::adapters::signon::SignonClient;
 use crate::adapters::slack::{SlackApi, SlackWebhook};
 use crate::app::{Application, EngineParts, SlackParts, shutdown_signal};
 use crate::clock::SystemClock;
-use crate::config::{Config, IssuerMode};
+use crate::config::{Config, IssuerMode, ScheduleIssuer};
 use crate::engine::{Adapters, SlackOut, Upstreams};
 use crate::intake::auth::WebhookAuth;
 use crate::secrets::{self, Keys};
@@ -25,6 +26,8 @@ use crate::telemetry::Metrics;
 pub const SIGNON_ADMIN_TOKEN_VAR: &str = "TOKEN_ROTATOR_SIGNON_ADMIN_TOKEN";
 pub const SLACK_WEBHOOK_URL_VAR: &str = "TOKEN_ROTATOR_SLACK_WEBHOOK_URL";
 pub const SYNOPTIC_API_KEY_VAR: &str = "TOKEN_ROTATOR_SYNOPTIC_API_KEY";
+/// The token token-rotator authenticates to GitLab with (`[gitlab]`).
+pub const GITLAB_TOKEN_VAR: &str = "TOKEN_ROTATOR_GITLAB_TOKEN";
 pub const SLACK_BOT_TOKEN_VAR: &str = "TOKEN_ROTATOR_SLACK_BOT_TOKEN";
 pub const SLACK_SIGNING_SECRET_VAR: &str = "TOKEN_ROTATOR_SLACK_SIGNING_SECRET";
 /// gds-sso caches a token for 5 minutes: revoking sooner can break a consumer still using it.
@@ -86,7 +89,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Option<EngineParts>> {
     // Signon's environments, and the scheduled targets: either alone is enough to rotate.
-    let upstreams = upstreams(config, &observer).await?.unwrap_or_default();
+    let mut upstreams = upstreams(config, &observer).await?.unwrap_or_default();
+    upstreams.extend(gitlab_environments(config, &observer)?);
     if upstreams.is_empty() && config.schedules.is_empty() {
         return Ok(None);
     }
@@ -215,36 +219,91 @@ pub async fn upstreams(
     Ok(Some(all))
 }
 
+/// The GitLab client of `[gitlab]`, with its token from the environment.
+fn gitlab_client(config: &Config, observer: &Observer) -> anyhow::Result<Option<GitLabClient>> {
+    let Some(gitlab) = &config.gitlab else {
+        return Ok(None);
+    };
+    let token = secrets::from_env(GITLAB_TOKEN_VAR, &secrets::process_env)?
+        .with_context(|| format!("[gitlab] is configured but {GITLAB_TOKEN_VAR} is not set"))?;
+    Ok(Some(
+        GitLabClient::new(gitlab, token, Arc::new(SystemClock)).observed(observer.clone()),
+    ))
+}
+
+/// The environments of `[gitlab] environments`: their alerts name GitLab tokens.
+fn gitlab_environments(
+    config: &Config,
+    observer: &Observer,
+) -> anyhow::Result<BTreeMap<String, Upstreams>> {
+    let Some(gitlab) = config
+        .gitlab
+        .as_ref()
+        .filter(|g| !g.environments.is_empty())
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let client = gitlab_client(config, observer)?.expect("[gitlab] is configured");
+    let dir = gitlab.tokens_dir.as_deref().unwrap_or_default();
+    Ok(gitlab
+        .environments
+        .iter()
+        .map(|e| {
+            (
+                e.clone(),
+                crate::adapters::gitlab::environment(client.clone(), dir),
+            )
+        })
+        .collect())
+}
+
 /// The scheduled targets of `[[schedules]]`, with their issuer and distributor.
 fn scheduled(
     config: &Config,
     observer: &Observer,
 ) -> anyhow::Result<BTreeMap<String, crate::engine::Scheduled>> {
-    let (Some(synoptic), false) = (&config.synoptic, config.schedules.is_empty()) else {
-        return Ok(BTreeMap::new());
+    let uses = |issuer| config.schedules.iter().any(|s| s.issuer == issuer);
+    let synoptic_key = match (&config.synoptic, uses(ScheduleIssuer::Synoptic)) {
+        (Some(_), true) => Some(
+            secrets::from_env(SYNOPTIC_API_KEY_VAR, &secrets::process_env)?.with_context(|| {
+                format!("[[schedules]] use Synoptic but {SYNOPTIC_API_KEY_VAR} is not set")
+            })?,
+        ),
+        _ => None,
     };
-    let key =
-        secrets::from_env(SYNOPTIC_API_KEY_VAR, &secrets::process_env)?.with_context(|| {
-            format!("[[schedules]] use Synoptic but {SYNOPTIC_API_KEY_VAR} is not set")
-        })?;
-    Ok(config
-        .schedules
-        .iter()
-        .map(|s| {
-            let upstreams = crate::adapters::synoptic::scheduled::build(
-                s,
-                synoptic,
-                key.clone(),
-                observer.clone(),
-                Arc::new(SystemClock),
-            );
-            let built = crate::engine::Scheduled {
-                schedule: s.schedule.clone(),
-                upstreams,
-            };
-            (s.schedule.name.clone(), built)
-        })
-        .collect())
+    let gitlab = if uses(ScheduleIssuer::GitLab) {
+        gitlab_client(config, observer)?
+    } else {
+        None
+    };
+    let mut built = BTreeMap::new();
+    for s in &config.schedules {
+        let upstreams = match (s.issuer, &config.synoptic, &synoptic_key, &gitlab) {
+            (ScheduleIssuer::Synoptic, Some(synoptic), Some(key), _) => {
+                crate::adapters::synoptic::scheduled::build(
+                    s,
+                    synoptic,
+                    key.clone(),
+                    observer.clone(),
+                    Arc::new(SystemClock),
+                )
+            }
+            (ScheduleIssuer::GitLab, _, _, Some(client)) => {
+                crate::adapters::gitlab::scheduled(client.clone(), &s.distribution)
+            }
+            // check-config refuses a schedule whose issuer has no section.
+            _ => bail!(
+                "schedule {:?}: its issuer is not configured",
+                s.schedule.name
+            ),
+        };
+        let scheduled = crate::engine::Scheduled {
+            schedule: s.schedule.clone(),
+            upstreams,
+        };
+        built.insert(s.schedule.name.clone(), scheduled);
+    }
+    Ok(built)
 }
 
 /// The Alertmanager client from `[alertmanager]`, if configured.

@@ -4,6 +4,7 @@
 //! Precedence: built-in defaults < TOML file < environment < command-line flags.
 
 mod cluster;
+mod gitlab;
 mod raw;
 mod rules;
 mod schedules;
@@ -14,7 +15,9 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use cluster::{Distribution, IssuerMode};
-pub use schedules::{CredentialApi, ScheduleDistribution, ScheduleSettings, SynopticSettings};
+pub use schedules::{
+    CredentialApi, ScheduleDistribution, ScheduleIssuer, ScheduleSettings, SynopticSettings,
+};
 
 use std::collections::BTreeMap;
 
@@ -68,6 +71,8 @@ pub struct Config {
     pub synoptic: Option<SynopticSettings>,
     /// `[[schedules]]`: targets rotated every so often.
     pub schedules: Vec<ScheduleSettings>,
+    /// `[gitlab]`: GitLab's API, for GitLab schedules and environments.
+    pub gitlab: Option<crate::adapters::gitlab::GitLabSettings>,
 }
 
 impl std::fmt::Debug for Config {
@@ -92,6 +97,7 @@ impl std::fmt::Debug for Config {
             .field("slack", &self.slack)
             .field("synoptic", &self.synoptic)
             .field("schedules", &self.schedules)
+            .field("gitlab", &self.gitlab)
             .finish()
     }
 }

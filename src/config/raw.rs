@@ -79,6 +79,7 @@ struct RawConfig {
     synoptic: Option<super::schedules::RawSynoptic>,
     #[serde(default)]
     schedules: Vec<super::schedules::RawSchedule>,
+    gitlab: Option<super::gitlab::RawGitLab>,
     #[serde(default)]
     environments: BTreeMap<String, RawEnvironment>,
 }
@@ -300,8 +301,14 @@ fn validate(
         .unwrap_or_else(|| format!("http://{}", listen.value));
     let rules = validate_rules(checker, raw.rules);
     let synoptic = super::schedules::validate_synoptic(checker, raw.synoptic);
-    let schedules =
-        super::schedules::validate_schedules(checker, raw.schedules, synoptic.is_some());
+    let served: std::collections::BTreeSet<String> = raw.environments.keys().cloned().collect();
+    let gitlab = super::gitlab::validate_gitlab(checker, raw.gitlab, &served);
+    let schedules = super::schedules::validate_schedules(
+        checker,
+        raw.schedules,
+        synoptic.is_some(),
+        gitlab.is_some(),
+    );
     // A handover link is a credential: it travels over TLS or stays on this machine.
     let hands_over = schedules
         .iter()
@@ -393,6 +400,7 @@ fn validate(
         slack: sections.slack?,
         synoptic,
         schedules,
+        gitlab,
     })
 }
 

@@ -65,10 +65,18 @@ pub enum ScheduleDistribution {
     Handover,
 }
 
+/// Which issuer a scheduled target's token comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleIssuer {
+    Synoptic,
+    GitLab,
+}
+
 #[derive(Debug, Clone)]
 pub struct ScheduleSettings {
     pub schedule: Schedule,
     pub distribution: ScheduleDistribution,
+    pub issuer: ScheduleIssuer,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +104,10 @@ pub(super) struct RawSchedule {
     disable_old: bool,
     file: Option<RawFile>,
     handover: Option<RawHandover>,
+    /// GitLab: whose token (`user:<id>`, `project:<id or path>`, `group:<id or path>`).
+    owner: Option<String>,
+    /// GitLab: the token's name.
+    token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +177,7 @@ pub(super) fn validate_schedules(
     checker: &mut Checker,
     raw: Vec<RawSchedule>,
     synoptic: bool,
+    gitlab: bool,
 ) -> Vec<ScheduleSettings> {
     let mut names = BTreeSet::new();
     let mut out = Vec::new();
@@ -179,22 +192,54 @@ pub(super) fn validate_schedules(
             );
             continue;
         }
-        if schedule.issuer.get_ref() != "synoptic" {
-            checker.report_span(
-                schedule.issuer.span(),
-                format!(
-                    "{label}: issuer {:?} is not one a schedule can use (\"synoptic\")",
-                    schedule.issuer.get_ref()
-                ),
-            );
-            continue;
-        }
-        if !synoptic {
-            checker.report_span(
-                name_span.clone(),
-                format!("{label}: issuer \"synoptic\" needs a [synoptic] section"),
-            );
-        }
+        let (issuer, api_user, application) = match schedule.issuer.get_ref().as_str() {
+            "synoptic" => {
+                if !synoptic {
+                    checker.report_span(
+                        name_span.clone(),
+                        format!("{label}: issuer \"synoptic\" needs a [synoptic] section"),
+                    );
+                }
+                (
+                    ScheduleIssuer::Synoptic,
+                    name.clone(),
+                    "synoptic".to_owned(),
+                )
+            }
+            "gitlab" => {
+                if !gitlab {
+                    checker.report_span(
+                        name_span.clone(),
+                        format!("{label}: issuer \"gitlab\" needs a [gitlab] section"),
+                    );
+                }
+                match (schedule.owner.clone(), schedule.token.clone()) {
+                    (Some(owner), Some(token))
+                        if !owner.trim().is_empty() && !token.trim().is_empty() =>
+                    {
+                        (ScheduleIssuer::GitLab, owner, token)
+                    }
+                    _ => {
+                        checker.report_span(
+                            name_span.clone(),
+                            format!(
+                                "{label}: issuer \"gitlab\" needs owner = \"project:<id>\" (or user:/group:) and token = \"<the token's name>\""
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            }
+            other => {
+                checker.report_span(
+                    schedule.issuer.span(),
+                    format!(
+                        "{label}: issuer {other:?} is not one a schedule can use (\"synoptic\" or \"gitlab\")"
+                    ),
+                );
+                continue;
+            }
+        };
         let every_span = schedule.every.span();
         let every = optional_duration(
             checker,
@@ -284,10 +329,10 @@ pub(super) fn validate_schedules(
         };
         out.push(ScheduleSettings {
             schedule: Schedule {
-                api_user: name.clone(),
+                api_user,
                 name,
                 environment: schedule.environment.unwrap_or_else(|| "scheduled".into()),
-                application: "synoptic".into(),
+                application,
                 every,
                 overlap,
                 window,
@@ -296,6 +341,7 @@ pub(super) fn validate_schedules(
                 handover,
             },
             distribution,
+            issuer,
         });
     }
     out

@@ -6,6 +6,7 @@
 //! client timeout), or on every call, so tests can show what the engine does about it.
 
 pub mod alertmanager;
+pub mod gitlab;
 pub mod kubernetes;
 pub mod rails;
 pub mod signon;

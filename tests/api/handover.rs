@@ -15,6 +15,7 @@ const OWNER: &str = "U0WEATHER1";
 
 fn handed_over(window: Duration) -> ScheduleSettings {
     ScheduleSettings {
+        issuer: token_rotator::config::ScheduleIssuer::Synoptic,
         schedule: Schedule {
             handover: Some(token_rotator::engine::Handover {
                 owner: OWNER.into(),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use secrecy::SecretString;
+use token_rotator::adapters::gitlab::{self, GitLabClient, GitLabSettings};
 use token_rotator::adapters::kubernetes::Cluster;
 use token_rotator::adapters::signon::SignonClient;
 use token_rotator::adapters::synoptic::scheduled;
@@ -98,6 +99,7 @@ fn synoptic(
     handover: Option<Handover>,
 ) -> (Upstreams, Schedule) {
     let settings = ScheduleSettings {
+        issuer: token_rotator::config::ScheduleIssuer::Synoptic,
         schedule: Schedule {
             name: "weather".into(),
             api_user: "weather".into(),
@@ -146,7 +148,56 @@ fn pairs() -> Vec<Pair> {
             window: Duration::from_secs(2 * 86400),
         }),
     );
+    let gitlab = GitLabClient::new(
+        &GitLabSettings {
+            url: "http://127.0.0.1:9".into(),
+            timeout: Duration::from_secs(1),
+            max_lifetime: gitlab::DEFAULT_MAX_LIFETIME,
+            tokens_dir: Some("/var/run/gitlab-tokens".into()),
+            environments: vec!["ops".into()],
+        },
+        SecretString::from("glpat-x"),
+        Arc::new(ManualClock::new(Timestamp::UNIX_EPOCH)),
+    );
+    let gitlab_target = target("ops", "project:42", "ci-bot");
+    let gitlab_schedule = Schedule {
+        name: "ci-bot".into(),
+        environment: "ops".into(),
+        api_user: "project:42".into(),
+        application: "ci-bot".into(),
+        every: Duration::from_secs(30 * 86400),
+        overlap: Duration::from_secs(30 * 86400),
+        window: None,
+        jitter: Duration::ZERO,
+        disable_old: false,
+        handover: None,
+    };
     vec![
+        Pair {
+            name: "gitlab+token-dir",
+            issuer: "GitLab",
+            target: gitlab_target.clone(),
+            up: gitlab::environment(gitlab.clone(), "/var/run/gitlab-tokens"),
+            secret: false,
+            schedule: None,
+            done: "old token 41 revoked by GitLab's rotation",
+        },
+        Pair {
+            name: "gitlab+file",
+            issuer: "GitLab",
+            target: gitlab_target,
+            up: gitlab::scheduled(
+                gitlab,
+                &ScheduleDistribution::File {
+                    path: "/etc/ci/gitlab.token".into(),
+                    mode: 0o600,
+                    owner: None,
+                },
+            ),
+            secret: false,
+            schedule: Some(gitlab_schedule),
+            done: "old token 41 revoked by GitLab's rotation",
+        },
         Pair {
             name: "signon-http+secret-apply",
             issuer: "Signon",
@@ -189,7 +240,12 @@ fn pairs() -> Vec<Pair> {
 /// The listing the issuer would give: one live token, about to expire.
 fn listing(target: &Target) -> TokenListing {
     TokenListing {
-        api_user_name: "Short URL Manager".into(),
+        // Signon names the API user; the others call the owner by the alert's own words.
+        api_user_name: if target.api_user.as_str().contains('@') {
+            "Short URL Manager".into()
+        } else {
+            target.api_user.to_string()
+        },
         application_uid: "uid-publishing-api".into(),
         application_name: target.application.to_string(),
         tokens: vec![TokenInfo {

@@ -17,6 +17,7 @@ const NAME: &str = "weather-dashboard";
 
 pub(crate) fn daily(path: &std::path::Path, disable_old: bool) -> ScheduleSettings {
     ScheduleSettings {
+        issuer: token_rotator::config::ScheduleIssuer::Synoptic,
         schedule: Schedule {
             name: NAME.into(),
             api_user: NAME.into(),

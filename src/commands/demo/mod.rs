@@ -98,6 +98,7 @@ pub async fn run() -> anyhow::Result<()> {
     let first = synoptic.add_token(None, &["dashboard"]);
     std::fs::write(&token_file, &first).context("seeding the token file")?;
     let settings = ScheduleSettings {
+        issuer: crate::config::ScheduleIssuer::Synoptic,
         schedule: Schedule {
             name: "weather-dashboard".into(),
             api_user: "weather-dashboard".into(),
