@@ -79,7 +79,11 @@ pub(super) fn check(
             wrong.push(format!("{target}: expected {want}, got {got}"));
         }
     }
-    for row in rows.iter().filter(|r| r.phase == "done") {
+    // GitLab's rotations are checked against GitLab's simulator by the caller.
+    for row in rows
+        .iter()
+        .filter(|r| r.phase == "done" && r.environment != super::GITLAB_ENVIRONMENT)
+    {
         let secret = row.secret_name.as_deref().unwrap_or_default();
         let Some(world) = worlds.iter().find(|w| w.environment == row.environment) else {
             wrong.push(format!(

@@ -29,6 +29,13 @@ match = { api_user = "ha-fast@alphagov.co.uk" }
 "##;
 
 /// The shipped rules with the demo's Slack settings and approval rule in front.
+/// Alerts about GitLab tokens are rotated (the shipped rules would call `group:…` external).
+const GITLAB_RULE: &str = r#"[[rules]]
+name = "gitlab-tokens"
+action = "rotate"
+match = { environment = "tools" }
+"#;
+
 pub(super) fn demo_config() -> anyhow::Result<Config> {
     let shipped = crate::config::DEFAULT_CONFIG;
     let first_rule = shipped
@@ -44,7 +51,12 @@ pub(super) fn demo_config() -> anyhow::Result<Config> {
         ensure!(head.contains(table), "the shipped config has {table:?}");
         head = head.replacen(table, &format!("{table}slack_channel = \"{channel}\"\n"), 1);
     }
-    let text = format!("{head}{DEMO_SLACK}\n{}", &shipped[first_rule..]);
+    // GitLab's tokens: alerts from the `tools` environment name a group's token.
+    head.push_str("\n[environments.tools]\nmode = \"active\"\nslack_channel = \"C0TOOLS\"\n");
+    let text = format!(
+        "{head}{DEMO_SLACK}\n{GITLAB_RULE}\n{}",
+        &shipped[first_rule..]
+    );
     Config::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config: {}", e.render(&text)))
 }
 
