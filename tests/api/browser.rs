@@ -127,6 +127,59 @@ async fn axe_violations(client: &Client, url: &str) -> Vec<String> {
     serde_json::from_value(result["violations"].clone()).unwrap()
 }
 
+/// The page as printed: Chromium's print media (through chromedriver's DevTools endpoint) at an
+/// A4 page's width. The filters and the band's decoration go, nothing is cut off sideways.
+async fn print_view(client: &Client, port: u16, url: &str) {
+    client.set_window_size(794, 1123).await.unwrap();
+    client.goto(url).await.unwrap();
+    let looks = "const f = document.querySelector('form'); const d = document.documentElement;
+        return [f ? getComputedStyle(f).display : 'none', d.scrollWidth, d.clientWidth,
+                getComputedStyle(document.querySelector('a')).textDecorationLine];";
+    let on_screen = client.execute(looks, vec![]).await.unwrap();
+    assert_ne!(
+        on_screen[0], "none",
+        "the filters show on screen: {on_screen}"
+    );
+    let session = client.session_id().await.unwrap().unwrap();
+    let emulated = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/session/{session}/goog/cdp/execute"
+        ))
+        .json(
+            &serde_json::json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": "print"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        emulated.status().is_success(),
+        "{}",
+        emulated.text().await.unwrap()
+    );
+    let printed = client.execute(looks, vec![]).await.unwrap();
+    assert_eq!(printed[0], "none", "print drops the filters: {printed}");
+    assert!(
+        printed[1].as_u64().unwrap() <= printed[2].as_u64().unwrap(),
+        "the printed page is cut off sideways: {printed}"
+    );
+    assert_eq!(
+        printed[3], "none",
+        "printed links are plain text: {printed}"
+    );
+    let png = client.screenshot().await.unwrap();
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("status-page-print.png"), &png).unwrap();
+    reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/session/{session}/goog/cdp/execute"
+        ))
+        .json(&serde_json::json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": ""}}))
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn the_status_page_renders_the_journal_and_labels_as_text_in_chromium() {
     if !present(CHROMEDRIVER, "apt-get install chromium chromium-driver") {
@@ -255,6 +308,7 @@ async fn the_status_page_renders_the_journal_and_labels_as_text_in_chromium() {
     for (name, url) in &pages {
         fits_and_shoot(&client, url, name).await;
     }
+    print_view(&client, port, &world.app.url("/")).await;
     if present(AXE, "npm ci --prefix tests/browser") {
         client.set_window_size(1280, 800).await.unwrap();
         for (name, url) in &pages {

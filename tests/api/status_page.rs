@@ -206,7 +206,7 @@ async fn the_first_screen_says_what_needs_a_person_and_what_expires_next() {
         );
     }
     assert_eq!(
-        panel.matches("<strong>no rotation</strong>").count(),
+        panel.matches("<strong>no rotation</strong> (done)").count(),
         done,
         "{panel}"
     );
@@ -240,4 +240,127 @@ async fn the_timeline_draws_tokens_whose_rotation_is_running() {
         .sum();
     assert_eq!(drawn, running, "{svg}");
     assert!(html.contains("<strong>running</strong> (grace)"), "{html}");
+}
+
+#[tokio::test]
+async fn a_token_known_only_from_its_alert_is_next_to_expire_by_the_alerts_bound() {
+    // A manual target is never listed by an issuer: only its alert says it expires, within the
+    // 14 days the alert rule fires before expiry.
+    let world = rotated_world().await;
+    let (_, html) = get(&world, "/", true).await;
+    let panel = &html[html.find("id=\"next-h\"").unwrap()..html.find("id=\"tl-h\"").unwrap()];
+    let now = jiff::Timestamp::now();
+    let manual: Vec<_> = world
+        .rotations()
+        .await
+        .into_iter()
+        .filter(|r| r.phase == "manual")
+        .collect();
+    assert!(!manual.is_empty());
+    for r in &manual {
+        let at = panel
+            .find(&format!("href=\"/rotations/{}\"", r.id))
+            .unwrap_or_else(|| panic!("{} not in the panel: {panel}", r.api_user));
+        let item = &panel[at..at + panel[at..].find("</li>").unwrap()];
+        assert!(
+            item.contains(">within ") && item.contains("(alert)"),
+            "{item}"
+        );
+        let datetime = &item[item.find("datetime=\"").unwrap() + 10..];
+        let bound = datetime[..datetime.find('"').unwrap()]
+            .parse::<jiff::civil::DateTime>()
+            .unwrap()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .unwrap()
+            .timestamp();
+        let days = (bound - now).get_seconds() as f64 / 86_400.0;
+        assert!((13.9..=14.0).contains(&days), "{days} days: {item}");
+    }
+    // Silenced staging alerts are noise by rule: not in the panel.
+    let silenced = world
+        .rotations()
+        .await
+        .into_iter()
+        .find(|r| r.phase == "silenced")
+        .unwrap();
+    assert!(!panel.contains(&format!("href=\"/rotations/{}\"", silenced.id)));
+}
+
+#[tokio::test]
+async fn the_list_comes_in_pages_that_keep_the_filter() {
+    // 130 rotations in production: the list shows 100, then the other 30 on the next page.
+    let world = spawn_world().await;
+    for batch in 0..2 {
+        let alerts: Vec<serde_json::Value> = (0..65)
+            .map(|i| {
+                let n = batch * 65 + i;
+                let body = alert_body(
+                    &format!("{n:016x}"),
+                    &[
+                        ("alertname", "SignonApiUserTokenExpirySoon"),
+                        ("environment", "production"),
+                        ("api_user", &format!("app-{n}@alphagov.co.uk")),
+                        ("application", "Publishing API"),
+                    ],
+                );
+                let mut one: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                one["alerts"][0].take()
+            })
+            .collect();
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&alert_body("0", &[("alertname", "x")])).unwrap();
+        body["alerts"] = alerts.into();
+        let answer = world
+            .app
+            .post_webhook(serde_json::to_vec(&body).unwrap())
+            .await;
+        assert_eq!(answer.status(), 200);
+    }
+    world.engine.ingest().await.unwrap();
+    assert_eq!(world.rotations().await.len(), 130);
+
+    let rows = |html: &str| html.matches("<tr class=\"").count();
+    let next = |html: &str| {
+        let at = html.find("rel=\"next\" href=\"").map(|i| i + 17)?;
+        Some(html[at..at + html[at..].find('"').unwrap()].replace("&amp;", "&"))
+    };
+    let (_, first) = get(&world, "/?environment=production", true).await;
+    assert_eq!(rows(&first), 100);
+    assert!(
+        first.contains("130 of 130 rotations, rows 1–100"),
+        "{first}"
+    );
+    let link = next(&first).expect("a link to the next page");
+    assert!(
+        link.contains("environment=production") && link.contains("page=1"),
+        "{link}"
+    );
+    let (status, second) = get(&world, &link, true).await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&second), 30);
+    assert!(second.contains("rows 101–130"), "{second}");
+    assert!(next(&second).is_none(), "the last page links no further");
+    assert!(second.contains("rel=\"prev\""));
+    // Every rotation is on exactly one of the two pages' tables.
+    let table = |html: &str| {
+        let at = html.find("<table class=\"list\"").unwrap();
+        html[at..at + html[at..].find("</table>").unwrap()].to_owned()
+    };
+    let (first, second) = (table(&first), table(&second));
+    for r in world.rotations().await {
+        let href = format!("href=\"/rotations/{}\"", r.id);
+        assert_eq!(
+            first.matches(&href).count() + second.matches(&href).count(),
+            1,
+            "{}",
+            r.api_user
+        );
+    }
+    let (status, past) = get(&world, "/?page=7", true).await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&past), 0);
+    assert!(
+        past.contains("There is no page 8: this list has 2 page(s)."),
+        "{past}"
+    );
 }

@@ -121,7 +121,12 @@ pub(super) async fn index(
             }
             @let first = filter.page.unwrap_or(0).saturating_mul(PAGE);
             p { (shown.len()) " of " (rows.len()) " rotations"
-                @if shown.len() > PAGE { ", rows " (first.min(shown.len()) + 1) "–" ((first + PAGE).min(shown.len())) } }
+                @if shown.len() > PAGE && first < shown.len() { ", rows " (first + 1) "–" ((first + PAGE).min(shown.len())) } }
+            @if first > 0 && first >= shown.len() {
+                // A page past the end (an old link, a shorter list now): say so, and where to go.
+                p.state role="status" { "There is no page " (first / PAGE + 1) ": this list has "
+                    (shown.len().div_ceil(PAGE).max(1)) " page(s). " a href="/#rotations" { "Back to the first page" } "." }
+            }
             table.list {
                 thead { tr {
                     th scope="col" { "environment" } th scope="col" { "api_user" } th scope="col" { "application" }

@@ -127,12 +127,29 @@ pub(super) struct Expiring<'a> {
     pub at_ms: i64,
     pub cover: Cover,
     pub rotation: &'a RotationRow,
+    /// Where the expiry comes from.
+    pub source: Source,
 }
+
+/// How the journal knows when a token expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The issuer's listing (or what the rotation asked for): the time itself.
+    Listing,
+    /// Only the alert: it fires while the token expires within [`ALERT_WITHIN`], so the token
+    /// expires at the latest that long after the alert was received.
+    Alert,
+}
+
+/// `SignonApiUserTokenExpirySoon` fires while `global:signon_api_user_token_expires_in_seconds
+/// < 1209600` (govuk-helm-charts' PrometheusRule for Signon): 14 days before expiry. An alert
+/// carries no expiry of its own, so this bound is what it tells.
+pub(super) const ALERT_WITHIN: i64 = 1_209_600_000;
 
 /// Each target's known tokens from its latest rotation: the old token (replaced once that
 /// rotation is done) and, after a done rotation, the new one (nothing replaces it yet).
 pub(super) fn expiring(rows: &[StatusRow]) -> Vec<Expiring<'_>> {
-    let mut latest: BTreeMap<(&str, &str, &str), &RotationRow> = BTreeMap::new();
+    let mut latest: BTreeMap<(&str, &str, &str), &StatusRow> = BTreeMap::new();
     for row in rows {
         let r = &row.rotation;
         if r.mode == "shadow" {
@@ -145,13 +162,14 @@ pub(super) fn expiring(rows: &[StatusRow]) -> Vec<Expiring<'_>> {
         );
         if latest
             .get(&key)
-            .is_none_or(|l| l.created_at_ms <= r.created_at_ms)
+            .is_none_or(|l| l.rotation.created_at_ms <= r.created_at_ms)
         {
-            latest.insert(key, r);
+            latest.insert(key, row);
         }
     }
     let mut out = Vec::new();
-    for r in latest.into_values() {
+    for row in latest.into_values() {
+        let r = &row.rotation;
         let cover = match r.phase.as_str() {
             "done" => Cover::Done,
             "planned" | "awaiting_approval" => Cover::Planned,
@@ -163,6 +181,21 @@ pub(super) fn expiring(rows: &[StatusRow]) -> Vec<Expiring<'_>> {
                 at_ms,
                 cover,
                 rotation: r,
+                source: Source::Listing,
+            });
+        } else if cover != Cover::Done
+            // Silenced and ignored targets are handled by their rule (noise, or rotating itself).
+            && !matches!(r.phase.as_str(), "silenced" | "ignored")
+            && let Some((status, received_ms)) = &row.last_alert
+            && status == "firing"
+        {
+            // Not listed yet (planned, or decided without rotating: manual, ignored): the
+            // firing alert still bounds the expiry.
+            out.push(Expiring {
+                at_ms: received_ms + ALERT_WITHIN,
+                cover,
+                rotation: r,
+                source: Source::Alert,
             });
         }
         if cover == Cover::Done
@@ -172,6 +205,7 @@ pub(super) fn expiring(rows: &[StatusRow]) -> Vec<Expiring<'_>> {
                 at_ms,
                 cover: Cover::Missing,
                 rotation: r,
+                source: Source::Listing,
             });
         }
     }
@@ -194,7 +228,12 @@ pub(super) fn next_to_expire(expiring: &[Expiring<'_>], now_ms: i64) -> Markup {
                             span.trunc { (r.api_user) } " " span.trunc.app { (r.application) }
                         }
                         " " span.env { (r.environment) } " "
-                        time datetime=(when(Some(e.at_ms))) { (relative(e.at_ms, now_ms)) }
+                        @if e.source == Source::Alert {
+                            time datetime=(when(Some(e.at_ms))) title="at the latest: the alert fires 14 days before expiry" { (relative(e.at_ms, now_ms).replacen("in ", "within ", 1)) }
+                            " (alert)"
+                        } @else {
+                            time datetime=(when(Some(e.at_ms))) { (relative(e.at_ms, now_ms)) }
+                        }
                         " — " strong { (e.cover.word()) } " (" (r.phase) ")"
                     }
                 } }

@@ -17,7 +17,8 @@ border:1px solid #b1b4b6;border-left:6px solid #505a5f;text-decoration:none;colo
 .c-shadow a{border-left-color:#4c2c92}p.c-in_progress{border-left-color:#1d70b8}\
 p.c-done{border-left-color:#00703c}p.c-shadow{border-left-color:#4c2c92}\
 .panels{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(min(100%,24rem),1fr))}\
-.panel{min-width:0}ol.next{padding-left:1.5rem;margin:0}ol.next li{margin:.2rem 0;overflow-wrap:anywhere}\
+.panel{min-width:0}ol.next{padding-left:1.5rem;margin:0}\
+ol.next a{text-decoration:none}ol.next a .trunc{text-decoration:underline}ol.next li{margin:.2rem 0;overflow-wrap:anywhere}\
 .trunc{display:inline-block;max-width:16rem;overflow:hidden;text-overflow:ellipsis;\
 white-space:nowrap;vertical-align:bottom}.app{max-width:10rem}.env{color:#505a5f}\
 svg.timeline{width:100%;height:auto;max-height:12rem;font-size:10px}svg text{fill:#0b0c0c}\
@@ -42,4 +43,4 @@ table.list tr{display:block;border-bottom:2px solid #b1b4b6;padding:.3rem 0}\
 table.list td{display:inline-block;border:0;padding:.1rem .5rem;max-width:100%}\
 table.list td.trunc{display:inline-block;max-width:100%}dl.facts{grid-template-columns:1fr}}\
 @media print{form,.band a{border:0}form,details{display:none}body{max-width:none;padding:0}\
-a{color:#0b0c0c;text-decoration:none}.panels{display:block}}";
+a,ol.next a .trunc{color:#0b0c0c;text-decoration:none}.panels{display:block}}";
