@@ -101,10 +101,7 @@ pub struct ActiveAlert {
 
 impl AlertmanagerClient {
     pub fn new(urls: Vec<String>, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("a rustls provider is installed (install_crypto_provider)");
+        let http = crate::adapters::http_client(timeout);
         let urls = urls
             .into_iter()
             .map(|u| u.trim_end_matches('/').to_owned())

@@ -102,6 +102,15 @@ impl AdapterError {
     }
 }
 
+/// An HTTP client for one upstream, every call bounded by its `timeout` (TLS through the
+/// process's one rustls provider, ring).
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("a rustls provider is installed (install_crypto_provider)")
+}
+
 /// The start of an error body, on one line: enough to diagnose, never a whole page.
 fn snippet(body: &str) -> String {
     let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -194,6 +203,18 @@ pub struct TokenListing {
     pub tokens: Vec<TokenInfo>,
 }
 
+impl TokenListing {
+    /// The listed token `value` ends with the last 8 characters of, if any lists them.
+    pub fn by_last8(&self, value: &SecretString) -> Option<TokenInfo> {
+        use secrecy::ExposeSecret;
+        let value = value.expose_secret();
+        self.tokens
+            .iter()
+            .find(|t| !t.last8.is_empty() && value.ends_with(&t.last8))
+            .cloned()
+    }
+}
+
 /// A freshly made token.
 #[derive(Debug)]
 pub struct MintedToken {
@@ -245,13 +266,7 @@ pub trait Issuer: Send + Sync {
         listing: &TokenListing,
         placed: &SecretString,
     ) -> Result<Option<TokenInfo>, AdapterError> {
-        use secrecy::ExposeSecret;
-        let placed = placed.expose_secret();
-        Ok(listing
-            .tokens
-            .iter()
-            .find(|t| !t.last8.is_empty() && placed.ends_with(&t.last8))
-            .cloned())
+        Ok(listing.by_last8(placed))
     }
     async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError>;
     /// Idempotent by `idempotency_key` where the issuer can be (Signon's contract; Jobs named

@@ -77,10 +77,7 @@ struct UserDto {
 
 impl SignonClient {
     pub fn new(base_url: &str, admin_token: SecretString, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("a rustls provider is installed (install_crypto_provider)");
+        let http = crate::adapters::http_client(timeout);
         Self {
             http,
             observer: Observer::default(),

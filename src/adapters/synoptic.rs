@@ -75,10 +75,7 @@ impl SynopticClient {
         api_key: SecretString,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
-            .expect("a rustls provider is installed (install_crypto_provider)");
+        let http = crate::adapters::http_client(settings.timeout);
         Self {
             http,
             observer: Observer::default(),
@@ -188,9 +185,8 @@ impl Issuer for SynopticClient {
         listing: &TokenListing,
         placed: &SecretString,
     ) -> Result<Option<TokenInfo>, AdapterError> {
-        let placed = placed.expose_secret();
-        match listing.tokens.iter().find(|t| placed.ends_with(&t.last8)) {
-            Some(t) => Ok(Some(t.clone())),
+        match listing.by_last8(placed) {
+            Some(t) => Ok(Some(t)),
             None => Err(AdapterError::permanent(
                 UPSTREAM,
                 "the token in place is not among the tokens Synoptic lists for this API key: it was made in the Synoptic console or with another API key (or has expired), so its settings cannot be copied and it cannot be disabled from here; replace it once by hand with a token made with this key",

@@ -134,10 +134,7 @@ pub struct GitLabClient {
 
 impl GitLabClient {
     pub fn new(settings: &GitLabSettings, token: SecretString, clock: Arc<dyn Clock>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .build()
-            .expect("a rustls provider is installed (install_crypto_provider)");
+        let http = crate::adapters::http_client(settings.timeout);
         Self {
             http,
             observer: Observer::default(),

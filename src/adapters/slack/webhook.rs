@@ -18,10 +18,7 @@ pub struct SlackWebhook {
 
 impl SlackWebhook {
     pub fn new(url: SecretString, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("a rustls provider is installed (install_crypto_provider)");
+        let http = crate::adapters::http_client(timeout);
         Self {
             http,
             url,
