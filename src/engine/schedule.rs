@@ -22,7 +22,7 @@ use crate::store::threads::ThreadKey;
 pub struct Schedule {
     pub name: String,
     /// The target it rotates: `(environment, api_user, application)`, as its issuer names it
-    /// (Synoptic: the schedule's name and "synoptic"; GitLab: the owner and the token's name).
+    /// (a credential API: the schedule's name; an access token: its owner and its name).
     pub environment: String,
     pub api_user: String,
     pub application: String,

@@ -212,7 +212,8 @@ impl Notifier {
         };
 
         // What happened since the last reply, with the outcomes and notes, in one reply.
-        let events = threads::events_after(pool, thread.id, thread.audit_cursor).await?;
+        let events =
+            threads::events_after(pool, thread.id, thread.audit_cursor, render::MAX_EVENTS).await?;
         let due = threads::due_messages(pool, thread.id, now).await?;
         let (inline, separate): (Vec<NotificationRow>, Vec<NotificationRow>) = due
             .into_iter()

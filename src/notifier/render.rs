@@ -21,7 +21,7 @@ const MAX_SECTION: usize = 2900;
 /// Targets the parent lists one by one; the rest are counted.
 const MAX_LISTED: usize = 40;
 /// Events one reply tells; the rest go in the next.
-const MAX_EVENTS: usize = 60;
+pub const MAX_EVENTS: usize = 60;
 /// Characters of text one message's blocks may hold together: Slack refuses past about 12 000
 /// (`msg_blocks_too_long`); the rest is headroom for the inline messages' own text.
 pub const MAX_MESSAGE_TEXT: usize = 11_000;

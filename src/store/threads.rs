@@ -82,20 +82,23 @@ pub async fn rotations(db: &Db, thread_id: i64) -> Result<Vec<RotationRow>, Stor
     .map_err(StoreError::Read)
 }
 
-/// The thread's audit rows after `cursor`, oldest first.
+/// The thread's first `limit` audit rows after `cursor`, oldest first: what one reply can tell
+/// (a thread whose rotation was joined by a flood of alerts has hundreds of thousands).
 pub async fn events_after(
     db: &Db,
     thread_id: i64,
     cursor: i64,
+    limit: usize,
 ) -> Result<Vec<ThreadEvent>, StoreError> {
     on_pool!(db, |pool| sqlx::query_as(
         "SELECT a.id, a.rotation_id, a.at_ms, a.from_phase, a.to_phase, a.reason, a.trigger, \
          r.api_user, r.application, r.environment \
          FROM audit a JOIN rotations r ON r.id = a.rotation_id \
-         WHERE r.thread_id = $1 AND a.id > $2 ORDER BY a.id",
+         WHERE r.thread_id = $1 AND a.id > $2 ORDER BY a.id LIMIT $3",
     )
     .bind(thread_id)
     .bind(cursor)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(pool)
     .await)
     .map_err(StoreError::Read)

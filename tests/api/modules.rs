@@ -264,3 +264,29 @@ fn the_engine_is_imported_by_no_provider_store_or_config_it_imports() {
         "imports that close a cycle with the engine: {found:?}"
     );
 }
+
+#[test]
+fn the_engine_names_no_provider() {
+    // Every provider brings its own words through the traits; the engine speaks only of
+    // issuers, placements and verifiers. Module docs (`//!`) may point elsewhere.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let lower = line.to_lowercase();
+            let named = ["signon", "synoptic", "gitlab", "gds-sso", "user.json"]
+                .iter()
+                .any(|word| lower.contains(word));
+            if named && !line.trim_start().starts_with("//!") {
+                found.push(format!("{}:{}: {line}", path.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the engine names a provider:\n{}",
+        found.join("\n")
+    );
+}

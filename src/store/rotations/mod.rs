@@ -120,21 +120,25 @@ pub struct Handled {
     pub note: Option<(String, String, String)>,
 }
 
-/// Many [`handle_alert`]s in one transaction: a flood of alerts joining rotations under way
-/// costs the journal's one writer one commit, not one each.
+/// Alerts [`handle_alerts`] writes in one transaction: enough that a flood of alerts joining
+/// rotations under way costs the journal's one writer a commit per batch, not one each; few
+/// enough that a webhook waiting for the writer behind one waits milliseconds.
+const HANDLED_PER_COMMIT: usize = 64;
+
+/// Many [`handle_alert`]s, [`HANDLED_PER_COMMIT`] to a transaction.
 pub async fn handle_alerts(db: &Db, alerts: &[Handled], now: Timestamp) -> Result<(), StoreError> {
-    if alerts.is_empty() {
-        return Ok(());
-    }
     let now_ms = now.as_millisecond();
-    let mut tx = db.write_tx().await?;
-    for a in alerts {
-        mark_handled(&mut tx, a.alert_id, a.rotation_id.as_deref(), now_ms).await?;
-        if let (Some(id), Some((phase, reason, trigger))) = (&a.rotation_id, &a.note) {
-            insert_audit(&mut tx, id, now_ms, Some(phase), phase, reason, trigger).await?;
+    for chunk in alerts.chunks(HANDLED_PER_COMMIT) {
+        let mut tx = db.write_tx().await?;
+        for a in chunk {
+            mark_handled(&mut tx, a.alert_id, a.rotation_id.as_deref(), now_ms).await?;
+            if let (Some(id), Some((phase, reason, trigger))) = (&a.rotation_id, &a.note) {
+                insert_audit(&mut tx, id, now_ms, Some(phase), phase, reason, trigger).await?;
+            }
         }
+        tx.commit().await.map_err(StoreError::Write)?;
     }
-    tx.commit().await.map_err(StoreError::Write)
+    Ok(())
 }
 
 /// Moves a rotation from `t.from` to `t.to`; `Ok(false)` if it had already moved on.

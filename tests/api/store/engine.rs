@@ -191,8 +191,10 @@ pub(super) async fn a_thread_cursor_never_goes_back(backend: Backend) {
     threads::posted(db, thread.id, "C1", "1700000000.000100", "digest")
         .await
         .unwrap();
-    let events = threads::events_after(db, thread.id, 0).await.unwrap();
+    let events = threads::events_after(db, thread.id, 0, 60).await.unwrap();
     assert_eq!(events.len(), 1);
+    let none = threads::events_after(db, thread.id, 0, 0).await.unwrap();
+    assert!(none.is_empty(), "at most the limit, on every backend");
     threads::told(db, thread.id, events[0].id).await.unwrap();
     threads::told(db, thread.id, 0).await.unwrap();
     let thread = threads::all(db).await.unwrap().remove(0);
