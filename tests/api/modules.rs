@@ -64,11 +64,14 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
             if module.last() == Some(&"mod") {
                 module.pop();
             }
-            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                for to in targets(&src, &module, line) {
-                    if to != from {
-                        edges.entry(from.clone()).or_default().insert(to);
-                    }
+            // One text without comment lines, so a `use a::{…}` group over several lines is seen.
+            let code: Vec<&str> = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect();
+            for to in targets(&src, &module, &code.join("\n")) {
+                if to != from {
+                    edges.entry(from.clone()).or_default().insert(to);
                 }
             }
         }
@@ -84,33 +87,86 @@ fn ident(text: &str) -> &str {
     &text[..end]
 }
 
-/// The nodes a line's `crate::…` and `super::…` paths name; `module` is the line's own.
-fn targets(src: &Path, module: &[&str], line: &str) -> Vec<String> {
+/// The nodes `text`'s `crate::…` and `super::…` paths name, groups (`super::{a, b::c}`, nested,
+/// over several lines) included; `module` is the text's own.
+fn targets(src: &Path, module: &[&str], text: &str) -> Vec<String> {
     let mut found = Vec::new();
     for prefix in ["crate::", "super::"] {
-        for (at, _) in line.match_indices(prefix) {
+        for (at, _) in text.match_indices(prefix) {
             // `super::` is relative to the parent of the file's module.
-            let mut path: Vec<&str> = if prefix == "crate::" {
+            let path: Vec<&str> = if prefix == "crate::" {
                 Vec::new()
             } else {
                 module[..module.len().saturating_sub(1)].to_vec()
             };
-            for name in line[at + prefix.len()..].split("::").map(ident) {
-                match name {
-                    "" => break,
-                    "super" => {
-                        path.pop();
-                    }
-                    name => path.push(name),
-                }
-                if path.len() >= 3 {
-                    break;
-                }
-            }
-            found.extend(resolve(src, &path));
+            follow(src, path, &text[at + prefix.len()..], &mut found);
         }
     }
     found
+}
+
+/// Extends `path` by the segments `rest` starts with, and records the node each path ends in.
+fn follow<'t>(src: &Path, mut path: Vec<&'t str>, rest: &'t str, found: &mut Vec<String>) {
+    let mut rest = rest.trim_start();
+    loop {
+        if let Some(group) = rest.strip_prefix('{') {
+            let Some(end) = closing(group) else { break };
+            for item in split_top(&group[..end]) {
+                follow(src, path.clone(), item, found);
+            }
+            return;
+        }
+        match ident(rest) {
+            "" => break,
+            "super" => {
+                path.pop();
+            }
+            "self" => {}
+            name => path.push(name),
+        }
+        let after = &rest[ident(rest).len()..];
+        match after.strip_prefix("::") {
+            Some(next) if path.len() < 3 => rest = next.trim_start(),
+            _ => break,
+        }
+    }
+    found.extend(resolve(src, &path));
+}
+
+/// Where the group opened just before `text` closes.
+fn closing(text: &str) -> Option<usize> {
+    let mut depth = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A group's items, split at its own commas (not those of nested groups).
+fn split_top(text: &str) -> Vec<&str> {
+    let (mut items, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&text[start..]);
+    items
+        .into_iter()
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .collect()
 }
 
 /// Whether `to` reaches `from` (so `from → to` closes a cycle), among `within`.
@@ -159,6 +215,11 @@ fn the_graph_is_read_from_the_source() {
     assert!(edges["engine/steps"].contains("engine/row"), "{edges:?}");
     assert!(edges["engine/distribute"].contains("adapters"), "{edges:?}");
     assert!(edges["config"].contains("engine"), "{edges:?}");
+    // Only through a group: `use super::{StoreError, thread_key};`.
+    assert!(
+        edges["store/rotations"].contains("store/thread_key"),
+        "{edges:?}"
+    );
 }
 
 #[test]
