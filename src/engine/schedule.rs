@@ -240,10 +240,15 @@ impl Engine {
                     .as_str(),
                 next_attempt_at: Some(now),
                 outcome: None,
+                // humantime writes "30days"; a person reads "30 days".
                 reason: format!(
                     "scheduled: every {}, due {}",
-                    humantime::format_duration(s.every),
-                    Timestamp::from_millisecond(due.as_millisecond()).unwrap_or(due)
+                    humantime::format_duration(s.every)
+                        .to_string()
+                        .replace("days", " days")
+                        .replace("day", " day")
+                        .replace("  ", " "),
+                    super::row::when(due)
                 ),
                 thread: Some(ThreadKey {
                     delivery_id: None,

@@ -249,8 +249,14 @@ impl Engine {
             (false, _, Some(t)) => format!("{}{}", token(&t.id, &t.last8), expiring(old_expiry)),
             _ => "none".to_owned(),
         };
+        // An atomic rotation turns the old token into the new one; the others mint beside it.
+        let made = if issuer.revokes_on_mint() && old_id.is_some() {
+            "rotated the old token into"
+        } else {
+            "minted"
+        };
         let mut reason = format!(
-            "{} minted token {} (…{last4}){}; old token {old_text}; it goes to {}",
+            "{} {made} token {} (…{last4}){}; old token {old_text}; it goes to {}",
             issuer.name(),
             minted.id,
             expiring(millis(minted.expires_at)),
