@@ -4,6 +4,8 @@
 //! phase the engine read (so two engines can never both act on one step), the audit row is
 //! written, and the outcome's Slack message is queued, together or not at all.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use sqlx::{Database, QueryBuilder};
 
@@ -125,16 +127,64 @@ pub struct Handled {
 /// enough that a webhook waiting for the writer behind one waits milliseconds.
 const HANDLED_PER_COMMIT: usize = 64;
 
-/// Many [`handle_alert`]s, [`HANDLED_PER_COMMIT`] to a transaction.
+/// Many [`handle_alert`]s, [`HANDLED_PER_COMMIT`] to a transaction, each a statement per
+/// rotation they join and one for their audit lines. A statement per alert held the journal's
+/// write lock for tens of milliseconds under an alert flood (each statement is a trip to sqlx's
+/// SQLite thread and back through a busy runtime), and every webhook waited behind it.
 pub async fn handle_alerts(db: &Db, alerts: &[Handled], now: Timestamp) -> Result<(), StoreError> {
     let now_ms = now.as_millisecond();
     for chunk in alerts.chunks(HANDLED_PER_COMMIT) {
-        let mut tx = db.write_tx().await?;
+        let mut by_rotation: BTreeMap<Option<&str>, Vec<i64>> = BTreeMap::new();
         for a in chunk {
-            mark_handled(&mut tx, a.alert_id, a.rotation_id.as_deref(), now_ms).await?;
-            if let (Some(id), Some((phase, reason, trigger))) = (&a.rotation_id, &a.note) {
-                insert_audit(&mut tx, id, now_ms, Some(phase), phase, reason, trigger).await?;
-            }
+            by_rotation
+                .entry(a.rotation_id.as_deref())
+                .or_default()
+                .push(a.alert_id);
+        }
+        let notes: Vec<(&str, &(String, String, String))> = chunk
+            .iter()
+            .filter_map(|a| Some((a.rotation_id.as_deref()?, a.note.as_ref()?)))
+            .collect();
+        let mut tx = db.write_tx().await?;
+        for (rotation_id, ids) in &by_rotation {
+            on_tx!(&mut tx, |conn, D| {
+                let mut query = QueryBuilder::<D>::new("UPDATE alerts SET handled_at_ms = ");
+                query.push_bind(now_ms);
+                query.push(", rotation_id = ").push_bind(*rotation_id);
+                query.push(" WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                query.push(")");
+                query
+                    .build()
+                    .execute(&mut *conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            })
+            .map_err(StoreError::Write)?;
+        }
+        if !notes.is_empty() {
+            on_tx!(&mut tx, |conn, D| {
+                let mut query = QueryBuilder::<D>::new(
+                    "INSERT INTO audit (rotation_id, at_ms, from_phase, to_phase, reason, trigger) ",
+                );
+                query.push_values(&notes, |mut row, (id, (phase, reason, trigger))| {
+                    row.push_bind(*id)
+                        .push_bind(now_ms)
+                        .push_bind(phase.as_str())
+                        .push_bind(phase.as_str())
+                        .push_bind(reason.as_str())
+                        .push_bind(trigger.as_str());
+                });
+                query
+                    .build()
+                    .execute(&mut *conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            })
+            .map_err(StoreError::Write)?;
         }
         tx.commit().await.map_err(StoreError::Write)?;
     }
