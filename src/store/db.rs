@@ -61,6 +61,10 @@ impl Fence {
 }
 
 const CURRENT_EPOCH: &str = "SELECT epoch FROM leadership WHERE id = 1";
+/// The same inside a write transaction, holding the row until it ends: a take-over (`UPDATE
+/// leadership`) then waits for every write that checked the old epoch, so none of them can
+/// commit after the next leader began (a plain read let one: `tests/api/fencing.rs`).
+const CURRENT_EPOCH_HELD: &str = "SELECT epoch FROM leadership WHERE id = 1 FOR SHARE";
 
 /// A write transaction on either database.
 pub enum WriteTx<'c> {
@@ -186,7 +190,7 @@ impl Db {
                     .await
                     .map_err(StoreError::Write)?;
                 if let Some(fence) = &self.fence {
-                    let current: i64 = sqlx::query_scalar(CURRENT_EPOCH)
+                    let current: i64 = sqlx::query_scalar(CURRENT_EPOCH_HELD)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(StoreError::Write)?;

@@ -10,6 +10,7 @@ mod concurrency;
 mod crash;
 mod failover;
 mod failures;
+mod fencing;
 mod gitlab;
 mod grafana;
 mod handover;
