@@ -10,13 +10,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, LogParams, PostParams};
+use kube::api::PostParams;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Cluster, UPSTREAM};
 use crate::adapters::AdapterError;
+
+mod log;
+mod template;
+use log::result_line;
+use log::{PodLog, pod_log};
+pub use template::JobTemplate;
 
 /// Labels on every Job token-rotator makes (and its pods), to find them and to see whose they are.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "token-rotator");
@@ -28,33 +33,6 @@ pub const OPERATION_LABEL: &str = "token-rotator.alphagov.co.uk/operation";
 pub const CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
 /// Where the scripts ConfigMap is mounted in the pod.
 pub const SCRIPTS_MOUNT: &str = "/token-rotator";
-
-/// How to run our scripts in Signon's pod (`[signon.job]`): the pod spec comes from Signon's
-/// sync CronJob; these are what token-rotator adds or overrides.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobTemplate {
-    /// The CronJob whose `jobTemplate` is Signon's pod as GOV.UK's chart renders it
-    /// (`charts/generic-govuk-app/templates/cron-task.yaml`): `[kubernetes] sync_cronjob`.
-    pub pod_template: String,
-    /// Overrides the template's image (pinned by digest); `None`: the image Signon runs now.
-    pub image: Option<String>,
-    /// Where Signon runs (its ServiceAccount and Secrets are there): GOV.UK's `apps`.
-    pub namespace: String,
-    /// Overrides the template's `serviceAccountName`.
-    pub service_account: Option<String>,
-    /// Holds `deploy/signon/*.rb`, mounted at `/token-rotator`.
-    pub scripts_config_map: String,
-    pub ttl_seconds_after_finished: i32,
-    pub active_deadline_seconds: i64,
-    /// Override the template's resources (its own are Signon's web container's).
-    pub cpu: Option<String>,
-    pub memory: Option<String>,
-    /// `[signon] initiator`: the email of the Signon superadmin the scripts act as. Signon's
-    /// `EventLog` refuses `ACCESS_TOKEN_GENERATED` and `ACCESS_TOKEN_REVOKED` without an
-    /// initiator (`app/models/event_log.rb`), and only a superadmin may make or revoke API
-    /// tokens (`app/policies/authorisation_policy.rb`).
-    pub initiator: String,
-}
 
 /// What a finished Job said.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,103 +59,6 @@ pub fn jobs_name(script: &str, rotation_key: &str, extra: &str) -> String {
         "token-rotator-{script}-{}",
         name_hash(&[rotation_key, script, extra])
     )
-}
-
-/// The container of a pod template that runs the app: the chart's `cron-task`, else the first.
-fn main_container(spec: &Value) -> Option<usize> {
-    let containers = spec["containers"].as_array()?;
-    containers
-        .iter()
-        .position(|c| c["name"] == "cron-task")
-        .or((!containers.is_empty()).then_some(0))
-}
-
-impl JobTemplate {
-    /// `rails runner /token-rotator/<script>.rb` in the pod of `cronjob`'s `jobTemplate`, with
-    /// `env` added, labelled for `rotation_id`. Everything Rails needs to boot (image, `env`,
-    /// `envFrom`, volumes such as the writable `/tmp`, securityContext, nodeSelector,
-    /// tolerations, ServiceAccount, resources) is the template's.
-    pub fn script_job(
-        &self,
-        cronjob: &Value,
-        name: &str,
-        script: &str,
-        rotation_id: &str,
-        env: &[(&str, String)],
-    ) -> Result<Value, String> {
-        let template = &cronjob["spec"]["jobTemplate"]["spec"]["template"];
-        let mut spec = template["spec"].clone();
-        let index = main_container(&spec).ok_or_else(|| {
-            format!(
-                "cronjob/{} has no container in its jobTemplate",
-                self.pod_template
-            )
-        })?;
-        let mut container = spec["containers"][index].take();
-        if let Some(image) = &self.image {
-            container["image"] = json!(image);
-        }
-        container["command"] = json!(["rails", "runner", format!("{SCRIPTS_MOUNT}/{script}.rb")]);
-        if let Some(object) = container.as_object_mut() {
-            object.remove("args");
-        }
-        // The template's own variables first, ours last (a later duplicate wins in a container).
-        let ours: BTreeSet<&str> = env.iter().map(|(k, _)| *k).collect();
-        let mut vars: Vec<Value> = container["env"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|v| !v["name"].as_str().is_some_and(|n| ours.contains(n)))
-            .collect();
-        vars.extend(env.iter().map(|(k, v)| json!({"name": k, "value": v})));
-        container["env"] = json!(vars);
-        if let Some(cpu) = &self.cpu {
-            container["resources"]["requests"]["cpu"] = json!(cpu);
-        }
-        if let Some(memory) = &self.memory {
-            container["resources"]["requests"]["memory"] = json!(memory);
-            container["resources"]["limits"]["memory"] = json!(memory);
-        }
-        push(
-            &mut container["volumeMounts"],
-            json!({"name": "token-rotator-scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": true}),
-        );
-        // One container: sidecars of the cron task have nothing to do for a script.
-        spec["containers"] = json!([container]);
-        push(
-            &mut spec["volumes"],
-            json!({"name": "token-rotator-scripts",
-                   "configMap": {"name": self.scripts_config_map}}),
-        );
-        spec["restartPolicy"] = json!("Never");
-        if let Some(account) = &self.service_account {
-            spec["serviceAccountName"] = json!(account);
-        }
-        let ours = labels(script, rotation_id);
-        let mut pod_labels = template["metadata"]["labels"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        pod_labels.extend(ours.as_object().cloned().unwrap_or_default());
-        Ok(json!({
-            "apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": name, "namespace": self.namespace, "labels": ours},
-            "spec": {
-                "backoffLimit": 0,
-                "ttlSecondsAfterFinished": self.ttl_seconds_after_finished,
-                "activeDeadlineSeconds": self.active_deadline_seconds,
-                "template": {"metadata": {"labels": pod_labels}, "spec": spec},
-            },
-        }))
-    }
-}
-
-fn push(list: &mut Value, item: Value) {
-    match list.as_array_mut() {
-        Some(items) => items.push(item),
-        None => *list = json!([item]),
-    }
 }
 
 pub(super) fn labels(operation: &str, rotation_id: &str) -> Value {
@@ -358,30 +239,6 @@ enum State {
     Gone,
 }
 
-/// What the Job's newest pod says: its log, or why there is none, and how its container ended.
-#[derive(Default)]
-struct PodLog {
-    text: String,
-    /// The pod's container state (`waiting: CreateContainerConfigError: secret … not found`,
-    /// `terminated: OOMKilled`), or that the pod is gone.
-    state: String,
-}
-
-impl PodLog {
-    fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.state.is_empty() {
-            parts.push(format!("pod: {}", self.state));
-        }
-        if !self.text.trim().is_empty() {
-            parts.push(format!("log ends: {}", tail(&self.text)));
-        } else {
-            parts.push("no log".to_owned());
-        }
-        parts.join("; ")
-    }
-}
-
 /// Makes the Job from the CronJob as the API server has it now.
 async fn create(
     cluster: &Cluster,
@@ -481,145 +338,4 @@ async fn ensure(
         reason,
         log: pod_log(cluster, run.namespace, &job).await?,
     })
-}
-
-/// The log of the Job's newest pod (by `creationTimestamp`; the Job controller's pods carry
-/// random suffixes, so their names say nothing of their order), from its named container.
-/// A pod gone (404) or a container that never started (400: "is waiting to start") has no
-/// log: that is said, not an error.
-async fn pod_log(cluster: &Cluster, namespace: &str, job: &Job) -> Result<PodLog, AdapterError> {
-    let name = job.metadata.name.clone().unwrap_or_default();
-    let Some(uid) = job.metadata.uid.as_deref() else {
-        return Ok(PodLog::default());
-    };
-    let container = job
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|s| s.containers.first())
-        .map(|c| c.name.clone());
-    let pods = cluster.api::<Pod>(namespace);
-    let listed = cluster
-        .timed(
-            &format!("list pods ({CONTROLLER_UID}={uid}, jobs/{name})"),
-            pods.list(&ListParams::default().labels(&format!("{CONTROLLER_UID}={uid}"))),
-        )
-        .await?;
-    let newest = listed
-        .items
-        .into_iter()
-        .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-    let Some(pod) = newest else {
-        return Ok(PodLog {
-            text: String::new(),
-            state: "gone (deleted with its Job's deadline, or by the node)".into(),
-        });
-    };
-    let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let state = container_state(&pod, container.as_deref());
-    let params = LogParams {
-        container,
-        tail_lines: Some(100),
-        ..LogParams::default()
-    };
-    let text = cluster
-        .timed_tolerating(
-            &format!("get pods/{pod_name}/log"),
-            &[400, 404],
-            pods.logs(&pod_name, &params),
-        )
-        .await?
-        .unwrap_or_default();
-    Ok(PodLog { text, state })
-}
-
-/// How the pod's container is, in words, when that says more than its log: waiting (with the
-/// kubelet's reason and message), terminated other than by exiting 0, or the pod's own reason.
-fn container_state(pod: &Pod, container: Option<&str>) -> String {
-    let Some(status) = pod.status.as_ref() else {
-        return String::new();
-    };
-    let statuses = status.container_statuses.clone().unwrap_or_default();
-    let mine = statuses
-        .iter()
-        .find(|s| Some(s.name.as_str()) == container)
-        .or(statuses.first());
-    let mut words = Vec::new();
-    if let Some(reason) = status.reason.as_deref() {
-        words.push(format!(
-            "{reason} {}",
-            status.message.as_deref().unwrap_or_default()
-        ));
-    }
-    if let Some(state) = mine.and_then(|s| s.state.as_ref()) {
-        if let Some(waiting) = &state.waiting {
-            words.push(format!(
-                "waiting: {} {}",
-                waiting.reason.as_deref().unwrap_or_default(),
-                waiting.message.as_deref().unwrap_or_default()
-            ));
-        }
-        if let Some(ended) = state.terminated.as_ref().filter(|t| t.exit_code != 0) {
-            words.push(format!(
-                "exited {} ({})",
-                ended.exit_code,
-                ended.reason.as_deref().unwrap_or_default()
-            ));
-        }
-    }
-    words.join("; ").trim().to_owned()
-}
-
-/// The last line of our result protocol in a log: a JSON object with `"token_rotator": 1`.
-pub fn result_line(log: &str) -> Option<Value> {
-    log.lines()
-        .rev()
-        .filter(|l| l.trim_start().starts_with('{'))
-        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-        .find(|v| v["token_rotator"] == json!(1))
-}
-
-/// The log's last lines, on one line, with anything shaped like a token taken out.
-pub fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().rev().take(5).collect();
-    let flat = lines.into_iter().rev().collect::<Vec<_>>().join(" | ");
-    let mut out = String::new();
-    for word in flat.split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    {
-        let core: String = word
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect();
-        // A Doorkeeper token is 43 URL-safe base64 characters: long, with both cases (names of
-        // Secrets and hex digests are lower case and stay readable).
-        let mixed = core.chars().any(|c| c.is_ascii_uppercase())
-            && core.chars().any(|c| c.is_ascii_lowercase());
-        if core.len() >= 32 && mixed {
-            out.push_str("[redacted]");
-            out.push_str(&word[core.len()..]);
-        } else {
-            out.push_str(word);
-        }
-    }
-    out.chars().take(600).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_result_is_the_last_line_of_ours_after_any_noise() {
-        let log = "I, booting\n{\"token_rotator\":1,\"ok\":false}\nnoise\n{\"token_rotator\":1,\"ok\":true,\"id\":\"7\"}\n";
-        assert_eq!(result_line(log).unwrap()["id"], "7");
-        assert_eq!(result_line("Rails booted\n"), None);
-    }
-
-    #[test]
-    fn a_log_tail_never_carries_something_shaped_like_a_token() {
-        let token = "Zq3v9xJk2LmN4pQr6StU8wXy0AbCdEfGhIjKlMnOpQ";
-        let tail = tail(&format!("boot\nerror: token {token} rejected\n"));
-        assert!(!tail.contains(token), "{tail}");
-        assert!(tail.contains("error: token [redacted] rejected"), "{tail}");
-    }
 }
