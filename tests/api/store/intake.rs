@@ -1,4 +1,5 @@
-//! The intake half of the journal: deliveries, dedupe, and what the gauges read back.
+//! The intake half of the journal: deliveries, dedupe, what the gauges read back, and the
+//! engine taking journaled alerts in.
 
 use jiff::Timestamp;
 use token_rotator::store::rotations;
@@ -122,5 +123,64 @@ async fn on_postgres_a_lost_connection_costs_one_delivery_not_the_writer() {
         "{refused} deliveries refused after one lost connection"
     );
     assert_eq!(journal.alerts().await.unwrap().len(), 4 - refused);
+    journal.close().await;
+}
+
+/// 70 alerts taken in at once (two transactions of at most 64): each leaves the pending list,
+/// and each that joins a rotation with a note adds exactly its audit line, in the alerts' order.
+pub(super) async fn alerts_taken_in_together_each_leave_the_queue_and_audit_in_order(
+    backend: Backend,
+) {
+    let journal = backend.open().await;
+    let db = journal.pool();
+    start(db, new_rotation("r1", "u", "planned"), 1_000).await;
+    start(db, new_rotation("r2", "v", "planned"), 1_000).await;
+    for n in 0..70 {
+        let body = body_for(&format!("f{n:03}"), "u");
+        journal
+            .record(super::delivery(&body), ms(2_000))
+            .await
+            .unwrap();
+    }
+    let pending = rotations::pending_alerts(db, 100).await.unwrap();
+    assert_eq!(pending.len(), 70);
+    let handled: Vec<rotations::Handled> = pending
+        .iter()
+        .enumerate()
+        .map(|(n, alert)| {
+            let (rotation_id, note) = match n % 3 {
+                0 => (Some("r1"), Some(format!("joined by alert {n}"))),
+                1 => (Some("r2"), None),
+                _ => (None, None),
+            };
+            rotations::Handled {
+                alert_id: alert.id,
+                rotation_id: rotation_id.map(str::to_owned),
+                note: note.map(|reason| ("planned".to_owned(), reason, "alert".to_owned())),
+            }
+        })
+        .collect();
+    rotations::handle_alerts(db, &handled, ms(3_000))
+        .await
+        .unwrap();
+
+    assert!(rotations::pending_alerts(db, 100).await.unwrap().is_empty());
+    let lines: Vec<(i64, String)> = rotations::audit(db, "r1")
+        .await
+        .unwrap()
+        .into_iter()
+        .skip(1) // the rotation's own first line
+        .map(|a| (a.at_ms, a.reason))
+        .collect();
+    let expected: Vec<(i64, String)> = (0..70)
+        .filter(|n| n % 3 == 0)
+        .map(|n| (3_000, format!("joined by alert {n}")))
+        .collect();
+    assert_eq!(lines, expected);
+    assert_eq!(
+        rotations::audit(db, "r2").await.unwrap().len(),
+        1,
+        "no note, no line"
+    );
     journal.close().await;
 }
