@@ -352,8 +352,9 @@ async fn the_engine_loop_in_the_service_picks_up_a_webhook_by_itself() {
 #[tokio::test]
 async fn one_pass_takes_in_a_flood_of_joining_alerts_in_order() {
     // One delivery: the alert, 29 more for the same target (new fingerprints: they join), and
-    // the first resolved. Ingest holds the joins to write them together; the resolved alert
-    // must still see the rotation they joined, and cancel it after they are written.
+    // the first resolved. Ingest holds the joins to write them together, told in one line; the
+    // resolved alert must still see the rotation they joined, and cancel it after they are
+    // written.
     let world = spawn_world().await;
     world.seed(USER, APP);
     let labels = [
@@ -388,11 +389,23 @@ async fn one_pass_takes_in_a_flood_of_joining_alerts_in_order() {
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0].phase, "cancelled");
     let audit = world.audit(&rows[0].id).await;
-    let joined = audit
+    let joined: Vec<_> = audit
         .iter()
         .filter(|a| a.reason.contains("joined this rotation"))
-        .count();
-    assert_eq!(joined, 29, "{audit:#?}");
+        .collect();
+    assert_eq!(joined.len(), 1, "one line for the pass's joins: {audit:#?}");
+    // Journaled fingerprints carry the alert's start after a colon.
+    let (reason, trigger) = (&joined[0].reason, &joined[0].trigger);
+    assert!(
+        reason.starts_with("alerts f001:")
+            && reason.contains(", f003:")
+            && reason.ends_with(" and 26 more joined this rotation; no second rotation"),
+        "{reason}"
+    );
+    assert!(
+        trigger.starts_with("alert:f001:") && trigger.ends_with(" (+28 more)"),
+        "{trigger}"
+    );
     let cancelled = audit
         .iter()
         .position(|a| a.to_phase == "cancelled")

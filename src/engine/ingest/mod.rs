@@ -1,16 +1,16 @@
 //! Taking journaled alerts in: each starts a rotation, joins the one under way, cancels one not
 //! yet begun (a resolved alert: someone rotated by hand), or records a decision needing none.
 
-use std::collections::HashMap;
+mod batch;
 
 use jiff::Timestamp;
 
 use super::{Engine, EngineError, Phase, message};
 use crate::policy::Mode;
-use crate::store::Db;
 use crate::store::outbox::{Notice, NoticeKind};
-use crate::store::rotations::{self, NewRotation, PendingAlert, RotationRow};
+use crate::store::rotations::{self, NewRotation, PendingAlert};
 use crate::store::threads::ThreadKey;
+use batch::{Batch, Joined};
 
 /// Alerts taken in per pass; the rest wait for the next pass.
 const BATCH: i64 = 500;
@@ -66,8 +66,7 @@ impl Engine {
                 .active(pool, &environment, &api_user, &application)
                 .await?;
             if let Some(active) = active {
-                let note = format!("alert {} joined this silence request", alert.fingerprint);
-                batch.join(alert, &active, note, &trigger);
+                batch.join(alert, &active, Joined::SilenceRequest, source);
                 return Ok(());
             }
             batch.flush(pool, now).await?;
@@ -123,11 +122,7 @@ impl Engine {
             .await?;
         match (active, firing) {
             (Some(active), true) => {
-                let note = format!(
-                    "alert {} joined this rotation; no second rotation",
-                    alert.fingerprint
-                );
-                batch.join(alert, &active, note, &trigger);
+                batch.join(alert, &active, Joined::Rotation, source);
             }
             (Some(active), false)
                 if active.phase == Phase::Planned.as_str()
@@ -147,9 +142,7 @@ impl Engine {
                 self.advance(&active, transition, Some(alert.id)).await?;
             }
             (Some(active), false) => {
-                let note =
-                    "the alert resolved during the rotation; carrying on (the new token is live)";
-                batch.join(alert, &active, note.to_owned(), &trigger);
+                batch.join(alert, &active, Joined::ResolvedDuring, source);
             }
             (None, false) => batch.nothing(alert),
             (None, true) => {
@@ -207,59 +200,6 @@ impl Engine {
                 }
             }
         }
-        Ok(())
-    }
-}
-
-/// One ingest pass's alerts that start nothing (they join a rotation under way, or need
-/// nothing), written together at the end or before any other write; and the targets' active
-/// rotations as read in this pass, forgotten whenever anything else is written.
-#[derive(Default)]
-struct Batch {
-    handled: Vec<rotations::Handled>,
-    active: HashMap<[String; 3], Option<RotationRow>>,
-}
-
-impl Batch {
-    async fn active(
-        &mut self,
-        db: &Db,
-        environment: &str,
-        api_user: &str,
-        application: &str,
-    ) -> Result<Option<RotationRow>, EngineError> {
-        let key = [environment, api_user, application].map(str::to_owned);
-        if let Some(known) = self.active.get(&key) {
-            return Ok(known.clone());
-        }
-        let found = rotations::active_rotation(db, environment, api_user, application).await?;
-        self.active.insert(key, found.clone());
-        Ok(found)
-    }
-
-    /// `alert` joins `active`, with `note` in its audit.
-    fn join(&mut self, alert: &PendingAlert, active: &RotationRow, note: String, trigger: &str) {
-        self.handled.push(rotations::Handled {
-            alert_id: alert.id,
-            rotation_id: Some(active.id.clone()),
-            note: Some((active.phase.clone(), note, trigger.to_owned())),
-        });
-    }
-
-    /// `alert` needs nothing (resolved, with nothing under way).
-    fn nothing(&mut self, alert: &PendingAlert) {
-        self.handled.push(rotations::Handled {
-            alert_id: alert.id,
-            rotation_id: None,
-            note: None,
-        });
-    }
-
-    /// Writes what is held, in one transaction, before anything else is written.
-    async fn flush(&mut self, db: &Db, now: Timestamp) -> Result<(), EngineError> {
-        rotations::handle_alerts(db, &self.handled, now).await?;
-        self.handled.clear();
-        self.active.clear();
         Ok(())
     }
 }
