@@ -251,6 +251,7 @@ impl Application {
             max_alerts: config.max_alerts_per_delivery,
             status_open: config.status_page_open,
             leadership: Arc::clone(&leadership),
+            identity: engine.as_ref().map(|e| e.identity_health()),
         });
         Ok(Self {
             listener,

@@ -234,6 +234,15 @@ pub enum MintedValue {
     Withheld { sha256: String, last8: String },
 }
 
+/// What [`Issuer::check_identity`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityReport {
+    /// What was checked, as a sentence for `/readyz` and the status page.
+    pub checked: String,
+    /// Accepted now, but it will stop working: a person should act before it does.
+    pub warning: Option<String>,
+}
+
 /// Makes, lists and revokes tokens. `key` is the rotation id: an issuer that runs Jobs names
 /// them after it, so a restarted service finds its Job instead of starting another.
 #[async_trait]
@@ -267,6 +276,13 @@ pub trait Issuer: Send + Sync {
         placed: &SecretString,
     ) -> Result<Option<TokenInfo>, AdapterError> {
         Ok(listing.by_last8(placed))
+    }
+    /// Checks, writing nothing, that the identity the issuer acts as may still mint and revoke,
+    /// so that a suspended or missing account is found before a rotation needs it (at start-up
+    /// and daily). `key` names the check (a Job's name). `Ok(None)`: nothing to check beyond
+    /// what every call proves.
+    async fn check_identity(&self, _key: &str) -> Result<Option<IdentityReport>, AdapterError> {
+        Ok(None)
     }
     async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError>;
     /// Idempotent by `idempotency_key` where the issuer can be (Signon's contract; Jobs named

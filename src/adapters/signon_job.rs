@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use super::kubernetes::{Cluster, JobOutcome, JobTemplate, REFUSED_BY, Run, job_exists, run_job};
 use super::{
-    AdapterError, Issuer, MintedToken, MintedValue, Permit, TokenInfo, TokenListing,
-    kubernetes::jobs_name,
+    AdapterError, IdentityReport, Issuer, MintedToken, MintedValue, Permit, TokenInfo,
+    TokenListing, kubernetes::jobs_name,
 };
 use crate::domain::Target;
 
@@ -147,6 +147,24 @@ impl Issuer for JobIssuer {
     /// The same Signon, reached through a Job in its image: it renews internal tokens nightly.
     fn self_renews(&self) -> bool {
         true
+    }
+
+    /// `check_initiator.rb`: the initiator exists, is not suspended, and is an API user (which
+    /// Signon's inactivity suspension never takes) or a superadmin (which it will, so warned).
+    async fn check_identity(&self, key: &str) -> Result<Option<IdentityReport>, AdapterError> {
+        let env = [("TR_INITIATOR", self.template.initiator.clone())];
+        let line = self.run("check_initiator", key, "", &env).await?;
+        let initiator = &line["initiator"];
+        let email = text(initiator, "email")?;
+        let kind = if initiator["api_user"] == Value::Bool(true) {
+            "an active API user"
+        } else {
+            "an active superadmin"
+        };
+        Ok(Some(IdentityReport {
+            checked: format!("Signon's initiator {email} is {kind}"),
+            warning: line["warning"].as_str().map(str::to_owned),
+        }))
     }
 
     async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError> {

@@ -20,6 +20,7 @@ pub mod approval;
 mod deliver;
 mod distribute;
 pub mod handover;
+pub mod identity;
 mod ingest;
 pub mod message;
 
@@ -74,6 +75,8 @@ pub struct Engine {
     /// Taking in alerts and starting due schedules: one pass at a time (two would both start a
     /// rotation for one alert, and the journal would refuse the second).
     intake: tokio::sync::Mutex<()>,
+    /// What the last checks of the issuers' identities found.
+    identity: Arc<identity::IdentityHealth>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +131,7 @@ impl Engine {
             settings,
             wake: Arc::new(Notify::new()),
             intake: tokio::sync::Mutex::new(()),
+            identity: Arc::default(),
         }
     }
 

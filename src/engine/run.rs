@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Engine, EngineError, PRUNE_EVERY, slots};
+use super::{Engine, EngineError, PRUNE_EVERY, identity, slots};
 use crate::store::rotations::{self, RotationRow};
 
 impl Engine {
@@ -16,6 +16,7 @@ impl Engine {
     pub async fn run(self: Arc<Self>, poll: Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut pruned_at: Option<std::time::Instant> = None;
+        let mut identities_checked_at: Option<std::time::Instant> = None;
         let mut steps = tokio::task::JoinSet::new();
         let (plans, mut planned) = tokio::sync::mpsc::unbounded_channel();
         loop {
@@ -34,6 +35,16 @@ impl Engine {
                 if let Err(e) = self.prune().await {
                     tracing::error!(error = %e, "pruning the journal failed; will try again");
                 }
+            }
+            // At start-up (of leading) and daily; a task of its own, since a check may be a Job.
+            if identities_checked_at.is_none_or(|at| at.elapsed() >= identity::CHECK_EVERY) {
+                identities_checked_at = Some(std::time::Instant::now());
+                let engine = Arc::clone(&self);
+                steps.spawn(async move {
+                    if let Err(e) = engine.check_identities().await {
+                        tracing::error!(error = %e, "checking the issuers' identities failed; will try again tomorrow");
+                    }
+                });
             }
             // Due now but not started: in flight, or waiting for a slot; a step's end wakes
             // the loop for those, so there is no need to spin.

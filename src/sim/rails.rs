@@ -47,6 +47,7 @@ pub fn runner(signon: Arc<SignonSim>, kubernetes: &Arc<KubernetesSim>) -> JobRun
             "list" => list(&signon, run),
             "mint" => mint(&signon, &kubernetes, run),
             "revoke" => revoke(&signon, run),
+            "check_initiator" => check_initiator(&signon, run),
             "sync" => return Ok(sync(&signon, &kubernetes, run)),
             other => Outcome::Error(format!("LoadError: no script {other:?}"), json!({})),
         };
@@ -147,6 +148,18 @@ fn mint(signon: &SignonSim, kubernetes: &KubernetesSim, run: &JobRun) -> Outcome
         }
         kubernetes.put(&run.namespace, &name, TOKEN_KEY, &token.value);
         line["secret"] = json!(name);
+    }
+    Outcome::Done(line)
+}
+
+/// `check_initiator.rb`: the initiator's checks alone; writes nothing.
+fn check_initiator(signon: &SignonSim, run: &JobRun) -> Outcome {
+    let initiator = check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
+    let mut line = json!({
+        "initiator": {"email": initiator.email, "api_user": initiator.api_user, "suspended": false},
+    });
+    if let Some(warning) = initiator.warning {
+        line["warning"] = json!(warning);
     }
     Outcome::Done(line)
 }

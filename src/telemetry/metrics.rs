@@ -51,6 +51,7 @@ pub struct Metrics {
     last_success: Gauge<f64, AtomicU64>,
     slack_errors: Family<ErrorLabel, Counter>,
     slack_refused: Gauge,
+    identities_refused: Gauge,
     next_rotation: Family<ScheduleLabel, Gauge<f64, AtomicU64>>,
     leader: Gauge,
     leader_epoch: Gauge,
@@ -111,6 +112,12 @@ impl Metrics {
             next_rotation.clone(),
         );
         let slack_refused = Gauge::default();
+        let identities_refused = Gauge::default();
+        registry.register(
+            "token_rotator_issuer_identity_problems",
+            "Issuers whose identity check (the account token-rotator acts as, checked at start-up and daily) was refused or warned (see /readyz)",
+            identities_refused.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "token_rotator_leader",
@@ -268,6 +275,7 @@ impl Metrics {
             last_success,
             slack_errors,
             slack_refused,
+            identities_refused,
             next_rotation,
             leader,
             leader_epoch,
@@ -319,6 +327,10 @@ impl Metrics {
 
     pub fn slack_refused(&self, refused: bool) {
         self.slack_refused.set(i64::from(refused));
+    }
+
+    pub fn identities_refused(&self, problems: usize) {
+        self.identities_refused.set(problems as i64);
     }
 
     pub fn leadership(&self, leading: bool, epoch: i64) {

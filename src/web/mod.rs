@@ -55,6 +55,8 @@ pub struct AppState {
     pub status_open: bool,
     /// Whether this replica leads, for `/readyz`.
     pub leadership: Arc<crate::leader::Leadership>,
+    /// What the last checks of the issuers' identities found; `None` without the engine.
+    pub identity: Option<Arc<crate::engine::identity::IdentityHealth>>,
 }
 
 /// The service's routes; `/metrics` too unless it has a listener of its own; Slack's
@@ -85,9 +87,15 @@ pub fn router(state: Arc<AppState>, with_metrics: bool, with_public: bool) -> Ro
 
 /// The public edge (`public_listen`): only what must be reached from outside the cluster.
 /// Slack's interactions (signed by Slack) and handover links (the link is the credential);
-/// never the webhook, the status page, `/readyz` or `/metrics`.
+/// never the webhook, the status page or `/metrics`. Its `/readyz` is the load balancer's health
+/// check: the status code alone, no details (anyone can reach it).
 pub fn public_router(state: Arc<AppState>) -> Router {
-    layered(public_routes().route("/healthz", get(healthz))).with_state(state)
+    layered(
+        public_routes()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(public_readyz)),
+    )
+    .with_state(state)
 }
 
 fn public_routes() -> Router<Arc<AppState>> {
@@ -184,6 +192,16 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             if !problems.is_empty() {
                 body["slack"] = serde_json::json!({"problems": problems});
             }
+            // Nor does an identity an issuer refuses: alerts are still taken in and journaled,
+            // and the rotations they start say why they cannot go on.
+            let identity = state
+                .identity
+                .as_ref()
+                .map(|h| h.problems())
+                .unwrap_or_default();
+            if !identity.is_empty() {
+                body["issuer_identity"] = serde_json::json!({"problems": identity});
+            }
             (StatusCode::OK, Json(body))
         }
         Err(e) => {
@@ -193,6 +211,17 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(serde_json::json!({"status": "unavailable", "detail": "journal unreachable"})),
             )
+        }
+    }
+}
+
+/// `/readyz` on the public listener: ready when the journal answers, in the status code alone.
+async fn public_readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    match state.journal.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: journal unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable\n")
         }
     }
 }

@@ -238,3 +238,74 @@ async fn signons_sync_skips_suspended_users_and_writes_as_signon() {
         .unwrap();
     assert_eq!(secret["metadata"]["managedFields"][0]["manager"], "signon");
 }
+
+/// The account the scripts act as is checked (a Job that writes nothing) before a rotation needs
+/// it: a suspended one shows on `/readyz`, the status page, the gauge and in Slack once, and no
+/// token is touched.
+#[tokio::test]
+async fn a_suspended_initiator_is_found_by_the_identity_check_before_a_rotation_needs_it() {
+    use token_rotator::sim::signon::INITIATOR;
+    let (world, old) = job_world().await;
+    let readyz = || async { world.app.get_text("/readyz").await.1 };
+    // One check per environment served, each a Job in its own cluster.
+    assert_eq!(world.engine.check_identities().await.unwrap(), 2);
+    for environment in ["integration", "production"] {
+        assert_eq!(
+            world.env(environment).kubernetes.jobs_of("check_initiator"),
+            1
+        );
+    }
+    let ready = readyz().await;
+    assert!(!ready.contains("issuer_identity"), "accepted: {ready}");
+    world.run_to_the_end().await;
+    assert!(
+        world.slack_texts().is_empty(),
+        "an accepted check says nothing"
+    );
+
+    world.env("production").signon.suspend(INITIATOR, true);
+    world.clock.advance(Duration::from_secs(60));
+    world.engine.check_identities().await.unwrap();
+    let ready = readyz().await;
+    assert!(
+        ready.contains("environment production: Signon did not accept")
+            && ready.contains("initiator_suspended")
+            && !ready.contains("environment integration"),
+        "{ready}"
+    );
+    let page = world
+        .app
+        .client
+        .get(world.app.url("/"))
+        .bearer_auth(crate::helpers::TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("The account token-rotator acts as needs attention")
+            && page.contains("initiator_suspended"),
+        "the status page says so"
+    );
+    let (_, metrics) = world.app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("token_rotator_issuer_identity_problems 1"),
+        "{metrics}"
+    );
+    // Checked again the next day, still suspended: Slack was told once.
+    world.clock.advance(Duration::from_secs(24 * 3600));
+    world.engine.check_identities().await.unwrap();
+    world.run_to_the_end().await;
+    let texts = world.slack_texts();
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert!(
+        texts[0].contains("cannot act for environment production")
+            && texts[0].contains("initiator_suspended"),
+        "{texts:#?}"
+    );
+    assert_eq!(world.signon.minted().len(), 0);
+    assert_eq!(world.signon.revoked().len(), 0);
+    assert!(world.signon.is_live(&old));
+}

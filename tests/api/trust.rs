@@ -295,13 +295,22 @@ async fn the_public_edge_serves_only_slack_and_handovers() {
             .await
             .contains("not_configured")
     );
-    for path in ["/", "/v1/rotations", "/readyz", "/metrics"] {
+    for path in ["/", "/v1/rotations", "/metrics"] {
         assert_eq!(
             status_of(get(public, path, TOKEN).await.unwrap()),
             404,
             "{path}"
         );
     }
+    // The load balancer's health check: the status code, and nothing the main /readyz tells.
+    let ready = get(public, "/readyz", "").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(body(ready).await, "ready\n");
+    let (_, inside) = app.get_text("/readyz").await;
+    assert!(
+        inside.contains("\"role\""),
+        "the main /readyz has details: {inside}"
+    );
     let webhook = client
         .post(format!("http://{public}/v1/alertmanager"))
         .bearer_auth(TOKEN)

@@ -347,7 +347,7 @@ fn demo_job_template() -> JobTemplate {
         active_deadline_seconds: 300,
         cpu: None,
         memory: None,
-        initiator: crate::sim::signon::SUPERADMIN.to_owned(),
+        initiator: crate::sim::signon::INITIATOR.to_owned(),
     }
 }
 

@@ -22,15 +22,16 @@ mod tests;
 mod world;
 
 use http::{list, mint, revoke, user_json};
-pub use world::{Refusal, SimToken};
+pub use world::{Initiator, Refusal, SimToken};
 use world::{SimApp, SimUser, World, display_name};
 
 use super::{Faults, Running};
 use crate::clock::Clock;
 
-/// The Signon superadmin the simulated Jobs act as (`[signon] initiator`); seeded in every
-/// simulated Signon, as an operator creates one for token-rotator.
-pub const SUPERADMIN: &str = "token-rotator@digital.cabinet-office.gov.uk";
+/// The API user the simulated Jobs act as (`[signon] initiator`); seeded in every simulated
+/// Signon, as an operator creates one for token-rotator (an API user: Signon never suspends it
+/// for inactivity).
+pub const INITIATOR: &str = "token-rotator@digital.cabinet-office.gov.uk";
 
 pub struct SignonSim {
     pub faults: Faults,
@@ -50,7 +51,9 @@ impl SignonSim {
             clock,
             world: Mutex::new(World::default()),
         });
-        sim.add_person(SUPERADMIN, "token-rotator", true);
+        sim.world()
+            .users
+            .insert(INITIATOR.to_owned(), user("token-rotator", true, false));
         sim
     }
 
@@ -182,7 +185,7 @@ impl SignonSim {
     }
 
     /// `TR_INITIATOR` as the scripts check it, before anything is written.
-    pub fn check_initiator(&self, email: Option<&str>) -> Result<(), Refusal> {
+    pub fn check_initiator(&self, email: Option<&str>) -> Result<Initiator, Refusal> {
         self.world().initiator(email)
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::{SUPERADMIN, SignonSim};
+use super::{INITIATOR, SignonSim};
 use crate::clock::{Clock, ManualClock};
 
 const USER: &str = "short-url-manager@alphagov.co.uk";
@@ -27,9 +27,11 @@ fn refusal<T: std::fmt::Debug>(result: Result<T, super::Refusal>) -> &'static st
 }
 
 #[test]
-fn only_a_known_unsuspended_superadmin_may_act() {
-    // app/models/event_log.rb (initiator required for events 29 and 30),
-    // app/policies/authorisation_policy.rb (superadmin only), lib/devise/models/suspendable.rb.
+fn the_initiator_is_an_unsuspended_api_user_or_a_superadmin_with_a_warning() {
+    // app/models/event_log.rb (initiator required for events 29 and 30, any user),
+    // lib/inactive_users_suspender.rb and app/models/user.rb (web users only, 45 days),
+    // app/policies/authorisation_policy.rb (a person must be a superadmin),
+    // lib/devise/models/suspendable.rb.
     let (signon, _) = signon();
     assert_eq!(refusal(signon.check_initiator(None)), "initiator_missing");
     assert_eq!(
@@ -45,9 +47,23 @@ fn only_a_known_unsuspended_superadmin_may_act() {
         refusal(signon.check_initiator(Some("editor@example.gov.uk"))),
         "initiator_not_superadmin"
     );
-    signon.suspend(SUPERADMIN, false);
+    let seeded = signon.check_initiator(Some(INITIATOR)).expect("accepted");
+    assert!(seeded.api_user && seeded.warning.is_none(), "{seeded:?}");
+    signon.add_person("admin@example.gov.uk", "Admin", true);
+    let person = signon
+        .check_initiator(Some("admin@example.gov.uk"))
+        .expect("accepted");
+    assert!(!person.api_user);
+    assert!(
+        person
+            .warning
+            .as_deref()
+            .is_some_and(|w| w.contains("45 days")),
+        "{person:?}"
+    );
+    signon.suspend(INITIATOR, false);
     assert_eq!(
-        refusal(signon.check_initiator(Some(SUPERADMIN))),
+        refusal(signon.check_initiator(Some(INITIATOR))),
         "initiator_suspended"
     );
 }

@@ -34,6 +34,15 @@ impl SimToken {
     }
 }
 
+/// The user the scripts act as, as `check_initiator.rb` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initiator {
+    pub email: String,
+    pub api_user: bool,
+    /// Accepted, but it will stop working (a person's account).
+    pub warning: Option<String>,
+}
+
 /// A `users` row: API users and people alike (`app/models/user.rb`; `ApiUser` is the same table
 /// with `api_user: true`, `app/models/api_user.rb`).
 #[derive(Debug, Clone)]
@@ -170,10 +179,14 @@ impl World {
         Ok(app)
     }
 
-    /// The user a script acts as. `ACCESS_TOKEN_GENERATED` and `ACCESS_TOKEN_REVOKED` require an
-    /// initiator (`app/models/event_log.rb`), and only a superadmin may make or revoke an API
-    /// user's tokens (`app/policies/authorisation_policy.rb`).
-    pub(super) fn initiator(&self, email: Option<&str>) -> Result<(), Refusal> {
+    /// The user a script acts as, as `deploy/signon/common.rb` checks it. Signon records an
+    /// initiator with `ACCESS_TOKEN_GENERATED` and `ACCESS_TOKEN_REVOKED`
+    /// (`app/models/event_log.rb`), any user. An API user is the one Signon will not suspend:
+    /// `InactiveUsersSuspender` (`lib/inactive_users_suspender.rb`) takes only
+    /// `last_signed_in_before`, which is `web_users` (`app/models/user.rb`, 45 days,
+    /// `SUSPENSION_THRESHOLD_PERIOD`). A person's account must be a superadmin
+    /// (`app/policies/authorisation_policy.rb`) and is accepted with a warning.
+    pub(super) fn initiator(&self, email: Option<&str>) -> Result<Initiator, Refusal> {
         let Some(email) = email.filter(|e| !e.trim().is_empty()) else {
             return Err(Refusal::new(
                 "initiator_missing",
@@ -189,13 +202,24 @@ impl World {
                 "initiator_suspended",
                 format!("initiator {email} is suspended in Signon"),
             )),
+            Some(u) if u.api_user => Ok(Initiator {
+                email: email.to_owned(),
+                api_user: true,
+                warning: None,
+            }),
             Some(u) if !u.superadmin => Err(Refusal::new(
                 "initiator_not_superadmin",
                 format!(
-                    "initiator {email} is not a superadmin; only superadmins manage API tokens"
+                    "initiator {email} is a person's account and not a superadmin; act as an API user made for token-rotator"
                 ),
             )),
-            Some(_) => Ok(()),
+            Some(_) => Ok(Initiator {
+                email: email.to_owned(),
+                api_user: false,
+                warning: Some(format!(
+                    "initiator {email} is a person's account: Signon suspends it after 45 days without a sign-in, and then refuses every mint and revoke; act as an API user made for token-rotator"
+                )),
+            }),
         }
     }
 

@@ -92,9 +92,21 @@ pub(super) async fn index(
         .map(|r| r.rotation.environment.as_str())
         .collect();
     let expiring = overview::expiring(&rows);
+    let identity = state
+        .identity
+        .as_ref()
+        .map(|h| h.problems())
+        .unwrap_or_default();
     let body = html! {
         header { h1 { "token-rotator" } }
         main {
+            @if !identity.is_empty() {
+                // Checked at start-up and daily: found here before a rotation needs it.
+                section.identity role="alert" aria-labelledby="identity-heading" {
+                    h2 #identity-heading { "The account token-rotator acts as needs attention" }
+                    ul { @for problem in &identity { li { (problem) } } }
+                }
+            }
             (overview::band(&rows, now_ms))
             div.panels {
                 (overview::next_to_expire(&expiring, now_ms))

@@ -32,7 +32,7 @@ overflow-wrap:anywhere}th{background:#f3f2f1}td.trunc{display:table-cell;max-wid
 td.c-failing,td.c-needs_person{color:#d4351c;font-weight:bold}td.c-done{color:#00703c}\
 code{font-size:.85rem;overflow-wrap:anywhere}dl.facts{display:grid;grid-template-columns:\
 max-content 1fr;gap:.2rem 1rem}dt{font-weight:bold}dd{margin:0;overflow-wrap:anywhere}\
-p.state{border-left:6px solid #505a5f;padding:.3rem .6rem}pre.plan{white-space:pre-wrap;\
+p.state{border-left:6px solid #505a5f;padding:.3rem .6rem}section.identity{border-left:6px solid #d4351c;padding:.3rem .8rem;margin-bottom:1rem}pre.plan{white-space:pre-wrap;\
 overflow-wrap:anywhere;background:#f3f2f1;padding:.5rem}ol.story{list-style:none;\
 padding-left:1rem;border-left:3px solid #b1b4b6}ol.story li{margin:0 0 .8rem;position:relative}\
 ol.story li:before{content:'';position:absolute;left:-1.45rem;top:.35rem;width:.7rem;\

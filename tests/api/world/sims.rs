@@ -116,7 +116,7 @@ impl Default for WorldOptions {
             schedules: Vec::new(),
             synoptic: None,
             slack_join: false,
-            initiator: token_rotator::sim::signon::SUPERADMIN.to_owned(),
+            initiator: token_rotator::sim::signon::INITIATOR.to_owned(),
             max_jobs: token_rotator::adapters::kubernetes::DEFAULT_MAX_JOBS,
             timeout: Duration::from_secs(1),
         }
@@ -142,7 +142,7 @@ pub fn job_template() -> JobTemplate {
         active_deadline_seconds: 300,
         cpu: None,
         memory: None,
-        initiator: token_rotator::sim::signon::SUPERADMIN.to_owned(),
+        initiator: token_rotator::sim::signon::INITIATOR.to_owned(),
     }
 }
 

@@ -54,9 +54,11 @@ pub fn name_hash(parts: &[&str]) -> String {
 }
 
 /// `token-rotator-<script>-<hash of rotation and token>`: the same for a retried step.
+/// A Job's name is a DNS label: `check_initiator` is named `check-initiator`.
 pub fn jobs_name(script: &str, rotation_key: &str, extra: &str) -> String {
     format!(
-        "token-rotator-{script}-{}",
+        "token-rotator-{}-{}",
+        script.replace('_', "-"),
         name_hash(&[rotation_key, script, extra])
     )
 }

@@ -178,6 +178,7 @@ impl KubernetesSim {
                 ("list.rb", ""),
                 ("mint.rb", ""),
                 ("revoke.rb", ""),
+                ("check_initiator.rb", ""),
             ],
         );
     }
