@@ -117,7 +117,7 @@ module TokenRotator
   #   class_name: "User"` (:69), and record_event passes it through untouched (:101); nothing
   #   there asks for a role or a web account. So an API user may be the initiator.
   # - app/policies/authorisation_policy.rb:2-7: only a superadmin may create or revoke an API
-  #   user's tokens in the UI. That gates a person's session (current_user,
+  #   user's tokens in the UI. That gates the person signed in to the UI (current_user,
   #   app/controllers/authorisations_controller.rb:17,29); these scripts run with the app's own
   #   database access instead, which the Job's admission policy and RBAC gate. It is kept for a web
   #   user, who could do the same by hand only as a superadmin.
