@@ -9,7 +9,8 @@
 # Every rule is checked before anything is written. A broken rule is a refusal:
 #   {"token_rotator":1,"ok":false,"refused":"<code>","error":"<what to do>"}
 # and retrying cannot help. Anything else that goes wrong is {"ok":false,"error":"Class: message"}
-# without "refused", which token-rotator may retry. Both exit 1.
+# without "refused", which token-rotator may retry. Both exit 1. Any result may also carry
+# "warning": something to act on although the run went ahead (a person's account as initiator).
 #
 # The rules are Signon's own, each named by the file in alphagov/signon it comes from;
 # tests/signon/ runs these scripts against a Signon-shaped app that models them.
@@ -49,6 +50,7 @@ module TokenRotator
     line =
       begin
         ok = result[:ok] == true
+        result = result.merge(warning: @warnings.join("; ")) if @warnings&.any? && !result.key?(:warning)
         JSON.generate({ token_rotator: 1 }.merge(result))
       rescue StandardError => e
         ok = false
@@ -71,6 +73,12 @@ module TokenRotator
 
   def refuse(code, message)
     raise Refusal.new(code, message)
+  end
+
+  # Something the operator should act on although the run went ahead: the result line's
+  # "warning" (whether the run succeeded or not), several joined with "; ".
+  def add_warning(message)
+    (@warnings ||= []) << message
   end
 
   # A required input: missing or blank is bad input.
@@ -101,25 +109,94 @@ module TokenRotator
     value.to_i
   end
 
-  # The Signon user token-rotator acts as, recorded as the initiator of the token events.
-  # app/models/event_log.rb: ACCESS_TOKEN_GENERATED and ACCESS_TOKEN_REVOKED require an
-  # initiator (`record_event` is `create!`, so without one it raises after the token was saved).
-  # app/policies/authorisation_policy.rb: only a superadmin may create or revoke an API user's
-  # tokens. lib/devise/models/suspendable.rb: a suspended user can do nothing.
+  # The Signon user token-rotator acts as, recorded as the initiator of the token events
+  # (alphagov/signon at f501a92):
+  # - app/models/event_log.rb:34-35: ACCESS_TOKEN_GENERATED and ACCESS_TOKEN_REVOKED require an
+  #   initiator (validated at :66), and `record_event` (:94-104) is `create!`, so without one it
+  #   raises after the token was saved. The initiator is any User: `belongs_to :initiator,
+  #   class_name: "User"` (:69), and record_event passes it through untouched (:101); nothing
+  #   there asks for a role or a web account. So an API user may be the initiator.
+  # - app/policies/authorisation_policy.rb:2-7: only a superadmin may create or revoke an API
+  #   user's tokens in the UI. That gates the person signed in to the UI (current_user,
+  #   app/controllers/authorisations_controller.rb:17,29); these scripts run with the app's own
+  #   database access instead, which the Job's admission policy and RBAC gate. It is kept for a web
+  #   user, who could do the same by hand only as a superadmin.
+  # - Why an API user is recommended: Signon suspends every web user who has not signed in for
+  #   User::SUSPENSION_THRESHOLD_PERIOD, 45 days (app/models/user.rb:8), daily
+  #   (lib/tasks/users.rake:18-22; alphagov/govuk-helm-charts
+  #   charts/app-config/values-production.yaml:3252-3253, 04:27), through
+  #   User.last_signed_in_before (lib/inactive_users_suspender.rb:3), which is
+  #   `web_users.not_suspended` (app/models/user.rb:102) and `web_users` is
+  #   `where(api_user: false)` (:78): API users are never in it. A dedicated API user, which
+  #   never signs in, stays active; a superadmin kept only for token-rotator would be suspended
+  #   45 days after its last sign-in, and then every rotation is refused here.
+  # - lib/devise/models/suspendable.rb:51-53: a suspended user can do nothing, so it is refused.
   def initiator
     email = optional("TR_INITIATOR")
     unless email
-      refuse("initiator_missing", "TR_INITIATOR is not set: give the email of the Signon superadmin token-rotator acts as; " \
-                                  "Signon records who made or revoked a token")
+      refuse("initiator_missing", "TR_INITIATOR is not set: give the email of the Signon user token-rotator acts as (a " \
+                                  "dedicated API user); Signon records who made or revoked a token")
     end
     user = User.unscoped.find_by(email: email)
     refuse("initiator_unknown", "TR_INITIATOR #{email}: Signon has no user with this email") unless user
-    refuse("initiator_suspended", "TR_INITIATOR #{email} is suspended in Signon; act as an active superadmin") if user.suspended?
-    unless user.superadmin?
-      refuse("initiator_not_superadmin", "TR_INITIATOR #{email} is not a superadmin in Signon; only superadmins may create or " \
-                                         "revoke API users' tokens (AuthorisationPolicy)")
+    if user.suspended?
+      refuse("initiator_suspended", "TR_INITIATOR #{email} is suspended in Signon; unsuspend it, or act as a dedicated API " \
+                                    "user (Signon suspends web users after #{suspension_days} days without a sign-in)")
     end
+    return user if api_user?(user)
+
+    unless user.superadmin?
+      refuse("initiator_not_superadmin", "TR_INITIATOR #{email} is a person's Signon account that is not a superadmin; act as " \
+                                         "a dedicated API user, or a superadmin (AuthorisationPolicy)")
+    end
+    add_warning(web_initiator_warning(user))
     user
+  end
+
+  # app/models/user.rb:78: a web user is `api_user: false` (db/schema.rb:160, NOT NULL).
+  def api_user?(user)
+    user.api_user == true
+  end
+
+  # app/models/user.rb:8, read from Signon where it is defined.
+  def suspension_days
+    period = User.const_defined?(:SUSPENSION_THRESHOLD_PERIOD) ? User::SUSPENSION_THRESHOLD_PERIOD : 45.days
+    (period / 1.day).to_i
+  end
+
+  # Devise's current_sign_in_at (db/schema.rb:165) is the latest sign-in, the column the
+  # suspension compares (Devise's last_sign_in_at is the one before it). nil when the model has
+  # no such column or the user never signed in.
+  def last_sign_in(user)
+    user.has_attribute?(:current_sign_in_at) ? user.current_sign_in_at&.utc : nil
+  end
+
+  # A superadmin web user works until Signon suspends it: say when. The suspension compares
+  # dates: `date(current_sign_in_at) < date(?)` with 45 days ago (app/models/user.rb:102), so the
+  # first daily run on or after the sign-in's date + 46 days suspends it.
+  def web_initiator_warning(user)
+    days = suspension_days
+    last = last_sign_in(user)
+    when_text = if last
+                  "it last signed in at #{last.iso8601}, so the first daily suspension run on or after " \
+                    "#{(last.to_date + days + 1).iso8601} suspends it unless it signs in before then"
+                else
+                  "it has never signed in, so it is suspended #{days} days after its first sign-in"
+                end
+    "TR_INITIATOR #{user.email} is a person's Signon account (a superadmin): Signon suspends web users who have not signed " \
+      "in for #{days} days, and a suspended initiator is refused, which stops every " \
+      "rotation; #{when_text}. Make a dedicated API user token-rotator's initiator instead; API users are never suspended " \
+      "for inactivity"
+  end
+
+  # The initiator as check_initiator.rb reports it.
+  def describe_initiator(user)
+    {
+      email: user.email,
+      api_user: api_user?(user),
+      suspended: user.suspended?,
+      last_sign_in_at: last_sign_in(user)&.iso8601,
+    }
   end
 
   # app/models/api_user.rb: ApiUser's default scope finds API users only, so a person's account

@@ -5,12 +5,13 @@
 # the signin permission, and the ACCESS_TOKEN_GENERATED event naming who did it. Here the three
 # are one transaction, so a failure in any leaves none behind.
 #   rails runner /token-rotator/mint.rb
-# In:  TR_INITIATOR (email of the Signon superadmin token-rotator acts as), TR_API_USER (email),
-#      TR_APPLICATION, TR_EXPIRES_IN (seconds), TR_IDEMPOTENCY_KEY (the rotation id),
-#      TR_WRITE_SECRET ("true": apply Secret signon-token-<user>-<app> now with Signon's own
-#      Kubernetes client, as its sync task would; else leave it to the sync CronJob)
+# In:  TR_INITIATOR (email of the Signon user token-rotator acts as: a dedicated API user, or a
+#      superadmin, see TokenRotator.initiator), TR_API_USER (email), TR_APPLICATION,
+#      TR_EXPIRES_IN (seconds), TR_IDEMPOTENCY_KEY (the rotation id), TR_WRITE_SECRET ("true":
+#      apply Secret signon-token-<user>-<app> now with Signon's own Kubernetes client, as its
+#      sync task would; else leave it to the sync CronJob)
 # Out: {"token_rotator":1,"ok":true,"id","expires_at","last8","sha256","secret":name-or-null,
-#       "replayed":bool}
+#       "replayed":bool} (and "warning" when the initiator is a person's account)
 #
 # One token per rotation: the event records "by token-rotator, rotation <key>, token <id>", so a
 # rerun with the same TR_IDEMPOTENCY_KEY finds the token it made, mints nothing and answers that

@@ -5,10 +5,12 @@
 # `revoke` and the ACCESS_TOKEN_REVOKED event naming who did it, in one transaction. Revoking a
 # revoked token succeeds and records nothing.
 #   rails runner /token-rotator/revoke.rb
-# In:  TR_INITIATOR (email of the Signon superadmin token-rotator acts as), TR_API_USER (email;
-#      the token must be theirs), TR_TOKEN_ID, TR_APPLICATION (the token must be for it; if
-#      unset, any of the user's tokens), optional TR_IDEMPOTENCY_KEY (the rotation id, recorded)
-# Out: {"token_rotator":1,"ok":true,"id","revoked":true,"already_revoked":bool}
+# In:  TR_INITIATOR (email of the Signon user token-rotator acts as: a dedicated API user, or a
+#      superadmin, see TokenRotator.initiator), TR_API_USER (email; the token must be theirs),
+#      TR_TOKEN_ID, TR_APPLICATION (the token must be for it; if unset, any of the user's
+#      tokens), optional TR_IDEMPOTENCY_KEY (the rotation id, recorded)
+# Out: {"token_rotator":1,"ok":true,"id","revoked":true,"already_revoked":bool} (and "warning"
+#      when the initiator is a person's account)
 
 require_relative "common"
 

@@ -1,6 +1,6 @@
 //! The identities the issuers act as, checked before a rotation needs them: at start-up and
-//! once a day. An account that was suspended or removed (Signon suspends people's accounts after
-//! 45 days without a sign-in) would otherwise be found by the next rotation, days before a token
+//! once a day. An account that was suspended or removed (an issuer may suspend an account nobody
+//! signed in with for weeks) would otherwise be found by the next rotation, days before a token
 //! expires and perhaps at night. What the last check found is on `/readyz`, the status page and
 //! a gauge; a change (refused, warned, accepted again) is posted to Slack once.
 

@@ -80,7 +80,10 @@ class SignonScriptsTest < Minitest::Test
     email_alert_api = make_app("Email Alert API")
     make_app("Old Publisher").update!(retired: true)
 
-    User.create!(email: "admin@digital.cabinet-office.gov.uk", name: "Admin", role: "superadmin")
+    # The initiator token-rotator should act as: a dedicated API user, no superadmin, never signed in.
+    api_user("token-rotator@alphagov.co.uk", "Token Rotator")
+    User.create!(email: "admin@digital.cabinet-office.gov.uk", name: "Admin", role: "superadmin",
+                 current_sign_in_at: 10.days.ago)
     User.create!(email: "normal@digital.cabinet-office.gov.uk", name: "Normal", role: "normal")
     User.create!(email: "gone@digital.cabinet-office.gov.uk", name: "Gone", role: "superadmin",
                  suspended_at: Time.current, reason_for_suspension: "left")
@@ -103,6 +106,8 @@ class SignonScriptsTest < Minitest::Test
   def find_world
     @publishing_api = Doorkeeper::Application.find_by!(name: "Publishing API")
     @email_alert_api = Doorkeeper::Application.find_by!(name: "Email Alert API")
+    @old_publisher = Doorkeeper::Application.unscoped.find_by!(name: "Old Publisher")
+    @initiator = ApiUser.find_by!(email: "token-rotator@alphagov.co.uk")
     @admin, @normal, @gone_admin, @person = %w[admin normal gone person].map do |local|
       User.find_by!(email: "#{local}@digital.cabinet-office.gov.uk")
     end
@@ -126,12 +131,12 @@ class SignonScriptsTest < Minitest::Test
   end
 
   def mint_env(**extra)
-    { "TR_INITIATOR" => @admin.email, "TR_API_USER" => @api.email, "TR_APPLICATION" => "Publishing API",
+    { "TR_INITIATOR" => @initiator.email, "TR_API_USER" => @api.email, "TR_APPLICATION" => "Publishing API",
       "TR_EXPIRES_IN" => TWO_YEARS.to_s, "TR_IDEMPOTENCY_KEY" => "rot-1", "TR_WRITE_SECRET" => "true" }.merge(extra)
   end
 
   def revoke_env(token, **extra)
-    { "TR_INITIATOR" => @admin.email, "TR_API_USER" => @api.email, "TR_APPLICATION" => "Publishing API",
+    { "TR_INITIATOR" => @initiator.email, "TR_API_USER" => @api.email, "TR_APPLICATION" => "Publishing API",
       "TR_TOKEN_ID" => token.id.to_s }.merge(extra)
   end
 
@@ -181,7 +186,8 @@ class SignonScriptsTest < Minitest::Test
 
   def counts
     { tokens: Doorkeeper::AccessToken.unscoped.count, live: Doorkeeper::AccessToken.unscoped.where(revoked_at: nil).count,
-      permissions: UserApplicationPermission.count, secrets: secrets_applied.size }
+      permissions: UserApplicationPermission.count, secrets: secrets_applied.size,
+      users: User.unscoped.order(:id).pluck(:id, :role, :suspended_at, :current_sign_in_at, :updated_at) }
       .merge(EventLog.table_exists? ? { events: EventLog.count } : {})
   end
 
@@ -225,7 +231,7 @@ class SignonScriptsTest < Minitest::Test
     assert permitted?(@api, @publishing_api), "the signin permission is granted, as the UI does"
     events = EventLog.where(event_id: EventLog::ACCESS_TOKEN_GENERATED.id).to_a
     assert_equal 1, events.size
-    assert_equal [@api.uid, @admin.id, @publishing_api.id, "by token-rotator, rotation rot-1, token #{token.id}"],
+    assert_equal [@api.uid, @initiator.id, @publishing_api.id, "by token-rotator, rotation rot-1, token #{token.id}"],
                  [events[0].uid, events[0].initiator_id, events[0].application_id, events[0].trailing_message]
 
     assert_equal [{ "name" => "signon-token-short-url-manager-publishing-api", "type" => "Opaque",
@@ -287,19 +293,100 @@ class SignonScriptsTest < Minitest::Test
     assert_nothing_written before
   end
 
-  def test_initiator_must_be_an_active_superadmin_and_nothing_is_written_otherwise
+  # --- the initiator --------------------------------------------------------------------------------
+
+  def test_an_api_user_may_be_the_initiator_and_is_recorded_as_such_without_a_warning
+    refute @initiator.superadmin?, "an API user needs no role"
+    minted = run_script("mint", mint_env)
+    revoked = run_script("revoke", revoke_env(@old_token))
+    [minted, revoked].each do |run|
+      assert_equal true, run.line["ok"], run.stdout
+      refute run.line.key?("warning"), run.stdout
+    end
+    assert_equal [[EventLog::ACCESS_TOKEN_GENERATED.id, @initiator.id], [EventLog::ACCESS_TOKEN_REVOKED.id, @initiator.id]],
+                 EventLog.order(:id).pluck(:event_id, :initiator_id)
+  end
+
+  def test_a_superadmin_person_may_act_but_every_result_warns_of_the_suspension_after_45_days
+    signed_in = @admin.current_sign_in_at.utc
+    minted = run_script("mint", mint_env("TR_INITIATOR" => @admin.email))
+    revoked = run_script("revoke", revoke_env(@other_app_token, "TR_INITIATOR" => @admin.email, "TR_APPLICATION" => nil))
+    refused = run_script("mint", mint_env("TR_INITIATOR" => @admin.email, "TR_API_USER" => @suspended.email))
+
+    assert_equal [true, true], [minted.line["ok"], revoked.line["ok"]]
+    assert_refused "api_user_suspended", refused
+    [minted, revoked, refused].each do |run|
+      warning = run.line["warning"].to_s
+      assert_includes warning, "TR_INITIATOR #{@admin.email} is a person's Signon account", run.stdout
+      assert_includes warning, "45 days", run.stdout
+      assert_includes warning, "last signed in at #{signed_in.iso8601}", run.stdout
+      # date(current_sign_in_at) < date(45 days ago): the first run 46 days after the sign-in's date.
+      assert_includes warning, "run on or after #{(signed_in.to_date + 46).iso8601} suspends it", run.stdout
+      assert_includes warning, "dedicated API user", run.stdout
+    end
+    assert_equal "warning", minted.line.keys.last
+    assert_equal [@admin.id, @admin.id], EventLog.order(:id).pluck(:initiator_id)
+  end
+
+  def test_a_superadmin_person_who_never_signed_in_is_warned_too
+    @admin.update!(current_sign_in_at: nil)
+    run = run_script("check_initiator", { "TR_INITIATOR" => @admin.email })
+    assert_equal [true, nil], [run.line["ok"], run.line.dig("initiator", "last_sign_in_at")]
+    assert_includes run.line["warning"], "it has never signed in, so it is suspended 45 days after its first sign-in"
+  end
+
+  def test_initiator_refusals_write_nothing
     before = counts
     cases = { nil => "initiator_missing", " " => "initiator_missing", "nobody@example.gov.uk" => "initiator_unknown",
-              @normal.email => "initiator_not_superadmin", @gone_admin.email => "initiator_suspended" }
+              @normal.email => "initiator_not_superadmin", @person.email => "initiator_not_superadmin",
+              @gone_admin.email => "initiator_suspended", @suspended.email => "initiator_suspended" }
     runs = run_scripts(cases.keys.map { |initiator| ["mint", mint_env("TR_INITIATOR" => initiator)] } +
                        [["revoke", revoke_env(@old_token, "TR_INITIATOR" => nil)],
-                        ["revoke", revoke_env(@old_token, "TR_INITIATOR" => @normal.email)]])
-    (cases.values + %w[initiator_missing initiator_not_superadmin]).zip(runs).each do |code, run|
+                        ["revoke", revoke_env(@old_token, "TR_INITIATOR" => @normal.email)],
+                        ["revoke", revoke_env(@old_token, "TR_INITIATOR" => @suspended.email)]])
+    (cases.values + %w[initiator_missing initiator_not_superadmin initiator_suspended]).zip(runs).each do |code, run|
       assert_refused code, run
       assert_includes run.line["error"], "TR_INITIATOR"
+      refute run.line.key?("warning"), run.stdout
     end
     assert_nothing_written before
     refute @old_token.reload.revoked?
+  end
+
+  def test_inactivity_suspension_takes_a_person_initiator_but_never_an_api_user
+    # Both last signed in long ago (an API user's sign-in is only possible in a test).
+    @admin.update!(current_sign_in_at: 50.days.ago)
+    @initiator.update!(current_sign_in_at: 100.days.ago)
+    suspended = InactiveUsersSuspender.new.suspend
+
+    assert_equal 1, suspended
+    assert @admin.reload.suspended?, "a web user 50 days without a sign-in is suspended"
+    refute @initiator.reload.suspended?, "API users are outside web_users"
+    person, api = run_scripts([["check_initiator", { "TR_INITIATOR" => @admin.email }],
+                               ["check_initiator", { "TR_INITIATOR" => @initiator.email }]])
+    assert_refused "initiator_suspended", person
+    assert_equal [true, true], [api.line["ok"], api.line.dig("initiator", "api_user")]
+  end
+
+  # --- check_initiator ------------------------------------------------------------------------------
+
+  def test_check_initiator_reports_the_initiator_or_refuses_and_writes_nothing
+    before = counts
+    cases = { nil => "initiator_missing", "nobody@example.gov.uk" => "initiator_unknown",
+              @normal.email => "initiator_not_superadmin", @gone_admin.email => "initiator_suspended",
+              @suspended.email => "initiator_suspended" }
+    api, person, *refusals = run_scripts(([@initiator.email, @admin.email] + cases.keys)
+                                           .map { |initiator| ["check_initiator", { "TR_INITIATOR" => initiator }] })
+
+    assert_equal({ "token_rotator" => 1, "ok" => true,
+                   "initiator" => { "email" => @initiator.email, "api_user" => true, "suspended" => false, "last_sign_in_at" => nil } },
+                 api.line)
+    assert_equal %w[token_rotator ok initiator warning], person.line.keys
+    assert_equal({ "email" => @admin.email, "api_user" => false, "suspended" => false,
+                   "last_sign_in_at" => @admin.current_sign_in_at.utc.iso8601 }, person.line["initiator"])
+    assert_includes person.line["warning"], "45 days"
+    cases.values.zip(refusals).each { |code, run| assert_refused code, run }
+    assert_nothing_written before
   end
 
   def test_api_user_and_application_refusals_write_nothing
@@ -380,7 +467,9 @@ class SignonScriptsTest < Minitest::Test
     minted = run_script("mint", mint_env)
     listed = run_script("list", { "TR_API_USER" => @api.email, "TR_APPLICATION" => "Publishing API", "TR_IDEMPOTENCY_KEY" => "rot-1" })
     revoked = run_script("revoke", revoke_env(@old_token, "TR_IDEMPOTENCY_KEY" => "rot-1"))
-    output = [minted, listed, revoked].map { |r| r.stdout + r.stderr }.join
+    inventory = run_script("inventory", {})
+    checked = run_script("check_initiator", { "TR_INITIATOR" => @initiator.email })
+    output = [minted, listed, revoked, inventory, checked].map { |r| r.stdout + r.stderr }.join
     token_values.each { |value| refute_includes output, value }
     assert_includes output, @old_token.token[-8..], "only the last 8 characters"
   end
@@ -393,7 +482,7 @@ class SignonScriptsTest < Minitest::Test
                  run.line)
     assert @old_token.reload.revoked?
     events = EventLog.where(event_id: EventLog::ACCESS_TOKEN_REVOKED.id).to_a
-    assert_equal [[@api.uid, @admin.id, @publishing_api.id, "by token-rotator, rotation rot-1"]],
+    assert_equal [[@api.uid, @initiator.id, @publishing_api.id, "by token-rotator, rotation rot-1"]],
                  events.map { |e| [e.uid, e.initiator_id, e.application_id, e.trailing_message] }
 
     before = counts
@@ -454,5 +543,84 @@ class SignonScriptsTest < Minitest::Test
       { "TR_API_USER" => @api.email, "TR_APPLICATION" => "nope" } => "application_unknown",
     }
     cases.values.zip(run_scripts(cases.keys.map { |env| ["list", env] })).each { |code, run| assert_refused code, run }
+  end
+
+  # --- inventory ------------------------------------------------------------------------------------
+
+  def test_inventory_lists_exactly_every_not_revoked_token_of_every_api_user
+    newer = make_token(@api, @publishing_api, created: 1.day.ago)
+    make_token(@api, @publishing_api, created: 2.days.ago).revoke
+    expired = make_token(@api, @publishing_api, created: 800.days.ago)
+    only_expired = make_token(@permitted, @email_alert_api, created: 800.days.ago)
+    # A token of a suspended API user that is not revoked (suspending revoked the earlier one).
+    suspended_token = make_token(@suspended, @email_alert_api, created: 5.days.ago)
+    retired_token = Doorkeeper::AccessToken.create!(resource_owner_id: @other.id, application_id: @old_publisher.id,
+                                                    expires_in: TWO_YEARS, created_at: 3.days.ago)
+    # Doorkeeper's never-expiring token (no expires_in): it sorts first, as NULL does in MySQL's
+    # `ordered_by_expires_at`, so the sync would pick the other.
+    never_expires = make_token(@other, @email_alert_api, created: 1.day.ago, expires_in: nil)
+    expiring = make_token(@other, @email_alert_api, created: 400.days.ago)
+    # A person's own OAuth token (signing in to an application) is not an API user's.
+    Doorkeeper::AccessToken.create!(resource_owner_id: @person.id, application_id: @publishing_api.id, expires_in: 7200)
+    before = counts
+
+    run = run_script("inventory", {})
+
+    assert_equal true, run.line["ok"], run.stdout
+    assert_equal %w[token_rotator ok tokens], run.line.keys
+    # [api user, application, token, expired, newest, user suspended, application retired], in
+    # order: email, application name, expiry.
+    expected = [
+      [@other, @email_alert_api, never_expires, false, false, false, false],
+      [@other, @email_alert_api, expiring, false, true, false, false],
+      [@other, @old_publisher, retired_token, false, true, false, true],
+      [@other, @publishing_api, @others_token, false, true, false, false],
+      [@permitted, @email_alert_api, only_expired, true, true, false, false], # the Secret still holds it
+      [@api, @email_alert_api, @other_app_token, false, true, false, false],
+      [@api, @publishing_api, expired, true, false, false, false],
+      [@api, @publishing_api, @old_token, false, false, false, false],
+      [@api, @publishing_api, newer, false, true, false, false],
+      [@suspended, @email_alert_api, suspended_token, false, true, true, false],
+    ]
+    assert_equal(expected.map { |user, app, token, *marks| [user.email, app.name, token.id.to_s, *marks] },
+                 run.line["tokens"].map do |t|
+                   t.values_at("api_user", "application", "id", "expired", "newest", "api_user_suspended", "application_retired")
+                 end)
+    expected.zip(run.line["tokens"]).each do |(user, app, token), entry|
+      assert_equal({ "api_user" => user.email, "api_user_name" => user.name, "api_user_suspended" => user.suspended?,
+                     "application" => app.name, "application_slug" => app.name.parameterize,
+                     "application_retired" => app.retired?, "id" => token.id.to_s,
+                     "created_at" => token.created_at.utc.iso8601, "expires_at" => token.expires_at&.utc&.iso8601,
+                     "expired" => token.expired? == true, "newest" => entry["newest"], "last8" => token.token[-8..],
+                     "secret" => "signon-token-#{user.name}-#{app.name}".parameterize }, entry)
+    end
+    assert_equal "signon-token-short-url-manager-publishing-api", run.line["tokens"][8]["secret"]
+    assert_nil run.line["tokens"][0]["expires_at"]
+    token_values.each { |value| refute_includes run.stdout, value }
+    assert_nothing_written before
+  end
+
+  def test_inventory_of_no_tokens_is_an_empty_list
+    Doorkeeper::AccessToken.unscoped.update_all(revoked_at: Time.current)
+    run = run_script("inventory", {})
+    assert_equal({ "token_rotator" => 1, "ok" => true, "tokens" => [] }, run.line)
+  end
+
+  # --- the scripts themselves ---------------------------------------------------------------------------
+
+  # Each parses (`ruby -c`), and the ConfigMap the Jobs mount holds every one of them.
+  def test_every_script_parses_and_is_in_the_config_map
+    scripts = Dir.children(SCRIPTS).select { |f| f.end_with?(".rb") }.sort
+    assert_includes scripts, "inventory.rb"
+    assert_includes scripts, "check_initiator.rb"
+    scripts.each do |script|
+      out, status = Open3.capture2e(RbConfig.ruby, "-c", File.join(SCRIPTS, script))
+      assert status.success?, "#{script}: #{out}"
+    end
+    kustomization = File.join(SCRIPTS, "kustomization.yaml")
+    skip "no kustomization.yaml beside #{SCRIPTS}" unless File.exist?(kustomization)
+    require "yaml"
+    files = YAML.safe_load(File.read(kustomization)).fetch("configMapGenerator").flat_map { |g| g.fetch("files") }
+    assert_equal scripts, files.sort
   end
 end

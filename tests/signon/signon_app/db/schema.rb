@@ -14,7 +14,9 @@ ActiveRecord::Schema.define do
     t.string :uid, null: false
     t.string :role, default: "normal", null: false
     t.boolean :api_user, default: false, null: false
+    t.datetime :current_sign_in_at
     t.datetime :suspended_at
+    t.datetime :unsuspended_at
     t.string :reason_for_suspension
     t.timestamps
     t.index :email, unique: true

@@ -1,11 +1,13 @@
-# alphagov/signon app/models/event_log.rb: the token events (their lines are verbatim), the real
-# validations and `record_event`. ACCESS_TOKEN_GENERATED and ACCESS_TOKEN_REVOKED require an
-# initiator; `record_event` calls `create!`, so a missing one raises "Validation failed:
-# Initiator can't be blank" after whatever the caller already saved.
+# alphagov/signon app/models/event_log.rb: the token events and the inactivity suspension's
+# (their lines are verbatim), the real validations and `record_event`. ACCESS_TOKEN_GENERATED
+# and ACCESS_TOKEN_REVOKED require an initiator, which may be any User (`belongs_to :initiator,
+# class_name: "User"`); `record_event` calls `create!`, so a missing one raises "Validation
+# failed: Initiator can't be blank" after whatever the caller already saved.
 require "ipaddr"
 
 class EventLog < ApplicationRecord
   EVENTS = [
+    ACCOUNT_AUTOSUSPENDED = LogEntry.new(id: 4, description: "Account auto-suspended", require_uid: true),
     ACCESS_TOKEN_REGENERATED = LogEntry.new(id: 28, description: "Access token re-generated", require_uid: true, require_application: true), # deprecated
     ACCESS_TOKEN_GENERATED = LogEntry.new(id: 29, description: "Access token generated", require_uid: true, require_application: true, require_initiator: true, access_limited: true),
     ACCESS_TOKEN_REVOKED = LogEntry.new(id: 30, description: "Access token revoked", require_uid: true, require_application: true, require_initiator: true, access_limited: true),

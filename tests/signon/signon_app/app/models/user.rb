@@ -4,6 +4,9 @@ class User < ApplicationRecord
   # lib/roles.rb defines one `<role>?` per role from the `role` column; only these matter here.
   ROLES = %w[normal organisation_admin super_organisation_admin admin superadmin].freeze
 
+  SUSPENSION_THRESHOLD_PERIOD = 45.days
+  UNSUSPENSION_GRACE_PERIOD = 7.days
+
   validates :name, presence: true
   validates :reason_for_suspension, presence: true, if: proc { |u| u.suspended? }
   validates :role, inclusion: { in: ROLES }
@@ -15,6 +18,13 @@ class User < ApplicationRecord
   has_many :supported_permissions, -> { joins(:application) }, through: :application_permissions
 
   after_initialize :generate_uid
+
+  # Inactivity suspension (lib/inactive_users_suspender.rb) selects web users only: `api_user`
+  # false. An API user is never suspended for not signing in.
+  scope :web_users, -> { where(api_user: false) }
+  scope :not_suspended, -> { where(suspended_at: nil) }
+  scope :last_signed_in_before, ->(date) { web_users.not_suspended.where("date(current_sign_in_at) < date(?)", date) }
+  scope :not_recently_unsuspended, -> { where(["unsuspended_at IS NULL OR unsuspended_at < ?", UNSUSPENSION_GRACE_PERIOD.ago]) }
 
   def generate_uid
     self.uid ||= SecureRandom.uuid # Signon: UUID.generate
