@@ -17,7 +17,7 @@ use crate::store::outbox;
 
 /// How often the identities are checked again after the check at start-up.
 pub const CHECK_EVERY: Duration = Duration::from_secs(24 * 3600);
-/// How long one check may take: a Job waits for a node and Signon's image to start.
+/// How long one check may take: a Job waits for a node and its image to start.
 const CHECK_BUDGET: Duration = Duration::from_secs(15 * 60);
 
 /// What the last check of one issuer's identity found.
