@@ -41,7 +41,7 @@ pub(super) struct RawSignon {
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     issuer: IssuerMode,
-    /// The email of the Signon superadmin the Job scripts act as.
+    /// The email of the Signon user the Job scripts act as: an API user made for token-rotator.
     initiator: Option<Spanned<String>>,
     job: Option<RawJob>,
     #[serde(default)]
@@ -132,14 +132,15 @@ pub(super) fn validate_signon(
     let wants_job =
         signon.issuer == IssuerMode::Job || issuers.values().any(|i| *i == IssuerMode::Job);
     // Signon records who made or revoked a token and refuses the event without one
-    // (app/models/event_log.rb: ACCESS_TOKEN_GENERATED/REVOKED require an initiator); only a
-    // superadmin may (app/policies/authorisation_policy.rb). The scripts check it exists.
+    // (app/models/event_log.rb: ACCESS_TOKEN_GENERATED/REVOKED require an initiator). An API
+    // user is never suspended for inactivity (lib/inactive_users_suspender.rb takes web users
+    // only); the scripts check it exists and is active, at start-up and daily too.
     let initiator = match signon.initiator {
         Some(email) if !looks_like_email(email.get_ref()) => {
             checker.report_span(
                 email.span(),
                 format!(
-                    "signon.initiator {:?} is not an email address (the Signon superadmin the Job scripts act as)",
+                    "signon.initiator {:?} is not an email address (the Signon API user the Job scripts act as)",
                     email.get_ref()
                 ),
             );
@@ -149,7 +150,7 @@ pub(super) fn validate_signon(
         None if wants_job => {
             checker.report_span(
                 signon.url.span(),
-                "signon: issuer \"job\" needs `initiator`, the email of the Signon superadmin the scripts act as (Signon refuses to record a token made or revoked without one)"
+                "signon: issuer \"job\" needs `initiator`, the email of the Signon API user the scripts act as (Signon refuses to record a token made or revoked without one)"
                     .into(),
             );
             None

@@ -27,10 +27,10 @@ pub struct JobTemplate {
     /// Override the template's resources (its own are Signon's web container's).
     pub cpu: Option<String>,
     pub memory: Option<String>,
-    /// `[signon] initiator`: the email of the Signon superadmin the scripts act as. Signon's
-    /// `EventLog` refuses `ACCESS_TOKEN_GENERATED` and `ACCESS_TOKEN_REVOKED` without an
-    /// initiator (`app/models/event_log.rb`), and only a superadmin may make or revoke API
-    /// tokens (`app/policies/authorisation_policy.rb`).
+    /// `[signon] initiator`: the email of the Signon user the scripts act as, an API user made
+    /// for token-rotator (never suspended for inactivity). Signon's `EventLog` refuses
+    /// `ACCESS_TOKEN_GENERATED` and `ACCESS_TOKEN_REVOKED` without an initiator
+    /// (`app/models/event_log.rb`).
     pub initiator: String,
 }
 
