@@ -403,6 +403,14 @@ fn decide(
             println!("rotation {rotation_id} rejected by {name}; nothing was changed");
             Ok(ExitCode::SUCCESS)
         }
+        Decided::Done(other) => {
+            println!("rotation {rotation_id}: {name} {}", other.past());
+            Ok(ExitCode::SUCCESS)
+        }
+        Decided::NotOffered(why) => {
+            eprintln!("rotation {rotation_id}: {why}; nothing changed");
+            Ok(ExitCode::FAILURE)
+        }
         Decided::Closed { phase, by } => {
             let by = by.map_or_else(String::new, |b| format!(", decided by {b}"));
             eprintln!(

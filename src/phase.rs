@@ -44,10 +44,14 @@ pub enum Phase {
     Rejected,
     /// The new token waits for its owner to collect it (a handover, not a Secret or file).
     AwaitingHandover,
+    /// A person chose "Revoke: no longer used": the pair's live tokens are being revoked.
+    Retiring,
+    /// Every live token of the pair was revoked; nothing was minted.
+    Retired,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 21] = [
+    pub const ALL: [Phase; 23] = [
         Phase::Planned,
         Phase::Issued,
         Phase::Distributed,
@@ -69,6 +73,8 @@ impl Phase {
         Phase::AwaitingApproval,
         Phase::Rejected,
         Phase::AwaitingHandover,
+        Phase::Retiring,
+        Phase::Retired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +100,8 @@ impl Phase {
             Phase::AwaitingApproval => "awaiting_approval",
             Phase::Rejected => "rejected",
             Phase::AwaitingHandover => "awaiting_handover",
+            Phase::Retiring => "retiring",
+            Phase::Retired => "retired",
         }
     }
 
@@ -116,6 +124,7 @@ impl Phase {
                 | Phase::Silencing
                 | Phase::AwaitingApproval
                 | Phase::AwaitingHandover
+                | Phase::Retiring
         )
     }
 
@@ -144,7 +153,8 @@ impl Phase {
             Phase::Revoked => "finish",
             Phase::RollingBack => "put the old token back and revoke the new one",
             Phase::Silencing => "create or extend the Alertmanager silence",
-            Phase::AwaitingApproval => "wait for Approve or Reject in Slack",
+            Phase::AwaitingApproval => "wait for a decision in Slack",
+            Phase::Retiring => "revoke the pair's live tokens",
             Phase::AwaitingHandover => "wait for the owner to collect and confirm the token",
             _ => "-",
         }
@@ -166,13 +176,17 @@ mod tests {
         for phase in Phase::ALL {
             assert_eq!(Phase::parse(phase.as_str()), Some(phase));
         }
-        // The latest definition of one_active_rotation_per_target.
-        let migration = include_str!("../migrations/sqlite/0007_schedules.sql");
-        for phase in Phase::ALL.into_iter().filter(|p| !p.is_terminal()) {
-            assert!(
-                migration.contains(&format!("'{}'", phase.as_str())),
-                "{phase} is active but not in the unique index"
-            );
+        // The latest definitions of one_active_rotation_per_target.
+        for migration in [
+            include_str!("../migrations/sqlite/0012_retiring.sql"),
+            include_str!("../migrations/postgres/0005_retiring.sql"),
+        ] {
+            for phase in Phase::ALL.into_iter().filter(|p| !p.is_terminal()) {
+                assert!(
+                    migration.contains(&format!("'{}'", phase.as_str())),
+                    "{phase} is active but not in the unique index"
+                );
+            }
         }
     }
 }

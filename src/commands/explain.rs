@@ -78,6 +78,7 @@ pub fn render(explanation: &Explanation) -> String {
             note,
             approval,
             approvers,
+            ask,
         } => {
             let _ = writeln!(out, "    owner: {owner}");
             if !runbook_url.is_empty() {
@@ -90,6 +91,18 @@ pub fn render(explanation: &Explanation) -> String {
                 let _ = writeln!(
                     out,
                     "    asks in Slack first; may approve: {}",
+                    approvers.join(", ")
+                );
+            }
+            if let Some(ask) = ask {
+                let _ = writeln!(
+                    out,
+                    "    asks its owners in Slack, nothing minted before a choice: rotate and hand over (link open {}, old token {} once the holder confirms), revoke as no longer used, or let it expire; may choose: {}",
+                    humantime::format_duration(ask.handover_window),
+                    match ask.old_token {
+                        crate::policy::OldToken::Revoke => "revoked",
+                        crate::policy::OldToken::Expire => "left to expire",
+                    },
                     approvers.join(", ")
                 );
             }

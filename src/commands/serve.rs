@@ -98,12 +98,11 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
     let keys = Keys::from_env(lookup)?;
     let bot = secrets::from_env(SLACK_BOT_TOKEN_VAR, lookup)?;
     let signing_secret = secrets::from_env(SLACK_SIGNING_SECRET_VAR, lookup)?;
-    let approval_rule = config.policy.rules().iter().find(|r| {
-        matches!(
-            r.action,
-            crate::policy::Action::Manual { approval: true, .. }
-        )
-    });
+    let approval_rule = config
+        .policy
+        .rules()
+        .iter()
+        .find(|r| r.action.asks_in_slack());
     if let Some(rule) = approval_rule
         && (bot.is_none() || signing_secret.is_none())
     {

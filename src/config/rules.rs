@@ -8,9 +8,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::raw::{Checker, Origin, Sourced, parse_duration};
-use crate::policy::{Action, Condition, DomainClass, Mode, PatternSet, Rule};
+use crate::policy::{Action, Ask, Condition, DomainClass, Mode, OldToken, PatternSet, Rule};
 
 const DEFAULT_SILENCE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Two days: the holder has a working day to collect and switch, whatever day it was asked.
+const DEFAULT_HANDOVER_WINDOW: Duration = Duration::from_secs(2 * 24 * 3600);
 const DEFAULT_ESCALATE_AFTER: Duration = Duration::from_secs(14 * 24 * 3600);
 
 #[derive(Deserialize)]
@@ -28,6 +30,10 @@ pub(super) struct RawRule {
     duration: Option<Spanned<String>>,
     approval: Option<Spanned<bool>>,
     approvers: Option<Spanned<Vec<String>>>,
+    /// Ask the owners (`approvers`) what to do: hand over, revoke as unused, or let expire.
+    ask: Option<Spanned<bool>>,
+    handover_window: Option<Spanned<String>>,
+    old_token: Option<Spanned<OldToken>>,
     mode: Option<Mode>,
     /// Slack channel for what this rule decides (overrides the environment's and `[slack]`'s).
     slack_channel: Option<Spanned<String>>,
@@ -111,6 +117,9 @@ fn validate_rule(
             duration: raw.duration,
             approval: raw.approval,
             approvers: raw.approvers,
+            ask: raw.ask,
+            handover_window: raw.handover_window,
+            old_token: raw.old_token,
         },
     )?;
     let slack_channel = raw.slack_channel.and_then(|c| {
@@ -141,6 +150,9 @@ struct ActionFields {
     duration: Option<Spanned<String>>,
     approval: Option<Spanned<bool>>,
     approvers: Option<Spanned<Vec<String>>>,
+    ask: Option<Spanned<bool>>,
+    handover_window: Option<Spanned<String>>,
+    old_token: Option<Spanned<OldToken>>,
 }
 
 fn validate_action(
@@ -170,6 +182,14 @@ fn validate_action(
     let duration_span = fields.duration.as_ref().map(Spanned::span);
     let approval_span = fields.approval.as_ref().map(Spanned::span);
     let approvers_span = fields.approvers.as_ref().map(Spanned::span);
+    let ask_span = fields.ask.as_ref().map(Spanned::span);
+    let window_span = fields.handover_window.as_ref().map(Spanned::span);
+    let old_token_span = fields.old_token.as_ref().map(Spanned::span);
+    let asks = [
+        ("ask", ask_span.clone()),
+        ("handover_window", window_span.clone()),
+        ("old_token", old_token_span.clone()),
+    ];
     let duration_of = |checker: &mut Checker, key: &str, value: Option<Spanned<String>>| {
         value.and_then(|v| {
             let sourced = Sourced {
@@ -190,6 +210,9 @@ fn validate_action(
                     ("duration", duration_span),
                     ("approval", approval_span.clone()),
                     ("approvers", approvers_span.clone()),
+                    asks[0].clone(),
+                    asks[1].clone(),
+                    asks[2].clone(),
                 ],
             );
             Some(Action::Rotate)
@@ -211,13 +234,43 @@ fn validate_action(
                 fields.runbook_url,
             );
             let approval = fields.approval.is_some_and(|a| *a.get_ref());
-            let approvers = validate_approvers(checker, rule, span, approval, fields.approvers)?;
+            let ask = fields.ask.as_ref().is_some_and(|a| *a.get_ref());
+            if approval && ask {
+                checker.report_span(
+                    ask_span.unwrap_or(span.clone()),
+                    format!(
+                        "rule {rule:?}: `ask` and `approval` are two ways of asking; choose one"
+                    ),
+                );
+                return None;
+            }
+            if !ask {
+                misplaced(checker, &[asks[1].clone(), asks[2].clone()]);
+            }
+            let window = match fields.handover_window {
+                Some(v) => duration_of(checker, "handover_window", Some(v))?,
+                None => DEFAULT_HANDOVER_WINDOW,
+            };
+            let ask = ask.then(|| Ask {
+                handover_window: window,
+                old_token: fields
+                    .old_token
+                    .map_or(OldToken::Revoke, Spanned::into_inner),
+            });
+            let approvers = validate_approvers(
+                checker,
+                rule,
+                span,
+                approval || ask.is_some(),
+                fields.approvers,
+            )?;
             Some(Action::Manual {
                 owner: owner?,
                 runbook_url: runbook_url?,
                 note: fields.note,
                 approval,
                 approvers,
+                ask,
             })
         }
         "ignore" => {
@@ -229,6 +282,9 @@ fn validate_action(
                     ("duration", duration_span),
                     ("approval", approval_span.clone()),
                     ("approvers", approvers_span.clone()),
+                    asks[0].clone(),
+                    asks[1].clone(),
+                    asks[2].clone(),
                 ],
             );
             let escalate_after = match fields.escalate_after {
@@ -246,6 +302,9 @@ fn validate_action(
                     ("escalate_after", escalate_span),
                     ("approval", approval_span.clone()),
                     ("approvers", approvers_span.clone()),
+                    asks[0].clone(),
+                    asks[1].clone(),
+                    asks[2].clone(),
                 ],
             );
             let duration = match fields.duration {
@@ -305,7 +364,7 @@ fn validate_approvers(
         if !ids.is_empty() {
             checker.report_span(
                 span,
-                format!("rule {rule:?}: `approvers` needs `approval = true`"),
+                format!("rule {rule:?}: `approvers` needs `approval = true` or `ask = true`"),
             );
             return None;
         }
@@ -315,7 +374,7 @@ fn validate_approvers(
         checker.report_span(
             span,
             format!(
-                "rule {rule:?}: `approval = true` needs `approvers`, the Slack user or group ids who may approve"
+                "rule {rule:?}: `approval = true` and `ask = true` need `approvers`, the Slack user or group ids who may decide"
             ),
         );
         return None;

@@ -223,7 +223,10 @@ fn approval_mistakes_are_reported_with_their_place() {
             .map(|p| p.message)
             .collect::<Vec<_>>()
     };
-    assert!(problems(&rule("approval = true"))[0].contains("`approval = true` needs `approvers`"));
+    assert!(
+        problems(&rule("approval = true"))[0]
+            .contains("`approval = true` and `ask = true` need `approvers`")
+    );
     assert!(problems(&rule("approvers = [\"U0A\"]"))[0].contains("needs `approval = true`"));
     assert!(
         problems(&rule("approval = true\napprovers = [\"alice\"]"))[0]

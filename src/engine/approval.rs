@@ -1,6 +1,8 @@
-//! Approve / Reject for manual rules with `approval = true`. The rotation waits in
-//! `awaiting_approval` until someone decides (in Slack or with `token-rotator approve`) or the
-//! request expires; a decision is one guarded transition, so a second click changes nothing.
+//! Approve / Reject for manual rules with `approval = true`, and the owners' choice for rules with
+//! `ask = true` (rotate and hand over, revoke as no longer used, let it expire). The rotation
+//! waits in `awaiting_approval` until someone decides (in Slack or with `token-rotator approve`)
+//! or the request expires; a decision is one guarded transition, so a second click changes
+//! nothing. Nothing is minted before a decision.
 
 use jiff::Timestamp;
 
@@ -13,14 +15,42 @@ use crate::store::{Db, StoreError};
 pub enum Verdict {
     Approve,
     Reject,
+    /// Mint a new token and hand it to the chooser through a one-time link.
+    HandOver,
+    /// Revoke the pair's live tokens: nobody uses them any more.
+    RevokeUnused,
+    /// Silence the alert in Alertmanager until the token expires.
+    LetExpire,
 }
 
 impl Verdict {
-    fn past(self) -> &'static str {
+    pub fn past(self) -> &'static str {
         match self {
             Verdict::Approve => "approved",
             Verdict::Reject => "rejected",
+            Verdict::HandOver => "chose to rotate and hand over",
+            Verdict::RevokeUnused => "chose to revoke it as no longer used",
+            Verdict::LetExpire => "chose to let it expire",
         }
+    }
+
+    /// The button as Slack shows it.
+    pub fn button(self) -> &'static str {
+        match self {
+            Verdict::Approve => "Approve",
+            Verdict::Reject => "Reject",
+            Verdict::HandOver => "Rotate and hand over",
+            Verdict::RevokeUnused => "Revoke: no longer used",
+            Verdict::LetExpire => "Let it expire",
+        }
+    }
+
+    /// Whether this choice belongs to an `ask` rule (else to an `approval` one).
+    fn is_choice(self) -> bool {
+        matches!(
+            self,
+            Verdict::HandOver | Verdict::RevokeUnused | Verdict::LetExpire
+        )
     }
 }
 
@@ -29,6 +59,8 @@ impl Verdict {
 pub struct Decider {
     pub shown: String,
     pub audit: String,
+    /// Their Slack member id: where a handed-over token's link goes. `None` on the command line.
+    pub slack_id: Option<String>,
 }
 
 impl Decider {
@@ -36,6 +68,7 @@ impl Decider {
         Self {
             shown: message::mention(user_id),
             audit: format!("slack:{user_id} ({name})"),
+            slack_id: Some(user_id.to_owned()),
         }
     }
 
@@ -43,6 +76,7 @@ impl Decider {
         Self {
             shown: format!("{} (command line)", message::escape(name)),
             audit: format!("cli:{name}"),
+            slack_id: None,
         }
     }
 }
@@ -56,6 +90,20 @@ pub enum Decided {
     Closed { phase: String, by: Option<String> },
     /// No approval request has this id.
     Unknown,
+    /// This request does not offer that (Approve on an `ask` rule, a choice on an `approval`
+    /// one, or a hand-over asked for from the command line): nothing changed.
+    NotOffered(String),
+}
+
+/// The journaled decision with `key` set to `value`: what the engine reads on from here.
+fn detail_with(row: &RotationRow, key: &str, value: serde_json::Value) -> String {
+    let mut detail: serde_json::Value = row
+        .action_detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    detail[key] = value;
+    detail.to_string()
 }
 
 /// The ids allowed to decide on `row` (Slack user ids and user group ids).
@@ -102,11 +150,7 @@ pub async fn decide(
         let text = format!(
             "{} pressed {} on the request for `{}` / *{}*, but it is closed ({}{}): nothing changed.",
             who.shown,
-            if verdict == Verdict::Approve {
-                "Approve"
-            } else {
-                "Reject"
-            },
+            verdict.button(),
             message::escape(&row.api_user),
             message::escape(&row.application),
             phase,
@@ -119,6 +163,18 @@ pub async fn decide(
         outbox::enqueue_for(pool, Some(&row.id), &notice, now).await?;
         return Ok(Decided::Closed { phase, by });
     }
+    let ask = super::row::ask_of(&row);
+    if verdict.is_choice() != ask.is_some() {
+        return Ok(Decided::NotOffered(format!(
+            "this request offers {}",
+            if ask.is_some() {
+                "Rotate and hand over, Revoke: no longer used, and Let it expire"
+            } else {
+                "Approve and Reject"
+            }
+        )));
+    }
+    let mut fields = vec![Field::Text("decided_by", Some(who.audit.clone()))];
     let what = format!("{} by {} at {}", verdict.past(), who.shown, when(now));
     let (to, next, closed) = match verdict {
         Verdict::Approve => (Phase::Planned, Some(now), format!("{what}; rotating now")),
@@ -127,8 +183,44 @@ pub async fn decide(
             None,
             format!("{what}; nothing was changed"),
         ),
+        Verdict::HandOver => {
+            let Some(to) = &who.slack_id else {
+                return Ok(Decided::NotOffered(
+                    "a hand-over sends its link to whoever chose it in Slack: choose it there"
+                        .into(),
+                ));
+            };
+            fields.push(Field::Text(
+                "action_detail",
+                Some(detail_with(&row, "handover_to", serde_json::json!(to))),
+            ));
+            (
+                Phase::Planned,
+                Some(now),
+                format!("{what}; minting a new token for them to collect"),
+            )
+        }
+        Verdict::RevokeUnused => (
+            Phase::Retiring,
+            Some(now),
+            format!("{what}; revoking its live tokens"),
+        ),
+        Verdict::LetExpire => {
+            fields.push(Field::Text(
+                "action_detail",
+                Some(detail_with(
+                    &row,
+                    "silence_until_expiry",
+                    serde_json::json!(true),
+                )),
+            ));
+            (
+                Phase::Silencing,
+                Some(now),
+                format!("{what}; silencing its alert until the token expires"),
+            )
+        }
     };
-    let mut fields = vec![Field::Text("decided_by", Some(who.audit.clone()))];
     if to.is_terminal() {
         fields.push(Field::Text("outcome", Some(closed.clone())));
     }

@@ -46,6 +46,15 @@ impl Engine {
         {
             return self.hand_over(row, &h.owner, h.window).await;
         }
+        // A person chose to have it handed to them: the value goes to them, not to a consumer.
+        if let Some(h) = super::asked::hand_to(row) {
+            let sealed = attempt!(self.value_to_hand_over(row).await);
+            let mut step = self.hand_over(row, &h.owner, h.window).await;
+            if let (Some(field), Step::Advance(transition)) = (sealed, &mut step) {
+                transition.fields.push(field);
+            }
+            return step;
+        }
         let permit = attempt!(permit(row));
         let placement = attempt!(placement(row));
         let print = attempt!(
@@ -196,7 +205,8 @@ impl Engine {
         let handed = self
             .adapters
             .schedule_of(row)
-            .is_some_and(|s| s.handover.is_some());
+            .is_some_and(|s| s.handover.is_some())
+            || super::asked::hand_to(row).is_some();
         let value = if handed {
             // Handed over, not placed: the journal's sealed copy is the token.
             let sealed = attempt!(

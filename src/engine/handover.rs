@@ -30,6 +30,18 @@ fn journal(e: crate::store::StoreError) -> AdapterError {
     }
 }
 
+/// What becomes of the old token, for the holder of the new one.
+fn old_token_after(row: &RotationRow) -> &'static str {
+    let revoke_on_confirm = super::row::ask_of(row)
+        .is_some_and(|a| a.old_token == crate::policy::OldToken::Revoke)
+        && super::asked::hand_to(row).is_some();
+    if revoke_on_confirm {
+        "Confirm once the consumer uses the new token: the old one is then revoked. Unconfirmed, it stays valid until its own expiry."
+    } else {
+        "The old token stays valid until its own expiry."
+    }
+}
+
 impl Engine {
     /// issued → awaiting_handover: a one-time link, and a message to the owner.
     pub(super) async fn hand_over(
@@ -56,10 +68,11 @@ impl Engine {
         // The link goes to the owner alone, sealed until the notifier sends it; the thread
         // hears that it was sent, never the link itself.
         let direct = format!(
-            ":package: A new token for `{}` / *{}* is ready for you. Open {link} before {} and press *Reveal* (it shows the token once; opening the link spends nothing), then confirm with `curl -X POST {link}/confirm`. The old token stays valid until its own expiry.",
+            ":package: A new token for `{}` / *{}* is ready for you. Open {link} before {} and press *Reveal* (it shows the token once; opening the link spends nothing), then confirm with `curl -X POST {link}/confirm`. {}",
             message::escape(&row.api_user),
             message::escape(&row.application),
             until.strftime("%Y-%m-%d %H:%M UTC"),
+            old_token_after(row),
         );
         let sealed = self.keys.seal(
             &SecretString::from(message::note(&direct).to_string()),
@@ -133,6 +146,10 @@ impl Engine {
             why,
             ENGINE,
         );
+        if handover.confirmed_at_ms.is_none() && super::asked::hand_to(row).is_some() {
+            // Nobody said the consumer switched: the old token must not be revoked under it.
+            transition.fields.push(super::asked::unconfirmed(row));
+        }
         transition.fields.push(crate::store::rotations::Field::Int(
             "distributed_at_ms",
             millis(now),

@@ -156,6 +156,13 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &
                 known(row.old_token_expires_at_ms, |d| format!(" ({d})"))
             )),
         ),
+        Phase::Retired => (
+            format!(
+                ":wastebasket: Revoked the token of {who} as no longer used: {}.",
+                escape(why)
+            ),
+            None,
+        ),
         Phase::RolledBack => (
             format!(
                 ":leftwards_arrow_with_hook: Rolled back the rotation of {who} after {}: {}.",
@@ -237,6 +244,10 @@ pub fn shadow_batch(plans: &[(RotationRow, String)]) -> Value {
 /// `action_id`s of the approval buttons; their `value` is the rotation id.
 pub const APPROVE: &str = "approve";
 pub const REJECT: &str = "reject";
+/// The choices of an `ask` rule.
+pub const HAND_OVER: &str = "hand_over";
+pub const REVOKE_UNUSED: &str = "revoke_unused";
+pub const LET_EXPIRE: &str = "let_expire";
 
 /// The Approve/Reject request of a manual rule with `approval = true`.
 pub fn approval_request(row: &RotationRow, until_ms: i64) -> Value {
@@ -256,6 +267,9 @@ pub fn approval_request(row: &RotationRow, until_ms: i64) -> Value {
             })
         })
         .unwrap_or_default();
+    if let Some(ask) = super::row::ask_of(row) {
+        return ask_request(row, until_ms, &ask, &approvers);
+    }
     let headline = format!(
         ":raised_hand: The token of {who} expires soon. Rotate it now?{rule} Approve mints a new token, puts it in place, verifies it and revokes the old one; Reject leaves it to a person."
     );
@@ -273,6 +287,55 @@ pub fn approval_request(row: &RotationRow, until_ms: i64) -> Value {
                  "text": {"type": "plain_text", "text": "Approve"}},
                 {"type": "button", "action_id": REJECT, "style": "danger", "value": row.id,
                  "text": {"type": "plain_text", "text": "Reject"}},
+            ]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    })
+}
+
+/// An `ask` rule's question: nothing is minted before one of three choices.
+fn ask_request(row: &RotationRow, until_ms: i64, ask: &crate::policy::Ask, owners: &str) -> Value {
+    let who = target(row);
+    let window = humantime::format_duration(ask.handover_window);
+    let old = match ask.old_token {
+        crate::policy::OldToken::Revoke => "revoked once they confirm the consumer has switched",
+        crate::policy::OldToken::Expire => "left to expire",
+    };
+    let headline = format!(
+        ":raised_hand: The token of {who} expires soon, and it is not one token-rotator may rotate by itself: is it still used?\n\
+         • *Rotate and hand over*: a new token for you to collect through a one-time link in a direct message (open {window}); the old one is {old}.\n\
+         • *Revoke: no longer used*: every live token of this pair is revoked; the alert resolves.\n\
+         • *Let it expire*: the alert is silenced until the token expires."
+    );
+    let context = format!(
+        "May choose: {owners} · open until {} · rotation `{}`",
+        date(Some(until_ms)),
+        row.id
+    );
+    let button = |id: &str, text: &str| {
+        json!({"type": "button", "action_id": id, "value": row.id,
+               "text": {"type": "plain_text", "text": text}})
+    };
+    let mut revoke = button(REVOKE_UNUSED, "Revoke: no longer used");
+    revoke["style"] = json!("danger");
+    // Slack asks the clicker to confirm before it sends the click (Block Kit's confirm object).
+    revoke["confirm"] = json!({
+        "title": {"type": "plain_text", "text": "Revoke every live token?"},
+        "text": {"type": "plain_text", "text": format!(
+            "Every live token of {} for {} will be revoked. Anything still using one stops working.",
+            row.api_user, row.application)},
+        "confirm": {"type": "plain_text", "text": "Revoke"},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": "danger",
+    });
+    let mut hand_over = button(HAND_OVER, "Rotate and hand over");
+    hand_over["style"] = json!("primary");
+    json!({
+        "text": format!("The token of {who} expires soon: rotate and hand over, revoke, or let it expire?"),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
+            {"type": "actions", "block_id": "decision", "elements": [
+                hand_over, revoke, button(LET_EXPIRE, "Let it expire"),
             ]},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
         ],

@@ -17,6 +17,7 @@ macro_rules! attempt {
 }
 
 pub mod approval;
+mod asked;
 mod deliver;
 mod distribute;
 pub mod handover;

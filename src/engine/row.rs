@@ -102,3 +102,13 @@ pub(super) fn unwritten(e: crate::store::StoreError) -> AdapterError {
 pub(super) fn baseline(row: &RotationRow) -> Option<Baseline> {
     serde_json::from_str(row.rollout_baseline.as_deref()?).ok()
 }
+
+/// The rule's `ask` settings journaled with the rotation, if it asks.
+pub(crate) fn ask_of(row: &RotationRow) -> Option<crate::policy::Ask> {
+    let detail: serde_json::Value = serde_json::from_str(row.action_detail.as_deref()?).ok()?;
+    let ask = &detail["ask"];
+    Some(crate::policy::Ask {
+        handover_window: humantime::parse_duration(ask["handover_window"].as_str()?).ok()?,
+        old_token: serde_json::from_value(ask["old_token"].clone()).ok()?,
+    })
+}

@@ -29,13 +29,26 @@ impl Engine {
             .unwrap_or(std::time::Duration::from_secs(7 * 86400));
         let existing = attempt!(alertmanager.find_silence(&matchers).await);
         let now = self.clock.now();
-        let ends_at = now + duration;
-        let comment = format!(
-            "token-rotator: rule {:?} says alerts for this token in {} are noise (rotation {}; `token-rotator status`)",
-            row.rule_name.as_deref().unwrap_or("?"),
-            row.environment,
-            row.id
-        );
+        let chosen = super::asked::silence_until_expiry(row);
+        let ends_at = if chosen {
+            attempt!(self.expiry_of_pair(row).await)
+        } else {
+            now + duration
+        };
+        let comment = if chosen {
+            format!(
+                "token-rotator: {} chose to let this token expire (rotation {}; `token-rotator status`)",
+                row.decided_by.as_deref().unwrap_or("a person"),
+                row.id
+            )
+        } else {
+            format!(
+                "token-rotator: rule {:?} says alerts for this token in {} are noise (rotation {}; `token-rotator status`)",
+                row.rule_name.as_deref().unwrap_or("?"),
+                row.environment,
+                row.id
+            )
+        };
         let id = attempt!(
             alertmanager
                 .put_silence(

@@ -33,6 +33,7 @@ impl Engine {
             Phase::Silencing => self.silence(row).await,
             Phase::AwaitingApproval => self.expire_approval(row),
             Phase::AwaitingHandover => self.await_handover(row).await,
+            Phase::Retiring => self.retire(row).await,
             // Terminal phases are never due; nothing to do.
             _ => Step::Error(AdapterError::permanent(
                 "journal",
@@ -358,6 +359,10 @@ impl Engine {
 
     /// Why the engine does not revoke the old token itself, if it does not.
     pub(super) fn old_token_kept(&self, row: &RotationRow) -> Option<OldToken> {
+        // Handed to a person who did not confirm the switch, or a rule that keeps it.
+        if super::asked::handed_old_token_expires(row) {
+            return Some(OldToken::Expires);
+        }
         // An issuer whose rotation revoked it leaves nothing to keep or revoke.
         if let Ok(up) = self.adapters.for_row(row)
             && up.issuer.revokes_on_mint()

@@ -35,6 +35,7 @@ fn phase_emoji(phase: &str) -> &'static str {
         Some(Phase::Manual) => ":raising_hand:",
         Some(Phase::AwaitingApproval) => ":raised_hand:",
         Some(Phase::Rejected) => ":no_entry_sign:",
+        Some(Phase::Retired | Phase::Retiring) => ":wastebasket:",
         Some(Phase::Ignored) => ":zzz:",
         Some(Phase::Silenced | Phase::Silencing) => ":mute:",
         Some(Phase::Unroutable) => ":warning:",

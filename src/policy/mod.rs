@@ -32,6 +32,10 @@ pub enum Action {
         /// Slack user (`U…`) or user group (`S…`) ids allowed to press the buttons.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         approvers: Vec<String>,
+        /// Ask the owners what to do instead of Approve/Reject: rotate and hand the token over,
+        /// revoke it as no longer used, or let it expire. Nothing is minted before a choice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ask: Option<Ask>,
     },
     /// Known to rotate by itself; if the alert is still firing after `escalate_after`, tell someone.
     Ignore {
@@ -45,7 +49,33 @@ pub enum Action {
     },
 }
 
+/// What an `ask` rule offers, and how its hand-over ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ask {
+    /// How long the one-time link of "Rotate and hand over" stays open.
+    #[serde(with = "duration_text")]
+    pub handover_window: Duration,
+    /// What happens to the old token once the holder confirms the consumer switched: revoked,
+    /// or left to its own expiry. A window that ends unconfirmed always leaves it to expire.
+    pub old_token: OldToken,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OldToken {
+    Revoke,
+    Expire,
+}
+
 impl Action {
+    /// Whether a person decides in Slack before anything happens (Approve/Reject, or a choice).
+    pub fn asks_in_slack(&self) -> bool {
+        matches!(
+            self,
+            Action::Manual { approval: true, .. } | Action::Manual { ask: Some(_), .. }
+        )
+    }
+
     pub fn kind(&self) -> ActionKind {
         match self {
             Action::Rotate => ActionKind::Rotate,
@@ -330,6 +360,7 @@ fn fallback() -> Decision {
             )),
             approval: false,
             approvers: Vec::new(),
+            ask: None,
         },
     }
 }

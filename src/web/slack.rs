@@ -1,4 +1,5 @@
-//! `POST /v1/slack/interactions`: Approve and Reject clicks from Slack.
+//! `POST /v1/slack/interactions`: Approve and Reject clicks from Slack, and an `ask` rule's
+//! choices.
 //!
 //! Slack signs each request (`X-Slack-Signature`, v0); anything unsigned, tampered or older
 //! than five minutes is 401 and changes nothing. The clicking user must be one of the rule's
@@ -21,7 +22,7 @@ use super::approvers::{GroupCache, May, may_decide};
 use crate::adapters::slack::{SlackApi, signature};
 use crate::clock::Clock;
 use crate::engine::approval::{self, Decided, Decider, Verdict};
-use crate::engine::message::{APPROVE, REJECT};
+use crate::engine::message::{APPROVE, HAND_OVER, LET_EXPIRE, REJECT, REVOKE_UNUSED};
 use crate::store::rotations;
 
 /// Largest interaction body accepted; a block_actions payload is a few KiB.
@@ -119,6 +120,10 @@ impl Outcome {
         match self {
             Outcome::Decided(Decided::Done(Verdict::Approve)) => "approved",
             Outcome::Decided(Decided::Done(Verdict::Reject)) => "rejected",
+            Outcome::Decided(Decided::Done(Verdict::HandOver)) => "chose hand-over",
+            Outcome::Decided(Decided::Done(Verdict::RevokeUnused)) => "chose revoke",
+            Outcome::Decided(Decided::Done(Verdict::LetExpire)) => "chose let expire",
+            Outcome::Decided(Decided::NotOffered(_)) => "not offered; nothing changed",
             Outcome::Decided(Decided::Closed { .. }) => "already closed; nothing changed",
             Outcome::Decided(Decided::Unknown) => "no such request",
             Outcome::NotAllowed => "not an approver; refused",
@@ -186,6 +191,9 @@ impl Click {
         let verdict = match action["action_id"].as_str() {
             Some(APPROVE) => Verdict::Approve,
             Some(REJECT) => Verdict::Reject,
+            Some(HAND_OVER) => Verdict::HandOver,
+            Some(REVOKE_UNUSED) => Verdict::RevokeUnused,
+            Some(LET_EXPIRE) => Verdict::LetExpire,
             _ => return Ok(None),
         };
         let field = |v: &Value, what: &str| {

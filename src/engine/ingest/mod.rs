@@ -234,11 +234,12 @@ fn new_rotation(
     }
 }
 
-/// A manual rule with `approval = true` (its decision, as journaled with the alert).
+/// A manual rule with `approval = true` or `ask = true` (its decision, as journaled with the
+/// alert): a person decides in Slack before anything happens.
 fn asks_approval(alert: &PendingAlert) -> bool {
     alert
         .action_detail
         .as_deref()
         .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-        .is_some_and(|d| d["approval"].as_bool() == Some(true))
+        .is_some_and(|d| d["approval"].as_bool() == Some(true) || d["ask"].is_object())
 }

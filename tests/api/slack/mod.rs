@@ -2,6 +2,7 @@
 //! pace kept through a 429 storm, Approve/Reject buttons with signed interactions.
 
 mod approvals;
+mod asks;
 mod limits;
 mod thread;
 

@@ -1,0 +1,144 @@
+//! What follows an `ask` rule's choice (`approval::decide` journals it): revoking a pair nobody
+//! uses any more (retiring → retired), a silence that lasts until the token's own expiry, and a
+//! new token handed to the person who chose it instead of placed for a consumer.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use secrecy::SecretString;
+
+use super::row::{ENGINE, context, holds, journal, permit, placement, target, token};
+use super::{Engine, Phase, Step};
+use crate::adapters::AdapterError;
+use crate::store::rotations::{Field, RotationRow};
+
+/// Who collects a token handed over on a person's choice, and for how long the link is open.
+pub(super) struct HandTo {
+    pub owner: String,
+    pub window: Duration,
+}
+
+fn detail(row: &RotationRow) -> serde_json::Value {
+    row.action_detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default()
+}
+
+/// The hand-over a person chose for this rotation, if they did.
+pub(super) fn hand_to(row: &RotationRow) -> Option<HandTo> {
+    let owner = detail(row)["handover_to"].as_str()?.to_owned();
+    let ask = super::row::ask_of(row)?;
+    Some(HandTo {
+        owner,
+        window: ask.handover_window,
+    })
+}
+
+/// Whether the old token is left to its own expiry after a hand-over: the rule says so, or the
+/// holder never confirmed that the consumer switched (revoking it then could break it).
+pub(super) fn handed_old_token_expires(row: &RotationRow) -> bool {
+    hand_to(row).is_some()
+        && (detail(row)["handover_unconfirmed"] == serde_json::Value::Bool(true)
+            || super::row::ask_of(row)
+                .is_some_and(|a| a.old_token == crate::policy::OldToken::Expire))
+}
+
+/// The journaled decision with `handover_unconfirmed` set: the window ended without a confirm.
+pub(super) fn unconfirmed(row: &RotationRow) -> Field {
+    let mut detail = detail(row);
+    detail["handover_unconfirmed"] = serde_json::Value::Bool(true);
+    Field::Text("action_detail", Some(detail.to_string()))
+}
+
+/// Whether the silence a person chose lasts until the token's expiry.
+pub(super) fn silence_until_expiry(row: &RotationRow) -> bool {
+    detail(row)["silence_until_expiry"] == serde_json::Value::Bool(true)
+}
+
+impl Engine {
+    /// retiring → retired: every live token of the pair revoked (each revoke idempotent, so a
+    /// step retried after a crash revokes nothing twice). Nothing is minted.
+    pub(super) async fn retire(&self, row: &RotationRow) -> Step {
+        let permit = attempt!(permit(row));
+        let target = attempt!(target(row));
+        let up = attempt!(self.adapters.for_row(row));
+        let listing = attempt!(up.issuer.list(&target, &row.id).await);
+        let mut revoked = Vec::new();
+        for t in &listing.tokens {
+            attempt!(up.issuer.revoke(&permit, &target, &t.id, &row.id).await);
+            revoked.push(token(&t.id, &t.last8));
+        }
+        let why = if revoked.is_empty() {
+            format!(
+                "{} lists no live token for the pair: nothing to revoke",
+                up.issuer.name()
+            )
+        } else {
+            format!(
+                "{} revoked {} (the pair's live tokens); nothing was minted",
+                up.issuer.name(),
+                revoked.join(", ")
+            )
+        };
+        Step::Advance(self.transition(row, Phase::Retiring, Phase::Retired, why, ENGINE))
+    }
+
+    /// When a silence chosen as "let it expire" ends: the last expiry of the pair's live tokens,
+    /// as the issuer lists them now.
+    pub(super) async fn expiry_of_pair(
+        &self,
+        row: &RotationRow,
+    ) -> Result<Timestamp, AdapterError> {
+        let target = target(row)?;
+        let up = self.adapters.for_row(row)?;
+        let listing = up.issuer.list(&target, &row.id).await?;
+        listing
+            .tokens
+            .iter()
+            .map(|t| t.expires_at)
+            .max()
+            .ok_or_else(|| {
+                AdapterError::permanent(
+                    "issuer",
+                    format!(
+                        "{} lists no live token for the pair, so there is no expiry to silence until",
+                        up.issuer.name()
+                    ),
+                )
+            })
+    }
+
+    /// The value a person is handed: the journal's sealed copy when the issuer gave it, else
+    /// what the distributor holds (an issuer that never lets the value out writes it there
+    /// itself), recognised by the new token's fingerprint and sealed into the journal for the
+    /// link. `Ok(None)`: the journal has it already.
+    pub(super) async fn value_to_hand_over(
+        &self,
+        row: &RotationRow,
+    ) -> Result<Option<Field>, AdapterError> {
+        if row.new_token_sealed.is_some() {
+            return Ok(None);
+        }
+        let print = row
+            .new_token_fingerprint
+            .clone()
+            .ok_or_else(|| journal("no fingerprint of the new token"))?;
+        let up = self.adapters.for_row(row)?;
+        let placement = placement(row)?;
+        let found: Option<SecretString> = up.distributor.read(&placement).await?;
+        match found {
+            Some(value) if holds(&self.keys, &value, &print) => {
+                let sealed = self.keys.seal(&value, &context(row, "new"));
+                Ok(Some(Field::Blob("new_token_sealed", Some(sealed))))
+            }
+            _ => Err(AdapterError::pending(
+                "handover",
+                format!(
+                    "waiting for the new token to appear in {} before handing it over",
+                    up.distributor.describe(&placement)
+                ),
+            )),
+        }
+    }
+}
