@@ -178,8 +178,8 @@ mod tests {
         }
         // The latest definitions of one_active_rotation_per_target.
         for migration in [
-            include_str!("../migrations/sqlite/0012_retiring.sql"),
-            include_str!("../migrations/postgres/0005_retiring.sql"),
+            include_str!("../migrations/sqlite/0013_retiring.sql"),
+            include_str!("../migrations/postgres/0006_retiring.sql"),
         ] {
             for phase in Phase::ALL.into_iter().filter(|p| !p.is_terminal()) {
                 assert!(

@@ -102,6 +102,25 @@ pub async fn plan_all(
                     },
                 }
             }
+            Action::Manual {
+                approvers,
+                ask: Some(_),
+                ..
+            } => steps(vec![
+                format!(
+                    "ask {} in Slack: rotate and hand over, revoke as no longer used, or let it expire",
+                    approvers.join(", ")
+                ),
+                "nothing is minted or revoked before one of them chooses".into(),
+            ]),
+            Action::Manual {
+                approval: true,
+                approvers,
+                ..
+            } => steps(vec![format!(
+                "ask {} to approve in Slack, then rotate",
+                approvers.join(", ")
+            )]),
             Action::Manual { owner, .. } => steps(vec![format!("ask {owner} to act (manual)")]),
             Action::Ignore { .. } => steps(vec!["nothing: it rotates by itself".into()]),
         };

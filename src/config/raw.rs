@@ -82,6 +82,10 @@ struct RawConfig {
     gitlab: Option<super::gitlab::RawGitLab>,
     #[serde(default)]
     environments: BTreeMap<String, RawEnvironment>,
+    /// Who is asked about a token, by API user (an email) or email domain: Slack user or user
+    /// group ids. Overrides the `approvers` of a rule that asks.
+    #[serde(default)]
+    owners: BTreeMap<String, Spanned<Vec<String>>>,
 }
 
 /// A value that came either from the file (with its span) or from an environment variable.
@@ -376,6 +380,7 @@ fn validate(
         checker.report_span(0..0, "max_alerts_per_delivery must be at least 1".into());
     }
 
+    let owners = super::rules::validate_owners(checker, raw.owners);
     Some(Config {
         database_url: database_url.value,
         listen: listen_addr.ok()?,
@@ -388,7 +393,7 @@ fn validate(
         journal_busy_timeout: busy_timeout?,
         leader_lease: leader_lease?,
         leader_election: election?,
-        policy: Policy::new(rules, internal_domains),
+        policy: Policy::new(rules, internal_domains).with_owners(owners),
         engine: sections.engine.map(|mut engine| {
             engine.public_url = public_url;
             engine.retention = retention.unwrap_or(engine.retention);

@@ -399,3 +399,32 @@ fn is_slack_principal(id: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
+
+/// `[owners]`: an API user's email or an email domain → the Slack ids asked about its tokens.
+pub(super) fn validate_owners(
+    checker: &mut Checker,
+    raw: BTreeMap<String, Spanned<Vec<String>>>,
+) -> BTreeMap<String, Vec<String>> {
+    let mut owners = BTreeMap::new();
+    for (key, ids) in raw {
+        let span = ids.span();
+        let ids = ids.into_inner();
+        let bad: Vec<&String> = ids.iter().filter(|id| !is_slack_principal(id)).collect();
+        if ids.is_empty() || !bad.is_empty() {
+            checker.report_span(
+                span,
+                format!(
+                    "owners.{key:?}: {} Slack user ids (U…, W…) or user group ids (S…)",
+                    if ids.is_empty() {
+                        "needs".to_owned()
+                    } else {
+                        format!("{bad:?} are not")
+                    }
+                ),
+            );
+            continue;
+        }
+        owners.insert(key.trim().trim_start_matches('@').to_ascii_lowercase(), ids);
+    }
+    owners
+}

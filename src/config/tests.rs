@@ -461,3 +461,91 @@ fn a_handover_goes_to_one_slack_member() {
         );
     }
 }
+
+#[test]
+fn an_ask_rule_asks_the_owners_named_for_the_api_user_or_its_domain() {
+    let text = r##"
+[environments.production]
+
+[owners]
+"partner.example" = ["S0PARTNER"]
+"bot@partner.example" = ["U0BOB"]
+
+[[rules]]
+name = "external-is-asked"
+action = "manual"
+owner = "#team"
+runbook_url = "https://runbook"
+ask = true
+approvers = ["U0ALICE"]
+old_token = "expire"
+api_user_domain = "external"
+
+[[rules]]
+name = "all"
+action = "rotate"
+"##;
+    let config = Config::from_toml(text).unwrap();
+    let asked = |api_user: &str| {
+        let labels = crate::domain::Labels::from([
+            (
+                "alertname".to_owned(),
+                "SignonApiUserTokenExpirySoon".to_owned(),
+            ),
+            ("environment".to_owned(), "production".to_owned()),
+            ("api_user".to_owned(), api_user.to_owned()),
+            ("application".to_owned(), "Content Store".to_owned()),
+        ]);
+        match config.policy.decide(&labels).action {
+            Action::Manual {
+                approvers,
+                ask: Some(ask),
+                ..
+            } => {
+                assert_eq!(ask.old_token, crate::policy::OldToken::Expire);
+                assert_eq!(ask.handover_window, Duration::from_secs(2 * 86400));
+                approvers
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(asked("Bot@Partner.example"), ["U0BOB"], "by email first");
+    assert_eq!(
+        asked("other@partner.example"),
+        ["S0PARTNER"],
+        "then by domain"
+    );
+    assert_eq!(
+        asked("someone@elsewhere.example"),
+        ["U0ALICE"],
+        "else the rule's"
+    );
+}
+
+#[test]
+fn ask_mistakes_are_reported() {
+    let problems = |text: &str| {
+        Config::from_toml(text)
+            .unwrap_err()
+            .problems
+            .into_iter()
+            .map(|p| p.message)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let rule = |extra: &str| {
+        format!(
+            "[[rules]]\nname = \"r\"\naction = \"manual\"\nowner = \"o\"\nrunbook_url = \"u\"\n{extra}\n"
+        )
+    };
+    assert!(problems(&rule("ask = true")).contains("need `approvers`"));
+    assert!(
+        problems(&rule("ask = true\napproval = true\napprovers = [\"U0A\"]"))
+            .contains("choose one")
+    );
+    assert!(problems(&rule("old_token = \"expire\"")).contains("`old_token` does not apply"));
+    assert!(
+        problems("[environments.p]\n[owners]\n\"x.example\" = [\"#team\"]\n[[rules]]\nname = \"a\"\naction = \"rotate\"\n")
+            .contains("are not Slack user ids")
+    );
+}

@@ -204,6 +204,8 @@ pub const NO_RULE_MATCHED: &str = "no-rule-matched";
 pub struct Policy {
     rules: Vec<Rule>,
     internal_domains: Vec<String>,
+    /// `[owners]`: by API user email or email domain (lower case), who is asked.
+    owners: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The outcome of trying one rule, for `explain`.
@@ -231,7 +233,24 @@ impl Policy {
         Self {
             rules,
             internal_domains,
+            owners: Default::default(),
         }
+    }
+
+    /// Who owns which API users' tokens: a rule that asks asks them instead of its `approvers`.
+    pub fn with_owners(mut self, owners: std::collections::BTreeMap<String, Vec<String>>) -> Self {
+        self.owners = owners;
+        self
+    }
+
+    /// The owners of `api_user`: by its email first, then by its domain.
+    fn owners_of(&self, api_user: &str) -> Option<&Vec<String>> {
+        let email = api_user.trim().to_ascii_lowercase();
+        self.owners.get(&email).or_else(|| {
+            email
+                .rsplit_once('@')
+                .and_then(|(_, domain)| self.owners.get(domain))
+        })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -249,11 +268,23 @@ impl Policy {
                     index,
                     name: rule.name.clone(),
                 }),
-                action: rule.action.clone(),
+                action: self.with_owners_of(rule.action.clone(), label(labels, "api_user")),
                 mode: rule.mode,
                 slack_channel: rule.slack_channel.clone(),
             })
             .unwrap_or_else(fallback)
+    }
+
+    /// A rule that asks asks the API user's owners, when `[owners]` names them.
+    fn with_owners_of(&self, mut action: Action, api_user: &str) -> Action {
+        if let (true, Some(owners), Action::Manual { approvers, .. }) = (
+            action.asks_in_slack(),
+            self.owners_of(api_user),
+            &mut action,
+        ) {
+            approvers.clone_from(owners);
+        }
+        action
     }
 
     /// Tries the rules in order up to the first match, keeping every reason.

@@ -90,6 +90,11 @@ impl Engine {
                 return Ok(());
             }
             let (phase, why) = match alert.action.as_str() {
+                // In shadow an asking rule asks nobody: it says whom it would ask.
+                "manual" if asks_approval(alert) => (
+                    Phase::Manual,
+                    "shadow: in active mode the rule's owners would be asked in Slack first; nothing was asked or changed".to_owned(),
+                ),
                 "manual" => (Phase::Manual, "needs a person".to_owned()),
                 "ignore" => (Phase::Ignored, "rotates by itself".to_owned()),
                 "silence" => (Phase::Silenced, "noise by rule".to_owned()),

@@ -27,7 +27,8 @@ pub(super) fn story(
             dt { "rotation" } dd { code { (row.id) } }
             dt { "decision" } dd { (row.action) @if let Some(rule) = &row.rule_name { " (rule " code { (rule) } ")" } }
             dt { "started by" } dd { (row.trigger) }
-            dt { "approved by" } dd { (row.decided_by.as_deref().unwrap_or("-")) }
+            @if let Some(asked) = asked(row) { dt { "asked" } dd { (asked) } }
+            dt { "decided by" } dd { (row.decided_by.as_deref().unwrap_or("-")) @if let Some(choice) = choice(row) { " — " (choice) } }
             dt { "attempts" } dd { (row.attempts) }
             dt { "Secret" } dd { (row.secret_name.as_deref().unwrap_or("-")) }
             dt { "old token" } dd { (row.old_token_id.as_deref().unwrap_or("-")) " …" (row.old_token_last8.as_deref().unwrap_or("")) " expires " (when(row.old_token_expires_at_ms)) }
@@ -93,5 +94,35 @@ fn duration(ms: i64) -> String {
         60..3600 => format!("{} min {} s", s / 60, s % 60),
         3600..172_800 => format!("{} h {} min", s / 3600, s % 3600 / 60),
         _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// Whom a rule asked in Slack (its approvers, or an `ask` rule's owners), if it asked.
+fn asked(row: &RotationRow) -> Option<String> {
+    let detail: serde_json::Value = serde_json::from_str(row.action_detail.as_deref()?).ok()?;
+    let approvers: Vec<&str> = detail["approvers"]
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let how = if detail["ask"].is_object() {
+        "to choose: rotate and hand over, revoke as no longer used, or let it expire"
+    } else {
+        "to approve or reject"
+    };
+    Some(format!("{} {how}", approvers.join(", ")))
+}
+
+/// What an `ask` rule's owner chose, from what the decision journaled.
+fn choice(row: &RotationRow) -> Option<&'static str> {
+    let detail: serde_json::Value = serde_json::from_str(row.action_detail.as_deref()?).ok()?;
+    if detail["handover_to"].is_string() {
+        Some("rotate and hand over")
+    } else if detail["silence_until_expiry"] == serde_json::Value::Bool(true) {
+        Some("let it expire")
+    } else if matches!(row.phase.as_str(), "retiring" | "retired") {
+        Some("revoke: no longer used")
+    } else {
+        None
     }
 }

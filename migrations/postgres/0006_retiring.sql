@@ -1,4 +1,4 @@
--- `retiring` holds the target like any other active phase (see migrations/sqlite/0012).
+-- `retiring` holds the target like any other active phase (see migrations/sqlite/0013).
 DROP INDEX one_active_rotation_per_target;
 CREATE UNIQUE INDEX one_active_rotation_per_target ON rotations (target_key)
     WHERE phase IN ('planned', 'issued', 'distributed', 'rolled_out', 'verified', 'grace', 'revoked',
