@@ -86,13 +86,16 @@ pub fn notes(token: &InventoryRow) -> String {
     notes.join(", ")
 }
 
-/// "in 12 d", "3 h ago", "never": what a glance needs (the absolute time is beside it).
+/// "in 12 d", "3 h ago", "now", "never": what a glance needs (the absolute time is beside it).
 pub fn relative(at_ms: Option<i64>, now_ms: i64) -> String {
     let Some(at_ms) = at_ms else {
         return "never".to_owned();
     };
     let d = (at_ms - now_ms) / 1000;
     let abs = d.unsigned_abs();
+    if abs < 60 {
+        return "now".to_owned();
+    }
     let span = if abs >= 2 * 86_400 {
         format!("{} d", abs / 86_400)
     } else if abs >= 3600 {

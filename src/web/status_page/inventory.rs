@@ -28,7 +28,7 @@ pub(super) fn section(inventories: Option<&Inventories>, now_ms: i64) -> Markup 
                     @let total = inventories.tokens.len();
                     p { (total.min(SHOWN)) " of " (total) " tokens: those nobody renews first, then by expiry"
                         @if total > SHOWN { "; " code { "token-rotator tokens" } " lists them all" } "." }
-                    table.list.tokens {
+                    table.tokens {
                         thead { tr {
                             th scope="col" { "environment" } th scope="col" { "api_user" } th scope="col" { "application" }
                             th scope="col" { "id" } th scope="col" { "last 8" } th scope="col" { "expires" }
