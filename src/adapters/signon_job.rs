@@ -342,7 +342,10 @@ mod tests {
         );
         assert!(renewed_by("content-store@publishing.service.gov.uk").is_some());
         // Internal to GOV.UK, but not a domain Signon's task renews.
-        assert_eq!(renewed_by("token-rotator@digital.cabinet-office.gov.uk"), None);
+        assert_eq!(
+            renewed_by("token-rotator@digital.cabinet-office.gov.uk"),
+            None
+        );
         assert_eq!(renewed_by("someone@hmrc.gov.uk"), None);
         assert_eq!(renewed_by("x@alphagov.co.uk.example.com"), None);
     }

@@ -363,9 +363,14 @@ async fn tokens_reads_the_last_inventory_from_the_journal() {
     inventory::replace(db, "production", now, &production)
         .await
         .unwrap();
-    inventory::replace(db, "integration", now, &[token("5", "a@alphagov.co.uk", 1, true)])
-        .await
-        .unwrap();
+    inventory::replace(
+        db,
+        "integration",
+        now,
+        &[token("5", "a@alphagov.co.uk", 1, true)],
+    )
+    .await
+    .unwrap();
     journal.close().await;
 
     let output = run(&["--environment", "production"]);
@@ -379,13 +384,21 @@ async fn tokens_reads_the_last_inventory_from_the_journal() {
     assert!(!text.contains("integration"), "{text}");
     // The line taken, a blank line, the header, then the tokens.
     assert_eq!(lines.len(), 6, "{text}");
-    assert!(lines[3].contains("someone@hmrc.gov.uk") && lines[3].contains("nobody"), "{text}");
     assert!(
-        lines[4].contains(" 11 ") && lines[4].contains("in 3 d (") && lines[4].contains("superseded")
+        lines[3].contains("someone@hmrc.gov.uk") && lines[3].contains("nobody"),
+        "{text}"
+    );
+    assert!(
+        lines[4].contains(" 11 ")
+            && lines[4].contains("in 3 d (")
+            && lines[4].contains("superseded")
             && lines[4].contains("Signon (nightly)"),
         "{text}"
     );
-    assert!(lines[5].contains(" 12 ") && lines[5].contains(" live "), "{text}");
+    assert!(
+        lines[5].contains(" 12 ") && lines[5].contains(" live "),
+        "{text}"
+    );
 
     let output = run(&["--json"]);
     assert!(output.status.success(), "{output:?}");

@@ -64,9 +64,7 @@ async fn the_inventory_lists_every_live_and_dead_token_with_who_renews_it_and_no
     // A revoked token is not Signon's any more: never listed.
     signon.add_token(external, "Content Store", 20 * DAY);
     let revoked = signon.tokens().last().unwrap().id.to_string();
-    signon
-        .admin_revoke(Some(external), None, &revoked)
-        .unwrap();
+    signon.admin_revoke(Some(external), None, &revoked).unwrap();
     world.clock.advance(2 * DAY);
 
     // One Job per environment served, each in its own cluster.
@@ -159,7 +157,10 @@ async fn the_inventory_lists_every_live_and_dead_token_with_who_renews_it_and_no
         body[4].contains(suspended) && body[4].contains("user suspended, application retired"),
         "{table}"
     );
-    assert!(body[5].contains(renewed) && body[5].contains(" live "), "{table}");
+    assert!(
+        body[5].contains(renewed) && body[5].contains(" live "),
+        "{table}"
+    );
     let json = tokens::json(&loaded, now_ms);
     assert_eq!(json["tokens"][0]["api_user"], external);
     assert_eq!(json["tokens"][0]["state"], "live");
@@ -181,7 +182,10 @@ async fn the_inventory_lists_every_live_and_dead_token_with_who_renews_it_and_no
     let first = section.find(external).unwrap();
     let then = section.find(dead).unwrap();
     assert!(first < then, "nobody-renews first: {section}");
-    assert!(section.contains("<tr data-state=\"superseded\">"), "{section}");
+    assert!(
+        section.contains("<tr data-state=\"superseded\">"),
+        "{section}"
+    );
 
     // No token value anywhere: the journal, the command's output, the page.
     let journaled = format!("{all:?}");
@@ -232,7 +236,9 @@ async fn an_inventory_of_several_megabytes_arrives_whole() {
         line.len()
     );
     world.engine.take_inventories().await.unwrap();
-    let rows = inventory::last(world.engine.journal().pool()).await.unwrap();
+    let rows = inventory::last(world.engine.journal().pool())
+        .await
+        .unwrap();
     assert_eq!(
         rows.iter()
             .filter(|r| r.environment == "production")

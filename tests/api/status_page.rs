@@ -396,11 +396,7 @@ async fn the_token_inventory_lists_tokens_nobody_renews_first_as_text() {
         .map(|n| token(n, &format!("app-{n:03}@alphagov.co.uk"), true))
         .collect();
     // Expiring last, yet first: nothing will renew it.
-    rows.push(token(
-        999,
-        "<script>alert(1)</script>@hmrc.gov.uk",
-        false,
-    ));
+    rows.push(token(999, "<script>alert(1)</script>@hmrc.gov.uk", false));
     inventory::replace(world.engine.journal().pool(), "production", now, &rows)
         .await
         .unwrap();
@@ -421,7 +417,10 @@ async fn the_token_inventory_lists_tokens_nobody_renews_first_as_text() {
         "{first_row}"
     );
     assert!(section.contains("app-000@alphagov.co.uk"), "{section}");
-    assert!(!section.contains("app-149@"), "past the first 100: {section}");
+    assert!(
+        !section.contains("app-149@"),
+        "past the first 100: {section}"
+    );
     assert!(!html.contains("<script>alert(1)"), "{html}");
     assert!(!html.contains("<img src=x"), "{html}");
 }

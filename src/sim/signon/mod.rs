@@ -148,7 +148,9 @@ impl SignonSim {
             .find(|a| a.name == application)
             .cloned()
             .expect("just added");
-        world.issue(api_user, &app, now, now + expires_in, None).value
+        world
+            .issue(api_user, &app, now, now + expires_in, None)
+            .value
     }
 
     pub fn tokens(&self) -> Vec<SimToken> {

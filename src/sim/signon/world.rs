@@ -397,7 +397,9 @@ impl World {
         rows.iter()
             .enumerate()
             .map(|(i, (token, user, app))| {
-                let newest = rows.get(i + 1).is_none_or(|(next, _, _)| pair(next) != pair(token));
+                let newest = rows
+                    .get(i + 1)
+                    .is_none_or(|(next, _, _)| pair(next) != pair(token));
                 serde_json::json!({
                     "api_user": token.api_user,
                     "api_user_name": user.name,

@@ -449,9 +449,14 @@ pub(super) async fn the_token_inventory_is_replaced_whole_per_environment(backen
             }
         );
     }
-    assert_eq!(rows.iter().filter(|r| r.environment == "staging").count(), 2);
+    assert_eq!(
+        rows.iter().filter(|r| r.environment == "staging").count(),
+        2
+    );
     // An empty inventory is still one taken.
-    inventory::replace(db, "staging", ms(3_000), &[]).await.unwrap();
+    inventory::replace(db, "staging", ms(3_000), &[])
+        .await
+        .unwrap();
     let taken = inventory::taken(db).await.unwrap();
     let summary: Vec<(&str, i64, i64)> = taken
         .iter()
