@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use token_rotator::commands::{check_config, demo, explain, plan, rotate, serve, status};
+use token_rotator::commands::{check_config, demo, explain, plan, rotate, serve, status, tokens};
 use token_rotator::config::Config;
 use token_rotator::domain::{ApiUser, Application, Environment, Target};
 use token_rotator::engine::approval::{self, Decided, Decider, Verdict};
@@ -53,6 +53,17 @@ enum Command {
     Status {
         #[arg(long)]
         config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every token of the last inventory (taken daily by the service): its state, expiry and
+    /// who renews it; tokens nobody renews first (table, or --json).
+    Tokens {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only this environment's tokens.
+        #[arg(long)]
+        environment: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -211,6 +222,32 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 print!("{}", status::table(&rows));
                 print!("{}", status::schedule_table(&schedules));
+            }
+        }
+        Command::Tokens {
+            config,
+            environment,
+            json,
+        } => {
+            let config = Config::load(config.as_deref())?;
+            let inventories = runtime()?.block_on(async {
+                let journal =
+                    Journal::open(&config.database_url, config.journal_busy_timeout).await?;
+                let loaded = tokens::load(&journal, environment.as_deref()).await;
+                journal.close().await;
+                anyhow::Ok(loaded?)
+            })?;
+            let now_ms = jiff::Timestamp::now().as_millisecond();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&tokens::json(&inventories, now_ms))?
+                );
+                if inventories.taken.is_empty() {
+                    eprintln!("{}", tokens::NONE_TAKEN);
+                }
+            } else {
+                print!("{}", tokens::table(&inventories, now_ms));
             }
         }
         Command::Rotate {

@@ -243,6 +243,40 @@ pub struct IdentityReport {
     pub warning: Option<String>,
 }
 
+/// Every token an issuer still honours or reports, of every user it issues for: what
+/// [`Issuer::inventory`] found. Never a token's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub tokens: Vec<InventoriedToken>,
+}
+
+/// One token of an [`Inventory`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoriedToken {
+    /// The user the token acts as, as alerts name it (an email).
+    pub api_user: String,
+    /// The application it is for, as the issuer names it.
+    pub application: String,
+    pub id: String,
+    pub created_at: Option<Timestamp>,
+    /// `None`: it never expires.
+    pub expires_at: Option<Timestamp>,
+    /// Past its expiry but never revoked: dead, and still reported.
+    pub expired: bool,
+    /// The token of its (user, application) pair that consumers are given; any other is
+    /// superseded.
+    pub newest: bool,
+    /// The last 8 characters, as the issuer's UI shows them.
+    pub last8: String,
+    /// Its user is suspended.
+    pub suspended: bool,
+    /// Its application is retired.
+    pub retired: bool,
+    /// Who makes the pair a new token before this one expires, without token-rotator, in the
+    /// issuer's words ("Signon (nightly)"); `None`: nobody does.
+    pub renewed_by: Option<String>,
+}
+
 /// Makes, lists and revokes tokens. `key` is the rotation id: an issuer that runs Jobs names
 /// them after it, so a restarted service finds its Job instead of starting another.
 #[async_trait]
@@ -282,6 +316,12 @@ pub trait Issuer: Send + Sync {
     /// and daily). `key` names the check (a Job's name). `Ok(None)`: nothing to check beyond
     /// what every call proves.
     async fn check_identity(&self, _key: &str) -> Result<Option<IdentityReport>, AdapterError> {
+        Ok(None)
+    }
+    /// Every token of every user the issuer knows, expired ones included, writing nothing (the
+    /// daily inventory). `key` names the run (a Job's name). `Ok(None)`: the issuer cannot list
+    /// everything, only one target's tokens.
+    async fn inventory(&self, _key: &str) -> Result<Option<Inventory>, AdapterError> {
         Ok(None)
     }
     async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError>;

@@ -22,12 +22,31 @@ use serde_json::Value;
 
 use super::kubernetes::{Cluster, JobOutcome, JobTemplate, REFUSED_BY, Run, job_exists, run_job};
 use super::{
-    AdapterError, IdentityReport, Issuer, MintedToken, MintedValue, Permit, TokenInfo,
-    TokenListing, kubernetes::jobs_name,
+    AdapterError, IdentityReport, InventoriedToken, Inventory, Issuer, MintedToken, MintedValue,
+    Permit, TokenInfo, TokenListing, kubernetes::jobs_name,
 };
 use crate::domain::Target;
 
 const UPSTREAM: &str = "signon";
+
+/// How long `inventory.rb`'s one result line may be: a few hundred bytes a token, so room for
+/// about a hundred thousand tokens (GOV.UK's Signon keeps every token it ever renewed, expired
+/// ones included, until someone revokes them).
+const INVENTORY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The account domains whose tokens Signon renews by itself each night, matched as Signon
+/// matches them: `access_tokens:renew_expiring_internal_tokens` (alphagov/signon
+/// `lib/tasks/access_tokens.rake`) makes a pair a new token once its newest expires within a
+/// month, for users whose email matches `/@(alphagov\.co\.uk|publishing\.service\.gov\.uk)$/`.
+const RENEWED_DOMAINS: [&str; 2] = ["@alphagov.co.uk", "@publishing.service.gov.uk"];
+
+/// Who renews the tokens of `email`'s pairs without token-rotator.
+fn renewed_by(email: &str) -> Option<String> {
+    RENEWED_DOMAINS
+        .iter()
+        .any(|domain| email.ends_with(domain))
+        .then(|| "Signon (nightly)".to_owned())
+}
 
 #[derive(Clone)]
 pub struct JobIssuer {
@@ -53,6 +72,18 @@ impl JobIssuer {
         extra: &str,
         env: &[(&str, String)],
     ) -> Result<Value, AdapterError> {
+        self.run_long(script, key, extra, env, 0).await
+    }
+
+    /// [`JobIssuer::run`] for a script whose result line may be `result_bytes` long.
+    async fn run_long(
+        &self,
+        script: &str,
+        key: &str,
+        extra: &str,
+        env: &[(&str, String)],
+        result_bytes: usize,
+    ) -> Result<Value, AdapterError> {
         let base = jobs_name(script, key, extra);
         let id = key.split('/').next().unwrap_or(key);
         // Signon's pod as its chart renders it now (image, database, secrets).
@@ -61,6 +92,7 @@ impl JobIssuer {
             base: &base,
             expect_result: true,
             attempts: 2,
+            result_bytes,
             cronjob: &self.template.pod_template,
             created: None,
         };
@@ -107,6 +139,29 @@ fn named_token(line: &Value) -> Result<MintedToken, AdapterError> {
             sha256: text(line, "sha256")?,
             last8: text(line, "last8")?,
         },
+    })
+}
+
+/// One entry of `inventory.rb`'s `tokens`.
+fn inventoried(entry: &Value) -> Result<InventoriedToken, AdapterError> {
+    let optional_time = |field: &str| match &entry[field] {
+        Value::Null => Ok(None),
+        _ => time(entry, field).map(Some),
+    };
+    let flag = |field: &str| entry[field] == Value::Bool(true);
+    let api_user = text(entry, "api_user")?;
+    Ok(InventoriedToken {
+        renewed_by: renewed_by(&api_user),
+        api_user,
+        application: text(entry, "application")?,
+        id: text(entry, "id")?,
+        created_at: optional_time("created_at")?,
+        expires_at: optional_time("expires_at")?,
+        expired: flag("expired"),
+        newest: flag("newest"),
+        last8: text(entry, "last8")?,
+        suspended: flag("api_user_suspended"),
+        retired: flag("application_retired"),
     })
 }
 
@@ -165,6 +220,20 @@ impl Issuer for JobIssuer {
             checked: format!("Signon's initiator {email} is {kind}"),
             warning: line["warning"].as_str().map(str::to_owned),
         }))
+    }
+
+    /// `inventory.rb`: every not-revoked token of every API user, in one result line.
+    async fn inventory(&self, key: &str) -> Result<Option<Inventory>, AdapterError> {
+        let line = self
+            .run_long("inventory", key, "", &[], INVENTORY_BYTES)
+            .await?;
+        let tokens = line["tokens"]
+            .as_array()
+            .ok_or_else(|| AdapterError::permanent(UPSTREAM, "the result has no \"tokens\""))?
+            .iter()
+            .map(inventoried)
+            .collect::<Result<Vec<_>, AdapterError>>()?;
+        Ok(Some(Inventory { tokens }))
     }
 
     async fn list(&self, target: &Target, key: &str) -> Result<TokenListing, AdapterError> {
@@ -258,5 +327,26 @@ impl Issuer for JobIssuer {
                 format!("revoke.rb did not revoke token {token_id}"),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signon_renews_its_own_domains_only_as_its_task_matches_them() {
+        assert_eq!(
+            renewed_by("publisher@alphagov.co.uk").as_deref(),
+            Some("Signon (nightly)")
+        );
+        assert!(renewed_by("content-store@publishing.service.gov.uk").is_some());
+        // Internal to GOV.UK, but not a domain Signon's task renews.
+        assert_eq!(
+            renewed_by("token-rotator@digital.cabinet-office.gov.uk"),
+            None
+        );
+        assert_eq!(renewed_by("someone@hmrc.gov.uk"), None);
+        assert_eq!(renewed_by("x@alphagov.co.uk.example.com"), None);
     }
 }

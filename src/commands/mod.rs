@@ -8,3 +8,4 @@ pub mod plan;
 pub mod rotate;
 pub mod serve;
 pub mod status;
+pub mod tokens;

@@ -23,6 +23,7 @@ mod distribute;
 pub mod handover;
 pub mod identity;
 mod ingest;
+pub mod inventory;
 pub mod message;
 
 pub mod retry;

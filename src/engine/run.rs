@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Engine, EngineError, PRUNE_EVERY, identity, slots};
+use super::{Engine, EngineError, PRUNE_EVERY, identity, inventory, slots};
 use crate::store::rotations::{self, RotationRow};
 
 impl Engine {
@@ -17,6 +17,7 @@ impl Engine {
         tokio::pin!(shutdown);
         let mut pruned_at: Option<std::time::Instant> = None;
         let mut identities_checked_at: Option<std::time::Instant> = None;
+        let mut inventories_taken_at: Option<std::time::Instant> = None;
         let mut steps = tokio::task::JoinSet::new();
         let (plans, mut planned) = tokio::sync::mpsc::unbounded_channel();
         loop {
@@ -43,6 +44,16 @@ impl Engine {
                 steps.spawn(async move {
                     if let Err(e) = engine.check_identities().await {
                         tracing::error!(error = %e, "checking the issuers' identities failed; will try again tomorrow");
+                    }
+                });
+            }
+            // The same for the inventories, a task of its own too (a Job each).
+            if inventories_taken_at.is_none_or(|at| at.elapsed() >= inventory::TAKE_EVERY) {
+                inventories_taken_at = Some(std::time::Instant::now());
+                let engine = Arc::clone(&self);
+                steps.spawn(async move {
+                    if let Err(e) = engine.take_inventories().await {
+                        tracing::error!(error = %e, "journaling the token inventories failed; will try again tomorrow");
                     }
                 });
             }

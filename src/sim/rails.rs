@@ -48,6 +48,7 @@ pub fn runner(signon: Arc<SignonSim>, kubernetes: &Arc<KubernetesSim>) -> JobRun
             "mint" => mint(&signon, &kubernetes, run),
             "revoke" => revoke(&signon, run),
             "check_initiator" => check_initiator(&signon, run),
+            "inventory" => Outcome::Done(json!({"tokens": signon.inventory()})),
             "sync" => return Ok(sync(&signon, &kubernetes, run)),
             other => Outcome::Error(format!("LoadError: no script {other:?}"), json!({})),
         };

@@ -8,6 +8,7 @@
 
 mod db;
 pub mod handovers;
+pub mod inventory;
 pub mod outbox;
 pub mod rekey;
 pub mod retention;

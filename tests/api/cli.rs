@@ -311,3 +311,106 @@ fn serve_refuses_a_handover_without_the_slack_bot_token() {
         "{stderr}"
     );
 }
+
+/// `token-rotator tokens` against a journal file: first with no inventory, then with one.
+#[tokio::test]
+async fn tokens_reads_the_last_inventory_from_the_journal() {
+    use token_rotator::store::Journal;
+    use token_rotator::store::inventory::{self, InventoryRow};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("journal.db").display());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_token-rotator"))
+            .arg("tokens")
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("TOKEN_ROTATOR_DATABASE_URL", &url)
+            .output()
+            .expect("the binary runs")
+    };
+    let journal = Journal::open(&url, Duration::from_secs(5)).await.unwrap();
+    let output = run(&[]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        token_rotator::commands::tokens::NONE_TAKEN
+    );
+
+    let now = jiff::Timestamp::now();
+    let token = |id: &str, api_user: &str, days: i64, newest: bool| InventoryRow {
+        environment: String::new(),
+        api_user: api_user.into(),
+        application: "Publishing API".into(),
+        token_id: id.into(),
+        created_at_ms: None,
+        expires_at_ms: Some(now.as_millisecond() + days * 86_400_000 + 60_000),
+        expired: false,
+        newest,
+        last8: format!("last8-{id:0>2}"),
+        suspended: false,
+        retired: false,
+        renewed_by: api_user
+            .ends_with("@alphagov.co.uk")
+            .then(|| "Signon (nightly)".to_owned()),
+        taken_at_ms: 0,
+    };
+    let production = [
+        token("11", "publisher@alphagov.co.uk", 3, false),
+        token("12", "publisher@alphagov.co.uk", 700, true),
+        token("13", "someone@hmrc.gov.uk", 30, true),
+    ];
+    let db = journal.pool();
+    inventory::replace(db, "production", now, &production)
+        .await
+        .unwrap();
+    inventory::replace(
+        db,
+        "integration",
+        now,
+        &[token("5", "a@alphagov.co.uk", 1, true)],
+    )
+    .await
+    .unwrap();
+    journal.close().await;
+
+    let output = run(&["--environment", "production"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("production: inventory taken ") && lines[0].ends_with("3 token(s)"),
+        "{text}"
+    );
+    assert!(!text.contains("integration"), "{text}");
+    // The line taken, a blank line, the header, then the tokens.
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(
+        lines[3].contains("someone@hmrc.gov.uk") && lines[3].contains("nobody"),
+        "{text}"
+    );
+    assert!(
+        lines[4].contains(" 11 ")
+            && lines[4].contains("in 3 d (")
+            && lines[4].contains("superseded")
+            && lines[4].contains("Signon (nightly)"),
+        "{text}"
+    );
+    assert!(
+        lines[5].contains(" 12 ") && lines[5].contains(" live "),
+        "{text}"
+    );
+
+    let output = run(&["--json"]);
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["inventories"].as_array().unwrap().len(), 2);
+    let ids: Vec<&str> = json["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["13", "5", "11", "12"], "{json}");
+    assert_eq!(json["tokens"][0]["renewed_by"], serde_json::Value::Null);
+    assert_eq!(json["tokens"][2]["state"], "superseded");
+}

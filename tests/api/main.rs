@@ -16,6 +16,7 @@ mod grafana;
 mod handover;
 mod helpers;
 mod hostile;
+mod inventory;
 mod job_pods;
 mod journal;
 mod kill;

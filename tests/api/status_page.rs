@@ -364,3 +364,63 @@ async fn the_list_comes_in_pages_that_keep_the_filter() {
         "{past}"
     );
 }
+
+#[tokio::test]
+async fn the_token_inventory_lists_tokens_nobody_renews_first_as_text() {
+    use token_rotator::store::inventory::{self, InventoryRow};
+    let world = spawn_world().await;
+    let (_, html) = get(&world, "/", true).await;
+    assert!(
+        html.contains("Tokens (last inventory)")
+            && html.contains("No token inventory in the journal yet"),
+        "{html}"
+    );
+    let now = jiff::Timestamp::now();
+    let day = 86_400_000;
+    let token = |n: i64, api_user: &str, renewed: bool| InventoryRow {
+        environment: String::new(),
+        api_user: api_user.into(),
+        application: "Publishing API\"><img src=x onerror=alert(2)>".into(),
+        token_id: n.to_string(),
+        created_at_ms: None,
+        expires_at_ms: Some(now.as_millisecond() + (n + 1) * day),
+        expired: false,
+        newest: true,
+        last8: "Ab3dEf7h".into(),
+        suspended: false,
+        retired: false,
+        renewed_by: renewed.then(|| "Signon (nightly)".to_owned()),
+        taken_at_ms: 0,
+    };
+    let mut rows: Vec<InventoryRow> = (0..150)
+        .map(|n| token(n, &format!("app-{n:03}@alphagov.co.uk"), true))
+        .collect();
+    // Expiring last, yet first: nothing will renew it.
+    rows.push(token(999, "<script>alert(1)</script>@hmrc.gov.uk", false));
+    inventory::replace(world.engine.journal().pool(), "production", now, &rows)
+        .await
+        .unwrap();
+    let (status, html) = get(&world, "/", true).await;
+    assert_eq!(status, 200);
+    let section = html.split("id=\"tokens-heading\"").nth(1).unwrap();
+    assert!(section.contains("production: taken "), "{section}");
+    assert!(section.contains("151 token(s)"), "{section}");
+    assert!(
+        section.contains("100 of 151 tokens") && section.contains("token-rotator tokens"),
+        "{section}"
+    );
+    assert_eq!(section.matches("<tr data-state=\"live\">").count(), 100);
+    let first_row = section.split("<tr data-state=").nth(1).unwrap();
+    assert!(
+        first_row.contains("&lt;script&gt;alert(1)&lt;/script&gt;@hmrc.gov.uk")
+            && first_row.contains("nobody"),
+        "{first_row}"
+    );
+    assert!(section.contains("app-000@alphagov.co.uk"), "{section}");
+    assert!(
+        !section.contains("app-149@"),
+        "past the first 100: {section}"
+    );
+    assert!(!html.contains("<script>alert(1)"), "{html}");
+    assert!(!html.contains("<img src=x"), "{html}");
+}

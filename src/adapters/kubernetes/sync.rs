@@ -119,6 +119,7 @@ impl Distributor for SyncDistributor {
             base: &base,
             expect_result: false,
             attempts: 1,
+            result_bytes: 0,
             cronjob: &self.cronjob,
             created: Some(&self.created),
         };

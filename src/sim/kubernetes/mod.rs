@@ -37,6 +37,7 @@ use serde_json::{Value, json};
 pub use admission::Admission;
 pub use deployments::{Rollout, SecretUse};
 pub use jobs::{JobBehaviour, JobRun, JobRunner};
+pub use pods::LOG_PIECE;
 
 use super::{Faults, Running};
 use crate::clock::{Clock, SystemClock};

@@ -383,13 +383,54 @@ pub(super) async fn pod_log(
             format!("container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"),
         );
     }
-    let lines: Vec<&str> = pod.log.lines().collect();
-    let from = query
-        .tail_lines
-        .map_or(0, |n| lines.len().saturating_sub(n));
-    let mut text = lines[from..].join("\n");
-    if !text.is_empty() {
-        text.push('\n');
+    tail(&pod.log, query.tail_lines).into_response()
+}
+
+/// The most a container runtime writes of a line as one line of the node's log file
+/// (containerd's `max_container_log_line_size`, 16 KiB by default): a longer line is split.
+pub const LOG_PIECE: usize = 16 * 1024;
+
+/// The log as the kubelet answers it: each line kept in the node's file as pieces of at most
+/// [`LOG_PIECE`] bytes (`P` partial, the last `F` full), `tailLines` counted in pieces, and the
+/// pieces joined again in the answer (`pkg/kubelet/kuberuntime/logs/logs.go`: a partial piece
+/// is written without its newline). A tail that begins inside a long line answers that line cut.
+fn tail(log: &str, tail_lines: Option<usize>) -> String {
+    let mut pieces: Vec<(&[u8], bool)> = Vec::new();
+    for line in log.lines() {
+        let bytes = line.as_bytes();
+        if bytes.is_empty() {
+            pieces.push((bytes, true));
+        }
+        let mut chunks = bytes.chunks(LOG_PIECE).peekable();
+        while let Some(chunk) = chunks.next() {
+            pieces.push((chunk, chunks.peek().is_none()));
+        }
     }
-    text.into_response()
+    let from = tail_lines.map_or(0, |n| pieces.len().saturating_sub(n));
+    let mut out = Vec::new();
+    for (piece, full) in &pieces[from..] {
+        out.extend_from_slice(piece);
+        if *full {
+            out.push(b'\n');
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_counts_the_pieces_of_a_long_line_and_joins_them() {
+        let long = "x".repeat(LOG_PIECE * 2 + 10);
+        let log = format!("boot\n{long}\nlast\n");
+        // The long line is three pieces: four lines of the node's file are boot's last one.
+        assert_eq!(tail(&log, None), log);
+        assert_eq!(tail(&log, Some(5)), log);
+        assert_eq!(tail(&log, Some(4)), format!("{long}\nlast\n"));
+        // Two lines asked for: the long line's last piece, cut, and the last line.
+        assert_eq!(tail(&log, Some(2)), format!("{}\nlast\n", "x".repeat(10)));
+        assert_eq!(tail("a\n\nb\n", Some(2)), "\nb\n");
+    }
 }

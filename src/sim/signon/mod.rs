@@ -148,7 +148,9 @@ impl SignonSim {
             .find(|a| a.name == application)
             .cloned()
             .expect("just added");
-        world.issue(api_user, &app, now + expires_in, None).value
+        world
+            .issue(api_user, &app, now, now + expires_in, None)
+            .value
     }
 
     pub fn tokens(&self) -> Vec<SimToken> {
@@ -255,7 +257,7 @@ impl SignonSim {
             return Ok((existing, false));
         }
         world.has_access(api_user, &app.name, now)?;
-        let token = world.issue(api_user, &app, now + expires_in, Some(key.to_owned()));
+        let token = world.issue(api_user, &app, now, now + expires_in, Some(key.to_owned()));
         Ok((token, true))
     }
 
@@ -285,6 +287,12 @@ impl SignonSim {
             }
         }
         world.revoke(api_user, id)
+    }
+
+    /// `inventory.rb`'s `tokens`: every not-revoked token of every API user, expired ones
+    /// included; never a value.
+    pub fn inventory(&self) -> Vec<Value> {
+        self.world().inventory(self.clock.now())
     }
 
     /// What `kubernetes:sync_token_secrets` writes, as `(user name, application name, value)`.

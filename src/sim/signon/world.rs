@@ -17,6 +17,7 @@ pub struct SimToken {
     pub api_user: String,
     pub application: String,
     pub value: String,
+    pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked: bool,
     /// The rotation that made it: what `mint.rb` writes into its `ACCESS_TOKEN_GENERATED`
@@ -252,6 +253,7 @@ impl World {
             self.issue(
                 email,
                 app,
+                now,
                 now + std::time::Duration::from_secs(10 * 86400),
                 None,
             );
@@ -295,6 +297,7 @@ impl World {
         &mut self,
         email: &str,
         app: &SimApp,
+        now: Timestamp,
         expires_at: Timestamp,
         idempotency_key: Option<String>,
     ) -> SimToken {
@@ -306,6 +309,7 @@ impl World {
             api_user: email.to_owned(),
             application: app.name.clone(),
             value: URL_SAFE_NO_PAD.encode(bytes),
+            created_at: now,
             expires_at,
             revoked: false,
             idempotency_key,
@@ -361,6 +365,57 @@ impl World {
         }
         best.into_iter()
             .map(|((user, app), t)| (self.users[&user].name.clone(), app, t.value.clone()))
+            .collect()
+    }
+}
+
+impl World {
+    /// `inventory.rb`: every not-revoked token of every API user (`ApiUser.all`, suspended ones
+    /// marked), expired ones included, of any application (retired ones marked), by user email,
+    /// application name, expiry and id; the last of each pair (the one expiring last, the one
+    /// Signon's sync puts in the Secret) is the newest.
+    pub(super) fn inventory(&self, now: Timestamp) -> Vec<serde_json::Value> {
+        let mut rows: Vec<(&SimToken, &SimUser, &SimApp)> = self
+            .tokens
+            .iter()
+            .filter(|t| !t.revoked)
+            .filter_map(|t| {
+                let user = self.users.get(&t.api_user).filter(|u| u.api_user)?;
+                let app = self.apps.iter().find(|a| a.name == t.application)?;
+                Some((t, user, app))
+            })
+            .collect();
+        rows.sort_by(|(a, _, _), (b, _, _)| {
+            (&a.api_user, &a.application, a.expires_at, a.id).cmp(&(
+                &b.api_user,
+                &b.application,
+                b.expires_at,
+                b.id,
+            ))
+        });
+        let pair = |t: &SimToken| (t.api_user.clone(), t.application.clone());
+        rows.iter()
+            .enumerate()
+            .map(|(i, (token, user, app))| {
+                let newest = rows
+                    .get(i + 1)
+                    .is_none_or(|(next, _, _)| pair(next) != pair(token));
+                serde_json::json!({
+                    "api_user": token.api_user,
+                    "api_user_name": user.name,
+                    "api_user_suspended": user.suspended,
+                    "application": app.name,
+                    "application_slug": parameterize(&app.name),
+                    "application_retired": app.retired,
+                    "id": token.id.to_string(),
+                    "created_at": token.created_at,
+                    "expires_at": token.expires_at,
+                    "expired": token.expires_at <= now,
+                    "newest": newest,
+                    "last8": token.last8(),
+                    "secret": crate::adapters::parameterize::secret_name(&user.name, &app.name),
+                })
+            })
             .collect()
     }
 }

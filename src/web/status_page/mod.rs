@@ -3,6 +3,7 @@
 //! given, so a label can never become markup; no script, so it works the same in any browser.
 //! Reads the journal through the same code as `token-rotator status`.
 
+mod inventory;
 mod json;
 mod overview;
 mod story;
@@ -91,6 +92,13 @@ pub(super) async fn index(
         .iter()
         .map(|r| r.rotation.environment.as_str())
         .collect();
+    let inventories = match crate::commands::tokens::load(&state.journal, None).await {
+        Ok(inventories) => Some(inventories),
+        Err(e) => {
+            tracing::error!(error = %e, "status page: the token inventory is unreadable");
+            None
+        }
+    };
     let expiring = overview::expiring(&rows);
     let identity = state
         .identity
@@ -161,6 +169,7 @@ pub(super) async fn index(
                 }
             }
             (pager(&filter, first, shown.len()))
+            (inventory::section(inventories.as_ref(), now_ms))
         }
     };
     page("token-rotator", filter.refresh, body).into_response()

@@ -37,10 +37,11 @@ overflow-wrap:anywhere;background:#f3f2f1;padding:.5rem}ol.story{list-style:none
 padding-left:1rem;border-left:3px solid #b1b4b6}ol.story li{margin:0 0 .8rem;position:relative}\
 ol.story li:before{content:'';position:absolute;left:-1.45rem;top:.35rem;width:.7rem;\
 height:.7rem;border-radius:50%;background:#1d70b8}ol.story li.retry:before{background:#f47738}\
-.why{overflow-wrap:anywhere}.who,.dur{color:#505a5f}\
-@media (max-width:45rem){h1{font-size:1.4rem}table.list thead{position:absolute;left:-9999px}\
-table.list tr{display:block;border-bottom:2px solid #b1b4b6;padding:.3rem 0}\
-table.list td{display:inline-block;border:0;padding:.1rem .5rem;max-width:100%}\
-table.list td.trunc{display:inline-block;max-width:100%}dl.facts{grid-template-columns:1fr}}\
+.why{overflow-wrap:anywhere}ul.taken{padding-left:1.2rem}td.renewer{color:#d4351c;font-weight:bold}.who,.dur{color:#505a5f}\
+@media (max-width:45rem){h1{font-size:1.4rem}table.list thead,table.tokens thead{position:absolute;\
+left:-9999px}table.list tr,table.tokens tr{display:block;border-bottom:2px solid #b1b4b6;padding:.3rem 0}\
+table.list td,table.tokens td{display:inline-block;border:0;padding:.1rem .5rem;max-width:100%}\
+table.list td.trunc,table.tokens td.trunc{display:inline-block;max-width:100%}\
+dl.facts{grid-template-columns:1fr}}\
 @media print{form,.band a{border:0}form,details{display:none}body{max-width:none;padding:0}\
 a,ol.next a .trunc{color:#0b0c0c;text-decoration:none}.panels{display:block}}";

@@ -389,3 +389,80 @@ pub(super) async fn rekey_reseals_with_the_new_key_what_the_old_one_sealed(backe
     assert_eq!(value.expose_secret(), "the-new-token");
     journal.close().await;
 }
+
+pub(super) async fn the_token_inventory_is_replaced_whole_per_environment(backend: Backend) {
+    use token_rotator::store::inventory::{self, InventoryRow};
+    let journal = backend.open().await;
+    let db = journal.pool();
+    assert!(inventory::taken(db).await.unwrap().is_empty());
+    assert!(inventory::last(db).await.unwrap().is_empty());
+    let token = |id: &str, expires: Option<i64>, renewed: Option<&str>| InventoryRow {
+        environment: String::new(),
+        api_user: "publisher@alphagov.co.uk".into(),
+        application: "Publishing API".into(),
+        token_id: id.into(),
+        created_at_ms: Some(500),
+        expires_at_ms: expires,
+        expired: id == "1",
+        newest: id != "2",
+        last8: format!("last8-{id:0>2}"),
+        suspended: id == "3",
+        retired: id == "3",
+        renewed_by: renewed.map(str::to_owned),
+        taken_at_ms: 0,
+    };
+    // More tokens than one INSERT carries.
+    let many: Vec<InventoryRow> = (0..2_500)
+        .map(|n| token(&n.to_string(), Some(n), Some("Signon (nightly)")))
+        .collect();
+    inventory::replace(db, "production", ms(1_000), &many)
+        .await
+        .unwrap();
+    let staging = [token("1", None, None), token("2", Some(9), None)];
+    inventory::replace(db, "staging", ms(1_100), &staging)
+        .await
+        .unwrap();
+    assert_eq!(inventory::last(db).await.unwrap().len(), 2_502);
+
+    // The next inventory of production replaces all of production's and nothing else.
+    let next = [
+        token("1", Some(7), Some("Signon (nightly)")),
+        token("2", Some(8), None),
+        token("3", None, None),
+    ];
+    inventory::replace(db, "production", ms(2_000), &next)
+        .await
+        .unwrap();
+    let rows = inventory::last(db).await.unwrap();
+    let production: Vec<&InventoryRow> = rows
+        .iter()
+        .filter(|r| r.environment == "production")
+        .collect();
+    assert_eq!(production.len(), 3, "{rows:#?}");
+    for (row, wanted) in production.iter().zip(&next) {
+        assert_eq!(
+            **row,
+            InventoryRow {
+                environment: "production".into(),
+                taken_at_ms: 2_000,
+                ..wanted.clone()
+            }
+        );
+    }
+    assert_eq!(
+        rows.iter().filter(|r| r.environment == "staging").count(),
+        2
+    );
+    // An empty inventory is still one taken.
+    inventory::replace(db, "staging", ms(3_000), &[])
+        .await
+        .unwrap();
+    let taken = inventory::taken(db).await.unwrap();
+    let summary: Vec<(&str, i64, i64)> = taken
+        .iter()
+        .map(|t| (t.environment.as_str(), t.taken_at_ms, t.tokens))
+        .collect();
+    assert_eq!(summary, [("production", 2_000, 3), ("staging", 3_000, 0)]);
+    assert_eq!(inventory::last(db).await.unwrap().len(), 3);
+    journal.close().await;
+}

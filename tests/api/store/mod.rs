@@ -88,6 +88,7 @@ store_suite!(
     retention_prunes_what_finished_long_ago_but_a_targets_last_done,
     rekey_reseals_with_the_new_key_what_the_old_one_sealed,
     alerts_taken_in_together_each_leave_the_queue_and_audit_in_order,
+    the_token_inventory_is_replaced_whole_per_environment,
 );
 
 pub(super) fn delivery(body: &[u8]) -> token_rotator::intake::Delivery {

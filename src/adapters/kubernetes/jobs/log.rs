@@ -9,6 +9,22 @@ use serde_json::{Value, json};
 use super::{CONTROLLER_UID, Cluster};
 use crate::adapters::AdapterError;
 
+/// The log lines read back for a short result: Rails' boot lines and any warning before it.
+const TAIL_LINES: usize = 100;
+
+/// The longest piece of a line a container runtime writes to the node's log file. A longer
+/// line is written as several pieces (CRI "partial" lines: containerd splits at
+/// `max_container_log_line_size`, 16 KiB by default; CRI-O's conmon at its 8 KiB buffer); the
+/// kubelet joins them again in the log it answers, but its `tailLines` counts pieces. Taking the
+/// smaller size reads a few lines too many at worst, never too few.
+pub(super) const LOG_PIECE: usize = 8 * 1024;
+
+/// How many of the node's log lines to ask for so that a result line of `result_bytes` arrives
+/// whole after the boot lines' worth: a line asked for from its middle would come back cut.
+fn tail_lines(result_bytes: usize) -> i64 {
+    i64::try_from(TAIL_LINES + result_bytes.div_ceil(LOG_PIECE)).unwrap_or(i64::MAX)
+}
+
 /// What the Job's newest pod says: its log, or why there is none, and how its container ended.
 #[derive(Default)]
 pub(super) struct PodLog {
@@ -36,11 +52,13 @@ impl PodLog {
 /// The log of the Job's newest pod (by `creationTimestamp`; the Job controller's pods carry
 /// random suffixes, so their names say nothing of their order), from its named container.
 /// A pod gone (404) or a container that never started (400: "is waiting to start") has no
-/// log: that is said, not an error.
+/// log: that is said, not an error. The log is read back far enough for a result line of
+/// `result_bytes` (see [`tail_lines`]).
 pub(super) async fn pod_log(
     cluster: &Cluster,
     namespace: &str,
     job: &Job,
+    result_bytes: usize,
 ) -> Result<PodLog, AdapterError> {
     let name = job.metadata.name.clone().unwrap_or_default();
     let Some(uid) = job.metadata.uid.as_deref() else {
@@ -73,7 +91,7 @@ pub(super) async fn pod_log(
     let state = container_state(&pod, container.as_deref());
     let params = LogParams {
         container,
-        tail_lines: Some(100),
+        tail_lines: Some(tail_lines(result_bytes)),
         ..LogParams::default()
     };
     let text = cluster
@@ -167,6 +185,13 @@ mod tests {
         let log = "I, booting\n{\"token_rotator\":1,\"ok\":false}\nnoise\n{\"token_rotator\":1,\"ok\":true,\"id\":\"7\"}\n";
         assert_eq!(result_line(log).unwrap()["id"], "7");
         assert_eq!(result_line("Rails booted\n"), None);
+    }
+
+    #[test]
+    fn a_long_result_is_read_back_from_its_first_piece() {
+        assert_eq!(tail_lines(0), 100);
+        // 3 MB in 8 KiB pieces is 367 of the node's lines, and the boot lines before them.
+        assert_eq!(tail_lines(3_000_000), 100 + 367);
     }
 
     #[test]

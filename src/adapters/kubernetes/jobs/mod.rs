@@ -80,6 +80,9 @@ pub struct Run<'a> {
     pub expect_result: bool,
     /// How many Jobs at most: 2 for the scripts; 1 for the sync, whose failure is the step's.
     pub attempts: u8,
+    /// How long the result line may be, in bytes: the log is read back far enough to hold it
+    /// (0: a short one, as most scripts print).
+    pub result_bytes: usize,
     /// The CronJob whose `jobTemplate` the Job is made from (read only when one is made).
     pub cronjob: &'a str,
     /// Jobs created by this process: one gone before its end was read is not made again (the
@@ -329,7 +332,7 @@ async fn ensure(
         if !run.expect_result {
             return Ok(State::Complete(None));
         }
-        let log = pod_log(cluster, run.namespace, &job).await?;
+        let log = pod_log(cluster, run.namespace, &job, run.result_bytes).await?;
         return Ok(State::Complete(Some(log)));
     }
     let mut reason = condition.reason.clone().unwrap_or_default();
@@ -338,6 +341,6 @@ async fn ensure(
     }
     Ok(State::Failed {
         reason,
-        log: pod_log(cluster, run.namespace, &job).await?,
+        log: pod_log(cluster, run.namespace, &job, run.result_bytes).await?,
     })
 }

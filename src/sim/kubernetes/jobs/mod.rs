@@ -179,6 +179,7 @@ impl KubernetesSim {
                 ("mint.rb", ""),
                 ("revoke.rb", ""),
                 ("check_initiator.rb", ""),
+                ("inventory.rb", ""),
             ],
         );
     }
