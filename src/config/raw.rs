@@ -393,9 +393,10 @@ fn validate(
         journal_busy_timeout: busy_timeout?,
         leader_lease: leader_lease?,
         leader_election: election?,
-        policy: Policy::new(rules, internal_domains).with_owners(owners),
+        policy: Policy::new(rules, internal_domains).with_owners(owners.clone()),
         engine: sections.engine.map(|mut engine| {
             engine.public_url = public_url;
+            engine.owners = owners;
             engine.retention = retention.unwrap_or(engine.retention);
             engine
         })?,

@@ -270,6 +270,7 @@ fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSe
         }
     }
     Some(EngineSettings {
+        owners: Default::default(),
         max_in_flight: raw.max_in_flight.unwrap_or(defaults.max_in_flight).max(1),
         max_in_flight_per_upstream: raw
             .max_in_flight_per_upstream

@@ -21,6 +21,10 @@ pub enum Verdict {
     RevokeUnused,
     /// Silence the alert in Alertmanager until the token expires.
     LetExpire,
+    /// A dead pair: revoke its expired tokens (its alert then resolves).
+    RevokeDead,
+    /// A dead pair: issue a new token, creating access again.
+    IssueNew,
 }
 
 impl Verdict {
@@ -31,6 +35,8 @@ impl Verdict {
             Verdict::HandOver => "chose to rotate and hand over",
             Verdict::RevokeUnused => "chose to revoke it as no longer used",
             Verdict::LetExpire => "chose to let it expire",
+            Verdict::RevokeDead => "chose to revoke the expired token",
+            Verdict::IssueNew => "approved issuing a new token",
         }
     }
 
@@ -42,15 +48,25 @@ impl Verdict {
             Verdict::HandOver => "Rotate and hand over",
             Verdict::RevokeUnused => "Revoke: no longer used",
             Verdict::LetExpire => "Let it expire",
+            Verdict::RevokeDead => "Revoke the expired token",
+            Verdict::IssueNew => "Issue a new one",
         }
     }
 
-    /// Whether this choice belongs to an `ask` rule (else to an `approval` one).
-    fn is_choice(self) -> bool {
-        matches!(
-            self,
-            Verdict::HandOver | Verdict::RevokeUnused | Verdict::LetExpire
-        )
+    /// The answers a request offers: a dead pair's, an `ask` rule's, or Approve and Reject.
+    fn offered(row: &RotationRow) -> &'static [Verdict] {
+        let detail: serde_json::Value = row
+            .action_detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
+        if detail["dead"].is_array() {
+            &[Verdict::RevokeDead, Verdict::IssueNew]
+        } else if detail["ask"].is_object() {
+            &[Verdict::HandOver, Verdict::RevokeUnused, Verdict::LetExpire]
+        } else {
+            &[Verdict::Approve, Verdict::Reject]
+        }
     }
 }
 
@@ -163,15 +179,12 @@ pub async fn decide(
         outbox::enqueue_for(pool, Some(&row.id), &notice, now).await?;
         return Ok(Decided::Closed { phase, by });
     }
-    let ask = super::row::ask_of(&row);
-    if verdict.is_choice() != ask.is_some() {
+    let offered = Verdict::offered(&row);
+    if !offered.contains(&verdict) {
+        let names: Vec<&str> = offered.iter().map(|v| v.button()).collect();
         return Ok(Decided::NotOffered(format!(
             "this request offers {}",
-            if ask.is_some() {
-                "Rotate and hand over, Revoke: no longer used, and Let it expire"
-            } else {
-                "Approve and Reject"
-            }
+            names.join(", ")
         )));
     }
     let mut fields = vec![Field::Text("decided_by", Some(who.audit.clone()))];
@@ -205,6 +218,29 @@ pub async fn decide(
             Some(now),
             format!("{what}; revoking its live tokens"),
         ),
+        Verdict::RevokeDead => {
+            let ids: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(
+                row.action_detail.as_deref().unwrap_or("{}"),
+            )
+            .ok()
+            .and_then(|d| d["dead"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t["id"].clone())
+            .collect();
+            fields.push(Field::Text(
+                "action_detail",
+                Some(detail_with(&row, "revoke_only", serde_json::json!(ids))),
+            ));
+            (Phase::Retiring, Some(now), format!("{what}; revoking it"))
+        }
+        Verdict::IssueNew => {
+            fields.push(Field::Text(
+                "action_detail",
+                Some(detail_with(&row, "create_access", serde_json::json!(true))),
+            ));
+            (Phase::Planned, Some(now), format!("{what}; minting it now"))
+        }
         Verdict::LetExpire => {
             fields.push(Field::Text(
                 "action_detail",

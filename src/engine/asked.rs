@@ -63,8 +63,26 @@ impl Engine {
         let permit = attempt!(permit(row));
         let target = attempt!(target(row));
         let up = attempt!(self.adapters.for_row(row));
-        let listing = attempt!(up.issuer.list(&target, &row.id).await);
         let mut revoked = Vec::new();
+        if let Some(ids) = revoke_only(row) {
+            // Named when asked (expired tokens, which no listing of live ones shows).
+            for id in &ids {
+                attempt!(up.issuer.revoke(&permit, &target, id, &row.id).await);
+            }
+            let why = format!(
+                "{} revoked token(s) {}; nothing was minted",
+                up.issuer.name(),
+                ids.join(", ")
+            );
+            return Step::Advance(self.transition(
+                row,
+                Phase::Retiring,
+                Phase::Retired,
+                why,
+                ENGINE,
+            ));
+        }
+        let listing = attempt!(up.issuer.list(&target, &row.id).await);
         for t in &listing.tokens {
             attempt!(up.issuer.revoke(&permit, &target, &t.id, &row.id).await);
             revoked.push(token(&t.id, &t.last8));
@@ -140,5 +158,104 @@ impl Engine {
                 ),
             )),
         }
+    }
+}
+
+/// An expired, never revoked token of a pair with no live one, as the last inventory saw it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct DeadToken {
+    pub id: String,
+    pub last8: String,
+    pub expired_at_ms: Option<i64>,
+}
+
+/// The expired tokens a dead-token question is about, once it was asked.
+pub(super) fn dead_tokens(row: &RotationRow) -> Option<Vec<DeadToken>> {
+    serde_json::from_value(detail(row)["dead"].clone()).ok()
+}
+
+/// Whether a person approved issuing a token to a pair that has none live (creating access).
+pub(super) fn may_create_access(row: &RotationRow) -> bool {
+    detail(row)["create_access"] == serde_json::Value::Bool(true)
+}
+
+/// The token ids a `retiring` rotation revokes when it names them; `None`: every live token.
+pub(super) fn revoke_only(row: &RotationRow) -> Option<Vec<String>> {
+    serde_json::from_value(detail(row)["revoke_only"].clone()).ok()
+}
+
+impl Engine {
+    /// The expired tokens the last inventory of this environment holds for the pair (by the
+    /// issuer's own application name, as its listing gives it).
+    pub(super) async fn dead_tokens_of(
+        &self,
+        row: &RotationRow,
+        application_name: &str,
+    ) -> Result<Vec<DeadToken>, AdapterError> {
+        let rows = crate::store::inventory::last(&self.db)
+            .await
+            .map_err(super::row::unwritten)?;
+        Ok(rows
+            .into_iter()
+            .filter(|t| {
+                t.environment == row.environment
+                    && t.expired
+                    && t.api_user.eq_ignore_ascii_case(&row.api_user)
+                    && (t.application == application_name || t.application == row.application)
+            })
+            .map(|t| DeadToken {
+                id: t.token_id,
+                last8: t.last8,
+                expired_at_ms: t.expires_at_ms,
+            })
+            .collect())
+    }
+
+    /// planned → awaiting_approval: the pair's only tokens expired and were never revoked (its
+    /// alert fires until one is). Ask whoever may decide whether to revoke them or to issue a
+    /// new one (creating access again); with nobody to ask, it is a person's job.
+    pub(super) fn ask_about_dead(&self, row: &RotationRow, dead: Vec<DeadToken>) -> Step {
+        let named: Vec<String> = dead.iter().map(|t| token(&t.id, &t.last8)).collect();
+        let mut approvers = super::approval::approvers(row);
+        if approvers.is_empty()
+            && let Some(owners) = crate::policy::owners_of(&self.settings.owners, &row.api_user)
+        {
+            approvers.clone_from(owners);
+        }
+        if approvers.is_empty() {
+            return Step::Error(AdapterError::permanent(
+                ENGINE,
+                format!(
+                    "dead token: the pair has no live token, only expired {} that was never revoked (its alert fires until it is); revoke it, or issue a new one, by hand (no rule names who may decide here)",
+                    named.join(", ")
+                ),
+            ));
+        }
+        let now = self.clock.now();
+        let until = now + self.settings.approval_timeout;
+        let mut detail = detail(row);
+        detail["dead"] = serde_json::to_value(&dead).unwrap_or_default();
+        detail["approvers"] = serde_json::json!(approvers);
+        let mut asked = row.clone();
+        asked.action_detail = Some(detail.to_string());
+        let mut transition = self.transition(
+            row,
+            Phase::Planned,
+            Phase::AwaitingApproval,
+            format!(
+                "dead token: no live token, only expired {}; asking whether to revoke it or issue a new one",
+                named.join(", ")
+            ),
+            ENGINE,
+        );
+        transition.next_attempt_at = Some(until);
+        transition
+            .fields
+            .push(Field::Text("action_detail", asked.action_detail.clone()));
+        transition.notify.push(crate::store::outbox::Notice::new(
+            crate::store::outbox::NoticeKind::Approval,
+            super::message::approval_request(&asked, until.as_millisecond()),
+        ));
+        Step::Advance(transition)
     }
 }

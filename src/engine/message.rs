@@ -248,6 +248,9 @@ pub const REJECT: &str = "reject";
 pub const HAND_OVER: &str = "hand_over";
 pub const REVOKE_UNUSED: &str = "revoke_unused";
 pub const LET_EXPIRE: &str = "let_expire";
+/// The choices about a dead pair (its only tokens expired, never revoked).
+pub const REVOKE_DEAD: &str = "revoke_dead";
+pub const ISSUE_NEW: &str = "issue_new";
 
 /// The Approve/Reject request of a manual rule with `approval = true`.
 pub fn approval_request(row: &RotationRow, until_ms: i64) -> Value {
@@ -267,6 +270,11 @@ pub fn approval_request(row: &RotationRow, until_ms: i64) -> Value {
             })
         })
         .unwrap_or_default();
+    let detail: Value =
+        serde_json::from_str(row.action_detail.as_deref().unwrap_or("{}")).unwrap_or_default();
+    if let Some(dead) = detail["dead"].as_array() {
+        return dead_request(row, until_ms, dead, &approvers);
+    }
     if let Some(ask) = super::row::ask_of(row) {
         return ask_request(row, until_ms, &ask, &approvers);
     }
@@ -287,6 +295,47 @@ pub fn approval_request(row: &RotationRow, until_ms: i64) -> Value {
                  "text": {"type": "plain_text", "text": "Approve"}},
                 {"type": "button", "action_id": REJECT, "style": "danger", "value": row.id,
                  "text": {"type": "plain_text", "text": "Reject"}},
+            ]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    })
+}
+
+/// A dead pair's question: its only tokens expired and were never revoked, so its alert fires
+/// until one is; revoking them ends that, issuing a new one creates access again.
+fn dead_request(row: &RotationRow, until_ms: i64, dead: &[Value], owners: &str) -> Value {
+    let who = target(row);
+    let tokens: Vec<String> = dead
+        .iter()
+        .map(|t| {
+            format!(
+                "`{}` …{} (expired {})",
+                escape(t["id"].as_str().unwrap_or("?")),
+                escape(t["last8"].as_str().unwrap_or("")),
+                date(t["expired_at_ms"].as_i64())
+            )
+        })
+        .collect();
+    let headline = format!(
+        ":skull: {who} has no live token: only {}, never revoked, so its alert fires until it is. Nobody can be using it.\n\
+         • *Revoke the expired token*: the alert resolves.\n\
+         • *Issue a new one*: creates access again (a new token placed as a rotation would place it).",
+        tokens.join(", ")
+    );
+    let context = format!(
+        "May choose: {owners} · open until {} · rotation `{}`",
+        date(Some(until_ms)),
+        row.id
+    );
+    json!({
+        "text": format!("{who} has only an expired token: revoke it, or issue a new one?"),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
+            {"type": "actions", "block_id": "decision", "elements": [
+                {"type": "button", "action_id": REVOKE_DEAD, "style": "primary", "value": row.id,
+                 "text": {"type": "plain_text", "text": "Revoke the expired token"}},
+                {"type": "button", "action_id": ISSUE_NEW, "value": row.id,
+                 "text": {"type": "plain_text", "text": "Issue a new one"}},
             ]},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
         ],

@@ -39,6 +39,9 @@ pub struct EngineSettings {
     pub public_url: String,
     /// Finished rotations and handled alerts older than this are exported and pruned.
     pub retention: Duration,
+    /// `[owners]`: who is asked about an API user's tokens when its rule names nobody (a dead
+    /// pair under a `rotate` rule).
+    pub owners: BTreeMap<String, Vec<String>>,
     /// Steps running at once, in all (`rotation.max_in_flight`).
     pub max_in_flight: usize,
     /// Steps running at once against one upstream: an environment's issuer and cluster, a
@@ -89,6 +92,7 @@ impl Default for EngineSettings {
             probes: BTreeMap::new(),
             public_url: "http://127.0.0.1:8080".into(),
             retention: Duration::from_secs(400 * 86400),
+            owners: BTreeMap::new(),
             max_in_flight: 32,
             max_in_flight_per_upstream: 16,
         }

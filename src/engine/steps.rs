@@ -113,7 +113,15 @@ impl Engine {
         // Rotation replaces a token; it never creates access. A pair with no live token (an
         // alert naming any API user and application, or one whose token was revoked) is not
         // minted for, in any issuer.
-        if listing.tokens.is_empty() && row.secret_name.is_none() {
+        if listing.tokens.is_empty()
+            && row.secret_name.is_none()
+            && !super::asked::may_create_access(row)
+        {
+            // A dead pair: its only tokens expired unrevoked, so its alert fires for ever.
+            let dead = attempt!(self.dead_tokens_of(row, &listing.application_name).await);
+            if !dead.is_empty() && super::asked::dead_tokens(row).is_none() {
+                return self.ask_about_dead(row, dead);
+            }
             return Step::Error(AdapterError::permanent(
                 ENGINE,
                 format!(

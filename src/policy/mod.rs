@@ -245,12 +245,12 @@ impl Policy {
 
     /// The owners of `api_user`: by its email first, then by its domain.
     fn owners_of(&self, api_user: &str) -> Option<&Vec<String>> {
-        let email = api_user.trim().to_ascii_lowercase();
-        self.owners.get(&email).or_else(|| {
-            email
-                .rsplit_once('@')
-                .and_then(|(_, domain)| self.owners.get(domain))
-        })
+        owners_of(&self.owners, api_user)
+    }
+
+    /// `[owners]` as configured: who is asked about which API users' tokens.
+    pub fn owners(&self) -> &std::collections::BTreeMap<String, Vec<String>> {
+        &self.owners
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -376,6 +376,19 @@ impl Policy {
             ),
         }
     }
+}
+
+/// The owners of `api_user` in `owners` (keys lower case): by its email, then by its domain.
+pub fn owners_of<'a>(
+    owners: &'a std::collections::BTreeMap<String, Vec<String>>,
+    api_user: &str,
+) -> Option<&'a Vec<String>> {
+    let email = api_user.trim().to_ascii_lowercase();
+    owners.get(&email).or_else(|| {
+        email
+            .rsplit_once('@')
+            .and_then(|(_, domain)| owners.get(domain))
+    })
 }
 
 fn fallback() -> Decision {

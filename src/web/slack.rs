@@ -22,7 +22,9 @@ use super::approvers::{GroupCache, May, may_decide};
 use crate::adapters::slack::{SlackApi, signature};
 use crate::clock::Clock;
 use crate::engine::approval::{self, Decided, Decider, Verdict};
-use crate::engine::message::{APPROVE, HAND_OVER, LET_EXPIRE, REJECT, REVOKE_UNUSED};
+use crate::engine::message::{
+    APPROVE, HAND_OVER, ISSUE_NEW, LET_EXPIRE, REJECT, REVOKE_DEAD, REVOKE_UNUSED,
+};
 use crate::store::rotations;
 
 /// Largest interaction body accepted; a block_actions payload is a few KiB.
@@ -123,6 +125,8 @@ impl Outcome {
             Outcome::Decided(Decided::Done(Verdict::HandOver)) => "chose hand-over",
             Outcome::Decided(Decided::Done(Verdict::RevokeUnused)) => "chose revoke",
             Outcome::Decided(Decided::Done(Verdict::LetExpire)) => "chose let expire",
+            Outcome::Decided(Decided::Done(Verdict::RevokeDead)) => "chose revoke the dead token",
+            Outcome::Decided(Decided::Done(Verdict::IssueNew)) => "approved a new token",
             Outcome::Decided(Decided::NotOffered(_)) => "not offered; nothing changed",
             Outcome::Decided(Decided::Closed { .. }) => "already closed; nothing changed",
             Outcome::Decided(Decided::Unknown) => "no such request",
@@ -194,6 +198,8 @@ impl Click {
             Some(HAND_OVER) => Verdict::HandOver,
             Some(REVOKE_UNUSED) => Verdict::RevokeUnused,
             Some(LET_EXPIRE) => Verdict::LetExpire,
+            Some(REVOKE_DEAD) => Verdict::RevokeDead,
+            Some(ISSUE_NEW) => Verdict::IssueNew,
             _ => return Ok(None),
         };
         let field = |v: &Value, what: &str| {

@@ -116,7 +116,11 @@ fn asked(row: &RotationRow) -> Option<String> {
 /// What an `ask` rule's owner chose, from what the decision journaled.
 fn choice(row: &RotationRow) -> Option<&'static str> {
     let detail: serde_json::Value = serde_json::from_str(row.action_detail.as_deref()?).ok()?;
-    if detail["handover_to"].is_string() {
+    if detail["create_access"] == serde_json::Value::Bool(true) {
+        Some("issue a new one (its only token had expired)")
+    } else if detail["dead"].is_array() && matches!(row.phase.as_str(), "retiring" | "retired") {
+        Some("revoke the expired token")
+    } else if detail["handover_to"].is_string() {
         Some("rotate and hand over")
     } else if detail["silence_until_expiry"] == serde_json::Value::Bool(true) {
         Some("let it expire")

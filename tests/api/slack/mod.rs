@@ -3,6 +3,7 @@
 
 mod approvals;
 mod asks;
+mod dead;
 mod limits;
 mod thread;
 

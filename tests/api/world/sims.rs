@@ -350,6 +350,7 @@ impl Sims {
                     config.policy = replaced.policy;
                     config.engine.slack = replaced.engine.slack;
                     config.engine.approval_timeout = replaced.engine.approval_timeout;
+                    config.engine.owners = replaced.engine.owners;
                 }
                 // Tests choose their modes; the shipped config's shadow production is not one.
                 config
