@@ -72,6 +72,14 @@ fn known(ms: Option<i64>, say: impl FnOnce(String) -> String) -> String {
     }
 }
 
+/// Whether the journaled decision has `key` (set, and not `false` or null).
+fn flag(row: &RotationRow, key: &str) -> bool {
+    serde_json::from_str::<Value>(row.action_detail.as_deref().unwrap_or("{}"))
+        .ok()
+        .and_then(|d| d.get(key).cloned())
+        .is_some_and(|v| !v.is_null() && v != Value::Bool(false))
+}
+
 fn detail(row: &RotationRow, key: &str) -> Option<String> {
     let detail: Value = serde_json::from_str(row.action_detail.as_deref()?).ok()?;
     detail.get(key)?.as_str().map(str::to_owned)
@@ -125,6 +133,14 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &
             ),
             None,
         ),
+        Phase::Silenced if flag(row, "silence_until_expiry") => (
+            format!(
+                ":mute: Letting the token of {who} expire, as {} chose; {}.",
+                escape(row.decided_by.as_deref().unwrap_or("its owner")),
+                escape(why)
+            ),
+            None,
+        ),
         Phase::Silenced => (
             format!(
                 ":mute: Not rotating the token of {who}: this environment's alerts are noise{rule}; {}.",
@@ -155,6 +171,13 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &
                 "Rotate it by hand before it expires{} if it is still in use.",
                 known(row.old_token_expires_at_ms, |d| format!(" ({d})"))
             )),
+        ),
+        Phase::Retired if flag(row, "revoke_only") => (
+            format!(
+                ":wastebasket: Revoked the expired token of {who}; its alert resolves: {}.",
+                escape(why)
+            ),
+            None,
         ),
         Phase::Retired => (
             format!(

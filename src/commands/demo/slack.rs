@@ -54,7 +54,8 @@ pub(super) fn demo_config() -> anyhow::Result<Config> {
     // GitLab's tokens: alerts from the `tools` environment name a group's token.
     head.push_str("\n[environments.tools]\nmode = \"active\"\nslack_channel = \"C0TOOLS\"\n");
     let text = format!(
-        "{head}{DEMO_SLACK}\n{GITLAB_RULE}\n{}",
+        "{head}{}\n{DEMO_SLACK}\n{GITLAB_RULE}\n{}",
+        super::asked::ASK_RULE,
         &shipped[first_rule..]
     );
     Config::from_toml(&text).map_err(|e| anyhow::anyhow!("demo config: {}", e.render(&text)))
@@ -65,10 +66,13 @@ pub(super) fn demo_config() -> anyhow::Result<Config> {
 pub(super) async fn click_approvals(engine: &Engine, url: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let rows = rotations::all_rotations(engine.journal().pool()).await?;
-    for row in rows
-        .iter()
-        .filter(|r| r.phase == Phase::AwaitingApproval.as_str())
-    {
+    // Approve/Reject requests only: an `ask` rule's questions are answered by `asked::choose`.
+    for row in rows.iter().filter(|r| {
+        r.phase == Phase::AwaitingApproval.as_str()
+            && r.action_detail
+                .as_deref()
+                .is_some_and(|d| d.contains("\"approval\":true"))
+    }) {
         for (user, name) in [NOT_AN_APPROVER, APPROVER] {
             let body = crate::sim::slack::interaction(&row.id, APPROVE, user, name);
             let mut request = client.post(url).body(body.clone()).header(

@@ -180,7 +180,11 @@ impl Engine {
                         Phase::AwaitingApproval,
                         Some(until),
                         &trigger,
-                        "the rule asks a person to approve the rotation first",
+                        if asks_owners(alert) {
+                            "the rule asks the token's owners what to do first; nothing is minted before they choose"
+                        } else {
+                            "the rule asks a person to approve the rotation first"
+                        },
                         None,
                     )
                     .told_in(thread);
@@ -237,6 +241,15 @@ fn new_rotation(
         reason: reason.to_owned(),
         thread: None,
     }
+}
+
+/// A rule with `ask = true`: its owners choose what happens, not just yes or no.
+fn asks_owners(alert: &PendingAlert) -> bool {
+    alert
+        .action_detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .is_some_and(|d| d["ask"].is_object())
 }
 
 /// A manual rule with `approval = true` or `ask = true` (its decision, as journaled with the

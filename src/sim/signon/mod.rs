@@ -153,6 +153,32 @@ impl SignonSim {
             .value
     }
 
+    /// Adds a token that expires (or expired) at `at`, never revoked: a dead pair's, when `at`
+    /// is past. Returns its value.
+    pub fn add_token_expiring_at(
+        &self,
+        api_user: &str,
+        application: &str,
+        at: jiff::Timestamp,
+    ) -> String {
+        let now = self.clock.now();
+        self.user_name(api_user);
+        self.add_application(application);
+        let mut world = self.world();
+        let app = world
+            .apps
+            .iter()
+            .find(|a| a.name == application)
+            .cloned()
+            .expect("just added");
+        let made = if at < now {
+            at - Duration::from_secs(86400)
+        } else {
+            now
+        };
+        world.issue(api_user, &app, made, at, None).value
+    }
+
     pub fn tokens(&self) -> Vec<SimToken> {
         self.world().tokens.clone()
     }
