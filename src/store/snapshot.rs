@@ -66,7 +66,15 @@ pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError
     let schedules = super::schedules::all(db).await?;
     let seconds = |ms: i64| ms as f64 / 1000.0;
     let mut expiring_by_week = [0i64; crate::telemetry::EXPIRY_WEEKS];
-    for (_, _, _, at) in &expiries {
+    // Every token the issuers listed, where an inventory was taken (it holds the rotations' new
+    // tokens too, and the ones nobody renews); else the tokens of finished rotations.
+    let inventoried = super::inventory::last(db).await?;
+    let counted: Vec<i64> = if inventoried.is_empty() {
+        expiries.iter().map(|(_, _, _, at)| *at).collect()
+    } else {
+        inventoried.iter().filter_map(|t| t.expires_at_ms).collect()
+    };
+    for at in &counted {
         // Already expired counts in the first week: it needs a rotation soonest.
         let week = ((at - now_ms).max(0) / (7 * 86_400_000)) as usize;
         if let Some(n) = expiring_by_week.get_mut(week) {

@@ -97,7 +97,7 @@ impl Metrics {
         let tokens_expiring = Family::<WeekLabel, Gauge>::default();
         registry.register(
             "token_rotator_tokens_expiring",
-            "Tokens of finished rotations expiring in each of the next 12 weeks (week 1: within 7 days or already expired)",
+            "Tokens expiring in each of the next 12 weeks (week 1: within 7 days or already expired): every token of the last inventory, else those of finished rotations",
             tokens_expiring.clone(),
         );
         for week in WEEKS {

@@ -75,6 +75,21 @@ async fn the_inventory_lists_every_live_and_dead_token_with_who_renews_it_and_no
 
     let pool = world.engine.journal().pool();
     let all = inventory::last(pool).await.unwrap();
+    // The weekly expiry gauge counts every inventoried token (expired ones in the first week),
+    // not only the tokens of finished rotations (there are none yet).
+    let twelve_weeks = world.clock.now().as_millisecond() + 12 * 7 * 86_400_000;
+    let expected = all
+        .iter()
+        .filter(|r| r.expires_at_ms.is_some_and(|at| at < twelve_weeks))
+        .count();
+    let (_, metrics) = world.app.get_text("/metrics").await;
+    let counted: i64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("token_rotator_tokens_expiring{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        .sum();
+    assert!(expected > 0);
+    assert_eq!(counted as usize, expected, "{metrics}");
     let rows: Vec<InventoryRow> = all
         .iter()
         .filter(|r| r.environment == "production")
