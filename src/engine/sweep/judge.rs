@@ -130,7 +130,10 @@ impl Engine {
             _ => return keep("the inventory names the pair with an empty field"),
         };
         let pair_key = format!("{key}/{api_user}/{application}");
-        let listing = match up.issuer.list(&target, &pair_key).await {
+        let listing = match self
+            .patiently(|| up.issuer.list(&target, &pair_key))
+            .await
+        {
             Ok(listing) => listing,
             Err(e) => return keep(format!("could not list its tokens: {e}")),
         };
@@ -162,7 +165,10 @@ impl Engine {
             Ok(None) => return keep(format!("{where_} holds no token")),
             Err(e) => return keep(format!("could not read {where_}: {e}")),
         };
-        let in_place: Option<TokenInfo> = match up.issuer.identify(&listing, &value).await {
+        let in_place: Option<TokenInfo> = match self
+            .patiently(|| up.issuer.identify(&listing, &value))
+            .await
+        {
             Ok(found) => found,
             Err(e) => return keep(format!("could not tell which token {where_} holds: {e}")),
         };

@@ -16,12 +16,15 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::{Engine, EngineError, Phase, SweepSettings, slots};
-use crate::adapters::{InventoriedToken, Upstreams};
+use crate::adapters::{AdapterError, InventoriedToken, Upstreams};
 use crate::policy::Mode;
 use crate::store::rotations::{self, NewRotation};
 use crate::store::{StoreError, inventory, outbox, sweeps};
 
 pub use judge::Verdict;
+
+/// How long one call may stay under way (a Job waits for a node and its image to start).
+const CALL_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// What one sweep of one environment decided for one pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +61,27 @@ pub fn due_day(settings: &SweepSettings, now: Timestamp) -> Option<Date> {
 }
 
 impl Engine {
+    /// An upstream call that may be under way for a while (a Job), asked again every `poll` as
+    /// a step is, up to [`CALL_BUDGET`].
+    pub(super) async fn patiently<T, F, Fut>(&self, mut call: F) -> Result<T, AdapterError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AdapterError>>,
+    {
+        let started = std::time::Instant::now();
+        loop {
+            match call().await {
+                Err(AdapterError::Pending { upstream, detail })
+                    if started.elapsed() < CALL_BUDGET =>
+                {
+                    tracing::debug!(upstream, %detail, "sweep: call under way");
+                    tokio::time::sleep(self.settings.poll).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sweeps each served environment whose sweep of the due day has not been claimed yet
     /// (claimed in the journal first: one sweep per environment and day, whichever replica or
     /// restart gets there). Returns what each sweep did.
@@ -212,7 +236,17 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         }
-        if let Some(row) = rotations::rotation(&self.db, &id).await? {
+        // Stepped here while a Job is under way (no attempt spent), so the digest can say how
+        // it ended; a failure to retry later is left to the engine's passes.
+        let started = std::time::Instant::now();
+        while let Some(row) = rotations::rotation(&self.db, &id).await? {
+            let waiting = row.phase == Phase::Retiring.as_str() && row.attempts == 0;
+            if !waiting || started.elapsed() >= CALL_BUDGET {
+                break;
+            }
+            if row.last_error.is_some() {
+                tokio::time::sleep(self.settings.poll).await;
+            }
             let _permits = self
                 .slots
                 .acquire(&slots::upstream_of(&self.adapters, &row))
