@@ -397,16 +397,18 @@ fn validate(
         leader_lease: leader_lease?,
         leader_election: election?,
         policy: Policy::new(rules, internal_domains).with_owners(owners),
-        engine: sections.engine.map(|mut engine| {
-            engine.public_url = public_url;
-            engine.retention = retention.unwrap_or(engine.retention);
-            engine
-        })
-        .zip(sweep)
-        .map(|(mut engine, sweep)| {
-            engine.sweep = sweep;
-            engine
-        })?,
+        engine: sections
+            .engine
+            .map(|mut engine| {
+                engine.public_url = public_url;
+                engine.retention = retention.unwrap_or(engine.retention);
+                engine
+            })
+            .zip(sweep)
+            .map(|(mut engine, sweep)| {
+                engine.sweep = sweep;
+                engine
+            })?,
         signon: sections.signon,
         kubernetes: sections.kubernetes?,
         alertmanager: sections.alertmanager,

@@ -568,7 +568,10 @@ fn the_sweep_runs_at_two_in_london_unless_configured_and_rules_opt_pairs_in() {
         jiff::civil::Time::constant(3, 30, 0, 0)
     );
     assert_eq!(config.engine.sweep.zone.iana_name(), Some("UTC"));
-    assert!(!config.policy.rules()[0].sweep, "the rule said sweep = false");
+    assert!(
+        !config.policy.rules()[0].sweep,
+        "the rule said sweep = false"
+    );
 
     let bad = format!("[sweep]\nat = \"2am\"\ntime_zone = \"Mars/Olympus\"\n{MINIMAL}");
     let problems = Config::from_toml(&bad).unwrap_err().problems;

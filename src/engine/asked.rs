@@ -75,7 +75,9 @@ impl Engine {
         let up = attempt!(self.adapters.for_row(row));
         let listing = attempt!(up.issuer.list(&target, &row.id).await);
         if let Some(ids) = revoke_only(row) {
-            return self.retire_only(row, &permit, &target, &listing, &ids).await;
+            return self
+                .retire_only(row, &permit, &target, &listing, &ids)
+                .await;
         }
         let mut revoked = Vec::new();
         for t in &listing.tokens {

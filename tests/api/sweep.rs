@@ -96,8 +96,7 @@ fn digest(world: &World) -> String {
 }
 
 #[tokio::test]
-async fn a_superseded_token_is_revoked_once_the_secret_holds_the_newest_and_its_consumer_rolled()
-{
+async fn a_superseded_token_is_revoked_once_the_secret_holds_the_newest_and_its_consumer_rolled() {
     let (world, old) = job_world(|_| {}).await;
     let old_id = id_of(&world, &old);
     let (fresh, fresh_id) = renew(&world);
@@ -112,9 +111,15 @@ async fn a_superseded_token_is_revoked_once_the_secret_holds_the_newest_and_its_
     else {
         panic!("{verdict:?}");
     };
-    assert_eq!(tokens.iter().map(|(id, _)| id).collect::<Vec<_>>(), [&old_id]);
+    assert_eq!(
+        tokens.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        [&old_id]
+    );
     assert_eq!(newest.0, fresh_id);
-    assert!(!world.signon.is_live(&old), "the superseded token is revoked");
+    assert!(
+        !world.signon.is_live(&old),
+        "the superseded token is revoked"
+    );
     assert!(world.signon.is_live(&fresh), "the newest stays live");
     assert_eq!(world.signon.minted().len(), 0, "nothing minted");
 
@@ -138,16 +143,15 @@ async fn a_superseded_token_is_revoked_once_the_secret_holds_the_newest_and_its_
         "{audit:#?}"
     );
     assert!(
-        audit[1].reason.contains(&format!("revoked superseded {old_id}")),
+        audit[1]
+            .reason
+            .contains(&format!("revoked superseded {old_id}")),
         "{audit:#?}"
     );
 
     // One digest for the environment, saying what was revoked and that the newest stays.
     let text = digest(&world);
-    assert!(
-        text.contains("revoked 1 token(s) of 1 pair(s)"),
-        "{text}"
-    );
+    assert!(text.contains("revoked 1 token(s) of 1 pair(s)"), "{text}");
     let slack = world.slack.messages();
     let production: Vec<_> = slack
         .iter()
@@ -156,11 +160,19 @@ async fn a_superseded_token_is_revoked_once_the_secret_holds_the_newest_and_its_
     assert_eq!(production.len(), 1, "one digest: {slack:#?}");
     let body = production[0].to_string();
     assert!(body.contains(&format!("revoked {old_id} (…")), "{body}");
-    assert!(body.contains(&format!("the newest, {fresh_id} (…")), "{body}");
+    assert!(
+        body.contains(&format!("the newest, {fresh_id} (…")),
+        "{body}"
+    );
 
     // The sweep's inventory is the day's; the next look finds the pair clean.
-    let rows = inventory::last(world.engine.journal().pool()).await.unwrap();
-    assert!(rows.iter().any(|r| r.token_id == old_id), "taken before the revoke");
+    let rows = inventory::last(world.engine.journal().pool())
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().any(|r| r.token_id == old_id),
+        "taken before the revoke"
+    );
     // A second sweep the same day does nothing: the day is claimed.
     assert!(world.engine.sweep_due().await.unwrap().is_empty());
 
@@ -169,7 +181,10 @@ async fn a_superseded_token_is_revoked_once_the_secret_holds_the_newest_and_its_
     let posted = format!("{slack:?}");
     for value in [&old, &fresh] {
         assert!(!posted.contains(value.as_str()), "a token in Slack");
-        assert!(!journaled.contains(value.as_str()), "a token in the journal");
+        assert!(
+            !journaled.contains(value.as_str()),
+            "a token in the journal"
+        );
     }
 }
 
@@ -182,11 +197,17 @@ async fn a_secret_still_holding_the_old_token_keeps_it() {
     let Verdict::Kept(why) = &verdict else {
         panic!("{verdict:?}");
     };
-    assert!(why.contains("still holds") && why.contains("not the newest"), "{why}");
+    assert!(
+        why.contains("still holds") && why.contains("not the newest"),
+        "{why}"
+    );
     assert!(world.signon.is_live(&old) && world.signon.is_live(&fresh));
     assert!(world.rotations().await.is_empty(), "nothing journaled");
     let text = digest(&world);
-    assert!(text.contains("revoked 0 token(s) of 0 pair(s); kept 1 pair(s)"), "{text}");
+    assert!(
+        text.contains("revoked 0 token(s) of 0 pair(s); kept 1 pair(s)"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -233,7 +254,10 @@ async fn in_shadow_nothing_is_revoked_and_the_digest_says_what_would_have_been()
     );
     assert!(world.signon.is_live(&old), "shadow revokes nothing");
     assert_eq!(world.kubernetes.jobs_of("revoke"), 0);
-    assert!(world.rotations().await.is_empty(), "nothing journaled to act on");
+    assert!(
+        world.rotations().await.is_empty(),
+        "nothing journaled to act on"
+    );
     let text = digest(&world);
     assert!(
         text.contains("shadow — nothing was revoked")
@@ -248,10 +272,7 @@ async fn a_pair_with_a_rotation_under_way_is_kept() {
     let (fresh, _) = renew(&world);
     sync_and_roll(&world, &fresh).await;
     // An alert started a rotation that has not finished.
-    world
-        .app
-        .post_webhook(crate::helpers::capture("01-"))
-        .await;
+    world.app.post_webhook(crate::helpers::capture("01-")).await;
     world.engine.ingest().await.unwrap();
     let verdict = sweep(&world).await;
     let Verdict::Kept(why) = &verdict else {
@@ -289,5 +310,8 @@ async fn the_revoke_is_journaled_before_it_is_made_and_a_failed_one_says_so() {
     assert_eq!(audit[0].to_phase, "retiring", "journaled first: {audit:#?}");
     assert_eq!(audit.last().unwrap().to_phase, "failed");
     let text = digest(&world);
-    assert!(text.contains("did not finish") && text.contains("failed"), "{text}");
+    assert!(
+        text.contains("did not finish") && text.contains("failed"),
+        "{text}"
+    );
 }

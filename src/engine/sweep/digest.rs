@@ -81,9 +81,8 @@ pub(super) fn digest(report: &SweepReport, issuer: &str) -> Value {
         _ => None,
     });
     let (kept, _) = count(|v| matches!(v, Verdict::Kept(_)).then_some(0));
-    let (troubled, _) = count(|v| {
-        matches!(v, Verdict::Pending { .. } | Verdict::Failed { .. }).then_some(0)
-    });
+    let (troubled, _) =
+        count(|v| matches!(v, Verdict::Pending { .. } | Verdict::Failed { .. }).then_some(0));
     let header = if report.shadow {
         format!(
             ":ghost: *shadow — nothing was revoked.* Sweep of superseded {issuer} tokens in \
@@ -212,7 +211,9 @@ mod tests {
             .inspect(|n| assert!(*n <= 3000))
             .sum();
         assert!(total <= 12_000, "{total} characters");
-        let last = blocks.last().unwrap()["elements"][0]["text"].as_str().unwrap();
+        let last = blocks.last().unwrap()["elements"][0]["text"]
+            .as_str()
+            .unwrap();
         assert!(last.contains("more pair(s)"), "{last}");
         let header = body["text"].as_str().unwrap();
         assert!(

@@ -130,10 +130,7 @@ impl Engine {
             _ => return keep("the inventory names the pair with an empty field"),
         };
         let pair_key = format!("{key}/{api_user}/{application}");
-        let listing = match self
-            .patiently(|| up.issuer.list(&target, &pair_key))
-            .await
-        {
+        let listing = match self.patiently(|| up.issuer.list(&target, &pair_key)).await {
             Ok(listing) => listing,
             Err(e) => return keep(format!("could not list its tokens: {e}")),
         };
@@ -226,7 +223,9 @@ impl Engine {
                 }
                 match baseline.generations.len() {
                     0 => "no Deployment reads it".to_owned(),
-                    n => format!("its {n} Deployment(s) are rolled by Reloader and fully rolled out"),
+                    n => {
+                        format!("its {n} Deployment(s) are rolled by Reloader and fully rolled out")
+                    }
                 }
             }
         };
