@@ -31,6 +31,31 @@ pub async fn claim(
     Ok(claimed == 1)
 }
 
+/// Records `day` as `environment`'s last sweep if it has none: `true` the first time, when
+/// nothing is swept (the first sweep is the next one due, not one made up at once on the day
+/// the service, or the sweep, is switched on).
+pub async fn first_sight(
+    db: &Db,
+    environment: &str,
+    day: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let mut tx = db.write_tx().await?;
+    let inserted = on_tx!(&mut tx, |conn| sqlx::query(
+        "INSERT INTO sweeps (environment, day, swept_at_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (environment) DO NOTHING"
+    )
+    .bind(environment)
+    .bind(day)
+    .bind(now.as_millisecond())
+    .execute(&mut *conn)
+    .await
+    .map(|r| r.rows_affected()))
+    .map_err(StoreError::Write)?;
+    tx.commit().await.map_err(StoreError::Write)?;
+    Ok(inserted == 1)
+}
+
 /// The last day swept, by environment.
 pub async fn last(db: &Db) -> Result<Vec<(String, String)>, StoreError> {
     on_pool!(db, |pool| sqlx::query_as(

@@ -67,8 +67,14 @@ fn id_of(world: &World, value: &str) -> String {
         .to_string()
 }
 
-/// The production sweep's verdict for the world's pair.
+/// The service has run for a day (its first sight of an environment sweeps nothing): the
+/// next day's sweep.
 async fn sweep(world: &World) -> Verdict {
+    assert!(
+        world.engine.sweep_due().await.unwrap().is_empty(),
+        "the first sight of an environment sweeps nothing"
+    );
+    world.clock.advance(Duration::from_secs(86_400));
     let reports = world.engine.sweep_due().await.unwrap();
     world.run_to_the_end().await;
     let production = reports

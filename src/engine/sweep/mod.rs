@@ -44,7 +44,8 @@ pub struct SweepReport {
 }
 
 /// The local day whose sweep is due at `now`: today once `at` has passed, else yesterday. A
-/// sweep missed while the service was down (or not leading) is made up the same day.
+/// sweep missed while the service was down (or not leading) is made up when it is back; the
+/// very first is the next one due (see `sweeps::first_sight`).
 pub fn due_day(settings: &SweepSettings, now: Timestamp) -> Option<Date> {
     let local = now.to_zoned(settings.zone.clone());
     let today = local.date();
@@ -84,7 +85,8 @@ impl Engine {
 
     /// Sweeps each served environment whose sweep of the due day has not been claimed yet
     /// (claimed in the journal first: one sweep per environment and day, whichever replica or
-    /// restart gets there). Returns what each sweep did.
+    /// restart gets there). An environment never swept only has the due day recorded: its
+    /// first sweep is the next one due. Returns what each sweep did.
     pub async fn sweep_due(&self) -> Result<Vec<SweepReport>, EngineError> {
         let sweep = &self.settings.sweep;
         if !sweep.enabled {
@@ -98,7 +100,12 @@ impl Engine {
             if self.adapters.upstreams(environment).is_err() {
                 continue;
             }
-            if !sweeps::claim(&self.db, environment, &day.to_string(), self.clock.now()).await? {
+            let (today, now) = (day.to_string(), self.clock.now());
+            if sweeps::first_sight(&self.db, environment, &today, now).await? {
+                tracing::info!(%environment, "the sweep of superseded tokens starts at its next due time, {} {}", sweep.at, sweep.zone.iana_name().unwrap_or("UTC"));
+                continue;
+            }
+            if !sweeps::claim(&self.db, environment, &today, now).await? {
                 continue;
             }
             if let Some(report) = self.sweep(environment, day).await? {
