@@ -241,10 +241,14 @@ async fn a_rule_with_sweep_false_keeps_it() {
     let verdict = sweep(&world).await;
     assert_eq!(
         verdict,
-        Verdict::Kept("rule `internal-not-swept` does not sweep (sweep = false)".into())
+        Verdict::NotSwept("rule `internal-not-swept` does not sweep (sweep = false)".into())
     );
     assert!(world.signon.is_live(&old));
-    assert!(digest(&world).contains("does not sweep"));
+    let text = digest(&world);
+    assert!(
+        text.contains("1 pair(s) kept: rule `internal-not-swept` does not sweep"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

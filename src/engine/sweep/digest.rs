@@ -56,7 +56,9 @@ fn line(api_user: &str, application: &str, verdict: &Verdict) -> String {
             shown(tokens),
             escape(why)
         ),
-        Verdict::Kept(why) => format!(":lock: {who}: kept: {}", escape(why)),
+        Verdict::Kept(why) | Verdict::NotSwept(why) => {
+            format!(":lock: {who}: kept: {}", escape(why))
+        }
     };
     // One line never fills a section by itself.
     text.chars().take(MAX_SECTION).collect()
@@ -80,7 +82,7 @@ pub(super) fn digest(report: &SweepReport, issuer: &str) -> Value {
         Verdict::WouldRevoke { tokens, .. } => Some(tokens.len()),
         _ => None,
     });
-    let (kept, _) = count(|v| matches!(v, Verdict::Kept(_)).then_some(0));
+    let (kept, _) = count(|v| matches!(v, Verdict::Kept(_) | Verdict::NotSwept(_)).then_some(0));
     let (troubled, _) =
         count(|v| matches!(v, Verdict::Pending { .. } | Verdict::Failed { .. }).then_some(0));
     let header = if report.shadow {
@@ -105,11 +107,18 @@ pub(super) fn digest(report: &SweepReport, issuer: &str) -> Value {
         let text = format!("{header} No pair had a superseded token.");
         return json!({"text": text, "blocks": [section(&text)]});
     }
-    // Acted on first (revoked, would, trouble), then kept.
+    // Acted on first (revoked, would, trouble), then kept with a reason to look at, then
+    // those no rule opts in, counted by reason.
+    let mut not_swept: std::collections::BTreeMap<&str, usize> = Default::default();
+    for p in &report.pairs {
+        if let Verdict::NotSwept(why) = &p.verdict {
+            *not_swept.entry(why.as_str()).or_default() += 1;
+        }
+    }
     let mut lines: Vec<String> = report
         .pairs
         .iter()
-        .filter(|p| !matches!(p.verdict, Verdict::Kept(_)))
+        .filter(|p| !matches!(p.verdict, Verdict::Kept(_) | Verdict::NotSwept(_)))
         .chain(
             report
                 .pairs
@@ -117,7 +126,13 @@ pub(super) fn digest(report: &SweepReport, issuer: &str) -> Value {
                 .filter(|p| matches!(p.verdict, Verdict::Kept(_))),
         )
         .map(|p| line(&p.api_user, &p.application, &p.verdict))
+        .chain(
+            not_swept
+                .iter()
+                .map(|(why, n)| format!(":zzz: {n} pair(s) kept: {}", escape(why))),
+        )
         .collect();
+    let entries = lines.len();
     let mut blocks = vec![section(&header)];
     let mut used = header.chars().count();
     let mut current = String::new();
@@ -141,10 +156,10 @@ pub(super) fn digest(report: &SweepReport, issuer: &str) -> Value {
     if !current.is_empty() {
         blocks.push(section(&current));
     }
-    if listed < report.pairs.len() {
+    if listed < entries {
         let more = format!(
-            "…and {} more pair(s): see the journal's audit (trigger `sweep:{}`) and `token-rotator tokens`.",
-            report.pairs.len() - listed,
+            "…and {} more line(s): see the journal's audit (trigger `sweep:{}`) and `token-rotator tokens`.",
+            entries - listed,
             report.day
         );
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]}));
@@ -214,11 +229,34 @@ mod tests {
         let last = blocks.last().unwrap()["elements"][0]["text"]
             .as_str()
             .unwrap();
-        assert!(last.contains("more pair(s)"), "{last}");
+        assert!(last.contains("more line(s)"), "{last}");
         let header = body["text"].as_str().unwrap();
         assert!(
             header.contains("revoked 2500 token(s) of 2500 pair(s); kept 2500 pair(s)"),
             "{header}"
         );
+    }
+
+    #[test]
+    fn pairs_no_rule_opts_in_are_one_line_per_reason() {
+        let pairs = (0..300)
+            .map(|n| PairOutcome {
+                api_user: format!("app-{n}@example.org"),
+                application: "Application".into(),
+                verdict: Verdict::NotSwept("rule `staging` does not sweep (sweep = false)".into()),
+            })
+            .collect();
+        let report = SweepReport {
+            environment: "staging".into(),
+            day: jiff::civil::date(2026, 12, 6),
+            shadow: false,
+            pairs,
+        };
+        let body = digest(&report, "Issuer").to_string();
+        assert!(
+            body.contains("300 pair(s) kept: rule `staging` does not sweep"),
+            "{body}"
+        );
+        assert!(!body.contains("app-1@"), "not listed one by one: {body}");
     }
 }

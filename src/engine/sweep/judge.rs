@@ -39,6 +39,10 @@ pub enum Verdict {
     },
     /// Left alone, and why.
     Kept(String),
+    /// Left alone because the rule table does not opt the pair in, and why (the digest counts
+    /// these by reason instead of listing every pair, so a whole environment a rule leaves
+    /// alone, such as staging, is one line).
+    NotSwept(String),
 }
 
 /// A pair whose superseded tokens may go.
@@ -104,10 +108,14 @@ impl Engine {
         }
         let decided = policy.sweeps(&labels);
         let Some(rule) = decided.rule.clone() else {
-            return keep("no rule matches the pair, so it is not swept");
+            return Ok(Judged::Keep(Verdict::NotSwept(
+                "no rule matches, so not swept".into(),
+            )));
         };
         if !decided.sweep {
-            return keep(format!("rule `{rule}` does not sweep (sweep = false)"));
+            return Ok(Judged::Keep(Verdict::NotSwept(format!(
+                "rule `{rule}` does not sweep (sweep = false)"
+            ))));
         }
         if let Some(active) =
             rotations::active_rotation(&self.db, environment, api_user, application).await?
