@@ -325,3 +325,22 @@ async fn the_revoke_is_journaled_before_it_is_made_and_a_failed_one_says_so() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_consumer_reloader_does_not_roll_keeps_it() {
+    // Without Reloader's annotation the Secret changing restarts nothing: its pods may still
+    // run on the old token.
+    let (world, old) = job_world(|o| o.reloader = false).await;
+    let (fresh, _) = renew(&world);
+    sync_and_roll(&world, &fresh).await;
+    let verdict = sweep(&world).await;
+    let Verdict::Kept(why) = &verdict else {
+        panic!("{verdict:?}");
+    };
+    assert!(
+        why.contains("Deployment `short-url-manager`")
+            && why.contains("not rolled when it changes"),
+        "{why}"
+    );
+    assert!(world.signon.is_live(&old));
+}
