@@ -160,6 +160,7 @@ impl Application {
                     parts.keys,
                     config.engine.clone(),
                 )
+                .with_policy(config.policy.clone())
                 .led_by(Arc::clone(&leadership)),
             )
         });

@@ -17,7 +17,7 @@ use crate::store::{Journal, Journaled};
 /// The `receiver` of deliveries made by reconcile, so the engine can say where an alert came from.
 pub const RECEIVER: &str = "token-rotator/reconcile";
 /// The alert token-rotator acts on.
-pub const ALERTNAME: &str = "SignonApiUserTokenExpirySoon";
+pub const ALERTNAME: &str = crate::adapters::signon::EXPIRY_ALERTNAME;
 
 pub struct Reconciler {
     pub client: AlertmanagerClient,

@@ -284,6 +284,12 @@ pub trait Issuer: Send + Sync {
     /// The issuer as people call it ("Signon", "Synoptic", "GitLab"): every sentence the engine
     /// journals or posts about this issuer's tokens names it with this, never with its own words.
     fn name(&self) -> &'static str;
+    /// The alert that fires when one of this issuer's tokens nears its expiry: the rule table is
+    /// asked about a pair as if that alert named it (the nightly sweep's opt-in). `None`: the
+    /// issuer's tokens raise no alert of their own.
+    fn expiry_alertname(&self) -> Option<&'static str> {
+        None
+    }
     /// Whether `mint` with `like` revokes `like` at once (GitLab's rotate endpoints). The engine
     /// then has no old token to revoke after the grace period, and nothing to roll back onto: the
     /// new token stays in place whatever verification says, and a person is told.

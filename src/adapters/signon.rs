@@ -16,6 +16,9 @@ use crate::domain::Target;
 
 const UPSTREAM: &str = "signon";
 
+/// The alert Signon's token expiry metric raises (`global:signon_api_user_token_expires_in_seconds`).
+pub const EXPIRY_ALERTNAME: &str = "SignonApiUserTokenExpirySoon";
+
 /// Admin API and verification client for one Signon.
 #[derive(Clone)]
 pub struct SignonClient {
@@ -192,6 +195,10 @@ impl Verifier for SignonVerifier {
 impl Issuer for SignonClient {
     fn name(&self) -> &'static str {
         "Signon"
+    }
+
+    fn expiry_alertname(&self) -> Option<&'static str> {
+        Some(EXPIRY_ALERTNAME)
     }
 
     /// Signon renews internal API users' tokens by itself, nightly.

@@ -199,6 +199,10 @@ impl Issuer for JobIssuer {
         "Signon"
     }
 
+    fn expiry_alertname(&self) -> Option<&'static str> {
+        Some(super::signon::EXPIRY_ALERTNAME)
+    }
+
     /// The same Signon, reached through a Job in its image: it renews internal tokens nightly.
     fn self_renews(&self) -> bool {
         true

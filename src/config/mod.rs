@@ -9,6 +9,7 @@ mod raw;
 mod rules;
 mod schedules;
 mod sections;
+mod sweep;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -80,6 +80,8 @@ struct RawConfig {
     #[serde(default)]
     schedules: Vec<super::schedules::RawSchedule>,
     gitlab: Option<super::gitlab::RawGitLab>,
+    /// The nightly sweep of superseded tokens.
+    sweep: Option<super::sweep::RawSweep>,
     #[serde(default)]
     environments: BTreeMap<String, RawEnvironment>,
     /// Who is asked about a token, by API user (an email) or email domain: Slack user or user
@@ -381,6 +383,7 @@ fn validate(
     }
 
     let owners = super::rules::validate_owners(checker, raw.owners);
+    let sweep = super::sweep::validate_sweep(checker, raw.sweep.unwrap_or_default());
     Some(Config {
         database_url: database_url.value,
         listen: listen_addr.ok()?,
@@ -394,12 +397,19 @@ fn validate(
         leader_lease: leader_lease?,
         leader_election: election?,
         policy: Policy::new(rules, internal_domains).with_owners(owners.clone()),
-        engine: sections.engine.map(|mut engine| {
-            engine.public_url = public_url;
-            engine.owners = owners;
-            engine.retention = retention.unwrap_or(engine.retention);
-            engine
-        })?,
+        engine: sections
+            .engine
+            .map(|mut engine| {
+                engine.public_url = public_url;
+                engine.owners = owners;
+                engine.retention = retention.unwrap_or(engine.retention);
+                engine
+            })
+            .zip(sweep)
+            .map(|(mut engine, sweep)| {
+                engine.sweep = sweep;
+                engine
+            })?,
         signon: sections.signon,
         kubernetes: sections.kubernetes?,
         alertmanager: sections.alertmanager,

@@ -37,6 +37,9 @@ pub(super) struct RawRule {
     mode: Option<Mode>,
     /// Slack channel for what this rule decides (overrides the environment's and `[slack]`'s).
     slack_channel: Option<Spanned<String>>,
+    /// Whether the nightly sweep revokes this rule's pairs' superseded tokens (default: only
+    /// for `rotate`).
+    sweep: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -133,12 +136,16 @@ fn validate_rule(
             }
         }
     });
+    // A rotated pair's tokens are token-rotator's to manage; any other action means someone
+    // else looks after the pair, so its tokens are left alone unless the rule says otherwise.
+    let sweep = raw.sweep.unwrap_or(action == Action::Rotate);
     Some(Rule {
         name,
         conditions,
         action,
         mode: raw.mode,
         slack_channel,
+        sweep,
     })
 }
 

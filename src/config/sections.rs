@@ -276,6 +276,7 @@ fn validate_rotation(checker: &mut Checker, raw: RawRotation) -> Option<EngineSe
             .max_in_flight_per_upstream
             .unwrap_or(defaults.max_in_flight_per_upstream)
             .max(1),
+        sweep: defaults.sweep,
         modes: BTreeMap::new(),
         slack: SlackRouting::default(),
         approval_timeout: defaults.approval_timeout,

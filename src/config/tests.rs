@@ -549,3 +549,65 @@ fn ask_mistakes_are_reported() {
             .contains("are not Slack user ids")
     );
 }
+
+#[test]
+fn the_sweep_runs_at_two_in_london_unless_configured_and_rules_opt_pairs_in() {
+    let config = Config::from_toml(MINIMAL).unwrap();
+    let sweep = &config.engine.sweep;
+    assert!(sweep.enabled);
+    assert_eq!(sweep.at, jiff::civil::Time::constant(2, 0, 0, 0));
+    assert_eq!(sweep.zone.iana_name(), Some("Europe/London"));
+
+    let set = format!(
+        "[sweep]\nenabled = false\nat = \"03:30\"\ntime_zone = \"UTC\"\n{MINIMAL}\nsweep = false\n"
+    );
+    let config = Config::from_toml(&set).unwrap();
+    assert!(!config.engine.sweep.enabled);
+    assert_eq!(
+        config.engine.sweep.at,
+        jiff::civil::Time::constant(3, 30, 0, 0)
+    );
+    assert_eq!(config.engine.sweep.zone.iana_name(), Some("UTC"));
+    assert!(
+        !config.policy.rules()[0].sweep,
+        "the rule said sweep = false"
+    );
+
+    let bad = format!("[sweep]\nat = \"2am\"\ntime_zone = \"Mars/Olympus\"\n{MINIMAL}");
+    let problems = Config::from_toml(&bad).unwrap_err().problems;
+    let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("sweep.at \"2am\" is not a time of day like \"02:00\"")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("sweep.time_zone \"Mars/Olympus\" is not a time zone")),
+        "{messages:?}"
+    );
+    let unknown = format!("[sweep]\nhour = 2\n{MINIMAL}");
+    assert!(Config::from_toml(&unknown).is_err(), "unknown keys refused");
+
+    // Rotated pairs are swept by default; pairs any other rule decides are not.
+    let rules = "[environments.test]\n\
+        [[rules]]\nname = \"left-alone\"\naction = \"ignore\"\nmatch = { api_user = \"a@x\" }\n\
+        [[rules]]\nname = \"opted-in\"\naction = \"ignore\"\nsweep = true\nmatch = { api_user = \"b@x\" }\n\
+        [[rules]]\nname = \"rotated\"\naction = \"rotate\"\n";
+    let config = Config::from_toml(rules).unwrap();
+    let sweeps = |user: &str| {
+        let labels: crate::domain::Labels = [("api_user", user), ("environment", "test")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        config.policy.sweeps(&labels)
+    };
+    assert!(!sweeps("a@x").sweep);
+    assert!(sweeps("b@x").sweep);
+    let rotated = sweeps("c@x");
+    assert!(rotated.sweep);
+    assert_eq!(rotated.rule.as_deref(), Some("rotated"));
+    assert_eq!(rotated.action, Some(ActionKind::Rotate));
+}

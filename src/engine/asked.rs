@@ -51,6 +51,16 @@ pub(super) fn unconfirmed(row: &RotationRow) -> Field {
     Field::Text("action_detail", Some(detail.to_string()))
 }
 
+/// The token ids a sweep journaled to revoke (`revoke_only`), if this rotation is one of its.
+pub(super) fn revoke_only(row: &RotationRow) -> Option<Vec<String>> {
+    let ids = detail(row)["revoke_only"].as_array()?.clone();
+    Some(
+        ids.iter()
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
 /// Whether the silence a person chose lasts until the token's expiry.
 pub(super) fn silence_until_expiry(row: &RotationRow) -> bool {
     detail(row)["silence_until_expiry"] == serde_json::Value::Bool(true)
@@ -63,14 +73,13 @@ impl Engine {
         let permit = attempt!(permit(row));
         let target = attempt!(target(row));
         let up = attempt!(self.adapters.for_row(row));
-        let mut revoked = Vec::new();
-        if let Some(ids) = revoke_only(row) {
-            // Named when asked (expired tokens, which no listing of live ones shows).
+        if let (Some(ids), Some(_)) = (revoke_only(row), dead_tokens(row)) {
+            // A dead pair's expired tokens, named when asked: no listing of live ones shows them.
             for id in &ids {
                 attempt!(up.issuer.revoke(&permit, &target, id, &row.id).await);
             }
             let why = format!(
-                "{} revoked token(s) {}; nothing was minted",
+                "{} revoked expired token(s) {}; nothing was minted",
                 up.issuer.name(),
                 ids.join(", ")
             );
@@ -83,6 +92,12 @@ impl Engine {
             ));
         }
         let listing = attempt!(up.issuer.list(&target, &row.id).await);
+        if let Some(ids) = revoke_only(row) {
+            return self
+                .retire_only(row, &permit, &target, &listing, &ids)
+                .await;
+        }
+        let mut revoked = Vec::new();
         for t in &listing.tokens {
             attempt!(up.issuer.revoke(&permit, &target, &t.id, &row.id).await);
             revoked.push(token(&t.id, &t.last8));
@@ -100,6 +115,65 @@ impl Engine {
             )
         };
         Step::Advance(self.transition(row, Phase::Retiring, Phase::Retired, why, ENGINE))
+    }
+
+    /// retiring → retired for a sweep: exactly the journaled ids are revoked, never the pair's
+    /// newest token (the live one expiring last, as listed now: another may have been made since
+    /// the sweep looked), and an id no longer listed is already gone. The sweep's digest tells
+    /// the outcome, so a revoke that went as planned queues no message of its own.
+    async fn retire_only(
+        &self,
+        row: &RotationRow,
+        permit: &crate::adapters::Permit,
+        target: &crate::domain::Target,
+        listing: &crate::adapters::TokenListing,
+        ids: &[String],
+    ) -> Step {
+        let up = attempt!(self.adapters.for_row(row));
+        let newest = listing.tokens.iter().max_by_key(|t| t.expires_at);
+        let mut revoked = Vec::new();
+        let mut spared = Vec::new();
+        let mut gone = Vec::new();
+        for id in ids {
+            match listing.tokens.iter().find(|t| &t.id == id) {
+                Some(t) if newest.is_some_and(|n| n.id == t.id) => {
+                    spared.push(token(&t.id, &t.last8));
+                }
+                Some(t) => {
+                    attempt!(up.issuer.revoke(permit, target, &t.id, &row.id).await);
+                    revoked.push(token(&t.id, &t.last8));
+                }
+                None => gone.push(id.clone()),
+            }
+        }
+        let mut why = if revoked.is_empty() {
+            format!("{} revoked nothing", up.issuer.name())
+        } else {
+            format!(
+                "{} revoked superseded {}",
+                up.issuer.name(),
+                revoked.join(", ")
+            )
+        };
+        if let Some(n) = newest {
+            why.push_str(&format!(
+                "; the newest, {}, stays live",
+                token(&n.id, &n.last8)
+            ));
+        }
+        if !spared.is_empty() {
+            why.push_str(&format!(
+                "; not revoked: {} (the newest now)",
+                spared.join(", ")
+            ));
+        }
+        if !gone.is_empty() {
+            why.push_str(&format!("; already gone: {}", gone.join(", ")));
+        }
+        why.push_str("; only the tokens the sweep named were revoked");
+        let mut transition = self.transition(row, Phase::Retiring, Phase::Retired, why, ENGINE);
+        transition.notify.clear();
+        Step::Advance(transition)
     }
 
     /// When a silence chosen as "let it expire" ends: the last expiry of the pair's live tokens,
@@ -177,11 +251,6 @@ pub(super) fn dead_tokens(row: &RotationRow) -> Option<Vec<DeadToken>> {
 /// Whether a person approved issuing a token to a pair that has none live (creating access).
 pub(super) fn may_create_access(row: &RotationRow) -> bool {
     detail(row)["create_access"] == serde_json::Value::Bool(true)
-}
-
-/// The token ids a `retiring` rotation revokes when it names them; `None`: every live token.
-pub(super) fn revoke_only(row: &RotationRow) -> Option<Vec<String>> {
-    serde_json::from_value(detail(row)["revoke_only"].clone()).ok()
 }
 
 impl Engine {

@@ -67,7 +67,7 @@ impl Engine {
 
     /// One inventory, waited for: a Job runs for a while (asked again every `poll`, as a step
     /// is), up to [`TAKE_BUDGET`].
-    async fn take_one(
+    pub(super) async fn take_one(
         &self,
         issuer: &dyn Issuer,
         key: &str,
@@ -88,7 +88,7 @@ impl Engine {
 }
 
 /// The journal's row of a token (its environment and time are set when it is written).
-fn row(token: &InventoriedToken) -> InventoryRow {
+pub(super) fn row(token: &InventoriedToken) -> InventoryRow {
     InventoryRow {
         environment: String::new(),
         api_user: token.api_user.clone(),

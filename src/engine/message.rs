@@ -172,7 +172,7 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &
                 known(row.old_token_expires_at_ms, |d| format!(" ({d})"))
             )),
         ),
-        Phase::Retired if flag(row, "revoke_only") => (
+        Phase::Retired if flag(row, "dead") => (
             format!(
                 ":wastebasket: Revoked the expired token of {who}; its alert resolves: {}.",
                 escape(why)

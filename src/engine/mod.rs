@@ -35,6 +35,7 @@ pub mod shadow;
 mod silence;
 mod slots;
 mod steps;
+pub mod sweep;
 mod upstreams;
 
 use std::sync::Arc;
@@ -55,7 +56,7 @@ use crate::store::{Db, Journal, StoreError};
 use crate::telemetry::Metrics;
 pub use retry::RetryPolicy;
 pub use schedule::{Handover, Schedule, Scheduled, Window};
-pub use settings::{EngineSettings, SlackRouting};
+pub use settings::{EngineSettings, SlackRouting, SweepSettings};
 
 pub use crate::adapters::Upstreams;
 pub use upstreams::{Adapters, SlackOut};
@@ -79,6 +80,8 @@ pub struct Engine {
     intake: tokio::sync::Mutex<()>,
     /// What the last checks of the issuers' identities found.
     identity: Arc<identity::IdentityHealth>,
+    /// The rule table, for the nightly sweep's per-pair opt-in; `None`: nothing is swept.
+    policy: Option<crate::policy::Policy>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +137,14 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             intake: tokio::sync::Mutex::new(()),
             identity: Arc::default(),
+            policy: None,
         }
+    }
+
+    /// The rule table the nightly sweep asks whether a pair's superseded tokens may go.
+    pub fn with_policy(mut self, policy: crate::policy::Policy) -> Self {
+        self.policy = Some(policy);
+        self
     }
 
     /// Acts only while `leader` leads, and writes fenced by its epoch.

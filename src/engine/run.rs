@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Engine, EngineError, PRUNE_EVERY, identity, inventory, slots};
+use super::{Engine, EngineError, PRUNE_EVERY, identity, inventory, slots, sweep};
 use crate::store::rotations::{self, RotationRow};
 
 impl Engine {
@@ -18,6 +18,9 @@ impl Engine {
         let mut pruned_at: Option<std::time::Instant> = None;
         let mut identities_checked_at: Option<std::time::Instant> = None;
         let mut inventories_taken_at: Option<std::time::Instant> = None;
+        // The last due day the sweep was started for; the journal's claim per environment
+        // and day keeps a restart from sweeping a day twice.
+        let mut sweep_started_for: Option<jiff::civil::Date> = None;
         let mut steps = tokio::task::JoinSet::new();
         let (plans, mut planned) = tokio::sync::mpsc::unbounded_channel();
         loop {
@@ -54,6 +57,17 @@ impl Engine {
                 steps.spawn(async move {
                     if let Err(e) = engine.take_inventories().await {
                         tracing::error!(error = %e, "journaling the token inventories failed; will try again tomorrow");
+                    }
+                });
+            }
+            // The nightly sweep once its time of day has passed, a task of its own (a Job each).
+            let due = sweep::due_day(&self.settings.sweep, self.clock.now());
+            if self.settings.sweep.enabled && due.is_some() && due != sweep_started_for {
+                sweep_started_for = due;
+                let engine = Arc::clone(&self);
+                steps.spawn(async move {
+                    if let Err(e) = engine.sweep_due().await {
+                        tracing::error!(error = %e, "the sweep of superseded tokens failed; will try again tomorrow");
                     }
                 });
             }

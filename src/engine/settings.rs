@@ -47,6 +47,36 @@ pub struct EngineSettings {
     /// Steps running at once against one upstream: an environment's issuer and cluster, a
     /// schedule's issuer, Alertmanager (`rotation.max_in_flight_per_upstream`).
     pub max_in_flight_per_upstream: usize,
+    /// `[sweep]`: when superseded tokens are revoked each day.
+    pub sweep: SweepSettings,
+}
+
+/// `[sweep]`: once a day, at `at` in `zone`, each served environment's superseded tokens are
+/// revoked where it is safe (see `engine::sweep`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSettings {
+    pub enabled: bool,
+    /// The local time of day the sweep is due.
+    pub at: jiff::civil::Time,
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl SweepSettings {
+    /// 02:00 in London: after the issuer's own nightly renewal and its sync into the cluster.
+    pub const DEFAULT_AT: &str = "02:00";
+    pub const DEFAULT_ZONE: &str = "Europe/London";
+}
+
+impl Default for SweepSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            at: jiff::civil::Time::constant(2, 0, 0, 0),
+            // The config always resolves the zone (and says so when it cannot); this default
+            // serves settings built in code, where UTC is the safe stand-in.
+            zone: jiff::tz::TimeZone::get(Self::DEFAULT_ZONE).unwrap_or(jiff::tz::TimeZone::UTC),
+        }
+    }
 }
 
 impl EngineSettings {
@@ -95,6 +125,7 @@ impl Default for EngineSettings {
             owners: BTreeMap::new(),
             max_in_flight: 32,
             max_in_flight_per_upstream: 16,
+            sweep: SweepSettings::default(),
         }
     }
 }

@@ -176,6 +176,21 @@ pub struct Rule {
     pub mode: Option<Mode>,
     /// Overrides the environment's Slack channel for what this rule decides.
     pub slack_channel: Option<String>,
+    /// Whether the nightly sweep revokes the superseded tokens of the pairs this rule matches
+    /// (`sweep`; by default only `rotate` rules' pairs are swept).
+    pub sweep: bool,
+}
+
+/// What the rule table says of sweeping one pair's superseded tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepDecision {
+    pub sweep: bool,
+    /// The first matching rule; `None`: no rule matched, and nothing is swept.
+    pub rule: Option<String>,
+    /// The rule's own mode, if it sets one.
+    pub mode: Option<Mode>,
+    /// The rule's action.
+    pub action: Option<ActionKind>,
 }
 
 /// Which rule made a decision: its 0-based position in the table and its name.
@@ -273,6 +288,29 @@ impl Policy {
                 slack_channel: rule.slack_channel.clone(),
             })
             .unwrap_or_else(fallback)
+    }
+
+    /// Whether the nightly sweep may revoke superseded tokens of the pair `labels` name: the
+    /// first matching rule's `sweep`, as an alert with these labels would be decided; no match
+    /// sweeps nothing (an unknown pair gets a person, not a revoke).
+    pub fn sweeps(&self, labels: &Labels) -> SweepDecision {
+        self.rules
+            .iter()
+            .find(|rule| rule.conditions.iter().all(|c| self.holds(c, labels)))
+            .map_or(
+                SweepDecision {
+                    sweep: false,
+                    rule: None,
+                    mode: None,
+                    action: None,
+                },
+                |rule| SweepDecision {
+                    sweep: rule.sweep,
+                    rule: Some(rule.name.clone()),
+                    mode: rule.mode,
+                    action: Some(rule.action.kind()),
+                },
+            )
     }
 
     /// A rule that asks asks the API user's owners, when `[owners]` names them.

@@ -16,6 +16,7 @@ pub mod rotations;
 mod rows;
 pub mod schedules;
 pub mod snapshot;
+pub mod sweeps;
 pub mod thread_key;
 pub mod threads;
 mod writer;

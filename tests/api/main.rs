@@ -42,6 +42,7 @@ mod signon_jobs;
 mod slack;
 mod status_page;
 mod store;
+mod sweep;
 mod synoptic;
 mod trust;
 mod webhook;

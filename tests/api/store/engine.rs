@@ -466,3 +466,56 @@ pub(super) async fn the_token_inventory_is_replaced_whole_per_environment(backen
     assert_eq!(inventory::last(db).await.unwrap().len(), 3);
     journal.close().await;
 }
+
+pub(super) async fn a_sweep_day_is_claimed_once_and_its_revoke_is_refused_beside_a_rotation(
+    backend: Backend,
+) {
+    use token_rotator::store::sweeps;
+    let journal = backend.open().await;
+    let db = journal.pool();
+    let now = ms(1_000);
+    assert!(
+        sweeps::claim(db, "production", "2026-12-06", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !sweeps::claim(db, "production", "2026-12-06", now)
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(
+        !sweeps::claim(db, "production", "2026-12-05", now)
+            .await
+            .unwrap(),
+        "never back"
+    );
+    assert!(
+        sweeps::claim(db, "integration", "2026-12-06", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        sweeps::claim(db, "production", "2026-12-07", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        sweeps::last(db).await.unwrap(),
+        [
+            ("integration".to_owned(), "2026-12-06".to_owned()),
+            ("production".to_owned(), "2026-12-07".to_owned())
+        ]
+    );
+    // A sweep's `retiring` row is refused while the target has a rotation under way, as a
+    // unique violation the sweep recognises on both databases.
+    rotations::start(db, &new_rotation("r1", "u", "planned"), None, now, &[])
+        .await
+        .unwrap();
+    let sweep = rotations::start(db, &new_rotation("s1", "u", "retiring"), None, now, &[]).await;
+    assert!(
+        matches!(&sweep, Err(StoreError::Write(sqlx::Error::Database(e))) if e.is_unique_violation()),
+        "{sweep:?}"
+    );
+}

@@ -89,6 +89,7 @@ store_suite!(
     rekey_reseals_with_the_new_key_what_the_old_one_sealed,
     alerts_taken_in_together_each_leave_the_queue_and_audit_in_order,
     the_token_inventory_is_replaced_whole_per_environment,
+    a_sweep_day_is_claimed_once_and_its_revoke_is_refused_beside_a_rotation,
 );
 
 pub(super) fn delivery(body: &[u8]) -> token_rotator::intake::Delivery {
