@@ -139,22 +139,11 @@ impl SignonSim {
     /// returns its value. Makes the user and application if they are new.
     pub fn add_token(&self, api_user: &str, application: &str, expires_in: Duration) -> String {
         let now = self.clock.now();
-        self.user_name(api_user);
-        self.add_application(application);
-        let mut world = self.world();
-        let app = world
-            .apps
-            .iter()
-            .find(|a| a.name == application)
-            .cloned()
-            .expect("just added");
-        world
-            .issue(api_user, &app, now, now + expires_in, None)
-            .value
+        self.add_token_made(api_user, application, now, now + expires_in)
     }
 
     /// Adds a token that expires (or expired) at `at`, never revoked: a dead pair's, when `at`
-    /// is past. Returns its value.
+    /// is past (made a day before it). Returns its value.
     pub fn add_token_expiring_at(
         &self,
         api_user: &str,
@@ -162,6 +151,21 @@ impl SignonSim {
         at: jiff::Timestamp,
     ) -> String {
         let now = self.clock.now();
+        let made = if at < now {
+            at - Duration::from_secs(86400)
+        } else {
+            now
+        };
+        self.add_token_made(api_user, application, made, at)
+    }
+
+    fn add_token_made(
+        &self,
+        api_user: &str,
+        application: &str,
+        made: jiff::Timestamp,
+        expires_at: jiff::Timestamp,
+    ) -> String {
         self.user_name(api_user);
         self.add_application(application);
         let mut world = self.world();
@@ -171,12 +175,7 @@ impl SignonSim {
             .find(|a| a.name == application)
             .cloned()
             .expect("just added");
-        let made = if at < now {
-            at - Duration::from_secs(86400)
-        } else {
-            now
-        };
-        world.issue(api_user, &app, made, at, None).value
+        world.issue(api_user, &app, made, expires_at, None).value
     }
 
     pub fn tokens(&self) -> Vec<SimToken> {
