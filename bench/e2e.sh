@@ -6,7 +6,7 @@
 # RSS <= 100 MiB.
 #   bench/e2e.sh [TOKENS] [--profile realistic [--intake-only]]
 # The realistic profile gives the simulators a real cluster's latency (bench/README.md) and
-# prints each figure beside its floor and the three targets of issue 26 as met or not.
+# prints each figure beside its floor and the three realistic-latency targets (bench/README.md) as met or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tokens=1000

@@ -2,7 +2,7 @@
 # Intake throughput with a durable journal (WAL, synchronous=FULL): POST /v1/alertmanager vs
 # GET /healthz of the same process, 32 connections, 10 s each. Prints req/s, p50, p99 and the
 # webhook/healthz ratio, then how long one /metrics scrape takes over the journal the load left.
-# Targets (issue 12): ratio >= 0.5, webhook p99 <= 10 ms.
+# Targets (bench/README.md): ratio >= 0.5, webhook p99 <= 10 ms.
 # A benchmark, not a test: figures vary with the machine's other load.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 //! The part of Alertmanager's API v2 token-rotator uses: silences (list with `filter`, create,
-//! update by id; 404 for an unknown id, as 0.25 answers) and `GET /api/v2/alerts`. The tests of
-//! issue 7 run against the real Alertmanager; this one lets `demo` run anywhere.
+//! update by id; 404 for an unknown id, as 0.25 answers) and `GET /api/v2/alerts`. The tests in
+//! `tests/api/real_alertmanager.rs` run against the real Alertmanager; this one lets `demo` run anywhere.
 
 use std::sync::{Arc, Mutex};
 

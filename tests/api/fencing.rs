@@ -1,4 +1,4 @@
-//! Leadership fencing on PostgreSQL while writes run concurrently (issue 26): a replica's write
+//! Leadership fencing on PostgreSQL while writes run concurrently: a replica's write
 //! that checked its epoch either commits before the next replica takes over or is refused, never
 //! in between, however many of its steps are in flight.
 

@@ -83,7 +83,7 @@ pub async fn run(tokens: usize, profile: Profile, intake_only: bool) -> anyhow::
     let (without, with) = (calm.done_at["production"], hung.done_at["production"]);
     let slowed = with.as_secs_f64() / without.as_secs_f64();
     println!();
-    println!("targets (bench/README.md, issue 26)");
+    println!("targets (bench/README.md, \"Realistic latency\")");
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
     println!(
         "  {} tokens all done within 1.5 x floor and 2 min: {:.1} s = {ratio:.2} x floor {:.1} s: {}",
