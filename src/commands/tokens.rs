@@ -96,17 +96,22 @@ pub fn relative(at_ms: Option<i64>, now_ms: i64) -> String {
     if abs < 60 {
         return "now".to_owned();
     }
-    let span = if abs >= 2 * 86_400 {
-        format!("{} d", abs / 86_400)
-    } else if abs >= 3600 {
-        format!("{} h", abs / 3600)
-    } else {
-        format!("{} min", abs / 60)
-    };
+    let span = span(abs);
     if d >= 0 {
         format!("in {span}")
     } else {
         format!("{span} ago")
+    }
+}
+
+/// A length of time at a glance: days past two days, else hours past one, else minutes.
+pub fn span(seconds: u64) -> String {
+    if seconds >= 2 * 86_400 {
+        format!("{} d", seconds / 86_400)
+    } else if seconds >= 3600 {
+        format!("{} h", seconds / 3600)
+    } else {
+        format!("{} min", seconds / 60)
     }
 }
 

@@ -245,14 +245,7 @@ pub(super) fn next_to_expire(expiring: &[Expiring<'_>], now_ms: i64) -> Markup {
 /// "in 3 d" / "2 h ago": what a glance needs; the exact time is in `datetime`.
 pub(super) fn relative(at_ms: i64, now_ms: i64) -> String {
     let d = (at_ms - now_ms) / 1000;
-    let abs = d.unsigned_abs();
-    let span = if abs >= 2 * 86_400 {
-        format!("{} d", abs / 86_400)
-    } else if abs >= 3600 {
-        format!("{} h", abs / 3600)
-    } else {
-        format!("{} min", abs / 60)
-    };
+    let span = crate::commands::tokens::span(d.unsigned_abs());
     if d >= 0 {
         format!("in {span}")
     } else {
