@@ -14,21 +14,37 @@ pub async fn claim(
     day: &str,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let mut tx = db.write_tx().await?;
-    let claimed = on_tx!(&mut tx, |conn| sqlx::query(
+    write_day(
+        db,
         "INSERT INTO sweeps (environment, day, swept_at_ms) VALUES ($1, $2, $3) \
          ON CONFLICT (environment) DO UPDATE SET day = $2, swept_at_ms = $3 \
-         WHERE sweeps.day < $2"
+         WHERE sweeps.day < $2",
+        environment,
+        day,
+        now,
     )
-    .bind(environment)
-    .bind(day)
-    .bind(now.as_millisecond())
-    .execute(&mut *conn)
     .await
-    .map(|r| r.rows_affected()))
+}
+
+/// Runs one `sweeps` write of `(environment, day, swept_at_ms)`; `true` when it wrote a row.
+async fn write_day(
+    db: &Db,
+    sql: &'static str,
+    environment: &str,
+    day: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let mut tx = db.write_tx().await?;
+    let written = on_tx!(&mut tx, |conn| sqlx::query(sql)
+        .bind(environment)
+        .bind(day)
+        .bind(now.as_millisecond())
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected()))
     .map_err(StoreError::Write)?;
     tx.commit().await.map_err(StoreError::Write)?;
-    Ok(claimed == 1)
+    Ok(written == 1)
 }
 
 /// Records `day` as `environment`'s last sweep if it has none: `true` the first time, when
@@ -40,20 +56,15 @@ pub async fn first_sight(
     day: &str,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let mut tx = db.write_tx().await?;
-    let inserted = on_tx!(&mut tx, |conn| sqlx::query(
+    write_day(
+        db,
         "INSERT INTO sweeps (environment, day, swept_at_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (environment) DO NOTHING"
+         ON CONFLICT (environment) DO NOTHING",
+        environment,
+        day,
+        now,
     )
-    .bind(environment)
-    .bind(day)
-    .bind(now.as_millisecond())
-    .execute(&mut *conn)
     .await
-    .map(|r| r.rows_affected()))
-    .map_err(StoreError::Write)?;
-    tx.commit().await.map_err(StoreError::Write)?;
-    Ok(inserted == 1)
 }
 
 /// The last day swept, by environment.
