@@ -332,7 +332,29 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                             .collect()
                     }
                 };
-                anyhow::Ok(plan::plan_all(&config, alerts, upstreams.as_ref(), alertmanager.as_ref()).await)
+                // Read only when an issuer's listing would write; never created here.
+                let lists_with_job = upstreams
+                    .as_ref()
+                    .is_some_and(|all| all.values().any(|up| up.issuer.list_writes()));
+                let journal = if lists_with_job {
+                    Journal::open_existing(&config.database_url, config.journal_busy_timeout)
+                        .await
+                        .map_err(|e| e.to_string())
+                } else {
+                    Err("no issuer needs it".to_owned())
+                };
+                let reports = plan::plan_all(
+                    &config,
+                    alerts,
+                    upstreams.as_ref(),
+                    alertmanager.as_ref(),
+                    journal.as_ref().map_err(String::as_str),
+                )
+                .await;
+                if let Ok(journal) = journal {
+                    journal.close().await;
+                }
+                anyhow::Ok(reports)
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&plan::json(&reports))?);

@@ -5,7 +5,7 @@
 #   rails runner /token-rotator/inventory.rb
 # In:  nothing
 # Out: {"token_rotator":1,"ok":true,"tokens":[{"api_user":email,"api_user_name",
-#       "api_user_suspended":bool,"application":name,"application_slug","application_retired":bool,
+#       "api_user_suspended":bool,"application":name,"application_slug","application_uid","application_retired":bool,
 #       "id","created_at","expires_at","expired":bool,"newest":bool,"last8","secret"}]}
 #
 # Which tokens: every not-revoked token of every API user, expired ones included ("expired":
@@ -62,6 +62,7 @@ TokenRotator.run do
       api_user_suspended: user.suspended?,
       application: app.name,
       application_slug: app.name.to_s.parameterize,
+      application_uid: app.uid,
       application_retired: app.retired? == true,
       id: token.id.to_s,
       created_at: token.created_at&.utc&.iso8601,

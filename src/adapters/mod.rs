@@ -215,6 +215,41 @@ impl TokenListing {
     }
 }
 
+impl TokenListing {
+    /// The listing one pair's inventoried tokens make, as `list` would have given it when the
+    /// inventory was taken: the live ones, the one expiring last at the end. `None` when there
+    /// are none, or the issuer did not report the user's display name and application's id.
+    pub fn from_inventory<'a>(
+        pair: impl IntoIterator<Item = &'a InventoriedToken>,
+    ) -> Option<Self> {
+        let mut pair = pair.into_iter().peekable();
+        let first = pair.peek()?;
+        let (api_user_name, application_uid, application_name) = (
+            first.api_user_name.clone()?,
+            first.application_uid.clone()?,
+            first.application.clone(),
+        );
+        let mut tokens: Vec<TokenInfo> = pair
+            .filter(|t| !t.expired)
+            .filter_map(|t| {
+                Some(TokenInfo {
+                    id: t.id.clone(),
+                    expires_at: t.expires_at?,
+                    last8: t.last8.clone(),
+                })
+            })
+            .collect();
+        // Stable: tokens expiring together stay in the inventory's order (by id).
+        tokens.sort_by_key(|t| t.expires_at);
+        Some(TokenListing {
+            api_user_name,
+            application_uid,
+            application_name,
+            tokens,
+        })
+    }
+}
+
 /// A freshly made token.
 #[derive(Debug)]
 pub struct MintedToken {
@@ -255,8 +290,12 @@ pub struct Inventory {
 pub struct InventoriedToken {
     /// The user the token acts as, as alerts name it (an email).
     pub api_user: String,
+    /// The user's display name, if the issuer reports one (Secrets are named after it).
+    pub api_user_name: Option<String>,
     /// The application it is for, as the issuer names it.
     pub application: String,
+    /// The application's client id, if the issuer reports one (verification checks it).
+    pub application_uid: Option<String>,
     pub id: String,
     pub created_at: Option<Timestamp>,
     /// `None`: it never expires.
@@ -300,6 +339,12 @@ pub trait Issuer: Send + Sync {
     /// says so). `None`: no limit.
     fn longest_life(&self) -> Option<Duration> {
         None
+    }
+    /// Whether `list` writes something to read the tokens (a Job in the cluster). Shadow mode
+    /// and `plan` then read the last [`Issuer::inventory`] instead of listing, so that they
+    /// write nothing per target.
+    fn list_writes(&self) -> bool {
+        false
     }
     /// Whether the issuer makes new tokens by itself (Signon renews internal API users' tokens
     /// nightly): a live token far from expiry is then adopted instead of minting another.

@@ -149,11 +149,14 @@ fn inventoried(entry: &Value) -> Result<InventoriedToken, AdapterError> {
         _ => time(entry, field).map(Some),
     };
     let flag = |field: &str| entry[field] == Value::Bool(true);
+    let optional_text = |field: &str| entry[field].as_str().map(str::to_owned);
     let api_user = text(entry, "api_user")?;
     Ok(InventoriedToken {
         renewed_by: renewed_by(&api_user),
         api_user,
+        api_user_name: optional_text("api_user_name"),
         application: text(entry, "application")?,
+        application_uid: optional_text("application_uid"),
         id: text(entry, "id")?,
         created_at: optional_time("created_at")?,
         expires_at: optional_time("expires_at")?,
@@ -201,6 +204,11 @@ impl Issuer for JobIssuer {
 
     fn expiry_alertname(&self) -> Option<&'static str> {
         Some(super::signon::EXPIRY_ALERTNAME)
+    }
+
+    /// Every listing is a Job in Signon's namespace.
+    fn list_writes(&self) -> bool {
+        true
     }
 
     /// The same Signon, reached through a Job in its image: it renews internal tokens nightly.

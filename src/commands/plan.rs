@@ -1,6 +1,8 @@
 //! `token-rotator plan`: what the service would do for the alerts firing now (read from
 //! Alertmanager) or for labels given on the command line. Starts no service, writes no journal,
-//! changes nothing: only read-only calls, and no `Permit` exists here to make any other.
+//! changes nothing: only read-only calls, and no `Permit` exists here to make any other. An
+//! issuer that lists through a Job is not asked at all: its tokens come from the journal's last
+//! inventory.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +14,10 @@ use crate::adapters::Upstreams;
 use crate::adapters::alertmanager::{AlertmanagerClient, Matcher};
 use crate::config::Config;
 use crate::domain::Labels;
-use crate::engine::shadow::{Plan, plan_rotation};
+use crate::engine::shadow::{Inventoried, Plan, plan_rotation};
 use crate::intake::target_of;
 use crate::policy::Action;
+use crate::store::Journal;
 
 /// One target's plan.
 pub struct Report {
@@ -23,17 +26,42 @@ pub struct Report {
     pub plan: Plan,
 }
 
-/// A rotation's plan; with the Job issuer, waits (up to two minutes) for its `list` Job.
-async fn plan_waiting(up: &Upstreams, target: &crate::domain::Target, config: &Config) -> Plan {
+/// A rotation's plan. An issuer whose listing would write (a Job per target) is not asked:
+/// its tokens are read from the service's last inventory in `journal`, and without one the plan
+/// says so. Another issuer is listed, waiting up to two minutes for a pending answer.
+async fn plan_waiting(
+    up: &Upstreams,
+    target: &crate::domain::Target,
+    config: &Config,
+    journal: Result<&Journal, &str>,
+) -> Plan {
+    let inventory = if up.issuer.list_writes() {
+        let journal = match journal {
+            Ok(journal) => journal,
+            Err(why) => return infeasible(format!("cannot read the last inventory: {why}")),
+        };
+        match Inventoried::read(journal.pool(), target).await {
+            Ok(Some(inventory)) => Some(inventory),
+            Ok(None) => {
+                return infeasible(format!(
+                    "no inventory of {} in the journal yet: `plan` reads the service's last inventory (taken when it starts leading, then daily) rather than start a list Job",
+                    target.environment
+                ));
+            }
+            Err(e) => return infeasible(e.to_string()),
+        }
+    } else {
+        None
+    };
     let key = format!("plan-{}", uuid::Uuid::new_v4());
     for _ in 0..120 {
-        match plan_rotation(up, target, &config.engine, None, &key).await {
+        match plan_rotation(up, target, &config.engine, None, &key, inventory.as_ref()).await {
             Ok(plan) => return plan,
             Err(e) if e.is_pending() => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
             Err(e) => return infeasible(e.to_string()),
         }
     }
-    infeasible("the list Job did not finish within two minutes".into())
+    infeasible("the issuer's answer did not come within two minutes".into())
 }
 
 /// Plans every alert in `alerts` (label sets), as the engine would decide them.
@@ -42,6 +70,7 @@ pub async fn plan_all(
     alerts: Vec<Labels>,
     upstreams: Option<&BTreeMap<String, Upstreams>>,
     alertmanager: Option<&AlertmanagerClient>,
+    journal: Result<&Journal, &str>,
 ) -> Vec<Report> {
     let mut reports = Vec::new();
     for labels in alerts {
@@ -71,7 +100,7 @@ pub async fn plan_all(
                 });
                 match up {
                     None => infeasible("no [signon] is configured".into()),
-                    Some(up) => plan_waiting(up, &target, config).await,
+                    Some(up) => plan_waiting(up, &target, config, journal).await,
                 }
             }
             Action::Silence { duration } => {

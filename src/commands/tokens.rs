@@ -210,7 +210,9 @@ mod tests {
         InventoryRow {
             environment: "production".into(),
             api_user: "a@alphagov.co.uk".into(),
+            api_user_name: None,
             application: "app".into(),
+            application_uid: None,
             token_id: id.into(),
             created_at_ms: None,
             expires_at_ms,

@@ -66,7 +66,8 @@ impl Engine {
     }
 
     /// One inventory, waited for: a Job runs for a while (asked again every `poll`, as a step
-    /// is), up to [`TAKE_BUDGET`].
+    /// is), up to [`TAKE_BUDGET`]. A transient failure (a slow API server) is asked again
+    /// within the same budget: the next chance would otherwise be a day away.
     pub(super) async fn take_one(
         &self,
         issuer: &dyn Issuer,
@@ -81,6 +82,10 @@ impl Engine {
                     tracing::debug!(upstream, %detail, "inventory under way");
                     tokio::time::sleep(self.settings.poll).await;
                 }
+                Err(e) if e.is_transient() && started.elapsed() < TAKE_BUDGET => {
+                    tracing::warn!(error = %e, "the inventory will be asked again");
+                    tokio::time::sleep(self.settings.poll).await;
+                }
                 other => return other,
             }
         }
@@ -92,7 +97,9 @@ pub(super) fn row(token: &InventoriedToken) -> InventoryRow {
     InventoryRow {
         environment: String::new(),
         api_user: token.api_user.clone(),
+        api_user_name: token.api_user_name.clone(),
         application: token.application.clone(),
+        application_uid: token.application_uid.clone(),
         token_id: token.id.clone(),
         created_at_ms: token.created_at.map(|t| t.as_millisecond()),
         expires_at_ms: token.expires_at.map(|t| t.as_millisecond()),
@@ -103,5 +110,25 @@ pub(super) fn row(token: &InventoriedToken) -> InventoryRow {
         retired: token.retired,
         renewed_by: token.renewed_by.clone(),
         taken_at_ms: 0,
+    }
+}
+
+/// The token a journal row records (the reverse of [`row`]).
+pub(super) fn token(row: &InventoryRow) -> InventoriedToken {
+    let at = |ms: Option<i64>| ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
+    InventoriedToken {
+        api_user: row.api_user.clone(),
+        api_user_name: row.api_user_name.clone(),
+        application: row.application.clone(),
+        application_uid: row.application_uid.clone(),
+        id: row.token_id.clone(),
+        created_at: at(row.created_at_ms),
+        expires_at: at(row.expires_at_ms),
+        expired: row.expired,
+        newest: row.newest,
+        last8: row.last8.clone(),
+        suspended: row.suspended,
+        retired: row.retired,
+        renewed_by: row.renewed_by.clone(),
     }
 }

@@ -2,12 +2,17 @@
 //! what would be done instead of doing it. Rotations created in shadow end in `planned_only`.
 //! Nothing here can mutate: the adapters' mutating calls need a `Permit`, which shadow never has.
 
+use jiff::Timestamp;
 use serde_json::json;
 
 use super::{Engine, Phase, Schedule, Step};
-use crate::adapters::{AdapterError, Placement, TokenInfo, TokenListing, Upstreams};
-use crate::domain::Target;
+use crate::adapters::{
+    AdapterError, InventoriedToken, Placement, TokenInfo, TokenListing, Upstreams,
+};
+use crate::domain::{Target, target_key};
+use crate::store::inventory::{self, InventoryRow};
 use crate::store::rotations::{Field, RotationRow};
+use crate::store::{Db, StoreError};
 
 /// What a rotation would do, and what the look at the world found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -52,20 +57,87 @@ impl Plan {
     }
 }
 
+/// A target's tokens as the last inventory of its environment saw them: what a plan reads
+/// instead of listing when listing would write (see [`crate::adapters::Issuer::list_writes`]).
+#[derive(Debug, Clone)]
+pub struct Inventoried {
+    pub taken_at: Timestamp,
+    /// The target's rows (its application matched as [`Target::key`] matches it); empty: the
+    /// inventory had no token of the pair.
+    pub rows: Vec<InventoryRow>,
+}
+
+impl Inventoried {
+    /// The target's rows of `environment`'s last inventory; `None`: none was taken yet.
+    pub async fn read(db: &Db, target: &Target) -> Result<Option<Self>, StoreError> {
+        let environment = target.environment.as_str();
+        let Some(taken) = inventory::taken(db)
+            .await?
+            .into_iter()
+            .find(|t| t.environment == environment)
+        else {
+            return Ok(None);
+        };
+        let key = target.key();
+        let rows = inventory::of_user(db, environment, target.api_user.as_str())
+            .await?
+            .into_iter()
+            .filter(|r| target_key(&r.environment, &r.api_user, &r.application) == key)
+            .collect();
+        Ok(Some(Inventoried {
+            taken_at: Timestamp::from_millisecond(taken.taken_at_ms).unwrap_or_default(),
+            rows,
+        }))
+    }
+
+    /// The listing `list` would have given when the inventory was taken; `None` when the
+    /// inventory lacks what a plan needs (no token of the pair, or the names of its user and
+    /// application).
+    fn listing(&self) -> Option<TokenListing> {
+        let tokens: Vec<InventoriedToken> = self.rows.iter().map(super::inventory::token).collect();
+        TokenListing::from_inventory(&tokens)
+    }
+}
+
 /// The plan for rotating `target`, from read-only calls (list tokens, read the placement).
+/// With `inventory`, the tokens are read from it and the issuer is not asked.
 pub async fn plan_rotation(
     up: &Upstreams,
     target: &Target,
     settings: &super::EngineSettings,
     schedule: Option<&Schedule>,
     idempotency_key: &str,
+    inventory: Option<&Inventoried>,
 ) -> Result<Plan, AdapterError> {
-    let listing = match up.issuer.list(target, idempotency_key).await {
-        Ok(listing) => listing,
-        Err(e) if !e.is_transient() && !e.is_pending() => {
-            return Ok(Plan::infeasible(e.to_string()));
+    let mut seen = Vec::new();
+    let listing = match inventory {
+        Some(inventoried) => {
+            let taken = inventoried.taken_at.strftime("%Y-%m-%d %H:%M UTC");
+            match inventoried.listing() {
+                Some(listing) => {
+                    seen.push(format!(
+                        "tokens as {}'s inventory of {} saw them at {taken} (listing them would start a Job)",
+                        up.issuer.name(),
+                        target.environment
+                    ));
+                    listing
+                }
+                None => {
+                    return Ok(Plan::infeasible(format!(
+                        "nothing to rotate: {}'s inventory of {} at {taken} has no token for this target, and token-rotator never creates access",
+                        up.issuer.name(),
+                        target.environment
+                    )));
+                }
+            }
         }
-        Err(e) => return Err(e),
+        None => match up.issuer.list(target, idempotency_key).await {
+            Ok(listing) => listing,
+            Err(e) if !e.is_transient() && !e.is_pending() => {
+                return Ok(Plan::infeasible(e.to_string()));
+            }
+            Err(e) => return Err(e),
+        },
     };
     let placement = up.distributor.placement(&listing);
     let current = match up.distributor.read(&placement).await {
@@ -81,7 +153,9 @@ pub async fn plan_rotation(
         },
         None => None,
     };
-    let (findings, feasible) = findings(up, &listing, &placement, current.is_some(), in_use);
+    let (mut findings, feasible) = findings(up, &listing, &placement, current.is_some(), in_use);
+    seen.append(&mut findings);
+    let findings = seen;
     Ok(Plan {
         steps: steps(
             up,
@@ -214,7 +288,39 @@ impl Engine {
             Err(e) => return Step::Error(e),
         };
         let schedule = self.adapters.schedule_of(row);
-        match plan_rotation(up, &target, &self.settings, schedule, &row.id).await {
+        let inventory = if up.issuer.list_writes() {
+            match Inventoried::read(&self.db, &target).await {
+                Ok(Some(inventory)) => Some(inventory),
+                // Taken when the service starts leading: the plan waits for it.
+                Ok(None) => {
+                    return Step::Error(AdapterError::Pending {
+                        upstream: up.issuer.name(),
+                        detail: format!(
+                            "waiting for the first inventory of {}: shadow mode reads it rather than start a list Job",
+                            target.environment
+                        ),
+                    });
+                }
+                Err(e) => {
+                    return Step::Error(AdapterError::Transient {
+                        upstream: "journal",
+                        detail: e.to_string(),
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        match plan_rotation(
+            up,
+            &target,
+            &self.settings,
+            schedule,
+            &row.id,
+            inventory.as_ref(),
+        )
+        .await
+        {
             Ok(plan) => self.finish_plan(row, Phase::Planned, &plan),
             Err(e) => Step::Error(e),
         }

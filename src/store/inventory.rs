@@ -7,7 +7,19 @@ use sqlx::QueryBuilder;
 
 use super::{Db, StoreError, on_pool, on_tx};
 
-/// How many tokens one INSERT carries (13 values each, well under SQLite's 32 766 and
+/// A SELECT of every stored column, followed by `$rest` (a literal, so the query stays static).
+macro_rules! select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT environment, api_user, application, token_id, created_at_ms, expires_at_ms, \
+             expired, newest, last8, suspended, retired, renewed_by, taken_at_ms, api_user_name, \
+             application_uid FROM inventoried_tokens",
+            $rest
+        )
+    };
+}
+
+/// How many tokens one INSERT carries (15 values each, well under SQLite's 32 766 and
 /// PostgreSQL's 65 535 bound parameters).
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -16,7 +28,11 @@ const ROWS_PER_INSERT: usize = 1000;
 pub struct InventoryRow {
     pub environment: String,
     pub api_user: String,
+    /// The user's display name, if the issuer reports one.
+    pub api_user_name: Option<String>,
     pub application: String,
+    /// The application's client id, if the issuer reports one.
+    pub application_uid: Option<String>,
     pub token_id: String,
     pub created_at_ms: Option<i64>,
     /// `None`: it never expires.
@@ -45,7 +61,9 @@ pub struct Taken {
 struct Stored {
     environment: String,
     api_user: String,
+    api_user_name: Option<String>,
     application: String,
+    application_uid: Option<String>,
     token_id: String,
     created_at_ms: Option<i64>,
     expires_at_ms: Option<i64>,
@@ -63,7 +81,9 @@ impl From<Stored> for InventoryRow {
         Self {
             environment: s.environment,
             api_user: s.api_user,
+            api_user_name: s.api_user_name,
             application: s.application,
+            application_uid: s.application_uid,
             token_id: s.token_id,
             created_at_ms: s.created_at_ms,
             expires_at_ms: s.expires_at_ms,
@@ -112,7 +132,7 @@ pub async fn replace(
             let mut query = QueryBuilder::<D>::new(
                 "INSERT INTO inventoried_tokens (environment, api_user, application, token_id, \
                  created_at_ms, expires_at_ms, expired, newest, last8, suspended, retired, \
-                 renewed_by, taken_at_ms) ",
+                 renewed_by, taken_at_ms, api_user_name, application_uid) ",
             );
             query.push_values(chunk, |mut row, t| {
                 row.push_bind(environment)
@@ -127,7 +147,9 @@ pub async fn replace(
                     .push_bind(i64::from(t.suspended))
                     .push_bind(i64::from(t.retired))
                     .push_bind(&t.renewed_by)
-                    .push_bind(taken_at_ms);
+                    .push_bind(taken_at_ms)
+                    .push_bind(&t.api_user_name)
+                    .push_bind(&t.application_uid);
             });
             query.build().execute(&mut *conn).await.map(drop)
         })
@@ -138,11 +160,27 @@ pub async fn replace(
 
 /// Every environment's last inventory, each token once, by environment then token id.
 pub async fn last(db: &Db) -> Result<Vec<InventoryRow>, StoreError> {
-    let rows: Vec<Stored> = on_pool!(db, |pool| sqlx::query_as(
-        "SELECT environment, api_user, application, token_id, created_at_ms, expires_at_ms, \
-         expired, newest, last8, suspended, retired, renewed_by, taken_at_ms \
-         FROM inventoried_tokens ORDER BY environment, api_user, application, token_id"
-    )
+    let rows: Vec<Stored> = on_pool!(db, |pool| sqlx::query_as(select!(
+        " ORDER BY environment, api_user, application, token_id"
+    ))
+    .fetch_all(pool)
+    .await)
+    .map_err(StoreError::Read)?;
+    Ok(rows.into_iter().map(InventoryRow::from).collect())
+}
+
+/// The tokens of `api_user` in `environment`'s last inventory, by application then token id
+/// (the caller picks the application: its spelling in alerts may differ from the issuer's).
+pub async fn of_user(
+    db: &Db,
+    environment: &str,
+    api_user: &str,
+) -> Result<Vec<InventoryRow>, StoreError> {
+    let rows: Vec<Stored> = on_pool!(db, |pool| sqlx::query_as(select!(
+        " WHERE environment = $1 AND api_user = $2 ORDER BY application, token_id"
+    ))
+    .bind(environment)
+    .bind(api_user)
     .fetch_all(pool)
     .await)
     .map_err(StoreError::Read)?;

@@ -78,6 +78,10 @@ pub enum StoreError {
     Overloaded,
     #[error("journal writer has stopped")]
     WriterGone,
+    #[error(
+        "no journal at {0}: the service creates it when it first starts (is database_url the service's?)"
+    )]
+    Missing(String),
 }
 
 impl StoreError {
@@ -98,6 +102,22 @@ impl Journal {
     /// `postgres://user@host:port/database`.
     pub async fn open(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
         Self::open_observed(url, busy_timeout, None).await
+    }
+
+    /// Opens the journal at `url` only if it exists: a command that reads what the service
+    /// journaled refuses a SQLite path that has no journal rather than create an empty one.
+    pub async fn open_existing(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !is_postgres
+            && let Ok(options) = SqliteConnectOptions::from_str(url)
+            && !is_in_memory(url, &options)
+            && !options.get_filename().exists()
+        {
+            return Err(StoreError::Missing(
+                options.get_filename().display().to_string(),
+            ));
+        }
+        Self::open(url, busy_timeout).await
     }
 
     /// The same, timing every intake commit into `metrics`.

@@ -340,7 +340,9 @@ async fn tokens_reads_the_last_inventory_from_the_journal() {
     let token = |id: &str, api_user: &str, days: i64, newest: bool| InventoryRow {
         environment: String::new(),
         api_user: api_user.into(),
+        api_user_name: None,
         application: "Publishing API".into(),
+        application_uid: None,
         token_id: id.into(),
         created_at_ms: None,
         expires_at_ms: Some(now.as_millisecond() + days * 86_400_000 + 60_000),

@@ -262,3 +262,55 @@ async fn an_inventory_of_several_megabytes_arrives_whole() {
         "every token and the world's own"
     );
 }
+
+#[tokio::test]
+async fn shadow_with_the_job_issuer_plans_from_the_last_inventory_and_starts_no_list_job() {
+    let mut opts = options(IssuerMode::Job, Distribution::Apply);
+    opts.shadow = vec!["production"];
+    let (world, _) = world(opts, Rollout::Finishes).await;
+    let production = world.env("production");
+    // Signon renewed the pair last night: the plan says it would adopt the newer token.
+    world.signon.add_token(
+        "short-url-manager@alphagov.co.uk",
+        "Publishing API",
+        700 * DAY,
+    );
+
+    // No inventory yet: the shadow rotation waits for one rather than start a list Job.
+    world.app.post_webhook(crate::helpers::capture("01-")).await;
+    world.engine.ingest().await.unwrap();
+    world.engine.run_until_idle().await.unwrap();
+    let waiting = world.rotations().await;
+    assert_eq!(waiting.len(), 1, "{waiting:#?}");
+    assert_eq!(waiting[0].phase, "planned", "{waiting:#?}");
+    assert!(
+        waiting[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("waiting for the first inventory of production")),
+        "{waiting:#?}"
+    );
+    assert_eq!(production.kubernetes.jobs_of("list"), 0);
+
+    // Once the inventory is taken, the plan is made from it: still no list Job.
+    world.engine.take_inventories().await.unwrap();
+    world.run_to_the_end().await;
+    let planned = world.rotations().await;
+    assert_eq!(planned[0].phase, "planned_only", "{planned:#?}");
+    let plan: serde_json::Value =
+        serde_json::from_str(planned[0].plan.as_deref().unwrap()).unwrap();
+    let findings = plan["findings"].to_string();
+    assert!(
+        findings.contains("tokens as Signon's inventory of production saw them")
+            && findings.contains("token already renewed by Signon — would adopt token"),
+        "{plan:#}"
+    );
+    assert_eq!(plan["feasible"], true, "{plan:#}");
+    assert_eq!(production.kubernetes.jobs_of("list"), 0);
+    assert_eq!(production.kubernetes.jobs_of("inventory"), 1);
+    assert!(
+        ["mint", "revoke"]
+            .iter()
+            .all(|op| production.kubernetes.jobs_of(op) == 0)
+    );
+}

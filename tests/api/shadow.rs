@@ -279,3 +279,102 @@ async fn plan_prints_what_would_happen_and_exits_2_when_a_step_would_fail() {
         + production.kubernetes.faults.calls("apply");
     assert_eq!(mutating, 0, "plan changed something");
 }
+
+#[tokio::test]
+async fn plan_with_the_job_issuer_reads_the_last_inventory_and_starts_no_job() {
+    let sims = Sims::start().await;
+    let production = sims.production();
+    production
+        .signon
+        .add_token(USER, APP, std::time::Duration::from_secs(10 * 86400));
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.db");
+    let config = dir.path().join("plan.toml");
+    let text = format!(
+        "{}\n[signon]\nurl = \"{}\"\nissuer = \"job\"\ninitiator = \"rotator@example.gov.uk\"\n\
+         [signon.job]\nimage = \"signon@sha256:0123\"\n\n[kubernetes]\nurl = \"{}\"\nnamespace = \"apps\"\n",
+        token_rotator::config::DEFAULT_CONFIG,
+        production.signon_url(),
+        production.kubernetes_url()
+    );
+    std::fs::write(&config, text).unwrap();
+    let run = || {
+        let (config, journal) = (config.clone(), journal.clone());
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-rotator"))
+                .args(["plan", "--config", config.to_str().unwrap()])
+                .args(["--environment", "production", "--api-user", USER])
+                .args(["--application", APP])
+                .env(
+                    "TOKEN_ROTATOR_DATABASE_URL",
+                    format!("sqlite://{}", journal.display()),
+                )
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.code(), text)
+        })
+    };
+
+    // No journal: the plan says it cannot read an inventory, and creates no journal.
+    let (code, text) = run().await.unwrap();
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains("cannot read the last inventory: no journal at"),
+        "{text}"
+    );
+    assert!(!journal.exists(), "plan created a journal");
+
+    // The service's last inventory, as it journals it.
+    let opened = token_rotator::store::Journal::open(
+        &format!("sqlite://{}", journal.display()),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let token = production.signon.tokens().last().unwrap().clone();
+    let row = token_rotator::store::inventory::InventoryRow {
+        environment: String::new(),
+        api_user: USER.into(),
+        api_user_name: Some(production.signon.user_name(USER)),
+        application: APP.into(),
+        application_uid: Some("uid-publishing-api".into()),
+        token_id: token.id.to_string(),
+        created_at_ms: None,
+        expires_at_ms: Some(jiff::Timestamp::now().as_millisecond() + 10 * 86_400_000),
+        expired: false,
+        newest: true,
+        last8: token.value[token.value.len() - 8..].to_owned(),
+        suspended: false,
+        retired: false,
+        renewed_by: None,
+        taken_at_ms: 0,
+    };
+    token_rotator::store::inventory::replace(
+        opened.pool(),
+        "production",
+        jiff::Timestamp::now(),
+        &[row],
+    )
+    .await
+    .unwrap();
+    opened.close().await;
+
+    let (_, text) = run().await.unwrap();
+    assert!(
+        text.contains("found: tokens as Signon's inventory of production saw them")
+            && text.contains(&format!(
+                "revoke the old token {} (…{})",
+                token.id,
+                &token.value[token.value.len() - 8..]
+            )),
+        "{text}"
+    );
+    assert_eq!(
+        production.kubernetes.jobs_created("list") + production.kubernetes.jobs_created("mint"),
+        0,
+        "plan started a Job"
+    );
+}

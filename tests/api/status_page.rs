@@ -380,7 +380,9 @@ async fn the_token_inventory_lists_tokens_nobody_renews_first_as_text() {
     let token = |n: i64, api_user: &str, renewed: bool| InventoryRow {
         environment: String::new(),
         api_user: api_user.into(),
+        api_user_name: None,
         application: "Publishing API\"><img src=x onerror=alert(2)>".into(),
+        application_uid: None,
         token_id: n.to_string(),
         created_at_ms: None,
         expires_at_ms: Some(now.as_millisecond() + (n + 1) * day),

@@ -589,7 +589,7 @@ class SignonScriptsTest < Minitest::Test
     expected.zip(run.line["tokens"]).each do |(user, app, token), entry|
       assert_equal({ "api_user" => user.email, "api_user_name" => user.name, "api_user_suspended" => user.suspended?,
                      "application" => app.name, "application_slug" => app.name.parameterize,
-                     "application_retired" => app.retired?, "id" => token.id.to_s,
+                     "application_uid" => app.uid, "application_retired" => app.retired?, "id" => token.id.to_s,
                      "created_at" => token.created_at.utc.iso8601, "expires_at" => token.expires_at&.utc&.iso8601,
                      "expired" => token.expired? == true, "newest" => entry["newest"], "last8" => token.token[-8..],
                      "secret" => "signon-token-#{user.name}-#{app.name}".parameterize }, entry)

@@ -406,6 +406,7 @@ impl World {
                     "api_user_suspended": user.suspended,
                     "application": app.name,
                     "application_slug": parameterize(&app.name),
+                    "application_uid": app.uid,
                     "application_retired": app.retired,
                     "id": token.id.to_string(),
                     "created_at": token.created_at,

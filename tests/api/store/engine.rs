@@ -399,7 +399,9 @@ pub(super) async fn the_token_inventory_is_replaced_whole_per_environment(backen
     let token = |id: &str, expires: Option<i64>, renewed: Option<&str>| InventoryRow {
         environment: String::new(),
         api_user: "publisher@alphagov.co.uk".into(),
+        api_user_name: (id != "3").then(|| "Publisher".into()),
         application: "Publishing API".into(),
+        application_uid: (id != "3").then(|| "uid-publishing-api".into()),
         token_id: id.into(),
         created_at_ms: Some(500),
         expires_at_ms: expires,
@@ -452,6 +454,17 @@ pub(super) async fn the_token_inventory_is_replaced_whole_per_environment(backen
     assert_eq!(
         rows.iter().filter(|r| r.environment == "staging").count(),
         2
+    );
+    // One user's tokens of one environment, as a plan reads them.
+    let of_user = inventory::of_user(db, "production", "publisher@alphagov.co.uk")
+        .await
+        .unwrap();
+    assert_eq!(of_user, production.into_iter().cloned().collect::<Vec<_>>());
+    assert!(
+        inventory::of_user(db, "production", "someone@else")
+            .await
+            .unwrap()
+            .is_empty()
     );
     // An empty inventory is still one taken.
     inventory::replace(db, "staging", ms(3_000), &[])
