@@ -426,3 +426,103 @@ async fn the_token_inventory_lists_tokens_nobody_renews_first_as_text() {
     assert!(!html.contains("<script>alert(1)"), "{html}");
     assert!(!html.contains("<img src=x"), "{html}");
 }
+
+/// The counts the timeline draws for one cover (its `<rect>`s' tooltips: "week N: n cover").
+fn drawn(html: &str, class: &str) -> usize {
+    let svg = &html[html.find("<svg class=\"timeline\"").unwrap()..html.find("</svg>").unwrap()];
+    svg.split(&format!("<rect class=\"{class}\""))
+        .skip(1)
+        .map(|rect| {
+            let title = &rect[rect.find("<title>").unwrap()..];
+            title.split(' ').nth(2).unwrap().parse::<usize>().unwrap()
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn the_timeline_counts_every_inventoried_token_once() {
+    use token_rotator::store::inventory::{self, InventoryRow};
+    let world = rotated_world().await;
+    let (_, before) = get(&world, "/", true).await;
+    let missing_before = drawn(&before, "v-no-rotation");
+    assert_eq!(drawn(&before, "v-renewed-by-its-issuer"), 0);
+    let rotations = world.rotations().await;
+    let done = rotations
+        .iter()
+        .find(|r| r.phase == "done" && r.new_token_id.is_some())
+        .expect("a done rotation");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let day = 86_400_000;
+    let token =
+        |id: &str, environment: &str, api_user: &str, application: &str, days: i64| InventoryRow {
+            environment: environment.into(),
+            api_user: api_user.into(),
+            api_user_name: None,
+            application: application.into(),
+            application_uid: None,
+            token_id: id.into(),
+            created_at_ms: None,
+            expires_at_ms: Some(now + days * day + day / 2),
+            expired: days < 0,
+            newest: true,
+            last8: "Ab3dEf7h".into(),
+            suspended: false,
+            retired: false,
+            renewed_by: None,
+            taken_at_ms: 0,
+        };
+    let renewed = |mut t: InventoryRow| {
+        t.renewed_by = Some("Signon (nightly)".into());
+        t
+    };
+    let env = done.environment.as_str();
+    let rows = [
+        // The done rotation's new token: drawn already, as that rotation's.
+        token(
+            done.new_token_id.as_deref().unwrap(),
+            env,
+            &done.api_user,
+            &done.application,
+            20,
+        ),
+        // Nothing renews it: drawn as having no rotation.
+        token("9001", env, "someone@hmrc.gov.uk", "Content Store", 10),
+        // Dead and never revoked: in the first week.
+        token("9002", env, "gone@hmrc.gov.uk", "Email Alert API", -3),
+        // Renewed by its issuer; its successor expires after the twelve weeks.
+        renewed(token(
+            "9003",
+            env,
+            "publisher@alphagov.co.uk",
+            "Publishing API",
+            20,
+        )),
+        renewed(token(
+            "9004",
+            env,
+            "publisher@alphagov.co.uk",
+            "Publishing API",
+            700,
+        )),
+    ];
+    inventory::replace(
+        world.engine.journal().pool(),
+        env,
+        jiff::Timestamp::now(),
+        &rows,
+    )
+    .await
+    .unwrap();
+    let (_, after) = get(&world, "/", true).await;
+    assert_eq!(
+        drawn(&after, "v-no-rotation"),
+        missing_before + 2,
+        "the unrenewed and the dead token, not the rotation's again"
+    );
+    assert_eq!(drawn(&after, "v-renewed-by-its-issuer"), 1);
+    let table = &after[after.find("the timeline as a table").unwrap()..];
+    assert!(
+        table.contains("<th scope=\"col\">renewed by its issuer</th>"),
+        "{table}"
+    );
+}

@@ -118,7 +118,7 @@ pub(super) async fn index(
             (overview::band(&rows, now_ms))
             div.panels {
                 (overview::next_to_expire(&expiring, now_ms))
-                (timeline::timeline(&expiring, now_ms))
+                (timeline::timeline(&expiring, inventories.as_ref().map_or(&[][..], |i| &i.tokens), now_ms))
             }
             h2 #rotations { "Rotations" }
             form method="get" {

@@ -103,18 +103,26 @@ pub(super) fn band(rows: &[StatusRow], now_ms: i64) -> Markup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Cover {
     Missing,
+    /// Known only from the inventory, and its issuer renews it without token-rotator.
+    Renewed,
     Planned,
     Running,
     Done,
 }
 
 impl Cover {
-    pub(super) const ALL: [Cover; 4] =
-        [Cover::Missing, Cover::Planned, Cover::Running, Cover::Done];
+    pub(super) const ALL: [Cover; 5] = [
+        Cover::Missing,
+        Cover::Renewed,
+        Cover::Planned,
+        Cover::Running,
+        Cover::Done,
+    ];
 
     pub(super) fn word(self) -> &'static str {
         match self {
             Cover::Missing => "no rotation",
+            Cover::Renewed => "renewed by its issuer",
             Cover::Planned => "planned",
             Cover::Running => "running",
             Cover::Done => "replaced",

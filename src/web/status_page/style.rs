@@ -23,9 +23,9 @@ ol.next a{text-decoration:none}ol.next a .trunc{text-decoration:underline}ol.nex
 white-space:nowrap;vertical-align:bottom}.app{max-width:10rem}.env{color:#505a5f}\
 svg.timeline{width:100%;height:auto;max-height:12rem;font-size:10px}svg text{fill:#0b0c0c}\
 .v-no-rotation{fill:#d4351c;background:#d4351c}.v-planned{fill:#f47738;background:#f47738}\
-.v-running{fill:#1d70b8;background:#1d70b8}.legend{list-style:none;padding:0;display:flex;\
+.v-running{fill:#1d70b8;background:#1d70b8}.v-renewed-by-its-issuer{fill:#00703c;background:#00703c}.legend{list-style:none;padding:0;display:flex;\
 gap:1rem;flex-wrap:wrap;margin:.3rem 0}.sw{display:inline-block;width:1rem;height:1rem;\
-vertical-align:middle}li.v-no-rotation,li.v-planned,li.v-running{background:none}\
+vertical-align:middle}li.v-no-rotation,li.v-planned,li.v-running,li.v-renewed-by-its-issuer{background:none}\
 table{border-collapse:collapse;width:100%;font-size:.9rem;table-layout:fixed}\
 th,td{border-bottom:1px solid #b1b4b6;padding:.35rem .5rem;text-align:left;vertical-align:top;\
 overflow-wrap:anywhere}th{background:#f3f2f1}td.trunc{display:table-cell;max-width:none}\
