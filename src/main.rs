@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use token_rotator::commands::{check_config, demo, explain, plan, rotate, serve, status, tokens};
 use token_rotator::config::Config;
@@ -22,6 +22,32 @@ use token_rotator::store::Journal;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// How a command that reads prints what it read.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// For people: tables and sentences.
+    Text,
+    /// For programs: one JSON document.
+    Json,
+}
+
+/// `-o text|json`, as kubectl and cmctl spell it (`--json` is kept as `-o json`).
+#[derive(Args)]
+struct Output {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// The same as `-o json`.
+    #[arg(long, hide = true)]
+    json: bool,
+}
+
+impl Output {
+    fn json(&self) -> bool {
+        self.json || self.format == Format::Json
+    }
 }
 
 #[derive(Subcommand)]
@@ -49,23 +75,23 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Every rotation in the journal: phase, next action and when (table, or --json).
+    /// Every rotation in the journal: phase, next action and when.
     Status {
         #[arg(long)]
         config: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
     /// Every token of the last inventory (taken daily by the service): its state, expiry and
-    /// who renews it; tokens nobody renews first (table, or --json).
+    /// who renews it, and each environment's last sweep; tokens nobody renews first.
     Tokens {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Only this environment's tokens.
         #[arg(long)]
         environment: Option<String>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
     /// Ask for a rotation by hand; the running service carries it out like an alert's.
     Rotate {
@@ -100,8 +126,8 @@ enum Command {
     Plan {
         #[arg(long)]
         config: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
         #[arg(long, requires_all = ["api_user", "application"])]
         environment: Option<String>,
         #[arg(long)]
@@ -206,7 +232,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Status { config, json } => {
+        Command::Status { config, output } => {
+            let json = output.json();
             let config = Config::load(config.as_deref())?;
             let rows = runtime()?.block_on(async {
                 let journal =
@@ -227,8 +254,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Tokens {
             config,
             environment,
-            json,
+            output,
         } => {
+            let json = output.json();
             let config = Config::load(config.as_deref())?;
             let inventories = runtime()?.block_on(async {
                 let journal =
@@ -301,12 +329,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Plan {
             config,
-            json,
+            output,
             environment,
             api_user,
             application,
             labels,
         } => {
+            let json = output.json();
             let config = Config::load(config.as_deref())?;
             let reports = runtime()?.block_on(async {
                 let observer = token_rotator::adapters::Observer::default();

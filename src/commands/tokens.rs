@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::commands::status::when;
 use crate::store::inventory::{self, InventoryRow, Taken};
+use crate::store::sweeps::{self, LastSweep};
 use crate::store::{Journal, StoreError};
 
 /// What a journal without an inventory says.
@@ -21,6 +22,8 @@ pub struct Inventories {
     pub taken: Vec<Taken>,
     /// Unrenewed first, then by expiry (see [`ordered`]).
     pub tokens: Vec<InventoryRow>,
+    /// Each environment's last sweep of superseded tokens.
+    pub sweeps: Vec<LastSweep>,
 }
 
 /// The journal's last inventories, of `environment` alone when given.
@@ -32,7 +35,13 @@ pub async fn load(journal: &Journal, environment: Option<&str>) -> Result<Invent
     let mut tokens = inventory::last(pool).await?;
     tokens.retain(|t| keep(&t.environment));
     ordered(&mut tokens);
-    Ok(Inventories { taken, tokens })
+    let mut sweeps = sweeps::last(pool).await?;
+    sweeps.retain(|s| keep(&s.environment));
+    Ok(Inventories {
+        taken,
+        tokens,
+        sweeps,
+    })
 }
 
 /// Tokens nothing will renew first, then the soonest to expire (one that never expires last),
@@ -139,11 +148,30 @@ pub fn taken_lines(taken: &[Taken], now_ms: i64) -> String {
     out
 }
 
+/// What an environment's last sweep did, as one sentence after its name.
+pub fn sweep_line(sweep: &LastSweep, now_ms: i64) -> String {
+    match (&sweep.outcome, sweep.finished_at_ms) {
+        (Some(outcome), Some(at)) => format!(
+            "last sweep {} (finished {} UTC, {}): {outcome}",
+            sweep.day,
+            when(Some(at)),
+            relative(Some(at), now_ms)
+        ),
+        _ => format!(
+            "sweep of {} not finished (under way, or the first day the service saw the environment, which sweeps nothing)",
+            sweep.day
+        ),
+    }
+}
+
 pub fn table(inventories: &Inventories, now_ms: i64) -> String {
     if inventories.taken.is_empty() {
         return format!("{NONE_TAKEN}\n");
     }
     let mut out = taken_lines(&inventories.taken, now_ms);
+    for sweep in &inventories.sweeps {
+        let _ = writeln!(out, "{}: {}", sweep.environment, sweep_line(sweep, now_ms));
+    }
     let _ = writeln!(
         out,
         "\n{:<12} {:<38} {:<22} {:<8} {:<8} {:<36} {:<10} {:<16} notes",
@@ -199,7 +227,19 @@ pub fn json(inventories: &Inventories, now_ms: i64) -> serde_json::Value {
             })
         })
         .collect();
-    json!({"inventories": taken, "tokens": tokens})
+    let swept: Vec<_> = inventories
+        .sweeps
+        .iter()
+        .map(|s| {
+            json!({
+                "environment": s.environment,
+                "day": s.day,
+                "outcome": s.outcome,
+                "finished_at_ms": s.finished_at_ms,
+            })
+        })
+        .collect();
+    json!({"inventories": taken, "sweeps": swept, "tokens": tokens})
 }
 
 #[cfg(test)]

@@ -81,7 +81,13 @@ pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError
             *n += 1;
         }
     }
+    let last_sweep = super::sweeps::last(db)
+        .await?
+        .into_iter()
+        .filter_map(|s| Some((s.environment, seconds(s.finished_at_ms?))))
+        .collect();
     Ok(JournalSnapshot {
+        last_sweep,
         expiring_by_week,
         next_rotation: schedules
             .into_iter()

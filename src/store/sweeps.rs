@@ -17,8 +17,8 @@ pub async fn claim(
     write_day(
         db,
         "INSERT INTO sweeps (environment, day, swept_at_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (environment) DO UPDATE SET day = $2, swept_at_ms = $3 \
-         WHERE sweeps.day < $2",
+         ON CONFLICT (environment) DO UPDATE SET day = $2, swept_at_ms = $3, outcome = NULL, \
+         finished_at_ms = NULL WHERE sweeps.day < $2",
         environment,
         day,
         now,
@@ -67,10 +67,45 @@ pub async fn first_sight(
     .await
 }
 
+/// Records what the sweep of `day` did, in one sentence, once it is done.
+pub async fn finished(
+    db: &Db,
+    environment: &str,
+    day: &str,
+    outcome: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut tx = db.write_tx().await?;
+    on_tx!(&mut tx, |conn| sqlx::query(
+        "UPDATE sweeps SET outcome = $3, finished_at_ms = $4 WHERE environment = $1 AND day = $2"
+    )
+    .bind(environment)
+    .bind(day)
+    .bind(outcome)
+    .bind(now.as_millisecond())
+    .execute(&mut *conn)
+    .await
+    .map(drop))
+    .map_err(StoreError::Write)?;
+    tx.commit().await.map_err(StoreError::Write)
+}
+
+/// One environment's last sweep.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LastSweep {
+    pub environment: String,
+    /// The local day claimed last (YYYY-MM-DD).
+    pub day: String,
+    /// What it did; `None`: that day was the environment's first sight (nothing swept), or its
+    /// sweep is under way.
+    pub outcome: Option<String>,
+    pub finished_at_ms: Option<i64>,
+}
+
 /// The last day swept, by environment.
-pub async fn last(db: &Db) -> Result<Vec<(String, String)>, StoreError> {
+pub async fn last(db: &Db) -> Result<Vec<LastSweep>, StoreError> {
     on_pool!(db, |pool| sqlx::query_as(
-        "SELECT environment, day FROM sweeps ORDER BY environment"
+        "SELECT environment, day, outcome, finished_at_ms FROM sweeps ORDER BY environment"
     )
     .fetch_all(pool)
     .await)

@@ -46,6 +46,12 @@ pub struct ScheduleLabel {
     pub schedule: String,
 }
 
+/// A served environment, by its name (a configured set: bounded).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvironmentLabel {
+    pub environment: String,
+}
+
 /// Per-target labels: only on the gauges that need them.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TargetLabels {
@@ -82,6 +88,8 @@ pub struct JournalSnapshot {
     pub last_success: Option<f64>,
     /// Each scheduled target's next due time (Unix seconds).
     pub next_rotation: Vec<(String, f64)>,
+    /// When each environment's last sweep of superseded tokens finished (Unix seconds).
+    pub last_sweep: Vec<(String, f64)>,
 }
 
 /// How a webhook request ended; the fixed label values of `token_rotator_webhook_requests_total`.

@@ -10,8 +10,9 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::labels::{
-    ActionLabel, ErrorLabel, JournalSnapshot, OutcomeLabel, PhaseLabel, ScheduleLabel, StatusLabel,
-    TargetLabels, UpstreamLabel, UpstreamOutcome, WEEKS, WebhookOutcome, WeekLabel,
+    ActionLabel, EnvironmentLabel, ErrorLabel, JournalSnapshot, OutcomeLabel, PhaseLabel,
+    ScheduleLabel, StatusLabel, TargetLabels, UpstreamLabel, UpstreamOutcome, WEEKS,
+    WebhookOutcome, WeekLabel,
 };
 use crate::phase::Phase;
 use crate::policy::ActionKind;
@@ -53,6 +54,7 @@ pub struct Metrics {
     slack_refused: Gauge,
     identities_refused: Gauge,
     next_rotation: Family<ScheduleLabel, Gauge<f64, AtomicU64>>,
+    last_sweep: Family<EnvironmentLabel, Gauge<f64, AtomicU64>>,
     leader: Gauge,
     leader_epoch: Gauge,
 }
@@ -110,6 +112,12 @@ impl Metrics {
             "token_rotator_next_rotation_timestamp_seconds",
             "When each scheduled target is next due to rotate",
             next_rotation.clone(),
+        );
+        let last_sweep = Family::<EnvironmentLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "token_rotator_sweep_last_finished_timestamp_seconds",
+            "When each environment's last nightly sweep of superseded tokens finished (what it did: the status page and `token-rotator tokens`)",
+            last_sweep.clone(),
         );
         let slack_refused = Gauge::default();
         let identities_refused = Gauge::default();
@@ -277,6 +285,7 @@ impl Metrics {
             slack_refused,
             identities_refused,
             next_rotation,
+            last_sweep,
             leader,
             leader_epoch,
         }
@@ -386,6 +395,12 @@ impl Metrics {
         }
         if let Some(at) = snapshot.last_success {
             self.last_success.set(at);
+        }
+        self.last_sweep.clear();
+        for (environment, at) in snapshot.last_sweep {
+            self.last_sweep
+                .get_or_create(&EnvironmentLabel { environment })
+                .set(at);
         }
         self.next_rotation.clear();
         for (schedule, due) in snapshot.next_rotation {

@@ -402,8 +402,13 @@ async fn tokens_reads_the_last_inventory_from_the_journal() {
         "{text}"
     );
 
-    let output = run(&["--json"]);
+    let output = run(&["-o", "json"]);
     assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        output.stdout,
+        run(&["--json"]).stdout,
+        "--json is kept as -o json"
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["inventories"].as_array().unwrap().len(), 2);
     let ids: Vec<&str> = json["tokens"]

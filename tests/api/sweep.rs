@@ -344,3 +344,71 @@ async fn a_consumer_reloader_does_not_roll_keeps_it() {
     );
     assert!(world.signon.is_live(&old));
 }
+
+#[tokio::test]
+async fn the_last_sweep_is_on_the_status_page_in_tokens_and_in_metrics() {
+    let (world, _old) = job_world(|_| {}).await;
+    let (fresh, _) = renew(&world);
+    sync_and_roll(&world, &fresh).await;
+    let verdict = sweep(&world).await;
+    assert!(matches!(verdict, Verdict::Revoked { .. }), "{verdict:?}");
+    let pool = world.engine.journal().pool();
+    let last = token_rotator::store::sweeps::last(pool).await.unwrap();
+    let production = last.iter().find(|s| s.environment == "production").unwrap();
+    assert_eq!(
+        production.outcome.as_deref(),
+        Some("revoked 1 token(s) of 1 pair(s); kept 0 pair(s)"),
+        "{last:#?}"
+    );
+
+    let inventories = token_rotator::commands::tokens::load(world.engine.journal(), None)
+        .await
+        .unwrap();
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let table = token_rotator::commands::tokens::table(&inventories, now_ms);
+    assert!(
+        table.contains(&format!(
+            "production: last sweep {} (finished",
+            production.day
+        )) && table.contains("): revoked 1 token(s) of 1 pair(s); kept 0 pair(s)"),
+        "{table}"
+    );
+    let json = token_rotator::commands::tokens::json(&inventories, now_ms);
+    assert_eq!(
+        json["sweeps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["environment"] == "production")
+            .unwrap()["outcome"],
+        "revoked 1 token(s) of 1 pair(s); kept 0 pair(s)"
+    );
+
+    let page = world
+        .app
+        .client
+        .get(world.app.url("/"))
+        .bearer_auth(crate::helpers::TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("production: last sweep") && page.contains("revoked 1 token(s) of 1 pair(s)"),
+        "{page}"
+    );
+    let (_, metrics) = world.app.get_text("/metrics").await;
+    let finished_s = production.finished_at_ms.unwrap() / 1000;
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "token_rotator_sweep_last_finished_timestamp_seconds{environment=\"production\"}",
+            )
+        })
+        .unwrap_or_else(|| panic!("{metrics}"));
+    let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(value as i64, finished_s, "{line}");
+}

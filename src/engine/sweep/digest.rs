@@ -64,9 +64,17 @@ fn line(api_user: &str, application: &str, verdict: &Verdict) -> String {
     text.chars().take(MAX_SECTION).collect()
 }
 
-/// The digest of one sweep.
-pub(super) fn digest(report: &SweepReport, issuer: &str) -> Value {
-    let environment = escape(&report.environment);
+/// How many pairs (and tokens) a sweep's verdicts come to.
+struct Tally {
+    revoked: usize,
+    revoked_pairs: usize,
+    would: usize,
+    would_pairs: usize,
+    kept: usize,
+    troubled: usize,
+}
+
+fn tally(report: &SweepReport) -> Tally {
     let count = |f: fn(&Verdict) -> Option<usize>| -> (usize, usize) {
         report
             .pairs
@@ -85,6 +93,47 @@ pub(super) fn digest(report: &SweepReport, issuer: &str) -> Value {
     let (kept, _) = count(|v| matches!(v, Verdict::Kept(_) | Verdict::NotSwept(_)).then_some(0));
     let (troubled, _) =
         count(|v| matches!(v, Verdict::Pending { .. } | Verdict::Failed { .. }).then_some(0));
+    Tally {
+        revoked,
+        revoked_pairs,
+        would,
+        would_pairs,
+        kept,
+        troubled,
+    }
+}
+
+/// What a sweep did, in one plain sentence: the journal's record of it, for the status page,
+/// `token-rotator tokens` and the logs.
+pub(super) fn outcome(report: &SweepReport) -> String {
+    let t = tally(report);
+    if report.shadow {
+        return format!(
+            "shadow: would have revoked {} token(s) of {} pair(s); kept {} pair(s)",
+            t.would, t.would_pairs, t.kept
+        );
+    }
+    let mut text = format!(
+        "revoked {} token(s) of {} pair(s); kept {} pair(s)",
+        t.revoked, t.revoked_pairs, t.kept
+    );
+    if t.troubled > 0 {
+        text.push_str(&format!("; {} revoke(s) did not finish", t.troubled));
+    }
+    text
+}
+
+/// The digest of one sweep.
+pub(super) fn digest(report: &SweepReport, issuer: &str) -> Value {
+    let environment = escape(&report.environment);
+    let Tally {
+        revoked,
+        revoked_pairs,
+        would,
+        would_pairs,
+        kept,
+        troubled,
+    } = tally(report);
     let header = if report.shadow {
         format!(
             ":ghost: *shadow — nothing was revoked.* Sweep of superseded {issuer} tokens in \

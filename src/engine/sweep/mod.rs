@@ -137,6 +137,15 @@ impl Engine {
                 tracing::error!(%environment, error = %e, "the sweep could not take {}'s inventory; nothing swept", up.issuer.name());
                 let body = digest::not_taken(environment, day, up.issuer.name(), &e.to_string());
                 outbox::enqueue(&self.db, &body, self.clock.now()).await?;
+                let outcome = format!("nothing swept: the inventory could not be taken: {e}");
+                sweeps::finished(
+                    &self.db,
+                    environment,
+                    &day.to_string(),
+                    &outcome,
+                    self.clock.now(),
+                )
+                .await?;
                 return Ok(None);
             }
         };
@@ -190,6 +199,15 @@ impl Engine {
         outbox::enqueue(
             &self.db,
             &digest::digest(&report, up.issuer.name()),
+            self.clock.now(),
+        )
+        .await?;
+        let outcome = digest::outcome(&report);
+        sweeps::finished(
+            &self.db,
+            environment,
+            &day.to_string(),
+            &outcome,
             self.clock.now(),
         )
         .await?;

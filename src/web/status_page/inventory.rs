@@ -1,6 +1,6 @@
 //! The status page's "Tokens (last inventory)": the first [`SHOWN`] tokens of each
 //! environment's last inventory as `token-rotator tokens` orders them (nobody renews them first,
-//! then by expiry), and when each inventory was taken. Never a token's value: its id and last 8
+//! then by expiry), when each inventory was taken and what each environment's last sweep did. Never a token's value: its id and last 8
 //! characters.
 
 use maud::{Markup, html};
@@ -25,6 +25,11 @@ pub(super) fn section(inventories: Option<&Inventories>, now_ms: i64) -> Markup 
                             time datetime=(when(Some(t.taken_at_ms))) { (when(Some(t.taken_at_ms))) " UTC" }
                             " (" (tokens::relative(Some(t.taken_at_ms), now_ms)) "), " (t.tokens) " token(s)" }
                     } }
+                    @if !inventories.sweeps.is_empty() {
+                        ul.sweeps { @for sweep in &inventories.sweeps {
+                            li { (sweep.environment) ": " (tokens::sweep_line(sweep, now_ms)) }
+                        } }
+                    }
                     @let total = inventories.tokens.len();
                     p { (total.min(SHOWN)) " of " (total) " tokens: those nobody renews first, then by expiry"
                         @if total > SHOWN { "; " code { "token-rotator tokens" } " lists them all" } "." }

@@ -514,12 +514,47 @@ pub(super) async fn a_sweep_day_is_claimed_once_and_its_revoke_is_refused_beside
             .await
             .unwrap()
     );
+    sweeps::finished(
+        db,
+        "production",
+        "2026-12-07",
+        "revoked 1 token(s)",
+        ms(2_000),
+    )
+    .await
+    .unwrap();
+    // A finished sweep of a day that is no longer the last one records nothing.
+    sweeps::finished(db, "integration", "2026-12-05", "stale", ms(2_000))
+        .await
+        .unwrap();
+    let last =
+        |environment: &str, day: &str, outcome: Option<&str>, at: Option<i64>| sweeps::LastSweep {
+            environment: environment.into(),
+            day: day.into(),
+            outcome: outcome.map(str::to_owned),
+            finished_at_ms: at,
+        };
     assert_eq!(
         sweeps::last(db).await.unwrap(),
         [
-            ("integration".to_owned(), "2026-12-06".to_owned()),
-            ("production".to_owned(), "2026-12-07".to_owned())
+            last("integration", "2026-12-06", None, None),
+            last(
+                "production",
+                "2026-12-07",
+                Some("revoked 1 token(s)"),
+                Some(2_000)
+            )
         ]
+    );
+    // The next day's claim starts it afresh: no outcome until it is done.
+    assert!(
+        sweeps::claim(db, "production", "2026-12-08", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        sweeps::last(db).await.unwrap()[1],
+        last("production", "2026-12-08", None, None)
     );
     // A sweep's `retiring` row is refused while the target has a rotation under way, as a
     // unique violation the sweep recognises on both databases.
