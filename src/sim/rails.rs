@@ -21,6 +21,12 @@ const BOOT: &str = "I, [2026-11-26T01:00:00.000000 #1]  INFO -- : Booting Signon
 /// the Signon simulator: a test makes it fail after the token is saved.
 pub const SECRET_APPLY: &str = "secret-apply";
 
+/// What Signon's Kubernetes client (`lib/kubernetes/client.rb`: kubeclient with
+/// `bearer_token_file:` the mounted ServiceAccount token) raises in a pod without that token:
+/// kubeclient's `validate_bearer_token_file` (`lib/kubeclient/common.rb`).
+const NO_TOKEN: &str =
+    "ArgumentError: Token file /var/run/secrets/kubernetes.io/serviceaccount/token does not exist";
+
 /// How a script ends: its result fields, or why it said no.
 enum Outcome {
     Done(Value),
@@ -49,6 +55,9 @@ pub fn runner(signon: Arc<SignonSim>, kubernetes: &Arc<KubernetesSim>) -> JobRun
             "revoke" => revoke(&signon, run),
             "check_initiator" => check_initiator(&signon, run),
             "inventory" => Outcome::Done(json!({"tokens": signon.inventory()})),
+            "sync" if !run.service_account_token => {
+                return Err(format!("{BOOT}rake aborted!\n{NO_TOKEN}\n"));
+            }
             "sync" => return Ok(sync(&signon, &kubernetes, run)),
             other => Outcome::Error(format!("LoadError: no script {other:?}"), json!({})),
         };
@@ -139,6 +148,12 @@ fn mint(signon: &SignonSim, kubernetes: &KubernetesSim, run: &JobRun) -> Outcome
     });
     if run.env.get("TR_WRITE_SECRET").map(String::as_str) == Some("true") {
         let name = secret_name(&signon.user_name(api_user), &token.application);
+        if !run.service_account_token {
+            return Outcome::Error(
+                format!("the token was made but Secret {name} could not be written: {NO_TOKEN}"),
+                line,
+            );
+        }
         if signon.faults.due(SECRET_APPLY).is_some() {
             return Outcome::Error(
                 format!(

@@ -81,6 +81,16 @@ async fn script_jobs_run_in_signons_pod_as_its_cronjob_renders_it() {
     assert_eq!(pod["nodeSelector"]["kubernetes.io/arch"], "arm64");
     assert_eq!(pod["tolerations"][0]["value"], "arm64");
     assert_eq!(pod["restartPolicy"], "Never");
+    // The mint applies the Secret itself: it keeps the CronJob's ServiceAccount token. The
+    // scripts that only touch Signon's database get none.
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    for job in &jobs {
+        let operation = &job["metadata"]["labels"]["token-rotator.alphagov.co.uk/operation"];
+        if operation != "mint" {
+            let automount = &job["spec"]["template"]["spec"]["automountServiceAccountToken"];
+            assert_eq!(automount, false, "{operation}");
+        }
+    }
     // Signon's pod labels (a NetworkPolicy may select on them) and ours.
     let labels = &mint["spec"]["template"]["metadata"]["labels"];
     assert_eq!(labels["app.kubernetes.io/instance"], "signon");
@@ -249,4 +259,65 @@ async fn a_sync_job_deleted_while_the_service_was_down_is_not_made_again() {
         "never made again, across the restart"
     );
     assert!(world.signon.is_live(&old));
+}
+
+/// Signon's Kubernetes client reads the ServiceAccount token the kubelet mounts: a mint that
+/// writes its Secret in a pod without one makes the token and then fails (kubeclient's
+/// "Token file … does not exist"); the simulator's pod is as strict.
+#[tokio::test]
+async fn a_mint_that_writes_its_secret_needs_the_serviceaccount_token() {
+    use std::collections::BTreeMap;
+    use token_rotator::sim::kubernetes::JobRun;
+
+    let (world, _) = world(
+        options(IssuerMode::Job, Distribution::Apply),
+        Rollout::Finishes,
+    )
+    .await;
+    let runner = token_rotator::sim::rails::runner(world.signon.clone(), &world.kubernetes);
+    let env: BTreeMap<String, String> = [
+        ("TR_INITIATOR", token_rotator::sim::signon::INITIATOR),
+        ("TR_API_USER", USER),
+        ("TR_APPLICATION", APP),
+        ("TR_EXPIRES_IN", "86400"),
+        ("TR_WRITE_SECRET", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let run = |key: &str, token: bool| JobRun {
+        namespace: NAMESPACE.to_owned(),
+        image: SIGNON_IMAGE.to_owned(),
+        command: ["rails", "runner", "/token-rotator/mint.rb"]
+            .map(str::to_owned)
+            .to_vec(),
+        env: {
+            let mut env = env.clone();
+            env.insert("TR_IDEMPOTENCY_KEY".into(), key.into());
+            env
+        },
+        mounts: vec!["/tmp".into(), "/token-rotator".into()],
+        read_only_root: true,
+        service_account_token: token,
+    };
+    let log = runner(&run("without", false)).unwrap_err();
+    assert!(
+        log.contains("could not be written: ArgumentError: Token file /var/run/secrets/kubernetes.io/serviceaccount/token does not exist"),
+        "{log}"
+    );
+    let log = runner(&run("with", true)).unwrap();
+    assert!(log.contains("\"ok\":true"), "{log}");
+    // So does Signon's sync task.
+    let sync = |token: bool| JobRun {
+        command: ["rake", "kubernetes:sync_token_secrets"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..run("sync", token)
+    };
+    let log = runner(&sync(false)).unwrap_err();
+    assert!(
+        log.contains("rake aborted!\nArgumentError: Token file"),
+        "{log}"
+    );
+    runner(&sync(true)).unwrap();
 }

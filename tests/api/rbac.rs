@@ -134,6 +134,8 @@ pub(crate) async fn full_paths() -> Vec<Arc<KubernetesSim>> {
     let mut clusters = Vec::new();
     for (options, setup) in runs {
         let (world, _) = world(options, Rollout::Finishes).await;
+        // The shipped admission policies in force: every write below must pass them.
+        crate::admission_policy::enforce(&world.kubernetes);
         match setup {
             Setup::AsIs => {}
             Setup::Adopt => {

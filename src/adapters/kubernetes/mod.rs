@@ -3,7 +3,8 @@
 //!
 //! kube's built-in retry is off (it would retry 429/5xx for minutes, under our own retries) and
 //! every call has a timeout: the engine owns retrying, with its journaled backoff. Errors name
-//! the object and the verb, and for 403 the permission that is missing.
+//! the object and the verb; for 403 the permission that is missing, for an admission policy's
+//! denial the policy and its message.
 
 mod jobs;
 pub mod lease;
@@ -157,7 +158,21 @@ impl Cluster {
     }
 }
 
-/// What went wrong, named: the verb and object, and for 403 the permission to grant.
+/// A ValidatingAdmissionPolicy's denial, as the API server words it whatever the status
+/// (`<resource> "<name>" is forbidden: ValidatingAdmissionPolicy '<policy>' with binding
+/// '<binding>' denied request: <message>`, 422 Invalid unless the policy's validation names
+/// another reason, such as 403 Forbidden: `Dispatch` in
+/// k8s.io/apiserver/pkg/admission/plugin/policy/validating/dispatcher.go): the policy and its
+/// message. Not a missing RBAC permission: RBAC allowed the request, the policy refused it.
+fn admission_denial(message: &str) -> Option<(&str, &str)> {
+    let (_, rest) = message.split_once("ValidatingAdmissionPolicy '")?;
+    let (policy, rest) = rest.split_once('\'')?;
+    let (_, denial) = rest.split_once(" denied request: ")?;
+    Some((policy, denial))
+}
+
+/// What went wrong, named: the verb and object; for 403 the permission to grant, for an
+/// admission policy's refusal the policy and why.
 fn classify(what: &str, error: kube::Error) -> AdapterError {
     match error {
         // An error answer kube could not read as a Status (a proxy's or a load balancer's plain
@@ -170,6 +185,18 @@ fn classify(what: &str, error: kube::Error) -> AdapterError {
             ),
         },
         kube::Error::Api(status) => {
+            // Whole, unlike other answers' bodies (cut to a snippet): the policy's message says
+            // what to change, and is the policy author's, not any body an upstream sends.
+            if let Some((policy, message)) = admission_denial(&status.message) {
+                let message: String = message.chars().take(1000).collect();
+                return AdapterError::Permanent {
+                    upstream: UPSTREAM,
+                    detail: format!(
+                        "HTTP {}: {what}: refused by admission policy {policy}: {message}",
+                        status.code
+                    ),
+                };
+            }
             let detail = match status.code {
                 403 => format!(
                     "{what}: forbidden: the ServiceAccount lacks this permission (RBAC: verb and resource as named here): {}",
@@ -187,5 +214,39 @@ fn classify(what: &str, error: kube::Error) -> AdapterError {
             upstream: UPSTREAM,
             detail: format!("{what}: {other}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16, reason: &str, message: &str) -> kube::Error {
+        let status = serde_json::json!({"status": "Failure", "code": code, "reason": reason, "message": message});
+        kube::Error::Api(Box::new(serde_json::from_value(status).unwrap()))
+    }
+
+    #[test]
+    fn a_policys_denial_names_the_policy_whatever_its_status_and_rbac_names_the_permission() {
+        let denial = "jobs.batch \"x-1\" is forbidden: ValidatingAdmissionPolicy 'p' with \
+                      binding 'b' denied request: Jobs run Signon's image";
+        // 422 Invalid by default; 403 where the policy's validation says `reason: Forbidden`.
+        for (code, reason) in [(422, "Invalid"), (403, "Forbidden")] {
+            let error = classify("create jobs/x-1", api_error(code, reason, denial));
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "kubernetes: HTTP {code}: create jobs/x-1: refused by admission policy p: Jobs run Signon's image"
+                )
+            );
+            assert!(!error.to_string().contains("permission"));
+        }
+        let rbac = "jobs.batch is forbidden: User \"system:serviceaccount:token-rotator:token-rotator\" \
+                    cannot create resource \"jobs\" in API group \"batch\" in the namespace \"apps\"";
+        let error = classify("create jobs/x-1", api_error(403, "Forbidden", rbac));
+        assert!(
+            error.to_string().contains("lacks this permission"),
+            "{error}"
+        );
     }
 }

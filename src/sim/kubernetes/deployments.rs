@@ -466,7 +466,7 @@ pub(super) async fn patch(
         );
     };
     let mut deployments = sim.deployments.lock().expect("lock never poisoned");
-    let Some(d) = deployments.get_mut(&(namespace, name.clone())) else {
+    let Some(d) = deployments.get_mut(&(namespace.clone(), name.clone())) else {
         return not_found("deployments.apps", &name);
     };
     let new = &patch["spec"]["template"]["metadata"]["annotations"];
@@ -477,12 +477,25 @@ pub(super) async fn patch(
             "only pod template annotations are simulated".into(),
         );
     };
-    let annotations = &mut d.object["spec"]["template"]["metadata"]["annotations"];
-    let before = annotations.clone();
+    let mut after = d.object.clone();
+    let annotations = &mut after["spec"]["template"]["metadata"]["annotations"];
     for (k, v) in new {
         annotations[k] = v.clone();
     }
-    if *annotations != before {
+    let admission = super::Admission {
+        operation: "UPDATE",
+        group: "apps".into(),
+        resource: "deployments".into(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+        object: after.clone(),
+        old_object: d.object.clone(),
+    };
+    if let Some(denied) = sim.judge(&admission) {
+        return denied;
+    }
+    if after != d.object {
+        d.object = after;
         d.spec_changed(true);
         d.object["metadata"]["resourceVersion"] = json!(sim.next_version());
     }

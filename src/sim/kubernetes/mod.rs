@@ -34,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-pub use admission::Admission;
+pub use admission::{Admission, Denial, Policies};
 pub use deployments::{Rollout, SecretUse};
 pub use jobs::{JobBehaviour, JobRun, JobRunner};
 pub use pods::LOG_PIECE;
@@ -83,6 +83,8 @@ pub struct KubernetesSim {
     requests: Mutex<Vec<ApiRequest>>,
     /// The writes to Secrets, Jobs and Deployments, as admission would see them.
     admissions: Mutex<Vec<Admission>>,
+    /// Admission policies in force (tests put the shipped ones there); none: every write passes.
+    policies: Mutex<Option<Policies>>,
     /// The most Jobs running (created, not finished) at once.
     peak_jobs: Mutex<usize>,
     resource_version: Mutex<u64>,
@@ -113,6 +115,7 @@ impl KubernetesSim {
             lost_pods: Mutex::default(),
             requests: Mutex::default(),
             admissions: Mutex::default(),
+            policies: Mutex::default(),
             peak_jobs: Mutex::default(),
             resource_version: Mutex::default(),
         })

@@ -429,6 +429,22 @@ pub(super) async fn apply_secret(
         secret["metadata"]["creationTimestamp"] = json!(time);
     }
     secret["metadata"]["namespace"] = json!(namespace);
+    let admission = super::Admission {
+        operation: if existing.is_some() {
+            "UPDATE"
+        } else {
+            "CREATE"
+        },
+        group: String::new(),
+        resource: "secrets".into(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+        object: secret.clone(),
+        old_object: existing.clone().unwrap_or(Value::Null),
+    };
+    if let Some(denied) = sim.judge(&admission) {
+        return denied;
+    }
     secret["metadata"]["resourceVersion"] = json!(sim.next_version());
     let changed = existing.as_ref().map(|s| &s["data"]) != Some(&secret["data"]);
     let code = if existing.is_none() {

@@ -102,6 +102,13 @@ impl JobTemplate {
                    "configMap": {"name": self.scripts_config_map}}),
         );
         spec["restartPolicy"] = json!("Never");
+        // Only a mint that applies the Secret itself talks to the API server (Signon's
+        // Kubernetes client, lib/kubernetes/client.rb, reads the mounted token); every other
+        // script reads and writes Signon's database alone, so its pod gets no token to lose.
+        // The admission policy token-rotator-jobs holds every other Job to `false`.
+        if !writes_secret(script, env) {
+            spec["automountServiceAccountToken"] = json!(false);
+        }
         if let Some(account) = &self.service_account {
             spec["serviceAccountName"] = json!(account);
         }
@@ -122,6 +129,14 @@ impl JobTemplate {
             },
         }))
     }
+}
+
+/// `mint.rb` applies Secret `signon-token-…` itself when TR_WRITE_SECRET is "true".
+fn writes_secret(script: &str, env: &[(&str, String)]) -> bool {
+    script == "mint"
+        && env
+            .iter()
+            .any(|(k, v)| *k == "TR_WRITE_SECRET" && v == "true")
 }
 
 fn push(list: &mut Value, item: Value) {

@@ -116,23 +116,6 @@ pub(in crate::sim::kubernetes) async fn create_job(
             format!("jobs.batch \"{name}\" already exists"),
         );
     }
-    let operation = operation_of(&job);
-    let behaviour = sim
-        .job_plan
-        .lock()
-        .expect("lock never poisoned")
-        .get_mut(&operation)
-        .and_then(|queue| queue.pop_front())
-        .unwrap_or(JobBehaviour::Run);
-    let orphan = sim
-        .orphans
-        .lock()
-        .expect("lock never poisoned")
-        .get(&operation)
-        .cloned();
-    if let Some(log) = orphan {
-        sim.leave_orphan_pod(&namespace, &name, &log);
-    }
     let now = sim.now().to_string();
     let uid = uuid::Uuid::new_v4().to_string();
     job["apiVersion"] = json!("batch/v1");
@@ -155,6 +138,36 @@ pub(in crate::sim::kubernetes) async fn create_job(
         if job["spec"][field].is_null() {
             job["spec"][field] = json!(default);
         }
+    }
+    // Admission sees the object after defaulting, before it is stored (and before any pod).
+    let admission = crate::sim::kubernetes::Admission {
+        operation: "CREATE",
+        group: "batch".into(),
+        resource: "jobs".into(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+        object: job.clone(),
+        old_object: Value::Null,
+    };
+    if let Some(denied) = sim.judge(&admission) {
+        return denied;
+    }
+    let operation = operation_of(&job);
+    let behaviour = sim
+        .job_plan
+        .lock()
+        .expect("lock never poisoned")
+        .get_mut(&operation)
+        .and_then(|queue| queue.pop_front())
+        .unwrap_or(JobBehaviour::Run);
+    let orphan = sim
+        .orphans
+        .lock()
+        .expect("lock never poisoned")
+        .get(&operation)
+        .cloned();
+    if let Some(log) = orphan {
+        sim.leave_orphan_pod(&namespace, &name, &log);
     }
     job["status"] = json!({"startTime": now, "active": 1, "ready": 0});
     let pod = pod_for(&job, &namespace, &now);

@@ -141,6 +141,11 @@ impl KubernetesSim {
                         .filter_map(|m| m["mountPath"].as_str().map(str::to_owned))
                         .collect(),
                     read_only_root: container["securityContext"]["readOnlyRootFilesystem"] == true,
+                    // The pod's own setting wins; unset, the ServiceAccount's, which (the
+                    // simulator keeping none) defaults to mounting (kubernetes.io/docs/tasks/
+                    // configure-pod-container/configure-service-account/
+                    // #opt-out-of-api-credential-automounting).
+                    service_account_token: spec["automountServiceAccountToken"] != false,
                 };
                 let runner = self.runner.lock().expect("lock never poisoned").clone();
                 match runner {

@@ -44,6 +44,9 @@ pub struct JobRun {
     pub mounts: Vec<String>,
     /// `securityContext.readOnlyRootFilesystem`.
     pub read_only_root: bool,
+    /// The kubelet mounted the ServiceAccount's token at
+    /// `/var/run/secrets/kubernetes.io/serviceaccount` (`automountServiceAccountToken`).
+    pub service_account_token: bool,
 }
 
 impl JobRun {
