@@ -186,3 +186,36 @@ async fn an_alert_driven_token_without_its_file_or_with_another_token_there_is_r
     }
     assert_eq!(world.sim.faults.calls("rotate"), 0);
 }
+
+#[tokio::test]
+async fn an_alert_whose_owner_gitlab_cannot_look_up_now_waits_and_is_taken_in_later() {
+    let world = world().await;
+    let old = world.sim.add_token(world.web.clone(), "web-bot", 5);
+    world.write("tokens/project-43-web-bot.token", &old);
+    let mut child = world.spawn();
+    world.serve.ready().await;
+    world.ended(1).await;
+    // GitLab fails the look-up twice: the alert is not decided without it.
+    world
+        .sim
+        .faults
+        .next("resolve", token_rotator::sim::Fault::Status(502), 2);
+    world
+        .alert("e1e1e1e1e1e1e1e1", "project:platform/web", "web-bot")
+        .await;
+    let rows = world.ended(2).await;
+    kill(&mut child);
+
+    let row = about(&rows, "web-bot")[0];
+    assert_eq!(row["phase"], "done", "{row:#?}");
+    assert_eq!(row["api_user"], "project:43");
+    assert!(
+        world
+            .sim
+            .is_live(&world.read("tokens/project-43-web-bot.token"))
+    );
+    assert!(
+        world.sim.faults.calls("resolve") >= 4,
+        "the schedule's, two failures, one answer"
+    );
+}
