@@ -22,6 +22,7 @@ mod deliver;
 mod distribute;
 pub mod handover;
 pub mod identity;
+mod in_place;
 mod ingest;
 pub mod inventory;
 pub mod message;

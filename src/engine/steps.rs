@@ -110,31 +110,14 @@ impl Engine {
                 ));
             }
         }
-        // An alert names any owner and token: where its distributor asks for it, only the token
-        // its placement holds is rotated, and only if the placement is there (else the rotation
-        // would replace a token nobody reads from there, for a value nobody reads).
+        // An alert names any owner and token: where its distributor asks, only the token its
+        // placement holds is rotated (see `in_place`).
         if schedule.is_none()
-            && up.distributor.requires_token_in_place()
             && row.secret_name.is_none()
+            && let Some(in_place) = attempt!(
+                super::in_place::required(up, &listing, &placement, current.as_ref(), row).await
+            )
         {
-            let held = current
-                .as_ref()
-                .filter(|v| !v.expose_secret().trim().is_empty());
-            let in_place = match held {
-                Some(value) => attempt!(issuer.identify(&listing, value).await),
-                None => None,
-            };
-            let Some(in_place) = in_place else {
-                return Step::Error(AdapterError::permanent(
-                    ENGINE,
-                    not_in_place(
-                        issuer.as_ref(),
-                        row,
-                        &up.distributor.describe(&placement),
-                        held.is_some(),
-                    ),
-                ));
-            };
             deadline = Some(in_place.expires_at - self.settings.safety_margin);
             old_expiry = millis(in_place.expires_at);
             adopt = None;
@@ -429,33 +412,6 @@ impl Engine {
             None => format!("old token {old} revoked"),
         }
     }
-}
-
-/// Why an alert's target whose placement does not hold a listed token is not rotated.
-fn not_in_place(
-    issuer: &dyn Issuer,
-    row: &RotationRow,
-    placed: &str,
-    holds_something: bool,
-) -> String {
-    let what = if holds_something {
-        format!(
-            "{placed} holds no token {} lists as live for {} / {}",
-            issuer.name(),
-            row.api_user,
-            row.application
-        )
-    } else {
-        format!("{placed} does not exist or is empty, so nothing reads this token from there")
-    };
-    let revoked = if issuer.revokes_on_mint() {
-        format!(" ({} revokes the old token as it rotates)", issuer.name())
-    } else {
-        String::new()
-    };
-    format!(
-        "refused: {what}; rotating would replace the token in use with one nobody reads{revoked}. Rotate it by hand, or put the token in use there and send the alert again"
-    )
 }
 
 /// An old token the engine does not revoke after the grace period.
