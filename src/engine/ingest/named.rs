@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use crate::adapters::parameterize::parameterize;
 use crate::adapters::{AdapterError, Issuer};
 use crate::domain::{ApiUser, Application, Environment, Target};
 use crate::engine::Engine;
@@ -75,7 +76,6 @@ fn target_of(environment: &str, api_user: &str, application: &str) -> Option<Tar
 /// One token whatever the environment: a schedule's issuer and an environment's issuer of the
 /// same name are one system, whose token is its owner and name.
 fn same_token(a: &Target, b: &Target) -> bool {
-    use crate::adapters::parameterize::parameterize;
     a.api_user == b.api_user
         && parameterize(a.application.as_str()) == parameterize(b.application.as_str())
 }
@@ -108,13 +108,8 @@ impl Engine {
             };
             // Ask only about a schedule that could be this token: same system, same name.
             if issuer.name() != up.issuer.name()
-                || !same_token(
-                    &Target {
-                        api_user: named.api_user.clone(),
-                        ..theirs.clone()
-                    },
-                    &named,
-                )
+                || parameterize(theirs.application.as_str())
+                    != parameterize(named.application.as_str())
             {
                 continue;
             }

@@ -28,7 +28,7 @@ struct GitLabWorld {
     _slack: Running,
     serve: Serve,
     dir: tempfile::TempDir,
-    /// Project 42, `platform/ci`: the schedule's (`project:42`, token `ci-bot`).
+    /// Project 42, `platform/ci`: the schedule's (named by its path; token `ci-bot`).
     project: Owner,
     /// Project 43, `platform/web`: no schedule's.
     web: Owner,
@@ -69,7 +69,7 @@ environments = ["ops"]
 name = "ci-bot"
 issuer = "gitlab"
 environment = "ops"
-owner = "project:42"
+owner = "project:platform/ci"
 token = "ci-bot"
 every = "1d"
 file = {{ path = "{ci_bot}" }}

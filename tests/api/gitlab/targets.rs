@@ -107,11 +107,11 @@ async fn an_alert_about_a_token_a_schedule_manages_leaves_it_to_the_schedule() {
     let world = world().await;
     let old = world.sim.add_token(world.project.clone(), "ci-bot", 20);
     world.write("ci-bot.token", &old);
-    // The schedule names `project:42`; the alert the same project by its path.
+    // The schedule names the project by its path; the alert by its id.
     let mut child = world.spawn();
     world.serve.ready().await;
     world
-        .alert("c9c9c9c9c9c9c9c9", "project:platform/ci", "ci-bot")
+        .alert("c9c9c9c9c9c9c9c9", "project: 42", "ci-bot")
         .await;
     let rows = world.ended(2).await;
     kill(&mut child);
@@ -131,6 +131,10 @@ async fn an_alert_about_a_token_a_schedule_manages_leaves_it_to_the_schedule() {
         .find(|r| r["trigger"] == "schedule:ci-bot")
         .unwrap();
     assert_eq!(scheduled["phase"], "done", "{rows:#?}");
+    assert_eq!(
+        scheduled["api_user"], "project:42",
+        "the schedule's row names GitLab's id too"
+    );
     assert_eq!(
         family(&world.sim, &world.project, "ci-bot").len(),
         2,
