@@ -351,6 +351,14 @@ pub trait Issuer: Send + Sync {
     fn self_renews(&self) -> bool {
         false
     }
+    /// The one name of the token `target` names, whatever spelling its alert or schedule used:
+    /// asked before anything keys on the target (single flight, cooldown, file names, messages).
+    /// By default the target as parsed (its labels are canonical already); an issuer whose
+    /// owners have several spellings answers with one. A permanent error: the target names no
+    /// token (the error names the label); a transient one: ask again later.
+    async fn canonical_target(&self, target: &Target) -> Result<Target, AdapterError> {
+        Ok(target.clone())
+    }
     /// Which of `listing`'s tokens is the value in place now, for a target whose old token the
     /// journal does not know (a scheduled target's first rotation). By default the one whose last
     /// 8 characters it ends with; an issuer that lists no part of the value asks by the value.
@@ -497,6 +505,13 @@ pub trait Distributor: Send + Sync {
     /// Whether `place` asks the issuer's own sync (Signon's CronJob puts the longest-lived live
     /// token there), rather than writing what it is given.
     fn syncs_from_issuer(&self) -> bool {
+        false
+    }
+    /// Whether a target reached by an alert is rotated only when its placement exists and holds
+    /// one of the issuer's listed live tokens (a directory of per-token files: a missing file
+    /// means nobody reads the token from there, and an atomic rotation would revoke the token in
+    /// use for a value nobody reads). A refusal is handed to a person.
+    fn requires_token_in_place(&self) -> bool {
         false
     }
 }

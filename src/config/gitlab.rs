@@ -19,6 +19,9 @@ pub(super) struct RawGitLab {
     timeout: Option<Spanned<String>>,
     /// The instance's maximum token lifetime (default 365d, GitLab's own default).
     max_lifetime: Option<Spanned<String>>,
+    /// The instance's time zone (`gitlab_rails['time_zone']`; UTC, GitLab's default): its
+    /// maximum token lifetime is counted from its own today.
+    time_zone: Option<Spanned<String>>,
     /// Where alert-driven GitLab tokens are written, one file each.
     tokens_dir: Option<String>,
     /// Environments whose alerts name GitLab tokens (`api_user = "project:42"`,
@@ -57,6 +60,25 @@ pub(super) fn validate_gitlab(
         );
         return None;
     }
+    let time_zone = match raw.time_zone {
+        None => jiff::tz::TimeZone::UTC,
+        Some(zone) => {
+            let span = zone.span();
+            match jiff::tz::TimeZone::get(zone.get_ref()) {
+                Ok(tz) => tz,
+                Err(e) => {
+                    checker.report_span(
+                        span,
+                        format!(
+                            "gitlab.time_zone {:?} is not an IANA time zone (as gitlab_rails['time_zone'], e.g. \"Europe/London\"): {e}",
+                            zone.get_ref()
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+    };
     let mut environments = Vec::new();
     for environment in raw.environments {
         let span = environment.span();
@@ -82,6 +104,7 @@ pub(super) fn validate_gitlab(
         url,
         timeout,
         max_lifetime,
+        time_zone,
         tokens_dir: raw.tokens_dir,
         environments,
     })

@@ -217,6 +217,12 @@ pub(super) fn validate_schedules(
                     (Some(owner), Some(token))
                         if !owner.trim().is_empty() && !token.trim().is_empty() =>
                     {
+                        // A path with `..`, `?` or whitespace names no GitLab owner: say so now,
+                        // not at the first rotation.
+                        if let Err(why) = crate::adapters::gitlab::check_owner(owner.trim()) {
+                            checker.report_span(name_span.clone(), format!("{label}: {why}"));
+                            continue;
+                        }
                         (ScheduleIssuer::GitLab, owner, token)
                     }
                     _ => {

@@ -85,6 +85,9 @@ fn detail(row: &RotationRow, key: &str) -> Option<String> {
     detail.get(key)?.as_str().map(str::to_owned)
 }
 
+/// How an alert's row about a token a schedule owns begins its reason.
+pub const MANAGED_BY_SCHEDULE: &str = "managed by schedule";
+
 /// The message for a rotation that reached `phase`; `why` says what happened in this step.
 /// Only an outcome that asks something of a person has a second line (what to do, and the
 /// rotation id to do it with); the thread already says which target and delivery it is.
@@ -127,6 +130,14 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &
                 )),
             )
         }
+        // An alert about a token a schedule rotates: why says which schedule.
+        Phase::Ignored if why.starts_with(MANAGED_BY_SCHEDULE) => (
+            format!(
+                ":zzz: Not rotating the token of {who}: it is {}.",
+                escape(why)
+            ),
+            None,
+        ),
         Phase::Ignored => (
             format!(
                 ":zzz: Not rotating the token of {who}: it rotates by itself{rule}. If the alert keeps firing, it does not."

@@ -22,6 +22,7 @@ mod deliver;
 mod distribute;
 pub mod handover;
 pub mod identity;
+mod in_place;
 mod ingest;
 pub mod inventory;
 pub mod message;
@@ -82,6 +83,9 @@ pub struct Engine {
     identity: Arc<identity::IdentityHealth>,
     /// The rule table, for the nightly sweep's per-pair opt-in; `None`: nothing is swept.
     policy: Option<crate::policy::Policy>,
+    /// Environments whose issuer could not name an alert's token lately, and until when their
+    /// alerts wait (so an unreachable issuer is asked once a retry delay, not once an alert).
+    naming_waits: std::sync::Mutex<std::collections::HashMap<String, Timestamp>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +142,7 @@ impl Engine {
             intake: tokio::sync::Mutex::new(()),
             identity: Arc::default(),
             policy: None,
+            naming_waits: Default::default(),
         }
     }
 

@@ -203,11 +203,23 @@ impl Engine {
             {
                 continue;
             }
+            // The token as its issuer names it (two spellings of one token are one target); an
+            // issuer that cannot be asked now is asked again on a later pass, and a target that
+            // names no token starts as written, for its rotation to fail saying why.
+            let (api_user, application) = match self.scheduled_token(scheduled).await {
+                Ok(Some(target)) => (target.api_user.to_string(), target.application.to_string()),
+                Ok(None) => (s.api_user.clone(), s.application.clone()),
+                Err(e) if e.is_transient() || e.is_pending() => {
+                    tracing::warn!(schedule = %s.name, error = ?e.to_string(), "the issuer could not name the schedule's token; asking again later");
+                    continue;
+                }
+                Err(_) => (s.api_user.clone(), s.application.clone()),
+            };
             let active = crate::store::rotations::active_rotation(
                 pool,
                 &s.environment,
-                &s.api_user,
-                &s.application,
+                &api_user,
+                &application,
             )
             .await?;
             if active.is_some() {
@@ -221,8 +233,8 @@ impl Engine {
             let new = NewRotation {
                 id: uuid::Uuid::now_v7().to_string(),
                 environment: s.environment.clone(),
-                api_user: s.api_user.clone(),
-                application: s.application.clone(),
+                api_user,
+                application,
                 action: "rotate".into(),
                 rule_name: Some(s.name.clone()),
                 action_detail: None,
@@ -260,6 +272,35 @@ impl Engine {
             }
         }
         Ok(started)
+    }
+}
+
+impl Engine {
+    /// A schedule's target as its issuer names it; `None` when its labels do not parse.
+    async fn scheduled_token(
+        &self,
+        scheduled: &Scheduled,
+    ) -> Result<Option<crate::domain::Target>, crate::adapters::AdapterError> {
+        use crate::domain::{ApiUser, Application, Environment, Target};
+        let s = &scheduled.schedule;
+        let (Ok(environment), Ok(api_user), Ok(application)) = (
+            Environment::parse(&s.environment),
+            ApiUser::parse(&s.api_user),
+            Application::parse(&s.application),
+        ) else {
+            return Ok(None);
+        };
+        let target = Target {
+            environment,
+            api_user,
+            application,
+        };
+        scheduled
+            .upstreams
+            .issuer
+            .canonical_target(&target)
+            .await
+            .map(Some)
     }
 }
 

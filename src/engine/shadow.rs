@@ -212,9 +212,13 @@ fn findings(
                 ));
             }
         }
-        (true, None) => findings.push(format!(
-            "{where_} holds a token {issuer} does not list as live for this target"
-        )),
+        (true, None) => {
+            // Active mode refuses here for a distributor that rotates only what it holds.
+            feasible &= !up.distributor.requires_token_in_place();
+            findings.push(format!(
+                "{where_} holds a token {issuer} does not list as live for this target"
+            ));
+        }
     }
     (findings, feasible)
 }

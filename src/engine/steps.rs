@@ -110,6 +110,19 @@ impl Engine {
                 ));
             }
         }
+        // An alert names any owner and token: where its distributor asks, only the token its
+        // placement holds is rotated (see `in_place`).
+        if schedule.is_none()
+            && row.secret_name.is_none()
+            && let Some(in_place) = attempt!(
+                super::in_place::required(up, &listing, &placement, current.as_ref(), row).await
+            )
+        {
+            deadline = Some(in_place.expires_at - self.settings.safety_margin);
+            old_expiry = millis(in_place.expires_at);
+            adopt = None;
+            old = Some(in_place);
+        }
         // Rotation replaces a token; it never creates access. A pair with no live token (an
         // alert naming any API user and application, or one whose token was revoked) is not
         // minted for, in any issuer.

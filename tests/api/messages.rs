@@ -153,6 +153,7 @@ fn pairs() -> Vec<Pair> {
             url: "http://127.0.0.1:9".into(),
             timeout: Duration::from_secs(1),
             max_lifetime: gitlab::DEFAULT_MAX_LIFETIME,
+            time_zone: jiff::tz::TimeZone::UTC,
             tokens_dir: Some("/var/run/gitlab-tokens".into()),
             environments: vec!["ops".into()],
         },

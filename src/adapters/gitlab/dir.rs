@@ -1,6 +1,7 @@
 //! Alert-driven GitLab targets: each token in a file of its own in one directory, named after
-//! its owner and name (`project-42-deploy-bot.token`), written as the `file` distributor writes
-//! (atomic replace, mode 0600, the previous content kept until the old token is gone).
+//! its owner as GitLab's numeric id and its name (`project-42-deploy-bot.token`, however the
+//! alert spelled the project), written as the `file` distributor writes (atomic replace, mode
+//! 0600, the previous content kept until the old token is gone).
 
 use std::path::PathBuf;
 
@@ -44,6 +45,12 @@ impl Distributor for TokenDir {
 
     fn placed_how(&self) -> &'static str {
         "was written (atomic replace)"
+    }
+
+    /// An alert names any owner and token: only one whose file is there, holding the token
+    /// GitLab lists, is rotated (GitLab's rotation revokes the old token at once).
+    fn requires_token_in_place(&self) -> bool {
+        true
     }
 
     /// `<dir>/<owner>-<name>.token`, both parameterized (`project:42` → `project-42`).

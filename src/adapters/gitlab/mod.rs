@@ -2,32 +2,36 @@
 //! (docs.gitlab.com/api/personal_access_tokens/, …/project_access_tokens/,
 //! …/group_access_tokens/). A target is a token by its owner and name: `api_user` is
 //! `user:<id>`, `project:<id or path>` or `group:<id or path>`, `application` the token's name.
+//! Before anything keys on a target, its owner is resolved to GitLab's numeric id
+//! ([`Issuer::canonical_target`]): `project:platform/ci` and `project:42` are one token.
 //!
 //! GitLab's rotation is atomic: `POST …/rotate` revokes the token it is given and returns a new
 //! one, its value shown that once. So this issuer says `revokes_on_mint`, and a lost answer is
 //! recovered by rotating the new token again (`recover`): the old one is gone and nothing else
-//! can show the new one's value.
+//! can show the new one's value. A revoked token is never rotated: GitLab answers that by
+//! revoking every live token of its family (see [`GitLabClient::rotate`]).
 
 mod dir;
+mod expiry;
+mod issuer;
+mod owner;
+mod pages;
 
 pub use dir::TokenDir;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
+use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{
-    AdapterError, Issuer, MintedToken, MintedValue, Observer, Permit, TokenInfo, TokenListing,
-    Verifier,
-};
+use super::{AdapterError, MintedToken, MintedValue, Observer, TokenInfo};
 use crate::clock::Clock;
-use crate::domain::Target;
+use owner::Owner;
 
 const UPSTREAM: &str = "gitlab";
 /// GitLab's default maximum lifetime of an access token (docs.gitlab.com/user/profile/
@@ -42,57 +46,13 @@ pub struct GitLabSettings {
     pub timeout: Duration,
     /// The instance's maximum token lifetime (its admin setting; 365 days unless changed).
     pub max_lifetime: Duration,
+    /// The instance's time zone (`gitlab_rails['time_zone']`, UTC unless changed): its "today"
+    /// is where the maximum lifetime is counted from. GitLab's API does not tell it.
+    pub time_zone: TimeZone,
     /// Alert-driven targets: where each token's file goes (`<owner>-<name>.token`).
     pub tokens_dir: Option<String>,
     /// The environments whose alerts are about GitLab tokens.
     pub environments: Vec<String>,
-}
-
-/// Whose token it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Owner {
-    User(String),
-    Project(String),
-    Group(String),
-}
-
-impl Owner {
-    fn parse(api_user: &str) -> Result<Self, AdapterError> {
-        let (kind, id) = api_user.split_once(':').unwrap_or(("", ""));
-        let id = id.trim();
-        match kind {
-            _ if id.is_empty() => Err(bad_owner(api_user)),
-            "user" => Ok(Owner::User(id.to_owned())),
-            "project" => Ok(Owner::Project(id.to_owned())),
-            "group" => Ok(Owner::Group(id.to_owned())),
-            _ => Err(bad_owner(api_user)),
-        }
-    }
-
-    /// The collection of its tokens: `…/personal_access_tokens` is shared by all users (an
-    /// administrator filters by `user_id`), the others are the resource's own.
-    fn tokens_path(&self) -> String {
-        let escaped = |id: &str| urlencoding(id);
-        match self {
-            Owner::User(_) => "/api/v4/personal_access_tokens".to_owned(),
-            Owner::Project(id) => format!("/api/v4/projects/{}/access_tokens", escaped(id)),
-            Owner::Group(id) => format!("/api/v4/groups/{}/access_tokens", escaped(id)),
-        }
-    }
-}
-
-fn bad_owner(api_user: &str) -> AdapterError {
-    AdapterError::permanent(
-        UPSTREAM,
-        format!(
-            "{api_user:?} does not name a GitLab token owner: write user:<id>, project:<id or path> or group:<id or path>"
-        ),
-    )
-}
-
-/// A project or group path (`group/project`) goes in the URL encoded, as GitLab's API asks.
-fn urlencoding(id: &str) -> String {
-    id.replace('%', "%25").replace('/', "%2F")
 }
 
 #[derive(Deserialize)]
@@ -109,17 +69,21 @@ struct TokenDto {
 }
 
 impl TokenDto {
-    fn live(&self) -> bool {
-        self.active && !self.revoked
+    /// GitLab's `active` (neither revoked nor expired), checked against the date as well: a
+    /// token past the start of its `expires_at` is not chosen, whatever a cached answer says.
+    fn live(&self, now: Timestamp) -> bool {
+        self.active && !self.revoked && self.expires() > now
     }
 
-    /// GitLab's expiry is a date: the token works through that day (UTC).
     fn expires(&self) -> Timestamp {
-        self.expires_at
-            .and_then(|d| d.tomorrow().ok())
-            .and_then(|d| d.to_zoned(TimeZone::UTC).ok())
-            .map_or(Timestamp::MAX, |z| z.timestamp())
+        expiry::expires(self.expires_at)
     }
+}
+
+/// A project or group as `GET /projects/:id` and `GET /groups/:id` answer: its id.
+#[derive(Deserialize)]
+struct ResourceDto {
+    id: u64,
 }
 
 #[derive(Clone)]
@@ -129,18 +93,36 @@ pub struct GitLabClient {
     base_url: String,
     token: SecretString,
     max_lifetime: Duration,
+    zone: TimeZone,
     clock: Arc<dyn Clock>,
 }
 
 impl GitLabClient {
     pub fn new(settings: &GitLabSettings, token: SecretString, clock: Arc<dyn Clock>) -> Self {
-        let http = crate::adapters::http_client(settings.timeout);
+        // GitLab answers a moved project's old path with a redirect to its id, built from its
+        // configured host; the token header goes along, so only to the origin we asked.
+        let same_origin = reqwest::redirect::Policy::custom(|attempt| {
+            let from = attempt.previous().first().map(Url::origin);
+            if attempt.previous().len() > 5 {
+                attempt.error("too many redirects")
+            } else if from == Some(attempt.url().origin()) {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .redirect(same_origin)
+            .build()
+            .expect("a rustls provider is installed (install_crypto_provider)");
         Self {
             http,
             observer: Observer::default(),
             base_url: settings.url.trim_end_matches('/').to_owned(),
             token,
             max_lifetime: settings.max_lifetime,
+            zone: settings.time_zone.clone(),
             clock,
         }
     }
@@ -151,23 +133,41 @@ impl GitLabClient {
         self
     }
 
+    /// One call: the response when it succeeded, else the error its status means.
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, AdapterError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| AdapterError::from_reqwest(UPSTREAM, &e.without_url()))?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(AdapterError::permanent(
+                UPSTREAM,
+                format!(
+                    "HTTP {}: GitLab redirected elsewhere (a moved project is best named by its id)",
+                    status.as_u16()
+                ),
+            ));
+        }
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(AdapterError::from_status(UPSTREAM, status.as_u16(), &body));
+        }
+        Ok(response)
+    }
+
     async fn send<T: for<'de> Deserialize<'de>>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<Option<T>, AdapterError> {
         self.observer
             .time(UPSTREAM, async {
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| AdapterError::from_reqwest(UPSTREAM, &e.without_url()))?;
-                let status = response.status();
-                if status == reqwest::StatusCode::NO_CONTENT {
+                let response = self.call(request).await?;
+                if response.status() == reqwest::StatusCode::NO_CONTENT {
                     return Ok(None);
-                }
-                if !status.is_success() {
-                    let body = response.text().await.unwrap_or_default();
-                    return Err(AdapterError::from_status(UPSTREAM, status.as_u16(), &body));
                 }
                 response
                     .json::<T>()
@@ -182,32 +182,108 @@ impl GitLabClient {
         request.header("PRIVATE-TOKEN", self.token.expose_secret())
     }
 
-    /// The live tokens of `owner` named `name`.
-    async fn live(&self, owner: &Owner, name: &str) -> Result<Vec<TokenDto>, AdapterError> {
-        let mut request = self
-            .http
-            .get(format!("{}{}", self.base_url, owner.tokens_path()));
-        if let Owner::User(id) = owner {
-            request = request.query(&[("user_id", id)]);
+    fn url(&self, path: &str) -> Result<Url, AdapterError> {
+        Url::parse(&format!("{}{path}", self.base_url))
+            .map_err(|e| AdapterError::permanent("config", format!("gitlab.url: {e}")))
+    }
+
+    /// The owner under GitLab's numeric id: `GET /projects/:id` or `GET /groups/:id` with the
+    /// id or URL-encoded path (a user's id is numeric already).
+    async fn resolve(&self, owner: &Owner) -> Result<Owner, AdapterError> {
+        let Some(path) = owner.resource_path() else {
+            return Ok(owner.clone());
+        };
+        let mut request = self.http.get(self.url(&path)?);
+        if matches!(owner, Owner::Group(_)) {
+            // The group alone, not its projects (docs.gitlab.com/api/groups/#get-a-single-group).
+            request = request.query(&[("with_projects", "false")]);
         }
-        let all: Vec<TokenDto> = self
-            .send(self.with_admin(request))
-            .await?
-            .unwrap_or_default();
-        Ok(all
-            .into_iter()
-            .filter(|t| t.name == name && t.live())
-            .collect())
+        match self.send::<ResourceDto>(self.with_admin(request)).await {
+            Ok(Some(found)) => Ok(owner.with_id(found.id)),
+            Ok(None) => Err(AdapterError::permanent(
+                UPSTREAM,
+                format!("GitLab answered nothing for {}", owner.label()),
+            )),
+            Err(AdapterError::Permanent { detail, .. }) if detail.starts_with("HTTP 404") => {
+                Err(AdapterError::permanent(
+                    UPSTREAM,
+                    format!(
+                        "api_user {:?}: GitLab has no such {} that token-rotator's token can see (404)",
+                        owner.label(),
+                        owner.resource().unwrap_or("owner").trim_end_matches('s'),
+                    ),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every live token of `owner` named `name`, from every page of GitLab's list, asked for
+    /// active ones only (`state=active`: docs.gitlab.com/api/personal_access_tokens/#list-all-
+    /// personal-access-tokens, …/project_access_tokens/#list-all-project-access-tokens, the same
+    /// for groups; gitlabhq `lib/api/helpers/personal_access_tokens_helpers.rb`,
+    /// `access_token_params`) and checked again here.
+    async fn live_named(&self, owner: &Owner, name: &str) -> Result<Vec<TokenDto>, AdapterError> {
+        let mut url = self.url(&owner.tokens_path())?;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("state", "active")
+                .append_pair("per_page", &pages::PER_PAGE.to_string());
+            if let Owner::User(id) = owner {
+                query.append_pair("user_id", id);
+            }
+        }
+        let mut page = 1;
+        let mut url = pages::with_page(&url, page);
+        let now = self.clock.now();
+        let mut live = Vec::new();
+        loop {
+            let request = self.with_admin(self.http.get(url.clone()));
+            let (tokens, next) = self
+                .observer
+                .time(UPSTREAM, async {
+                    let response = self.call(request).await?;
+                    let next = pages::next(&url, page, response.headers())?;
+                    let tokens: Vec<TokenDto> = response
+                        .json()
+                        .await
+                        .map_err(|e| AdapterError::from_reqwest(UPSTREAM, &e.without_url()))?;
+                    Ok((tokens, next))
+                })
+                .await?;
+            live.extend(tokens.into_iter().filter(|t| t.name == name && t.live(now)));
+            match next {
+                Some((next_url, n)) => (url, page) = (next_url, n),
+                None => return Ok(live),
+            }
+        }
+    }
+
+    /// `GET …/:token_id`: the token as GitLab has it now.
+    async fn token(&self, owner: &Owner, token_id: &str) -> Result<TokenDto, AdapterError> {
+        let request = self.http.get(self.url(&owner.token_path(token_id))?);
+        match self.send(self.with_admin(request)).await {
+            Ok(Some(token)) => Ok(token),
+            Ok(None) => Err(AdapterError::permanent(
+                UPSTREAM,
+                format!("GitLab answered nothing for token {token_id}"),
+            )),
+            Err(AdapterError::Permanent { detail, .. }) if detail.starts_with("HTTP 404") => {
+                Err(AdapterError::permanent(
+                    UPSTREAM,
+                    format!("GitLab has no token {token_id} of {}", owner.label()),
+                ))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET /personal_access_tokens/self` with `value`: which token it is, if it works.
     async fn whoami(&self, value: &SecretString) -> Result<Option<TokenDto>, AdapterError> {
         let request = self
             .http
-            .get(format!(
-                "{}/api/v4/personal_access_tokens/self",
-                self.base_url
-            ))
+            .get(self.url("/api/v4/personal_access_tokens/self")?)
             .header("PRIVATE-TOKEN", value.expose_secret());
         match self.send(request).await {
             Err(AdapterError::Permanent { detail, .. }) if detail.starts_with("HTTP 401") => {
@@ -218,22 +294,39 @@ impl GitLabClient {
     }
 
     /// `POST …/:token_id/rotate`: revokes `token_id` and answers with its successor.
+    ///
+    /// Only a live token: rotating one already revoked (a rotation whose answer was lost, a
+    /// person's revoke) makes GitLab revoke every live token of its family, the consumers'
+    /// included (docs.gitlab.com/api/project_access_tokens/#rotate-a-project-access-token;
+    /// gitlabhq `app/services/personal_access_tokens/revoke_token_family_service.rb`). So the
+    /// token is read first and a dead one refused.
     async fn rotate(
         &self,
         owner: &Owner,
         token_id: &str,
         expires_in: Duration,
     ) -> Result<MintedToken, AdapterError> {
-        // Cut to the instance's limit: GitLab refuses a longer life with 400.
-        let life = expires_in.min(self.max_lifetime);
-        let expires_at = (self.clock.now() + life).to_zoned(TimeZone::UTC).date();
-        let path = match owner {
-            Owner::User(_) => format!("/api/v4/personal_access_tokens/{token_id}/rotate"),
-            _ => format!("{}/{token_id}/rotate", owner.tokens_path()),
-        };
+        let now = self.clock.now();
+        let current = self.token(owner, token_id).await?;
+        if !current.live(now) {
+            let state = if current.revoked {
+                "revoked"
+            } else {
+                "not active (expired)"
+            };
+            return Err(AdapterError::permanent(
+                UPSTREAM,
+                format!(
+                    "refusing to rotate token {token_id} of {}: GitLab says it is {state}, and rotating a revoked token makes GitLab revoke every live token of its family",
+                    owner.label()
+                ),
+            ));
+        }
+        let max_days = expiry::whole_days(self.max_lifetime);
+        let expires_at = expiry::date_for(now, expires_in, max_days, &self.zone);
         let request = self
             .http
-            .post(format!("{}{path}", self.base_url))
+            .post(self.url(&format!("{}/rotate", owner.token_path(token_id)))?)
             .query(&[("expires_at", expires_at.to_string())]);
         let new: TokenDto = self
             .send(self.with_admin(request))
@@ -281,171 +374,19 @@ pub fn environment(client: GitLabClient, dir: &str) -> super::Upstreams {
     }
 }
 
+/// Checks an owner as a config names it (`[[schedules]] owner`), without asking GitLab.
+pub fn check_owner(api_user: &str) -> Result<(), String> {
+    Owner::parse(api_user).map(|_| ()).map_err(|e| match e {
+        AdapterError::Permanent { detail, .. } => detail,
+        other => other.to_string(),
+    })
+}
+
 fn info(t: &TokenDto) -> TokenInfo {
     TokenInfo {
         id: t.id.to_string(),
         expires_at: t.expires(),
         // GitLab never shows any part of a token's value after it is made.
         last8: String::new(),
-    }
-}
-
-#[async_trait]
-impl Issuer for GitLabClient {
-    fn name(&self) -> &'static str {
-        "GitLab"
-    }
-
-    fn revokes_on_mint(&self) -> bool {
-        true
-    }
-
-    fn longest_life(&self) -> Option<Duration> {
-        Some(self.max_lifetime)
-    }
-
-    /// GitLab lists no part of a value: ask GitLab which token the value in place is.
-    async fn identify(
-        &self,
-        listing: &TokenListing,
-        placed: &SecretString,
-    ) -> Result<Option<TokenInfo>, AdapterError> {
-        let Some(token) = self.whoami(placed).await? else {
-            return Ok(None);
-        };
-        let id = token.id.to_string();
-        Ok(listing.tokens.iter().find(|t| t.id == id).cloned())
-    }
-
-    async fn list(&self, target: &Target, _key: &str) -> Result<TokenListing, AdapterError> {
-        let owner = Owner::parse(target.api_user.as_str())?;
-        let live = self.live(&owner, target.application.as_str()).await?;
-        Ok(TokenListing {
-            api_user_name: target.api_user.to_string(),
-            application_uid: target.api_user.to_string(),
-            application_name: target.application.to_string(),
-            tokens: live.iter().map(info).collect(),
-        })
-    }
-
-    /// Rotates `like`, the token in use: GitLab rotation replaces a token, it never creates one.
-    async fn mint(
-        &self,
-        _permit: &Permit,
-        target: &Target,
-        expires_in: Duration,
-        _idempotency_key: &str,
-        like: Option<&str>,
-    ) -> Result<MintedToken, AdapterError> {
-        let owner = Owner::parse(target.api_user.as_str())?;
-        let old = like.ok_or_else(|| {
-            AdapterError::permanent(
-                UPSTREAM,
-                "no live token to rotate: GitLab's rotation replaces a token, it never creates one",
-            )
-        })?;
-        self.rotate(&owner, old, expires_in).await
-    }
-
-    /// A rotation whose answer was lost revoked the old token and made one whose value nobody
-    /// has. That token is the live one with this name not listed before the first try; rotating
-    /// it too is the only way to a value (and revokes the orphan).
-    async fn recover(
-        &self,
-        _permit: &Permit,
-        target: &Target,
-        known: &[String],
-        expires_in: Duration,
-        _key: &str,
-    ) -> Result<Option<MintedToken>, AdapterError> {
-        let owner = Owner::parse(target.api_user.as_str())?;
-        let live = self.live(&owner, target.application.as_str()).await?;
-        let orphan = live.iter().find(|t| !known.contains(&t.id.to_string()));
-        match orphan {
-            Some(orphan) => Ok(Some(
-                self.rotate(&owner, &orphan.id.to_string(), expires_in)
-                    .await?,
-            )),
-            None => Ok(None),
-        }
-    }
-
-    /// `DELETE …/:token_id`: 204; a token already gone (404) is revoked as far as we care.
-    async fn revoke(
-        &self,
-        _permit: &Permit,
-        target: &Target,
-        token_id: &str,
-        _key: &str,
-    ) -> Result<(), AdapterError> {
-        let owner = Owner::parse(target.api_user.as_str())?;
-        let path = match owner {
-            Owner::User(_) => format!("/api/v4/personal_access_tokens/{token_id}"),
-            _ => format!("{}/{token_id}", owner.tokens_path()),
-        };
-        let request = self.http.delete(format!("{}{path}", self.base_url));
-        match self
-            .send::<serde_json::Value>(self.with_admin(request))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(AdapterError::Permanent { detail, .. }) if detail.starts_with("HTTP 404") => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-#[async_trait]
-impl Verifier for GitLabClient {
-    /// The new token must authenticate as itself: `GET /personal_access_tokens/self` with it
-    /// answers 200, active, with the token's name.
-    async fn verify(
-        &self,
-        target: &Target,
-        _application_uid: &str,
-        token: &SecretString,
-    ) -> Result<String, AdapterError> {
-        let name = target.application.as_str();
-        match self.whoami(token).await? {
-            Some(me) if me.live() && me.name == name => Ok(format!(
-                "GitLab accepts the new token: GET /personal_access_tokens/self answers for token {} ({name:?}, active)",
-                me.id
-            )),
-            Some(me) => Err(AdapterError::permanent(
-                UPSTREAM,
-                format!(
-                    "the new token authenticates as token {} ({:?}), not a live {name:?}",
-                    me.id, me.name
-                ),
-            )),
-            None => Err(AdapterError::permanent(
-                UPSTREAM,
-                "GitLab refuses the new token (401 from GET /personal_access_tokens/self)",
-            )),
-        }
-    }
-
-    fn plan(&self, _application_uid: &str) -> String {
-        "verify with GitLab: GET /personal_access_tokens/self with the new token".to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn owners_are_written_kind_colon_id() {
-        assert_eq!(
-            Owner::parse("project:42").unwrap(),
-            Owner::Project("42".into())
-        );
-        assert_eq!(
-            Owner::parse("group:platform/ops").unwrap().tokens_path(),
-            "/api/v4/groups/platform%2Fops/access_tokens"
-        );
-        assert!(Owner::parse("42").is_err());
-        assert!(Owner::parse("project:").is_err());
-        assert!(Owner::parse("team:7").is_err());
     }
 }

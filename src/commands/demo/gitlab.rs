@@ -12,7 +12,7 @@ use crate::adapters::gitlab::{GitLabClient, GitLabSettings};
 use crate::clock::Clock;
 use crate::config::ScheduleDistribution;
 use crate::engine::{Schedule, Upstreams};
-use crate::sim::gitlab::{GitLabSim, Owner};
+use crate::sim::gitlab::GitLabSim;
 use crate::store::rotations::RotationRow;
 
 /// The environment whose alerts name GitLab tokens.
@@ -39,15 +39,17 @@ pub(super) async fn gitlab_world(
     let tokens_dir = dir.path().join("gitlab-tokens");
     std::fs::create_dir_all(&tokens_dir)?;
     let ci_file = dir.path().join("ci-bot.token");
-    let deploy_file = tokens_dir.join("group-platform-deploy-bot.token");
-    let ci_old = sim.add_token(Owner::Project("42".into()), "ci-bot", 20);
-    let deploy_old = sim.add_token(Owner::Group("platform".into()), "deploy-bot", 5);
+    // The alert names the group by its path; its file is named after GitLab's id for it.
+    let deploy_file = tokens_dir.join("group-7-deploy-bot.token");
+    let ci_old = sim.add_token(sim.add_project(42, "platform/ci"), "ci-bot", 20);
+    let deploy_old = sim.add_token(sim.add_group(7, "platform"), "deploy-bot", 5);
     std::fs::write(&ci_file, &ci_old)?;
     std::fs::write(&deploy_file, &deploy_old)?;
     let settings = GitLabSettings {
         url: server.url(),
         timeout: Duration::from_secs(5),
         max_lifetime: crate::adapters::gitlab::DEFAULT_MAX_LIFETIME,
+        time_zone: jiff::tz::TimeZone::UTC,
         tokens_dir: Some(tokens_dir.display().to_string()),
         environments: vec![GITLAB_ENVIRONMENT.to_owned()],
     };

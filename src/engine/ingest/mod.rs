@@ -2,6 +2,7 @@
 //! yet begun (a resolved alert: someone rotated by hand), or records a decision needing none.
 
 mod batch;
+mod named;
 
 use jiff::Timestamp;
 
@@ -11,23 +12,50 @@ use crate::store::outbox::{Notice, NoticeKind};
 use crate::store::rotations::{self, NewRotation, PendingAlert};
 use crate::store::threads::ThreadKey;
 use batch::{Batch, Joined};
+use named::{Named, Names};
 
 /// Alerts taken in per pass; the rest wait for the next pass.
 const BATCH: i64 = 500;
 
 impl Engine {
     /// Takes in every journaled alert not yet handled; `tick` does this first.
+    /// Returns how many were taken in; an alert whose issuer could not be asked about its
+    /// target waits, with every later alert of its environment (their order is kept).
     pub async fn ingest(&self) -> Result<usize, EngineError> {
         let pending = rotations::pending_alerts(&self.db, BATCH).await?;
         let mut batch = Batch::default();
+        let mut names = Names::default();
+        let mut taken = 0;
         for alert in &pending {
-            self.take_in(alert, &mut batch).await?;
+            let environment = alert.environment.as_deref().unwrap_or_default();
+            if self.issuer_waits(environment) {
+                continue;
+            }
+            if self.take_in(alert, &mut batch, &mut names).await? {
+                taken += 1;
+            }
         }
         batch.flush(&self.db, self.clock.now()).await?;
-        Ok(pending.len())
+        Ok(taken)
     }
 
-    async fn take_in(&self, alert: &PendingAlert, batch: &mut Batch) -> Result<(), EngineError> {
+    /// Whether an issuer of `environment` could not be asked lately (see [`Named::Wait`]).
+    fn issuer_waits(&self, environment: &str) -> bool {
+        let now = self.clock.now();
+        self.naming_waits
+            .lock()
+            .expect("lock never poisoned")
+            .get(environment)
+            .is_some_and(|until| *until > now)
+    }
+
+    /// `false`: the alert waits for a later pass.
+    async fn take_in(
+        &self,
+        alert: &PendingAlert,
+        batch: &mut Batch,
+        names: &mut Names,
+    ) -> Result<bool, EngineError> {
         let pool = &self.db;
         let now = self.clock.now();
         let source = if alert.receiver == crate::reconcile::RECEIVER {
@@ -67,7 +95,7 @@ impl Engine {
                 .await?;
             if let Some(active) = active {
                 batch.join(alert, &active, Joined::SilenceRequest, source);
-                return Ok(());
+                return Ok(true);
             }
             batch.flush(pool, now).await?;
             let new = new_rotation(
@@ -81,13 +109,13 @@ impl Engine {
             )
             .told_in(thread);
             rotations::start(pool, &new, Some(alert.id), now, &[]).await?;
-            return Ok(());
+            return Ok(true);
         }
         let approval = alert.action == "manual" && mode == Mode::Active && asks_approval(alert);
         if alert.action != "rotate" && !approval {
             if !firing {
                 batch.nothing(alert);
-                return Ok(());
+                return Ok(true);
             }
             let (phase, why) = match alert.action.as_str() {
                 // In shadow an asking rule asks nobody: it says whom it would ask.
@@ -106,21 +134,60 @@ impl Engine {
                         .unwrap_or_else(|| "not routable".into()),
                 ),
             };
-            let why = if phase == Phase::Unroutable {
-                format!("{why} (labels {})", alert.labels)
-            } else {
-                why
+            let ended = EndedAtOnce {
+                mode,
+                phase,
+                why,
+                trigger: &trigger,
+                thread,
             };
-            let new = new_rotation(alert, mode, phase, None, &trigger, &why, Some(why.clone()))
-                .told_in(thread);
-            let row = new.preview(now);
-            let body = message::outcome(&row, phase, &why, now.as_millisecond(), &self.words(&row));
-            batch.flush(pool, now).await?;
-            let notice = Notice::new(NoticeKind::Outcome, body);
-            rotations::start(pool, &new, Some(alert.id), now, &[notice]).await?;
-            self.metrics.ended_at_once(phase.as_str());
-            return Ok(());
+            self.ended_at_once(alert, ended, batch).await?;
+            return Ok(true);
         }
+
+        // The token as its issuer names it, whatever the alert's spelling: everything from here
+        // on (single flight, cooldown, the row) keys on that.
+        let decided = match self.name_token(alert, names).await {
+            Named::Token(named) => Ok(named),
+            Named::Wait(why) => {
+                let until = now + self.settings.retry.min_delay;
+                tracing::warn!(environment = ?environment, error = ?why, "the issuer could not name an alert's token; its environment's alerts wait");
+                self.naming_waits
+                    .lock()
+                    .expect("lock never poisoned")
+                    .insert(environment, until);
+                return Ok(false);
+            }
+            _ if !firing => {
+                batch.nothing(alert);
+                return Ok(true);
+            }
+            Named::Refused(why) => Err((Phase::Unroutable, why)),
+            Named::Scheduled(schedule) => Err((
+                Phase::Ignored,
+                format!(
+                    "{} {schedule:?}, which rotates it; an alert does not rotate a token a schedule owns",
+                    message::MANAGED_BY_SCHEDULE
+                ),
+            )),
+        };
+        let named = match decided {
+            Ok(named) => named,
+            Err((phase, why)) => {
+                let ended = EndedAtOnce {
+                    mode,
+                    phase,
+                    why,
+                    trigger: &trigger,
+                    thread,
+                };
+                self.ended_at_once(alert, ended, batch).await?;
+                return Ok(true);
+            }
+        };
+        let alert = &named;
+        let api_user = alert.api_user.clone().unwrap_or_default();
+        let application = alert.application.clone().unwrap_or_default();
 
         let active = batch
             .active(pool, &environment, &api_user, &application)
@@ -209,6 +276,49 @@ impl Engine {
                 }
             }
         }
+        Ok(true)
+    }
+}
+
+/// An alert decided without rotating, as its row ends at once.
+struct EndedAtOnce<'a> {
+    mode: Mode,
+    phase: Phase,
+    why: String,
+    trigger: &'a str,
+    thread: ThreadKey,
+}
+
+impl Engine {
+    /// Journals `alert`'s row, ended at once, with its message.
+    async fn ended_at_once(
+        &self,
+        alert: &PendingAlert,
+        ended: EndedAtOnce<'_>,
+        batch: &mut Batch,
+    ) -> Result<(), EngineError> {
+        let (pool, now, phase) = (&self.db, self.clock.now(), ended.phase);
+        let why = if phase == Phase::Unroutable {
+            format!("{} (labels {})", ended.why, alert.labels)
+        } else {
+            ended.why
+        };
+        let new = new_rotation(
+            alert,
+            ended.mode,
+            phase,
+            None,
+            ended.trigger,
+            &why,
+            Some(why.clone()),
+        )
+        .told_in(ended.thread);
+        let row = new.preview(now);
+        let body = message::outcome(&row, phase, &why, now.as_millisecond(), &self.words(&row));
+        batch.flush(pool, now).await?;
+        let notice = Notice::new(NoticeKind::Outcome, body);
+        rotations::start(pool, &new, Some(alert.id), now, &[notice]).await?;
+        self.metrics.ended_at_once(phase.as_str());
         Ok(())
     }
 }

@@ -1,7 +1,12 @@
 //! GitLab access tokens, end to end through `token-rotator serve` (its config, its wiring, the
 //! engine) against the GitLab simulator: a scheduled target into a file, an alert-driven one into
 //! the tokens directory, a rotation whose answer was lost, and the simulator refusing what GitLab
-//! refuses. None of it needed a line of the engine: the provider is `src/adapters/gitlab/`.
+//! refuses. The provider is `src/adapters/gitlab/`; `targets` holds one identity per token,
+//! `upstream` GitLab's pages, dates and token families, `sim` the simulator's own rules.
+
+mod sim;
+mod targets;
+mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,12 +28,21 @@ struct GitLabWorld {
     _slack: Running,
     serve: Serve,
     dir: tempfile::TempDir,
+    /// Project 42, `platform/ci`: the schedule's (named by its path; token `ci-bot`).
+    project: Owner,
+    /// Project 43, `platform/web`: no schedule's.
+    web: Owner,
+    /// Group 7, `platform`.
+    group: Owner,
 }
 
 async fn world() -> GitLabWorld {
     token_rotator::install_crypto_provider();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sim = GitLabSim::new(GITLAB_TOKEN, clock);
+    let project = sim.add_project(42, "platform/ci");
+    let web = sim.add_project(43, "platform/web");
+    let group = sim.add_group(7, "platform");
     let gitlab = sim.start().await.unwrap();
     let slack = SlackSim::new().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -55,7 +69,7 @@ environments = ["ops"]
 name = "ci-bot"
 issuer = "gitlab"
 environment = "ops"
-owner = "project:42"
+owner = "project:platform/ci"
 token = "ci-bot"
 every = "1d"
 file = {{ path = "{ci_bot}" }}
@@ -79,6 +93,9 @@ match = {{ environment = "ops" }}
         _slack: slack,
         serve,
         dir,
+        project,
+        web,
+        group,
     }
 }
 
@@ -104,6 +121,43 @@ impl GitLabWorld {
     fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap()
     }
+
+    fn write(&self, name: &str, value: &str) {
+        std::fs::write(self.dir.path().join(name), value).unwrap();
+    }
+
+    /// Posts an alert from the GitLab environment naming `api_user`'s token `application`.
+    async fn alert(&self, fingerprint: &str, api_user: &str, application: &str) {
+        let body = alert_body(
+            fingerprint,
+            &[
+                ("alertname", "GitLabTokenExpirySoon"),
+                ("environment", "ops"),
+                ("api_user", api_user),
+                ("application", application),
+            ],
+        );
+        assert!(self.serve.post_webhook(body).await);
+    }
+}
+
+/// The rows about `application`'s token.
+fn about<'a>(rows: &'a [serde_json::Value], application: &str) -> Vec<&'a serde_json::Value> {
+    rows.iter()
+        .filter(|r| r["application"] == application)
+        .collect()
+}
+
+/// Every token GitLab keeps of `owner` named `name`, live or not.
+fn family(
+    sim: &GitLabSim,
+    owner: &Owner,
+    name: &str,
+) -> Vec<token_rotator::sim::gitlab::GitLabToken> {
+    sim.tokens()
+        .into_iter()
+        .filter(|t| &t.owner == owner && t.name == name)
+        .collect()
 }
 
 fn live_named(sim: &GitLabSim, owner: &Owner, name: &str) -> Vec<String> {
@@ -117,7 +171,7 @@ fn live_named(sim: &GitLabSim, owner: &Owner, name: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_scheduled_gitlab_token_is_rotated_into_its_file_and_the_old_one_is_gone_at_once() {
     let world = world().await;
-    let project = Owner::Project("42".into());
+    let project = world.project.clone();
     let old = world.sim.add_token(project.clone(), "ci-bot", 20);
     std::fs::write(world.dir.path().join("ci-bot.token"), &old).unwrap();
     let mut child = world.spawn();
@@ -159,9 +213,9 @@ async fn a_scheduled_gitlab_token_is_rotated_into_its_file_and_the_old_one_is_go
 #[tokio::test]
 async fn an_alert_naming_a_gitlab_token_rotates_it_into_the_tokens_directory() {
     let world = world().await;
-    let group = Owner::Group("platform".into());
-    let old = world.sim.add_token(group.clone(), "deploy-bot", 5);
-    let file = "tokens/group-platform-deploy-bot.token";
+    let old = world.sim.add_token(world.group.clone(), "deploy-bot", 5);
+    // The alert names the group by its path; the file is named after GitLab's id for it.
+    let file = "tokens/group-7-deploy-bot.token";
     std::fs::write(world.dir.path().join(file), &old).unwrap();
     // The scheduled target has no token: it fails on its own, saying so.
     let mut child = world.spawn();
@@ -179,10 +233,7 @@ async fn an_alert_naming_a_gitlab_token_rotates_it_into_the_tokens_directory() {
     let rows = world.ended(2).await;
     kill(&mut child);
 
-    let alerted = rows
-        .iter()
-        .find(|r| r["api_user"] == "group:platform")
-        .unwrap();
+    let alerted = rows.iter().find(|r| r["api_user"] == "group:7").unwrap();
     assert_eq!(alerted["phase"], "done", "{rows:#?}");
     let new = world.read(file);
     assert!(world.sim.is_live(&new) && !world.sim.is_live(&old));
@@ -200,7 +251,7 @@ async fn an_alert_naming_a_gitlab_token_rotates_it_into_the_tokens_directory() {
 #[tokio::test]
 async fn a_rotation_whose_answer_was_lost_is_recovered_by_rotating_the_orphan() {
     let world = world().await;
-    let project = Owner::Project("42".into());
+    let project = world.project.clone();
     let old = world.sim.add_token(project.clone(), "ci-bot", 20);
     std::fs::write(world.dir.path().join("ci-bot.token"), &old).unwrap();
     // GitLab rotates, then the connection drops: the old token is revoked and the new value lost.
@@ -239,7 +290,7 @@ async fn the_simulator_refuses_what_gitlab_refuses() {
     token_rotator::install_crypto_provider();
     let sim = GitLabSim::new(GITLAB_TOKEN, Arc::new(SystemClock));
     let running = sim.start().await.unwrap();
-    let old = sim.add_token(Owner::Project("42".into()), "ci-bot", 20);
+    let old = sim.add_token(sim.add_project(42, "platform/ci"), "ci-bot", 20);
     let id = sim.tokens()[0].id;
     let http = reqwest::Client::new();
     let rotate = |token: &str, expires: &str| {
