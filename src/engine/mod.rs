@@ -25,6 +25,7 @@ pub mod identity;
 mod ingest;
 pub mod inventory;
 pub mod message;
+pub mod mrkdwn;
 
 pub mod retry;
 mod row;

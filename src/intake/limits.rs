@@ -12,11 +12,12 @@
 //! never the value (it may be huge, or hold what a terminal or a log reader would act on).
 //! Why the whole delivery, not only the bad alert: a 2xx tells Alertmanager the group was
 //! taken, so a bad alert dropped from a 200 would be lost without trace. A 4xx is not retried
-//! within the attempt, but Alertmanager sends the group again at each `group_interval` until
-//! a 2xx (observed on 0.25: /work/shared/reference/alertmanager-and-slack.md §0 item 5), so
-//! the refusal is logged and counted (`webhook_requests_total{outcome="bad_request"}`) each
-//! time, until whoever feeds Alertmanager fixes the alert. Alertmanager itself never produces
-//! these values, only a broken rule or a forged request can.
+//! within the attempt, but the notification is not marked sent either, so Alertmanager sends
+//! the group again at each `group_interval` until a 2xx (observed on 0.25: every 5 s for as
+//! long as it was watched; `docs/ARCHITECTURE.md`, step 4). Each refusal is cheap (nothing
+//! reaches the journal), logged and counted (`webhook_requests_total{outcome="bad_request"}`)
+//! until whoever feeds Alertmanager fixes the alert; the group's other alerts wait with it.
+//! Alertmanager itself never produces these values; only a broken rule or a forged alert can.
 
 use crate::domain::Labels;
 
