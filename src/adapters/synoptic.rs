@@ -1,8 +1,8 @@
 //! Synoptic's credential API as an issuer, and its data API as the verifier.
 //!
 //! A Synoptic token is its own identifier, so it never leaves this module in clear: tokens are
-//! named `syn-<first 16 hex of SHA-256>` and looked up again by that name when one must be
-//! cloned or disabled. Expiry cannot be read back (and is only hour-accurate), so the expiry
+//! named `syn-<16 hex digits of an HMAC under the install's key>` ([`TokenNamer`]) and looked
+//! up again by that name when one must be cloned or disabled. Expiry cannot be read back (and is only hour-accurate), so the expiry
 //! token-rotator asked for is what it journals. The private API key goes as Synoptic documents
 //! for the endpoint chosen: `Authorization: Bearer` on `/auth/v2/`, `?apikey=` on the legacy
 //! `/v2/auth` (then the URL is a secret, and errors drop it).
@@ -34,6 +34,7 @@ use super::{
 };
 use crate::config::{CredentialApi, SynopticSettings};
 use crate::domain::Target;
+use crate::secrets::TokenNamer;
 
 const UPSTREAM: &str = "synoptic";
 /// Synoptic lists at most this many tokens and cannot page.
@@ -43,8 +44,13 @@ const LIST_LIMIT: usize = 100;
 /// at or before the one journaled.
 const EXPIRY_SLACK: Duration = Duration::from_secs(3600);
 
-/// The name a token goes by in the journal, logs and Slack.
-pub fn token_id(value: &str) -> String {
+/// What [`TokenNamer`] names Synoptic tokens for.
+pub const NAMES: &str = "synoptic token id";
+
+/// The name a token went by before names were keyed: an unkeyed hash, which let anyone who
+/// reads the journal confirm a guessed token. Only ever compared with, never given: a rotation
+/// journaled before the change still finds its tokens. It can go once none is left.
+fn legacy_token_id(value: &str) -> String {
     format!(
         "syn-{}",
         &hex::encode(Sha256::digest(value.as_bytes()))[..16]
@@ -67,12 +73,15 @@ pub struct SynopticClient {
     /// Values of the tokens this process saw listed, by name: a token gone from the list when
     /// it is to be disabled is proved dead with its value. In memory only.
     seen: Arc<Mutex<HashMap<String, SecretString>>>,
+    /// Names tokens: keyed, so a name confirms no guess.
+    names: TokenNamer,
 }
 
 impl SynopticClient {
     pub fn new(
         settings: &SynopticSettings,
         api_key: SecretString,
+        names: TokenNamer,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
         let http = crate::adapters::http_client(settings.timeout);
@@ -86,7 +95,19 @@ impl SynopticClient {
             disable_propagation: settings.disable_propagation,
             clock,
             seen: Arc::default(),
+            names,
         }
+    }
+
+    /// The name a token goes by in the journal, logs and Slack.
+    pub fn token_id(&self, value: &str) -> String {
+        format!("syn-{}", self.names.name(value))
+    }
+
+    /// Whether `value` is the token named `id` (by its name, or the unkeyed one of a rotation
+    /// journaled before names were keyed).
+    fn is(&self, value: &str, id: &str) -> bool {
+        self.token_id(value) == id || legacy_token_id(value) == id
     }
 
     pub fn observed(mut self, observer: Observer) -> Self {
@@ -128,7 +149,7 @@ impl SynopticClient {
             .collect();
         let mut seen = self.seen.lock().expect("lock never poisoned");
         for value in &tokens {
-            seen.insert(token_id(value), SecretString::from(value.clone()));
+            seen.insert(self.token_id(value), SecretString::from(value.clone()));
         }
         drop(seen);
         if tokens.len() >= LIST_LIMIT {
@@ -149,7 +170,7 @@ impl SynopticClient {
         self.values()
             .await?
             .into_iter()
-            .find(|v| token_id(v) == id)
+            .find(|v| self.is(v, id))
             .ok_or_else(|| {
                 AdapterError::permanent(
                     UPSTREAM,
@@ -200,7 +221,7 @@ impl Issuer for SynopticClient {
             .await?
             .iter()
             .map(|v| TokenInfo {
-                id: token_id(v),
+                id: self.token_id(v),
                 // Not readable from Synoptic; the engine knows what it asked for.
                 expires_at: Timestamp::MAX,
                 last8: v[v.len().saturating_sub(8)..].to_owned(),
@@ -240,7 +261,7 @@ impl Issuer for SynopticClient {
             .ok_or_else(|| AdapterError::permanent(UPSTREAM, "the create answer has no TOKEN"))?
             .to_owned();
         Ok(MintedToken {
-            id: token_id(&value),
+            id: self.token_id(&value),
             expires_at,
             value: MintedValue::Held(SecretString::from(value)),
         })
@@ -258,11 +279,11 @@ impl Issuer for SynopticClient {
             .values()
             .await?
             .into_iter()
-            .filter(|v| !known.contains(&token_id(v)))
+            .filter(|v| !known.iter().any(|id| self.is(v, id)))
             .collect();
         Ok(match new.as_slice() {
             [value] => Some(MintedToken {
-                id: token_id(value),
+                id: self.token_id(value),
                 expires_at: minute(self.clock.now() + expires_in),
                 value: MintedValue::Held(SecretString::from(value.clone())),
             }),
@@ -281,7 +302,7 @@ impl Issuer for SynopticClient {
             .values()
             .await?
             .into_iter()
-            .find(|v| self::token_id(v) == token_id)
+            .find(|v| self.is(v, token_id))
         else {
             // The engine rotates only a token this key listed when the rotation began (one made
             // in the console stops it there), so a token gone from the list since has expired
@@ -290,7 +311,8 @@ impl Issuer for SynopticClient {
                 .seen
                 .lock()
                 .expect("lock never poisoned")
-                .get(token_id)
+                .values()
+                .find(|v| self.is(v.expose_secret(), token_id))
                 .cloned();
             return match seen {
                 Some(value) => self.prove_dead(token_id, &value).await,
@@ -356,8 +378,27 @@ mod tests {
     fn expire_is_utc_minutes_and_token_names_hide_the_token() {
         let at: Timestamp = "2026-11-26T10:04:59.9Z".parse().unwrap();
         assert_eq!(expire_text(minute(at)), "202611261004");
-        let id = token_id("0123456789abcdef0123456789abcdef");
+        crate::install_crypto_provider();
+        let keys = crate::secrets::Keys::random();
+        let client = |keys: &crate::secrets::Keys| {
+            SynopticClient::new(
+                &SynopticSettings::at("http://127.0.0.1:1"),
+                SecretString::from("key"),
+                TokenNamer::new(keys, NAMES),
+                Arc::new(crate::clock::SystemClock),
+            )
+        };
+        let value = "0123456789abcdef0123456789abcdef";
+        let id = client(&keys).token_id(value);
         assert!(id.starts_with("syn-") && id.len() == 20);
         assert!(!id.contains("0123456789abcdef"));
+        // Keyed: not the unkeyed hash anyone could compute from a guess, and another install's
+        // name for the same token differs.
+        assert_ne!(id, legacy_token_id(value));
+        assert_ne!(id, client(&crate::secrets::Keys::random()).token_id(value));
+        // A rotation journaled with the unkeyed name still finds its token.
+        assert!(client(&keys).is(value, &legacy_token_id(value)));
+        assert!(client(&keys).is(value, &id));
+        assert!(!client(&keys).is("another", &id));
     }
 }

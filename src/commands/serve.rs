@@ -143,7 +143,7 @@ async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Opt
         environments: upstreams,
         slack: SlackOut::Log,
         alertmanager: alertmanager(config, observer.clone()),
-        schedules: scheduled(config, &observer)?,
+        schedules: scheduled(config, &observer, &keys)?,
     };
     adapters.slack = if slack_api.is_some() {
         SlackOut::Threads
@@ -260,6 +260,7 @@ fn gitlab_environments(
 fn scheduled(
     config: &Config,
     observer: &Observer,
+    keys: &Keys,
 ) -> anyhow::Result<BTreeMap<String, crate::engine::Scheduled>> {
     let uses = |issuer| config.schedules.iter().any(|s| s.issuer == issuer);
     let synoptic_key = match (&config.synoptic, uses(ScheduleIssuer::Synoptic)) {
@@ -283,6 +284,7 @@ fn scheduled(
                     s,
                     synoptic,
                     key.clone(),
+                    keys,
                     observer.clone(),
                     Arc::new(SystemClock),
                 )

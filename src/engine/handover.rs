@@ -68,9 +68,10 @@ impl Engine {
         // The link goes to the owner alone, sealed until the notifier sends it; the thread
         // hears that it was sent, never the link itself.
         let direct = format!(
-            ":package: A new token for `{}` / *{}* is ready for you. Open {link} before {} and press *Reveal* (it shows the token once; opening the link spends nothing), then confirm with `curl -X POST {link}/confirm`. {}",
+            ":package: A new token for `{}` / *{}* is ready for you. Open {} before {} and press *Reveal* (it shows the token once; opening the link spends nothing), then confirm with `curl -X POST {link}/confirm`. {}",
             message::escape(&row.api_user),
             message::escape(&row.application),
+            super::mrkdwn::link(&link),
             until.strftime("%Y-%m-%d %H:%M UTC"),
             old_token_after(row),
         );

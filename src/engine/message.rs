@@ -1,17 +1,14 @@
 //! Slack messages for outcomes: `text` (the notification fallback) plus Block Kit `blocks`.
-//! They name tokens only by their last characters; label values are escaped for mrkdwn.
+//! They name tokens only by their last characters; label values, reasons and anything else
+//! not ours go through [`escape`], so they cannot format, link or add a line.
 
 use serde_json::{Value, json};
 
 use super::Phase;
 use crate::store::rotations::RotationRow;
 
-/// `&`, `<` and `>` are control characters in Slack's mrkdwn.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+pub use super::mrkdwn::escape;
+use super::mrkdwn::{link, plain};
 
 /// "`api_user` for *application* in *environment*", leaving out what the alert did not say
 /// (never an empty `**`).
@@ -126,7 +123,7 @@ pub fn outcome(row: &RotationRow, phase: Phase, why: &str, now_ms: i64, words: &
                 Some(format!(
                     "{} please rotate it by hand: {}.{note}",
                     escape(&owner),
-                    escape(&runbook)
+                    link(&runbook)
                 )),
             )
         }
@@ -406,7 +403,7 @@ fn ask_request(row: &RotationRow, until_ms: i64, ask: &crate::policy::Ask, owner
         "title": {"type": "plain_text", "text": "Revoke every live token?"},
         "text": {"type": "plain_text", "text": format!(
             "Every live token of {} for {} will be revoked. Anything still using one stops working.",
-            row.api_user, row.application)},
+            plain(&row.api_user), plain(&row.application))},
         "confirm": {"type": "plain_text", "text": "Revoke"},
         "deny": {"type": "plain_text", "text": "Cancel"},
         "style": "danger",

@@ -26,6 +26,7 @@ mod in_place;
 mod ingest;
 pub mod inventory;
 pub mod message;
+pub mod mrkdwn;
 
 pub mod retry;
 mod row;

@@ -3,6 +3,7 @@
 //! Pure: no I/O. The web layer journals what this returns before it answers Alertmanager.
 
 pub mod auth;
+pub mod limits;
 pub mod payload;
 
 use std::collections::BTreeSet;

@@ -86,10 +86,11 @@ impl AlertDto {
 /// `0001-01-01T00:00:00Z` in Unix seconds: Go's zero `time.Time`, which means "not set".
 const GO_ZERO_TIME_SECONDS: i64 = -62_135_596_800;
 
-/// Why a body is not a webhook payload we can take; the text names what was wrong.
+/// Why a body is not a webhook payload we can take; the text names what was wrong, and never
+/// quotes more than a few dozen characters of what was sent.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
-    #[error("body is not a valid Alertmanager webhook payload: {0}")]
+    #[error("body is not a valid Alertmanager webhook payload: {}", cut(&.0.to_string()))]
     Json(#[from] serde_json::Error),
     #[error("payload has no alerts: `alerts` is empty")]
     NoAlerts,
@@ -97,19 +98,41 @@ pub enum PayloadError {
         "payload has {count} alerts, over this instance's limit of {limit} (max_alerts_per_delivery; Alertmanager's receiver `max_alerts` keeps a group under it)"
     )]
     TooManyAlerts { count: usize, limit: usize },
-    #[error(
-        "label {name:?} of alert {index} is {bytes} bytes long, over the limit of {MAX_LABEL_BYTES} bytes for a label value"
-    )]
-    LabelTooLong {
-        index: usize,
-        name: String,
+    #[error("{field} is {bytes} bytes long, over the limit of {limit} bytes")]
+    TooLong {
+        field: String,
         bytes: usize,
+        limit: usize,
     },
+    #[error("{what}: {count}, over the limit of {limit}")]
+    TooMany {
+        what: String,
+        count: usize,
+        limit: usize,
+    },
+    #[error("{field} holds a control character (U+{character:04X} at byte {at}), which it may not")]
+    ControlCharacter {
+        field: String,
+        character: u32,
+        at: usize,
+    },
+    #[error(
+        "fingerprint of alert {index} is {bytes} bytes, not 16 lowercase hex digits as Alertmanager sends"
+    )]
+    BadFingerprint { index: usize, bytes: usize },
 }
 
-/// The longest label value taken in. Signon's own labels are an email and an application name;
-/// anything near this is not an alert of ours, and every label is journaled and logged.
-pub const MAX_LABEL_BYTES: usize = 1024;
+/// The most of a parser's message a refusal repeats: serde quotes the offending value
+/// (`invalid type: string "…"`), which may be a mebibyte.
+const MAX_ERROR_CHARS: usize = 300;
+
+fn cut(text: &str) -> String {
+    if text.chars().count() <= MAX_ERROR_CHARS {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(MAX_ERROR_CHARS).collect();
+    format!("{head}… (cut)")
+}
 
 impl WebhookPayload {
     pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
@@ -120,29 +143,11 @@ impl WebhookPayload {
         Ok(payload)
     }
 
-    /// What a delivery may carry: at most `max_alerts` alerts, no label value (or name) over
-    /// [`MAX_LABEL_BYTES`]. Checked before anything is journaled, so a refused delivery leaves
+    /// What a delivery may carry: at most `max_alerts` alerts, and every field within
+    /// [`super::limits`]. Checked before anything is journaled, so a refused delivery leaves
     /// nothing behind and Alertmanager is told why (400).
     pub fn within(self, max_alerts: usize) -> Result<Self, PayloadError> {
-        if self.alerts.len() > max_alerts {
-            return Err(PayloadError::TooManyAlerts {
-                count: self.alerts.len(),
-                limit: max_alerts,
-            });
-        }
-        for (index, alert) in self.alerts.iter().enumerate() {
-            if let Some((name, value)) = alert
-                .labels
-                .iter()
-                .find(|(name, value)| name.len().max(value.len()) > MAX_LABEL_BYTES)
-            {
-                return Err(PayloadError::LabelTooLong {
-                    index,
-                    name: name.chars().take(64).collect(),
-                    bytes: name.len().max(value.len()),
-                });
-            }
-        }
+        super::limits::check(&self, max_alerts)?;
         Ok(self)
     }
 }
@@ -178,6 +183,19 @@ mod tests {
             Some("first notification")
         );
         assert_eq!(payload.route_labels["team"], "x");
+    }
+
+    #[test]
+    fn a_parser_error_never_repeats_a_huge_value() {
+        let body = format!(
+            r#"{{"alerts":[{{"status":"{}","startsAt":"2026-11-24T10:04:07Z"}}]}}"#,
+            "x".repeat(100_000)
+        );
+        let err = WebhookPayload::parse(body.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant"), "{err}");
+        assert!(err.len() < 500, "{} bytes", err.len());
     }
 
     #[test]

@@ -130,6 +130,11 @@ impl Keys {
         })
     }
 
+    /// The fingerprint key, from which [`super::TokenNamer`] derives its own.
+    pub(super) fn fingerprint_key(&self) -> &[u8; 32] {
+        &self.fingerprint
+    }
+
     /// Whether `sealed` was sealed with the current key (what `rekey` leaves alone).
     pub fn is_current(&self, sealed: &[u8]) -> bool {
         sealed.len() > MARK.len() + KEY_ID_LEN

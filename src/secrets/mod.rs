@@ -2,10 +2,12 @@
 //! (the Kubernetes way: a mounted Secret). Never from the config file, never logged.
 
 mod keys;
+mod names;
 
 use std::path::PathBuf;
 
 pub use keys::{KeyError, Keys, OpenError, TokenFingerprint};
+pub use names::TokenNamer;
 
 use secrecy::SecretString;
 

@@ -7,6 +7,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::telemetry::WebhookOutcome;
 
+/// What a client is told when the journal fails it: never the database's own words.
+pub const JOURNAL_UNAVAILABLE: &str = "journal unavailable: nothing was recorded; try again later";
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -15,6 +18,9 @@ pub struct ApiError {
     pub error: &'static str,
     /// Human words naming what was wrong.
     pub detail: String,
+    /// What went wrong inside, for the log alone: a database's own error can name tables,
+    /// columns, constraints and values, and the answer goes to whoever sent the request.
+    pub cause: Option<String>,
 }
 
 impl ApiError {
@@ -25,6 +31,7 @@ impl ApiError {
             error: "unauthorized",
             // Never says what was sent, or which part was wrong.
             detail: "missing or invalid credentials".into(),
+            cause: None,
         }
     }
 
@@ -35,6 +42,7 @@ impl ApiError {
             outcome: WebhookOutcome::UnsupportedMediaType,
             error: "unsupported_media_type",
             detail: format!("expected Content-Type application/json, got {got}"),
+            cause: None,
         }
     }
 
@@ -44,6 +52,7 @@ impl ApiError {
             outcome: WebhookOutcome::PayloadTooLarge,
             error: "payload_too_large",
             detail: format!("body is larger than {limit} bytes"),
+            cause: None,
         }
     }
 
@@ -53,16 +62,20 @@ impl ApiError {
             outcome: WebhookOutcome::BadRequest,
             error: "bad_request",
             detail,
+            cause: None,
         }
     }
 
-    /// Alertmanager retries 5xx within its deadline, so this is "try again", never "give up".
-    pub fn unavailable(detail: String) -> Self {
+    /// The journal did not take the delivery. Alertmanager retries 5xx within its deadline, so
+    /// this is "try again", never "give up". The answer says only that; `cause` (the store's
+    /// error, which may quote the database) goes to the log.
+    pub fn journal_unavailable(cause: &dyn std::fmt::Display) -> Self {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             outcome: WebhookOutcome::Unavailable,
             error: "unavailable",
-            detail,
+            detail: JOURNAL_UNAVAILABLE.into(),
+            cause: Some(cause.to_string()),
         }
     }
 }

@@ -33,6 +33,16 @@ fn refuse(status: StatusCode, detail: &str) -> Response {
     (status, Json(json!({"error": "handover", "detail": detail}))).into_response()
 }
 
+/// The journal failed: the log has why, the answer only that it did (a database's error can
+/// name tables and values, and a handover link is served to the internet).
+fn journal_unavailable(error: &crate::store::StoreError) -> Response {
+    tracing::error!(%error, "handover: journal unavailable");
+    refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        super::error::JOURNAL_UNAVAILABLE,
+    )
+}
+
 /// What a link that cannot give its token (any more) answers.
 fn unavailable(collected: &Collect) -> Option<Response> {
     match collected {
@@ -56,7 +66,7 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(id): Path<String>) ->
     };
     let peeked = match handovers::peek(state.journal.pool(), &id, desk.clock.now()).await {
         Ok(p) => p,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e) => return journal_unavailable(&e),
     };
     if let Some(answer) = unavailable(&peeked) {
         return answer;
@@ -96,7 +106,7 @@ pub async fn collect(State(state): State<Arc<AppState>>, Path(id): Path<String>)
     let pool = state.journal.pool();
     let collected = match handovers::collect(pool, &id, desk.clock.now()).await {
         Ok(c) => c,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e) => return journal_unavailable(&e),
     };
     let rotation_id = match collected {
         Collect::Token(rotation) => rotation,
@@ -146,6 +156,6 @@ pub async fn confirm(State(state): State<Arc<AppState>>, Path(id): Path<String>)
             StatusCode::NOT_FOUND,
             "no such handover, or its window has ended",
         ),
-        Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e) => journal_unavailable(&e),
     }
 }

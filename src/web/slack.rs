@@ -100,10 +100,11 @@ pub async fn interaction(
         }
         Err(e) => {
             tracing::error!(error = %e, "Slack decision could not be journaled");
+            // The log has why; Slack shows the clicker only that it failed.
             answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                e.to_string(),
+                super::error::JOURNAL_UNAVAILABLE,
             )
         }
     }

@@ -56,7 +56,7 @@ pub(super) async fn receive(
         Err(error) => {
             state.metrics.webhook_request(error.outcome);
             if error.status.is_server_error() {
-                tracing::error!(status = %error.status, detail = ?error.detail, "webhook not journaled");
+                tracing::error!(status = %error.status, detail = ?error.detail, cause = ?error.cause, "webhook not journaled");
             } else {
                 tracing::warn!(status = %error.status, detail = ?error.detail, "webhook rejected");
             }
@@ -108,7 +108,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Rec
         .journal
         .record(delivery, jiff::Timestamp::now())
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        .map_err(|e| ApiError::journal_unavailable(&e))?;
     // The engine need not wait for its next poll: something new is in the journal.
     if let Some(wake) = &state.wake
         && receipt.delivery_id.is_some()

@@ -69,7 +69,7 @@ async fn link(world: &World) -> String {
         .split_whitespace()
         .next()
         .unwrap()
-        .trim_end_matches(['.', ','])
+        .trim_end_matches(['.', ',', '>'])
         .to_owned()
 }
 

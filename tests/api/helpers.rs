@@ -202,6 +202,13 @@ pub fn fixture(path: &str) -> Vec<u8> {
 }
 
 /// A one-alert webhook body with these labels (shape of capture 01).
+/// A fingerprint of Alertmanager's form (16 lowercase hex digits) made from a short test id
+/// (`"f1"` → `"0000000000006631"`): the intake refuses any other form.
+pub fn fp(id: &str) -> String {
+    assert!(id.len() <= 8, "test ids are at most 8 bytes: {id:?}");
+    format!("{:0>16}", hex::encode(id))
+}
+
 pub fn alert_body(fingerprint: &str, labels: &[(&str, &str)]) -> Vec<u8> {
     let labels: serde_json::Map<String, serde_json::Value> = labels
         .iter()

@@ -23,14 +23,18 @@ async fn a_locked_journal_answers_503_and_the_retry_is_journaled() {
         .await
         .unwrap();
 
+    let (logs, _guard) = crate::logs::capture();
     let refused = app.post_webhook(capture("01-")).await;
     assert_eq!(refused.status(), 503);
     let error: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(error["error"], "unavailable");
-    assert!(
-        error["detail"].as_str().unwrap().contains("locked"),
-        "{error}"
+    // The answer says the journal is unavailable, never what the database said; the log does.
+    assert_eq!(
+        error["detail"],
+        "journal unavailable: nothing was recorded; try again later"
     );
+    let logged = String::from_utf8(logs.bytes()).unwrap();
+    assert!(logged.contains("locked"), "the cause is logged: {logged}");
 
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     other.close().await.unwrap();
@@ -42,6 +46,54 @@ async fn a_locked_journal_answers_503_and_the_retry_is_journaled() {
     assert_eq!(app.journal_rows().await.len(), 1);
     let (_, metrics) = app.get_text("/metrics").await;
     assert!(metrics.contains("token_rotator_webhook_requests_total{outcome=\"unavailable\"} 1"));
+}
+
+/// PostgreSQL refuses the write with words of its own (a trigger here; a NUL byte, a full disk
+/// or a constraint in life): the 503 says only that the journal is unavailable.
+#[tokio::test]
+async fn on_postgres_a_refused_write_is_503_without_the_databases_words() {
+    use sqlx::postgres::PgConnection;
+    let database = crate::postgres::database().await;
+    let url = database.url.clone();
+    let app = spawn_app_with(Options {
+        configure: Some(Box::new(move |config| config.database_url = url)),
+        ..Options::default()
+    })
+    .await;
+    let mut admin = PgConnection::connect(&database.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'refused by trigger-secret-words on table deliveries'; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON deliveries \
+         FOR EACH ROW EXECUTE FUNCTION refuse();",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+
+    let (logs, _guard) = crate::logs::capture();
+    let refused = app.post_webhook(capture("01-")).await;
+    assert_eq!(refused.status(), 503);
+    let text = refused.text().await.unwrap();
+    assert!(!text.contains("trigger-secret-words"), "{text}");
+    assert!(!text.contains("deliveries"), "{text}");
+    let error: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        error["detail"],
+        "journal unavailable: nothing was recorded; try again later"
+    );
+    let logged = String::from_utf8(logs.bytes()).unwrap();
+    assert!(
+        logged.contains("trigger-secret-words"),
+        "the cause is logged: {logged}"
+    );
+
+    sqlx::raw_sql("DROP TRIGGER refuse ON deliveries")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    assert_eq!(app.post_webhook(capture("01-")).await.status(), 200);
 }
 
 #[tokio::test]

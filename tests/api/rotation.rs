@@ -373,9 +373,10 @@ async fn one_pass_takes_in_a_flood_of_joining_alerts_in_order() {
         }
         alert
     };
-    let mut body: serde_json::Value = serde_json::from_slice(&alert_body("f000", &labels)).unwrap();
-    let mut alerts: Vec<_> = (0..30).map(|i| one(format!("f{i:03}"), false)).collect();
-    alerts.push(one("f000".into(), true));
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&alert_body("f000000000000000", &labels)).unwrap();
+    let mut alerts: Vec<_> = (0..30).map(|i| one(format!("f{i:015}"), false)).collect();
+    alerts.push(one("f000000000000000".into(), true));
     body["alerts"] = alerts.into();
     let answer = world
         .app
@@ -397,13 +398,13 @@ async fn one_pass_takes_in_a_flood_of_joining_alerts_in_order() {
     // Journaled fingerprints carry the alert's start after a colon.
     let (reason, trigger) = (&joined[0].reason, &joined[0].trigger);
     assert!(
-        reason.starts_with("alerts f001:")
-            && reason.contains(", f003:")
+        reason.starts_with("alerts f000000000000001:")
+            && reason.contains(", f000000000000003:")
             && reason.ends_with(" and 26 more joined this rotation; no second rotation"),
         "{reason}"
     );
     assert!(
-        trigger.starts_with("alert:f001:") && trigger.ends_with(" (+28 more)"),
+        trigger.starts_with("alert:f000000000000001:") && trigger.ends_with(" (+28 more)"),
         "{trigger}"
     );
     let cancelled = audit

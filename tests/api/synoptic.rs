@@ -128,6 +128,29 @@ async fn the_legacy_endpoint_takes_the_key_as_a_parameter_and_rotates_the_same()
     );
 }
 
+/// A Synoptic token is its own identifier, so the journal names it by an HMAC under the
+/// install's key: an unkeyed hash would let anyone who reads the journal (or the logs, or
+/// Slack) confirm a guessed token.
+#[tokio::test]
+async fn token_names_in_the_journal_are_keyed_to_the_install() {
+    use sha2::{Digest, Sha256};
+    use token_rotator::secrets::TokenNamer;
+    let sims = Sims::start().await;
+    let names = TokenNamer::new(&sims.keys, token_rotator::adapters::synoptic::NAMES);
+    let first = sims.synoptic.add_token(Some(sims.clock.now() + DAY), &[]);
+    let (world, path) = world_with(sims, &first, true, settings()).await;
+    world.run_to_the_end().await;
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "done", "{row:#?}");
+    let new = std::fs::read_to_string(&path).unwrap();
+    let unkeyed = |value: &str| format!("syn-{}", &hex::encode(Sha256::digest(value))[..16]);
+    for (journaled, value) in [(&row.old_token_id, &first), (&row.new_token_id, &new)] {
+        let journaled = journaled.as_deref().unwrap();
+        assert_ne!(journaled, unkeyed(value), "an unkeyed hash of the token");
+        assert_eq!(journaled, format!("syn-{}", names.name(value)));
+    }
+}
+
 /// The simulator's own rules, straight over HTTP.
 #[tokio::test]
 async fn the_simulator_refuses_what_synoptic_refuses() {

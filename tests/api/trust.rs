@@ -1,12 +1,13 @@
 //! Alerts are untrusted input: anyone who can POST to Alertmanager can have an alert delivered
 //! here with the webhook's credential. Each test is one attack and what stops it.
 
-use crate::helpers::alert_body;
+use crate::helpers::{alert_body, fp};
 
-/// A one-alert delivery about `api_user` and `application` in `environment`.
-fn about(fingerprint: &str, environment: &str, api_user: &str, application: &str) -> Vec<u8> {
+/// A one-alert delivery about `api_user` and `application` in `environment`; `id` becomes its
+/// fingerprint ([`fp`]).
+fn about(id: &str, environment: &str, api_user: &str, application: &str) -> Vec<u8> {
     alert_body(
-        fingerprint,
+        &fp(id),
         &[
             ("environment", environment),
             ("api_user", api_user),
@@ -23,9 +24,9 @@ async fn an_environment_this_instance_does_not_serve_is_unroutable_never_active(
     let world = Sims::start().await.world(None).await;
     world.seed(USER, APP);
     // "prod" is not "production": before, an unlisted environment was active by default.
-    for (fingerprint, environment) in [("f1", "prod"), ("f2", "Production"), ("f3", "dev")] {
+    for (id, environment) in [("f1", "prod"), ("f2", "Production"), ("f3", "dev")] {
         let body = alert_body(
-            fingerprint,
+            &fp(id),
             &[
                 ("alertname", "SignonApiUserTokenExpirySoon"),
                 ("environment", environment),
@@ -147,7 +148,7 @@ async fn every_spelling_of_a_special_case_meets_its_rule() {
     for (fingerprint, user, app, action) in cases {
         let row = rows
             .iter()
-            .find(|r| r.fingerprint.starts_with(&format!("{fingerprint}:")))
+            .find(|r| r.fingerprint.starts_with(&format!("{}:", fp(fingerprint))))
             .unwrap();
         assert_eq!(row.action, action, "{user:?} / {app:?}: {row:#?}");
     }
@@ -413,7 +414,7 @@ async fn alerts_for_targets_nobody_serves_add_no_metric_series() {
     let world = Sims::start().await.world(None).await;
     for i in 0..5 {
         let body = alert_body(
-            &format!("m{i}"),
+            &format!("{i:016x}"),
             &[
                 ("environment", "nowhere"),
                 ("api_user", &format!("u{i}@example.com")),

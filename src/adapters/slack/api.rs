@@ -187,6 +187,7 @@ impl SlackApi {
         broadcast: bool,
     ) -> Result<Posted, SlackError> {
         let mut body = message.clone();
+        super::verbatim(&mut body);
         body["channel"] = json!(channel);
         body["unfurl_links"] = json!(false);
         if let Some(ts) = thread_ts {
@@ -210,6 +211,7 @@ impl SlackApi {
     /// Replaces the message `ts` in `channel` with `message`.
     pub async fn update(&self, channel: &str, ts: &str, message: &Value) -> Result<(), SlackError> {
         let mut body = message.clone();
+        super::verbatim(&mut body);
         body["channel"] = json!(channel);
         body["ts"] = json!(ts);
         self.call("chat.update", Args::Json(&body)).await.map(drop)

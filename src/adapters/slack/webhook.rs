@@ -37,10 +37,12 @@ impl SlackWebhook {
     }
 
     async fn send(&self, body: &serde_json::Value) -> Result<(), AdapterError> {
+        let mut body = body.clone();
+        super::verbatim(&mut body);
         let response = self
             .http
             .post(self.url.expose_secret())
-            .json(body)
+            .json(&body)
             .send()
             .await
             .map_err(|e| AdapterError::from_reqwest(UPSTREAM, &e.without_url()))?;

@@ -7,6 +7,7 @@ pub fn build(
     settings: &crate::config::ScheduleSettings,
     synoptic: &crate::config::SynopticSettings,
     api_key: secrecy::SecretString,
+    keys: &crate::secrets::Keys,
     observer: crate::adapters::Observer,
     clock: std::sync::Arc<dyn crate::clock::Clock>,
 ) -> crate::adapters::Upstreams {
@@ -16,7 +17,8 @@ pub fn build(
     use crate::adapters::file::FileDistributor;
     use crate::config::ScheduleDistribution;
 
-    let client = SynopticClient::new(synoptic, api_key, clock).observed(observer);
+    let names = crate::secrets::TokenNamer::new(keys, super::NAMES);
+    let client = SynopticClient::new(synoptic, api_key, names, clock).observed(observer);
     let distributor: Arc<dyn crate::adapters::Distributor> = match &settings.distribution {
         ScheduleDistribution::File { path, mode, owner } => {
             Arc::new(FileDistributor::new(path, *mode, *owner))

@@ -120,10 +120,12 @@ pub async fn run() -> anyhow::Result<()> {
             owner: None,
         },
     };
+    let keys = Keys::random();
     let upstreams = crate::adapters::synoptic::scheduled::build(
         &settings,
         &SynopticSettings::at(&synoptic_http.url()),
         synoptic_key.clone(),
+        &keys,
         observer.clone(),
         Arc::clone(&clock),
     );
@@ -182,7 +184,7 @@ pub async fn run() -> anyhow::Result<()> {
                 ("ci-bot".to_owned(), gitlab_scheduled),
             ]),
         },
-        keys: Keys::random(),
+        keys,
         clock,
         // Driven below, after every alert is journaled, so the outcome does not depend on timing.
         background: false,

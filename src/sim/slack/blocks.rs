@@ -10,6 +10,8 @@
 //!   https://docs.slack.dev/reference/methods/chat.postMessage: a message's blocks together
 //!   are refused past about 12 000 characters of text.
 //! - [NO_TEXT] chat.postMessage's `no_text` (slack-api-specs `web-api/slack_web_openapi_v2.json`).
+//! - [VERBATIM] https://docs.slack.dev/reference/block-kit/composition-objects/text-object
+//!   (`verbatim` "is only usable when `type` is `mrkdwn`").
 
 use serde_json::Value;
 
@@ -35,6 +37,9 @@ pub(super) fn check_message(body: &Value) -> Result<(), &'static str> {
     let blocks = blocks.as_array().ok_or("invalid_blocks")?;
     if blocks.len() > 50 {
         return Err("invalid_blocks"); // [BLOCKS]
+    }
+    if verbatim_off_mrkdwn(body) {
+        return Err("invalid_blocks"); // [VERBATIM]
     }
     let mut total = 0;
     for block in blocks {
@@ -73,6 +78,19 @@ fn check_block(block: &Value) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+/// Whether some object that is not a `mrkdwn` text object says `verbatim`.
+fn verbatim_off_mrkdwn(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            (map.contains_key("verbatim")
+                && map.get("type").and_then(Value::as_str) != Some("mrkdwn"))
+                || map.values().any(verbatim_off_mrkdwn)
+        }
+        Value::Array(items) => items.iter().any(verbatim_off_mrkdwn),
+        _ => false,
+    }
 }
 
 /// Every `text` string inside `value`, counted in characters.
@@ -152,6 +170,20 @@ mod tests {
                 Err("msg_blocks_too_long"),
             ),
             ("no text", json!({"blocks": []}), Err("no_text")),
+            (
+                "verbatim on plain_text",
+                with(
+                    json!([{"type": "header", "text": {"type": "plain_text", "text": "h", "verbatim": true}}]),
+                ),
+                Err("invalid_blocks"),
+            ),
+            (
+                "verbatim on mrkdwn",
+                with(
+                    json!([{"type": "section", "text": {"type": "mrkdwn", "text": "m", "verbatim": true}}]),
+                ),
+                Ok(()),
+            ),
         ];
         for (what, body, want) in cases {
             assert_eq!(check_message(&body), want, "{what}");

@@ -97,7 +97,7 @@ async fn with_a_kubernetes_lease_the_standby_takes_over_and_finishes_with_one_mi
     pair.seed(user);
     assert!(
         pair.replicas[1]
-            .post_webhook(Pair::alert(user, "1ea5e"))
+            .post_webhook(Pair::alert(user, "000000000001ea5e"))
             .await
     );
     pair.wait_for_phase(1, user, &["issued"], Duration::from_secs(30))
@@ -178,7 +178,7 @@ async fn a_leader_cut_off_from_postgres_stops_acting_before_the_standby_starts()
     pair.seed(user);
     assert!(
         pair.replicas[1]
-            .post_webhook(Pair::alert(user, "0a0a"))
+            .post_webhook(Pair::alert(user, "0000000000000a0a"))
             .await
     );
     pair.wait_for_phase(1, user, &["issued"], Duration::from_secs(30))
@@ -212,7 +212,7 @@ async fn duplicate_webhooks_split_across_both_replicas_make_one_rotation() {
     pair.replicas[1].ready().await;
     let user = "flood@alphagov.co.uk";
     pair.seed(user);
-    let body = Pair::alert(user, "f1f1f1f1");
+    let body = Pair::alert(user, "00000000f1f1f1f1");
     let mut posts = tokio::task::JoinSet::new();
     for i in 0..200 {
         let (pair, body) = (Arc::clone(&pair), body.clone());

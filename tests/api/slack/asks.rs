@@ -235,7 +235,7 @@ async fn hand_over_then_confirm(world: &World, old: &str, id: &str, secret_untou
         .split_whitespace()
         .next()
         .unwrap()
-        .trim_end_matches(['.', ','])
+        .trim_end_matches(['.', ',', '>'])
         .to_owned();
     assert!(texts.contains("the old one is then revoked"), "{texts}");
     let revealed = world

@@ -100,7 +100,10 @@ api_user_domain = "internal"
         one["alerts"][0].clone()
     };
     let mut body: Value = serde_json::from_slice(&alert_body("0", &[])).unwrap();
-    body["alerts"] = json!([alert("production", "01"), alert("integration", "02")]);
+    body["alerts"] = json!([
+        alert("production", "0000000000000001"),
+        alert("integration", "0000000000000002")
+    ]);
     world
         .app
         .post_webhook(serde_json::to_vec(&body).unwrap())

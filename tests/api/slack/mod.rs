@@ -5,6 +5,7 @@ mod approvals;
 mod asks;
 mod dead;
 mod limits;
+mod mrkdwn;
 mod thread;
 
 use std::time::{Duration, Instant};

@@ -287,8 +287,14 @@ impl Sims {
                         synoptic.timeout = timeout;
                         let key = SecretString::from(SYNOPTIC_KEY);
                         let clock = self.clock.clone() as Arc<dyn Clock>;
-                        let upstreams =
-                            scheduled::build(settings, &synoptic, key, observer.clone(), clock);
+                        let upstreams = scheduled::build(
+                            settings,
+                            &synoptic,
+                            key,
+                            &self.keys,
+                            observer.clone(),
+                            clock,
+                        );
                         let built = Scheduled {
                             schedule: settings.schedule.clone(),
                             upstreams,
