@@ -78,6 +78,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "{STATUS_TOKEN_VAR} is not set: the status page takes the webhook's credential, so whoever reads it can also post alerts"
         );
     }
+    let http = &config.http;
+    let mut caps = vec![("internal", http.max_connections)];
+    if config.public_listen.is_some() {
+        caps.push(("public", http.public_max_connections));
+    }
+    if config.metrics_listen.is_some() {
+        caps.push(("metrics", http.metrics_max_connections));
+    }
+    crate::web::serve::warn_if_caps_exceed_open_files(&caps);
     let app = Application::build_with(config, auth, status_auth, engine, metrics).await?;
     tracing::info!(addr = %app.local_addr(), "listening");
     if let Some(addr) = app.public_addr() {

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod gitlab;
+mod http;
 mod raw;
 mod rules;
 mod schedules;
@@ -16,6 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use cluster::{Distribution, IssuerMode};
+pub use http::HttpSettings;
 pub use schedules::{
     CredentialApi, ScheduleDistribution, ScheduleIssuer, ScheduleSettings, SynopticSettings,
 };
@@ -43,6 +45,8 @@ pub struct Config {
     /// Slack's interactions and handover links on an address of their own (the public edge);
     /// `listen` then keeps only the webhook, the status page, `/readyz` and `/metrics`.
     pub public_listen: Option<SocketAddr>,
+    /// `[http]`: every listener's timeouts and connection cap.
+    pub http: HttpSettings,
     /// Serve the read-only status page without credentials (default: behind the webhook's).
     pub status_page_open: bool,
     /// A webhook delivery with more alerts is refused with 400 (`max_alerts_per_delivery`).
@@ -83,6 +87,7 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("metrics_listen", &self.metrics_listen)
             .field("public_listen", &self.public_listen)
+            .field("http", &self.http)
             .field("status_page_open", &self.status_page_open)
             .field("max_alerts_per_delivery", &self.max_alerts_per_delivery)
             .field("retention", &self.retention)

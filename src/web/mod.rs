@@ -6,6 +6,7 @@ mod handover;
 pub mod serve;
 mod slack;
 mod status_page;
+mod watched;
 mod webhook;
 
 use std::sync::Arc;

@@ -22,6 +22,7 @@ mod journal;
 mod kill;
 mod kubectl;
 mod kubernetes_sim;
+mod listeners;
 mod load;
 mod logs;
 mod messages;
