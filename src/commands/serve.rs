@@ -87,8 +87,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         caps.push(("metrics", http.metrics_max_connections));
     }
     crate::web::serve::warn_if_caps_exceed_open_files(&caps);
+    let journal = crate::store::redact_url(&config.database_url);
     let app = Application::build_with(config, auth, status_auth, engine, metrics).await?;
-    tracing::info!(addr = %app.local_addr(), "listening");
+    tracing::info!(addr = %app.local_addr(), %journal, "listening");
     if let Some(addr) = app.public_addr() {
         tracing::info!(%addr, "public edge listening (Slack interactions, handover links)");
     }

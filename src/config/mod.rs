@@ -83,7 +83,10 @@ pub struct Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &crate::store::redact_url(&self.database_url),
+            )
             .field("listen", &self.listen)
             .field("metrics_listen", &self.metrics_listen)
             .field("public_listen", &self.public_listen)
@@ -105,19 +108,6 @@ impl std::fmt::Debug for Config {
             .field("schedules", &self.schedules)
             .field("gitlab", &self.gitlab)
             .finish()
-    }
-}
-
-/// A URL with its password (and a user name beside one) replaced: what a log may show.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("[redacted]"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        // Not a URL we can read: show only its scheme.
-        Err(_) => format!("{}://[redacted]", url.split("://").next().unwrap_or("?")),
     }
 }
 

@@ -229,6 +229,9 @@ fn validate(
             ),
         );
     }
+    if let Some(problem) = crate::store::unsupported_postgres_parameter(&database_url.value) {
+        checker.report(&database_url.from, format!("database_url: {problem}"));
+    }
     let listen = pick(raw.listen, &env, "listen", Some(DEFAULT_LISTEN))?;
     let listen_addr = listen.value.parse::<SocketAddr>().map_err(|e| {
         checker.report(

@@ -9,6 +9,7 @@
 mod db;
 pub mod handovers;
 pub mod inventory;
+mod journal_url;
 pub mod outbox;
 pub mod rekey;
 pub mod retention;
@@ -35,6 +36,7 @@ use crate::intake::Delivery;
 use crate::telemetry::Metrics;
 pub use db::{Db, Dialect, Fence, Pool, WriteTx};
 pub(crate) use db::{execute, on_pool, on_tx};
+pub use journal_url::{redact_url, unsupported_postgres_parameter};
 pub use rows::AlertRow;
 pub use writer::{AlertReceipt, Journaled, Receipt, WriteError};
 
@@ -111,6 +113,10 @@ impl Journal {
             source,
         };
         let (db, conn) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // The driver would ignore it with a warning that prints its value (a password, say).
+            if let Some(problem) = unsupported_postgres_parameter(url) {
+                return Err(invalid(sqlx::Error::Configuration(problem.into())));
+            }
             let options = PgConnectOptions::from_str(url)
                 .map_err(invalid)?
                 .application_name("token-rotator")
@@ -237,17 +243,6 @@ impl Journal {
 fn is_in_memory(url: &str, options: &SqliteConnectOptions) -> bool {
     let file = options.get_filename().to_string_lossy();
     file == ":memory:" || file.starts_with("file:sqlx-in-memory-") || url.contains("mode=memory")
-}
-
-/// The URL without its password, for errors and logs.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("REDACTED"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 #[cfg(test)]
