@@ -7,6 +7,7 @@
 //! readers use a small pool.
 
 mod db;
+mod file_mode;
 pub mod handovers;
 pub mod inventory;
 mod journal_url;
@@ -62,6 +63,8 @@ pub enum StoreError {
     Open(#[source] sqlx::Error),
     #[error("cannot open the journal: {0}")]
     OpenWriter(#[source] rusqlite::Error),
+    #[error("cannot make the journal's files {0:?} the owner's alone: {1}")]
+    Files(std::path::PathBuf, #[source] std::io::Error),
     #[error("cannot migrate the journal: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("journal write failed: {0}")]
@@ -149,6 +152,8 @@ impl Journal {
                         .into(),
                 )));
             }
+            let file = options.get_filename().to_owned();
+            file_mode::owner_only(&file).map_err(|e| StoreError::Files(file.clone(), e))?;
             let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -163,12 +168,13 @@ impl Journal {
                 .await
                 .map_err(StoreError::Open)?;
             SQLITE_MIGRATIONS.run(&pool).await?;
+            let writer = writer::SqliteWriter::open(options.get_filename(), busy_timeout)
+                .map_err(StoreError::OpenWriter)?;
+            // The -wal and -shm files exist now; narrowed too if an old umask made them wider.
+            file_mode::owner_only(&file).map_err(|e| StoreError::Files(file.clone(), e))?;
             (
                 Db::new(Pool::Sqlite(pool)),
-                Box::new(
-                    writer::SqliteWriter::open(options.get_filename(), busy_timeout)
-                        .map_err(StoreError::OpenWriter)?,
-                ) as Box<dyn writer::BatchWriter>,
+                Box::new(writer) as Box<dyn writer::BatchWriter>,
             )
         };
         let (writer, task) = writer::spawn(conn, QUEUE_DEPTH, MAX_BATCH, metrics);
