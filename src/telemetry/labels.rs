@@ -82,6 +82,8 @@ pub struct JournalSnapshot {
     pub last_success: Option<f64>,
     /// Each scheduled target's next due time (Unix seconds).
     pub next_rotation: Vec<(String, f64)>,
+    /// Firing targets given no series of their own (see `store::snapshot`).
+    pub unlisted_targets: i64,
 }
 
 /// How a webhook request ended; the fixed label values of `token_rotator_webhook_requests_total`.
