@@ -84,13 +84,15 @@ async fn a_kept_alive_connection_is_closed_once_idle_for_the_header_read_timeout
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let mut answer = [0u8; 256];
-    let n = stream.read(&mut answer).await.unwrap();
-    assert!(
-        answer[..n].starts_with(b"HTTP/1.1 200"),
-        "{:?}",
-        &answer[..n]
-    );
+    // The whole answer (it may come in pieces): its head, then the body `ok\n`.
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"\r\n\r\nok\n") {
+        let mut piece = [0u8; 256];
+        let n = stream.read(&mut piece).await.unwrap();
+        assert!(n > 0, "closed before the answer: {answer:?}");
+        answer.extend_from_slice(&piece[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
     let started = std::time::Instant::now();
     let rest = closed_within(&mut stream, Duration::from_secs(5))
         .await
