@@ -35,6 +35,8 @@ impl HttpSettings {
     pub const DEFAULT_PUBLIC_MAX_CONNECTIONS: usize = 64;
     /// One Prometheus or two.
     pub const DEFAULT_METRICS_MAX_CONNECTIONS: usize = 16;
+    /// More than any process's file descriptors usually allow.
+    const MAX_CONNECTIONS: usize = 65_536;
     /// A request may take this long with nothing moving on its connection (the webhook answers
     /// within 8 s, even 503), so a shorter idle timeout would cut answers off.
     const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,6 +100,16 @@ pub(super) fn validate_http(checker: &mut Checker, raw: RawHttp) -> Option<HttpS
         None => Some(default),
         Some(v) if *v.get_ref() == 0 => {
             checker.report_span(v.span(), format!("http.{key} must be at least 1"));
+            None
+        }
+        Some(v) if *v.get_ref() > HttpSettings::MAX_CONNECTIONS => {
+            checker.report_span(
+                v.span(),
+                format!(
+                    "http.{key} must be at most {}: each connection is a file descriptor",
+                    HttpSettings::MAX_CONNECTIONS
+                ),
+            );
             None
         }
         Some(v) => Some(v.into_inner()),

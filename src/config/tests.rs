@@ -660,6 +660,10 @@ fn http_bounds_that_would_break_the_service_are_refused_by_name() {
             "idle_timeout = \"2s\"",
             "http.idle_timeout must be at least 10s",
         ),
+        (
+            "max_connections = 1000000",
+            "http.max_connections must be at most 65536",
+        ),
         ("keepalive = \"1s\"", "unknown field `keepalive`"),
     ] {
         let err = Config::from_toml(&format!("{MINIMAL}[http]\n{section}\n"))
