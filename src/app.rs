@@ -24,6 +24,7 @@ use crate::reconcile::Reconciler;
 use crate::secrets::Keys;
 use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
+use crate::web::serve::Limits;
 use crate::web::{self, AppState, HandoverDesk, Interactions};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,8 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     /// Slack's interactions and handover links, when configured (`public_listen`).
     public_listener: Option<TcpListener>,
+    /// Every listener's timeouts and connection cap.
+    http: crate::config::HttpSettings,
     state: Arc<AppState>,
     /// Reads firing alerts back from Alertmanager, when one is configured.
     reconciler: Option<(Reconciler, std::time::Duration)>,
@@ -258,6 +261,7 @@ impl Application {
             listener,
             metrics_listener,
             public_listener,
+            http: config.http.clone(),
             state,
             reconciler,
             engine,
@@ -331,32 +335,36 @@ impl Application {
                 },
             ))
         });
+        let http = &self.http;
         let metrics_task = self.metrics_listener.map(|listener| {
+            let limits = Limits::of(http, http.metrics_max_connections);
             let router = web::metrics_router(Arc::clone(&self.state));
             let mut stopped = engine_stopped.clone();
             tokio::spawn(async move {
                 let stop = async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
                 };
-                if let Err(e) = web::serve::serve(listener, router, stop).await {
+                if let Err(e) = web::serve::serve("metrics", listener, router, limits, stop).await {
                     tracing::error!(error = %e, "metrics listener failed");
                 }
             })
         });
         let public_task = self.public_listener.map(|listener| {
+            let limits = Limits::of(http, http.public_max_connections);
             let router = web::public_router(Arc::clone(&self.state));
             let mut stopped = engine_stopped.clone();
             tokio::spawn(async move {
                 let stop = async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
                 };
-                if let Err(e) = web::serve::serve(listener, router, stop).await {
+                if let Err(e) = web::serve::serve("public", listener, router, limits, stop).await {
                     tracing::error!(error = %e, "public listener failed");
                 }
             })
         });
         let router = web::router(self.state, metrics_task.is_none(), public_task.is_none());
-        let served = web::serve::serve(self.listener, router, shutdown).await;
+        let limits = Limits::of(http, http.max_connections);
+        let served = web::serve::serve("internal", self.listener, router, limits, shutdown).await;
         // The engine finishes the pass it is in; every step it took is already journaled.
         let _ = stop_engine.send(true);
         for task in [metrics_task, public_task].into_iter().flatten() {

@@ -78,13 +78,48 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "{STATUS_TOKEN_VAR} is not set: the status page takes the webhook's credential, so whoever reads it can also post alerts"
         );
     }
+    let interactions = engine
+        .as_ref()
+        .is_some_and(|e| e.slack.signing_secret.is_some());
+    if let Some(warning) = metrics_beside_the_public_edge(&config, interactions) {
+        tracing::warn!("{warning}");
+    }
+    let http = &config.http;
+    let mut caps = vec![("internal", http.max_connections)];
+    if config.public_listen.is_some() {
+        caps.push(("public", http.public_max_connections));
+    }
+    if config.metrics_listen.is_some() {
+        caps.push(("metrics", http.metrics_max_connections));
+    }
+    crate::web::serve::warn_if_caps_exceed_open_files(&caps);
+    let journal = crate::store::redact_url(&config.database_url);
     let app = Application::build_with(config, auth, status_auth, engine, metrics).await?;
-    tracing::info!(addr = %app.local_addr(), "listening");
+    tracing::info!(addr = %app.local_addr(), %journal, "listening");
     if let Some(addr) = app.public_addr() {
         tracing::info!(%addr, "public edge listening (Slack interactions, handover links)");
     }
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
+}
+
+/// Without `public_listen`, Slack's interactions and handover links are served on `listen`, which
+/// must then be reachable from outside; without `metrics_listen`, `/metrics` (no credential, and
+/// it names API users) is served there too. Says so when both are true and either is in use.
+fn metrics_beside_the_public_edge(config: &Config, interactions: bool) -> Option<String> {
+    let handovers = config
+        .schedules
+        .iter()
+        .any(|s| s.schedule.handover.is_some());
+    let public_on_listen = config.public_listen.is_none() && (interactions || handovers);
+    (public_on_listen && config.metrics_listen.is_none()).then(|| {
+        format!(
+            "Slack's interactions or handover links are served on listen ({}), which must then \
+             be reachable from outside, and so is /metrics, which takes no credential and names \
+             API users: set public_listen for the public edge and metrics_listen for Prometheus",
+            config.listen
+        )
+    })
 }
 
 async fn engine_parts(config: &Config, observer: Observer) -> anyhow::Result<Option<EngineParts>> {
@@ -313,4 +348,26 @@ pub fn alertmanager(config: &Config, observer: Observer) -> Option<AlertmanagerC
         .alertmanager
         .as_ref()
         .map(|am| AlertmanagerClient::new(am.urls.clone(), am.timeout).observed(observer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_beside_the_public_edge_is_warned_about() {
+        let mut config = Config::builtin();
+        assert_eq!(
+            metrics_beside_the_public_edge(&config, false),
+            None,
+            "no public edge in use"
+        );
+        let warning = metrics_beside_the_public_edge(&config, true).expect("warned");
+        assert!(warning.contains("set public_listen"), "{warning}");
+        config.public_listen = Some("127.0.0.1:8443".parse().unwrap());
+        assert_eq!(metrics_beside_the_public_edge(&config, true), None);
+        config.public_listen = None;
+        config.metrics_listen = Some("127.0.0.1:9090".parse().unwrap());
+        assert_eq!(metrics_beside_the_public_edge(&config, true), None);
+    }
 }

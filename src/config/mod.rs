@@ -5,6 +5,7 @@
 
 mod cluster;
 mod gitlab;
+mod http;
 mod raw;
 mod rules;
 mod schedules;
@@ -16,6 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use cluster::{Distribution, IssuerMode};
+pub use http::HttpSettings;
 pub use schedules::{
     CredentialApi, ScheduleDistribution, ScheduleIssuer, ScheduleSettings, SynopticSettings,
 };
@@ -43,6 +45,8 @@ pub struct Config {
     /// Slack's interactions and handover links on an address of their own (the public edge);
     /// `listen` then keeps only the webhook, the status page, `/readyz` and `/metrics`.
     pub public_listen: Option<SocketAddr>,
+    /// `[http]`: every listener's timeouts and connection cap.
+    pub http: HttpSettings,
     /// Serve the read-only status page without credentials (default: behind the webhook's).
     pub status_page_open: bool,
     /// A webhook delivery with more alerts is refused with 400 (`max_alerts_per_delivery`).
@@ -79,10 +83,14 @@ pub struct Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &crate::store::redact_url(&self.database_url),
+            )
             .field("listen", &self.listen)
             .field("metrics_listen", &self.metrics_listen)
             .field("public_listen", &self.public_listen)
+            .field("http", &self.http)
             .field("status_page_open", &self.status_page_open)
             .field("max_alerts_per_delivery", &self.max_alerts_per_delivery)
             .field("retention", &self.retention)
@@ -100,19 +108,6 @@ impl std::fmt::Debug for Config {
             .field("schedules", &self.schedules)
             .field("gitlab", &self.gitlab)
             .finish()
-    }
-}
-
-/// A URL with its password (and a user name beside one) replaced: what a log may show.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("[redacted]"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        // Not a URL we can read: show only its scheme.
-        Err(_) => format!("{}://[redacted]", url.split("://").next().unwrap_or("?")),
     }
 }
 

@@ -82,6 +82,8 @@ struct RawConfig {
     gitlab: Option<super::gitlab::RawGitLab>,
     /// The nightly sweep of superseded tokens.
     sweep: Option<super::sweep::RawSweep>,
+    /// The listeners' timeouts and connection caps.
+    http: Option<super::http::RawHttp>,
     #[serde(default)]
     environments: BTreeMap<String, RawEnvironment>,
     /// Who is asked about a token, by API user (an email) or email domain: Slack user or user
@@ -226,6 +228,9 @@ fn validate(
                 crate::store::redact_url(&database_url.value)
             ),
         );
+    }
+    if let Some(problem) = crate::store::unsupported_postgres_parameter(&database_url.value) {
+        checker.report(&database_url.from, format!("database_url: {problem}"));
     }
     let listen = pick(raw.listen, &env, "listen", Some(DEFAULT_LISTEN))?;
     let listen_addr = listen.value.parse::<SocketAddr>().map_err(|e| {
@@ -384,11 +389,13 @@ fn validate(
 
     let owners = super::rules::validate_owners(checker, raw.owners);
     let sweep = super::sweep::validate_sweep(checker, raw.sweep.unwrap_or_default());
+    let http = super::http::validate_http(checker, raw.http.unwrap_or_default());
     Some(Config {
         database_url: database_url.value,
         listen: listen_addr.ok()?,
         metrics_listen,
         public_listen,
+        http: http?,
         status_page_open: raw.status_page_open,
         max_alerts_per_delivery: raw.max_alerts_per_delivery.unwrap_or(DEFAULT_MAX_ALERTS),
         retention: retention?,

@@ -394,6 +394,14 @@ fn leader_election_problems_are_named() {
             "database_url = \"mysql://u:hunter2@db/j\"\n",
             "expected sqlite://PATH or postgres://",
         ),
+        (
+            "database_url = \"mysql://u:hunter2@db:port/j\"\n",
+            "database_url \"mysql://<unparsable>\" is not supported",
+        ),
+        (
+            "database_url = \"postgres://u@db/j?sslpassword=hunter2\"\n",
+            "query parameter \"sslpassword\" is not one the PostgreSQL driver reads",
+        ),
     ];
     for (top, expected) in cases {
         let err = Config::from_toml(&format!("{top}{MINIMAL}"))
@@ -411,8 +419,7 @@ fn debug_output_hides_the_journals_password() {
     let debug = format!("{config:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
     assert!(
-        debug.contains("postgres://rotator:%5Bredacted%5D@db:5432/journal")
-            || debug.contains("[redacted]"),
+        debug.contains("postgres://rotator:REDACTED@db:5432/journal"),
         "{debug}"
     );
     assert_eq!(
@@ -610,4 +617,58 @@ fn the_sweep_runs_at_two_in_london_unless_configured_and_rules_opt_pairs_in() {
     assert!(rotated.sweep);
     assert_eq!(rotated.rule.as_deref(), Some("rotated"));
     assert_eq!(rotated.action, Some(ActionKind::Rotate));
+}
+
+#[test]
+fn http_bounds_default_and_can_be_set() {
+    let config = Config::from_toml(MINIMAL).unwrap();
+    assert_eq!(config.http, HttpSettings::default());
+    assert_eq!(config.http.header_read_timeout, Duration::from_secs(10));
+    let text = format!(
+        "{MINIMAL}[http]\nheader_read_timeout = \"5s\"\nidle_timeout = \"30s\"\n\
+         max_connections = 100\npublic_max_connections = 10\nmetrics_max_connections = 2\n"
+    );
+    let http = Config::from_toml(&text).unwrap().http;
+    assert_eq!(
+        http,
+        HttpSettings {
+            header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 100,
+            public_max_connections: 10,
+            metrics_max_connections: 2,
+        }
+    );
+}
+
+#[test]
+fn http_bounds_that_would_break_the_service_are_refused_by_name() {
+    for (section, expected) in [
+        (
+            "public_max_connections = 0",
+            "http.public_max_connections must be at least 1",
+        ),
+        (
+            "header_read_timeout = \"0s\"",
+            "http.header_read_timeout must be more than 0s",
+        ),
+        (
+            "header_read_timeout = \"soon\"",
+            "http.header_read_timeout \"soon\" is not a duration",
+        ),
+        (
+            "idle_timeout = \"2s\"",
+            "http.idle_timeout must be at least 10s",
+        ),
+        (
+            "max_connections = 1000000",
+            "http.max_connections must be at most 65536",
+        ),
+        ("keepalive = \"1s\"", "unknown field `keepalive`"),
+    ] {
+        let err = Config::from_toml(&format!("{MINIMAL}[http]\n{section}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{section}: {err}");
+    }
 }

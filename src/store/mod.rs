@@ -7,8 +7,10 @@
 //! readers use a small pool.
 
 mod db;
+mod file_mode;
 pub mod handovers;
 pub mod inventory;
+mod journal_url;
 pub mod outbox;
 pub mod rekey;
 pub mod retention;
@@ -35,6 +37,7 @@ use crate::intake::Delivery;
 use crate::telemetry::Metrics;
 pub use db::{Db, Dialect, Fence, Pool, WriteTx};
 pub(crate) use db::{execute, on_pool, on_tx};
+pub use journal_url::{redact_url, unsupported_postgres_parameter};
 pub use rows::AlertRow;
 pub use writer::{AlertReceipt, Journaled, Receipt, WriteError};
 
@@ -60,6 +63,8 @@ pub enum StoreError {
     Open(#[source] sqlx::Error),
     #[error("cannot open the journal: {0}")]
     OpenWriter(#[source] rusqlite::Error),
+    #[error("cannot make the journal's files {0:?} the owner's alone: {1}")]
+    Files(std::path::PathBuf, #[source] std::io::Error),
     #[error("cannot migrate the journal: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("journal write failed: {0}")]
@@ -131,6 +136,10 @@ impl Journal {
             source,
         };
         let (db, conn) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // The driver would ignore it with a warning that prints its value (a password, say).
+            if let Some(problem) = unsupported_postgres_parameter(url) {
+                return Err(invalid(sqlx::Error::Configuration(problem.into())));
+            }
             let options = PgConnectOptions::from_str(url)
                 .map_err(invalid)?
                 .application_name("token-rotator")
@@ -163,6 +172,8 @@ impl Journal {
                         .into(),
                 )));
             }
+            let file = options.get_filename().to_owned();
+            file_mode::owner_only(&file).map_err(|e| StoreError::Files(file.clone(), e))?;
             let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -177,12 +188,13 @@ impl Journal {
                 .await
                 .map_err(StoreError::Open)?;
             SQLITE_MIGRATIONS.run(&pool).await?;
+            let writer = writer::SqliteWriter::open(options.get_filename(), busy_timeout)
+                .map_err(StoreError::OpenWriter)?;
+            // The -wal and -shm files exist now; narrowed too if an old umask made them wider.
+            file_mode::owner_only(&file).map_err(|e| StoreError::Files(file.clone(), e))?;
             (
                 Db::new(Pool::Sqlite(pool)),
-                Box::new(
-                    writer::SqliteWriter::open(options.get_filename(), busy_timeout)
-                        .map_err(StoreError::OpenWriter)?,
-                ) as Box<dyn writer::BatchWriter>,
+                Box::new(writer) as Box<dyn writer::BatchWriter>,
             )
         };
         let (writer, task) = writer::spawn(conn, QUEUE_DEPTH, MAX_BATCH, metrics);
@@ -257,17 +269,6 @@ impl Journal {
 fn is_in_memory(url: &str, options: &SqliteConnectOptions) -> bool {
     let file = options.get_filename().to_string_lossy();
     file == ":memory:" || file.starts_with("file:sqlx-in-memory-") || url.contains("mode=memory")
-}
-
-/// The URL without its password, for errors and logs.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("REDACTED"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 #[cfg(test)]

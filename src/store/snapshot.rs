@@ -1,11 +1,19 @@
 //! What the scrape-time gauges show, read from the journal in one go.
 
+use std::collections::{BTreeSet, HashSet};
+
 use crate::store::{Db, on_pool};
 use jiff::Timestamp;
 
 use super::StoreError;
+use crate::domain::target_key;
 use crate::phase::Phase;
 use crate::telemetry::{JournalSnapshot, TargetLabels};
+
+/// Per-target series of targets in environments no inventory was ever taken of (the issuer
+/// cannot list its tokens, or has not yet): at most this many, the longest-firing first, since
+/// anyone who can reach Alertmanager could otherwise add a series per label set they invent.
+pub const MAX_UNLISTED_TARGETS: usize = 100;
 
 fn target((environment, api_user, application): (String, String, String)) -> TargetLabels {
     TargetLabels {
@@ -63,6 +71,11 @@ pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError
     .fetch_one(pool)
     .await)
     .map_err(StoreError::Read)?;
+    let taken: BTreeSet<String> = super::inventory::taken(db)
+        .await?
+        .into_iter()
+        .map(|t| t.environment)
+        .collect();
     let schedules = super::schedules::all(db).await?;
     let seconds = |ms: i64| ms as f64 / 1000.0;
     let mut expiring_by_week = [0i64; crate::telemetry::EXPIRY_WEEKS];
@@ -74,6 +87,7 @@ pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError
     } else {
         inventoried.iter().filter_map(|t| t.expires_at_ms).collect()
     };
+    let (first_seen, unlisted_targets) = only_listed(first_seen, &taken, &inventoried);
     for at in &counted {
         // Already expired counts in the first week: it needs a rotation soonest.
         let week = ((at - now_ms).max(0) / (7 * 86_400_000)) as usize;
@@ -110,5 +124,34 @@ pub async fn read(db: &Db, now: Timestamp) -> Result<JournalSnapshot, StoreError
             .map(|(e, u, a, at)| (target((e, u, a)), seconds(at)))
             .collect(),
         last_success: last_success.map(seconds),
+        unlisted_targets,
     })
+}
+
+/// The firing targets that get a series of their own: in an environment whose issuer listed its
+/// tokens, only those it listed (an invented target has no token there); elsewhere the
+/// [`MAX_UNLISTED_TARGETS`] longest firing. Also says how many were left out.
+fn only_listed(
+    firing: Vec<(String, String, String, i64)>,
+    taken: &BTreeSet<String>,
+    inventoried: &[super::inventory::InventoryRow],
+) -> (Vec<(String, String, String, i64)>, i64) {
+    // Compared as single flight compares them: the issuer's spelling and the alert's may differ.
+    let listed: HashSet<String> = inventoried
+        .iter()
+        .map(|t| target_key(&t.environment, &t.api_user, &t.application))
+        .collect();
+    let (inventoried_envs, mut elsewhere): (Vec<_>, Vec<_>) = firing
+        .into_iter()
+        .partition(|(environment, ..)| taken.contains(environment));
+    let before = inventoried_envs.len() + elsewhere.len();
+    let mut kept: Vec<_> = inventoried_envs
+        .into_iter()
+        .filter(|(e, u, a, _)| listed.contains(&target_key(e, u, a)))
+        .collect();
+    elsewhere.sort_by_key(|(.., first_seen)| *first_seen);
+    elsewhere.truncate(MAX_UNLISTED_TARGETS);
+    kept.extend(elsewhere);
+    let left_out = (before - kept.len()) as i64;
+    (kept, left_out)
 }

@@ -90,6 +90,8 @@ pub struct JournalSnapshot {
     pub next_rotation: Vec<(String, f64)>,
     /// When each environment's last sweep of superseded tokens finished (Unix seconds).
     pub last_sweep: Vec<(String, f64)>,
+    /// Firing targets given no series of their own (see `store::snapshot`).
+    pub unlisted_targets: i64,
 }
 
 /// How a webhook request ended; the fixed label values of `token_rotator_webhook_requests_total`.

@@ -49,6 +49,7 @@ pub struct Metrics {
     token_expiry: Family<TargetLabels, Gauge<f64, AtomicU64>>,
     tokens_expiring: Family<WeekLabel, Gauge>,
     alert_first_seen: Family<TargetLabels, Gauge<f64, AtomicU64>>,
+    unlisted_targets: Gauge,
     last_success: Gauge<f64, AtomicU64>,
     slack_errors: Family<ErrorLabel, Counter>,
     slack_refused: Gauge,
@@ -207,6 +208,14 @@ impl Metrics {
             "When the alert of a target with a firing alert first arrived",
             alert_first_seen.clone(),
         );
+        // A gauge, not a counter: the series are made again from the journal at every scrape,
+        // so the same left-out targets would be counted again each time.
+        let unlisted_targets = Gauge::default();
+        registry.register(
+            "token_rotator_alert_targets_without_series",
+            "Targets with a firing alert given no token_rotator_alert_first_seen_timestamp_seconds series: not listed by their environment's last inventory, or beyond the cap where no inventory was taken",
+            unlisted_targets.clone(),
+        );
         registry.register(
             "token_rotator_last_success_timestamp_seconds",
             "When a rotation last ended done",
@@ -280,6 +289,7 @@ impl Metrics {
             token_expiry,
             tokens_expiring,
             alert_first_seen,
+            unlisted_targets,
             last_success,
             slack_errors,
             slack_refused,
@@ -393,6 +403,7 @@ impl Metrics {
         for (target, seen) in snapshot.alert_first_seen {
             self.alert_first_seen.get_or_create(&target).set(seen);
         }
+        self.unlisted_targets.set(snapshot.unlisted_targets);
         if let Some(at) = snapshot.last_success {
             self.last_success.set(at);
         }

@@ -3,9 +3,11 @@
 mod approvers;
 mod error;
 mod handover;
+mod headers;
 pub mod serve;
 mod slack;
 mod status_page;
+mod watched;
 mod webhook;
 
 use std::sync::Arc;
@@ -114,10 +116,11 @@ fn public_routes() -> Router<Arc<AppState>> {
 }
 
 /// What every answer of every listener goes through: a span without headers (one of them is
-/// a credential), a deadline, and `nosniff` (no browser guesses a JSON answer is a page).
+/// a credential), a deadline, and the headers that keep a browser from sniffing, framing or
+/// running anything ([`headers`]).
 fn layered(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
     router
-        .layer(middleware::map_response(nosniff))
+        .layer(middleware::map_response(headers::add))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let route = request
@@ -133,19 +136,9 @@ fn layered(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
         ))
 }
 
-async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
-    response.headers_mut().insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        axum::http::HeaderValue::from_static("nosniff"),
-    );
-    response
-}
-
 /// `/metrics` alone, for a separate listener that is not exposed with the webhook.
 pub fn metrics_router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .with_state(state)
+    layered(Router::new().route("/metrics", get(metrics))).with_state(state)
 }
 
 /// The status page's own read-only credential (`TOKEN_ROTATOR_STATUS_TOKEN`) guards it; without

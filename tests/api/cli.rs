@@ -241,6 +241,10 @@ async fn serve_reads_its_credential_from_a_file_logs_no_secret_and_stops_on_sigt
     assert!(logs.contains("webhook journaled"), "{logs}");
     assert!(logs.contains("webhook rejected"), "{logs}");
     assert!(logs.contains("stopped; journal closed"), "{logs}");
+    assert!(
+        logs.contains("\"journal\":\"sqlite://"),
+        "the start-up line names the journal: {logs}"
+    );
     for line in logs.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
@@ -420,4 +424,36 @@ async fn tokens_reads_the_last_inventory_from_the_journal() {
     assert_eq!(ids, ["13", "5", "11", "12"], "{json}");
     assert_eq!(json["tokens"][0]["renewed_by"], serde_json::Value::Null);
     assert_eq!(json["tokens"][2]["state"], "superseded");
+}
+
+/// Every form a journal URL carries a credential in (the password beside the user, `password=`
+/// or libpq's `sslpassword=` in the query, a URL too broken to parse) reaches no log line or
+/// error in clear; the driver is never handed a parameter it would log with its value.
+#[test]
+fn serve_never_prints_the_journals_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("j.db").display().to_string();
+    let config = "[environments.production]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n";
+    for (url, says) in [
+        (
+            format!("sqlite://{file}?password=hunter2"),
+            format!("sqlite://{file}?password=REDACTED"),
+        ),
+        (
+            "postgres://rotator:hunter2@db:notaport/j".into(),
+            "\"postgres://<unparsable>\" is invalid".into(),
+        ),
+        (
+            "postgres://rotator@127.0.0.1:1/j?sslpassword=hunter2".into(),
+            "query parameter \"sslpassword\" is not one the PostgreSQL driver reads".into(),
+        ),
+        (
+            "mysql://rotator:hunter2@db:port/j".into(),
+            "\"mysql://<unparsable>\" is not supported".into(),
+        ),
+    ] {
+        let stderr = serve_refusing(config, &[("TOKEN_ROTATOR_DATABASE_URL", url.clone())]);
+        assert!(!stderr.contains("hunter2"), "{url}: {stderr}");
+        assert!(stderr.contains(&says), "{url}: {stderr}");
+    }
 }

@@ -112,6 +112,31 @@ async fn a_handover_is_collected_once_confirmed_then_verified() {
         assert_eq!(status, 200);
         assert!(page.contains("Reveal the token (once)"), "{page}");
     }
+    // The page may not be framed (a click-jacked reveal) and runs nothing; its form posts here.
+    let page = world
+        .app
+        .client
+        .get(world.app.url(&path))
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(header("x-frame-options"), "DENY");
+    let policy = header("content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(policy.contains(directive), "{policy}");
+    }
     let reveal = |path: String| {
         let request = world.app.client.post(world.app.url(&path));
         async move {

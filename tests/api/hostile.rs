@@ -32,7 +32,7 @@ async fn a_slow_client_does_not_hold_up_the_others() {
     // And it is cut off once the head has taken too long.
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(
-        token_rotator::web::serve::HEADER_READ_TIMEOUT + Duration::from_secs(5),
+        token_rotator::config::HttpSettings::DEFAULT_HEADER_READ_TIMEOUT + Duration::from_secs(5),
         slow.read_to_end(&mut rest),
     )
     .await;

@@ -150,3 +150,38 @@ async fn health_and_readiness() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("ready"));
 }
+
+/// The journal holds targets, audit trails and sealed tokens: its files are the owner's alone,
+/// whatever the umask, and a journal left readable by others is narrowed when it is opened.
+#[tokio::test]
+async fn the_journals_files_are_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let app = spawn_app().await;
+    assert_eq!(app.post_webhook(capture("01-")).await.status(), 200);
+    let db = crate::helpers::journal_path(app.dir.path());
+    let files = |db: &std::path::Path| {
+        ["", "-wal", "-shm"]
+            .map(|suffix| std::path::PathBuf::from(format!("{}{suffix}", db.display())))
+    };
+    for file in files(&db) {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    // Made world-readable behind its back (a restore, an older version): narrowed at the next open.
+    let dir = app.stop().await;
+    for file in files(&db) {
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let again = spawn_app_with(Options {
+        dir: Some(dir),
+        ..Options::default()
+    })
+    .await;
+    for file in files(&db) {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    drop(again);
+}

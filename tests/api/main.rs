@@ -22,6 +22,8 @@ mod journal;
 mod kill;
 mod kubectl;
 mod kubernetes_sim;
+mod listener_manifests;
+mod listeners;
 mod load;
 mod logs;
 mod messages;

@@ -133,3 +133,110 @@ async fn metrics_can_have_a_listener_of_their_own() {
         "{text}"
     );
 }
+
+/// Alerts naming `count` targets nobody has (`u<n>@example.com`) in `environment`, in one delivery.
+fn invented_targets(environment: &str, from: usize, count: usize) -> Vec<u8> {
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&crate::helpers::alert_body("0", &[])).unwrap();
+    let template = body["alerts"][0].clone();
+    let alerts: Vec<serde_json::Value> = (from..from + count)
+        .map(|n| {
+            let mut alert = template.clone();
+            alert["fingerprint"] = format!("{n:016x}").into();
+            alert["labels"] = serde_json::json!({
+                "alertname": "SignonApiUserTokenExpirySoon",
+                "environment": environment,
+                "api_user": format!("u{n}@example.com"),
+                "application": "Invented",
+            });
+            alert
+        })
+        .collect();
+    body["alerts"] = alerts.into();
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// Anyone who can reach Alertmanager can have alerts delivered for targets they invent: each
+/// once made a series of its own (1 200 from three deliveries). Where the issuer listed its
+/// tokens, only a target it listed gets one; elsewhere at most a fixed number; a gauge says how
+/// many were left out.
+#[tokio::test]
+async fn invented_targets_add_no_series_of_their_own() {
+    use token_rotator::store::inventory::{self, InventoryRow};
+    let app = crate::helpers::spawn_app().await;
+    let journal = token_rotator::store::Journal::open(
+        &crate::helpers::database_url(app.dir.path()),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let real = InventoryRow {
+        environment: String::new(),
+        api_user: "publisher@alphagov.co.uk".into(),
+        api_user_name: None,
+        application: "Publishing API".into(),
+        application_uid: None,
+        token_id: "1".into(),
+        created_at_ms: None,
+        expires_at_ms: Some(jiff::Timestamp::now().as_millisecond() + 86_400_000),
+        expired: false,
+        newest: true,
+        last8: "abcdefgh".into(),
+        suspended: false,
+        retired: false,
+        renewed_by: None,
+        taken_at_ms: 0,
+    };
+    inventory::replace(
+        journal.pool(),
+        "production",
+        jiff::Timestamp::now(),
+        &[real],
+    )
+    .await
+    .unwrap();
+    journal.close().await;
+    for delivery in 0..3 {
+        let body = invented_targets("production", delivery * 400, 400);
+        assert_eq!(app.post_webhook(body).await.status(), 200);
+    }
+    // The real one, spelled as the alert spells it (Signon's metric parameterizes the name).
+    let listed = crate::helpers::alert_body(
+        "00000000000000ff",
+        &[
+            ("environment", "production"),
+            ("api_user", "Publisher@AlphaGov.co.uk"),
+            ("application", "publishing-api"),
+        ],
+    );
+    assert_eq!(app.post_webhook(listed).await.status(), 200);
+    // No inventory of integration was ever taken: a bounded number of series.
+    let body = invented_targets("integration", 5000, 150);
+    assert_eq!(app.post_webhook(body).await.status(), 200);
+
+    let (_, text) = app.get_text("/metrics").await;
+    let series = |environment: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("token_rotator_alert_first_seen_timestamp_seconds{"))
+            .filter(|l| l.contains(&format!("environment=\"{environment}\"")))
+            .collect::<Vec<_>>()
+    };
+    let production = series("production");
+    assert_eq!(production.len(), 1, "{production:#?}");
+    assert!(
+        production[0].contains("publisher@alphagov.co.uk"),
+        "{production:?}"
+    );
+    assert_eq!(
+        series("integration").len(),
+        token_rotator::store::snapshot::MAX_UNLISTED_TARGETS
+    );
+    assert!(
+        has(&text, "token_rotator_alert_targets_without_series 1250"),
+        "1200 invented in production, 50 over the bound in integration:\n{}",
+        text.lines()
+            .filter(|l| l.contains("without_series"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -526,3 +526,82 @@ async fn the_timeline_counts_every_inventoried_token_once() {
         "{table}"
     );
 }
+
+/// The pages may not be framed (clickjacking) and run nothing they did not ship: the policy
+/// allows their one inline stylesheet by its hash, so injected markup could neither style nor
+/// script anything; no answer may be framed or sniffed.
+#[tokio::test]
+async fn every_answer_forbids_framing_and_the_pages_run_only_their_own_stylesheet() {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let world = rotated_world().await;
+    let id = world.rotations().await[0].id.clone();
+    for path in ["/", &format!("/rotations/{id}")] {
+        let response = world
+            .app
+            .client
+            .get(world.app.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let headers = response.headers().clone();
+        let html = response.text().await.unwrap();
+        let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        let policy = header("content-security-policy");
+        for directive in [
+            "default-src 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+            "base-uri 'none'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        // The hash the policy allows is the page's own stylesheet's, as sent.
+        let style = html
+            .split_once("<style>")
+            .and_then(|(_, rest)| rest.split_once("</style>"))
+            .map(|(css, _)| css)
+            .expect("an inline stylesheet");
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(style));
+        assert!(
+            policy.contains(&format!("style-src 'sha256-{hash}'")),
+            "{path}: {policy}"
+        );
+        // What the policy would block, the page must not need.
+        for blocked in ["<script", " style=\"", "<link", "<iframe", "<img"] {
+            assert!(!html.contains(blocked), "{path} has {blocked}");
+        }
+    }
+    for path in [
+        "/v1/rotations",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/nowhere",
+    ] {
+        let response = world
+            .app
+            .client
+            .get(world.app.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{path}");
+        assert_eq!(
+            header("content-security-policy").as_deref(),
+            Some("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+            "{path}"
+        );
+    }
+}

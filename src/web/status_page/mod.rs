@@ -24,6 +24,8 @@ use crate::store::{rotations, threads};
 use overview::Class;
 
 pub(in crate::web) use json::{rotation_json, rotations_json};
+/// The pages' one stylesheet, inline: the Content-Security-Policy allows it by its hash.
+pub(in crate::web) use style::CSS as STYLESHEET;
 
 /// `?environment=production&state=active|ended|<phase>&class=<summary class>&refresh=<seconds>`
 #[derive(Debug, Default, Deserialize)]

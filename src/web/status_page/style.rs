@@ -3,7 +3,7 @@
 //! stack the table's cells instead of scrolling sideways; print drops the filters and panels'
 //! decoration.
 
-pub(super) const CSS: &str = "\
+pub(in crate::web) const CSS: &str = "\
 *{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0 auto;padding:1rem;\
 max-width:80rem;color:#0b0c0c;line-height:1.4}a{color:#1d70b8}a:focus,button:focus,select:focus,\
 summary:focus{outline:3px solid #fd0;outline-offset:0;background:#fd0;color:#0b0c0c}\
