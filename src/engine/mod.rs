@@ -26,6 +26,7 @@ mod ingest;
 pub mod inventory;
 pub mod message;
 
+mod resolved;
 pub mod retry;
 mod row;
 mod run;

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use super::resolved::list_exactly;
 use super::{Engine, Phase, Schedule, Step};
 use crate::adapters::{AdapterError, Placement, TokenInfo, TokenListing, Upstreams};
 use crate::domain::Target;
@@ -60,7 +61,7 @@ pub async fn plan_rotation(
     schedule: Option<&Schedule>,
     idempotency_key: &str,
 ) -> Result<Plan, AdapterError> {
-    let listing = match up.issuer.list(target, idempotency_key).await {
+    let listing = match list_exactly(up.issuer.as_ref(), target, idempotency_key).await {
         Ok(listing) => listing,
         Err(e) if !e.is_transient() && !e.is_pending() => {
             return Ok(Plan::infeasible(e.to_string()));

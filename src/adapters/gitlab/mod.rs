@@ -246,6 +246,7 @@ impl GitLabClient {
             id: new.id.to_string(),
             expires_at: new.expires(),
             value: MintedValue::Held(SecretString::from(value)),
+            resolved: None,
         })
     }
 }
@@ -325,6 +326,8 @@ impl Issuer for GitLabClient {
             application_uid: target.api_user.to_string(),
             application_name: target.application.to_string(),
             tokens: live.iter().map(info).collect(),
+            // Owners are addressed by exact path or id, tokens by exact name.
+            resolved: None,
         })
     }
 

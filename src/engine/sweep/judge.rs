@@ -5,6 +5,7 @@
 
 use crate::adapters::{InventoriedToken, TokenInfo, Upstreams};
 use crate::domain::{ApiUser, Application, Environment, Labels, Target};
+use crate::engine::resolved::list_exactly;
 use crate::policy::Mode;
 use crate::store::rotations;
 
@@ -138,7 +139,10 @@ impl Engine {
             _ => return keep("the inventory names the pair with an empty field"),
         };
         let pair_key = format!("{key}/{api_user}/{application}");
-        let listing = match self.patiently(|| up.issuer.list(&target, &pair_key)).await {
+        let listing = match self
+            .patiently(|| list_exactly(up.issuer.as_ref(), &target, &pair_key))
+            .await
+        {
             Ok(listing) => listing,
             Err(e) => return keep(format!("could not list its tokens: {e}")),
         };
