@@ -241,9 +241,29 @@ impl Issuer for JobIssuer {
         } else {
             "an active superadmin"
         };
+        // The lookup ignores case: a configured spelling Signon does not store is said, so that
+        // the initiator the events record is the one configured.
+        let configured = &self.template.initiator;
+        let mut warnings: Vec<String> = line["warning"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        match line["resolved"]["initiator"].as_str() {
+            Some(found) if found == configured => {}
+            Some(found) => warnings.push(format!(
+                "Signon matched the configured initiator {configured:?} to the user {found:?} (its lookup ignores case); configure it as Signon spells it"
+            )),
+            None => {
+                return Err(AdapterError::permanent(
+                    UPSTREAM,
+                    "check_initiator.rb did not say which user it found (\"resolved\"); deploy the scripts of this version of token-rotator",
+                ));
+            }
+        }
         Ok(Some(IdentityReport {
             checked: format!("Signon's initiator {email} is {kind}"),
-            warning: line["warning"].as_str().map(str::to_owned),
+            warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
         }))
     }
 

@@ -8,7 +8,7 @@ use token_rotator::sim::kubernetes::Rollout;
 
 use crate::cluster::{options, world};
 use crate::helpers::alert_body;
-use crate::world::{Sims, World};
+use crate::world::{Sims, World, WorldOptions};
 
 const USER: &str = "short-url-manager@alphagov.co.uk";
 
@@ -137,4 +137,27 @@ async fn a_token_minted_for_another_spelling_is_revoked_and_the_old_one_put_back
     );
     assert!(world.signon.is_live(&old), "the old token keeps working");
     assert_eq!(world.secret(USER, APP).as_deref(), Some(old.as_str()));
+}
+
+#[tokio::test]
+async fn an_initiator_configured_in_another_spelling_is_accepted_with_a_warning() {
+    use token_rotator::sim::signon::INITIATOR;
+    let configured = INITIATOR.to_uppercase();
+    let world = Sims::start()
+        .await
+        .world_with(
+            None,
+            WorldOptions {
+                initiator: configured.clone(),
+                ..options(IssuerMode::Job, Distribution::Apply)
+            },
+        )
+        .await;
+    world.engine.check_identities().await.unwrap();
+    let (_, ready) = world.app.get_text("/readyz").await;
+    // readyz is JSON: the sentence's quotes arrive escaped.
+    let said = format!(
+        "matched the configured initiator \\\"{configured}\\\" to the user \\\"{INITIATOR}\\\""
+    );
+    assert!(ready.contains(&said), "{said}\n{ready}");
 }
