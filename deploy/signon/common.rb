@@ -235,6 +235,19 @@ module TokenRotator
     app
   end
 
+  # What the lookups matched, spelled as Signon stores it. Signon's MySQL compares these columns
+  # without regard to case (alphagov/signon db/schema.rb: `users` is utf8mb3_unicode_ci, :159,
+  # with the unique email index at :201; `oauth_applications` is latin1, :89, whose default
+  # collation is latin1_swedish_ci, https://dev.mysql.com/doc/refman/8.0/en/charset-we-sets.html,
+  # with the unique name index at :102), so `find_by(email: "Publisher@…")` finds
+  # "publisher@…" and `find_by(name: "content store")` finds "Content Store". Every script that
+  # looks a user or an application up reports here what it found, so that token-rotator can
+  # compare it, exactly, with what it asked for. "application" is null when none was asked for.
+  def resolved(user, app, initiator = nil)
+    found = { email: user.email, application: app&.name }
+    initiator ? found.merge(initiator: initiator.email) : found
+  end
+
   # The pair's live tokens (not revoked, not expired), the one expiring last at the end
   # (app/models/doorkeeper/access_token.rb scopes; Doorkeeper's `expired?`).
   def live_tokens(user, app)

@@ -11,7 +11,10 @@
 #      apply Secret signon-token-<user>-<app> now with Signon's own Kubernetes client, as its
 #      sync task would; else leave it to the sync CronJob)
 # Out: {"token_rotator":1,"ok":true,"id","expires_at","last8","sha256","secret":name-or-null,
-#       "replayed":bool} (and "warning" when the initiator is a person's account)
+#       "replayed":bool,"resolved":{"email","application","initiator"}} (and "warning" when the
+#      initiator is a person's account). "resolved": whom the lookups matched, as Signon spells
+#      them (TokenRotator.resolved: the match ignores case); token-rotator compares it with what
+#      it asked for, and revokes a token made for another spelling.
 #
 # One token per rotation: the event records "by token-rotator, rotation <key>, token <id>", so a
 # rerun with the same TR_IDEMPOTENCY_KEY finds the token it made, mints nothing and answers that
@@ -69,9 +72,11 @@ TokenRotator.run do
     rescue StandardError => e
       # The token stays (it is committed and named here), so a rerun of this rotation adopts it.
       next { ok: false, error: "the token was made but Secret #{secret} could not be written: #{TokenRotator.describe_error(e)}",
-             **TokenRotator.fingerprint(token), secret: nil, replayed: replayed }
+             **TokenRotator.fingerprint(token), secret: nil, replayed: replayed,
+             resolved: TokenRotator.resolved(user, app, initiator) }
     end
   end
 
-  { ok: true, **TokenRotator.fingerprint(token), secret: secret, replayed: replayed }
+  { ok: true, **TokenRotator.fingerprint(token), secret: secret, replayed: replayed,
+    resolved: TokenRotator.resolved(user, app, initiator) }
 end

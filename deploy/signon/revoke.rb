@@ -9,8 +9,11 @@
 #      superadmin, see TokenRotator.initiator), TR_API_USER (email; the token must be theirs),
 #      TR_TOKEN_ID, TR_APPLICATION (the token must be for it; if unset, any of the user's
 #      tokens), optional TR_IDEMPOTENCY_KEY (the rotation id, recorded)
-# Out: {"token_rotator":1,"ok":true,"id","revoked":true,"already_revoked":bool} (and "warning"
-#      when the initiator is a person's account)
+# Out: {"token_rotator":1,"ok":true,"id","revoked":true,"already_revoked":bool,
+#       "resolved":{"email","application" (null without TR_APPLICATION),"initiator"}} (and
+#      "warning" when the initiator is a person's account). "resolved": whom the lookups matched,
+#      as Signon spells them (TokenRotator.resolved: the match ignores case). The token id binds
+#      the revoke to the user (and application) found: another's token is refused.
 
 require_relative "common"
 
@@ -41,5 +44,6 @@ TokenRotator.run do
     false
   end
 
-  { ok: true, id: token.id.to_s, revoked: true, already_revoked: already }
+  { ok: true, id: token.id.to_s, revoked: true, already_revoked: already,
+    resolved: TokenRotator.resolved(user, app, initiator) }
 end

@@ -191,6 +191,29 @@ pub struct TokenInfo {
     pub last8: String,
 }
 
+/// Whom and what an issuer's lookups found for a target's names, spelled as the issuer stores
+/// them. An issuer whose lookup ignores case (or also takes a name's slug) may find a spelling
+/// other than the one asked for; it says which, and the engine compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The user, as the issuer stores its email.
+    pub api_user: String,
+    /// The application, as the issuer names it.
+    pub application: String,
+}
+
+impl Resolved {
+    /// Whether these are exactly the names `target` gives, character for character: the user as
+    /// the target spells it, the application by the name the target gives or by exactly that
+    /// name's slug (the form metric labels carry). Never by another spelling of either.
+    pub fn is_exactly(&self, target: &Target) -> bool {
+        let application = target.application.as_str();
+        self.api_user == target.api_user.as_str()
+            && (self.application == application
+                || parameterize::parameterize(&self.application) == application)
+    }
+}
+
 /// What the issuer knows about a target before anything changes.
 #[derive(Debug, Clone)]
 pub struct TokenListing {
@@ -201,6 +224,9 @@ pub struct TokenListing {
     /// The application's name as the issuer spells it.
     pub application_name: String,
     pub tokens: Vec<TokenInfo>,
+    /// What the issuer's lookups matched; `None` when it looks names up exactly, so that there
+    /// is nothing to compare.
+    pub resolved: Option<Resolved>,
 }
 
 impl TokenListing {
@@ -224,11 +250,14 @@ impl TokenListing {
     ) -> Option<Self> {
         let mut pair = pair.into_iter().peekable();
         let first = pair.peek()?;
-        let (api_user_name, application_uid, application_name) = (
-            first.api_user_name.clone()?,
-            first.application_uid.clone()?,
-            first.application.clone(),
-        );
+        // The inventory reports each pair under its stored spellings: what a lookup by another
+        // spelling would have matched, for the engine to compare as it compares a listing's.
+        let (api_user_name, application_uid) =
+            (first.api_user_name.clone()?, first.application_uid.clone()?);
+        let resolved = Resolved {
+            api_user: first.api_user.clone(),
+            application: first.application.clone(),
+        };
         let mut tokens: Vec<TokenInfo> = pair
             .filter(|t| !t.expired)
             .filter_map(|t| {
@@ -244,7 +273,8 @@ impl TokenListing {
         Some(TokenListing {
             api_user_name,
             application_uid,
-            application_name,
+            application_name: resolved.application.clone(),
+            resolved: Some(resolved),
             tokens,
         })
     }
@@ -256,6 +286,9 @@ pub struct MintedToken {
     pub id: String,
     pub expires_at: Timestamp,
     pub value: MintedValue,
+    /// Whom and what the issuer made it for, as its lookups matched them (see
+    /// [`TokenListing::resolved`]); `None` when it looks names up exactly.
+    pub resolved: Option<Resolved>,
 }
 
 /// Whether the issuer let the value out.

@@ -9,8 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AdapterError, Issuer, MintedToken, MintedValue, Observer, Permit, TokenInfo, TokenListing,
-    Verifier,
+    AdapterError, Issuer, MintedToken, MintedValue, Observer, Permit, Resolved, TokenInfo,
+    TokenListing, Verifier,
 };
 use crate::domain::Target;
 
@@ -33,6 +33,24 @@ struct ListingDto {
     api_user: ApiUserDto,
     application: ApplicationDto,
     tokens: Vec<TokenDto>,
+    resolved: ResolvedDto,
+}
+
+/// Whom and what Signon's lookups matched, as it spells them: its MySQL ignores case, so
+/// another spelling than the one asked for may be found (`docs/signon-admin-api.md`).
+#[derive(Deserialize)]
+struct ResolvedDto {
+    email: String,
+    application: String,
+}
+
+impl From<ResolvedDto> for Resolved {
+    fn from(dto: ResolvedDto) -> Self {
+        Resolved {
+            api_user: dto.email,
+            application: dto.application,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -66,6 +84,7 @@ struct MintedDto {
     id: String,
     token: String,
     expires_at: Timestamp,
+    resolved: ResolvedDto,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +248,7 @@ impl Issuer for SignonClient {
                     last8: t.last8,
                 })
                 .collect(),
+            resolved: Some(listing.resolved.into()),
         })
     }
 
@@ -255,6 +275,7 @@ impl Issuer for SignonClient {
             id: minted.id,
             value: MintedValue::Held(SecretString::from(minted.token)),
             expires_at: minted.expires_at,
+            resolved: Some(minted.resolved.into()),
         })
     }
 

@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::kubernetes::{Cluster, JobOutcome, JobTemplate, REFUSED_BY, Run, job_exists, run_job};
 use super::{
     AdapterError, IdentityReport, InventoriedToken, Inventory, Issuer, MintedToken, MintedValue,
-    Permit, TokenInfo, TokenListing, kubernetes::jobs_name,
+    Permit, Resolved, TokenInfo, TokenListing, kubernetes::jobs_name,
 };
 use crate::domain::Target;
 
@@ -130,8 +130,28 @@ fn target_env(target: &Target) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A token as `mint.rb` (or `list.rb`'s `minted`) names it: never its value.
-fn named_token(line: &Value) -> Result<MintedToken, AdapterError> {
+/// Whom and what a script's lookups matched (`"resolved"`, common.rb `TokenRotator.resolved`):
+/// Signon's MySQL ignores case, so `find_by` may find another spelling than the one asked for.
+/// A result without it is refused: what it acted on would be unknown.
+fn resolved(line: &Value, script: &str) -> Result<Resolved, AdapterError> {
+    let found = &line["resolved"];
+    match (found["email"].as_str(), found["application"].as_str()) {
+        (Some(email), Some(application)) => Ok(Resolved {
+            api_user: email.to_owned(),
+            application: application.to_owned(),
+        }),
+        _ => Err(AdapterError::permanent(
+            UPSTREAM,
+            format!(
+                "{script}.rb did not say which API user and application it found (\"resolved\"); deploy the scripts of this version of token-rotator"
+            ),
+        )),
+    }
+}
+
+/// A token as `mint.rb` (or `list.rb`'s `minted`) names it, never its value; made for whom
+/// `found` (that script's `resolved`) says.
+fn named_token(line: &Value, found: Resolved) -> Result<MintedToken, AdapterError> {
     Ok(MintedToken {
         id: text(line, "id")?,
         expires_at: time(line, "expires_at")?,
@@ -139,6 +159,7 @@ fn named_token(line: &Value) -> Result<MintedToken, AdapterError> {
             sha256: text(line, "sha256")?,
             last8: text(line, "last8")?,
         },
+        resolved: Some(found),
     })
 }
 
@@ -192,7 +213,7 @@ impl JobIssuer {
                 ),
             ));
         }
-        named_token(minted).map(Some)
+        named_token(minted, resolved(&line, "list")?).map(Some)
     }
 }
 
@@ -228,9 +249,29 @@ impl Issuer for JobIssuer {
         } else {
             "an active superadmin"
         };
+        // The lookup ignores case: a configured spelling Signon does not store is said, so that
+        // the initiator the events record is the one configured.
+        let configured = &self.template.initiator;
+        let mut warnings: Vec<String> = line["warning"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        match line["resolved"]["initiator"].as_str() {
+            Some(found) if found == configured => {}
+            Some(found) => warnings.push(format!(
+                "Signon matched the configured initiator {configured:?} to the user {found:?} (its lookup ignores case); configure it as Signon spells it"
+            )),
+            None => {
+                return Err(AdapterError::permanent(
+                    UPSTREAM,
+                    "check_initiator.rb did not say which user it found (\"resolved\"); deploy the scripts of this version of token-rotator",
+                ));
+            }
+        }
         Ok(Some(IdentityReport {
             checked: format!("Signon's initiator {email} is {kind}"),
-            warning: line["warning"].as_str().map(str::to_owned),
+            warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
         }))
     }
 
@@ -268,6 +309,7 @@ impl Issuer for JobIssuer {
             application_uid: text(&line["application"], "uid")?,
             application_name: text(&line["application"], "name")?,
             tokens,
+            resolved: Some(resolved(&line, "list")?),
         })
     }
 
@@ -285,7 +327,7 @@ impl Issuer for JobIssuer {
         env.push(("TR_IDEMPOTENCY_KEY", idempotency_key.to_owned()));
         env.push(("TR_WRITE_SECRET", self.write_secret.to_string()));
         match self.run("mint", idempotency_key, "", &env).await {
-            Ok(line) => named_token(&line),
+            Ok(line) => named_token(&line, resolved(&line, "mint")?),
             // Both runs failed, but not by a refusal: the token may exist all the same (saved,
             // then the Secret apply failed). Journal it if so, so that the rotation carries it
             // on, or rolls back and revokes it, instead of leaving it live and unknown.
@@ -332,6 +374,21 @@ impl Issuer for JobIssuer {
         env.push(("TR_IDEMPOTENCY_KEY", key.to_owned()));
         let line = self.run("revoke", key, token_id, &env).await?;
         if line["revoked"] == Value::Bool(true) {
+            // The token id bound the revoke to the pair found (revoke.rb refuses another's
+            // token), and that pair's spelling was checked when its tokens were listed: one
+            // found under another spelling since is told, not undone.
+            match resolved(&line, "revoke") {
+                Ok(found) if found.is_exactly(target) => {}
+                Ok(found) => tracing::warn!(
+                    token_id,
+                    found = ?format!("{} / {}", found.api_user, found.application),
+                    asked = ?target.to_string(),
+                    "revoke.rb found the pair under another spelling"
+                ),
+                Err(e) => {
+                    tracing::warn!(token_id, error = %e, "revoke.rb revoked the token without saying which pair it found")
+                }
+            }
             Ok(())
         } else {
             Err(AdapterError::permanent(

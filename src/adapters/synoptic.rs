@@ -232,6 +232,8 @@ impl Issuer for SynopticClient {
             application_uid: String::new(),
             application_name: target.application.to_string(),
             tokens,
+            // Tokens are listed by exact value: no name is looked up.
+            resolved: None,
         })
     }
 
@@ -264,6 +266,7 @@ impl Issuer for SynopticClient {
             id: self.token_id(&value),
             expires_at,
             value: MintedValue::Held(SecretString::from(value)),
+            resolved: None,
         })
     }
 
@@ -286,6 +289,7 @@ impl Issuer for SynopticClient {
                 id: self.token_id(value),
                 expires_at: minute(self.clock.now() + expires_in),
                 value: MintedValue::Held(SecretString::from(value.clone())),
+                resolved: None,
             }),
             _ => None,
         })

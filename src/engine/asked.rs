@@ -7,6 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use secrecy::SecretString;
 
+use super::resolved::list_exactly;
 use super::row::{ENGINE, context, holds, journal, permit, placement, target, token};
 use super::{Engine, Phase, Step};
 use crate::adapters::AdapterError;
@@ -91,7 +92,7 @@ impl Engine {
                 ENGINE,
             ));
         }
-        let listing = attempt!(up.issuer.list(&target, &row.id).await);
+        let listing = attempt!(list_exactly(up.issuer.as_ref(), &target, &row.id).await);
         if let Some(ids) = revoke_only(row) {
             return self
                 .retire_only(row, &permit, &target, &listing, &ids)
@@ -184,7 +185,7 @@ impl Engine {
     ) -> Result<Timestamp, AdapterError> {
         let target = target(row)?;
         let up = self.adapters.for_row(row)?;
-        let listing = up.issuer.list(&target, &row.id).await?;
+        let listing = list_exactly(up.issuer.as_ref(), &target, &row.id).await?;
         listing
             .tokens
             .iter()

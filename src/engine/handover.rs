@@ -116,7 +116,10 @@ impl Engine {
             return Step::Error(AdapterError::permanent("journal", "the handover is gone"));
         };
         let collected = handover.collected_at_ms.is_some();
-        let why = if let Some(at) = handover.confirmed_at_ms {
+        // A confirmation counts only for a collected token (the store refuses any other; a row
+        // journaled before it did is read the same way): never end on a token nobody has.
+        let confirmed = handover.confirmed_at_ms.filter(|_| collected);
+        let why = if let Some(at) = confirmed {
             format!(
                 "the owner confirmed at {}",
                 crate::commands::status::when(Some(at))
@@ -147,7 +150,7 @@ impl Engine {
             why,
             ENGINE,
         );
-        if handover.confirmed_at_ms.is_none() && super::asked::hand_to(row).is_some() {
+        if confirmed.is_none() && super::asked::hand_to(row).is_some() {
             // Nobody said the consumer switched: the old token must not be revoked under it.
             transition.fields.push(super::asked::unconfirmed(row));
         }

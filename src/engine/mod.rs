@@ -28,6 +28,7 @@ pub mod inventory;
 pub mod message;
 pub mod mrkdwn;
 
+mod resolved;
 pub mod retry;
 mod row;
 mod run;

@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use serde_json::json;
 
+use super::resolved::list_exactly;
 use super::{Engine, Phase, Schedule, Step};
 use crate::adapters::{
     AdapterError, InventoriedToken, Placement, TokenInfo, TokenListing, Upstreams,
@@ -115,6 +116,13 @@ pub async fn plan_rotation(
             let taken = inventoried.taken_at.strftime("%Y-%m-%d %H:%M UTC");
             match inventoried.listing() {
                 Some(listing) => {
+                    if let Some(why) = super::resolved::mismatch(
+                        up.issuer.name(),
+                        target,
+                        listing.resolved.as_ref(),
+                    ) {
+                        return Ok(Plan::infeasible(why));
+                    }
                     seen.push(format!(
                         "tokens as {}'s inventory of {} saw them at {taken} (listing them would start a Job)",
                         up.issuer.name(),
@@ -131,7 +139,7 @@ pub async fn plan_rotation(
                 }
             }
         }
-        None => match up.issuer.list(target, idempotency_key).await {
+        None => match list_exactly(up.issuer.as_ref(), target, idempotency_key).await {
             Ok(listing) => listing,
             Err(e) if !e.is_transient() && !e.is_pending() => {
                 return Ok(Plan::infeasible(e.to_string()));

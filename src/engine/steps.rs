@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use secrecy::ExposeSecret;
 
+use super::resolved::{list_exactly, mismatch};
 use super::row::{
     ENGINE, LAST8, SHA256, context, expiring, millis, permit, placement, target, token, unwritten,
     when,
@@ -50,7 +51,7 @@ impl Engine {
         let target = attempt!(target(row));
         let up = attempt!(self.adapters.for_row(row));
         let issuer = &up.issuer;
-        let listing = attempt!(issuer.list(&target, &row.id).await);
+        let listing = attempt!(list_exactly(issuer.as_ref(), &target, &row.id).await);
         let placement = up.distributor.placement(&listing);
         let current = attempt!(up.distributor.read(&placement).await);
         let schedule = self.adapters.schedule_of(row);
@@ -289,6 +290,22 @@ impl Engine {
                 "; {} revoked the old token as it rotated (its rotation is atomic: no overlap)",
                 issuer.name()
             ));
+        }
+        if let Some(why) = mismatch(issuer.name(), &target, minted.resolved.as_ref()) {
+            // Listed under the target's spelling, made under another (the record changed in
+            // between): the token is journaled, and the rollback revokes it and puts back
+            // whatever the issuer placed with it. Nobody is handed a token made for a pair no
+            // rule chose.
+            let why = format!(
+                "{why}; {} made token {} (…{last4}) for that pair, so it is revoked",
+                issuer.name(),
+                minted.id
+            );
+            let mut transition =
+                self.transition(row, Phase::Planned, Phase::RollingBack, why.clone(), ENGINE);
+            transition.fields.extend(fields);
+            transition.fields.push(Field::Text("outcome", Some(why)));
+            return Step::Advance(transition);
         }
         let mut transition = self.transition(row, Phase::Planned, Phase::Issued, reason, ENGINE);
         transition.fields.extend(fields);

@@ -121,7 +121,7 @@ fn list(signon: &SignonSim, run: &JobRun) -> Outcome {
 }
 
 fn mint(signon: &SignonSim, kubernetes: &KubernetesSim, run: &JobRun) -> Outcome {
-    check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
+    let initiator = check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
     let api_user = check!(input(run, "TR_API_USER"));
     let application = check!(input(run, "TR_APPLICATION"));
     // Signon's `expires_in` is an INT column (db/schema.rb).
@@ -145,6 +145,8 @@ fn mint(signon: &SignonSim, kubernetes: &KubernetesSim, run: &JobRun) -> Outcome
         "sha256": hex::encode(Sha256::digest(token.value.as_bytes())),
         "secret": null,
         "replayed": !created,
+        // common.rb `TokenRotator.resolved`: whom the lookups matched, as stored.
+        "resolved": {"email": token.api_user, "application": token.application, "initiator": initiator.email},
     });
     if run.env.get("TR_WRITE_SECRET").map(String::as_str) == Some("true") {
         let name = secret_name(&signon.user_name(api_user), &token.application);
@@ -173,6 +175,7 @@ fn check_initiator(signon: &SignonSim, run: &JobRun) -> Outcome {
     let initiator = check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
     let mut line = json!({
         "initiator": {"email": initiator.email, "api_user": initiator.api_user, "suspended": false},
+        "resolved": {"initiator": initiator.email},
     });
     if let Some(warning) = initiator.warning {
         line["warning"] = json!(warning);
@@ -181,12 +184,15 @@ fn check_initiator(signon: &SignonSim, run: &JobRun) -> Outcome {
 }
 
 fn revoke(signon: &SignonSim, run: &JobRun) -> Outcome {
-    check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
+    let initiator = check!(signon.check_initiator(run.env.get("TR_INITIATOR").map(String::as_str)));
     let user = check!(input(run, "TR_API_USER"));
     let id = check!(input(run, "TR_TOKEN_ID"));
     let application = run.env.get("TR_APPLICATION").map(String::as_str);
-    let already = check!(signon.admin_revoke(Some(user), application, id));
-    Outcome::Done(json!({"id": id, "revoked": true, "already_revoked": already}))
+    let (already, mut resolved) = check!(signon.admin_revoke(Some(user), application, id));
+    resolved["initiator"] = json!(initiator.email);
+    Outcome::Done(
+        json!({"id": id, "revoked": true, "already_revoked": already, "resolved": resolved}),
+    )
 }
 
 /// `rake kubernetes:sync_token_secrets`: every pair's longest-lived live token into its Secret.

@@ -121,16 +121,47 @@ pub async fn collect(db: &Db, id: &str, now: Timestamp) -> Result<Collect, Store
     })
 }
 
-/// The owner says the token is in place; `false` for an unknown or expired handover.
-pub async fn confirm(db: &Db, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+/// What a confirmation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirm {
+    /// Confirmed now.
+    Confirmed,
+    /// Confirmed before, at this time; nothing changed.
+    Already(i64),
+    /// Nobody has collected the token: confirming now would end the rotation and drop the only
+    /// copy of a token nobody has. Nothing changed.
+    NotCollected,
+    Expired,
+    Unknown,
+}
+
+/// The owner says the token is in place. Only a collected, unconfirmed handover within its
+/// window is confirmed, and all three are checked in the one UPDATE that confirms it: a confirm
+/// racing the collection can never land before it.
+pub async fn confirm(db: &Db, id: &str, now: Timestamp) -> Result<Confirm, StoreError> {
+    let now_ms = now.as_millisecond();
     let done = execute!(
         db,
         sqlx::query(
-            "UPDATE handovers SET confirmed_at_ms = COALESCE(confirmed_at_ms, $1) \
-         WHERE id = $2 AND expires_at_ms > $1",
+            "UPDATE handovers SET confirmed_at_ms = $1 \
+         WHERE id = $2 AND collected_at_ms IS NOT NULL AND confirmed_at_ms IS NULL \
+         AND expires_at_ms > $1",
         )
-        .bind(now.as_millisecond())
+        .bind(now_ms)
         .bind(stored(id))
     )?;
-    Ok(done == 1)
+    if done == 1 {
+        return Ok(Confirm::Confirmed);
+    }
+    // Why not, read after the update (each of these only ever moves forward).
+    Ok(match by_id(db, &stored(id)).await? {
+        None => Confirm::Unknown,
+        Some(h) => match h.confirmed_at_ms {
+            Some(at) => Confirm::Already(at),
+            None if h.expires_at_ms <= now_ms => Confirm::Expired,
+            // Not collected when the update ran (one that landed since makes a second
+            // confirm succeed).
+            None => Confirm::NotCollected,
+        },
+    })
 }

@@ -1,7 +1,7 @@
 //! `GET /v1/handover/<id>`: a page saying what the link is for, with a button; `POST` to the
 //! same link: the new token, once, within the handover window (a GET spends nothing, so a link
 //! scanner or a chat preview cannot burn it); `POST /v1/handover/<id>/confirm`: the owner has
-//! put it in place. The id (128 random bits, only ever in the message to the owner; the journal
+//! put it in place (refused until the token was collected). The id (128 random bits, only ever in the message to the owner; the journal
 //! keeps its SHA-256) is the credential; a second collection, an expired link or an unknown id
 //! gets nothing, and no log line names the id.
 
@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use super::AppState;
 use crate::clock::Clock;
 use crate::secrets::Keys;
-use crate::store::handovers::{self, Collect};
+use crate::store::handovers::{self, Collect, Confirm};
 use crate::store::rotations;
 
 /// What the handover endpoints need: the keys to open the sealed token, the journal's clock,
@@ -143,19 +143,32 @@ pub async fn collect(State(state): State<Arc<AppState>>, Path(id): Path<String>)
     }
 }
 
+/// `POST <link>/confirm`: only after the token was collected (the store checks both in the one
+/// update); before that, a refusal that changes nothing, since ending the rotation then would
+/// drop the only copy of a token nobody has.
 pub async fn confirm(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let Some(desk) = &state.handover else {
         return refuse(StatusCode::NOT_FOUND, "no handovers here");
     };
     match handovers::confirm(state.journal.pool(), &id, desk.clock.now()).await {
-        Ok(true) => {
+        Ok(Confirm::Confirmed) => {
             desk.wake.notify_one();
             Json(json!({"confirmed": true})).into_response()
         }
-        Ok(false) => refuse(
-            StatusCode::NOT_FOUND,
-            "no such handover, or its window has ended",
+        Ok(Confirm::Already(at)) => Json(json!({
+            "confirmed": true,
+            "detail": format!(
+                "already confirmed at {}",
+                crate::commands::status::when(Some(at))
+            ),
+        }))
+        .into_response(),
+        Ok(Confirm::NotCollected) => refuse(
+            StatusCode::CONFLICT,
+            "collect the token first: open the link, press Reveal and put the token in place, then confirm; nothing was changed",
         ),
+        Ok(Confirm::Expired) => refuse(StatusCode::GONE, "the handover window has ended"),
+        Ok(Confirm::Unknown) => refuse(StatusCode::NOT_FOUND, "no such handover"),
         Err(e) => journal_unavailable(&e),
     }
 }

@@ -245,3 +245,70 @@ async fn a_link_that_cannot_reach_its_owner_is_said_so_and_kept_nowhere() {
         direct[0].body
     );
 }
+
+/// `POST <link>/confirm` through the real edge: `(status, body)`.
+async fn confirm(world: &World, path: &str) -> (u16, String) {
+    let response = world
+        .app
+        .client
+        .post(world.app.url(&format!("{path}/confirm")))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_confirm_before_the_token_is_collected_is_refused_and_changes_nothing() {
+    let (world, first) = handover_world(2 * DAY).await;
+    world.engine.run_until_idle().await.unwrap();
+    let path = link(&world).await;
+    let rotation = world.rotations().await[0].id.clone();
+
+    // Nobody has the token yet: a confirm now would end the rotation and drop the only copy.
+    let (status, body) = confirm(&world, &path).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("collect the token first"), "{body}");
+    let pool = world.engine.journal().pool();
+    let row = token_rotator::store::handovers::of_rotation(pool, &rotation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.confirmed_at_ms, None, "the refusal changes nothing");
+    assert_eq!(row.collected_at_ms, None);
+    world.clock.advance(Duration::from_secs(3600));
+    world.engine.run_until_idle().await.unwrap();
+    let rotation_row = &world.rotations().await[0];
+    assert_eq!(rotation_row.phase, "awaiting_handover", "{rotation_row:#?}");
+    assert!(
+        rotation_row.new_token_sealed.is_some(),
+        "the token is still held"
+    );
+
+    // The owner can still collect it, and then confirm.
+    let response = world
+        .app
+        .client
+        .post(world.app.url(&path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let token = response.text().await.unwrap().trim().to_owned();
+    assert!(world.synoptic().is_live(&token) && token != first);
+    let (status, body) = confirm(&world, &path).await;
+    assert_eq!(status, 200, "{body}");
+    // A second confirm changes nothing and says so.
+    let (again, body) = confirm(&world, &path).await;
+    assert_eq!(again, 200, "{body}");
+    assert!(body.contains("already"), "{body}");
+    world.run_to_the_end().await;
+    let done = &world.rotations().await[0];
+    assert_eq!(done.phase, "done", "{done:#?}");
+    let audit = world.audit(&done.id).await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.reason.contains("the owner confirmed"))
+    );
+}

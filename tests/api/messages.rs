@@ -256,6 +256,7 @@ fn listing(target: &Target) -> TokenListing {
             expires_at: "2026-12-10T09:00:00Z".parse().unwrap(),
             last8: "Q7Ww9xYz".into(),
         }],
+        resolved: None,
     }
 }
 

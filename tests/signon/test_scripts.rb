@@ -226,7 +226,9 @@ class SignonScriptsTest < Minitest::Test
     assert_equal Digest::SHA256.hexdigest(token.token), run.line["sha256"]
     assert_equal "signon-token-short-url-manager-publishing-api", run.line["secret"]
     assert_equal false, run.line["replayed"]
-    assert_equal %w[token_rotator ok id expires_at last8 sha256 secret replayed], run.line.keys
+    assert_equal %w[token_rotator ok id expires_at last8 sha256 secret replayed resolved], run.line.keys
+    assert_equal({ "email" => @api.email, "application" => "Publishing API", "initiator" => @initiator.email },
+                 run.line["resolved"])
 
     assert permitted?(@api, @publishing_api), "the signin permission is granted, as the UI does"
     events = EventLog.where(event_id: EventLog::ACCESS_TOKEN_GENERATED.id).to_a
@@ -379,9 +381,10 @@ class SignonScriptsTest < Minitest::Test
                                            .map { |initiator| ["check_initiator", { "TR_INITIATOR" => initiator }] })
 
     assert_equal({ "token_rotator" => 1, "ok" => true,
-                   "initiator" => { "email" => @initiator.email, "api_user" => true, "suspended" => false, "last_sign_in_at" => nil } },
+                   "initiator" => { "email" => @initiator.email, "api_user" => true, "suspended" => false, "last_sign_in_at" => nil },
+                   "resolved" => { "initiator" => @initiator.email } },
                  api.line)
-    assert_equal %w[token_rotator ok initiator warning], person.line.keys
+    assert_equal %w[token_rotator ok initiator resolved warning], person.line.keys
     assert_equal({ "email" => @admin.email, "api_user" => false, "suspended" => false,
                    "last_sign_in_at" => @admin.current_sign_in_at.utc.iso8601 }, person.line["initiator"])
     assert_includes person.line["warning"], "45 days"
@@ -478,7 +481,8 @@ class SignonScriptsTest < Minitest::Test
 
   def test_revoke_once_records_the_event_and_twice_records_nothing
     run = run_script("revoke", revoke_env(@old_token, "TR_IDEMPOTENCY_KEY" => "rot-1"))
-    assert_equal({ "token_rotator" => 1, "ok" => true, "id" => @old_token.id.to_s, "revoked" => true, "already_revoked" => false },
+    assert_equal({ "token_rotator" => 1, "ok" => true, "id" => @old_token.id.to_s, "revoked" => true, "already_revoked" => false,
+                   "resolved" => { "email" => @api.email, "application" => "Publishing API", "initiator" => @initiator.email } },
                  run.line)
     assert @old_token.reload.revoked?
     events = EventLog.where(event_id: EventLog::ACCESS_TOKEN_REVOKED.id).to_a
@@ -494,6 +498,7 @@ class SignonScriptsTest < Minitest::Test
   def test_revoke_without_a_key_or_application
     run = run_script("revoke", revoke_env(@other_app_token, "TR_APPLICATION" => nil))
     assert_equal [true, false], run.line.values_at("ok", "already_revoked")
+    assert_equal({ "email" => @api.email, "application" => nil, "initiator" => @initiator.email }, run.line["resolved"])
     assert_equal "by token-rotator", EventLog.last.trailing_message
   end
 
@@ -523,6 +528,7 @@ class SignonScriptsTest < Minitest::Test
     assert_equal true, run.line["ok"], run.stdout
     assert_equal({ "email" => @api.email, "name" => "Short URL Manager" }, run.line["api_user"])
     assert_equal({ "name" => "Publishing API", "uid" => @publishing_api.uid }, run.line["application"])
+    assert_equal({ "email" => @api.email, "application" => "Publishing API" }, run.line["resolved"])
     assert_equal "signon-token-short-url-manager-publishing-api", run.line["secret"]
     assert_equal [@old_token.id.to_s, minted.line["id"]], run.line["tokens"].map { |t| t["id"] }
     assert_equal %w[id expires_at last8], run.line["tokens"][0].keys
@@ -543,6 +549,38 @@ class SignonScriptsTest < Minitest::Test
       { "TR_API_USER" => @api.email, "TR_APPLICATION" => "nope" } => "application_unknown",
     }
     cases.values.zip(run_scripts(cases.keys.map { |env| ["list", env] })).each { |code, run| assert_refused code, run }
+  end
+
+  # --- what a lookup matched ------------------------------------------------------------------------
+
+  # Signon's MySQL finds a user or an application by any spelling of its name (the schema's NOCASE
+  # columns do the same here, see db/schema.rb): every script says what it found, as stored, so
+  # that token-rotator can see a spelling other than the one it asked for.
+  def test_every_lookup_reports_what_it_matched_as_signon_spells_it
+    shouted = @api.email.upcase
+    assert_equal [@api.id], ApiUser.where(email: shouted).pluck(:id), "lookups ignore case, as in Signon"
+    content_store = make_app("Content Store")
+    make_token(@api, content_store, created: 10.days.ago)
+    expected = { "email" => @api.email, "application" => "Content Store" }
+
+    listed, by_slug, checked = run_scripts([
+      ["list", { "TR_API_USER" => shouted, "TR_APPLICATION" => "content store" }],
+      ["list", { "TR_API_USER" => @api.email, "TR_APPLICATION" => "content-store" }],
+      ["check_initiator", { "TR_INITIATOR" => @initiator.email.capitalize }],
+    ])
+    assert_equal [true, expected], listed.line.values_at("ok", "resolved"), listed.stdout
+    assert_equal expected, by_slug.line["resolved"], by_slug.stdout
+    assert_equal({ "initiator" => @initiator.email }, checked.line["resolved"], checked.stdout)
+
+    with_initiator = expected.merge("initiator" => @initiator.email)
+    minted = run_script("mint", mint_env("TR_API_USER" => shouted, "TR_APPLICATION" => "CONTENT STORE",
+                                         "TR_INITIATOR" => @initiator.email.upcase))
+    assert_equal [true, with_initiator], minted.line.values_at("ok", "resolved"), minted.stdout
+    assert_equal [@api.id, content_store.id],
+                 Doorkeeper::AccessToken.find(minted.line["id"].to_i).then { |t| [t.resource_owner_id, t.application_id] }
+    revoked = run_script("revoke", revoke_env(Doorkeeper::AccessToken.find(minted.line["id"].to_i),
+                                              "TR_API_USER" => shouted, "TR_APPLICATION" => "content Store"))
+    assert_equal [true, with_initiator], revoked.line.values_at("ok", "resolved"), revoked.stdout
   end
 
   # --- inventory ------------------------------------------------------------------------------------

@@ -61,6 +61,8 @@ impl Issuer for GitLabClient {
             application_uid: target.api_user.to_string(),
             application_name: target.application.to_string(),
             tokens: live.iter().map(info).collect(),
+            // Owners are addressed by exact path or id, tokens by exact name.
+            resolved: None,
         })
     }
 

@@ -339,6 +339,7 @@ impl GitLabClient {
             id: new.id.to_string(),
             expires_at: new.expires(),
             value: MintedValue::Held(SecretString::from(value)),
+            resolved: None,
         })
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::adapters::{InventoriedToken, TokenInfo, TokenListing, Upstreams};
 use crate::domain::{ApiUser, Application, Environment, Labels, Target};
+use crate::engine::resolved::list_exactly;
 use crate::policy::Mode;
 use crate::store::rotations;
 
@@ -148,7 +149,10 @@ impl Engine {
             }
         } else {
             let pair_key = format!("{key}/{api_user}/{application}");
-            match self.patiently(|| up.issuer.list(&target, &pair_key)).await {
+            match self
+                .patiently(|| list_exactly(up.issuer.as_ref(), &target, &pair_key))
+                .await
+            {
                 Ok(listing) => listing,
                 Err(e) => return keep(format!("could not list its tokens: {e}")),
             }

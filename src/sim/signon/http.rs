@@ -90,7 +90,11 @@ pub(super) async fn mint(
             } else {
                 StatusCode::OK
             },
-            Json(json!({"id": t.id.to_string(), "token": t.value, "expires_at": t.expires_at})),
+            Json(json!({
+                "id": t.id.to_string(), "token": t.value, "expires_at": t.expires_at,
+                // Whom it was made for, as the lookups matched them (any spelling, as MySQL).
+                "resolved": {"email": t.api_user, "application": t.application},
+            })),
         )
             .into_response(),
         Err(refusal) => refused(refusal),

@@ -81,15 +81,38 @@ impl SignonSim {
             .insert(email.to_owned(), user(name, false, superadmin));
     }
 
-    /// An application, as its owner registered it.
+    /// An application, as its owner registered it (unless one of that name, in any spelling,
+    /// exists: the unique index on the name is as case-insensitive as the lookups,
+    /// `db/schema.rb`:102).
     pub fn add_application(&self, name: &str) {
         let mut world = self.world();
-        if !world.apps.iter().any(|a| a.name == name) {
+        if !world
+            .apps
+            .iter()
+            .any(|a| world::collates_equal(&a.name, name))
+        {
             world.apps.push(SimApp {
                 name: name.to_owned(),
                 uid: format!("uid-{}", crate::adapters::parameterize::parameterize(name)),
                 retired: false,
             });
+        }
+    }
+
+    /// Renames an application, as an admin may in Signon's UI: its tokens and permissions follow
+    /// it (Signon keeps them by the application's id).
+    pub fn rename_application(&self, from: &str, to: &str) {
+        let mut world = self.world();
+        for app in world.apps.iter_mut().filter(|a| a.name == from) {
+            app.name = to.to_owned();
+        }
+        for t in world.tokens.iter_mut().filter(|t| t.application == from) {
+            t.application = to.to_owned();
+        }
+        for user in world.users.values_mut() {
+            if user.signin.remove(from) {
+                user.signin.insert(to.to_owned());
+            }
         }
     }
 
@@ -120,10 +143,12 @@ impl SignonSim {
         }
     }
 
-    /// The display name of an API user, provisioning it if new.
+    /// The display name of an API user (found by any spelling of its email, as Signon's lookups
+    /// do), provisioning it if new.
     pub fn user_name(&self, email: &str) -> String {
         let mut world = self.world();
-        match world.users.get(email) {
+        let stored = world.stored_email(email);
+        match world.users.get(stored.as_deref().unwrap_or(email)) {
             Some(u) => u.name.clone(),
             None => {
                 let name = display_name(email);
@@ -172,10 +197,11 @@ impl SignonSim {
         let app = world
             .apps
             .iter()
-            .find(|a| a.name == application)
+            .find(|a| world::collates_equal(&a.name, application))
             .cloned()
             .expect("just added");
-        world.issue(api_user, &app, made, expires_at, None).value
+        let stored = world.stored_email(api_user).expect("just added");
+        world.issue(&stored, &app, made, expires_at, None).value
     }
 
     pub fn tokens(&self) -> Vec<SimToken> {
@@ -217,7 +243,8 @@ impl SignonSim {
     }
 
     /// An API user's live tokens for an application, as `list.rb` and the admin contract list
-    /// them; with `key`, also the token that rotation made (`minted`).
+    /// them; with `key`, also the token that rotation made (`minted`). `resolved` is what the
+    /// lookups matched, as stored (they ignore case, as Signon's MySQL does).
     pub fn admin_list(
         &self,
         api_user: &str,
@@ -226,7 +253,8 @@ impl SignonSim {
     ) -> Result<Value, Refusal> {
         let now = self.clock.now();
         let mut world = self.world();
-        let user = world.api_user(api_user)?;
+        let (stored, user) = world.api_user(api_user)?;
+        let api_user = stored.as_str();
         let app = world.application(application)?;
         world.provision_pair(&user, api_user, &app, now);
         let tokens: Vec<Value> = world
@@ -240,6 +268,7 @@ impl SignonSim {
             "api_user": {"email": api_user, "name": user.name},
             "application": {"name": app.name, "uid": app.uid},
             "tokens": tokens,
+            "resolved": {"email": api_user, "application": app.name},
         });
         if let Some(key) = key {
             listing["minted"] = match world.minted_by(api_user, &app.name, key) {
@@ -265,7 +294,8 @@ impl SignonSim {
     ) -> Result<(SimToken, bool), Refusal> {
         let now = self.clock.now();
         let mut world = self.world();
-        let user = world.api_user(api_user)?;
+        let (stored, user) = world.api_user(api_user)?;
+        let api_user = stored.as_str();
         let app = world.application(application)?;
         world.provision_pair(&user, api_user, &app, now);
         if let Some(existing) = world.minted_by(api_user, &app.name, key) {
@@ -286,20 +316,24 @@ impl SignonSim {
         Ok((token, true))
     }
 
-    /// Revokes a token by id, one of `api_user`'s (and `application`'s) where given;
-    /// `Ok(true)`: it was revoked already.
+    /// Revokes a token by id, one of `api_user`'s (and `application`'s) where given: `(whether
+    /// it was revoked already, what the lookups matched as revoke.rb reports it)`.
     pub fn admin_revoke(
         &self,
         api_user: Option<&str>,
         application: Option<&str>,
         id: &str,
-    ) -> Result<bool, Refusal> {
+    ) -> Result<(bool, Value), Refusal> {
         let mut world = self.world();
-        if let Some(email) = api_user {
-            world.api_user(email)?;
-        }
+        let stored = match api_user {
+            Some(email) => Some(world.api_user(email)?.0),
+            None => None,
+        };
+        let api_user = stored.as_deref();
+        let mut found_app = None;
         if let Some(name) = application {
             let app = world.application(name)?;
+            found_app = Some(app.name.clone());
             let elsewhere = world
                 .tokens
                 .iter()
@@ -311,7 +345,9 @@ impl SignonSim {
                 });
             }
         }
-        world.revoke(api_user, id)
+        let already = world.revoke(api_user, id)?;
+        let resolved = json!({"email": api_user, "application": found_app});
+        Ok((already, resolved))
     }
 
     /// `inventory.rb`'s `tokens`: every not-revoked token of every API user, expired ones

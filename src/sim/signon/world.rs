@@ -108,12 +108,33 @@ impl Default for World {
     }
 }
 
+/// Whether Signon's MySQL takes `stored` for `asked` in a `find_by`: alphagov/signon
+/// `db/schema.rb` makes `users` utf8mb3_unicode_ci (:159) and `oauth_applications` latin1 (:89),
+/// whose default collation is latin1_swedish_ci
+/// (https://dev.mysql.com/doc/refman/8.0/en/charset-we-sets.html); `_ci` is case-insensitive
+/// (https://dev.mysql.com/doc/refman/8.0/en/charset-collation-names.html). Modelled for case,
+/// which is where names here differ; both collations also fold accents, left out.
+pub(super) fn collates_equal(stored: &str, asked: &str) -> bool {
+    stored.to_lowercase() == asked.to_lowercase()
+}
+
 impl World {
-    /// `ApiUser.find_by(email:)`: the default scope keeps people out (`app/models/api_user.rb`);
-    /// a suspended API user is refused, since Signon's sync skips them
-    /// (`lib/tasks/sync_kubernetes_secrets.rake`: `ApiUser.where(suspended_at: nil)`) and the
-    /// new token could never reach its Secret.
-    pub(super) fn api_user(&mut self, email: &str) -> Result<SimUser, Refusal> {
+    /// The stored email `find_by(email:)` finds for `email`: any spelling of it (the unique
+    /// index, `db/schema.rb`:201, is case-insensitive too, so there is at most one).
+    pub(super) fn stored_email(&self, email: &str) -> Option<String> {
+        self.users
+            .keys()
+            .find(|stored| collates_equal(stored, email))
+            .cloned()
+    }
+
+    /// `ApiUser.find_by(email:)`, with the email as Signon stores it: the default scope keeps
+    /// people out (`app/models/api_user.rb`); a suspended API user is refused, since Signon's
+    /// sync skips them (`lib/tasks/sync_kubernetes_secrets.rake`: `ApiUser.where(suspended_at:
+    /// nil)`) and the new token could never reach its Secret.
+    pub(super) fn api_user(&mut self, asked: &str) -> Result<(String, SimUser), Refusal> {
+        let email = self.stored_email(asked).unwrap_or_else(|| asked.to_owned());
+        let email = email.as_str();
         if self.provisioning && !self.users.contains_key(email) {
             let user = SimUser {
                 name: display_name(email),
@@ -140,18 +161,18 @@ impl World {
                     "API user {email} is suspended: Signon's sync skips suspended users, so a new token would never reach its Secret"
                 ),
             )),
-            Some(u) => Ok(u.clone()),
+            Some(u) => Ok((email.to_owned(), u.clone())),
         }
     }
 
-    /// By name or by parameterized name (the metric's label, `global_prometheus_collector.rb`);
+    /// By name (any spelling: [`collates_equal`]) or by parameterized name (the metric's label, `global_prometheus_collector.rb`);
     /// a retired application gets no permission (`User#grant_application_permissions` returns
     /// early) and no Secret (`kubernetes:sync_app_secrets` skips it), so it is refused.
     pub(super) fn application(&mut self, name: &str) -> Result<SimApp, Refusal> {
         let found = self
             .apps
             .iter()
-            .find(|a| a.name == name || parameterize(&a.name) == name)
+            .find(|a| collates_equal(&a.name, name) || parameterize(&a.name) == name)
             .cloned();
         let app = match found {
             Some(app) => app,
@@ -194,6 +215,8 @@ impl World {
                 "TR_INITIATOR is not set: Signon records who made or revoked a token ([signon] initiator)",
             ));
         };
+        let stored = self.stored_email(email);
+        let email = stored.as_deref().unwrap_or(email);
         match self.users.get(email) {
             None => Err(Refusal::new(
                 "initiator_unknown",

@@ -267,6 +267,17 @@ pub(super) async fn a_handover_is_collected_once(backend: Backend) {
         handovers::Collect::Token("r1".into()),
         "a look spends nothing"
     );
+    // Confirmed before anyone collected it: refused in the same update that would confirm it.
+    assert_eq!(
+        handovers::confirm(db, "link", ms(1_600)).await.unwrap(),
+        handovers::Confirm::NotCollected
+    );
+    let row = handovers::of_rotation(db, "r1").await.unwrap().unwrap();
+    assert_eq!(
+        (row.collected_at_ms, row.confirmed_at_ms),
+        (None, None),
+        "a confirm before collection changes nothing"
+    );
     assert_eq!(
         handovers::collect(db, "link", ms(2_000)).await.unwrap(),
         handovers::Collect::Token("r1".into())
@@ -283,9 +294,27 @@ pub(super) async fn a_handover_is_collected_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(spent.id, again.id, "a collected link is never replaced");
-    assert!(handovers::confirm(db, "link", ms(3_000)).await.unwrap());
-    assert!(
-        !handovers::confirm(db, "link", ms(5_000)).await.unwrap(),
+    assert_eq!(
+        handovers::confirm(db, "link", ms(3_000)).await.unwrap(),
+        handovers::Confirm::Confirmed
+    );
+    assert_eq!(
+        handovers::confirm(db, "link", ms(3_100)).await.unwrap(),
+        handovers::Confirm::Already(3_000),
+        "a second confirm changes nothing"
+    );
+    assert_eq!(
+        handovers::confirm(db, "nope", ms(3_100)).await.unwrap(),
+        handovers::Confirm::Unknown
+    );
+    // Past the window, an unconfirmed link is refused whether collected or not.
+    start(db, new_rotation("r2", "v", "awaiting_handover"), 1_000).await;
+    handovers::open(db, "r2", "late", ms(1_000), ms(5_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        handovers::confirm(db, "late", ms(5_000)).await.unwrap(),
+        handovers::Confirm::Expired,
         "past the window"
     );
     journal.close().await;

@@ -1,7 +1,15 @@
 # The test database. Doorkeeper's tables come from Doorkeeper's own migration template (see
 # load_schema in tests/signon/test_scripts.rb); this adds Signon's columns to oauth_applications
 # and Signon's own tables, as in alphagov/signon db/schema.rb (only the columns used here).
+#
+# Case: Signon's MySQL compares users.email and oauth_applications.name without regard to case
+# (db/schema.rb: `users` is utf8mb3_unicode_ci, :159; `oauth_applications` is latin1, :89, whose
+# default collation is latin1_swedish_ci), so `find_by` finds any spelling of a name. SQLite's
+# NOCASE collation on the same two columns does the same for ASCII, which is where it matters:
+# the scripts' lookups then match as Signon's do, and the tests see what they report.
 ActiveRecord::Schema.define do
+  change_column :oauth_applications, :name, :string, null: false, collation: "NOCASE"
+
   # Signon's extra oauth_applications columns.
   add_column :oauth_applications, :retired, :boolean, default: false, null: false
   add_column :oauth_applications, :api_only, :boolean, default: false, null: false
@@ -9,7 +17,7 @@ ActiveRecord::Schema.define do
   add_index :oauth_applications, :name, unique: true, name: "unique_application_name"
 
   create_table :users do |t|
-    t.string :email, null: false
+    t.string :email, null: false, collation: "NOCASE"
     t.string :name, null: false
     t.string :uid, null: false
     t.string :role, default: "normal", null: false
