@@ -140,6 +140,19 @@ impl TestApp {
         rows
     }
 
+    /// The body of `path` read with the status credential (the status page, its rotations).
+    pub async fn get_authorized(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let response = self.client.get(self.url(path)).send().await.unwrap();
         (response.status().as_u16(), response.text().await.unwrap())

@@ -11,7 +11,6 @@ use token_rotator::sim::kubernetes::Rollout;
 use token_rotator::store::inventory::{self, InventoryRow};
 
 use crate::cluster::{options, world};
-use crate::helpers::TOKEN;
 use crate::world::World;
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -26,17 +25,7 @@ async fn job_world() -> World {
 }
 
 async fn page(world: &World) -> String {
-    world
-        .app
-        .client
-        .get(world.app.url("/"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    world.app.get_authorized("/").await
 }
 
 fn find<'a>(rows: &'a [InventoryRow], api_user: &str, id: u64) -> &'a InventoryRow {

@@ -273,17 +273,7 @@ async fn a_suspended_initiator_is_found_by_the_identity_check_before_a_rotation_
             && !ready.contains("environment integration"),
         "{ready}"
     );
-    let page = world
-        .app
-        .client
-        .get(world.app.url("/"))
-        .bearer_auth(crate::helpers::TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = world.app.get_authorized("/").await;
     assert!(
         page.contains("The account token-rotator acts as needs attention")
             && page.contains("initiator_suspended"),

@@ -385,17 +385,7 @@ async fn the_last_sweep_is_on_the_status_page_in_tokens_and_in_metrics() {
         "revoked 1 token(s) of 1 pair(s); kept 0 pair(s)"
     );
 
-    let page = world
-        .app
-        .client
-        .get(world.app.url("/"))
-        .bearer_auth(crate::helpers::TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = world.app.get_authorized("/").await;
     assert!(
         page.contains("production: last sweep") && page.contains("revoked 1 token(s) of 1 pair(s)"),
         "{page}"

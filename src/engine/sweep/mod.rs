@@ -136,16 +136,8 @@ impl Engine {
             Err(e) => {
                 tracing::error!(%environment, error = %e, "the sweep could not take {}'s inventory; nothing swept", up.issuer.name());
                 let body = digest::not_taken(environment, day, up.issuer.name(), &e.to_string());
-                outbox::enqueue(&self.db, &body, self.clock.now()).await?;
                 let outcome = format!("nothing swept: the inventory could not be taken: {e}");
-                sweeps::finished(
-                    &self.db,
-                    environment,
-                    &day.to_string(),
-                    &outcome,
-                    self.clock.now(),
-                )
-                .await?;
+                self.sweep_ended(environment, day, &body, &outcome).await?;
                 return Ok(None);
             }
         };
@@ -196,22 +188,24 @@ impl Engine {
             .filter(|p| matches!(p.verdict, Verdict::Revoked { .. }))
             .count();
         tracing::info!(%environment, %day, shadow, pairs = report.pairs.len(), revoked, "sweep of superseded tokens done");
-        outbox::enqueue(
-            &self.db,
-            &digest::digest(&report, up.issuer.name()),
-            self.clock.now(),
-        )
-        .await?;
-        let outcome = digest::outcome(&report);
-        sweeps::finished(
-            &self.db,
-            environment,
-            &day.to_string(),
-            &outcome,
-            self.clock.now(),
-        )
-        .await?;
+        let body = digest::digest(&report, up.issuer.name());
+        self.sweep_ended(environment, day, &body, &digest::outcome(&report))
+            .await?;
         Ok(Some(report))
+    }
+
+    /// Posts a sweep's Slack message and journals what it did, as it ends.
+    async fn sweep_ended(
+        &self,
+        environment: &str,
+        day: Date,
+        body: &serde_json::Value,
+        outcome: &str,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        outbox::enqueue(&self.db, body, now).await?;
+        sweeps::finished(&self.db, environment, &day.to_string(), outcome, now).await?;
+        Ok(())
     }
 
     /// Journals the revoke as a rotation in `retiring` naming exactly the ids (the journal's
