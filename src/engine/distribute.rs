@@ -373,8 +373,13 @@ impl Engine {
                         ),
                     ));
                 }
+                let why = if state.exceeded.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", state.exceeded.join("; "))
+                };
                 done.push(format!(
-                    "{:?} did not finish rolling back within {} s; look at them",
+                    "{:?} did not finish rolling back within {} s{why}; look at them",
                     state.waiting, state.deadline_seconds
                 ));
             }

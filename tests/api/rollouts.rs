@@ -183,6 +183,11 @@ async fn a_paused_deployment_is_not_restarted_and_the_rotation_rolls_back_saying
     assert_eq!(world.secret(USER, APP).as_deref(), Some(old.as_str()));
     let texts = world.slack_texts().join("\n");
     assert!(texts.contains("is paused"), "{texts}");
+    // On the way back it is left alone (it never left the old token), and the audit says why
+    // it did not roll.
+    let audit = world.audit(&row.id).await;
+    let audit = format!("{audit:?}");
+    assert!(audit.contains("is paused: it will not roll"), "{audit}");
 }
 
 /// Defect: a paused Deployment that Reloader patches never rolls and never reaches its
