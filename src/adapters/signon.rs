@@ -95,6 +95,13 @@ struct UserJson {
 #[derive(Deserialize)]
 struct UserDto {
     email: String,
+    /// The user's permissions on the token's application (Signon's
+    /// `app/presenters/user_o_auth_presenter.rb`; `[]` when suspended).
+    #[serde(default)]
+    permissions: Vec<String>,
+    /// `user.suspended?` (same presenter).
+    #[serde(default)]
+    disabled: bool,
 }
 
 impl SignonClient {
@@ -152,18 +159,37 @@ impl SignonClient {
             .get(format!("{}/user.json", self.base_url))
             .query(&[("client_id", application_uid)])
             .bearer_auth(token.expose_secret());
-        let user: UserJson = self.send(request).await?;
-        if user.user.email.eq_ignore_ascii_case(api_user_email) {
-            Ok(())
-        } else {
-            Err(AdapterError::permanent(
+        let user = self.send::<UserJson>(request).await?.user;
+        if !user.email.eq_ignore_ascii_case(api_user_email) {
+            return Err(AdapterError::permanent(
                 UPSTREAM,
                 format!(
                     "/user.json names {:?}, not the API user {api_user_email:?}",
-                    user.user.email
+                    user.email
                 ),
-            ))
+            ));
         }
+        // Signon answers 200 for a suspended user's live token, saying `disabled: true`; no
+        // consuming app should trust it.
+        if user.disabled {
+            return Err(AdapterError::permanent(
+                UPSTREAM,
+                format!(
+                    "/user.json says the API user {api_user_email:?} is disabled (suspended in Signon): the consuming app would refuse the token"
+                ),
+            ));
+        }
+        // gds-sso's `authorise_user!("signin")` (`lib/gds-sso/controller_methods.rb`) answers
+        // 403 "you don't seem to have the signin permission" to a user without it.
+        if !user.permissions.iter().any(|p| p == "signin") {
+            return Err(AdapterError::permanent(
+                UPSTREAM,
+                format!(
+                    "/user.json says the API user {api_user_email:?} lacks the signin permission on this application: gds-sso refuses the token"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

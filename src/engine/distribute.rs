@@ -124,9 +124,10 @@ impl Engine {
     }
 
     /// distributed → rolled_out, once every Deployment that reads the placement has rolled onto
-    /// it as `kubectl rollout status` judges; rolls back only when the Deployment controller
-    /// says `ProgressDeadlineExceeded`, never on a timer of ours (a slow rollout that progresses
-    /// is healthy, and its new pods already use the new token).
+    /// it as `kubectl rollout status` judges; rolls back when the Deployment controller says
+    /// `ProgressDeadlineExceeded` (or a consumer is paused), and otherwise only past
+    /// `max_wait_seconds`, the longest a rollout that keeps progressing can take (a slow
+    /// rollout that progresses is healthy, and its new pods already use the new token).
     pub(super) async fn await_rollout(&self, row: &RotationRow) -> Step {
         let up = attempt!(self.adapters.for_row(row));
         let (Some(deployments), Some(baseline)) = (&up.deployments, baseline(row)) else {
@@ -162,12 +163,24 @@ impl Engine {
         }
         let since = row.distributed_at_ms.unwrap_or(row.updated_at_ms);
         let elapsed = (self.clock.now().as_millisecond() - since) / 1000;
+        // A deadline of our own, past the longest a rollout can take without the controller
+        // giving its verdict: no verdict by then means none is coming (its controller is not
+        // running, or it was paused after the restart), and waiting on would keep the old
+        // token alive with no one told.
+        if elapsed > state.max_wait_seconds {
+            return Step::Error(AdapterError::permanent(
+                "kubernetes",
+                format!(
+                    "rollout of {:?} did not finish within {} s ({elapsed} s since the Secret changed; progressDeadlineSeconds {} per step of the rollout) and the Deployment controller gave no verdict: not waiting longer",
+                    state.waiting, state.max_wait_seconds, state.deadline_seconds
+                ),
+            ));
+        }
         let mut waiting = format!("waiting for {:?} to roll out", state.waiting);
         if elapsed > state.deadline_seconds {
-            // A paused Deployment has no deadline; someone must look.
             waiting.push_str(&format!(
-                " ({elapsed} s, past progressDeadlineSeconds {} with no verdict from the Deployment controller: paused?)",
-                state.deadline_seconds
+                " ({elapsed} s, past progressDeadlineSeconds {}; giving up at {} s)",
+                state.deadline_seconds, state.max_wait_seconds
             ));
         }
         Step::Error(AdapterError::pending("kubernetes", waiting))
@@ -360,8 +373,13 @@ impl Engine {
                         ),
                     ));
                 }
+                let why = if state.exceeded.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", state.exceeded.join("; "))
+                };
                 done.push(format!(
-                    "{:?} did not finish rolling back within {} s; look at them",
+                    "{:?} did not finish rolling back within {} s{why}; look at them",
                     state.waiting, state.deadline_seconds
                 ));
             }

@@ -42,6 +42,7 @@ mod scheduled;
 mod secrets_scan;
 mod shadow;
 mod signon_jobs;
+mod signon_user_json;
 mod slack;
 mod status_page;
 mod store;

@@ -140,3 +140,95 @@ async fn a_deployment_reloader_does_not_watch_is_restarted_as_kubectl_rollout_re
         .collect();
     assert_eq!(restarts, [CONSUMER]);
 }
+
+/// Restart requests token-rotator sent (patches of Deployments).
+fn restarts(world: &crate::world::World) -> Vec<String> {
+    world
+        .kubernetes
+        .requests()
+        .into_iter()
+        .filter(|r| r.resource == "deployments" && r.verb == "patch")
+        .map(|r| r.name.unwrap_or_default())
+        .collect()
+}
+
+/// Defect: a paused Deployment was restarted anyway (kubectl refuses: "can't restart paused
+/// deployment (run rollout resume first)"), never rolled, and its controller never says
+/// `ProgressDeadlineExceeded` while paused: the rotation waited for ever. Now it is not
+/// restarted and the rotation rolls back, saying why: the paused consumer would never read the
+/// new token, so going on to revoke the old one would break it.
+#[tokio::test]
+async fn a_paused_deployment_is_not_restarted_and_the_rotation_rolls_back_saying_why() {
+    let (world, old) = world(
+        WorldOptions {
+            reloader: false,
+            ..options(IssuerMode::Http, Distribution::Apply)
+        },
+        Rollout::Finishes,
+    )
+    .await;
+    world.kubernetes.pause(NAMESPACE, CONSUMER);
+    let row = rotate(&world).await;
+    assert_eq!(row.phase, "rolled_back", "{row:#?}");
+    let outcome = row.outcome.unwrap_or_default();
+    assert!(
+        outcome.contains(&format!("Deployment \"{CONSUMER}\" is paused"))
+            && outcome.contains("kubectl refuses to restart a paused Deployment")
+            && outcome.contains("resume it or restart it by hand"),
+        "{outcome}"
+    );
+    assert!(restarts(&world).is_empty(), "never patched");
+    assert_eq!(world.kubernetes.revision(NAMESPACE, CONSUMER), 1);
+    assert!(world.signon.is_live(&old), "the old token is kept");
+    assert_eq!(world.secret(USER, APP).as_deref(), Some(old.as_str()));
+    let texts = world.slack_texts().join("\n");
+    assert!(texts.contains("is paused"), "{texts}");
+    // On the way back it is left alone (it never left the old token), and the audit says why
+    // it did not roll.
+    let audit = world.audit(&row.id).await;
+    let audit = format!("{audit:?}");
+    assert!(audit.contains("is paused: it will not roll"), "{audit}");
+}
+
+/// Defect: a paused Deployment that Reloader patches never rolls and never reaches its
+/// progress deadline, so the rotation waited for ever. Now a paused consumer is stuck.
+#[tokio::test]
+async fn a_paused_deployment_reloader_patches_is_stuck_and_rolls_back() {
+    let (world, old) = world(
+        options(IssuerMode::Http, Distribution::Apply),
+        Rollout::Finishes,
+    )
+    .await;
+    world.kubernetes.pause(NAMESPACE, CONSUMER);
+    let row = rotate(&world).await;
+    assert_eq!(row.phase, "rolled_back", "{row:#?}");
+    let outcome = row.outcome.unwrap_or_default();
+    assert!(
+        outcome.contains("is paused") && outcome.contains("resume"),
+        "{outcome}"
+    );
+    assert!(world.signon.is_live(&old), "never revoked");
+    assert_eq!(world.kubernetes.revision(NAMESPACE, CONSUMER), 1);
+}
+
+/// Defect: the rollout wait had no deadline of its own: with no verdict from the Deployment
+/// controller (here none runs), the rotation waited for ever, the old token alive and no one
+/// told. Now it rolls back past the longest a progressing rollout can take.
+#[tokio::test]
+async fn a_rollout_with_no_verdict_rolls_back_at_a_deadline_of_our_own() {
+    let (world, old) = world(
+        options(IssuerMode::Http, Distribution::Apply),
+        Rollout::Unobserved,
+    )
+    .await;
+    let row = rotate(&world).await;
+    assert_eq!(row.phase, "rolled_back", "{row:#?}");
+    let outcome = row.outcome.unwrap_or_default();
+    // 2 replicas, progressDeadlineSeconds 600: 600 × (2 + 2).
+    assert!(
+        outcome.contains("did not finish within 2400 s") && outcome.contains("gave no verdict"),
+        "{outcome}"
+    );
+    assert!(world.signon.is_live(&old), "never revoked");
+    assert_eq!(world.secret(USER, APP).as_deref(), Some(old.as_str()));
+}

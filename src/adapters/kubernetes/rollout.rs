@@ -56,6 +56,25 @@ pub struct RolloutState {
     pub exceeded: Vec<String>,
     /// The longest `progressDeadlineSeconds` among them.
     pub deadline_seconds: i64,
+    /// The longest a rollout of them may take without the controller saying
+    /// `ProgressDeadlineExceeded`: each new pod's becoming available restarts the progress
+    /// deadline, and a rollout has at most `replicas + 1` such steps (one surge pod), so
+    /// `progressDeadlineSeconds × (replicas + 2)` (one step more for the controller to look).
+    /// Past it, no verdict is coming (a controller not running, a Deployment paused since).
+    pub max_wait_seconds: i64,
+}
+
+/// `kubectl rollout restart`'s refusal (`staging/src/k8s.io/kubectl/pkg/polymorphichelpers/
+/// objectrestarter.go`: `if obj.Spec.Paused { return nil, errors.New("can't restart paused
+/// deployment (run rollout resume first)") }`).
+fn paused_refusal(name: &str) -> String {
+    format!(
+        "Deployment {name:?} is paused: not restarting it (kubectl refuses to restart a paused Deployment: \"can't restart paused deployment (run rollout resume first)\"); it would never read the new token, so revoking the old one would break it: resume it or restart it by hand, then rotate again"
+    )
+}
+
+fn is_paused(d: &Deployment) -> bool {
+    d.spec.paused.unwrap_or(false)
 }
 
 #[derive(Clone)]
@@ -191,7 +210,9 @@ impl Deployments {
 
     /// `kubectl rollout restart` for each consumer [`Self::to_restart`] names: the pod
     /// template annotation `kubectl.kubernetes.io/restartedAt`. `stamp` is fixed per rotation
-    /// (and purpose), so a retried step changes nothing twice.
+    /// (and purpose), so a retried step changes nothing twice. A paused Deployment is refused
+    /// as kubectl refuses it (permanent: a person must resume it); on the way back
+    /// (`baseline.rollback`) it is left alone instead, since it never left the old token.
     pub async fn restart(
         &self,
         _permit: &Permit,
@@ -202,6 +223,19 @@ impl Deployments {
         let patch =
             json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}});
         for name in self.to_restart(baseline) {
+            let found = self
+                .cluster
+                .timed(&format!("get deployments/{name}"), api.get_opt(name))
+                .await?;
+            match found {
+                // Deleted meanwhile: nothing to restart.
+                None => continue,
+                Some(d) if is_paused(&d) && baseline.rollback => continue,
+                Some(d) if is_paused(&d) => {
+                    return Err(AdapterError::permanent("kubernetes", paused_refusal(name)));
+                }
+                Some(_) => {}
+            }
             self.cluster
                 .timed(
                     &format!("patch deployments/{name}"),
@@ -230,6 +264,7 @@ impl Deployments {
         let mut waiting = Vec::new();
         let mut exceeded = Vec::new();
         let mut deadline_seconds = DEFAULT_PROGRESS_DEADLINE;
+        let mut max_wait_seconds = 0;
         for (name, generation) in &baseline.generations {
             let found = self
                 .cluster
@@ -237,16 +272,29 @@ impl Deployments {
                 .await?;
             // Deleted meanwhile: nothing left to roll.
             let Some(d) = found else { continue };
-            deadline_seconds = deadline_seconds.max(
-                d.spec
-                    .progress_deadline_seconds
-                    .map_or(DEFAULT_PROGRESS_DEADLINE, i64::from),
-            );
+            let deadline = d
+                .spec
+                .progress_deadline_seconds
+                .map_or(DEFAULT_PROGRESS_DEADLINE, i64::from);
+            deadline_seconds = deadline_seconds.max(deadline);
+            let replicas = i64::from(d.spec.replicas.unwrap_or(1)).max(1);
+            max_wait_seconds = max_wait_seconds.max(deadline.saturating_mul(replicas + 2));
             // A baseline journaled before revisions were: the generation, as then.
             let new_template = match baseline.revisions.get(name) {
                 Some(before) => revision(&d) > *before,
                 None => d.metadata.generation.unwrap_or(0) > *generation,
             };
+            // Paused, it never rolls and its controller never says `ProgressDeadlineExceeded`
+            // ("If you pause a Deployment rollout, Kubernetes does not check progress against
+            // your specified deadline", kubernetes.io/docs/concepts/workloads/controllers/
+            // deployment/#progress-deadline-seconds): stuck until a person resumes it.
+            if is_paused(&d) && (changed && !new_template || rollout_status(&d) != Ok(true)) {
+                waiting.push(name.clone());
+                exceeded.push(format!(
+                    "deployment {name:?} is paused: it will not roll until someone resumes it (kubectl rollout resume), and its progress deadline is not checked while paused"
+                ));
+                continue;
+            }
             if changed && !new_template {
                 waiting.push(name.clone());
                 continue;
@@ -266,6 +314,7 @@ impl Deployments {
             waiting,
             exceeded,
             deadline_seconds,
+            max_wait_seconds: max_wait_seconds.max(deadline_seconds),
         })
     }
 

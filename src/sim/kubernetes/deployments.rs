@@ -46,6 +46,9 @@ pub enum Rollout {
     /// The first new pod never becomes ready (bad image, crash loop): the controller reports
     /// `ProgressDeadlineExceeded` once the deadline passes.
     Stuck,
+    /// No Deployment controller looks at it (kube-controller-manager down): its status never
+    /// moves, so no verdict ever comes.
+    Unobserved,
 }
 
 /// A rollout under way: how many new pods are available, and when the last one became so.
@@ -108,7 +111,38 @@ impl SimDeployment {
 
     /// One look by the Deployment controller at `now`.
     fn reconcile(&mut self, now: Timestamp) {
+        if self.rollout == Rollout::Unobserved {
+            return;
+        }
         let at = now.to_string();
+        // Paused (`spec.paused`): the controller observes the spec but makes no new ReplicaSet
+        // for a changed template (`pkg/controller/deployment/deployment_controller.go`:
+        // `if d.Spec.Paused { return dc.sync(ctx, d, rsList) }`, and `sync` does not create
+        // one), sets `Progressing` to `Unknown`/`DeploymentPaused` "Deployment is paused"
+        // (`sync.go`, `checkPausedConditions`) and checks no progress deadline ("If you pause
+        // a Deployment rollout, Kubernetes does not check progress against your specified
+        // deadline", kubernetes.io/docs/concepts/workloads/controllers/deployment/).
+        if self.object["spec"]["paused"] == true {
+            let generation = self.object["metadata"]["generation"].clone();
+            let status = &mut self.object["status"];
+            status["observedGeneration"] = generation;
+            let mut conditions: Vec<Value> = status["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| c["type"] != "Progressing")
+                .collect();
+            conditions.push(condition(
+                "Progressing",
+                "Unknown",
+                "DeploymentPaused",
+                "Deployment is paused".into(),
+                &at,
+            ));
+            status["conditions"] = json!(conditions);
+            return;
+        }
         let name = self.name();
         let replicas = self.replicas();
         let generation = self.object["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -144,7 +178,7 @@ impl SimDeployment {
                     now.duration_since(progress.since)
                         >= SignedDuration::try_from(each).unwrap_or_default()
                 }
-                Rollout::Stuck => false,
+                Rollout::Stuck | Rollout::Unobserved => false,
             };
             if step {
                 progress.available += 1;
@@ -297,6 +331,16 @@ impl KubernetesSim {
         deployments
             .get(&(namespace.to_owned(), name.to_owned()))
             .map_or(0, SimDeployment::revision)
+    }
+
+    /// `kubectl rollout pause`: `spec.paused: true`, a spec change like any other.
+    pub fn pause(&self, namespace: &str, name: &str) {
+        let mut deployments = self.deployments.lock().expect("lock never poisoned");
+        if let Some(d) = deployments.get_mut(&(namespace.to_owned(), name.to_owned())) {
+            d.object["spec"]["paused"] = json!(true);
+            d.spec_changed(false);
+            d.object["metadata"]["resourceVersion"] = json!(self.next_version());
+        }
     }
 
     /// The HorizontalPodAutoscaler sets `replicas` (through the scale subresource): a new

@@ -145,22 +145,34 @@ pub(super) async fn user_json(
         .iter()
         .find(|a| a.name == token.application)
         .map(|a| a.uid.clone());
-    // Signon: doorkeeper_authorize! (live token), then the client_id must be the token's app.
+    // `app/controllers/oauth_users_controller.rb`: `doorkeeper_authorize!` (a live token: not
+    // revoked, not expired), then `validate_token_matches_client_id` (`head :unauthorized`: a
+    // 401 with an empty body when client_id is not the token's application's uid).
     let wrong_app = query.client_id.is_some() && query.client_id != app_uid;
     if token.revoked || token.expires_at <= now || wrong_app {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let name = world
-        .users
-        .get(&token.api_user)
-        .map(|u| u.name.clone())
-        .unwrap_or_default();
+    let user = world.users.get(&token.api_user);
+    let name = user.map(|u| u.name.clone()).unwrap_or_default();
+    // `app/presenters/user_o_auth_presenter.rb`: `disabled: user.suspended?`, and
+    // `permissions` is `[]` for a suspended user, else `user.permissions_for(application)`
+    // (the token's application: `OauthUsersController#show` passes
+    // `application_making_request`). Signon still answers 200 (only `doorkeeper_authorize!`
+    // and the client_id check above refuse, with 401); gds-sso is what turns a missing
+    // `signin` away (`lib/gds-sso/controller_methods.rb`, `authorise_user!`).
+    let suspended = user.is_some_and(|u| u.suspended);
+    let signin = user.is_some_and(|u| u.signin.contains(&token.application));
+    let permissions: Vec<&str> = if !suspended && signin {
+        vec!["signin"]
+    } else {
+        vec![]
+    };
     Json(json!({"user": {
         "uid": format!("user-{}", token.id),
         "name": name,
         "email": token.api_user,
-        "permissions": ["signin"],
-        "disabled": false,
+        "permissions": permissions,
+        "disabled": suspended,
     }}))
     .into_response()
 }

@@ -136,6 +136,15 @@ impl SignonSim {
         }
     }
 
+    /// Takes the signin permission on `application` away from a user, as an admin may in
+    /// Signon's UI; its tokens stay live (`UserApplicationPermission` rows are apart from
+    /// `oauth_access_tokens`), so `/user.json` answers without `signin`.
+    pub fn remove_signin(&self, email: &str, application: &str) {
+        if let Some(u) = self.world().users.get_mut(email) {
+            u.signin.remove(application);
+        }
+    }
+
     /// Marks an application retired (`oauth_applications.retired`).
     pub fn retire(&self, application: &str) {
         if let Some(app) = self.world().apps.iter_mut().find(|a| a.name == application) {
