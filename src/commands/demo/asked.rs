@@ -196,8 +196,9 @@ pub(super) async fn collect_and_confirm(
             .map(|m| m.all_text())
             .collect();
         if let Some(start) = texts.find("/v1/handover/") {
+            // The message writes links as Slack does, `<url>` or `<url|text>`.
             break texts[start..]
-                .split_whitespace()
+                .split(|c: char| c.is_whitespace() || c == '>' || c == '|')
                 .next()
                 .unwrap_or_default()
                 .trim_end_matches(['.', ','])
