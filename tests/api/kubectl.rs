@@ -1,4 +1,4 @@
-//! Issue 21, item 6: Debian's real `kubectl` drives the Kubernetes simulator, so the simulator
+//! Debian's real `kubectl` drives the Kubernetes simulator, so the simulator
 //! is checked by a client we did not write: discovery, `get`, `apply --server-side` (with its
 //! conflicts and `--force-conflicts`), `create job --from=cronjob/…`, `logs`, `rollout restart`
 //! and `rollout status`, each answered as a real API server answers.

@@ -1,4 +1,4 @@
-//! Issue 21, item 5: the Kubernetes simulator refuses what the API server refuses, with the same
+//! The Kubernetes simulator refuses what the API server refuses, with the same
 //! status and `Status` body, and its controllers do what the cluster's do. One test per rule;
 //! the source of each is beside the rule in `src/sim/kubernetes/`.
 

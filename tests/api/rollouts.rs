@@ -1,4 +1,4 @@
-//! Issue 21, item 2: rollouts as `kubectl rollout status` judges them
+//! Rollouts as `kubectl rollout status` judges them
 //! (`staging/src/k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go`), against the
 //! simulator's Deployment controller (status that lags, new pods one at a time, a `Progressing`
 //! condition that can go `ProgressDeadlineExceeded`) and HPA. Each test fails on the code

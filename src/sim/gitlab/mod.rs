@@ -8,7 +8,7 @@
 //! - [LIFETIME] https://docs.gitlab.com/user/profile/personal_access_tokens/ (every token has
 //!   an expiry, at most the instance's maximum lifetime: 365 days by default; tokens "expire on
 //!   the date you define, at midnight UTC")
-//! - [ROTATE-MR] https://gitlab.com/gitlab-org/gitlab/-/merge_requests/119631 and issue 403042:
+//! - [ROTATE-MR] https://gitlab.com/gitlab-org/gitlab/-/merge_requests/119631 (GitLab's change):
 //!   rotation revokes the token it is given before it makes the new one; only a live token can
 //!   be rotated.
 //! - [PAGINATION] https://docs.gitlab.com/api/rest/#pagination, and gitlabhq
