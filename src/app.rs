@@ -16,7 +16,6 @@ use crate::adapters::slack::SlackApi;
 use crate::clock::Clock;
 use crate::config::{Config, LeaderElection};
 use crate::engine::{Adapters, Engine};
-use crate::intake::Routes;
 use crate::intake::auth::WebhookAuth;
 use crate::leader::Leadership;
 use crate::notifier::Notifier;
@@ -70,7 +69,7 @@ pub struct Application {
     /// Slack's interactions and handover links, when configured (`public_listen`).
     public_listener: Option<TcpListener>,
     /// Every listener's timeouts and connection cap.
-    http: crate::config::HttpSettings,
+    http: crate::web::HttpSettings,
     state: Arc<AppState>,
     /// Reads firing alerts back from Alertmanager, when one is configured.
     reconciler: Option<(Reconciler, std::time::Duration)>,
@@ -237,7 +236,7 @@ impl Application {
                 client: AlertmanagerClient::new(am.urls.clone(), am.timeout)
                     .observed(Observer::new(Arc::clone(&metrics))),
                 journal: Arc::clone(&journal),
-                routes: Routes::from_config(&config),
+                routes: config.routes(),
                 wake: engine.as_ref().map(|e| e.waker()),
             };
             (reconciler, am.reconcile_interval)
@@ -251,7 +250,7 @@ impl Application {
             metrics,
             auth,
             status_auth,
-            routes: Routes::from_config(&config),
+            routes: config.routes(),
             max_alerts: config.max_alerts_per_delivery,
             status_open: config.status_page_open,
             leadership: Arc::clone(&leadership),

@@ -9,6 +9,16 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
 
+/// A journal time (milliseconds since the epoch) as people read it in tables and Slack, in UTC;
+/// `-` when there is none.
+pub fn when(ms: Option<i64>) -> String {
+    ms.and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+}
+
 /// The real time.
 pub struct SystemClock;
 

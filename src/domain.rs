@@ -1,5 +1,7 @@
 //! Domain newtypes, parsed once at the edge so nothing after it re-validates.
 
+pub mod parameterize;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -107,7 +109,7 @@ pub fn target_key(environment: &str, api_user: &str, application: &str) -> Strin
         "{}\n{}\n{}",
         environment.trim(),
         api_user.trim().to_lowercase(),
-        crate::adapters::parameterize::parameterize(application)
+        crate::domain::parameterize::parameterize(application)
     )
 }
 

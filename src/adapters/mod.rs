@@ -6,7 +6,6 @@ pub mod file;
 pub mod gitlab;
 pub mod handover;
 pub mod kubernetes;
-pub mod parameterize;
 pub mod signon;
 pub mod signon_job;
 pub mod slack;

@@ -218,7 +218,7 @@ impl Verifier for SignonVerifier {
                 uid,
                 format!(
                     "signon-app-{}",
-                    crate::adapters::parameterize::parameterize(target.application.as_str())
+                    crate::domain::parameterize::parameterize(target.application.as_str())
                 ),
             ),
             None => (application_uid.to_owned(), "Signon's listing".to_owned()),

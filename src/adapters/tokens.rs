@@ -4,8 +4,8 @@
 use jiff::Timestamp;
 use secrecy::SecretString;
 
-use super::parameterize;
 use crate::domain::Target;
+use crate::domain::parameterize;
 
 /// A live token as the issuer lists it; never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]

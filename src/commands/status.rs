@@ -36,13 +36,7 @@ pub async fn load(journal: &Journal) -> Result<Vec<StatusRow>, StoreError> {
         .collect())
 }
 
-pub fn when(ms: Option<i64>) -> String {
-    ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map_or_else(
-            || "-".to_owned(),
-            |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-        )
-}
+pub use crate::clock::when;
 
 pub fn next_action(row: &RotationRow) -> &'static str {
     Phase::parse(&row.phase).map_or("-", Phase::next_action)

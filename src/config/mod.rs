@@ -216,6 +216,16 @@ pub enum LoadError {
 }
 
 impl Config {
+    /// What intake needs to route an alert: the environments served, the fallback environment,
+    /// the rules.
+    pub fn routes(&self) -> crate::intake::Routes {
+        crate::intake::Routes {
+            served: self.engine.modes.keys().cloned().collect(),
+            default_environment: self.default_environment.clone(),
+            policy: self.policy.clone(),
+        }
+    }
+
     /// Parses and validates TOML text alone (what `check-config` does).
     pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
         raw::parse(text, std::iter::empty())

@@ -120,10 +120,7 @@ impl Engine {
         // journaled before it did is read the same way): never end on a token nobody has.
         let confirmed = handover.confirmed_at_ms.filter(|_| collected);
         let why = if let Some(at) = confirmed {
-            format!(
-                "the owner confirmed at {}",
-                crate::commands::status::when(Some(at))
-            )
+            format!("the owner confirmed at {}", crate::clock::when(Some(at)))
         } else if now.as_millisecond() >= handover.expires_at_ms {
             format!(
                 "the handover window ended ({}); verifying anyway",

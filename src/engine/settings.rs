@@ -84,7 +84,7 @@ impl EngineSettings {
     pub fn probe(&self, application: &str) -> Option<&String> {
         self.probes.get(application).or_else(|| {
             self.probes
-                .get(&crate::adapters::parameterize::parameterize(application))
+                .get(&crate::domain::parameterize::parameterize(application))
         })
     }
 }

@@ -58,16 +58,6 @@ pub struct Routes {
     pub policy: Policy,
 }
 
-impl Routes {
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        Self {
-            served: config.engine.modes.keys().cloned().collect(),
-            default_environment: config.default_environment.clone(),
-            policy: config.policy.clone(),
-        }
-    }
-}
-
 /// Routes every alert of a payload: resolve its target, then ask the policy.
 pub fn route(payload: WebhookPayload, routes: &Routes) -> Delivery {
     let alerts = payload

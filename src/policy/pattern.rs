@@ -7,7 +7,7 @@ use std::fmt;
 
 use globset::{Glob, GlobMatcher};
 
-use crate::adapters::parameterize::parameterize;
+use crate::domain::parameterize::parameterize;
 
 #[derive(Debug, Clone)]
 enum Matcher {

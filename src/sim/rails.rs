@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::kubernetes::{JobRun, JobRunner, KubernetesSim};
 use super::signon::{Refusal, SignonSim};
 use crate::adapters::kubernetes::TOKEN_KEY;
-use crate::adapters::parameterize::secret_name;
+use crate::domain::parameterize::secret_name;
 
 /// What Rails prints before a script's own output.
 const BOOT: &str = "I, [2026-11-26T01:00:00.000000 #1]  INFO -- : Booting Signon (production)\n";

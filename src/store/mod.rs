@@ -279,10 +279,7 @@ mod tests {
 
     fn delivery(body: &[u8]) -> Delivery {
         let config = Config::builtin();
-        route(
-            WebhookPayload::parse(body).unwrap(),
-            &crate::intake::Routes::from_config(&config),
-        )
+        route(WebhookPayload::parse(body).unwrap(), &config.routes())
     }
 
     #[tokio::test]

@@ -53,7 +53,7 @@ fn unavailable(collected: &Collect) -> Option<Response> {
             StatusCode::GONE,
             &format!(
                 "already collected at {}; if that was not you, tell the owner of the rotation",
-                crate::commands::status::when(Some(*at))
+                crate::clock::when(Some(*at))
             ),
         )),
     }
@@ -159,7 +159,7 @@ pub async fn confirm(State(state): State<Arc<AppState>>, Path(id): Path<String>)
             "confirmed": true,
             "detail": format!(
                 "already confirmed at {}",
-                crate::commands::status::when(Some(at))
+                crate::clock::when(Some(at))
             ),
         }))
         .into_response(),

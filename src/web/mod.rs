@@ -5,6 +5,7 @@ mod error;
 mod handover;
 mod headers;
 pub mod serve;
+mod settings;
 mod slack;
 mod status_page;
 mod watched;
@@ -20,6 +21,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+pub use settings::HttpSettings;
 
 use crate::intake::auth::WebhookAuth;
 use crate::store::{Journal, snapshot};

@@ -28,8 +28,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::HttpSettings;
 use super::watched::Watched;
-use crate::config::HttpSettings;
 
 /// Room for a request head (hyper refuses more with 431).
 const MAX_BUF: usize = 64 * 1024;

@@ -279,7 +279,7 @@ async fn reconcile_leaves_out_an_alert_over_the_limits_and_journals_the_rest() {
     let reconciler = Reconciler {
         client: AlertmanagerClient::new(vec![running.url()], std::time::Duration::from_secs(5)),
         journal: journal.clone(),
-        routes: token_rotator::intake::Routes::from_config(&Config::builtin()),
+        routes: (Config::builtin()).routes(),
         wake: None,
     };
     assert_eq!(reconciler.once().await, Ok(1));

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use token_rotator::adapters::kubernetes::TOKEN_KEY;
-use token_rotator::adapters::parameterize::secret_name;
 use token_rotator::clock::{Clock, SystemClock};
+use token_rotator::domain::parameterize::secret_name;
 use token_rotator::sim::kubernetes::KubernetesSim;
 use token_rotator::sim::signon::SignonSim;
 use token_rotator::sim::slack::{SlackSim, WEBHOOK_PATH};

@@ -208,7 +208,7 @@ async fn plan_prints_what_would_happen_and_exits_2_when_a_step_would_fail() {
         .signon
         .add_token(USER, APP, std::time::Duration::from_secs(10 * 86400));
     let secret =
-        token_rotator::adapters::parameterize::secret_name(&production.signon.user_name(USER), APP);
+        token_rotator::domain::parameterize::secret_name(&production.signon.user_name(USER), APP);
     production
         .kubernetes
         .put(crate::world::NAMESPACE, &secret, "bearer_token", &token);

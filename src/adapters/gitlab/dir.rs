@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 use crate::adapters::file::FileDistributor;
-use crate::adapters::parameterize::parameterize;
 use crate::adapters::{AdapterError, Distributor, Permit, Placement, TokenListing};
+use crate::domain::parameterize::parameterize;
 
 pub struct TokenDir {
     dir: PathBuf,

@@ -15,8 +15,8 @@ use serde_json::json;
 
 use super::secret::read_key;
 use super::{Cluster, FIELD_MANAGER};
-use crate::adapters::parameterize::parameterize;
 use crate::adapters::{AdapterError, Permit};
+use crate::domain::parameterize::parameterize;
 
 /// Kubernetes' default `progressDeadlineSeconds`.
 const DEFAULT_PROGRESS_DEADLINE: i64 = 600;

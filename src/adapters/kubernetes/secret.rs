@@ -110,7 +110,7 @@ macro_rules! secret_words {
 
         fn placement(&self, listing: &crate::adapters::TokenListing) -> Placement {
             Placement {
-                name: crate::adapters::parameterize::secret_name(
+                name: crate::domain::parameterize::secret_name(
                     &listing.api_user_name,
                     &listing.application_name,
                 ),

@@ -8,7 +8,7 @@ use anyhow::{Context, ensure};
 
 use super::{Engine, NAMESPACE, Simulated};
 use crate::adapters::kubernetes::TOKEN_KEY;
-use crate::adapters::parameterize::secret_name;
+use crate::domain::parameterize::secret_name;
 use crate::engine::Phase;
 use crate::engine::message::{HAND_OVER, LET_EXPIRE, REVOKE_DEAD, REVOKE_UNUSED};
 use crate::sim::kubernetes::{Rollout, SecretUse};
@@ -105,7 +105,7 @@ pub(super) fn alerts() -> Vec<u8> {
                 "status": "firing",
                 "labels": {"alertname": "SignonApiUserTokenExpirySoon", "environment": "production",
                            "api_user": user,
-                           "application": crate::adapters::parameterize::parameterize(app)},
+                           "application": crate::domain::parameterize::parameterize(app)},
                 "annotations": {}, "startsAt": "2026-11-24T10:04:07.964Z",
                 "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
                 "fingerprint": format!("a5ced0000000000{i}"),

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use crate::adapters::parameterize::parameterize;
 use crate::adapters::{AdapterError, Issuer};
+use crate::domain::parameterize::parameterize;
 use crate::domain::{ApiUser, Application, Environment, Target};
 use crate::engine::Engine;
 use crate::store::rotations::PendingAlert;

@@ -93,7 +93,7 @@ impl SignonSim {
         {
             world.apps.push(SimApp {
                 name: name.to_owned(),
-                uid: format!("uid-{}", crate::adapters::parameterize::parameterize(name)),
+                uid: format!("uid-{}", crate::domain::parameterize::parameterize(name)),
                 retired: false,
             });
         }

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 
-use crate::adapters::parameterize::parameterize;
+use crate::domain::parameterize::parameterize;
 
 /// One token as Signon stores it (`oauth_access_tokens`).
 #[derive(Debug, Clone)]
@@ -437,7 +437,7 @@ impl World {
                     "expired": token.expires_at <= now,
                     "newest": newest,
                     "last8": token.last8(),
-                    "secret": crate::adapters::parameterize::secret_name(&user.name, &app.name),
+                    "secret": crate::domain::parameterize::secret_name(&user.name, &app.name),
                 })
             })
             .collect()

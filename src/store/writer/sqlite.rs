@@ -170,7 +170,7 @@ mod tests {
 
     fn entry(capture: usize) -> Entry {
         let body = crate::fixtures::CAPTURES[capture].body();
-        let routes = crate::intake::Routes::from_config(&Config::builtin());
+        let routes = (Config::builtin()).routes();
         let delivery = route(WebhookPayload::parse(&body).unwrap(), &routes);
         Job::new(&delivery, jiff::Timestamp::now()).0.entry
     }

@@ -94,10 +94,7 @@ store_suite!(
 
 pub(super) fn delivery(body: &[u8]) -> token_rotator::intake::Delivery {
     let config = Config::builtin();
-    route(
-        WebhookPayload::parse(body).unwrap(),
-        &token_rotator::intake::Routes::from_config(&config),
-    )
+    route(WebhookPayload::parse(body).unwrap(), &config.routes())
 }
 
 pub(super) fn labels(api_user: &str) -> Vec<(&'static str, String)> {

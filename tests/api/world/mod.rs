@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 use token_rotator::adapters::kubernetes::TOKEN_KEY;
-use token_rotator::adapters::parameterize::secret_name;
 use token_rotator::clock::ManualClock;
+use token_rotator::domain::parameterize::secret_name;
 use token_rotator::engine::{Engine, Phase};
 use token_rotator::sim::Fault;
 use token_rotator::sim::alertmanager::AlertmanagerSim;
