@@ -6,6 +6,7 @@ pub mod file;
 pub mod gitlab;
 pub mod handover;
 pub mod kubernetes;
+pub mod settings;
 pub mod signon;
 pub mod signon_job;
 pub mod slack;
@@ -402,11 +403,11 @@ impl Upstreams {
     pub fn build(
         signon: signon::SignonClient,
         cluster: kubernetes::Cluster,
-        issuer: crate::config::IssuerMode,
+        issuer: settings::IssuerMode,
         job: Option<&kubernetes::JobTemplate>,
-        kube: &crate::config::KubernetesSettings,
+        kube: &settings::KubernetesSettings,
     ) -> Result<Self, String> {
-        use crate::config::{Distribution, IssuerMode};
+        use settings::{Distribution, IssuerMode};
         let issuer: std::sync::Arc<dyn Issuer> = match issuer {
             IssuerMode::Http => std::sync::Arc::new(signon.clone()),
             IssuerMode::Job => {

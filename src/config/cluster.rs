@@ -9,30 +9,8 @@ use toml::Spanned;
 
 use super::raw::Checker;
 use super::sections::{DEFAULT_HTTP_TIMEOUT, optional_duration};
-use super::{KubernetesSettings, SignonSettings};
+use super::{Distribution, IssuerMode, KubernetesSettings, SignonSettings};
 use crate::adapters::kubernetes::JobTemplate;
-
-/// How tokens are made, listed and revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IssuerMode {
-    /// The admin contract of `docs/signon-admin-api.md`, over HTTP.
-    #[default]
-    Http,
-    /// `deploy/signon/*.rb` run with `rails runner` as Jobs in Signon's image.
-    Job,
-}
-
-/// How a new token reaches its Secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Distribution {
-    /// Server-side apply of the Secret (by token-rotator, or by `mint.rb` in a Job).
-    #[default]
-    Apply,
-    /// A Job from Signon's sync CronJob, as `kubectl create job --from=cronjob/…` makes.
-    Sync,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

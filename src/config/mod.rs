@@ -16,11 +16,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-pub use cluster::{Distribution, IssuerMode};
-pub use http::HttpSettings;
-pub use schedules::{
-    CredentialApi, ScheduleDistribution, ScheduleIssuer, ScheduleSettings, SynopticSettings,
+pub use crate::adapters::settings::{
+    Distribution, IssuerMode, KubernetesSettings, ScheduleDistribution,
 };
+pub use http::HttpSettings;
+pub use schedules::{CredentialApi, ScheduleIssuer, ScheduleSettings, SynopticSettings};
 
 use std::collections::BTreeMap;
 
@@ -149,22 +149,6 @@ pub struct SignonSettings {
     pub issuers: BTreeMap<String, IssuerMode>,
     /// `[signon.job]`: how to run Signon's image; required when any issuer is `job`.
     pub job: Option<JobTemplate>,
-}
-
-/// The cluster the Secrets live in. Without `url`, the in-cluster service account or kubeconfig.
-#[derive(Debug, Clone)]
-pub struct KubernetesSettings {
-    pub url: Option<String>,
-    pub namespace: String,
-    pub timeout: Duration,
-    pub distribution: Distribution,
-    /// Signon's sync CronJob, for `distribution = "sync"` (and adopting tokens it made).
-    pub sync_cronjob: String,
-    /// Stakater Reloader rolls the consumers when their Secret changes; else token-rotator
-    /// restarts them as `kubectl rollout restart` does.
-    pub reloader: bool,
-    /// Jobs this process runs at once in the cluster (Signon's scripts, the sync).
-    pub max_jobs: usize,
 }
 
 /// Where a problem is: a place in the file, or an environment variable.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::ScheduleDistribution;
 use super::raw::Checker;
 use super::sections::{DEFAULT_HTTP_TIMEOUT, optional_duration};
 use crate::engine::{Handover, Schedule, Window};
@@ -50,19 +51,6 @@ pub enum CredentialApi {
     /// `/v2/auth?apikey=<key>` (developers.synopticdata.com/mesonet/v2/auth/): the key is in
     /// the URL, so only for accounts that cannot use the current one.
     Legacy,
-}
-
-/// Where a scheduled target's new token goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScheduleDistribution {
-    /// A file the application reads (atomic replace, mode, owner).
-    File {
-        path: String,
-        mode: u32,
-        owner: Option<(u32, u32)>,
-    },
-    /// Not stored anywhere: its owner collects it once through a link (see `Schedule::handover`).
-    Handover,
 }
 
 /// Which issuer a scheduled target's token comes from.

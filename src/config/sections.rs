@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::cluster::{IssuerMode, validate_kubernetes, validate_signon};
+use super::IssuerMode;
 pub(super) use super::cluster::{RawKubernetes, RawSignon};
+use super::cluster::{validate_kubernetes, validate_signon};
 use super::raw::{Checker, Origin, Sourced, parse_duration};
 use super::{AlertmanagerSettings, KubernetesSettings, SignonSettings, SlackSettings};
 use crate::engine::{EngineSettings, RetryPolicy, SlackRouting};

@@ -348,9 +348,9 @@ impl GitLabClient {
 /// handover, as distributor (no Deployments to await).
 pub fn scheduled(
     client: GitLabClient,
-    distribution: &crate::config::ScheduleDistribution,
+    distribution: &crate::adapters::settings::ScheduleDistribution,
 ) -> super::Upstreams {
-    use crate::config::ScheduleDistribution;
+    use crate::adapters::settings::ScheduleDistribution;
     let distributor: Arc<dyn super::Distributor> = match distribution {
         ScheduleDistribution::File { path, mode, owner } => {
             Arc::new(super::file::FileDistributor::new(path, *mode, *owner))

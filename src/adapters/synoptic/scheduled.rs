@@ -15,7 +15,7 @@ pub fn build(
 
     use super::SynopticClient;
     use crate::adapters::file::FileDistributor;
-    use crate::config::ScheduleDistribution;
+    use crate::adapters::settings::ScheduleDistribution;
 
     let names = crate::secrets::TokenNamer::new(keys, super::NAMES);
     let client = SynopticClient::new(synoptic, api_key, names, clock).observed(observer);
