@@ -17,6 +17,7 @@ pub mod notifier;
 pub mod phase;
 pub mod policy;
 pub mod reconcile;
+pub mod report;
 pub mod secrets;
 pub mod sim;
 pub mod store;

@@ -14,6 +14,7 @@
 
 mod probe;
 pub mod scheduled;
+pub mod settings;
 mod wire;
 
 use wire::{judge, send, summary};
@@ -32,9 +33,10 @@ use super::{
     AdapterError, Issuer, MintedToken, MintedValue, Observer, Permit, TokenInfo, TokenListing,
     Verifier,
 };
-use crate::config::{CredentialApi, SynopticSettings};
 use crate::domain::Target;
 use crate::secrets::TokenNamer;
+
+pub use settings::{CredentialApi, SynopticSettings};
 
 const UPSTREAM: &str = "synoptic";
 /// Synoptic lists at most this many tokens and cannot page.

@@ -7,5 +7,5 @@ pub mod explain;
 pub mod plan;
 pub mod rotate;
 pub mod serve;
-pub mod status;
-pub mod tokens;
+/// The journal's read models live beside the status page that shares them.
+pub use crate::report::{status, tokens};

@@ -316,7 +316,7 @@ fn scheduled(
         let upstreams = match (s.issuer, &config.synoptic, &synoptic_key, &gitlab) {
             (ScheduleIssuer::Synoptic, Some(synoptic), Some(key), _) => {
                 crate::adapters::synoptic::scheduled::build(
-                    s,
+                    &s.distribution,
                     synoptic,
                     key.clone(),
                     keys,

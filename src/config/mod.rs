@@ -20,7 +20,8 @@ pub use crate::adapters::settings::{
     Distribution, IssuerMode, KubernetesSettings, ScheduleDistribution,
 };
 pub use http::HttpSettings;
-pub use schedules::{CredentialApi, ScheduleIssuer, ScheduleSettings, SynopticSettings};
+pub use crate::adapters::synoptic::{CredentialApi, SynopticSettings};
+pub use schedules::{ScheduleIssuer, ScheduleSettings};
 
 use std::collections::BTreeMap;
 

@@ -116,7 +116,7 @@ fn synoptic(
     };
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp::UNIX_EPOCH));
     let upstreams = scheduled::build(
-        &settings,
+        &settings.distribution,
         &SynopticSettings::at("http://127.0.0.1:9"),
         SecretString::from("key"),
         // Fixed keys: the golden files hold what is rendered, token names included.

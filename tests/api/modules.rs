@@ -1,4 +1,5 @@
-//! The module graph, read from the source: which modules may not import each other. A cycle
+//! The module graph, read from the source: which modules may not import each other, and the
+//! layer order `docs/ARCHITECTURE.md` writes, which every import must follow down. A cycle
 //! between two modules means neither can be understood, tested or replaced alone; the engine in
 //! particular drives providers through traits and must not be imported back by them.
 
@@ -234,35 +235,77 @@ fn the_stores_modules_do_not_import_each_other_in_a_circle() {
     assert!(found.is_empty(), "cycles inside the store: {found:?}");
 }
 
-#[test]
-fn the_engine_is_imported_by_no_provider_store_or_config_it_imports() {
-    // The engine drives adapters (providers), the store and its settings; none of them may
-    // import it back (config builds the engine's settings, so config → engine is the one way).
+/// The layer order `docs/ARCHITECTURE.md` writes in its `layers` block: each row's modules, top
+/// row first.
+fn layers() -> Vec<Vec<String>> {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md");
+    let text = std::fs::read_to_string(doc).unwrap();
+    let block = text
+        .split("```layers\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/ARCHITECTURE.md has a ```layers block");
+    block
+        .lines()
+        .map(|row| row.split_whitespace().map(str::to_owned).collect())
+        .filter(|row: &Vec<String>| !row.is_empty())
+        .collect()
+}
+
+/// The imports among top-level modules that point up `layers` (`from → to: rows`), and the
+/// modules the order leaves out.
+fn upward(
+    edges: &BTreeMap<String, BTreeSet<String>>,
+    layers: &[Vec<String>],
+) -> (Vec<String>, BTreeSet<String>) {
     let top = |n: &str| n.split('/').next().unwrap().to_owned();
-    let within = |n: &str| matches!(top(n).as_str(), "engine" | "adapters" | "store" | "config");
-    let edges = graph();
-    let mut found = Vec::new();
-    for (from, tos) in &edges {
+    let row = |m: &str| layers.iter().position(|r| r.iter().any(|x| x == m));
+    let (mut up, mut missing) = (Vec::new(), BTreeSet::new());
+    for (from, tos) in edges {
         for to in tos {
             let (f, t) = (top(from), top(to));
-            if f != t
-                && within(from)
-                && within(to)
-                && f != "engine"
-                && t == "engine"
-                && f != "config"
-            {
-                found.push(format!("{from} → {to}"));
+            if f == t || f == "lib" {
+                continue;
             }
-            if f == "engine" && t == "config" {
-                found.push(format!("{from} → {to}"));
+            match (row(&f), row(&t)) {
+                (Some(a), Some(b)) if b < a => up.push(format!("{from} → {to}")),
+                (Some(_), Some(_)) => {}
+                (a, b) => {
+                    if a.is_none() {
+                        missing.insert(f.clone());
+                    }
+                    if b.is_none() {
+                        missing.insert(t.clone());
+                    }
+                }
             }
         }
     }
+    (up, missing)
+}
+
+#[test]
+fn every_import_points_down_the_layers_the_architecture_writes() {
+    let (layers, edges) = (layers(), graph());
+    assert!(layers.len() > 5, "{layers:?}");
+    let (up, missing) = upward(&edges, &layers);
     assert!(
-        found.is_empty(),
-        "imports that close a cycle with the engine: {found:?}"
+        missing.is_empty(),
+        "modules docs/ARCHITECTURE.md's layers leave out: {missing:?}"
     );
+    assert!(up.is_empty(), "imports that point up the layers: {up:?}");
+}
+
+#[test]
+fn an_upward_import_is_caught() {
+    // The check itself, on the real order and graph plus one import from the store up into the
+    // engine, and one from an adapter up into config: both must be reported.
+    let (layers, mut edges) = (layers(), graph());
+    edges.entry("store/rotations".into()).or_default().insert("engine/steps".into());
+    edges.entry("adapters".into()).or_default().insert("config".into());
+    let (up, _) = upward(&edges, &layers);
+    assert!(up.contains(&"store/rotations → engine/steps".to_owned()), "{up:?}");
+    assert!(up.contains(&"adapters → config".to_owned()), "{up:?}");
 }
 
 #[test]

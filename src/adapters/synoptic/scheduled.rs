@@ -4,8 +4,8 @@
 /// A scheduled target's upstreams from its config: Synoptic as issuer and verifier, its file as
 /// distributor (no Deployments to await).
 pub fn build(
-    settings: &crate::config::ScheduleSettings,
-    synoptic: &crate::config::SynopticSettings,
+    distribution: &crate::adapters::settings::ScheduleDistribution,
+    synoptic: &super::SynopticSettings,
     api_key: secrecy::SecretString,
     keys: &crate::secrets::Keys,
     observer: crate::adapters::Observer,
@@ -19,7 +19,7 @@ pub fn build(
 
     let names = crate::secrets::TokenNamer::new(keys, super::NAMES);
     let client = SynopticClient::new(synoptic, api_key, names, clock).observed(observer);
-    let distributor: Arc<dyn crate::adapters::Distributor> = match &settings.distribution {
+    let distributor: Arc<dyn crate::adapters::Distributor> = match distribution {
         ScheduleDistribution::File { path, mode, owner } => {
             Arc::new(FileDistributor::new(path, *mode, *owner))
         }

@@ -122,7 +122,7 @@ pub async fn run() -> anyhow::Result<()> {
     };
     let keys = Keys::random();
     let upstreams = crate::adapters::synoptic::scheduled::build(
-        &settings,
+        &settings.distribution,
         &SynopticSettings::at(&synoptic_http.url()),
         synoptic_key.clone(),
         &keys,

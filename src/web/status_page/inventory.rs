@@ -5,8 +5,8 @@
 
 use maud::{Markup, html};
 
-use crate::commands::status::when;
-use crate::commands::tokens::{self, Inventories, NONE_TAKEN};
+use crate::report::status::when;
+use crate::report::tokens::{self, Inventories, NONE_TAKEN};
 
 /// Rows on the page; `token-rotator tokens` lists them all.
 const SHOWN: usize = 100;

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::{Filter, MAX_PAGE, PAGE, load};
-use crate::commands::status::{self, StatusRow};
+use crate::report::status::{self, StatusRow};
 use crate::store::rotations;
 use crate::web::AppState;
 

@@ -19,7 +19,7 @@ use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::commands::status::{self, StatusRow, when};
+use crate::report::status::{self, StatusRow, when};
 use crate::store::{rotations, threads};
 use overview::Class;
 
@@ -94,7 +94,7 @@ pub(super) async fn index(
         .iter()
         .map(|r| r.rotation.environment.as_str())
         .collect();
-    let inventories = match crate::commands::tokens::load(&state.journal, None).await {
+    let inventories = match crate::report::tokens::load(&state.journal, None).await {
         Ok(inventories) => Some(inventories),
         Err(e) => {
             tracing::error!(error = %e, "status page: the token inventory is unreadable");

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use maud::{Markup, html};
 
-use crate::commands::status::{StatusRow, when};
+use crate::report::status::{StatusRow, when};
 use crate::store::rotations::RotationRow;
 
 const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -253,7 +253,7 @@ pub(super) fn next_to_expire(expiring: &[Expiring<'_>], now_ms: i64) -> Markup {
 /// "in 3 d" / "2 h ago": what a glance needs; the exact time is in `datetime`.
 pub(super) fn relative(at_ms: i64, now_ms: i64) -> String {
     let d = (at_ms - now_ms) / 1000;
-    let span = crate::commands::tokens::span(d.unsigned_abs());
+    let span = crate::report::tokens::span(d.unsigned_abs());
     if d >= 0 {
         format!("in {span}")
     } else {

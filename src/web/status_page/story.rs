@@ -5,7 +5,7 @@
 use maud::{Markup, html};
 
 use super::overview::{Class, relative};
-use crate::commands::status::{next_action, when};
+use crate::report::status::{next_action, when};
 use crate::store::rotations::{AuditRow, RotationRow};
 use crate::store::threads::ThreadRow;
 

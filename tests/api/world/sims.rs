@@ -288,7 +288,7 @@ impl Sims {
                         let key = SecretString::from(SYNOPTIC_KEY);
                         let clock = self.clock.clone() as Arc<dyn Clock>;
                         let upstreams = scheduled::build(
-                            settings,
+                            &settings.distribution,
                             &synoptic,
                             key,
                             &self.keys,

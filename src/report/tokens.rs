@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde_json::json;
 
-use crate::commands::status::when;
+use crate::report::status::when;
 use crate::store::inventory::{self, InventoryRow, Taken};
 use crate::store::sweeps::{self, LastSweep};
 use crate::store::{Journal, StoreError};
