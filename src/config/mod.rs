@@ -19,8 +19,8 @@ use std::time::Duration;
 pub use crate::adapters::settings::{
     Distribution, IssuerMode, KubernetesSettings, ScheduleDistribution,
 };
-pub use http::HttpSettings;
 pub use crate::adapters::synoptic::{CredentialApi, SynopticSettings};
+pub use http::HttpSettings;
 pub use schedules::{ScheduleIssuer, ScheduleSettings};
 
 use std::collections::BTreeMap;

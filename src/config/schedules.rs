@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{CredentialApi, ScheduleDistribution, SynopticSettings};
-use crate::adapters::synoptic::settings::{DEFAULT_DISABLE_PROPAGATION, DEFAULT_VERIFY_PATH};
 use super::raw::Checker;
 use super::sections::{DEFAULT_HTTP_TIMEOUT, optional_duration};
+use super::{CredentialApi, ScheduleDistribution, SynopticSettings};
+use crate::adapters::synoptic::settings::{DEFAULT_DISABLE_PROPAGATION, DEFAULT_VERIFY_PATH};
 use crate::engine::{Handover, Schedule, Window};
 
 /// Which issuer a scheduled target's token comes from.

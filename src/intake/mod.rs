@@ -8,46 +8,11 @@ pub mod payload;
 
 use std::collections::BTreeSet;
 
-use jiff::Timestamp;
-
+pub use crate::domain::AlertStatus;
 use crate::domain::{ApiUser, Application, Environment, Labels, Target};
-use crate::policy::{Decision, Policy};
-pub use payload::{AlertDto, AlertStatus, PayloadError, WebhookPayload};
-
-/// One webhook delivery, ready for the journal.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub receiver: String,
-    pub group_key: String,
-    pub status: Option<AlertStatus>,
-    pub external_url: String,
-    pub truncated_alerts: u64,
-    pub alerts: Vec<IncomingAlert>,
-}
-
-/// One alert of a delivery. Its dedupe key is `(fingerprint, status, starts_at)`: the same alert
-/// re-sent by a retry, a repeat or another HA replica has the same key.
-#[derive(Debug, Clone)]
-pub struct IncomingAlert {
-    pub fingerprint: String,
-    pub status: AlertStatus,
-    pub starts_at: Timestamp,
-    pub ends_at: Option<Timestamp>,
-    pub labels: Labels,
-    pub annotations: Labels,
-    pub routing: Routing,
-}
-
-#[derive(Debug, Clone)]
-pub enum Routing {
-    Routed {
-        target: Target,
-        /// Boxed: a decision is large and most alerts of a burst share the enum's size.
-        decision: Box<Decision>,
-    },
-    /// The alert lacks what a rotation needs; journaled and counted, never retried by Alertmanager.
-    Unroutable { reason: String },
-}
+use crate::policy::Policy;
+pub use crate::store::delivery::{Delivery, IncomingAlert, Routing};
+pub use payload::{AlertDto, PayloadError, WebhookPayload};
 
 /// What routing an alert needs: the environments this instance serves (the allow-list), the
 /// fallback for an alert without an `environment` label, and the rules.

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::domain::Labels;
+use crate::domain::{AlertStatus, Labels};
 
 /// What Alertmanager POSTs. Only `alerts` is required; everything else has a harmless default.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,30 +30,6 @@ pub struct WebhookPayload {
     /// Alertmanager 0.34+.
     #[serde(default, rename = "routeLabels")]
     pub route_labels: Labels,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertStatus {
-    Firing,
-    Resolved,
-}
-
-impl AlertStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::Firing => "firing",
-            AlertStatus::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "firing" => Some(AlertStatus::Firing),
-            "resolved" => Some(AlertStatus::Resolved),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,6 +7,7 @@
 //! readers use a small pool.
 
 mod db;
+pub mod delivery;
 mod file_mode;
 pub mod handovers;
 pub mod inventory;
@@ -33,10 +34,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::intake::Delivery;
 use crate::telemetry::Metrics;
 pub use db::{Db, Dialect, Fence, Pool, WriteTx};
 pub(crate) use db::{execute, on_pool, on_tx};
+use delivery::Delivery;
 pub use journal_url::{redact_url, unsupported_postgres_parameter};
 pub use rows::AlertRow;
 pub use writer::{AlertReceipt, Journaled, Receipt, WriteError};

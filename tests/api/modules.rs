@@ -301,10 +301,19 @@ fn an_upward_import_is_caught() {
     // The check itself, on the real order and graph plus one import from the store up into the
     // engine, and one from an adapter up into config: both must be reported.
     let (layers, mut edges) = (layers(), graph());
-    edges.entry("store/rotations".into()).or_default().insert("engine/steps".into());
-    edges.entry("adapters".into()).or_default().insert("config".into());
+    edges
+        .entry("store/rotations".into())
+        .or_default()
+        .insert("engine/steps".into());
+    edges
+        .entry("adapters".into())
+        .or_default()
+        .insert("config".into());
     let (up, _) = upward(&edges, &layers);
-    assert!(up.contains(&"store/rotations → engine/steps".to_owned()), "{up:?}");
+    assert!(
+        up.contains(&"store/rotations → engine/steps".to_owned()),
+        "{up:?}"
+    );
     assert!(up.contains(&"adapters → config".to_owned()), "{up:?}");
 }
 

@@ -20,8 +20,8 @@ pub(super) use sqlite::SqliteWriter;
 use values::Entry;
 
 use super::StoreError;
-use crate::intake::{Delivery, IncomingAlert, Routing};
 use crate::policy::{ActionKind, RuleRef};
+use crate::store::delivery::{Delivery, IncomingAlert, Routing};
 use crate::telemetry::Metrics;
 
 pub(super) enum Message {

@@ -11,7 +11,7 @@ use tokio::runtime::Handle;
 
 use super::values::{ALERT_COLUMNS, AlertRow, DELIVERY_COLUMNS, Entry};
 use super::{BatchWriter, Journaled, WriteError, Written};
-use crate::intake::AlertStatus;
+use crate::domain::AlertStatus;
 
 /// Rows per multi-row INSERT: 18 columns each keeps us far below the protocol's 65 535 binds.
 const ROWS_PER_INSERT: usize = 1000;

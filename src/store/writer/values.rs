@@ -5,7 +5,8 @@
 use jiff::Timestamp;
 
 use super::AlertReceipt;
-use crate::intake::{AlertStatus, Delivery, IncomingAlert, Routing};
+use crate::domain::AlertStatus;
+use crate::store::delivery::{Delivery, IncomingAlert, Routing};
 
 pub(super) const ALERT_COLUMNS: &str = "delivery_id, received_at_ms, fingerprint, status, \
      starts_at_ms, ends_at_ms, labels, annotations, environment, api_user, application, action, \
