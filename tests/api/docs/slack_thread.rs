@@ -11,6 +11,9 @@
 //! ```sh
 //! TOKEN_ROTATOR_SCREENSHOTS=docs cargo nextest run --test api -E 'test(/a_rotations_slack_thread/)'
 //! ```
+//!
+//! Debian's `chromium` draws it; the emoji need a colour emoji font (`fonts-noto-color-emoji`),
+//! and the text is closest to Slack's with `fonts-lato`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
