@@ -121,7 +121,8 @@ mod tests {
 
     #[test]
     fn real_names_become_the_secrets_govuk_has() {
-        // Names and Secrets from govuk-helm-charts (reference/signon.md §3.2) and Signon.
+        // Names and Secrets from alphagov/govuk-helm-charts `charts/app-config/values-production.yaml`
+        // (the consumers' `secretKeyRef`s) and Signon.
         let cases = [
             (
                 "Short URL Manager",

@@ -1,7 +1,7 @@
 //! The script Jobs boot in Signon's real pod (the sync CronJob's
 //! `jobTemplate`, shaped like GOV.UK's rendered chart: `fixtures/kubernetes/README.md`), their
 //! result is read from the right pod's log and only where there is one, and the sync Job runs
-//! once per rotation. Each test fails on the code before the issue.
+//! once per rotation. Each test fails on the code before its fix.
 
 use serde_json::Value;
 use token_rotator::config::{Distribution, IssuerMode};

@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod concurrency;
 mod crash;
+mod docs;
 mod exact_names;
 mod failover;
 mod failures;

@@ -68,7 +68,8 @@ fn mac(secret: &SecretString) -> Hmac<Sha256> {
 mod tests {
     use super::*;
 
-    // Slack's documented example, re-computed in reference/alertmanager-and-slack.md §6.5.
+    // Slack's documented example (api.slack.com/authentication/verifying-requests-from-slack),
+    // re-computed with HMAC-SHA256 before it was written down here.
     const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
     const TIMESTAMP: &str = "1531420618";
     const BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";

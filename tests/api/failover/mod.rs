@@ -140,7 +140,7 @@ async fn with_a_kubernetes_lease_the_standby_takes_over_and_finishes_with_one_mi
             .is_some()
     );
     kill(children[0].as_mut().unwrap());
-    // What the README tells operators to grant for this election, and nothing more.
+    // What docs/operations.md tells operators to grant for this election, and nothing more.
     let verbs: std::collections::BTreeSet<(String, String)> = pair
         .kubernetes
         .requests()
