@@ -6,6 +6,7 @@
 //! fsync, so batching is what lets many concurrent webhooks share one. The engine and the
 //! readers use a small pool.
 
+pub mod clicks;
 mod db;
 mod file_mode;
 pub mod handovers;

@@ -6,6 +6,7 @@ mod handover;
 mod headers;
 pub mod serve;
 mod slack;
+mod slack_answer;
 mod status_page;
 mod watched;
 mod webhook;
