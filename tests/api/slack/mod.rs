@@ -150,10 +150,14 @@ pub(super) async fn answer_after(world: &World, user: &str, before: usize) -> An
         if let Some(answer) = world.slack.answers_for(user).get(before) {
             return answer.clone();
         }
-        assert!(
-            Instant::now() < deadline,
-            "{user} was shown no answer within 10 s"
-        );
+        if Instant::now() >= deadline {
+            let journaled = clicks::all(world.engine.journal().pool()).await;
+            panic!(
+                "{user} was shown no answer within 10 s; shown: {:#?}; refused response URLs: {}; journaled: {journaled:#?}",
+                world.slack.answers(),
+                world.slack.refused_responses()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
