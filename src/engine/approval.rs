@@ -7,7 +7,7 @@
 use jiff::Timestamp;
 
 use super::{Engine, Phase, Step, message};
-use crate::store::outbox::{self, Notice, NoticeKind};
+use crate::store::outbox::{Notice, NoticeKind};
 use crate::store::rotations::{self, Field, RotationRow, Transition};
 use crate::store::{Db, StoreError};
 
@@ -157,27 +157,16 @@ pub async fn decide(
             .next_attempt_at_ms
             .is_some_and(|until| until > now.as_millisecond());
     if !open {
+        // Nobody else needs to hear of a late click: its clicker is told (`answer::decided`).
         let phase = if row.phase == Phase::AwaitingApproval.as_str() {
             "expired".to_owned()
         } else {
             row.phase.clone()
         };
-        let by = row.decided_by.clone();
-        let text = format!(
-            "{} pressed {} on the request for `{}` / *{}*, but it is closed ({}{}): nothing changed.",
-            who.shown,
-            verdict.button(),
-            message::escape(&row.api_user),
-            message::escape(&row.application),
+        return Ok(Decided::Closed {
             phase,
-            by.as_deref().map_or_else(String::new, |b| format!(
-                ", decided by {}",
-                message::escape(b)
-            )),
-        );
-        let notice = Notice::new(NoticeKind::Note, message::note(&text));
-        outbox::enqueue_for(pool, Some(&row.id), &notice, now).await?;
-        return Ok(Decided::Closed { phase, by });
+            by: row.decided_by.clone(),
+        });
     }
     let offered = Verdict::offered(&row);
     if !offered.contains(&verdict) {
@@ -189,13 +178,10 @@ pub async fn decide(
     }
     let mut fields = vec![Field::Text("decided_by", Some(who.audit.clone()))];
     let what = format!("{} by {} at {}", verdict.past(), who.shown, when(now));
-    let (to, next, closed) = match verdict {
-        Verdict::Approve => (Phase::Planned, Some(now), format!("{what}; rotating now")),
-        Verdict::Reject => (
-            Phase::Rejected,
-            None,
-            format!("{what}; nothing was changed"),
-        ),
+    let closed = format!("{what}; {}", verdict.follows());
+    let (to, next) = match verdict {
+        Verdict::Approve => (Phase::Planned, Some(now)),
+        Verdict::Reject => (Phase::Rejected, None),
         Verdict::HandOver => {
             let Some(to) = &who.slack_id else {
                 return Ok(Decided::NotOffered(
@@ -207,17 +193,9 @@ pub async fn decide(
                 "action_detail",
                 Some(detail_with(&row, "handover_to", serde_json::json!(to))),
             ));
-            (
-                Phase::Planned,
-                Some(now),
-                format!("{what}; minting a new token for them to collect"),
-            )
+            (Phase::Planned, Some(now))
         }
-        Verdict::RevokeUnused => (
-            Phase::Retiring,
-            Some(now),
-            format!("{what}; revoking its live tokens"),
-        ),
+        Verdict::RevokeUnused => (Phase::Retiring, Some(now)),
         Verdict::RevokeDead => {
             let ids: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(
                 row.action_detail.as_deref().unwrap_or("{}"),
@@ -232,14 +210,14 @@ pub async fn decide(
                 "action_detail",
                 Some(detail_with(&row, "revoke_only", serde_json::json!(ids))),
             ));
-            (Phase::Retiring, Some(now), format!("{what}; revoking it"))
+            (Phase::Retiring, Some(now))
         }
         Verdict::IssueNew => {
             fields.push(Field::Text(
                 "action_detail",
                 Some(detail_with(&row, "create_access", serde_json::json!(true))),
             ));
-            (Phase::Planned, Some(now), format!("{what}; minting it now"))
+            (Phase::Planned, Some(now))
         }
         Verdict::LetExpire => {
             fields.push(Field::Text(
@@ -250,11 +228,7 @@ pub async fn decide(
                     serde_json::json!(true),
                 )),
             ));
-            (
-                Phase::Silencing,
-                Some(now),
-                format!("{what}; silencing its alert until the token expires"),
-            )
+            (Phase::Silencing, Some(now))
         }
     };
     if to.is_terminal() {
@@ -284,24 +258,35 @@ pub async fn decide(
     }
 }
 
-/// Says in the thread that `who` may not decide on `row`; nothing else changes.
-pub async fn refuse(
+/// awaiting_approval → manual: Slack refused the request with its buttons (`code`), so no click
+/// can ever come. Rather than wait out the approval timeout for clicks nobody can make, or show
+/// the request as text that looks like a question nobody can answer, it becomes a person's job
+/// at once, as an unanswered request would later: the audit, the status page and a message in
+/// the channel say why. `Ok(false)`: it was decided or closed meanwhile, and stays as it is.
+pub async fn buttons_refused(
     pool: &Db,
-    row: &RotationRow,
-    who: &Decider,
+    rotation_id: &str,
+    code: &str,
     now: Timestamp,
-) -> Result<(), StoreError> {
-    let allowed: Vec<String> = approvers(row).iter().map(|a| message::mention(a)).collect();
-    let text = format!(
-        ":no_entry: {} may not decide on the rotation of `{}` / *{}*; rule `{}` allows {}. Nothing changed.",
-        who.shown,
-        message::escape(&row.api_user),
-        message::escape(&row.application),
-        message::escape(row.rule_name.as_deref().unwrap_or("?")),
-        allowed.join(", ")
+) -> Result<bool, StoreError> {
+    let Some(row) = rotations::rotation(pool, rotation_id).await? else {
+        return Ok(false);
+    };
+    let why = format!(
+        "the approval request could not be shown with its buttons (Slack refused it: {}), so nobody can approve or reject it in Slack; rotate it by hand",
+        message::escape(code)
     );
-    let notice = Notice::new(NoticeKind::Note, message::note(&text));
-    outbox::enqueue_for(pool, Some(&row.id), &notice, now).await
+    let text = format!(":warning: Rotation of {}: {why}.", message::target(&row));
+    let transition = Transition {
+        from: Phase::AwaitingApproval.as_str(),
+        to: Phase::Manual.as_str(),
+        reason: why.clone(),
+        trigger: "slack".into(),
+        next_attempt_at: None,
+        fields: vec![Field::Text("outcome", Some(why))],
+        notify: vec![Notice::new(NoticeKind::Broadcast, message::note(&text))],
+    };
+    rotations::transition(pool, &row.id, &transition, now, None).await
 }
 
 impl Engine {

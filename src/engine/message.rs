@@ -12,7 +12,7 @@ use super::mrkdwn::{link, plain};
 
 /// "`api_user` for *application* in *environment*", leaving out what the alert did not say
 /// (never an empty `**`).
-fn target(row: &RotationRow) -> String {
+pub fn target(row: &RotationRow) -> String {
     let mut who = format!("`{}`", escape(&row.api_user));
     if !row.application.trim().is_empty() {
         who.push_str(&format!(" for *{}*", escape(&row.application)));

@@ -16,6 +16,7 @@ macro_rules! attempt {
     };
 }
 
+pub mod answer;
 pub mod approval;
 mod asked;
 mod deliver;

@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 
 use crate::adapters::slack::{SlackApi, SlackError};
 use crate::clock::Clock;
+use crate::engine::approval;
 use crate::leader::Leadership;
 use crate::secrets::Keys;
 use crate::store::outbox::{self, NoticeKind, NotificationRow};
@@ -279,9 +280,15 @@ impl Notifier {
                     .update(&channel, &approval_ts, &body)
                     .await
                     .map(|()| None),
+                // A request with buttons is shown in the channel too: someone must see it. Never
+                // as text alone: a request nobody can click is no request (see below).
+                (NoticeKind::Approval, _) => self
+                    .api
+                    .post(&channel, &body, Some(&ts), true)
+                    .await
+                    .map(Some),
                 (kind, _) => {
-                    // A request with buttons is shown in the channel too: someone must see it.
-                    let broadcast = matches!(kind, NoticeKind::Broadcast | NoticeKind::Approval);
+                    let broadcast = kind == NoticeKind::Broadcast;
                     self.post(&key, &channel, &body, Some(&ts), broadcast)
                         .await
                         .map(Some)
@@ -301,6 +308,10 @@ impl Notifier {
                     tracing::error!(notification = n.id, %code, "Slack refused a message; giving up on it");
                     self.metrics.slack_error("message_rejected");
                     outbox::notification_abandoned(pool, n.id, &code).await?;
+                    if let (NoticeKind::Approval, Some(id)) = (n.kind(), &n.rotation_id) {
+                        // No button can be clicked: a person takes it now, not at the timeout.
+                        approval::buttons_refused(pool, id, &code, now).await?;
+                    }
                 }
                 Err(SlackError::Gone { code, .. }) => {
                     match (n.kind(), &n.rotation_id) {

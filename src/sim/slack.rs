@@ -1,8 +1,10 @@
 //! Slack, both ways token-rotator talks to it: an incoming webhook (records bodies, answers `ok`)
-//! and the Web API (`chat.postMessage` with threads, `chat.update`, `usergroups.users.list`),
+//! and the Web API (`chat.postMessage` with threads, `chat.update`, `usergroups.users.list`,
+//! `chat.postEphemeral`), with the response URLs it hands out in clicks ([`respond`]),
 //! holding Slack's rules: the bot token, 1 post per second per channel (429 with
 //! `Retry-After`), Block Kit limits, `ok: false` errors on demand. It can also "click" a button:
-//! [`interaction`] builds a `block_actions` payload and [`signed_headers`] signs it as Slack does.
+//! [`SlackSim::press`] builds a `block_actions` payload and [`signed_headers`] signs it as Slack
+//! does.
 //! Per-workspace method budgets are in [`budget`], Block Kit's limits in [`blocks`]; the bot is
 //! in every channel unless a test takes it out, and a person can delete a message.
 
@@ -10,13 +12,15 @@ mod blocks;
 mod budget;
 mod click;
 mod message;
+mod respond;
 
-pub use click::{interaction, signed_headers};
+pub use click::{ELSEWHERE, interaction, interaction_answering_at, signed_headers};
 pub use message::Message;
+pub use respond::{Answer, LIFETIME as RESPONSE_URL_LIFETIME, MAX_USES as RESPONSE_URL_USES};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
@@ -36,6 +40,8 @@ pub const API_PATH: &str = "/api";
 pub const BOT_TOKEN: &str = "xoxb-simulated-bot-token";
 /// The simulated app's signing secret.
 pub const SIGNING_SECRET: &str = "simulated-signing-secret-8f7422";
+/// The fault operation of a `chat.postMessage` whose blocks carry buttons (an `actions` block).
+pub const POST_WITH_BUTTONS: &str = "chat.postMessage with buttons";
 /// Slack's `chat.postMessage` pace per channel.
 const POST_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -58,6 +64,10 @@ pub struct SlackSim {
     /// Channels the bot is not a member of (`not_in_channel` until `conversations.join`).
     outside: Mutex<HashSet<String>>,
     budgets: Budgets,
+    /// Response URLs handed out in clicks, and what clickers were shown privately.
+    responses: respond::Responses,
+    /// Where the simulator serves, once started (response URLs point here).
+    url: OnceLock<String>,
 }
 
 /// One budget per method for the whole workspace (see [`budget`]).
@@ -98,6 +108,8 @@ impl SlackSim {
 
     pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
         let router = Router::new()
+            .route("/actions/{team}/{n}/{secret}", post(respond::response_url))
+            .route("/api/chat.postEphemeral", post(respond::post_ephemeral))
             .route(WEBHOOK_PATH, post(receive))
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/chat.update", post(update))
@@ -105,7 +117,10 @@ impl SlackSim {
             .route("/api/conversations.join", post(join))
             .route("/api/conversations.open", post(open_conversation))
             .with_state(Arc::clone(self));
-        super::serve(router).await
+        let running = super::serve(router).await?;
+        // One workspace per simulator: a second start serves the same URLs elsewhere.
+        let _ = self.url.set(running.url());
+        Ok(running)
     }
 
     /// Every incoming-webhook body accepted, in order.
@@ -288,6 +303,12 @@ async fn post_message(
     }
     if let Err(code) = blocks::check_message(&body) {
         return slack_error(code);
+    }
+    // Injected only: a test's way to have Slack refuse one message with buttons in particular.
+    if body.to_string().contains("\"type\":\"actions\"")
+        && let Some(fault) = sim.faults.check(POST_WITH_BUTTONS).await
+    {
+        return fault;
     }
     let thread_ts = body["thread_ts"].as_str().map(str::to_owned);
     let mut posted = sim.posted.lock().expect("lock never poisoned");

@@ -6,6 +6,7 @@
 //! fsync, so batching is what lets many concurrent webhooks share one. The engine and the
 //! readers use a small pool.
 
+pub mod clicks;
 mod db;
 pub mod delivery;
 mod file_mode;

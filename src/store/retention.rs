@@ -2,8 +2,8 @@
 //! `retention` are **exported, then pruned**: each goes to the log as one JSON line (target
 //! `token_rotator::retention`, with its whole audit trail and no secret: a finished row holds
 //! none) before it and its audit rows, notifications and handover are deleted in one
-//! transaction. Handled alerts, Slack threads and deliveries older than that, that nothing kept
-//! refers to, go too.
+//! transaction. Handled alerts, Slack threads, deliveries and Slack clicks older than that,
+//! that nothing kept refers to, go too.
 //!
 //! Kept whatever their age: every target's newest `done` rotation (cooldown and a scheduled
 //! target's old token read it) and each schedule's last rotation. Nothing else is kept for a
@@ -121,7 +121,7 @@ async fn delete_rotations(db: &Db, doomed: &[RotationRow]) -> Result<u64, StoreE
 }
 
 /// Handled alerts no kept rotation refers to, Slack threads no rotation or pending message
-/// uses, and deliveries left with neither.
+/// uses, deliveries left with neither, and Slack clicks.
 async fn delete_intake(db: &Db, cutoff_ms: i64) -> Result<(u64, u64, u64), StoreError> {
     let mut tx = db.write_tx().await?;
     let mut counts = [0u64; 3];
@@ -144,6 +144,15 @@ async fn delete_intake(db: &Db, cutoff_ms: i64) -> Result<(u64, u64, u64), Store
             .map(|r| r.rows_affected()))
         .map_err(StoreError::Write)?;
     }
+    // Clicks go with their age alone: each is a whole record of itself (no secret in any).
+    on_tx!(&mut tx, |conn| sqlx::query(
+        "DELETE FROM slack_clicks WHERE at_ms < $1"
+    )
+    .bind(cutoff_ms)
+    .execute(&mut *conn)
+    .await
+    .map(|r| r.rows_affected()))
+    .map_err(StoreError::Write)?;
     tx.commit().await.map_err(StoreError::Write)?;
     Ok((counts[0], counts[1], counts[2]))
 }

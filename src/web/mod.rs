@@ -7,6 +7,7 @@ mod headers;
 pub mod serve;
 mod settings;
 mod slack;
+mod slack_answer;
 mod status_page;
 mod watched;
 mod webhook;

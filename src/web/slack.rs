@@ -4,7 +4,8 @@
 //! Slack signs each request (`X-Slack-Signature`, v0); anything unsigned, tampered or older
 //! than five minutes is 401 and changes nothing. The clicking user must be one of the rule's
 //! approvers (a user id, or a member of a user group id). Slack wants an answer within 3 s: the
-//! decision is one journal transaction, and Slack hears about it from the notifier afterwards.
+//! decision is one journal transaction, the channel hears about it from the notifier
+//! afterwards, and the clicker alone is told what came of their click (`slack_answer`).
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use super::AppState;
 use super::approvers::{GroupCache, May, may_decide};
 use crate::adapters::slack::{SlackApi, signature};
 use crate::clock::Clock;
+use crate::engine::answer;
 use crate::engine::approval::{self, Decided, Decider, Verdict};
 use crate::engine::message::{
     APPROVE, HAND_OVER, ISSUE_NEW, LET_EXPIRE, REJECT, REVOKE_DEAD, REVOKE_UNUSED,
@@ -80,73 +82,40 @@ pub async fn interaction(
         Ok(None) => return StatusCode::OK.into_response(),
         Err(detail) => return answer(StatusCode::BAD_REQUEST, "bad_request", detail),
     };
-    match decide(&state, slack, &click).await {
-        Ok(Outcome::TryAgain) => {
-            tracing::warn!(rotation_id = ?click.rotation_id, user = ?click.user_id, "Slack decision not taken: the approvers' user groups could not be read");
-            // Nothing journaled; Slack shows the clicker this answer, and the button stays.
-            Json(json!({
-                "response_type": "ephemeral",
-                "replace_original": false,
-                "text": "Could not check the approvers' Slack user groups just now: nothing was decided. Please try again.",
-            }))
-            .into_response()
-        }
-        Ok(outcome) => {
-            tracing::info!(rotation_id = ?click.rotation_id, user = ?click.user_id, outcome = outcome.describe(), "Slack decision");
-            for wake in &slack.wake {
-                wake.notify_one();
-            }
-            StatusCode::OK.into_response()
-        }
+    let (outcome, text) = match decide(&state, slack, &click).await {
+        Ok((outcome, text)) => (outcome, text),
         Err(e) => {
+            // The log has why; the clicker is told only that nothing was decided.
             tracing::error!(error = %e, "Slack decision could not be journaled");
-            // The log has why; Slack shows the clicker only that it failed.
-            answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                super::error::JOURNAL_UNAVAILABLE,
+            (
+                "journal_unavailable",
+                crate::engine::answer::journal_unavailable(),
             )
         }
-    }
-}
-
-/// What happened to a click.
-enum Outcome {
-    Decided(Decided),
-    NotAllowed,
-    /// The approvers could not be checked: nothing happened, the clicker is asked to retry.
-    TryAgain,
-}
-
-impl Outcome {
-    fn describe(&self) -> &'static str {
-        match self {
-            Outcome::Decided(Decided::Done(Verdict::Approve)) => "approved",
-            Outcome::Decided(Decided::Done(Verdict::Reject)) => "rejected",
-            Outcome::Decided(Decided::Done(Verdict::HandOver)) => "chose hand-over",
-            Outcome::Decided(Decided::Done(Verdict::RevokeUnused)) => "chose revoke",
-            Outcome::Decided(Decided::Done(Verdict::LetExpire)) => "chose let expire",
-            Outcome::Decided(Decided::Done(Verdict::RevokeDead)) => "chose revoke the dead token",
-            Outcome::Decided(Decided::Done(Verdict::IssueNew)) => "approved a new token",
-            Outcome::Decided(Decided::NotOffered(_)) => "not offered; nothing changed",
-            Outcome::Decided(Decided::Closed { .. }) => "already closed; nothing changed",
-            Outcome::Decided(Decided::Unknown) => "no such request",
-            Outcome::NotAllowed => "not an approver; refused",
-            Outcome::TryAgain => "approvers unknown; try again",
+    };
+    tracing::info!(rotation_id = ?click.rotation_id, user = ?click.user_id, outcome, "Slack click");
+    if outcome != "journal_unavailable" && outcome != "try_again" {
+        for wake in &slack.wake {
+            wake.notify_one();
         }
     }
+    // Slack shows the clicker nothing of this acknowledgement's body (slackapi/bolt-js#132):
+    // the answer is journaled and sent to them alone, and Slack hears a plain 200 at once.
+    super::slack_answer::answer_click(&state, slack, &click, outcome, text).await;
+    StatusCode::OK.into_response()
 }
 
+/// What came of a click (a bounded label) and what its clicker is told.
 async fn decide(
     state: &AppState,
     slack: &Interactions,
     click: &Click,
-) -> Result<Outcome, crate::store::StoreError> {
+) -> Result<(&'static str, String), crate::store::StoreError> {
     let pool = state.journal.pool();
     let now = slack.clock.now();
     let who = Decider::slack(&click.user_id, &click.user_name);
     let Some(row) = rotations::rotation(pool, &click.rotation_id).await? else {
-        return Ok(Outcome::Decided(Decided::Unknown));
+        return Ok(("unknown", answer::unknown()));
     };
     let approvers = approval::approvers(&row);
     match may_decide(
@@ -158,24 +127,39 @@ async fn decide(
     .await
     {
         May::Decide => {}
-        May::NotDecide => {
-            approval::refuse(pool, &row, &who, now).await?;
-            return Ok(Outcome::NotAllowed);
-        }
-        May::Unknown => return Ok(Outcome::TryAgain),
+        May::NotDecide => return Ok(("refused", answer::refused(&row))),
+        // Nothing happened; the button stays, and the clicker is asked to press it again.
+        May::Unknown => return Ok(("try_again", answer::try_again())),
     }
-    approval::decide(pool, &row.id, click.verdict, &who, now)
-        .await
-        .map(Outcome::Decided)
+    let decided = approval::decide(pool, &row.id, click.verdict, &who, now).await?;
+    let label = match &decided {
+        Decided::Done(Verdict::Approve) => "approved",
+        Decided::Done(Verdict::Reject) => "rejected",
+        Decided::Done(Verdict::HandOver) => "chose_hand_over",
+        Decided::Done(Verdict::RevokeUnused) => "chose_revoke_unused",
+        Decided::Done(Verdict::LetExpire) => "chose_let_expire",
+        Decided::Done(Verdict::RevokeDead) => "chose_revoke_dead",
+        Decided::Done(Verdict::IssueNew) => "chose_issue_new",
+        Decided::NotOffered(_) => "not_offered",
+        Decided::Closed { .. } => "closed",
+        Decided::Unknown => "unknown",
+    };
+    Ok((label, answer::decided(Some(&row), click.verdict, &decided)))
 }
 
 /// An Approve or Reject click, from a `block_actions` payload.
 #[derive(Debug)]
-struct Click {
+pub(super) struct Click {
     verdict: Verdict,
-    rotation_id: String,
-    user_id: String,
-    user_name: String,
+    /// The button's `action_id`, as journaled.
+    pub(super) action: String,
+    pub(super) rotation_id: String,
+    pub(super) user_id: String,
+    pub(super) user_name: String,
+    /// Where Slack takes answers to this click (an ephemeral message to the clicker).
+    pub(super) response_url: Option<String>,
+    /// The conversation the button was in, for `chat.postEphemeral`.
+    pub(super) channel: Option<String>,
 }
 
 impl Click {
@@ -210,8 +194,12 @@ impl Click {
                 .ok_or_else(|| format!("block_actions without {what}"))
         };
         let user = &payload["user"];
+        let optional = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
         Ok(Some(Click {
             verdict,
+            action: action["action_id"].as_str().unwrap_or_default().to_owned(),
+            response_url: optional(&payload["response_url"]),
+            channel: optional(&payload["channel"]["id"]),
             rotation_id: field(&action["value"], "the button's value")?,
             user_id: field(&user["id"], "user.id")?,
             user_name: user["username"]

@@ -1,5 +1,6 @@
 //! The Slack Web API with a bot token: `chat.postMessage` (threads, `reply_broadcast`),
-//! `chat.update`, and `usergroups.users.list` for approvers given as a user group.
+//! `chat.update`, `usergroups.users.list` for approvers given as a user group, and the answer
+//! to a click, through its `response_url` or else `chat.postEphemeral`.
 //!
 //! Slack answers most errors with HTTP 200 and `{"ok": false, "error": "<code>"}`; the code
 //! decides what happens next ([`SlackError`]). HTTP 429 carries `Retry-After` in seconds.
@@ -138,6 +139,8 @@ pub struct SlackApi {
     /// `https://slack.com/api`, or a simulator's.
     base_url: String,
     token: SecretString,
+    /// For a click's `response_url`: follows no redirect (see [`super::origin`]).
+    respond_http: reqwest::Client,
     /// `[slack] join_channels`: on `not_in_channel`, join the channel (`conversations.join`).
     join_channels: bool,
 }
@@ -145,11 +148,17 @@ pub struct SlackApi {
 impl SlackApi {
     pub fn new(base_url: &str, token: SecretString, timeout: Duration) -> Self {
         let http = crate::adapters::http_client(timeout);
+        let respond_http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a rustls provider is installed (install_crypto_provider)");
         Self {
             http,
             observer: Observer::default(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             token,
+            respond_http,
             join_channels: false,
         }
     }
@@ -253,6 +262,88 @@ impl SlackApi {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// Shows `message` to `user` alone in `channel` (`chat.postEphemeral`, scope `chat:write`):
+    /// how a click is answered when its `response_url` cannot be used.
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        message: &Value,
+    ) -> Result<(), SlackError> {
+        let mut body = message.clone();
+        super::verbatim(&mut body);
+        body["channel"] = json!(channel);
+        body["user"] = json!(user);
+        self.call("chat.postEphemeral", Args::Json(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Answers a click through its `response_url`: `message` shown to the clicker alone, the
+    /// message they clicked left as it is. No bot token is sent (the URL is its own
+    /// credential), and nothing outside the configured Slack origin is called
+    /// ([`super::origin`]). Slack takes a response URL at most 5 times within 30 minutes
+    /// (docs.slack.dev/interactivity/handling-user-interaction#message_responses: "You can use
+    /// response_url to publish up to 5 times within 30 minutes"); past that it refuses, and
+    /// the caller falls back to `chat.postEphemeral`.
+    pub async fn respond(&self, response_url: &str, message: &Value) -> Result<(), SlackError> {
+        const METHOD: &str = "response_url";
+        if !super::origin::allowed(&self.base_url, response_url) {
+            return Err(SlackError::Refused {
+                method: METHOD,
+                code: "outside_slack_origin".into(),
+            });
+        }
+        let mut body = message.clone();
+        super::verbatim(&mut body);
+        body["response_type"] = json!("ephemeral");
+        body["replace_original"] = json!(false);
+        let started = Instant::now();
+        let result = self.send_response(response_url, &body).await;
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(e) => e.outcome(),
+        };
+        self.observer
+            .record(UPSTREAM, outcome, started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn send_response(&self, response_url: &str, body: &Value) -> Result<(), SlackError> {
+        let response = self
+            .respond_http
+            .post(response_url)
+            .header(CONTENT_TYPE, "application/json; charset=utf-8")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| SlackError::Unavailable(AdapterError::from_reqwest(UPSTREAM, &e)))?;
+        let status = response.status().as_u16();
+        if status == 429 {
+            return Err(SlackError::RateLimited(retry_after(
+                response.headers().get(RETRY_AFTER),
+            )));
+        }
+        let text = response.text().await.unwrap_or_default();
+        if status >= 500 {
+            return Err(SlackError::Unavailable(AdapterError::from_status(
+                UPSTREAM, status, &text,
+            )));
+        }
+        // A used-up or expired URL, or one Slack never issued: the same answer would be
+        // refused again, so the caller takes another way.
+        let answer: Value = serde_json::from_str(&text).unwrap_or_default();
+        if (200..300).contains(&status) && answer["ok"] != json!(false) {
+            return Ok(());
+        }
+        Err(SlackError::Rejected {
+            method: "response_url",
+            code: answer["error"]
+                .as_str()
+                .map_or_else(|| format!("http_{status}"), str::to_owned),
+        })
     }
 
     async fn call(&self, method: &'static str, args: Args<'_>) -> Result<Value, SlackError> {

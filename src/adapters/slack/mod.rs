@@ -3,6 +3,7 @@
 //! with [`signature`].
 
 mod api;
+pub mod origin;
 pub mod signature;
 mod webhook;
 

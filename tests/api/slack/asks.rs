@@ -95,15 +95,19 @@ async fn the_owners_are_asked_and_nothing_is_minted_before_a_choice() {
     );
     assert!(question.all_text().contains("May choose: <@U0ALICE>"));
     assert_eq!(world.signon.minted().len(), 0);
-    // Approve is not one of this request's answers: nothing changes.
-    assert_eq!(click_now(&world, &id, APPROVE, "U0ALICE").await, 200);
+    // Approve is not one of this request's answers: nothing changes, and the clicker is told.
+    let (status, answer) = click_answer(&world, &id, APPROVE, "U0ALICE").await;
+    assert_eq!(status, 200);
+    assert!(
+        answer.contains("Approve is not a choice on the request"),
+        "{answer}"
+    );
     world.engine.run_until_idle().await.unwrap();
     assert_eq!(world.rotations().await[0].phase, "awaiting_approval");
     // Nor may someone who is not an owner choose.
-    assert_eq!(
-        click_now(&world, &id, REVOKE_UNUSED, "U0MALLORY").await,
-        200
-    );
+    let (status, answer) = click_answer(&world, &id, REVOKE_UNUSED, "U0MALLORY").await;
+    assert_eq!(status, 200);
+    assert!(answer.contains("You may not decide"), "{answer}");
     world.engine.run_until_idle().await.unwrap();
     assert_eq!(world.rotations().await[0].phase, "awaiting_approval");
     assert!(world.signon.is_live(&old));
@@ -117,7 +121,12 @@ async fn revoke_no_longer_used_revokes_every_live_token_and_mints_nothing() {
     let second = world
         .signon
         .add_token(EXTERNAL, APP, Duration::from_secs(30 * 86400));
-    assert_eq!(click_now(&world, &id, REVOKE_UNUSED, "U0ALICE").await, 200);
+    let (status, answer) = click_answer(&world, &id, REVOKE_UNUSED, "U0ALICE").await;
+    assert_eq!(status, 200);
+    assert!(
+        answer.contains("You chose to revoke it as no longer used"),
+        "{answer}"
+    );
     world.run_to_the_end().await;
     let row = &world.rotations().await[0];
     assert_eq!(row.phase, "retired", "{row:#?}");

@@ -3,6 +3,8 @@
 
 mod approvals;
 mod asks;
+mod buttons_refused;
+mod click_answers;
 mod dead;
 mod limits;
 mod mrkdwn;
@@ -15,7 +17,8 @@ use token_rotator::clock::Clock;
 use token_rotator::engine::Phase;
 use token_rotator::engine::message::{APPROVE, REJECT};
 use token_rotator::sim::Fault;
-use token_rotator::sim::slack::{Message, SIGNING_SECRET, interaction, signed_headers};
+use token_rotator::sim::slack::{Answer, Message, SIGNING_SECRET, interaction, signed_headers};
+use token_rotator::store::clicks::{self, ClickRow};
 use token_rotator::store::threads;
 
 use crate::helpers::alert_body;
@@ -127,16 +130,66 @@ pub(super) async fn click(
         .as_u16()
 }
 
-/// A click now, with the answer: its status and the text Slack shows the clicker.
+/// A click now, with the answer: its status and the text the clicker alone was then shown.
 pub(super) async fn click_answer(
     world: &World,
     rotation_id: &str,
     action: &str,
     user: &str,
 ) -> (u16, String) {
+    let before = world.slack.answers_for(user).len();
+    let status = click_now(world, rotation_id, action, user).await;
+    (status, answer_after(world, user, before).await.text)
+}
+
+/// The answer `user` was shown after the `before` they had seen (it is sent just after the
+/// acknowledgement, so it may take a moment).
+pub(super) async fn answer_after(world: &World, user: &str, before: usize) -> Answer {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(answer) = world.slack.answers_for(user).get(before) {
+            return answer.clone();
+        }
+        if Instant::now() >= deadline {
+            let journaled = clicks::all(world.engine.journal().pool()).await;
+            panic!(
+                "{user} was shown no answer within 10 s; shown: {:#?}; refused response URLs: {}; journaled: {journaled:#?}",
+                world.slack.answers(),
+                world.slack.refused_responses()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every click the journal holds, once each has its answer's delivery noted.
+pub(super) async fn journaled_clicks(world: &World) -> Vec<ClickRow> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let clicks = clicks::all(world.engine.journal().pool()).await.unwrap();
+        if clicks.iter().all(|c| c.answered_by.is_some()) {
+            return clicks;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "answers not delivered: {clicks:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub(super) async fn send_body(world: &World, body: &str) -> reqwest::Response {
     let now = jiff::Timestamp::now().as_second();
-    let answer = send_click(world, rotation_id, action, user, SIGNING_SECRET, now).await;
-    (answer.status().as_u16(), answer.text().await.unwrap())
+    let mut request = world
+        .app
+        .client
+        .post(world.app.url("/v1/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned());
+    for (name, value) in signed_headers(SIGNING_SECRET, body, now) {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap()
 }
 
 async fn send_click(
@@ -147,7 +200,7 @@ async fn send_click(
     secret: &str,
     unix_seconds: i64,
 ) -> reqwest::Response {
-    let body = interaction(rotation_id, action, user, "someone");
+    let body = world.slack.press(rotation_id, action, user, "someone");
     let mut request = world
         .app
         .client
