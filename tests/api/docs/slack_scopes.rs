@@ -20,6 +20,8 @@ use super::{read, root, walk};
 const SCOPES: &[(&str, &str)] = &[
     ("chat.postMessage", "chat:write"),
     ("chat.update", "chat:write"),
+    // An answer only the clicker sees, when the click's `response_url` cannot carry it.
+    ("chat.postEphemeral", "chat:write"),
     ("usergroups.users.list", "usergroups:read"),
     // Public channels only (`join_channels`); private ones need an invitation.
     ("conversations.join", "channels:join"),
