@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
@@ -18,6 +19,8 @@ pub mod phase;
 pub mod policy;
 pub mod reconcile;
 pub mod secrets;
+// Only tests, the demo and the benchmark link the simulators; the image is built without them.
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
 pub mod telemetry;
