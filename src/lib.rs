@@ -11,6 +11,8 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod engine;
+// Recorded Alertmanager webhooks: test data and the demo's replay, not the product's.
+#[cfg(any(test, feature = "sim"))]
 pub mod fixtures;
 pub mod intake;
 pub mod leader;
