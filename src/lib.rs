@@ -5,11 +5,14 @@
 
 pub mod adapters;
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod engine;
+// Recorded Alertmanager webhooks: test data and the demo's replay, not the product's.
+#[cfg(any(test, feature = "sim"))]
 pub mod fixtures;
 pub mod intake;
 pub mod leader;
@@ -19,6 +22,8 @@ pub mod policy;
 pub mod reconcile;
 pub mod report;
 pub mod secrets;
+// Only tests, the demo and the benchmark link the simulators; the image is built without them.
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -1,189 +1,24 @@
-//! The `token-rotator` command line. Everything it does lives in the library; this file only
-//! parses arguments and turns results into exit codes.
+//! The `token-rotator` command line. Everything it does lives in the library (its shape in
+//! `token_rotator::cli`); this file only runs what was parsed and turns results into exit codes
+//! (`token_rotator::cli::exit`, one meaning per number).
 
-use std::net::SocketAddr;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::Parser;
 
-use token_rotator::commands::{check_config, demo, explain, plan, rotate, serve, status, tokens};
+use token_rotator::cli::{Cli, Command, ConfigFile, Output, TargetArgs, docs, exit};
+use token_rotator::commands::{check_config, explain, plan, rotate, serve, status, tokens};
 use token_rotator::config::Config;
 use token_rotator::domain::{ApiUser, Application, Environment, Target};
 use token_rotator::engine::approval::{self, Decided, Decider, Verdict};
 use token_rotator::store::Journal;
 
-#[derive(Parser)]
-#[command(
-    name = "token-rotator",
-    version,
-    about = "Rotates expiring API tokens on Alertmanager alerts"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// How a command that reads prints what it read.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    /// For people: tables and sentences.
-    Text,
-    /// For programs: one JSON document.
-    Json,
-}
-
-/// `-o text|json`, as kubectl and cmctl spell it (`--json` is kept as `-o json`).
-#[derive(Args)]
-struct Output {
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// The same as `-o json`.
-    #[arg(long, hide = true)]
-    json: bool,
-}
-
-impl Output {
-    fn json(&self) -> bool {
-        self.json || self.format == Format::Json
-    }
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the service: receive Alertmanager webhooks on POST /v1/alertmanager.
-    Serve {
-        /// TOML configuration file (default: the built-in one).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Address to listen on (overrides the config's `listen`).
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// Accept webhooks without a credential. Only for a trusted network.
-        #[arg(long)]
-        insecure_no_auth: bool,
-        /// Allow a grace period under 5 minutes (gds-sso caches tokens that long).
-        #[arg(long)]
-        allow_short_grace: bool,
-    },
-    /// Run the service on loopback with throwaway state and replay the Alertmanager captures.
-    Demo,
-    /// Re-seal every value the journal holds sealed with the current encryption key, so the
-    /// previous one (TOKEN_ROTATOR_ENCRYPTION_KEY_PREVIOUS) can be retired.
-    Rekey {
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
-    /// Every rotation in the journal: phase, next action and when.
-    Status {
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[command(flatten)]
-        output: Output,
-    },
-    /// Every token of the last inventory (taken daily by the service): its state, expiry and
-    /// who renews it, and each environment's last sweep; tokens nobody renews first.
-    Tokens {
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Only this environment's tokens.
-        #[arg(long)]
-        environment: Option<String>,
-        #[command(flatten)]
-        output: Output,
-    },
-    /// Ask for a rotation by hand; the running service carries it out like an alert's.
-    Rotate {
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        environment: String,
-        #[arg(long)]
-        api_user: String,
-        #[arg(long)]
-        application: String,
-    },
-    /// Approve a waiting approval request, as its Slack button does; the service rotates.
-    Approve {
-        rotation_id: String,
-        /// Who is approving, for the audit trail and the Slack thread.
-        #[arg(long = "as")]
-        name: String,
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
-    /// Reject a waiting approval request, as its Slack button does; nothing is minted.
-    Reject {
-        rotation_id: String,
-        #[arg(long = "as")]
-        name: String,
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
-    /// What would be done for the alerts firing now (from Alertmanager) or for these labels,
-    /// changing nothing. Exit 0 when every plan is feasible, 2 when any step would fail.
-    Plan {
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[command(flatten)]
-        output: Output,
-        #[arg(long, requires_all = ["api_user", "application"])]
-        environment: Option<String>,
-        #[arg(long)]
-        api_user: Option<String>,
-        #[arg(long)]
-        application: Option<String>,
-        /// Another label, as name=value (repeatable).
-        #[arg(long = "label", value_parser = explain::parse_label)]
-        labels: Vec<(String, String)>,
-    },
-    /// The end-to-end benchmark (`bench/e2e.sh`): N tokens through the whole service on loopback.
-    #[command(hide = true)]
-    BenchE2e {
-        #[arg(long, default_value_t = 1000)]
-        tokens: usize,
-        /// `fast`: simulators answer at once; `realistic`: a real cluster's latency, three runs.
-        #[arg(long, value_enum, default_value = "fast")]
-        profile: token_rotator::commands::bench_e2e::Profile,
-        /// With `realistic`: only the run that measures intake beside the busy engine.
-        #[arg(long)]
-        intake_only: bool,
-    },
-    /// Write a token (read from stdin) to a file as the `file` distributor does. For tests that
-    /// kill it between the write and the rename (`--pause-before-rename`).
-    #[command(hide = true)]
-    WriteTokenFile {
-        path: PathBuf,
-        #[arg(long)]
-        pause_before_rename: bool,
-    },
-    /// Validate a configuration file; prints every problem with its line and column.
-    CheckConfig { file: PathBuf },
-    /// Show which rule decides for an alert with these labels, and why.
-    Explain {
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        environment: String,
-        #[arg(long)]
-        api_user: String,
-        #[arg(long)]
-        application: String,
-        /// Another label, as name=value (repeatable).
-        #[arg(long = "label", value_parser = explain::parse_label)]
-        labels: Vec<(String, String)>,
-    },
-}
-
 fn main() -> ExitCode {
     token_rotator::install_crypto_provider();
     let cli = Cli::parse();
-    // The demo prints its own report; its logs would only bury it unless asked for.
-    let default_level = match cli.command {
-        Command::Demo | Command::BenchE2e { .. } => "warn",
-        _ => "info",
-    };
+    let default_level = if cli.command.quiet() { "warn" } else { "info" };
     let logs = token_rotator::telemetry::init_logging(default_level);
     let outcome = run(cli.command);
     // Every log line is out before the last word below.
@@ -192,7 +27,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("token-rotator: {error:#}");
-            ExitCode::FAILURE
+            exit::code(exit::FAILED)
         }
     }
 }
@@ -206,127 +41,21 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             allow_short_grace,
         } => {
             runtime()?.block_on(serve::run(serve::ServeArgs {
-                config,
+                config: config.config,
                 listen,
                 insecure_no_auth,
                 allow_short_grace,
             }))?;
         }
-        Command::Demo => runtime()?.block_on(demo::run())?,
-        Command::Rekey { config } => {
-            let config = Config::load(config.as_deref())?;
-            let keys =
-                token_rotator::secrets::Keys::from_env(&token_rotator::secrets::process_env)?;
-            let done = runtime()?.block_on(async {
-                let journal =
-                    Journal::open(&config.database_url, config.journal_busy_timeout).await?;
-                let done = token_rotator::store::rekey::rekey(journal.pool(), &keys).await;
-                journal.close().await;
-                done
-            })?;
-            println!(
-                "re-sealed {}, already current {}, opened by no key {}",
-                done.resealed, done.current, done.unopenable
-            );
-            if done.unopenable > 0 {
-                return Ok(ExitCode::from(2));
-            }
-        }
-        Command::Status { config, output } => {
-            let json = output.json();
-            let config = Config::load(config.as_deref())?;
-            let rows = runtime()?.block_on(async {
-                let journal =
-                    Journal::open(&config.database_url, config.journal_busy_timeout).await?;
-                let rows = status::load(&journal).await;
-                let schedules = status::schedules(&journal).await;
-                journal.close().await;
-                anyhow::Ok((rows?, schedules?))
-            })?;
-            let (rows, schedules) = rows;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&status::json(&rows))?);
-            } else {
-                print!("{}", status::table(&rows));
-                print!("{}", status::schedule_table(&schedules));
-            }
-        }
+        Command::Demo => demo()?,
+        Command::Rekey { config } => return rekey(config),
+        Command::Status { config, output } => status(config, output)?,
         Command::Tokens {
             config,
             environment,
             output,
-        } => {
-            let json = output.json();
-            let config = Config::load(config.as_deref())?;
-            let inventories = runtime()?.block_on(async {
-                let journal =
-                    Journal::open(&config.database_url, config.journal_busy_timeout).await?;
-                let loaded = tokens::load(&journal, environment.as_deref()).await;
-                journal.close().await;
-                anyhow::Ok(loaded?)
-            })?;
-            let now_ms = jiff::Timestamp::now().as_millisecond();
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&tokens::json(&inventories, now_ms))?
-                );
-                if inventories.taken.is_empty() {
-                    eprintln!("{}", tokens::NONE_TAKEN);
-                }
-            } else {
-                print!("{}", tokens::table(&inventories, now_ms));
-            }
-        }
-        Command::Rotate {
-            config,
-            environment,
-            api_user,
-            application,
-        } => {
-            let config = Config::load(config.as_deref())?;
-            let target = Target {
-                environment: Environment::parse(&environment)?,
-                api_user: ApiUser::parse(&api_user)?,
-                application: Application::parse(&application)?,
-            };
-            let requested = runtime()?.block_on(async {
-                let journal =
-                    Journal::open(&config.database_url, config.journal_busy_timeout).await?;
-                let Some(mode) = config
-                    .engine
-                    .modes
-                    .get(target.environment.as_str())
-                    .copied()
-                else {
-                    anyhow::bail!(
-                        "environment {:?} is not served by this config: add [environments.{}]",
-                        target.environment.as_str(),
-                        target.environment.as_str()
-                    );
-                };
-                let channel = config
-                    .engine
-                    .slack
-                    .channel(None, target.environment.as_str());
-                let requested =
-                    rotate::request(&journal, &target, mode, channel, jiff::Timestamp::now()).await;
-                journal.close().await;
-                requested
-            })?;
-            match requested {
-                rotate::Requested::Started(id) => {
-                    println!(
-                        "rotation {id} journaled for {target}; the running service carries it out"
-                    )
-                }
-                rotate::Requested::AlreadyActive { id, phase } => {
-                    println!(
-                        "rotation {id} for {target} is already under way (phase {phase}); not starting another"
-                    )
-                }
-            }
-        }
+        } => tokens(config, environment, output)?,
+        Command::Rotate { config, target } => rotate(config, target)?,
         Command::Plan {
             config,
             output,
@@ -335,64 +64,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             application,
             labels,
         } => {
-            let json = output.json();
-            let config = Config::load(config.as_deref())?;
-            let reports = runtime()?.block_on(async {
-                let observer = token_rotator::adapters::Observer::default();
-                let upstreams = serve::upstreams(&config, &observer).await?;
-                let alertmanager = serve::alertmanager(&config, observer);
-                let alerts = match (environment, api_user, application) {
-                    (Some(environment), Some(api_user), Some(application)) => {
-                        let mut set: token_rotator::domain::Labels = labels.into_iter().collect();
-                        set.insert("alertname".into(), token_rotator::reconcile::ALERTNAME.into());
-                        set.insert("environment".into(), environment);
-                        set.insert("api_user".into(), api_user);
-                        set.insert("application".into(), application);
-                        vec![set]
-                    }
-                    _ => {
-                        let am = alertmanager.as_ref().ok_or_else(|| {
-                            anyhow::anyhow!("no [alertmanager] configured: give --environment, --api-user and --application")
-                        })?;
-                        am.active_alerts(token_rotator::reconcile::ALERTNAME)
-                            .await?
-                            .into_iter()
-                            .map(|a| a.labels)
-                            .collect()
-                    }
-                };
-                // Read only when an issuer's listing would write; never created here.
-                let lists_with_job = upstreams
-                    .as_ref()
-                    .is_some_and(|all| all.values().any(|up| up.issuer.list_writes()));
-                let journal = if lists_with_job {
-                    Journal::open_existing(&config.database_url, config.journal_busy_timeout)
-                        .await
-                        .map_err(|e| e.to_string())
-                } else {
-                    Err("no issuer needs it".to_owned())
-                };
-                let reports = plan::plan_all(
-                    &config,
-                    alerts,
-                    upstreams.as_ref(),
-                    alertmanager.as_ref(),
-                    journal.as_ref().map_err(String::as_str),
-                )
-                .await;
-                if let Ok(journal) = journal {
-                    journal.close().await;
-                }
-                anyhow::Ok(reports)
-            })?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&plan::json(&reports))?);
-            } else {
-                print!("{}", plan::render(&reports));
-            }
-            if reports.iter().any(|r| !r.plan.feasible) {
-                return Ok(ExitCode::from(2));
-            }
+            let alerts = environment.zip(api_user).zip(application).map(
+                |((environment, api_user), application)| TargetArgs {
+                    environment,
+                    api_user,
+                    application,
+                },
+            );
+            return plan(config, output, alerts, labels);
         }
         Command::Approve {
             rotation_id,
@@ -404,6 +83,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             name,
             config,
         } => return decide(config, &rotation_id, Verdict::Reject, &name),
+        #[cfg(feature = "sim")]
         Command::BenchE2e {
             tokens,
             profile,
@@ -416,50 +96,216 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::WriteTokenFile {
             path,
             pause_before_rename,
-        } => {
-            use std::io::{Read, Write};
-            let mut value = String::new();
-            std::io::stdin().read_to_string(&mut value)?;
-            let file = token_rotator::adapters::file::FileDistributor::new(path, 0o600, None);
-            let temp = file.prepare(value.trim_end())?;
-            if pause_before_rename {
-                println!("prepared {}", temp.display());
-                std::io::stdout().flush()?;
-                std::thread::sleep(std::time::Duration::from_secs(3600));
+        } => write_token_file(path, pause_before_rename)?,
+        Command::CheckConfig { file, output } => {
+            let report = check_config::check(&file);
+            if output.json() {
+                println!("{}", serde_json::to_string_pretty(&report.json())?);
+            } else if report.valid() {
+                println!("{}", report.text());
+            } else {
+                eprintln!("{}", report.text());
             }
-            file.commit(&temp)?;
-        }
-        Command::CheckConfig { file } => {
-            let (report, valid) = check_config::run(&file);
-            if !valid {
-                eprintln!("{report}");
-                return Ok(ExitCode::FAILURE);
+            if !report.valid() {
+                return Ok(exit::code(exit::FAILED));
             }
-            println!("{report}");
         }
         Command::Explain {
             config,
-            environment,
-            api_user,
-            application,
+            target,
             labels,
+            output,
         } => {
-            let config = Config::load(config.as_deref())?;
+            let config = Config::load(config.config.as_deref())?;
             let args = explain::ExplainArgs {
-                environment,
-                api_user,
-                application,
+                environment: target.environment,
+                api_user: target.api_user,
+                application: target.application,
                 labels,
             };
-            print!("{}", explain::run(&config, args));
+            let explained = explain::run(&config, args);
+            if output.json() {
+                println!("{}", serde_json::to_string_pretty(&explained.json())?);
+            } else {
+                print!("{}", explained.text());
+            }
+        }
+        Command::Completion { shell } => {
+            let mut stdout = std::io::stdout().lock();
+            docs::completion(shell, &mut stdout);
+            stdout.flush()?;
+        }
+        Command::Man { out_dir: None } => docs::man(&mut std::io::stdout().lock())?,
+        Command::Man { out_dir: Some(dir) } => {
+            for page in docs::man_pages(&dir)? {
+                println!("{}", page.display());
+            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit::code(exit::OK))
+}
+
+#[cfg(feature = "sim")]
+fn demo() -> anyhow::Result<()> {
+    runtime()?.block_on(token_rotator::commands::demo::run())
+}
+
+#[cfg(not(feature = "sim"))]
+fn demo() -> anyhow::Result<()> {
+    anyhow::bail!(
+        "demo is not in this build: it runs against the simulators, which release images leave \
+out; build with the default features (`cargo run -- demo`)"
+    )
+}
+
+/// Opens the journal the service keeps, never creating one: a command run on a laptop with the
+/// default `database_url` must say there is none rather than leave an empty file behind.
+async fn existing_journal(config: &Config) -> anyhow::Result<Journal> {
+    Ok(Journal::open_existing(&config.database_url, config.journal_busy_timeout).await?)
+}
+
+fn rekey(config: ConfigFile) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config.config.as_deref())?;
+    let keys = token_rotator::secrets::Keys::from_env(&token_rotator::secrets::process_env)?;
+    let done = runtime()?.block_on(async {
+        let journal = existing_journal(&config).await?;
+        let done = token_rotator::store::rekey::rekey(journal.pool(), &keys).await;
+        journal.close().await;
+        anyhow::Ok(done?)
+    })?;
+    println!(
+        "re-sealed {}, already current {}, opened by no key {}",
+        done.resealed, done.current, done.unopenable
+    );
+    if done.unopenable > 0 {
+        return Ok(exit::code(exit::REKEY_UNOPENABLE));
+    }
+    Ok(exit::code(exit::OK))
+}
+
+fn status(config: ConfigFile, output: Output) -> anyhow::Result<()> {
+    let config = Config::load(config.config.as_deref())?;
+    let (rows, schedules) = runtime()?.block_on(async {
+        let journal = existing_journal(&config).await?;
+        let rows = status::load(&journal).await;
+        let schedules = status::schedules(&journal).await;
+        journal.close().await;
+        anyhow::Ok((rows?, schedules?))
+    })?;
+    if output.json() {
+        println!("{}", serde_json::to_string_pretty(&status::json(&rows))?);
+    } else {
+        print!("{}", status::table(&rows));
+        print!("{}", status::schedule_table(&schedules));
+    }
+    Ok(())
+}
+
+fn tokens(config: ConfigFile, environment: Option<String>, output: Output) -> anyhow::Result<()> {
+    let config = Config::load(config.config.as_deref())?;
+    let inventories = runtime()?.block_on(async {
+        let journal = existing_journal(&config).await?;
+        let loaded = tokens::load(&journal, environment.as_deref()).await;
+        journal.close().await;
+        anyhow::Ok(loaded?)
+    })?;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    if output.json() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&tokens::json(&inventories, now_ms))?
+        );
+        if inventories.taken.is_empty() {
+            eprintln!("{}", tokens::NONE_TAKEN);
+        }
+    } else {
+        print!("{}", tokens::table(&inventories, now_ms));
+    }
+    Ok(())
+}
+
+fn rotate(config: ConfigFile, target: TargetArgs) -> anyhow::Result<()> {
+    let config = Config::load(config.config.as_deref())?;
+    let target = Target {
+        environment: Environment::parse(&target.environment)?,
+        api_user: ApiUser::parse(&target.api_user)?,
+        application: Application::parse(&target.application)?,
+    };
+    let environment = target.environment.as_str();
+    let Some(mode) = config.engine.modes.get(environment).copied() else {
+        anyhow::bail!(
+            "environment {environment:?} is not served by this config: add [environments.{environment}]"
+        );
+    };
+    let channel = config.engine.slack.channel(None, environment);
+    let requested = runtime()?.block_on(async {
+        let journal = existing_journal(&config).await?;
+        let requested =
+            rotate::request(&journal, &target, mode, channel, jiff::Timestamp::now()).await;
+        journal.close().await;
+        requested
+    })?;
+    match requested {
+        rotate::Requested::Started(id) => {
+            println!("rotation {id} journaled for {target}; the running service carries it out")
+        }
+        rotate::Requested::AlreadyActive { id, phase } => println!(
+            "rotation {id} for {target} is already under way (phase {phase}); not starting another"
+        ),
+    }
+    Ok(())
+}
+
+fn plan(
+    config: ConfigFile,
+    output: Output,
+    target: Option<TargetArgs>,
+    labels: Vec<(String, String)>,
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config.config.as_deref())?;
+    let alerts = target.map(|t| {
+        let mut set: token_rotator::domain::Labels = labels.into_iter().collect();
+        set.insert(
+            "alertname".into(),
+            token_rotator::reconcile::ALERTNAME.into(),
+        );
+        set.insert("environment".into(), t.environment);
+        set.insert("api_user".into(), t.api_user);
+        set.insert("application".into(), t.application);
+        vec![set]
+    });
+    let reports = runtime()?.block_on(plan::for_cli(&config, alerts))?;
+    if output.json() {
+        println!("{}", serde_json::to_string_pretty(&plan::json(&reports))?);
+    } else {
+        print!("{}", plan::render(&reports));
+    }
+    if reports.iter().any(|r| !r.plan.feasible) {
+        return Ok(exit::code(exit::PLAN_WOULD_FAIL));
+    }
+    Ok(exit::code(exit::OK))
+}
+
+/// Writes a token from stdin as the `file` distributor does, optionally pausing before the
+/// rename so that a test can kill it there.
+fn write_token_file(path: PathBuf, pause_before_rename: bool) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut value = String::new();
+    std::io::stdin().read_to_string(&mut value)?;
+    let file = token_rotator::adapters::file::FileDistributor::new(path, 0o600, None);
+    let temp = file.prepare(value.trim_end())?;
+    if pause_before_rename {
+        println!("prepared {}", temp.display());
+        std::io::stdout().flush()?;
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+    file.commit(&temp)?;
+    Ok(())
 }
 
 /// `approve` and `reject`: one journal transaction, like a click; exit 1 when nothing changed.
 fn decide(
-    config: Option<PathBuf>,
+    config: ConfigFile,
     rotation_id: &str,
     verdict: Verdict,
     name: &str,
@@ -468,9 +314,9 @@ fn decide(
         !name.trim().is_empty(),
         "--as needs a name for the audit trail"
     );
-    let config = Config::load(config.as_deref())?;
+    let config = Config::load(config.config.as_deref())?;
     let decided = runtime()?.block_on(async {
-        let journal = Journal::open(&config.database_url, config.journal_busy_timeout).await?;
+        let journal = existing_journal(&config).await?;
         let decided = approval::decide(
             journal.pool(),
             rotation_id,
@@ -482,35 +328,30 @@ fn decide(
         journal.close().await;
         anyhow::Ok(decided?)
     })?;
+    let refused = |why: String| {
+        eprintln!("{why}");
+        Ok(exit::code(exit::FAILED))
+    };
     match decided {
         Decided::Done(Verdict::Approve) => {
-            println!("rotation {rotation_id} approved by {name}; the running service rotates it");
-            Ok(ExitCode::SUCCESS)
+            println!("rotation {rotation_id} approved by {name}; the running service rotates it")
         }
         Decided::Done(Verdict::Reject) => {
-            println!("rotation {rotation_id} rejected by {name}; nothing was changed");
-            Ok(ExitCode::SUCCESS)
+            println!("rotation {rotation_id} rejected by {name}; nothing was changed")
         }
-        Decided::Done(other) => {
-            println!("rotation {rotation_id}: {name} {}", other.past());
-            Ok(ExitCode::SUCCESS)
-        }
+        Decided::Done(other) => println!("rotation {rotation_id}: {name} {}", other.past()),
         Decided::NotOffered(why) => {
-            eprintln!("rotation {rotation_id}: {why}; nothing changed");
-            Ok(ExitCode::FAILURE)
+            return refused(format!("rotation {rotation_id}: {why}; nothing changed"));
         }
         Decided::Closed { phase, by } => {
             let by = by.map_or_else(String::new, |b| format!(", decided by {b}"));
-            eprintln!(
+            return refused(format!(
                 "rotation {rotation_id} is not waiting for approval ({phase}{by}); nothing changed"
-            );
-            Ok(ExitCode::FAILURE)
+            ));
         }
-        Decided::Unknown => {
-            eprintln!("no rotation {rotation_id} in the journal");
-            Ok(ExitCode::FAILURE)
-        }
+        Decided::Unknown => return refused(format!("no rotation {rotation_id} in the journal")),
     }
+    Ok(exit::code(exit::OK))
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

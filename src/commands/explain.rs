@@ -24,21 +24,63 @@ pub fn parse_label(text: &str) -> Result<(String, String), String> {
     }
 }
 
-pub fn run(config: &Config, args: ExplainArgs) -> String {
+/// What `explain` found: the environment is not served (no rule is tried), or the rules' verdicts.
+pub enum Explained {
+    NotServed {
+        environment: String,
+        served: Vec<String>,
+    },
+    Rules(Explanation),
+}
+
+pub fn run(config: &Config, args: ExplainArgs) -> Explained {
     // The allow-list comes before the rules, as at intake.
     if !config.engine.modes.contains_key(&args.environment) {
-        let served: Vec<&str> = config.engine.modes.keys().map(String::as_str).collect();
-        return format!(
-            "environment {:?} is not served by this config (served: {}): the alert is recorded as unroutable and no rule is tried\n",
-            args.environment,
-            served.join(", ")
-        );
+        return Explained::NotServed {
+            environment: args.environment,
+            served: config.engine.modes.keys().cloned().collect(),
+        };
     }
     let mut labels: Labels = args.labels.into_iter().collect();
     labels.insert("environment".into(), args.environment);
     labels.insert("api_user".into(), args.api_user);
     labels.insert("application".into(), args.application);
-    render(&config.policy.explain(&labels))
+    Explained::Rules(config.policy.explain(&labels))
+}
+
+impl Explained {
+    pub fn text(&self) -> String {
+        match self {
+            Explained::NotServed {
+                environment,
+                served,
+            } => format!(
+                "environment {environment:?} is not served by this config (served: {}): the alert is recorded as unroutable and no rule is tried\n",
+                served.join(", ")
+            ),
+            Explained::Rules(explanation) => render(explanation),
+        }
+    }
+
+    /// `-o json`: `{"served": false, ...}`, or every rule's verdict and the decision.
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Explained::NotServed {
+                environment,
+                served,
+            } => serde_json::json!({
+                "environment": environment,
+                "served": false,
+                "served_environments": served,
+                "decision": {"action": "unroutable"},
+            }),
+            Explained::Rules(explanation) => serde_json::json!({
+                "served": true,
+                "rules": explanation.evaluations,
+                "decision": explanation.decision,
+            }),
+        }
+    }
 }
 
 pub fn render(explanation: &Explanation) -> String {

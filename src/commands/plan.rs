@@ -26,6 +26,53 @@ pub struct Report {
     pub plan: Plan,
 }
 
+/// `plan` as the command line runs it: for `alerts` when given, else for those Alertmanager
+/// reports firing; builds read-only clients from `config` and opens the journal only when an
+/// issuer's listing would write (never creating it).
+pub async fn for_cli(config: &Config, alerts: Option<Vec<Labels>>) -> anyhow::Result<Vec<Report>> {
+    let observer = crate::adapters::Observer::default();
+    let upstreams = crate::commands::serve::upstreams(config, &observer).await?;
+    let alertmanager = crate::commands::serve::alertmanager(config, observer);
+    let alerts = match alerts {
+        Some(alerts) => alerts,
+        None => {
+            let am = alertmanager.as_ref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no [alertmanager] configured: give --environment, --api-user and --application"
+                )
+            })?;
+            am.active_alerts(crate::reconcile::ALERTNAME)
+                .await?
+                .into_iter()
+                .map(|a| a.labels)
+                .collect()
+        }
+    };
+    // Read only when an issuer's listing would write; never created here.
+    let lists_with_job = upstreams
+        .as_ref()
+        .is_some_and(|all| all.values().any(|up| up.issuer.list_writes()));
+    let journal = if lists_with_job {
+        Journal::open_existing(&config.database_url, config.journal_busy_timeout)
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        Err("no issuer needs it".to_owned())
+    };
+    let reports = plan_all(
+        config,
+        alerts,
+        upstreams.as_ref(),
+        alertmanager.as_ref(),
+        journal.as_ref().map_err(String::as_str),
+    )
+    .await;
+    if let Ok(journal) = journal {
+        journal.close().await;
+    }
+    Ok(reports)
+}
+
 /// A rotation's plan. An issuer whose listing would write (a Job per target) is not asked:
 /// its tokens are read from the service's last inventory in `journal`, and without one the plan
 /// says so. Another issuer is listed, waiting up to two minutes for a pending answer.

@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod cli;
 mod cluster;
+mod command_line;
 mod concurrency;
 mod crash;
 mod docs;

@@ -201,7 +201,7 @@ async fn every_mutating_step_refuses_a_shadow_rotation() {
 }
 
 #[tokio::test]
-async fn plan_prints_what_would_happen_and_exits_2_when_a_step_would_fail() {
+async fn plan_prints_what_would_happen_and_exits_3_when_a_step_would_fail() {
     let sims = Sims::start().await;
     let production = sims.production();
     let token = production
@@ -268,7 +268,7 @@ async fn plan_prints_what_would_happen_and_exits_2_when_a_step_would_fail() {
 
     let missing = run("no-secret@alphagov.co.uk").await.unwrap();
     let stdout = String::from_utf8(missing.stdout).unwrap();
-    assert_eq!(missing.status.code(), Some(2), "{stdout}");
+    assert_eq!(missing.status.code(), Some(3), "{stdout}");
     assert!(
         stdout.contains("WOULD FAIL") && stdout.contains("not found"),
         "{stdout}"

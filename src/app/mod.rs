@@ -1,5 +1,7 @@
 //! Building and running the service, the same way in `serve`, `demo` and the tests.
 
+mod parts;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +11,9 @@ use tokio::sync::watch;
 
 use secrecy::SecretString;
 
-use crate::adapters::Observer;
-use crate::adapters::alertmanager::AlertmanagerClient;
-use crate::adapters::kubernetes::Cluster;
 use crate::adapters::slack::SlackApi;
 use crate::clock::Clock;
-use crate::config::{Config, LeaderElection};
+use crate::config::Config;
 use crate::engine::{Adapters, Engine};
 use crate::intake::auth::WebhookAuth;
 use crate::leader::Leadership;
@@ -24,7 +23,7 @@ use crate::secrets::Keys;
 use crate::store::{Journal, StoreError};
 use crate::telemetry::Metrics;
 use crate::web::serve::Limits;
-use crate::web::{self, AppState, HandoverDesk, Interactions};
+use crate::web::{self, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -95,7 +94,8 @@ impl Application {
         Self::build_with(config, auth, None, engine, metrics).await
     }
 
-    /// As [`Application::build`], with the status page's own credential.
+    /// As [`Application::build`], with the status page's own credential. Each step is a
+    /// function of `parts`, in this order.
     pub async fn build_with(
         config: Config,
         auth: WebhookAuth,
@@ -103,144 +103,18 @@ impl Application {
         engine: Option<EngineParts>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, BuildError> {
-        let journal = Journal::open_observed(
-            &config.database_url,
-            config.journal_busy_timeout,
-            Some(Arc::clone(&metrics)),
-        )
-        .await?;
-        let journal = Arc::new(journal);
+        let journal = parts::journal(&config, &metrics).await?;
         let (stop_election, election_stopped) = watch::channel(false);
-        let leadership = match (&config.leader_election, journal.pool().is_shared()) {
-            (_, false) => Leadership::sole(),
-            (LeaderElection::Postgres, true) => Leadership::postgres(
-                &config.database_url,
-                journal.pool(),
-                config.leader_lease,
-                replica_name(),
-                Arc::clone(&metrics),
-                election_stopped,
-            )?,
-            (LeaderElection::Kubernetes { lease_name }, true) => {
-                let kube = &config.kubernetes;
-                let cluster = match &kube.url {
-                    Some(url) => Cluster::for_url(url, &kube.namespace, kube.timeout),
-                    None => Cluster::inferred(&kube.namespace, kube.timeout).await,
-                }
-                .map_err(BuildError::Election)?
-                .observed(Observer::new(Arc::clone(&metrics)));
-                Leadership::kubernetes(
-                    cluster,
-                    lease_name.clone(),
-                    journal.pool(),
-                    config.leader_lease,
-                    replica_name(),
-                    Arc::clone(&metrics),
-                    election_stopped,
-                )
-            }
-        };
+        let leadership = parts::leadership(&config, &journal, &metrics, election_stopped).await?;
         let engine_in_background = engine.as_ref().filter(|e| e.background).map(|e| e.poll);
-        let (slack, clock, keys) = match &engine {
-            Some(parts) => (
-                SlackParts {
-                    api: parts.slack.api.clone(),
-                    signing_secret: parts.slack.signing_secret.clone(),
-                },
-                Some(Arc::clone(&parts.clock)),
-                Some(parts.keys.clone()),
-            ),
-            None => (SlackParts::default(), None, None),
-        };
-        let engine = engine.map(|parts| {
-            Arc::new(
-                Engine::new(
-                    Arc::clone(&journal),
-                    Arc::clone(&metrics),
-                    parts.adapters,
-                    parts.clock,
-                    parts.keys,
-                    config.engine.clone(),
-                )
-                .with_policy(config.policy.clone())
-                .led_by(Arc::clone(&leadership)),
-            )
-        });
-        let notifier = slack.api.clone().zip(clock.clone()).map(|(api, clock)| {
-            let notifier = Notifier::new(
-                Arc::clone(&journal),
-                api,
-                clock,
-                Arc::clone(&metrics),
-                config.engine.slack.default_channel.clone(),
-            )
-            .led_by(Arc::clone(&leadership));
-            // Handover links travel sealed until the notifier sends them.
-            Arc::new(match keys.clone() {
-                Some(keys) => notifier.with_keys(keys),
-                None => notifier,
-            })
-        });
-        let handover =
-            keys.zip(clock.clone())
-                .zip(engine.as_ref())
-                .map(|((keys, clock), engine)| {
-                    Arc::new(HandoverDesk {
-                        keys,
-                        clock,
-                        wake: engine.waker(),
-                    })
-                });
-        let interactions = slack
-            .signing_secret
-            .zip(clock)
-            .map(|(signing_secret, clock)| {
-                Arc::new(Interactions {
-                    signing_secret,
-                    api: slack.api,
-                    clock,
-                    // A decision wakes the engine (to start) and the notifier (to say so).
-                    wake: engine
-                        .iter()
-                        .map(|e| e.waker())
-                        .chain(notifier.iter().map(|n| n.waker()))
-                        .collect(),
-                    groups: Default::default(),
-                })
-            });
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| BuildError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let public_listener = match config.public_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| BuildError::Bind { addr, source })?,
-            ),
-            None => None,
-        };
-        let metrics_listener = match config.metrics_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| BuildError::Bind { addr, source })?,
-            ),
-            None => None,
-        };
-        let reconciler = config.alertmanager.as_ref().map(|am| {
-            let reconciler = Reconciler {
-                client: AlertmanagerClient::new(am.urls.clone(), am.timeout)
-                    .observed(Observer::new(Arc::clone(&metrics))),
-                journal: Arc::clone(&journal),
-                routes: config.routes(),
-                wake: engine.as_ref().map(|e| e.waker()),
-            };
-            (reconciler, am.reconcile_interval)
-        });
+        let shared = parts::Shared::of(engine.as_ref());
+        let engine =
+            engine.map(|parts| parts::engine(parts, &config, &journal, &metrics, &leadership));
+        let notifier = parts::notifier(&shared, &config, &journal, &metrics, &leadership);
+        let handover = parts::handover_desk(&shared, engine.as_ref());
+        let interactions = parts::interactions(shared, engine.as_ref(), notifier.as_ref());
+        let listeners = parts::Listeners::bind(&config).await?;
+        let reconciler = parts::reconciler(&config, &journal, &metrics, engine.as_ref());
         let state = Arc::new(AppState {
             journal,
             slack: interactions,
@@ -257,9 +131,9 @@ impl Application {
             identity: engine.as_ref().map(|e| e.identity_health()),
         });
         Ok(Self {
-            listener,
-            metrics_listener,
-            public_listener,
+            listener: listeners.internal,
+            metrics_listener: listeners.metrics,
+            public_listener: listeners.public,
             http: config.http.clone(),
             state,
             reconciler,
@@ -407,12 +281,6 @@ where
             return;
         }
     }
-}
-
-/// This replica's name in the journal's leadership row: the pod's name in Kubernetes.
-fn replica_name() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "token-rotator".into());
-    format!("{host}/{}", std::process::id())
 }
 
 /// Completes on SIGTERM (Kubernetes stopping the pod) or ctrl-c.
