@@ -180,3 +180,21 @@ async fn two_targets_on_one_account_mint_one_at_a_time() {
         .count();
     assert_eq!(changed, 1);
 }
+
+#[tokio::test]
+async fn on_the_current_endpoint_a_token_made_in_the_console_is_rotated_and_disabled() {
+    let sims = Sims::start().await;
+    let console = sims
+        .synoptic
+        .add_console_token(Some(sims.clock.now() + DAY), &["dashboard"]);
+    let (world, path) = world_with(sims, &console, true, settings()).await;
+    world.run_to_the_end().await;
+    let row = &world.rotations().await[0];
+    assert_eq!(row.phase, "done", "{row:#?}");
+    assert!(!world.synoptic().is_live(&console), "an account's token");
+    assert!(
+        world
+            .synoptic()
+            .is_live(&std::fs::read_to_string(&path).unwrap())
+    );
+}
