@@ -271,7 +271,14 @@ impl Issuer for SynopticClient {
         if let Some(from) = &clone_from {
             query.push(("cloneSettings", from.as_str()));
         }
-        let answer = self.auth(&query).await?;
+        let answer = self
+            .auth(&query)
+            .await
+            .map_err(|e| match (&clone_from, like) {
+                // A refusal may echo the token whose settings were asked for.
+                (Some(from), Some(id)) => wire::hide_in(e, from, id),
+                _ => e,
+            })?;
         let value = answer["TOKEN"]
             .as_str()
             .ok_or_else(|| AdapterError::permanent(UPSTREAM, "the create answer has no TOKEN"))?

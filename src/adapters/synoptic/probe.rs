@@ -87,7 +87,13 @@ impl SynopticClient {
             .observer
             .time(UPSTREAM, send(self.http.get(url)))
             .await?;
-        classify(answer.status, answer.body.as_ref())
+        // Synoptic's message may echo the token: it goes nowhere in clear.
+        let (secret, name) = (token.expose_secret(), "the token");
+        match classify(answer.status, answer.body.as_ref()) {
+            Ok(Probe::Refused(why)) => Ok(Probe::Refused(super::wire::hide(&why, secret, name))),
+            Ok(answered) => Ok(answered),
+            Err(e) => Err(super::wire::hide_in(e, secret, name)),
+        }
     }
 
     /// After a disable Synoptic accepted (or a token gone from the list): data requests with the

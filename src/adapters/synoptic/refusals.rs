@@ -1,7 +1,7 @@
 //! What Synoptic's refusals mean: a token not listed (whose tokens a key sees depends on the
 //! endpoint), and a disable refused (each documented meaning reported as itself).
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{SynopticClient, UPSTREAM, judge, summary, wire};
 use crate::adapters::AdapterError;
@@ -37,7 +37,11 @@ impl SynopticClient {
         answer: wire::Answer,
     ) -> Result<(), AdapterError> {
         let (code, message) = summary(answer.body.as_ref());
-        let message = message.unwrap_or_default();
+        let message = wire::hide(
+            &message.unwrap_or_default(),
+            value.expose_secret(),
+            token_id,
+        );
         match code {
             // docs.synopticdata.com/services/errors: "-1 Incorrect API parameter input". The token
             // was listed a moment ago; if it is gone now (a person disabled it, or it expired),
@@ -77,7 +81,9 @@ impl SynopticClient {
                         .unwrap_or_default()
                 ),
             )),
-            _ => judge(answer).map(|_| ()),
+            _ => judge(answer)
+                .map(|_| ())
+                .map_err(|e| wire::hide_in(e, value.expose_secret(), token_id)),
         }
     }
 }
