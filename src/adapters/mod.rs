@@ -222,6 +222,13 @@ pub trait Issuer: Send + Sync {
     fn self_renews(&self) -> bool {
         false
     }
+    /// Targets whose rotations must not mint at the same time share this key (a credential
+    /// API whose tokens belong to an account lists them all together, so one target's new token
+    /// shows up in another's listing). The engine lets one rotation per key through its minting
+    /// phase at a time; the others wait, saying for which. `None`: no such constraint.
+    fn serialisation_key(&self) -> Option<String> {
+        None
+    }
     /// The one name of the token `target` names, whatever spelling its alert or schedule used:
     /// asked before anything keys on the target (single flight, cooldown, file names, messages).
     /// By default the target as parsed (its labels are canonical already); an issuer whose

@@ -7,12 +7,20 @@
 //! for the endpoint chosen: `Authorization: Bearer` on `/auth/v2/`, `?apikey=` on the legacy
 //! `/v2/auth` (then the URL is a secret, and errors drop it).
 //!
-//! The list holds only the tokens this API key made: a token made in the web console, or with
-//! another key, is never listed, and Synoptic will neither clone nor disable it for this key.
-//! So a token being rotated that is not listed is an error (never "already gone"), and a
-//! disabled token counts as disabled only once a data request with it is refused.
+//! Whose tokens the list holds depends on the endpoint. On the current `/auth/v2/` tokens belong
+//! to the account: "any of the active Private API Keys on your account" lists, clones and
+//! disables any of them, console-made ones included (docs.synopticdata.com/account/credential-api).
+//! On the legacy `/v2/auth` "only the private key used to generate a token can be used to perform
+//! actions on that token" (developers.synopticdata.com/mesonet/v2/auth/). Either way a token
+//! being rotated that is not listed is an error (never "already gone"), and a disabled token
+//! counts as disabled only once a data request with it is refused as unauthorised.
+//!
+//! Because the list is the account's, two targets on one account see each other's tokens: one
+//! rotation at a time per account ([`Issuer::serialisation_key`]), and a lost create answer is
+//! never resolved by guessing which unlisted token is ours ([`Issuer::recover`]).
 
 mod probe;
+mod refusals;
 pub mod scheduled;
 pub mod settings;
 mod wire;
@@ -174,15 +182,7 @@ impl SynopticClient {
             .into_iter()
             .find(|v| self.is(v, id))
             .ok_or_else(|| {
-                AdapterError::permanent(
-                    UPSTREAM,
-                    format!(
-                        "token {id} is not among this API key's tokens, so Synoptic will not let \
-                         this key {why} it: it was made in the Synoptic console or with another \
-                         API key (or has already expired or been disabled). Rotate it with the \
-                         key that made it, or by hand"
-                    ),
-                )
+                AdapterError::permanent(UPSTREAM, self.unlisted(&format!("token {id}"), why))
             })
     }
 }
@@ -202,7 +202,17 @@ impl Issuer for SynopticClient {
         "Synoptic"
     }
 
-    /// Synoptic lists only the tokens its API key made, by value.
+    /// Tokens sharing this account's list rotate one at a time: the engine keys on the
+    /// endpoint and a keyed name of the private key (never the key itself).
+    fn serialisation_key(&self) -> Option<String> {
+        Some(format!(
+            "synoptic account {} key {}",
+            self.base_url,
+            self.names.name(self.api_key.expose_secret())
+        ))
+    }
+
+    /// Synoptic lists tokens by value: the account's (current endpoint) or the key's (legacy).
     async fn identify(
         &self,
         listing: &TokenListing,
@@ -212,7 +222,11 @@ impl Issuer for SynopticClient {
             Some(t) => Ok(Some(t)),
             None => Err(AdapterError::permanent(
                 UPSTREAM,
-                "the token in place is not among the tokens Synoptic lists for this API key: it was made in the Synoptic console or with another API key (or has expired), so its settings cannot be copied and it cannot be disabled from here; replace it once by hand with a token made with this key",
+                format!(
+                    "{}; its settings cannot be copied and it cannot be disabled from here, so \
+                     replace it once by hand with a token this key can manage",
+                    self.unlisted("the token in place", "copy or disable")
+                ),
             )),
         }
     }
@@ -259,7 +273,14 @@ impl Issuer for SynopticClient {
         if let Some(from) = &clone_from {
             query.push(("cloneSettings", from.as_str()));
         }
-        let answer = self.auth(&query).await?;
+        let answer = self
+            .auth(&query)
+            .await
+            .map_err(|e| match (&clone_from, like) {
+                // A refusal may echo the token whose settings were asked for.
+                (Some(from), Some(id)) => wire::hide_in(e, from, id),
+                _ => e,
+            })?;
         let value = answer["TOKEN"]
             .as_str()
             .ok_or_else(|| AdapterError::permanent(UPSTREAM, "the create answer has no TOKEN"))?
@@ -272,29 +293,43 @@ impl Issuer for SynopticClient {
         })
     }
 
+    /// Synoptic lists token values and nothing else: no creation time, no expiry ("cannot be
+    /// queried", developers.synopticdata.com/mesonet/v2/auth/), no maker. So a token listed now
+    /// but not before the lost try cannot be tied to this rotation (on a shared account it may
+    /// be another target's, or a person's made in the console meanwhile). None: mint. Any: a
+    /// person decides, told the candidates by their keyed names only.
     async fn recover(
         &self,
         _permit: &Permit,
         _target: &Target,
         known: &[String],
-        expires_in: Duration,
+        _expires_in: Duration,
         _key: &str,
     ) -> Result<Option<MintedToken>, AdapterError> {
-        let new: Vec<String> = self
+        let candidates: Vec<String> = self
             .values()
             .await?
-            .into_iter()
+            .iter()
             .filter(|v| !known.iter().any(|id| self.is(v, id)))
+            .map(|v| self.token_id(v))
             .collect();
-        Ok(match new.as_slice() {
-            [value] => Some(MintedToken {
-                id: self.token_id(value),
-                expires_at: minute(self.clock.now() + expires_in),
-                value: MintedValue::Held(SecretString::from(value.clone())),
-                resolved: None,
-            }),
-            _ => None,
-        })
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        Err(AdapterError::permanent(
+            UPSTREAM,
+            format!(
+                "an earlier try to make the new token got no answer, and Synoptic now lists {} \
+                 token{} it did not list before that try ({}). Synoptic's list gives no creation \
+                 time, expiry or maker, so none can be tied to this rotation: it may be the one \
+                 the lost answer made, or one made meanwhile on the same account. Nothing adopted \
+                 or minted: check them in the Synoptic console, disable the one this rotation \
+                 made if nobody uses it, then rotate again",
+                candidates.len(),
+                if candidates.len() == 1 { "" } else { "s" },
+                candidates.join(", ")
+            ),
+        ))
     }
 
     async fn revoke(
@@ -310,8 +345,8 @@ impl Issuer for SynopticClient {
             .into_iter()
             .find(|v| self.is(v, token_id))
         else {
-            // The engine rotates only a token this key listed when the rotation began (one made
-            // in the console stops it there), so a token gone from the list since has expired
+            // The engine rotates only a token this key listed when the rotation began (one it
+            // cannot manage stops it there), so a token gone from the list since has expired
             // or was disabled. When its value is known here, a data request proves it.
             let seen = self
                 .seen
@@ -332,21 +367,13 @@ impl Issuer for SynopticClient {
                 send(self.auth_request(&[("disableToken", value.as_str())])),
             )
             .await?;
-        if answer.status == 400 {
-            // docs.synopticdata.com/account/token-settings: with a `protected` tag "a request to
-            // disable the token will reject with a 400 error"; the wording is not documented.
-            let (_, message) = summary(answer.body.as_ref());
-            return Err(AdapterError::permanent(
-                UPSTREAM,
-                format!(
-                    "Synoptic refused to disable token {token_id} with HTTP 400, its answer to a \
-                     token tagged `protected` ({})",
-                    message.unwrap_or_default()
-                ),
-            ));
+        let value = SecretString::from(value);
+        // A refusal (4xx but a bad key's 401 or a 429) says something about the token.
+        if (400..500).contains(&answer.status) && ![401, 429].contains(&answer.status) {
+            return self.disable_refused(token_id, &value, answer).await;
         }
         judge(answer)?;
-        self.prove_dead(token_id, &SecretString::from(value)).await
+        self.prove_dead(token_id, &value).await
     }
 }
 

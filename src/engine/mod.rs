@@ -40,6 +40,7 @@ mod silence;
 mod slots;
 mod steps;
 pub mod sweep;
+mod turns;
 mod upstreams;
 
 use std::sync::Arc;

@@ -20,7 +20,12 @@ impl Engine {
         match phase {
             Phase::Planned if shadow => self.plan(row).await,
             Phase::Silencing if shadow => self.plan_silence(row).await,
-            Phase::Planned => self.mint(row).await,
+            Phase::Planned => {
+                if let Err(wait) = self.my_turn(row).await {
+                    return Step::Error(wait);
+                }
+                self.mint(row).await
+            }
             Phase::Issued => self.distribute(row).await,
             Phase::Distributed => self.await_rollout(row).await,
             Phase::RolledOut => self.verify(row).await,

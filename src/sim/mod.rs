@@ -38,6 +38,9 @@ pub enum Fault {
     Slow(Duration),
     /// Answer only after this long (clients time out first).
     Hang(Duration),
+    /// That HTTP status with this JSON body: an answer a system documents but a simulator
+    /// does not otherwise give (an internal error reported inside a 200).
+    Json(u16, &'static str),
 }
 
 /// Faults per operation name: queued ones apply once each, a standing one to every call.
@@ -171,6 +174,18 @@ impl Faults {
             Fault::Hang(duration) => {
                 tokio::time::sleep(duration).await;
                 Some((StatusCode::GATEWAY_TIMEOUT, "simulated hang").into_response())
+            }
+            Fault::Json(code, body) => {
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Some(
+                    (
+                        status,
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                        .into_response(),
+                )
             }
         }
     }

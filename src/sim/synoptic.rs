@@ -3,6 +3,7 @@
 //!
 //! - [CRED] https://docs.synopticdata.com/account/credential-api (current `/auth/v2/`)
 //! - [LEGACY] https://developers.synopticdata.com/mesonet/v2/auth/ (legacy `/v2/auth`)
+//! - [KEYS] https://docs.synopticdata.com/account/api-keys (keys manage the account's tokens)
 //! - [SETTINGS] https://docs.synopticdata.com/account/token-settings (`protected` tag)
 //! - [ERRORS] https://docs.synopticdata.com/services/errors (`SUMMARY.RESPONSE_CODE`)
 //! - [SYNOPTICPY] github.com/blaylockbk/SynopticPy `synoptic/get_token.py` (the WBB probe)
@@ -11,15 +12,15 @@
 //! third-party clients parse (`{"TOKEN": …}`, `{"TOKENS": […]}`), and the wording is ours: the
 //! client must not depend on it.
 
+mod credential;
 mod data;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -32,6 +33,9 @@ use crate::clock::Clock;
 /// The most tokens one list answer holds ([LEGACY]: "limited to 100").
 pub const LIST_LIMIT: usize = 100;
 
+/// The account the simulator's first private key belongs to.
+const ACCOUNT: u32 = 1;
+
 #[derive(Debug, Clone)]
 pub struct SynopticToken {
     pub value: String,
@@ -39,11 +43,13 @@ pub struct SynopticToken {
     /// When it really stops answering: within the hour after the `expire` asked for.
     pub expires_at: Option<Timestamp>,
     pub disabled: bool,
-    /// Made with this private key through the API, so listed and manageable with it; a token
-    /// made in the web console is not ([LEGACY]: "Only the private key used to generate a token
-    /// can be used to perform actions on that token"; `list` "returns a list of the tokens
-    /// associated with the provided API key").
-    pub with_key: bool,
+    /// The account that owns it: [CRED] lists and disables the tokens of the account the key
+    /// belongs to ("any private key associated with the account that owns the token").
+    pub account: u32,
+    /// The private key that made it through the API; `None`: made in the web console. Only the
+    /// legacy endpoint cares ([LEGACY]: "Only the private key used to generate a token can be
+    /// used to perform actions on that token").
+    pub made_with: Option<String>,
     /// Settings (`cloneSettings` copies them), with their tags.
     pub settings: Value,
 }
@@ -63,6 +69,9 @@ impl SynopticToken {
 
 pub struct SynopticSim {
     pub faults: Faults,
+    /// Every private key and the account it belongs to ([KEYS]: an account may have several).
+    keys: Mutex<HashMap<String, u32>>,
+    /// The first key, which `add_token` makes tokens with.
     api_key: String,
     clock: Arc<dyn Clock>,
     tokens: Mutex<Vec<SynopticToken>>,
@@ -71,42 +80,84 @@ pub struct SynopticSim {
     /// disabled token is not dead at once.
     disable_lag: AtomicU32,
     lagging: Mutex<HashMap<String, u32>>,
+    /// A person disables the next token asked to be disabled just before the request arrives.
+    beaten_to_disable: AtomicBool,
 }
 
 impl SynopticSim {
     pub fn new(api_key: &str, clock: Arc<dyn Clock>) -> Arc<Self> {
         Arc::new(Self {
             faults: Faults::default(),
+            keys: Mutex::new(HashMap::from([(api_key.to_owned(), ACCOUNT)])),
             api_key: api_key.to_owned(),
             clock,
             tokens: Mutex::new(Vec::new()),
             disable_lag: AtomicU32::new(0),
             lagging: Mutex::new(HashMap::new()),
+            beaten_to_disable: AtomicBool::new(false),
         })
     }
 
     pub async fn start(self: &Arc<Self>) -> std::io::Result<Running> {
         let router = Router::new()
-            .route("/auth/v2/", get(current))
-            .route("/auth/v2", get(current))
-            .route("/v2/auth", get(legacy))
+            .route("/auth/v2/", get(credential::current))
+            .route("/auth/v2", get(credential::current))
+            .route("/v2/auth", get(credential::legacy))
             .route("/v2/stations/metadata", get(data::stations))
             .route("/v2/stations/latest", get(data::stations))
             .with_state(Arc::clone(self));
         super::serve(router).await
     }
 
-    /// A token made earlier with this API key (through the API), with `tags`; listed.
+    /// A token made earlier with the first API key (through the API), with `tags`.
     pub fn add_token(&self, expires_at: Option<Timestamp>, tags: &[&str]) -> String {
-        let settings = json!({"tags": tags, "origins": ["weather.example"]});
-        self.create(expires_at, settings, true)
+        let key = self.api_key.clone();
+        self.add_token_with(&key, expires_at, tags)
     }
 
-    /// A token made by hand in Synoptic's web console: it works, but this key never lists it
-    /// and cannot disable it.
+    /// A token made earlier through the API with `key` (one [`add_key`](Self::add_key) gave).
+    pub fn add_token_with(
+        &self,
+        key: &str,
+        expires_at: Option<Timestamp>,
+        tags: &[&str],
+    ) -> String {
+        let settings = json!({"tags": tags, "origins": ["weather.example"]});
+        let account = self.account_of(key).expect("a key the simulator knows");
+        self.create(expires_at, settings, account, Some(key.to_owned()))
+    }
+
+    /// A token made by hand in Synoptic's web console, on the first key's account: it works and
+    /// the current endpoint lists it; the legacy endpoint never does.
     pub fn add_console_token(&self, expires_at: Option<Timestamp>, tags: &[&str]) -> String {
         let settings = json!({"tags": tags, "origins": ["weather.example"]});
-        self.create(expires_at, settings, false)
+        self.create(expires_at, settings, ACCOUNT, None)
+    }
+
+    /// Another private key: of the first key's account when `same_account`, else of an account
+    /// of its own.
+    pub fn add_key(&self, key: &str, same_account: bool) {
+        let mut keys = self.keys.lock().expect("lock never poisoned");
+        let account = if same_account {
+            ACCOUNT
+        } else {
+            keys.values().max().copied().unwrap_or(ACCOUNT) + 1
+        };
+        keys.insert(key.to_owned(), account);
+    }
+
+    fn account_of(&self, key: &str) -> Option<u32> {
+        self.keys
+            .lock()
+            .expect("lock never poisoned")
+            .get(key)
+            .copied()
+    }
+
+    /// The next disable request finds its token already disabled by a person in the console
+    /// (the race between listing a token and disabling it).
+    pub fn beat_the_next_disable(&self) {
+        self.beaten_to_disable.store(true, Ordering::Relaxed);
     }
 
     /// From now on a disabled token keeps answering this many data requests.
@@ -114,7 +165,13 @@ impl SynopticSim {
         self.disable_lag.store(data_requests, Ordering::Relaxed);
     }
 
-    fn create(&self, expires_at: Option<Timestamp>, settings: Value, with_key: bool) -> String {
+    fn create(
+        &self,
+        expires_at: Option<Timestamp>,
+        settings: Value,
+        account: u32,
+        made_with: Option<String>,
+    ) -> String {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).expect("the OS provides randomness");
         let value = hex::encode(bytes);
@@ -126,7 +183,8 @@ impl SynopticSim {
                 created_at: self.clock.now(),
                 expires_at,
                 disabled: false,
-                with_key,
+                account,
+                made_with,
                 settings,
             });
         value
@@ -177,128 +235,6 @@ fn refuse(status: StatusCode, code: i64, message: &str) -> Response {
 /// [CRED]: "You will receive an HTTP 401 error if authentication is unsuccessful".
 fn unauthorised() -> Response {
     refuse(StatusCode::UNAUTHORIZED, 403, "Invalid API key")
-}
-
-/// `/auth/v2/`: [CRED] "Authorization: Bearer YourAPIKey" (preferred), or, "if you do not
-/// include an authorization header", `?apikey=`.
-async fn current(
-    State(sim): State<Arc<SynopticSim>>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let key = match headers.get(header::AUTHORIZATION) {
-        Some(v) => v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")),
-        None => query.get("apikey").map(String::as_str),
-    };
-    if key != Some(sim.api_key.as_str()) {
-        return unauthorised();
-    }
-    credential(&sim, &query).await
-}
-
-/// `/v2/auth`: [LEGACY] "apikey (required), Your private API key" as a parameter; the page
-/// knows no header, so a request without `apikey` is refused whatever its headers say.
-async fn legacy(
-    State(sim): State<Arc<SynopticSim>>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    if query.get("apikey") != Some(&sim.api_key) {
-        return unauthorised();
-    }
-    credential(&sim, &query).await
-}
-
-/// The root endpoint's three functions ([CRED] "List / Create / Disable tokens (root
-/// endpoint)"), chosen by the parameters as [LEGACY] lists them.
-async fn credential(sim: &Arc<SynopticSim>, query: &HashMap<String, String>) -> Response {
-    if query.get("list").map(String::as_str) == Some("1") {
-        if let Some(fault) = sim.faults.check("list").await {
-            return fault;
-        }
-        return list(sim);
-    }
-    if let Some(target) = query.get("disableToken") {
-        if let Some(fault) = sim.faults.check("disable").await {
-            return fault;
-        }
-        return disable(sim, target);
-    }
-    if let Some(fault) = sim.faults.check("create").await {
-        return fault;
-    }
-    let value = match create(sim, query) {
-        Ok(value) => value,
-        Err(message) => return refuse(StatusCode::BAD_REQUEST, -1, message),
-    };
-    // The token exists now even if the answer never arrives (a dropped connection).
-    if let Some(fault) = sim.faults.check("create-answer").await {
-        return fault;
-    }
-    Json(json!({"TOKEN": value})).into_response()
-}
-
-/// [LEGACY] `list`: "the tokens associated with the provided API key", "limited to 100"; a
-/// console-made token is not associated with the key. Disabled and expired tokens are gone.
-fn list(sim: &SynopticSim) -> Response {
-    let tokens: Vec<String> = sim
-        .live()
-        .into_iter()
-        .filter(|t| t.with_key)
-        .take(LIST_LIMIT)
-        .map(|t| t.value)
-        .collect();
-    Json(json!({"TOKENS": tokens})).into_response()
-}
-
-/// [LEGACY] `disableToken`: "Permanently deletes the token passed. This action is
-/// irrevocable", only with the key that made it; [SETTINGS] a `protected` tag makes it
-/// "reject with a 400 error". A token already disabled is not found again.
-fn disable(sim: &SynopticSim, target: &str) -> Response {
-    let now = sim.clock.now();
-    let mut tokens = sim.tokens.lock().expect("lock never poisoned");
-    let Some(token) = tokens
-        .iter_mut()
-        .find(|t| t.value == target && t.with_key && t.live_at(now))
-    else {
-        return refuse(StatusCode::BAD_REQUEST, -1, "Token not found for this key");
-    };
-    if token.tags().contains(&"protected") {
-        // Wording unknown: the client must go by the status the page documents.
-        return refuse(StatusCode::BAD_REQUEST, -1, "Token cannot be disabled");
-    }
-    token.disabled = true;
-    let lag = sim.disable_lag.load(Ordering::Relaxed);
-    if lag > 0 {
-        sim.lagging
-            .lock()
-            .expect("lock never poisoned")
-            .insert(target.to_owned(), lag);
-    }
-    Json(json!({"SUMMARY": {"RESPONSE_CODE": 1, "RESPONSE_MESSAGE": "OK"}})).into_response()
-}
-
-/// [LEGACY] create: `expire` is "YYYYmmddHHMM (UTC)", and "Tokens will actually expire within 1
-/// hour of this time"; `cloneSettings`: "If the specified settings token is invalid, deleted or
-/// ex[pired]" the request fails.
-/// A refusal is HTTP 400 with its message.
-fn create(sim: &SynopticSim, query: &HashMap<String, String>) -> Result<String, &'static str> {
-    let expires_at = match query.get("expire") {
-        Some(text) => Some(parse_expire(text).ok_or("Invalid expire")?),
-        None => None,
-    };
-    let settings = match query.get("cloneSettings") {
-        Some(from) => {
-            let now = sim.clock.now();
-            let tokens = sim.tokens.lock().expect("lock never poisoned");
-            tokens
-                .iter()
-                .find(|t| &t.value == from && t.live_at(now))
-                .map(|t| t.settings.clone())
-                .ok_or("Invalid cloneSettings token")?
-        }
-        None => json!({"tags": []}),
-    };
-    Ok(sim.create(expires_at.map(within_the_hour), settings, true))
 }
 
 /// Some moment in the hour after `asked` (never exactly at it).

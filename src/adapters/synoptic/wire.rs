@@ -61,6 +61,33 @@ pub(super) fn judge(answer: Answer) -> Result<Value, AdapterError> {
         .ok_or_else(|| AdapterError::permanent(UPSTREAM, "the answer is not JSON"))
 }
 
+/// `text` with every occurrence of `secret` replaced by `name`: Synoptic's messages may echo
+/// the token a request named (its own disable answer does: "Token … is disabled.").
+pub(super) fn hide(text: &str, secret: &str, name: &str) -> String {
+    if secret.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(secret, name)
+}
+
+/// An error whose detail may echo `secret`, with it replaced by `name`.
+pub(super) fn hide_in(error: AdapterError, secret: &str, name: &str) -> AdapterError {
+    match error {
+        AdapterError::Transient { upstream, detail } => AdapterError::Transient {
+            upstream,
+            detail: hide(&detail, secret, name),
+        },
+        AdapterError::Permanent { upstream, detail } => AdapterError::Permanent {
+            upstream,
+            detail: hide(&detail, secret, name),
+        },
+        AdapterError::Pending { upstream, detail } => AdapterError::Pending {
+            upstream,
+            detail: hide(&detail, secret, name),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +111,13 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn an_echoed_token_is_replaced_by_its_name() {
+        let echoed = AdapterError::permanent(UPSTREAM, "Token 0123abcd is not valid");
+        let hidden = hide_in(echoed, "0123abcd", "syn-1");
+        assert_eq!(hidden.to_string(), "synoptic: Token syn-1 is not valid");
+        assert_eq!(hide("x", "", "n"), "x");
     }
 }

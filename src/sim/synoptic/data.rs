@@ -17,8 +17,8 @@ use super::{SynopticSim, refuse};
 const STATIONS: [&str; 2] = ["WBB", "KSLC"];
 
 /// [ERRORS]: `RESPONSE_CODE` 1 "No errors", 2 "Zero results" (the token is still good); an
-/// unusable token is an authorisation failure. The reading of the mesonet pages gives
-/// code 200 for it (the errors page's table says 403): a client must accept only 1 and 2.
+/// unusable (disabled, expired, unknown) token is "403 Authorization error", the errors page's
+/// code for "invalid authentication". The HTTP status is not documented; 200 as for the others.
 pub(super) async fn stations(
     State(sim): State<Arc<SynopticSim>>,
     Query(query): Query<HashMap<String, String>>,
@@ -28,7 +28,7 @@ pub(super) async fn stations(
     }
     let valid = query.get("token").is_some_and(|t| sim.answers(t));
     if !valid {
-        return refuse(StatusCode::OK, 200, "Invalid token.");
+        return refuse(StatusCode::OK, 403, "Invalid token.");
     }
     let wanted = query
         .get("stid")

@@ -109,6 +109,18 @@ pub async fn due_rotations(db: &Db, now: Timestamp) -> Result<Vec<RotationRow>, 
     .map_err(StoreError::Read)
 }
 
+/// The rotations under way in `phase`, oldest first.
+pub async fn in_phase(db: &Db, phase: &str) -> Result<Vec<RotationRow>, StoreError> {
+    on_pool!(db, |pool| sqlx::query_as(select(&format!(
+        "SELECT {ROTATION_COLUMNS} FROM rotations WHERE phase = $1 \
+         AND next_attempt_at_ms IS NOT NULL ORDER BY created_at_ms, id"
+    )))
+    .bind(phase)
+    .fetch_all(pool)
+    .await)
+    .map_err(StoreError::Read)
+}
+
 /// The earliest moment anything (a rotation step or a Slack message) is due.
 pub async fn next_due(db: &Db) -> Result<Option<i64>, StoreError> {
     on_pool!(db, |pool| sqlx::query_scalar(

@@ -83,6 +83,11 @@ impl World {
         secret_name(&self.signon.user_name(api_user), application)
     }
 
+    /// The install's keys (what names tokens in the journal).
+    pub fn keys(&self) -> &token_rotator::secrets::Keys {
+        &self.sims.keys
+    }
+
     pub fn synoptic(&self) -> std::sync::Arc<SynopticSim> {
         self.sims.synoptic.clone()
     }

@@ -1,6 +1,9 @@
-//! Synoptic as its pages describe it: a console-made token is never listed, a disabled token
-//! is proven dead, a good token with zero results is still good, and each credential endpoint
-//! takes the private key its own way.
+//! Synoptic as its pages describe it: the legacy endpoint never lists a console-made token, a
+//! disabled token is proven dead, a good token with zero results is still good, and each
+//! credential endpoint takes the private key its own way.
+
+mod account;
+mod proof;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,7 @@ use crate::scheduled::{DAY, daily};
 use crate::world::{Sims, World, WorldOptions};
 
 /// A daily target whose file holds `first`, with `[synoptic]` as `synoptic`.
-async fn world_with(
+pub(crate) async fn world_with(
     sims: Sims,
     first: &str,
     disable_old: bool,
@@ -32,7 +35,7 @@ async fn world_with(
 }
 
 /// The defaults, on the simulator, with a short propagation window (the proof polls in it).
-fn settings() -> SynopticSettings {
+pub(crate) fn settings() -> SynopticSettings {
     SynopticSettings {
         disable_propagation: Duration::from_millis(240),
         ..SynopticSettings::at("")
@@ -40,14 +43,18 @@ fn settings() -> SynopticSettings {
 }
 
 #[tokio::test]
-async fn an_old_token_made_in_the_console_stops_the_rotation_and_says_why() {
+async fn an_old_token_made_in_the_console_stops_a_legacy_rotation_and_says_why() {
     let sims = Sims::start().await;
     // This key has a token of its own, so the list is not empty; the one in use is not in it.
     sims.synoptic.add_token(Some(sims.clock.now() + DAY), &[]);
     let console = sims
         .synoptic
         .add_console_token(Some(sims.clock.now() + DAY), &["dashboard"]);
-    let (world, path) = world_with(sims, &console, true, settings()).await;
+    let legacy = SynopticSettings {
+        credential_api: CredentialApi::Legacy,
+        ..settings()
+    };
+    let (world, path) = world_with(sims, &console, true, legacy).await;
     world.run_to_the_end().await;
     let row = &world.rotations().await[0];
     assert_eq!(row.phase, "failed", "{row:#?}");
@@ -182,16 +189,22 @@ async fn the_simulator_refuses_what_synoptic_refuses() {
             .status(),
         200
     );
-    // Console-made tokens work but are not listed.
+    // Console-made tokens work; the current endpoint lists the account's, the legacy one the
+    // key's.
     let console = sim.add_console_token(None, &[]);
     let own = sim.add_token(None, &[]);
-    let listed: serde_json::Value = get("/auth/v2/?list=1", Some("key"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["TOKENS"], serde_json::json!([own.clone()]));
+    let list = |path: &'static str, bearer| async move {
+        let listed: serde_json::Value = get(path, bearer).await.unwrap().json().await.unwrap();
+        listed["TOKENS"].clone()
+    };
+    assert_eq!(
+        list("/auth/v2/?list=1", Some("key")).await,
+        serde_json::json!([console.clone(), own.clone()])
+    );
+    assert_eq!(
+        list("/v2/auth?list=1&apikey=key", None).await,
+        serde_json::json!([own.clone()])
+    );
     let data: serde_json::Value = get(
         &format!("/v2/stations/metadata?stid=WBB&token={console}"),
         None,
