@@ -3,9 +3,9 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::CredentialApi;
 use super::{SynopticClient, UPSTREAM, judge, summary, wire};
 use crate::adapters::AdapterError;
-use crate::config::CredentialApi;
 
 impl SynopticClient {
     /// Why a token is not listed, as the endpoint in use decides whose tokens it lists.
