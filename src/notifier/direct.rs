@@ -55,7 +55,7 @@ impl Notifier {
                     // rotation's thread (without the link), and keep nothing sealed.
                     tracing::error!(notification = n.id, to = %direct.to, %code, "Slack will not deliver a direct message; given up");
                     self.metrics.slack_error("message_rejected");
-                    outbox::direct_done(pool, n.id, &direct.to, now, Some(&code)).await?;
+                    outbox::direct_done(pool, n.id, &direct.to, now, Some(code)).await?;
                     if let Some(rotation) = &n.rotation_id {
                         let text = format!(
                             ":warning: The handover link could not be sent to <@{}>: Slack answered `{code}`. Nobody has it; the rotation goes on when its window ends.",
