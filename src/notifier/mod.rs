@@ -175,6 +175,7 @@ impl Notifier {
             calls += self.tell(&thread).await?;
         }
         calls += self.tell_directly().await?;
+        calls += self.post_notes().await?;
         Ok(calls)
     }
 
@@ -242,7 +243,6 @@ impl Notifier {
                 }
             }
         };
-        calls += self.post_notes(thread.id, &key, &channel, &ts).await;
         let (more, go_on) = self.tell_replies(thread, &key, &channel, &ts).await?;
         calls += more;
         if more > 0 {
@@ -299,7 +299,12 @@ impl Notifier {
             Err(SlackError::Rejected { code, .. }) => {
                 // Even the text was refused: skip these lines rather than block the thread
                 // (journaled with the replies before them, once the parent is seen alive).
-                self.given_up(key, Some(thread.id), "A reply in this thread", code);
+                self.given_up(
+                    key,
+                    Some((thread.id, channel, ts)),
+                    "A reply in this thread",
+                    code,
+                );
                 self.landed
                     .told(thread.id, thread.audit_cursor, cursor, &[]);
                 for id in carried {
@@ -384,7 +389,12 @@ impl Notifier {
                 }
                 Err(SlackError::Rejected { code, .. }) => {
                     self.metrics.slack_error("message_rejected");
-                    self.given_up(key, Some(thread.id), "A message for this thread", code);
+                    self.given_up(
+                        key,
+                        Some((thread.id, channel, ts)),
+                        "A message for this thread",
+                        code,
+                    );
                     outbox::notification_abandoned(pool, n.id, code).await?;
                 }
                 Err(SlackError::Gone { code, .. }) => {

@@ -66,7 +66,7 @@ impl Notifier {
                 self.metrics.slack_error("message_rejected");
                 self.given_up(
                     key,
-                    Some(thread.id),
+                    Some((thread.id, channel, ts)),
                     "An update of this thread's first message",
                     code,
                 );

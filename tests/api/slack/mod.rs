@@ -4,6 +4,7 @@
 mod approvals;
 mod asks;
 mod dead;
+mod errors;
 mod limits;
 mod mrkdwn;
 mod thread;
