@@ -44,6 +44,8 @@ impl Notifier {
                 Ok(channel) => self.api.post(&channel, &message, None, false).await,
                 Err(e) => Err(e),
             };
+            // An undocumented code is tried a few times, then given up as rejected.
+            let sent = self.bounded(&key, sent);
             match sent {
                 Ok(_) => {
                     self.healthy(&key);
