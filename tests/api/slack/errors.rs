@@ -110,6 +110,31 @@ async fn an_archived_channel_is_surfaced_once_and_not_edited_every_two_seconds()
 }
 
 #[tokio::test]
+async fn is_inactive_on_a_parent_edit_is_the_channels_problem_not_a_retry_every_two_seconds() {
+    let world = Sims::start()
+        .await
+        .world_with(None, threads_options())
+        .await;
+    // A frozen channel: Slack still takes the posts Slack takes, but no edit.
+    world
+        .slack
+        .faults
+        .always("chat.update", Fault::SlackError("is_inactive"));
+    rotate_one(&world, "frozen@alphagov.co.uk").await;
+    let readyz = readyz_with(&world, "is_inactive").await;
+    assert!(readyz.contains(CHANNEL), "{readyz}");
+    let edits = world.slack.faults.calls("chat.update");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let more = world.slack.faults.calls("chat.update") - edits;
+    assert!(
+        more <= 1,
+        "{more} edits in 8 s: the channel rests longer each time"
+    );
+    let page = status_page(&world).await;
+    assert!(page.contains("is_inactive"), "{page}");
+}
+
+#[tokio::test]
 async fn a_parent_edit_slack_rejects_is_sent_as_text_and_never_loops() {
     let world = Sims::start()
         .await
