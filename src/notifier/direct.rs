@@ -44,6 +44,8 @@ impl Notifier {
                 Ok(channel) => self.api.post(&channel, &message, None, false).await,
                 Err(e) => Err(e),
             };
+            // An undocumented code is tried a few times, then given up as rejected.
+            let sent = self.bounded(&key, sent);
             match sent {
                 Ok(_) => {
                     self.healthy(&key);
@@ -55,7 +57,7 @@ impl Notifier {
                     // rotation's thread (without the link), and keep nothing sealed.
                     tracing::error!(notification = n.id, to = %direct.to, %code, "Slack will not deliver a direct message; given up");
                     self.metrics.slack_error("message_rejected");
-                    outbox::direct_done(pool, n.id, &direct.to, now, Some(&code)).await?;
+                    outbox::direct_done(pool, n.id, &direct.to, now, Some(code)).await?;
                     if let Some(rotation) = &n.rotation_id {
                         let text = format!(
                             ":warning: The handover link could not be sent to <@{}>: Slack answered `{code}`. Nobody has it; the rotation goes on when its window ends.",

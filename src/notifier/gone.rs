@@ -8,7 +8,8 @@ use crate::store::threads::{self, ThreadRow};
 
 impl Notifier {
     /// The parent is gone: the next pass posts it afresh and tells, under it, everything not
-    /// yet told (the cursor did not move).
+    /// known to have landed under a live parent (the journal's cursor did not move past the
+    /// replies awaiting confirmation, [`super::landed`]; they are dropped here).
     pub(super) async fn parent_gone(
         &self,
         thread: &ThreadRow,
@@ -20,6 +21,18 @@ impl Notifier {
             "the thread's parent message is gone from Slack; posting it again"
         );
         self.metrics.slack_error("message_gone");
+        if let Some(lost) = self.landed.take(thread.id) {
+            tracing::info!(
+                thread = thread.id,
+                from = thread.audit_cursor,
+                notifications = lost.notifications.len(),
+                "replies posted since the parent was last seen are told again under the new one"
+            );
+        }
+        self.text_parents
+            .lock()
+            .expect("lock never poisoned")
+            .remove(&thread.id);
         threads::parent_gone(self.journal.pool(), thread.id).await
     }
 

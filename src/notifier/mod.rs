@@ -11,15 +11,20 @@
 mod direct;
 mod gone;
 mod health;
+mod landed;
+mod messages;
 mod pace;
+mod parent;
 pub mod render;
+mod surface;
 mod trouble;
 
 pub use health::SlackHealth;
 use pace::Pace;
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -27,7 +32,6 @@ use tokio::sync::Notify;
 
 use crate::adapters::slack::{SlackApi, SlackError};
 use crate::clock::Clock;
-use crate::engine::approval;
 use crate::leader::Leadership;
 use crate::secrets::Keys;
 use crate::store::outbox::{self, NoticeKind, NotificationRow};
@@ -54,6 +58,14 @@ pub struct Notifier {
     token_refusals: AtomicU32,
     /// Opens the sealed direct messages (handover links); without it they wait.
     keys: Option<Keys>,
+    /// Replies told since each parent was last seen alive.
+    landed: landed::Landed,
+    /// Refusals and undocumented codes in a row, per channel.
+    streaks: trouble::Streaks,
+    /// Given-up messages to say once in their threads.
+    notes: surface::Notes,
+    /// Threads whose parent Slack rejected as blocks: edited as plain text.
+    text_parents: Mutex<HashSet<i64>>,
 }
 
 impl Notifier {
@@ -76,6 +88,10 @@ impl Notifier {
             leader: Leadership::sole(),
             token_refusals: AtomicU32::new(0),
             keys: None,
+            landed: landed::Landed::default(),
+            streaks: trouble::Streaks::default(),
+            notes: surface::Notes::default(),
+            text_parents: Mutex::new(HashSet::new()),
         }
     }
 
@@ -134,10 +150,21 @@ impl Notifier {
                 break;
             }
             calls += 1;
-            match self.post(&channel, &channel, &body, None, false).await {
+            let id = match self.api.channel_id(&channel).await {
+                Ok(id) => id,
+                Err(e) => {
+                    self.trouble(&channel, &e, &[n.id]).await?;
+                    break;
+                }
+            };
+            match self.post(&channel, &id, &body, None, false).await {
                 Ok(_) => {
                     self.healthy(&channel);
                     outbox::notification_attempted(pool, n.id, now, None, None).await?
+                }
+                Err(SlackError::Rejected { code, .. }) => {
+                    self.given_up(&channel, None, "A message", code);
+                    outbox::notification_abandoned(pool, n.id, code).await?;
                 }
                 Err(e) => {
                     self.trouble(&channel, &e, &[n.id]).await?;
@@ -149,16 +176,17 @@ impl Notifier {
             calls += self.tell(&thread).await?;
         }
         calls += self.tell_directly().await?;
+        calls += self.post_notes().await?;
         Ok(calls)
     }
 
     /// Where a thread's messages go: the id Slack gave when its parent was posted, else the
-    /// configured channel (an id, or a `#name` that Slack resolves), else the default.
-    fn channel_of(&self, thread: &ThreadRow) -> Option<String> {
-        thread
-            .channel_id
-            .clone()
-            .or_else(|| self.configured_channel(thread))
+    /// configured channel (an id, or a name resolved to its id), else the default.
+    async fn channel_of(&self, thread: &ThreadRow, key: &str) -> Result<String, SlackError> {
+        match &thread.channel_id {
+            Some(id) => Ok(id.clone()),
+            None => self.api.channel_id(key).await,
+        }
     }
 
     /// The channel as configured: the key of its pace and of its health, so a channel keeps one
@@ -174,24 +202,29 @@ impl Notifier {
     async fn tell(&self, thread: &ThreadRow) -> Result<usize, StoreError> {
         self.leader.ensure().await?;
         let pool = self.journal.pool();
-        let now = self.clock.now();
-        let (Some(mut channel), Some(key)) =
-            (self.channel_of(thread), self.configured_channel(thread))
-        else {
+        let Some(key) = self.configured_channel(thread) else {
             tracing::warn!(
                 thread = thread.id,
                 "thread has no Slack channel and there is no default; set [slack] channel"
             );
             return Ok(0);
         };
+        // A parent to post takes the channel's slot now (`may_post` takes it).
+        if thread.ts.is_none() && !self.pace.may_post(&key) {
+            return Ok(0);
+        }
+        let mut channel = match self.channel_of(thread, &key).await {
+            Ok(channel) => channel,
+            Err(e) => {
+                self.trouble(&key, &e, &[]).await?;
+                return Ok(0);
+            }
+        };
         let mut calls = 0;
         let mut digest = thread.parent_digest.clone();
         let ts = match &thread.ts {
             Some(ts) => ts.clone(),
             None => {
-                if !self.pace.may_post(&key) {
-                    return Ok(0);
-                }
                 let rows = threads::rotations(pool, thread.id).await?;
                 let parent = render::parent(thread, &rows);
                 calls += 1;
@@ -211,149 +244,83 @@ impl Notifier {
                 }
             }
         };
-
-        // What happened since the last reply, with the outcomes and notes, in one reply.
-        let events =
-            threads::events_after(pool, thread.id, thread.audit_cursor, render::MAX_EVENTS).await?;
-        let due = threads::due_messages(pool, thread.id, now).await?;
-        let (inline, separate): (Vec<NotificationRow>, Vec<NotificationRow>) = due
-            .into_iter()
-            .partition(|n| matches!(n.kind(), NoticeKind::Outcome | NoticeKind::Note));
-        if !events.is_empty() || !inline.is_empty() {
-            if !self.pace.may_post(&key) {
-                return Ok(calls);
-            }
-            let (reply, cursor, carried) = render::reply(&events, &inline);
-            calls += 1;
-            match self.post(&key, &channel, &reply, Some(&ts), false).await {
-                Ok(_) => {
-                    self.healthy(&key);
-                    threads::told(pool, thread.id, cursor).await?;
-                    digest = None;
-                    for id in carried {
-                        outbox::notification_attempted(pool, id, now, None, None).await?;
-                    }
-                }
-                Err(SlackError::Rejected { code, .. }) => {
-                    // Even the text was refused: skip these lines rather than block the thread.
-                    tracing::error!(thread = thread.id, %code, "Slack refused a thread reply; skipping it");
-                    threads::told(pool, thread.id, cursor).await?;
-                    digest = None;
-                    for id in carried {
-                        outbox::notification_abandoned(pool, id, &code).await?;
-                    }
-                }
-                Err(SlackError::Gone { code, .. }) => {
-                    self.parent_gone(thread, &code).await?;
-                    return Ok(calls);
-                }
-                Err(e) => {
-                    self.trouble(&key, &e, &carried).await?;
-                    return Ok(calls);
-                }
-            }
+        let (more, go_on) = self.tell_replies(thread, &key, &channel, &ts).await?;
+        calls += more;
+        if more > 0 {
+            digest = None;
         }
-
-        // Broadcasts, approval requests and their edits: each a message of its own, in order.
-        for n in separate {
-            let body: Value = serde_json::from_str(&n.body).unwrap_or_default();
-            let approval_ts = match (n.kind(), &n.rotation_id) {
-                (NoticeKind::ApprovalUpdate, Some(id)) => {
-                    crate::store::rotations::rotation(pool, id)
-                        .await?
-                        .and_then(|r| r.approval_ts)
-                }
-                _ => None,
-            };
-            let allowed = if approval_ts.is_some() {
-                self.pace.may_edit(&key)
-            } else {
-                self.pace.may_post(&key)
-            };
-            if !allowed {
-                return Ok(calls);
-            }
-            calls += 1;
-            let sent = match (n.kind(), approval_ts) {
-                (NoticeKind::ApprovalUpdate, Some(approval_ts)) => self
-                    .api
-                    .update(&channel, &approval_ts, &body)
-                    .await
-                    .map(|()| None),
-                // A request with buttons is shown in the channel too: someone must see it. Never
-                // as text alone: a request nobody can click is no request (see below).
-                (NoticeKind::Approval, _) => self
-                    .api
-                    .post(&channel, &body, Some(&ts), true)
-                    .await
-                    .map(Some),
-                (kind, _) => {
-                    let broadcast = kind == NoticeKind::Broadcast;
-                    self.post(&key, &channel, &body, Some(&ts), broadcast)
-                        .await
-                        .map(Some)
-                }
-            };
-            match sent {
-                Ok(posted) => {
-                    self.healthy(&key);
-                    if let (NoticeKind::Approval, Some(posted), Some(id)) =
-                        (n.kind(), posted, &n.rotation_id)
-                    {
-                        threads::approval_posted(pool, id, &posted.ts).await?;
-                    }
-                    outbox::notification_attempted(pool, n.id, now, None, None).await?;
-                }
-                Err(SlackError::Rejected { code, .. }) => {
-                    tracing::error!(notification = n.id, %code, "Slack refused a message; giving up on it");
-                    self.metrics.slack_error("message_rejected");
-                    outbox::notification_abandoned(pool, n.id, &code).await?;
-                    if let (NoticeKind::Approval, Some(id)) = (n.kind(), &n.rotation_id) {
-                        // No button can be clicked: a person takes it now, not at the timeout.
-                        approval::buttons_refused(pool, id, &code, now).await?;
-                    }
-                }
-                Err(SlackError::Gone { code, .. }) => {
-                    match (n.kind(), &n.rotation_id) {
-                        // The request a person deleted: its news goes in the thread instead.
-                        (NoticeKind::ApprovalUpdate, Some(id)) => {
-                            self.approval_gone(id, &code).await?
-                        }
-                        _ => self.parent_gone(thread, &code).await?,
-                    }
-                    return Ok(calls);
-                }
-                Err(e) => {
-                    self.trouble(&key, &e, &[n.id]).await?;
-                    return Ok(calls);
-                }
-            }
+        if !go_on {
+            return Ok(calls);
         }
-
-        // The parent, edited to show where each target is now.
-        let rows = threads::rotations(pool, thread.id).await?;
-        let parent = render::parent(thread, &rows);
-        let d = render::digest(&parent);
-        if digest.as_deref() != Some(d.as_str()) {
-            if !self.pace.may_edit(&key) {
-                return Ok(calls);
-            }
-            calls += 1;
-            match self.api.update(&channel, &ts, &parent).await {
-                Ok(()) => {
-                    self.healthy(&key);
-                    threads::updated(pool, thread.id, &d).await?;
-                }
-                Err(SlackError::Gone { code, .. }) => {
-                    self.parent_gone(thread, &code).await?;
-                    return Ok(calls);
-                }
-                Err(e) => {
-                    self.trouble(&key, &e, &[]).await?;
-                    return Ok(calls);
-                }
-            }
+        let (more, go_on) = self.tell_messages(thread, &key, &channel, &ts).await?;
+        calls += more;
+        if !go_on {
+            return Ok(calls);
         }
+        calls += self
+            .edit_parent(thread, &key, &channel, &ts, digest.as_deref())
+            .await?;
         Ok(calls)
+    }
+
+    /// What happened since the last reply, with the outcomes and notes, in one reply. Returns
+    /// the calls made, and whether the thread may go on this pass.
+    async fn tell_replies(
+        &self,
+        thread: &ThreadRow,
+        key: &str,
+        channel: &str,
+        ts: &str,
+    ) -> Result<(usize, bool), StoreError> {
+        let pool = self.journal.pool();
+        let now = self.clock.now();
+        let cursor = self.landed.cursor(thread.id, thread.audit_cursor);
+        let events = threads::events_after(pool, thread.id, cursor, render::MAX_EVENTS).await?;
+        let inline: Vec<NotificationRow> = threads::due_messages(pool, thread.id, now)
+            .await?
+            .into_iter()
+            .filter(|n| matches!(n.kind(), NoticeKind::Outcome | NoticeKind::Note))
+            .filter(|n| !self.landed.sent(thread.id, n.id))
+            .collect();
+        if events.is_empty() && inline.is_empty() {
+            return Ok((0, true));
+        }
+        if !self.pace.may_post(key) {
+            return Ok((0, false));
+        }
+        let (reply, cursor, carried) = render::reply(&events, &inline);
+        match self.post(key, channel, &reply, Some(ts), false).await {
+            Ok(_) => {
+                self.healthy(key);
+                // Told, but landed only once the parent is seen alive after it.
+                self.landed
+                    .told(thread.id, thread.audit_cursor, cursor, &carried);
+                Ok((1, true))
+            }
+            Err(SlackError::Rejected { code, .. }) => {
+                // Even the text was refused: skip these lines rather than block the thread
+                // (journaled with the replies before them, once the parent is seen alive).
+                self.given_up(
+                    key,
+                    Some((thread.id, channel, ts)),
+                    "A reply in this thread",
+                    code,
+                );
+                self.landed
+                    .told(thread.id, thread.audit_cursor, cursor, &[]);
+                for id in carried {
+                    outbox::notification_abandoned(pool, id, code).await?;
+                }
+                Ok((1, true))
+            }
+            Err(SlackError::Gone { code, .. }) => {
+                self.parent_gone(thread, code).await?;
+                Ok((1, false))
+            }
+            Err(e) => {
+                self.trouble(key, &e, &carried).await?;
+                Ok((1, false))
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! What a failed Slack call means for the notifier: who rests and for how long, what stays
 //! queued, and what a person is told (logs, `/readyz`, a metric), once per problem.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -11,12 +13,54 @@ use crate::adapters::slack::{Posted, SlackError};
 use crate::store::StoreError;
 use crate::store::outbox;
 
-/// How long a channel rests after it refused us, or Slack was unavailable.
+/// A channel that refuses us rests 10 s, then twice as long each time, to this: a person must
+/// act, and asking every few seconds until then only fills the logs and Slack's budgets.
 const REFUSED_PAUSE: Duration = Duration::from_secs(10);
+const REFUSED_PAUSE_MAX: Duration = Duration::from_secs(5 * 60);
 const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(2);
 /// A refused bot token: the whole workspace rests 10 s, then twice as long each time, to this.
 const TOKEN_PAUSE: Duration = Duration::from_secs(10);
 const TOKEN_PAUSE_MAX: Duration = Duration::from_secs(15 * 60);
+/// A code the method does not document is tried this many times in a row (2 s apart) before
+/// the message is given up as rejected: held for a blip, never retried for ever.
+pub(super) const UNKNOWN_TRIES: u32 = 5;
+
+/// Failures in a row, per channel: refusals (for the back-off) and undocumented codes (for
+/// the bound). Reset by a success there.
+#[derive(Default)]
+pub(super) struct Streaks {
+    refused: Mutex<HashMap<String, u32>>,
+    unknown: Mutex<HashMap<String, u32>>,
+}
+
+impl Streaks {
+    fn bump(map: &Mutex<HashMap<String, u32>>, channel: &str) -> u32 {
+        let mut map = map.lock().expect("lock never poisoned");
+        let n = map.entry(channel.to_owned()).or_default();
+        *n += 1;
+        *n
+    }
+
+    fn unknown(&self, channel: &str) -> u32 {
+        self.unknown
+            .lock()
+            .expect("lock never poisoned")
+            .get(channel)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn reset(&self, channel: &str) {
+        self.refused
+            .lock()
+            .expect("lock never poisoned")
+            .remove(channel);
+        self.unknown
+            .lock()
+            .expect("lock never poisoned")
+            .remove(channel);
+    }
+}
 
 impl Notifier {
     /// Posts (the caller took `key`'s slot), and when Slack refuses the blocks, once more as
@@ -29,7 +73,7 @@ impl Notifier {
         thread_ts: Option<&str>,
         broadcast: bool,
     ) -> Result<Posted, SlackError> {
-        match self.api.post(channel, body, thread_ts, broadcast).await {
+        let sent = match self.api.post(channel, body, thread_ts, broadcast).await {
             Err(SlackError::Rejected { code, .. }) if body.get("blocks").is_some() => {
                 tracing::warn!(%code, "Slack refused the blocks; sending the text alone");
                 self.metrics.slack_error("message_rejected");
@@ -38,6 +82,33 @@ impl Notifier {
                 }
                 let text = render::text_only(body);
                 self.api.post(channel, &text, thread_ts, broadcast).await
+            }
+            other => other,
+        };
+        self.bounded(key, sent)
+    }
+
+    /// A code the method does not document, answered [`UNKNOWN_TRIES`] times in a row in
+    /// `key`: from then on the message is taken as rejected, so it is given up and surfaced.
+    pub(super) fn bounded<T>(
+        &self,
+        key: &str,
+        sent: Result<T, SlackError>,
+    ) -> Result<T, SlackError> {
+        match sent {
+            Err(SlackError::Unknown { method, code })
+                if self.streaks.unknown(key) + 1 >= UNKNOWN_TRIES =>
+            {
+                self.streaks
+                    .unknown
+                    .lock()
+                    .expect("lock never poisoned")
+                    .remove(key);
+                tracing::error!(channel = key, method, %code, "Slack keeps answering a code it does not document; giving the message up");
+                Err(SlackError::Rejected {
+                    method,
+                    code: "unknown_code",
+                })
             }
             other => other,
         }
@@ -49,6 +120,7 @@ impl Notifier {
             tracing::info!(channel, "Slack takes our messages again");
         }
         drop(refused);
+        self.streaks.reset(channel);
         if self
             .health
             .token
@@ -65,7 +137,7 @@ impl Notifier {
 
     /// Handles a failed call: the channel or the workspace rests, the messages stay queued
     /// with the error noted, and refusals a person must fix are logged once, counted and shown
-    /// on `/readyz`.
+    /// on `/readyz` and the status page.
     pub(super) async fn trouble(
         &self,
         channel: &str,
@@ -74,7 +146,7 @@ impl Notifier {
     ) -> Result<(), StoreError> {
         self.metrics.slack_error(error.label());
         if let SlackError::Refused { code, .. } = error
-            && code == "not_in_channel"
+            && *code == "not_in_channel"
             && self.api.joins()
         {
             match self.api.join(channel).await {
@@ -82,7 +154,12 @@ impl Notifier {
                     tracing::info!(channel, "joined the Slack channel; posting there next pass");
                     return Ok(());
                 }
-                Err(e) => tracing::warn!(channel, error = %e, "cannot join the Slack channel"),
+                Err(e) => {
+                    tracing::warn!(channel, error = %e, "cannot join the Slack channel");
+                    let text = format!("{error}; joining it failed: {e}");
+                    self.refused(channel, text);
+                    return self.note_failed(error, notifications).await;
+                }
             }
         }
         match error {
@@ -96,24 +173,52 @@ impl Notifier {
                 );
                 self.pace.pause_workspace(*wait);
             }
-            SlackError::TokenRefused { .. } => self.token_refused(error),
-            SlackError::Refused { .. } => {
-                tracing::error!(channel, %error, "Slack refuses our messages; a person must fix this");
-                let mut refused = self.health.refused.lock().expect("lock never poisoned");
-                refused.insert(channel.to_owned(), error.to_string());
-                self.metrics.slack_refused(true);
-                self.pace.pause_channel(channel, REFUSED_PAUSE);
+            SlackError::WorkspaceRefused { .. } => self.token_refused(error),
+            // Refused as written where nothing else can be done with it (the parent itself):
+            // a person must look, like a channel that refuses.
+            SlackError::Refused { .. }
+            | SlackError::NoSuchChannel(_)
+            | SlackError::Rejected { .. } => self.refused(channel, error.to_string()),
+            SlackError::Unknown { .. } => {
+                let n = Streaks::bump(&self.streaks.unknown, channel);
+                tracing::warn!(channel, %error, tries = n, "Slack answered a code it does not document; will retry a few times");
+                self.pace.pause_channel(channel, UNAVAILABLE_PAUSE);
             }
-            SlackError::Rejected { .. } | SlackError::Gone { .. } | SlackError::Unavailable(_) => {
+            SlackError::Gone { .. } | SlackError::Unavailable(_) => {
                 tracing::warn!(channel, %error, "Slack call failed; will retry");
                 self.pace.pause_channel(channel, UNAVAILABLE_PAUSE);
             }
         }
+        self.note_failed(error, notifications).await
+    }
+
+    async fn note_failed(
+        &self,
+        error: &SlackError,
+        notifications: &[i64],
+    ) -> Result<(), StoreError> {
         let message = error.to_string();
         for id in notifications {
             outbox::notification_failed(self.journal.pool(), *id, &message).await?;
         }
         Ok(())
+    }
+
+    /// The channel refuses: logged and shown once per distinct reason, and the channel rests
+    /// longer each time until a success.
+    fn refused(&self, channel: &str, text: String) {
+        let n = Streaks::bump(&self.streaks.refused, channel);
+        let wait = REFUSED_PAUSE
+            .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)))
+            .min(REFUSED_PAUSE_MAX);
+        let mut refused = self.health.refused.lock().expect("lock never poisoned");
+        if refused.get(channel) != Some(&text) {
+            tracing::error!(channel, error = %text, "Slack refuses our messages; a person must fix this (retrying less and less often)");
+            refused.insert(channel.to_owned(), text);
+        }
+        drop(refused);
+        self.metrics.slack_refused(true);
+        self.pace.pause_channel(channel, wait);
     }
 
     /// The bot token is refused: everything waits, longer each time; one log line and one

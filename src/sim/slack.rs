@@ -1,6 +1,7 @@
 //! Slack, both ways token-rotator talks to it: an incoming webhook (records bodies, answers `ok`)
 //! and the Web API (`chat.postMessage` with threads, `chat.update`, `usergroups.users.list`,
-//! `chat.postEphemeral`), with the response URLs it hands out in clicks ([`respond`]),
+//! `chat.postEphemeral`, `conversations.join`/`open`/`list`), with the response URLs it hands
+//! out in clicks ([`respond`]),
 //! holding Slack's rules: the bot token, 1 post per second per channel (429 with
 //! `Retry-After`), Block Kit limits, `ok: false` errors on demand. It can also "click" a button:
 //! [`SlackSim::press`] builds a `block_actions` payload and [`signed_headers`] signs it as Slack
@@ -10,6 +11,7 @@
 
 mod blocks;
 mod budget;
+mod channels;
 mod click;
 mod message;
 mod respond;
@@ -63,6 +65,10 @@ pub struct SlackSim {
     next_ts: AtomicU64,
     /// Channels the bot is not a member of (`not_in_channel` until `conversations.join`).
     outside: Mutex<HashSet<String>>,
+    /// The workspace's public channels, by id ([`channels`]).
+    channels: channels::Channels,
+    /// Replies posted under a parent a person had deleted: answered `ok`, seen by nobody.
+    unseen: AtomicU32,
     budgets: Budgets,
     /// Response URLs handed out in clicks, and what clickers were shown privately.
     responses: respond::Responses,
@@ -74,6 +80,8 @@ pub struct SlackSim {
 struct Budgets {
     update: budget::Budget,
     group_members: budget::Budget,
+    /// `conversations.list` is Tier 2 too.
+    list: budget::Budget,
 }
 
 impl Default for Budgets {
@@ -81,6 +89,7 @@ impl Default for Budgets {
         Self {
             update: budget::Budget::per_minute(50),
             group_members: budget::Budget::per_minute(20),
+            list: budget::Budget::per_minute(20),
         }
     }
 }
@@ -96,6 +105,21 @@ impl SlackSim {
             .lock()
             .expect("lock never poisoned")
             .insert(channel.to_owned());
+    }
+
+    /// A public channel named `name` (`#name` or `name`); answers its id.
+    pub fn add_channel(&self, name: &str) -> String {
+        self.channels.add(name)
+    }
+
+    /// An admin archives the channel `id`: posting answers `is_archived`, editing `is_inactive`.
+    pub fn archive(&self, id: &str) {
+        self.channels.archive(id);
+    }
+
+    /// Replies that answered `ok` under a deleted parent, which nobody sees.
+    pub fn unseen_replies(&self) -> u32 {
+        self.unseen.load(Ordering::Relaxed)
     }
 
     /// A person deletes the message `ts` (a parent with its thread, as Slack shows it).
@@ -116,6 +140,7 @@ impl SlackSim {
             .route("/api/usergroups.users.list", get(group_members))
             .route("/api/conversations.join", post(join))
             .route("/api/conversations.open", post(open_conversation))
+            .route("/api/conversations.list", get(list_channels))
             .with_state(Arc::clone(self));
         let running = super::serve(router).await?;
         // One workspace per simulator: a second start serves the same URLs elsewhere.
@@ -227,18 +252,14 @@ async fn receive(State(sim): State<Arc<SlackSim>>, Json(body): Json<Value>) -> R
     "ok".into_response()
 }
 
-/// Slack takes a `#name` where it posts, and answers with the channel's id; `chat.update` and
-/// threads need the id.
-fn channel_id(given: &str) -> String {
-    match given.strip_prefix('#') {
-        Some(name) => format!(
-            "C0{}",
-            name.chars()
-                .filter(char::is_ascii_alphanumeric)
-                .collect::<String>()
-                .to_ascii_uppercase()
-        ),
-        None => given.to_owned(),
+/// `chat.postMessage` takes "an encoded ID or channel name" (docs.slack.dev/reference/methods/
+/// chat.postMessage, `channel`) and answers with the id; a name no channel has is
+/// `channel_not_found`.
+fn channel_id(sim: &SlackSim, given: &str) -> Option<String> {
+    if channels::is_id(given) {
+        Some(given.to_owned())
+    } else {
+        sim.channels.named(given)
     }
 }
 
@@ -273,7 +294,7 @@ async fn post_message(
     if let Some(fault) = sim.faults.check("chat.postMessage").await {
         return fault;
     }
-    let Some(channel) = body["channel"].as_str().map(channel_id) else {
+    let Some(channel) = body["channel"].as_str().and_then(|c| channel_id(&sim, c)) else {
         return slack_error("channel_not_found");
     };
     let now = Instant::now();
@@ -301,6 +322,11 @@ async fn post_message(
     {
         return slack_error("not_in_channel");
     }
+    // chat.postMessage lists `is_archived` (same file; the method page: "Channel has been
+    // archived").
+    if sim.channels.archived(&channel) {
+        return slack_error("is_archived");
+    }
     if let Err(code) = blocks::check_message(&body) {
         return slack_error(code);
     }
@@ -312,17 +338,22 @@ async fn post_message(
     }
     let thread_ts = body["thread_ts"].as_str().map(str::to_owned);
     let mut posted = sim.posted.lock().expect("lock never poisoned");
+    let ts = format!(
+        "1700000000.{:06}",
+        sim.next_ts.fetch_add(1, Ordering::Relaxed) + 100
+    );
+    // A reply to a parent a person deleted: neither slackapi/slack-api-specs
+    // web-api/slack_web_openapi_v2.json nor the method page lists an error for it (no
+    // `thread_not_found` for chat.postMessage: fixtures/slack/web_api_errors.json), so the
+    // simulator answers as a client must assume Slack may: `ok`, and nobody sees the reply.
     if let Some(parent) = &thread_ts
         && !posted
             .iter()
             .any(|m| &m.ts == parent && m.channel == channel && m.thread_ts.is_none())
     {
-        return slack_error("thread_not_found");
+        sim.unseen.fetch_add(1, Ordering::Relaxed);
+        return Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response();
     }
-    let ts = format!(
-        "1700000000.{:06}",
-        sim.next_ts.fetch_add(1, Ordering::Relaxed) + 100
-    );
     let mut stored = body.clone();
     for key in ["channel", "thread_ts", "reply_broadcast", "unfurl_links"] {
         stored.as_object_mut().map(|o| o.remove(key));
@@ -359,6 +390,11 @@ async fn update(
     let (Some(channel), Some(ts)) = (body["channel"].as_str(), body["ts"].as_str()) else {
         return slack_error("message_not_found");
     };
+    // chat.update: "is_inactive: The message cannot be edited within a frozen, archived or
+    // deleted channel" (docs.slack.dev/reference/methods/chat.update).
+    if sim.channels.archived(channel) {
+        return slack_error("is_inactive");
+    }
     let mut posted = sim.posted.lock().expect("lock never poisoned");
     let Some(message) = posted
         .iter_mut()
@@ -409,9 +445,16 @@ async fn join(
     if let Some(fault) = sim.faults.check("conversations.join").await {
         return fault;
     }
-    let Some(channel) = body["channel"].as_str().map(channel_id) else {
+    // `channel`: "ID of conversation to join" (docs.slack.dev/reference/methods/
+    // conversations.join); a name is no conversation's id: `channel_not_found`.
+    let Some(channel) = body["channel"].as_str().filter(|c| channels::is_id(c)) else {
         return slack_error("channel_not_found");
     };
+    let channel = channel.to_owned();
+    // conversations.join lists `is_archived` (slack-api-specs, and the method page).
+    if sim.channels.archived(&channel) {
+        return slack_error("is_archived");
+    }
     sim.outside
         .lock()
         .expect("lock never poisoned")
@@ -454,4 +497,27 @@ async fn open_conversation(
         return slack_error("user_disabled");
     }
     Json(json!({"ok": true, "channel": {"id": direct_channel(user)}})).into_response()
+}
+
+/// `conversations.list` (scope `channels:read`, Tier 2): the public channels a page at a time
+/// ([`channels`] holds the rules and their source).
+async fn list_channels(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+) -> Response {
+    if !authorized(&headers) {
+        return slack_error("invalid_auth");
+    }
+    if let Some(fault) = sim.faults.check("conversations.list").await {
+        return fault;
+    }
+    if let Err(wait) = sim.budgets.list.take() {
+        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return too_many(wait);
+    }
+    match sim.channels.page(&query) {
+        Ok(page) => Json(page).into_response(),
+        Err(code) => slack_error(code),
+    }
 }

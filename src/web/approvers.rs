@@ -118,6 +118,12 @@ pub async fn may_decide(
                         return May::Decide;
                     }
                 }
+                // No such group, or no groups on the workspace's plan: it has no members, and
+                // asking again will not change that (`usergroups.users.list` errors).
+                Some(Ok((group, Err(e @ SlackError::Rejected { .. })))) => {
+                    tracing::error!(?group, error = %e, "a Slack user group among the approvers does not exist; fix the rule");
+                    cache.keep(&group, Vec::new());
+                }
                 Some(Ok((group, Err(e)))) => {
                     if let SlackError::RateLimited(wait) = &e {
                         cache.pause(*wait);

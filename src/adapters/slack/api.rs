@@ -1,6 +1,8 @@
 //! The Slack Web API with a bot token: `chat.postMessage` (threads, `reply_broadcast`),
-//! `chat.update`, `usergroups.users.list` for approvers given as a user group, and the answer
-//! to a click, through its `response_url` or else `chat.postEphemeral`.
+//! `chat.update`, `conversations.join`, `conversations.open` for direct messages,
+//! `conversations.list` to resolve channel names ([`super::channels`]),
+//! `usergroups.users.list` for approvers given as a user group, and the answer to a click,
+//! through its `response_url` or else `chat.postEphemeral`.
 //!
 //! Slack answers most errors with HTTP 200 and `{"ok": false, "error": "<code>"}`; the code
 //! decides what happens next ([`SlackError`]). HTTP 429 carries `Retry-After` in seconds.
@@ -11,115 +13,92 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
+use super::errors::{self, Class};
 use crate::adapters::{AdapterError, Observer};
 
 const UPSTREAM: &str = "slack";
 
-/// What Slack's codes mean. The codes are those `web-api/slack_web_openapi_v2.json` in
-/// github.com/slackapi/slack-api-specs lists for `chat.postMessage`, `chat.update` and
-/// `usergroups.users.list`, plus the ones the method pages add (`msg_blocks_too_long`,
-/// `invalid_blocks`, `thread_not_found`).
-///
-/// The bot token itself is refused: every call in the workspace fails alike until a person
-/// fixes it.
-const WORKSPACE_REFUSED: [&str; 7] = [
-    "invalid_auth",
-    "not_authed",
-    "account_inactive",
-    "token_revoked",
-    "token_expired",
-    "team_access_not_granted",
-    "org_login_required",
-];
-
-/// This channel (or this app's scopes in it) refuse: a person must fix the channel.
-const REFUSED: [&str; 6] = [
-    "no_permission",
-    "missing_scope",
-    "channel_not_found",
-    "not_in_channel",
-    "is_archived",
-    "restricted_action",
-];
-
-/// This message's content is refused: the same message will be refused again.
-const CONTENT: [&str; 4] = [
-    "invalid_blocks",
-    "msg_too_long",
-    "msg_blocks_too_long",
-    "no_text",
-];
-
-/// The message a call was about is gone (a person deleted it) or can no longer be edited.
-/// (`edit_window_closed` too: the old parent cannot show the news any more, a new one can.)
-const GONE: [&str; 4] = [
-    "message_not_found",
-    "cant_update_message",
-    "thread_not_found",
-    "edit_window_closed",
-];
-
-/// No such recipient for a direct message (`conversations.open`, same specification file): the
-/// same message would be refused again, so it is rejected as a content error is.
-const NO_RECIPIENT: [&str; 3] = ["user_not_found", "user_disabled", "users_list_not_supplied"];
-
-/// Slack's own trouble: worth retrying as is.
-const TRANSIENT: [&str; 4] = [
-    "internal_error",
-    "fatal_error",
-    "service_unavailable",
-    "request_timeout",
-];
-
-/// How a Slack call failed.
+/// How a Slack call failed. Codes are classed per method from Slack's own lists ([`errors`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlackError {
     /// HTTP 429, `ratelimited` or `rate_limited` (the spelling the specification uses): wait
     /// this long, then try again.
     #[error("slack: rate limited; retry after {0:?}")]
     RateLimited(Duration),
-    /// The bot token is refused: nothing in the workspace goes through until a person fixes it.
-    #[error("slack: {method} refused the bot token with {code}: replace or reinstall it")]
-    TokenRefused { method: &'static str, code: String },
-    /// Needs a person: the app's scopes, or the channel.
-    #[error("slack: {method} refused with {code}: fix the app's scopes or the channel")]
-    Refused { method: &'static str, code: String },
-    /// This message was refused (too long, bad blocks…): the same message will be refused again.
-    #[error("slack: {method} rejected the message with {code}")]
-    Rejected { method: &'static str, code: String },
-    /// The message (or thread) the call was about is gone: a person deleted it.
-    #[error("slack: {method}: the message is gone ({code})")]
-    Gone { method: &'static str, code: String },
-    /// Slack could not be reached, had trouble of its own, or said something we do not know:
-    /// the message is held and tried again, never dropped.
+    /// The workspace refuses this app or its token: nothing goes through until a person acts.
+    #[error(
+        "slack: {method} refused with {code} for the whole workspace: fix the bot token, the app's scopes or its installation"
+    )]
+    WorkspaceRefused {
+        method: &'static str,
+        code: &'static str,
+    },
+    /// This channel refuses (archived, read-only, the bot not in it, no such channel…).
+    #[error("slack: {method} refused with {code}: fix the channel, or the bot's place in it")]
+    Refused {
+        method: &'static str,
+        code: &'static str,
+    },
+    /// This request was refused as written (too long, bad blocks, no such recipient or group):
+    /// the same request will be refused again.
+    #[error("slack: {method} rejected the request with {code}")]
+    Rejected {
+        method: &'static str,
+        code: &'static str,
+    },
+    /// The message (or thread) the call was about is gone or closed: a person deleted it, or
+    /// Slack no longer lets us edit it or reply in it.
+    #[error("slack: {method}: the message is gone or closed ({code})")]
+    Gone {
+        method: &'static str,
+        code: &'static str,
+    },
+    /// A code the method does not document: held and retried, a bounded number of times.
+    #[error("slack: {method} answered {code}, a code it does not document")]
+    Unknown { method: &'static str, code: String },
+    /// Slack could not be reached or had trouble of its own: the message is held and tried
+    /// again, never dropped.
     #[error(transparent)]
     Unavailable(AdapterError),
+    /// A channel configured by name that no public, unarchived channel has.
+    #[error(
+        "slack: no public, unarchived channel is named #{0} (conversations.list): fix the name, or configure the channel's id (C…)"
+    )]
+    NoSuchChannel(String),
 }
 
 impl SlackError {
-    /// A bounded label for the errors metric.
+    /// A bounded label for the errors metric (documented codes are a fixed list).
     pub fn label(&self) -> &'static str {
         match self {
             SlackError::RateLimited(_) => "ratelimited",
-            SlackError::TokenRefused { code, .. } => WORKSPACE_REFUSED
-                .iter()
-                .find(|c| **c == code.as_str())
-                .copied()
-                .unwrap_or("refused_other"),
-            SlackError::Refused { code, .. } => REFUSED
-                .iter()
-                .find(|c| **c == code.as_str())
-                .copied()
-                .unwrap_or("refused_other"),
+            SlackError::WorkspaceRefused { code, .. } | SlackError::Refused { code, .. } => code,
             SlackError::Rejected { .. } => "message_rejected",
             SlackError::Gone { .. } => "message_gone",
+            SlackError::Unknown { .. } => "unknown_code",
             SlackError::Unavailable(_) => "unavailable",
+            SlackError::NoSuchChannel(_) => "channel_name_not_found",
+        }
+    }
+
+    /// The Slack error code, when Slack answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            SlackError::WorkspaceRefused { code, .. }
+            | SlackError::Refused { code, .. }
+            | SlackError::Rejected { code, .. }
+            | SlackError::Gone { code, .. } => Some(code),
+            SlackError::Unknown { code, .. } => Some(code),
+            SlackError::RateLimited(_) | SlackError::Unavailable(_) => None,
+            SlackError::NoSuchChannel(_) => Some("channel_name_not_found"),
         }
     }
 
     fn outcome(&self) -> &'static str {
         match self {
-            SlackError::RateLimited(_) | SlackError::Unavailable(_) => "transient",
+            SlackError::RateLimited(_)
+            | SlackError::Unavailable(_)
+            | SlackError::Unknown { .. } => "transient",
             _ => "permanent",
         }
     }
@@ -143,6 +122,8 @@ pub struct SlackApi {
     respond_http: reqwest::Client,
     /// `[slack] join_channels`: on `not_in_channel`, join the channel (`conversations.join`).
     join_channels: bool,
+    /// Channel names resolved to ids ([`super::channels`]), shared by clones.
+    pub(super) channel_ids: super::channels::Known,
 }
 
 impl SlackApi {
@@ -160,6 +141,7 @@ impl SlackApi {
             token,
             respond_http,
             join_channels: false,
+            channel_ids: super::channels::Known::default(),
         }
     }
 
@@ -178,9 +160,11 @@ impl SlackApi {
         self.join_channels
     }
 
-    /// `conversations.join` (scope `channels:join`; public channels only, by id).
+    /// `conversations.join` (scope `channels:join`; public channels only, by id: a configured
+    /// name is resolved first, [`Self::channel_id`]).
     pub async fn join(&self, channel: &str) -> Result<(), SlackError> {
-        let body = json!({ "channel": channel });
+        let id = self.channel_id(channel).await?;
+        let body = json!({ "channel": id });
         self.call("conversations.join", Args::Json(&body))
             .await
             .map(drop)
@@ -293,7 +277,7 @@ impl SlackApi {
         if !super::origin::allowed(&self.base_url, response_url) {
             return Err(SlackError::Refused {
                 method: METHOD,
-                code: "outside_slack_origin".into(),
+                code: "outside_slack_origin",
             });
         }
         let mut body = message.clone();
@@ -340,13 +324,20 @@ impl SlackApi {
         }
         Err(SlackError::Rejected {
             method: "response_url",
-            code: answer["error"]
-                .as_str()
-                .map_or_else(|| format!("http_{status}"), str::to_owned),
+            // Slack documents no codes for a refused response URL; the status says enough.
+            code: match status {
+                404 => "response_url_not_found",
+                410 => "response_url_expired",
+                _ => "response_url_refused",
+            },
         })
     }
 
-    async fn call(&self, method: &'static str, args: Args<'_>) -> Result<Value, SlackError> {
+    pub(super) async fn call(
+        &self,
+        method: &'static str,
+        args: Args<'_>,
+    ) -> Result<Value, SlackError> {
         let started = Instant::now();
         let result = self.send(method, args).await;
         let outcome = match &result {
@@ -403,34 +394,33 @@ impl SlackApi {
 }
 
 /// A call's arguments: a JSON body for writes, a query string for reads.
-enum Args<'a> {
+pub(super) enum Args<'a> {
     Json(&'a Value),
     Query(&'a [(&'a str, &'a str)]),
 }
 
-fn classify(method: &'static str, code: String, retry_after: Duration) -> SlackError {
-    let known = |list: &[&str]| list.contains(&code.as_str());
-    if code == "ratelimited" || code == "rate_limited" {
-        SlackError::RateLimited(retry_after)
-    } else if known(&WORKSPACE_REFUSED) {
-        SlackError::TokenRefused { method, code }
-    } else if known(&REFUSED) {
-        SlackError::Refused { method, code }
-    } else if known(&CONTENT) || known(&NO_RECIPIENT) {
-        SlackError::Rejected { method, code }
-    } else if known(&GONE) {
-        SlackError::Gone { method, code }
-    } else {
-        // TRANSIENT, and any code we do not know: held and tried again, never dropped.
-        let kind = if known(&TRANSIENT) {
-            ""
-        } else {
-            " (unknown code)"
-        };
-        SlackError::Unavailable(AdapterError::Transient {
+pub(super) fn classify(method: &'static str, code: String, retry_after: Duration) -> SlackError {
+    let Some(class) = errors::class(method, &code) else {
+        return SlackError::Unknown { method, code };
+    };
+    // The table's own spelling: a `&'static str`, so labels stay a fixed set.
+    let code = errors::table(method)
+        .into_iter()
+        .flatten()
+        .chain(errors::COMMON)
+        .map(|(c, _)| *c)
+        .find(|c| *c == code)
+        .unwrap_or("unknown_code");
+    match class {
+        Class::RateLimited => SlackError::RateLimited(retry_after),
+        Class::Workspace => SlackError::WorkspaceRefused { method, code },
+        Class::Channel => SlackError::Refused { method, code },
+        Class::Gone => SlackError::Gone { method, code },
+        Class::Message | Class::Recipient | Class::Group => SlackError::Rejected { method, code },
+        Class::Transient => SlackError::Unavailable(AdapterError::Transient {
             upstream: UPSTREAM,
-            detail: format!("{method}: {code}{kind}"),
-        })
+            detail: format!("{method}: {code}"),
+        }),
     }
 }
 
@@ -441,62 +431,4 @@ fn retry_after(value: Option<&reqwest::header::HeaderValue>) -> Duration {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map_or(Duration::from_secs(1), Duration::from_secs)
         .min(Duration::from_secs(3600))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ok_false_codes_are_classed_as_the_specification_spells_them() {
-        let wait = Duration::from_secs(7);
-        for code in ["ratelimited", "rate_limited"] {
-            assert_eq!(
-                classify("chat.postMessage", code.into(), wait),
-                SlackError::RateLimited(wait),
-                "{code}"
-            );
-        }
-        for code in ["invalid_auth", "token_revoked", "account_inactive"] {
-            let e = classify("chat.postMessage", code.into(), wait);
-            assert!(
-                matches!(e, SlackError::TokenRefused { .. }),
-                "{code}: {e:?}"
-            );
-            assert_eq!(e.label(), code);
-        }
-        for code in ["channel_not_found", "not_in_channel"] {
-            let e = classify("chat.postMessage", code.into(), wait);
-            assert!(matches!(e, SlackError::Refused { .. }), "{code}: {e:?}");
-        }
-        for code in [
-            "invalid_blocks",
-            "msg_too_long",
-            "msg_blocks_too_long",
-            "no_text",
-        ] {
-            let e = classify("chat.postMessage", code.into(), wait);
-            assert!(matches!(e, SlackError::Rejected { .. }), "{code}: {e:?}");
-        }
-        for code in [
-            "message_not_found",
-            "cant_update_message",
-            "thread_not_found",
-            "edit_window_closed",
-        ] {
-            let e = classify("chat.update", code.into(), wait);
-            assert!(matches!(e, SlackError::Gone { .. }), "{code}: {e:?}");
-        }
-        for code in [
-            "internal_error",
-            "something_slack_adds_next_year",
-            "is_inactive",
-        ] {
-            let e = classify("chat.update", code.into(), wait);
-            assert!(
-                matches!(e, SlackError::Unavailable(AdapterError::Transient { .. })),
-                "{code} is held, not dropped: {e:?}"
-            );
-        }
-    }
 }

@@ -3,11 +3,16 @@
 //! with [`signature`].
 
 mod api;
+mod channels;
+#[cfg(test)]
+mod classify_tests;
+mod errors;
 pub mod origin;
 pub mod signature;
 mod webhook;
 
 pub use api::{Posted, SlackApi, SlackError};
+pub use channels::is_channel_id;
 pub use webhook::SlackWebhook;
 
 /// Marks every `mrkdwn` text object in `message` `verbatim`, as it goes to Slack: Slack then

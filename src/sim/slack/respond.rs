@@ -242,7 +242,7 @@ pub(super) async fn post_ephemeral(
     let Some(channel) = body["channel"]
         .as_str()
         .filter(|c| !c.is_empty())
-        .map(super::channel_id)
+        .and_then(|c| super::channel_id(&sim, c))
     else {
         return super::slack_error("channel_not_found");
     };

@@ -107,6 +107,13 @@ pub(super) async fn index(
         .as_ref()
         .map(|h| h.problems())
         .unwrap_or_default();
+    // What Slack refuses (a channel, the bot token, a message given up): the same lines as
+    // `/readyz`, so a person reading this page learns why a thread is silent.
+    let slack = state
+        .slack_health
+        .as_ref()
+        .map(|h| h.problems())
+        .unwrap_or_default();
     let body = html! {
         header { h1 { "token-rotator" } }
         main {
@@ -115,6 +122,12 @@ pub(super) async fn index(
                 section.identity role="alert" aria-labelledby="identity-heading" {
                     h2 #identity-heading { "The account token-rotator acts as needs attention" }
                     ul { @for problem in &identity { li { (problem) } } }
+                }
+            }
+            @if !slack.is_empty() {
+                section.slack role="alert" aria-labelledby="slack-heading" {
+                    h2 #slack-heading { "Slack refuses some messages" }
+                    ul { @for problem in &slack { li { (problem) } } }
                 }
             }
             (overview::band(&rows, now_ms))
