@@ -3,6 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -67,10 +69,30 @@ impl Log {
 }
 
 /// A TCP proxy to PostgreSQL that can be frozen: bytes stop flowing both ways and new
-/// connections hang, while every socket stays open — a partition, not a refusal.
+/// connections hang, while every socket stays open — a partition, not a refusal. Or slowed:
+/// everything a client sends (each statement) waits a random time in a range before it is
+/// passed on, in order.
 pub struct Proxy {
     pub port: u16,
     frozen: watch::Sender<bool>,
+    slow: Arc<Slow>,
+}
+
+/// The delay range in milliseconds; `0..0` passes at once.
+#[derive(Default)]
+struct Slow {
+    from_ms: AtomicU64,
+    to_ms: AtomicU64,
+}
+
+impl Slow {
+    fn delay(&self) -> Option<Duration> {
+        let (from, to) = (
+            self.from_ms.load(Ordering::Relaxed),
+            self.to_ms.load(Ordering::Relaxed),
+        );
+        (to > 0).then(|| Duration::from_millis(fastrand::u64(from..=to)))
+    }
 }
 
 impl Proxy {
@@ -78,10 +100,13 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (frozen, watching) = watch::channel(false);
+        let slow = Arc::new(Slow::default());
         let upstream = upstream.to_owned();
+        let slowing = Arc::clone(&slow);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let (upstream, frozen) = (upstream.clone(), watching.clone());
+                let slow = Arc::clone(&slowing);
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(&upstream).await else {
                         return;
@@ -89,13 +114,23 @@ impl Proxy {
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
                     tokio::join!(
-                        pipe(client_read, server_write, frozen.clone()),
-                        pipe(server_read, client_write, frozen)
+                        pipe(client_read, server_write, frozen.clone(), Some(slow)),
+                        pipe(server_read, client_write, frozen, None)
                     );
                 });
             }
         });
-        Self { port, frozen }
+        Self { port, frozen, slow }
+    }
+
+    /// Every statement from now on waits `from..=to` before the server sees it.
+    pub fn slow(&self, from: Duration, to: Duration) {
+        self.slow
+            .from_ms
+            .store(from.as_millis() as u64, Ordering::Relaxed);
+        self.slow
+            .to_ms
+            .store(to.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn freeze(&self) {
@@ -107,6 +142,7 @@ async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut frozen: watch::Receiver<bool>,
+    slow: Option<Arc<Slow>>,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
@@ -118,6 +154,9 @@ async fn pipe(
             read = from.read(&mut buffer) => match read {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
+                    if let Some(delay) = slow.as_deref().and_then(Slow::delay) {
+                        tokio::time::sleep(delay).await;
+                    }
                     if *frozen.borrow() {
                         std::future::pending::<()>().await;
                     }

@@ -5,7 +5,12 @@
 //! lease (default 2s here; `bench/failover.sh` runs the default 10s and prints the takeover times).
 
 mod cut;
+mod flood;
+mod ha;
+mod outage;
 mod pair;
+mod server;
+mod slow;
 
 use std::process::Child;
 use std::sync::Arc;
