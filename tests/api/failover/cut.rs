@@ -50,6 +50,19 @@ fn without_colours(line: &str) -> String {
 pub struct Log(std::sync::mpsc::Receiver<(Instant, String)>);
 
 impl Log {
+    /// When the first line containing `text` was read, if one was within `within`.
+    pub fn seen(&self, text: &str, within: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok((at, line)) if line.contains(text) => return Some(at),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// When the first line containing `text` was read.
     pub fn wait_for(&self, text: &str, within: Duration) -> Instant {
         let deadline = Instant::now() + within;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::cut::Proxy;
+use super::cut::{Proxy, spawn_logged};
 use super::flood::{self, DEADLINE, Flood};
 use super::outage::watch_roles;
 use super::pair::{Pair, pair_leased};
@@ -153,4 +153,38 @@ async fn epoch(replica: &Serve) -> Option<i64> {
         .ok()?;
     let body: serde_json::Value = response.json().await.ok()?;
     body["epoch"].as_i64()
+}
+
+/// A standby that takes over across a link where every statement takes 330 ms: its proofs of
+/// leadership (one statement every `L/5` = 400 ms, each due within `L/2` = 1 s of the last)
+/// fit, so it must go on leading. The first proof on a new connection used to need a second
+/// round trip (the statement prepared, then run: 400 + 2 × 330 ms > 1 s), and the new leader
+/// stepped down a second after every takeover, over and over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_across_a_slow_link_keeps_leading_after_taking_over() {
+    let db = crate::postgres::database().await;
+    let server = url::Url::parse(&db.url).unwrap();
+    let proxy = Proxy::start(&format!(
+        "{}:{}",
+        server.host_str().unwrap(),
+        server.port().unwrap()
+    ))
+    .await;
+    let pair = pair_leased(db, [None, Some(proxy.port)], "", "2s").await;
+    // Replica 0, on a direct link, migrates the journal and leads first.
+    let mut zero = pair.replicas[0].spawn();
+    pair.replicas[0].ready().await;
+    assert_eq!(pair.leader(Duration::from_secs(30)).await, 0);
+    proxy.slow(Duration::from_millis(330), Duration::from_millis(330));
+    let (mut one, one_log) = spawn_logged(&pair.replicas[1]);
+    pair.replicas[1].ready().await;
+    kill(&mut zero);
+    let led = one_log.wait_for("leading epoch", Duration::from_secs(30));
+    let stepped_down = one_log.seen("stepping down", Duration::from_secs(6));
+    assert_eq!(
+        stepped_down.map(|at| at - led),
+        None,
+        "the new leader stepped down after taking over"
+    );
+    kill(&mut one);
 }
