@@ -82,12 +82,15 @@ impl Log {
 }
 
 /// A TCP proxy to PostgreSQL that can be frozen: bytes stop flowing both ways and new
-/// connections hang, while every socket stays open — a partition, not a refusal. Or slowed:
-/// everything a client sends (each statement) waits a random time in a range before it is
-/// passed on, in order.
+/// connections hang, while every socket stays open — a partition, not a refusal. Or severed:
+/// the connections open now are frozen for good while new ones pass — a server gone without a
+/// word (its host lost) and its address taken over. Or slowed: everything a client sends (each
+/// statement) waits a random time in a range before it is passed on, in order.
 pub struct Proxy {
     pub port: u16,
     frozen: watch::Sender<bool>,
+    /// Each connection's own freeze, for `sever`.
+    open: Arc<std::sync::Mutex<Vec<watch::Sender<bool>>>>,
     slow: Arc<Slow>,
 }
 
@@ -116,10 +119,22 @@ impl Proxy {
         let slow = Arc::new(Slow::default());
         let upstream = upstream.to_owned();
         let slowing = Arc::clone(&slow);
+        let open = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let opened = Arc::clone(&open);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, frozen) = (upstream.clone(), watching.clone());
+                let upstream = upstream.clone();
                 let slow = Arc::clone(&slowing);
+                // This connection's freeze: the proxy's, or its own once severed.
+                let (own, frozen) = watch::channel(*watching.borrow());
+                let mut all = watching.clone();
+                let follower = own.clone();
+                tokio::spawn(async move {
+                    if all.wait_for(|f| *f).await.is_ok() {
+                        follower.send_replace(true);
+                    }
+                });
+                opened.lock().unwrap().push(own);
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(&upstream).await else {
                         return;
@@ -133,7 +148,19 @@ impl Proxy {
                 });
             }
         });
-        Self { port, frozen, slow }
+        Self {
+            port,
+            frozen,
+            open,
+            slow,
+        }
+    }
+
+    /// Freezes every connection open now, for good; later ones pass.
+    pub fn sever(&self) {
+        for connection in self.open.lock().unwrap().drain(..) {
+            connection.send_replace(true);
+        }
     }
 
     /// Every statement from now on waits `from..=to` before the server sees it.
