@@ -62,6 +62,8 @@ async fn postgres_gone_and_back_in_each_phase_loses_no_acknowledged_alert_and_re
     let flood = Flood::start(&pair, Duration::from_millis(20));
     let client = reqwest::Client::new();
     let mut refused_while_gone = 0;
+    let (mut slowest_intake, mut slowest_leader) = (Duration::ZERO, Duration::ZERO);
+    let mut users = Vec::new();
 
     for (round, (phase, fault)) in schedule().into_iter().enumerate() {
         let user = format!("outage-{round}@alphagov.co.uk");
@@ -111,15 +113,34 @@ async fn postgres_gone_and_back_in_each_phase_loses_no_acknowledged_alert_and_re
         );
         pair.assert_rotated_once(&user);
         assert_eq!(pair.secret_writes(&user), 1, "{user}: Secret written again");
+        slowest_intake = slowest_intake.max(intake_back);
+        slowest_leader = slowest_leader.max(led);
+        users.push(user);
     }
 
     let answers = flood.stop().await;
     watcher.abort();
-    let acknowledged = flood::assert_acknowledged_journaled(&answers, &pair.journaled().await);
+    let journaled = pair.journaled().await;
+    let acknowledged = flood::assert_acknowledged_journaled(&answers, &journaled);
+    let flood_journaled = answers
+        .iter()
+        .filter(|a| journaled.contains_key(&a.fingerprint))
+        .count();
+    let per_user = |list: Vec<token_rotator::sim::signon::SimToken>| {
+        list.iter().filter(|t| users.contains(&t.api_user)).count()
+    };
     println!(
-        "flood: {} webhooks, {acknowledged} acknowledged and journaled once each; \
-         {refused_while_gone} probes while PostgreSQL was gone, all 503",
-        answers.len()
+        "{} faults; flood: {} webhooks, {acknowledged} acknowledged (all journaled once), \
+         {flood_journaled} journaled; {refused_while_gone} probes while PostgreSQL was gone, all 503; \
+         {} targets: {} mints, {} revokes, {} Secret writes; slowest: intake back {:.2}s, one leader {:.2}s",
+        users.len(),
+        answers.len(),
+        users.len(),
+        per_user(pair.signon.minted()),
+        per_user(pair.signon.revoked()),
+        users.iter().map(|u| pair.secret_writes(u)).sum::<usize>(),
+        slowest_intake.as_secs_f64(),
+        slowest_leader.as_secs_f64(),
     );
     assert_eq!(
         two_leaders.load(Ordering::Relaxed),
