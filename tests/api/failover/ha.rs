@@ -52,43 +52,37 @@ async fn ha_duplicates_to_both_replicas_at_once_journal_each_alert_once_and_rota
     let users: Vec<String> = (0..targets)
         .map(|t| format!("ha-{t}@alphagov.co.uk"))
         .collect();
-    let mut posts = tokio::task::JoinSet::new();
     let started = Instant::now();
-    for (t, user) in users.iter().enumerate() {
-        pair.seed(user);
-        let fingerprint = format!("{:016x}", 0x4a00 + t);
-        for body in &from {
-            let body = body
-                .replace(CAPTURED_USER, user)
-                .replace(CAPTURED_FINGERPRINT, &fingerprint);
-            for replica in 0..2 {
-                for _ in 0..copies {
-                    let (pair, body, fingerprint) = (
-                        Arc::clone(&pair),
-                        body.clone().into_bytes(),
-                        fingerprint.clone(),
-                    );
-                    posts.spawn(async move {
-                        let client = reqwest::Client::new();
-                        let response = client
-                            .post(pair.replicas[replica].url("/v1/alertmanager"))
-                            .bearer_auth(crate::process::WEBHOOK_TOKEN)
-                            .header("content-type", "application/json")
-                            .body(body)
-                            .send()
-                            .await
-                            .unwrap();
-                        assert_eq!(response.status(), 200);
-                        let answer: serde_json::Value = response.json().await.unwrap();
-                        (fingerprint, answer["new"].as_u64().unwrap())
-                    });
+    let mut told_new: HashMap<String, u64> = HashMap::new();
+    // Ten targets at a time: each replica takes at most 256 connections at once (by design,
+    // `web::settings`), and ten targets' copies stay below that.
+    for (wave, some) in users.chunks(10).enumerate() {
+        let mut posts = tokio::task::JoinSet::new();
+        for (i, user) in some.iter().enumerate() {
+            pair.seed(user);
+            let fingerprint = format!("{:016x}", 0x4a00 + wave * 10 + i);
+            for body in &from {
+                let body = body
+                    .replace(CAPTURED_USER, user)
+                    .replace(CAPTURED_FINGERPRINT, &fingerprint);
+                for replica in 0..2 {
+                    for _ in 0..copies {
+                        let (pair, body, fingerprint) = (
+                            Arc::clone(&pair),
+                            body.clone().into_bytes(),
+                            fingerprint.clone(),
+                        );
+                        posts.spawn(async move {
+                            let new = deliver(&pair.replicas[replica], body).await;
+                            (fingerprint, new)
+                        });
+                    }
                 }
             }
         }
-    }
-    let mut told_new: HashMap<String, u64> = HashMap::new();
-    for (fingerprint, new) in posts.join_all().await {
-        *told_new.entry(fingerprint).or_default() += new;
+        for (fingerprint, new) in posts.join_all().await {
+            *told_new.entry(fingerprint).or_default() += new;
+        }
     }
     let journaled = pair.journaled().await;
     for t in 0..targets {
@@ -124,4 +118,19 @@ async fn ha_duplicates_to_both_replicas_at_once_journal_each_alert_once_and_rota
     for child in &mut children {
         kill(child);
     }
+}
+
+/// Posts one delivery on a connection of its own; how many of its alerts were new.
+async fn deliver(replica: &crate::process::Serve, body: Vec<u8>) -> u64 {
+    let response = reqwest::Client::new()
+        .post(replica.url("/v1/alertmanager"))
+        .bearer_auth(crate::process::WEBHOOK_TOKEN)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    answer["new"].as_u64().unwrap()
 }
