@@ -10,7 +10,7 @@ use tempfile::TempDir;
 /// How the server goes away (`pg_ctl stop -m MODE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// `-m fast`: open sessions are ended, then a clean shutdown.
+    /// `-m fast`: open connections are ended, then a clean shutdown.
     Fast,
     /// `-m immediate`: every process killed, crash recovery on the next start.
     Immediate,
