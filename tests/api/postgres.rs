@@ -40,8 +40,15 @@ pub async fn database() -> TestDatabase {
             (url, Some(dir))
         }
     };
+    let mut db = database_on(&server).await;
+    db.cluster = cluster;
+    db
+}
+
+/// A new, empty database on the server at `server` (its URL names any database).
+pub async fn database_on(server: &str) -> TestDatabase {
     let name = format!("tr_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&server).await.unwrap();
+    let mut conn = PgConnection::connect(server).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
@@ -51,7 +58,7 @@ pub async fn database() -> TestDatabase {
         Some((base, _)) => format!("{base}/{name}"),
         None => panic!("{server} has no database part"),
     };
-    TestDatabase { url, cluster }
+    TestDatabase { url, cluster: None }
 }
 
 impl Drop for TestDatabase {

@@ -4,6 +4,7 @@
 //! starts_at_ms)` constraint settles which replica journals an alert first.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, Postgres};
 use sqlx::{Connection, QueryBuilder};
@@ -12,6 +13,14 @@ use tokio::runtime::Handle;
 use super::values::{ALERT_COLUMNS, AlertRow, DELIVERY_COLUMNS, Entry};
 use super::{BatchWriter, Journaled, WriteError, Written};
 use crate::domain::AlertStatus;
+
+/// How long a batch may take, connecting included. A connection whose server vanished without
+/// closing it (its host gone, a failover that moved the address) never answers, and nothing
+/// else would end the wait: every later webhook would queue behind it for good. Beyond this the
+/// connection is dropped, the batch's requesters get 503 (Alertmanager re-sends) and the next
+/// batch connects afresh. Below the listener's 8 s request deadline, so the 503 is ours; far
+/// above a batch's few round trips, even at 500 ms a statement.
+const BATCH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Rows per multi-row INSERT: 18 columns each keeps us far below the protocol's 65 535 binds.
 const ROWS_PER_INSERT: usize = 1000;
@@ -42,10 +51,19 @@ impl BatchWriter for PgWriter {
             options,
         } = self;
         let outcome = runtime.block_on(async {
-            if conn.is_none() {
-                *conn = Some(PgConnection::connect_with(options).await?);
-            }
-            write_all(conn.as_mut().expect("connected above"), entries).await
+            tokio::time::timeout(BATCH_DEADLINE, async {
+                if conn.is_none() {
+                    *conn = Some(PgConnection::connect_with(options).await?);
+                }
+                write_all(conn.as_mut().expect("connected above"), entries).await
+            })
+            .await
+            .unwrap_or_else(|_| {
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer from PostgreSQL within {BATCH_DEADLINE:?}"),
+                )))
+            })
         });
         if let Err(error) = &outcome
             && is_broken(error)

@@ -3,6 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,6 +50,19 @@ fn without_colours(line: &str) -> String {
 pub struct Log(std::sync::mpsc::Receiver<(Instant, String)>);
 
 impl Log {
+    /// When the first line containing `text` was read, if one was within `within`.
+    pub fn seen(&self, text: &str, within: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok((at, line)) if line.contains(text) => return Some(at),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// When the first line containing `text` was read.
     pub fn wait_for(&self, text: &str, within: Duration) -> Instant {
         let deadline = Instant::now() + within;
@@ -67,10 +82,33 @@ impl Log {
 }
 
 /// A TCP proxy to PostgreSQL that can be frozen: bytes stop flowing both ways and new
-/// connections hang, while every socket stays open — a partition, not a refusal.
+/// connections hang, while every socket stays open — a partition, not a refusal. Or severed:
+/// the connections open now are frozen for good while new ones pass — a server gone without a
+/// word (its host lost) and its address taken over. Or slowed: everything a client sends (each
+/// statement) waits a random time in a range before it is passed on, in order.
 pub struct Proxy {
     pub port: u16,
     frozen: watch::Sender<bool>,
+    /// Each connection's own freeze, for `sever`.
+    open: Arc<std::sync::Mutex<Vec<watch::Sender<bool>>>>,
+    slow: Arc<Slow>,
+}
+
+/// The delay range in milliseconds; `0..0` passes at once.
+#[derive(Default)]
+struct Slow {
+    from_ms: AtomicU64,
+    to_ms: AtomicU64,
+}
+
+impl Slow {
+    fn delay(&self) -> Option<Duration> {
+        let (from, to) = (
+            self.from_ms.load(Ordering::Relaxed),
+            self.to_ms.load(Ordering::Relaxed),
+        );
+        (to > 0).then(|| Duration::from_millis(fastrand::u64(from..=to)))
+    }
 }
 
 impl Proxy {
@@ -78,10 +116,25 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (frozen, watching) = watch::channel(false);
+        let slow = Arc::new(Slow::default());
         let upstream = upstream.to_owned();
+        let slowing = Arc::clone(&slow);
+        let open = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let opened = Arc::clone(&open);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, frozen) = (upstream.clone(), watching.clone());
+                let upstream = upstream.clone();
+                let slow = Arc::clone(&slowing);
+                // This connection's freeze: the proxy's, or its own once severed.
+                let (own, frozen) = watch::channel(*watching.borrow());
+                let mut all = watching.clone();
+                let follower = own.clone();
+                tokio::spawn(async move {
+                    if all.wait_for(|f| *f).await.is_ok() {
+                        follower.send_replace(true);
+                    }
+                });
+                opened.lock().unwrap().push(own);
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(&upstream).await else {
                         return;
@@ -89,13 +142,35 @@ impl Proxy {
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
                     tokio::join!(
-                        pipe(client_read, server_write, frozen.clone()),
-                        pipe(server_read, client_write, frozen)
+                        pipe(client_read, server_write, frozen.clone(), Some(slow)),
+                        pipe(server_read, client_write, frozen, None)
                     );
                 });
             }
         });
-        Self { port, frozen }
+        Self {
+            port,
+            frozen,
+            open,
+            slow,
+        }
+    }
+
+    /// Freezes every connection open now, for good; later ones pass.
+    pub fn sever(&self) {
+        for connection in self.open.lock().unwrap().drain(..) {
+            connection.send_replace(true);
+        }
+    }
+
+    /// Every statement from now on waits `from..=to` before the server sees it.
+    pub fn slow(&self, from: Duration, to: Duration) {
+        self.slow
+            .from_ms
+            .store(from.as_millis() as u64, Ordering::Relaxed);
+        self.slow
+            .to_ms
+            .store(to.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn freeze(&self) {
@@ -107,6 +182,7 @@ async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut frozen: watch::Receiver<bool>,
+    slow: Option<Arc<Slow>>,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
@@ -118,6 +194,9 @@ async fn pipe(
             read = from.read(&mut buffer) => match read {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
+                    if let Some(delay) = slow.as_deref().and_then(Slow::delay) {
+                        tokio::time::sleep(delay).await;
+                    }
                     if *frozen.borrow() {
                         std::future::pending::<()>().await;
                     }

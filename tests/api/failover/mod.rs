@@ -3,9 +3,19 @@
 //! of one alert split across both. The simulators answer slowly (every call takes `STEP`), so
 //! each phase lasts long enough to be seen and killed in. `TOKEN_ROTATOR_FAILOVER_LEASE` sets the
 //! lease (default 2s here; `bench/failover.sh` runs the default 10s and prints the takeover times).
+//!
+//! Faults of the database itself: PostgreSQL stopped, restarted and replaced under them
+//! ([`outage`]), every statement slowed ([`slow`]), and both Alertmanagers delivering to both
+//! replicas at once ([`ha`]); `bench/pg-faults.sh` runs their longer forms.
 
 mod cut;
+mod flood;
+mod ha;
+mod outage;
 mod pair;
+mod server;
+mod severed;
+mod slow;
 
 use std::process::Child;
 use std::sync::Arc;

@@ -28,6 +28,8 @@ pub struct Pair {
     pub signon: Arc<SignonSim>,
     pub kubernetes: Arc<KubernetesSim>,
     pub replicas: [Serve; 2],
+    /// The shared journal, for counting what it holds.
+    pub db_url: String,
     _dir: tempfile::TempDir,
     _db: crate::postgres::TestDatabase,
     _servers: Vec<token_rotator::sim::Running>,
@@ -44,6 +46,16 @@ pub async fn pair_with(
     db: crate::postgres::TestDatabase,
     via: [Option<u16>; 2],
     top: &str,
+) -> Pair {
+    pair_leased(db, via, top, &lease()).await
+}
+
+/// The same, with the lease `lease` rather than the test default.
+pub async fn pair_leased(
+    db: crate::postgres::TestDatabase,
+    via: [Option<u16>; 2],
+    top: &str,
+    lease: &str,
 ) -> Pair {
     token_rotator::install_crypto_provider();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -76,7 +88,6 @@ pub async fn pair_with(
                  [rotation]\ngrace_period = \"300ms\"\nretry_min_delay = \"50ms\"\nretry_max_delay = \"500ms\"\nmax_attempts = 50\n\
                  [signon]\nurl = \"{signon}\"\ntimeout = \"5s\"\n[kubernetes]\nurl = \"{kube}\"\nnamespace = \"{NAMESPACE}\"\n\
                  [environments.production]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n",
-                lease = lease(),
                 signon = servers[0].url(),
                 kube = servers[1].url(),
             ),
@@ -88,6 +99,7 @@ pub async fn pair_with(
         signon,
         kubernetes,
         replicas,
+        db_url: db.url.clone(),
         _dir: dir,
         _db: db,
         _servers: servers,
@@ -171,6 +183,39 @@ impl Pair {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Writes (create, patch, update) of `user`'s Secret the Kubernetes simulator took.
+    pub fn secret_writes(&self, user: &str) -> usize {
+        let secret = secret_name(&self.signon.user_name(user), APP);
+        self.kubernetes
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.resource == "secrets"
+                    && r.name.as_deref() == Some(secret.as_str())
+                    && matches!(r.verb.as_str(), "create" | "patch" | "update")
+            })
+            .count()
+    }
+
+    /// How many times each alert fingerprint (as Alertmanager sent it) is in the shared journal.
+    pub async fn journaled(&self) -> std::collections::HashMap<String, i64> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.db_url).await.unwrap();
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT fingerprint, count(*) FROM alerts GROUP BY fingerprint")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        conn.close().await.unwrap();
+        // The journal keys an alert by Alertmanager's fingerprint and a suffix of its own.
+        let mut counts = std::collections::HashMap::new();
+        for (stored, n) in rows {
+            let sent = stored.split_once(':').map_or(stored.as_str(), |(f, _)| f);
+            *counts.entry(sent.to_owned()).or_insert(0) += n;
+        }
+        counts
     }
 
     /// Exactly one mint and one revoke for `user`, and the Secret holds a live token.
