@@ -111,6 +111,11 @@ impl Application {
         .await?;
         let journal = Arc::new(journal);
         let (stop_election, election_stopped) = watch::channel(false);
+        // The clock deadlines are compared with must agree with the journal's to lead.
+        let clock: Arc<dyn Clock> = engine.as_ref().map_or_else(
+            || Arc::new(crate::clock::SystemClock) as _,
+            |e| Arc::clone(&e.clock),
+        );
         let leadership = match (&config.leader_election, journal.pool().is_shared()) {
             (_, false) => Leadership::sole(),
             (LeaderElection::Postgres, true) => Leadership::postgres(
@@ -119,6 +124,7 @@ impl Application {
                 config.leader_lease,
                 replica_name(),
                 Arc::clone(&metrics),
+                clock,
                 election_stopped,
             )?,
             (LeaderElection::Kubernetes { lease_name }, true) => {
@@ -136,6 +142,7 @@ impl Application {
                     config.leader_lease,
                     replica_name(),
                     Arc::clone(&metrics),
+                    clock,
                     election_stopped,
                 )
             }

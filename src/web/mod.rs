@@ -185,6 +185,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             if let crate::leader::Role::Leader { epoch } = state.leadership.role() {
                 body["epoch"] = epoch.into();
             }
+            // Still ready (intake works), but this replica will not act until its clock is fixed.
+            if let Some(problem) = state.leadership.clock_problem() {
+                body["clock"] = serde_json::json!({"problem": problem});
+            }
             if !problems.is_empty() {
                 body["slack"] = serde_json::json!({"problems": problems});
             }

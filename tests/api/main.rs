@@ -5,6 +5,7 @@ mod alertmanager;
 mod auth;
 mod browser;
 mod cli;
+mod clock_skew;
 mod cluster;
 mod concurrency;
 mod crash;
