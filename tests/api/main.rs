@@ -9,6 +9,7 @@ mod clock_skew;
 mod cluster;
 mod concurrency;
 mod crash;
+mod disk_full;
 mod docs;
 mod exact_names;
 mod failover;
