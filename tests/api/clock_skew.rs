@@ -79,16 +79,26 @@ async fn a_replica_an_hour_off_never_leads_until_its_clock_is_put_right() {
 
     // Put right, it leads, and says nothing more about its clock.
     clock.set(0);
+    let put_right = std::time::Instant::now();
     assert!(
         leads_within(&ahead, 4 * LEASE).await,
         "never led once right"
+    );
+    println!(
+        "clock put right: led after {:.2}s",
+        put_right.elapsed().as_secs_f64()
     );
     assert_eq!(ahead.clock_problem(), None);
 
     // Gone wrong while leading (an hour behind now): it stops acting within half a lease.
     clock.set(-HOUR_MS);
+    let skewed = std::time::Instant::now();
     let stepped_down = tokio::time::timeout(LEASE, ahead.lost()).await;
     assert!(stepped_down.is_ok(), "still leading an hour behind");
+    println!(
+        "clock set an hour behind while leading: stepped down after {:.2}s",
+        skewed.elapsed().as_secs_f64()
+    );
     assert_eq!(ahead.role(), Role::Standby);
     let problem = ahead.clock_problem().unwrap();
     assert!(problem.contains("behind the database's"), "{problem}");
@@ -155,10 +165,60 @@ async fn a_lease_renewed_by_a_clock_an_hour_behind_is_not_taken_while_it_is_rene
         Some("behind")
     );
     // Renewals stopped: after a lease of silence by its own clock, the standby takes it.
+    let silent = std::time::Instant::now();
     assert!(leads_within(&standby, 4 * LEASE).await);
+    println!(
+        "renewals stopped: the standby led after {:.2}s (lease {LEASE:?})",
+        silent.elapsed().as_secs_f64()
+    );
     assert_eq!(
         kubernetes.lease_holder(NAMESPACE, name).as_deref(),
         Some("standby")
     );
     stop.send_replace(true);
+}
+
+/// `/readyz` of a replica an hour ahead: still ready (it takes webhooks), a standby, and says
+/// why it will not lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_of_a_replica_an_hour_ahead_says_its_clock_keeps_it_from_leading() {
+    use token_rotator::adapters::Observer;
+
+    let database = crate::postgres::database().await;
+    let url = database.url.clone();
+    let sims = crate::world::Sims::start().await;
+    let metrics = Arc::new(Metrics::new());
+    let mut parts = sims.parts(
+        false,
+        vec![],
+        Observer::new(Arc::clone(&metrics)),
+        &crate::world::WorldOptions::default(),
+    );
+    parts.clock = Arc::new(SkewedClock::new(HOUR_MS));
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        engine: Some(parts),
+        metrics: Some(metrics),
+        configure: Some(Box::new(move |config| {
+            config.database_url = url;
+            config.leader_lease = LEASE;
+        })),
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = app.get_text("/readyz").await;
+        assert_eq!(status, 200, "{body}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["role"], "standby", "{body}");
+        if let Some(problem) = body["clock"]["problem"].as_str() {
+            assert!(problem.contains("3600.0s ahead"), "{problem}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never said why: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

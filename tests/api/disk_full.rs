@@ -170,6 +170,7 @@ async fn a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers_without
 
     // Space freed, no restart: intake, readiness and the engine all go on.
     disk.free();
+    let freed = std::time::Instant::now();
     let after = world
         .app
         .post_webhook(alert(user, "00000000000f0002"))
@@ -178,7 +179,13 @@ async fn a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers_without
     acknowledged.push("00000000000f0002".into());
     let (status, body) = world.app.get_text("/readyz").await;
     assert_eq!(status, 200, "{body}");
+    let ready_after = freed.elapsed();
     world.run_to_the_end().await;
+    println!(
+        "space freed: webhook 200 and /readyz 200 after {:.3}s, rotation done after {:.3}s",
+        ready_after.as_secs_f64(),
+        freed.elapsed().as_secs_f64()
+    );
 
     let rotations = world.rotations().await;
     assert_eq!(rotations.len(), 1, "{rotations:#?}");
