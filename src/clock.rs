@@ -28,6 +28,30 @@ impl Clock for SystemClock {
     }
 }
 
+/// The real time moved by an offset that can be changed: a host whose clock is wrong (and is
+/// then put right), for fault tests.
+pub struct SkewedClock(std::sync::atomic::AtomicI64);
+
+impl SkewedClock {
+    /// Ahead of the real time by `ms` milliseconds (behind when negative).
+    pub fn new(ms: i64) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(ms))
+    }
+
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clock for SkewedClock {
+    fn now(&self) -> Timestamp {
+        let ms = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_millis(ms))
+            .expect("test clocks stay within jiff's range")
+    }
+}
+
 /// A clock that moves only when told to.
 pub struct ManualClock(Mutex<Timestamp>);
 

@@ -105,7 +105,13 @@ impl Application {
     ) -> Result<Self, BuildError> {
         let journal = parts::journal(&config, &metrics).await?;
         let (stop_election, election_stopped) = watch::channel(false);
-        let leadership = parts::leadership(&config, &journal, &metrics, election_stopped).await?;
+        // The clock deadlines are compared with must agree with the journal's to lead.
+        let clock: Arc<dyn Clock> = engine.as_ref().map_or_else(
+            || Arc::new(crate::clock::SystemClock) as _,
+            |e| Arc::clone(&e.clock),
+        );
+        let leadership =
+            parts::leadership(&config, &journal, &metrics, clock, election_stopped).await?;
         let engine_in_background = engine.as_ref().filter(|e| e.background).map(|e| e.poll);
         let shared = parts::Shared::of(engine.as_ref());
         let engine =

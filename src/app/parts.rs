@@ -44,6 +44,7 @@ pub(super) async fn leadership(
     config: &Config,
     journal: &Journal,
     metrics: &Arc<Metrics>,
+    clock: Arc<dyn Clock>,
     stopped: watch::Receiver<bool>,
 ) -> Result<Arc<Leadership>, BuildError> {
     Ok(
@@ -55,6 +56,7 @@ pub(super) async fn leadership(
                 config.leader_lease,
                 replica_name(),
                 Arc::clone(metrics),
+                clock,
                 stopped,
             )?,
             (LeaderElection::Kubernetes { lease_name }, true) => {
@@ -72,6 +74,7 @@ pub(super) async fn leadership(
                     config.leader_lease,
                     replica_name(),
                     Arc::clone(metrics),
+                    clock,
                     stopped,
                 )
             }

@@ -14,6 +14,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use super::Leadership;
 use crate::adapters::kubernetes::Cluster;
 use crate::adapters::kubernetes::lease::LeaseWrite;
+use crate::clock::Clock;
 use crate::store::{Db, Pool};
 use crate::telemetry::Metrics;
 
@@ -25,6 +26,7 @@ pub(super) struct Election {
     pub(super) lease: Duration,
     pub(super) holder: String,
     pub(super) metrics: Arc<Metrics>,
+    pub(super) clock: Arc<dyn Clock>,
     /// The Lease as we last wrote it, while we hold it.
     pub(super) held: std::sync::Mutex<Option<Lease>>,
 }
@@ -38,9 +40,13 @@ impl Election {
         .await;
         let held = self.held.lock().expect("lock never poisoned").take();
         if let Some(lease) = held {
-            let release = self
-                .cluster
-                .write_lease(&self.name, Some(&lease), None, self.seconds());
+            let release = self.cluster.write_lease_at(
+                &self.name,
+                Some(&lease),
+                None,
+                self.seconds(),
+                self.clock.now(),
+            );
             match timeout(self.lease / 5, release).await {
                 Ok(Ok(LeaseWrite::Written(_))) => tracing::info!("released the Lease"),
                 _ => tracing::warn!("could not release the Lease; it expires by itself"),
@@ -52,6 +58,14 @@ impl Election {
         i32::try_from(self.lease.as_secs().max(1)).unwrap_or(i32::MAX)
     }
 
+    /// This replica's clock agrees with the database's, within the time a renewal has.
+    async fn clock_agrees(&self, pool: &sqlx::PgPool) -> Result<(), String> {
+        let check = self.leadership.clock_agrees(pool, &*self.clock);
+        timeout(self.lease / 2, check)
+            .await
+            .map_err(|_| "reading the database's clock timed out".to_owned())?
+    }
+
     fn hold(&self, lease: Option<Lease>) {
         *self.held.lock().expect("lock never poisoned") = lease;
     }
@@ -59,9 +73,14 @@ impl Election {
     /// Wait for the Lease, lead while renewing it.
     async fn term(&self) -> Result<(), String> {
         let every = self.lease / 5;
+        let Pool::Postgres(pool) = &self.db.pool else {
+            return Err("a Lease elects among replicas of a PostgreSQL journal only".into());
+        };
         // (resourceVersion, when we first saw it): a holder silent for a lease has gone.
         let mut seen: Option<(Option<String>, Instant)> = None;
         let lease = loop {
+            // Never take the Lease with a wrong clock: holding it would keep the others out too.
+            self.clock_agrees(pool).await?;
             let current = self
                 .cluster
                 .read_lease(&self.name)
@@ -88,11 +107,12 @@ impl Election {
             if free {
                 let write = self
                     .cluster
-                    .write_lease(
+                    .write_lease_at(
                         &self.name,
                         current.as_ref(),
                         Some(&self.holder),
                         self.seconds(),
+                        self.clock.now(),
                     )
                     .await
                     .map_err(|e| e.to_string())?;
@@ -104,20 +124,21 @@ impl Election {
         };
         let mut current = lease.clone();
         self.hold(Some(lease));
-        let Pool::Postgres(pool) = &self.db.pool else {
-            return Err("a Lease elects among replicas of a PostgreSQL journal only".into());
-        };
         let (holder, metrics) = (&self.holder, &self.metrics);
         super::take_over(&self.leadership, pool, holder, metrics, self.lease / 2).await?;
 
         let mut deadline = Instant::now() + self.lease / 2;
         loop {
             tokio::time::sleep(every).await;
-            let renew = self.cluster.write_lease(
+            // A clock gone wrong while leading: stop acting (the Lease is released on the way
+            // out of the election, or expires).
+            self.clock_agrees(pool).await?;
+            let renew = self.cluster.write_lease_at(
                 &self.name,
                 Some(&current),
                 Some(&self.holder),
                 self.seconds(),
+                self.clock.now(),
             );
             match timeout_at(deadline, renew).await {
                 Ok(Ok(LeaseWrite::Written(lease))) => {

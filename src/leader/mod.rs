@@ -15,6 +15,9 @@
 
 mod lease;
 mod postgres;
+mod skew;
+
+pub use skew::MAX_CLOCK_SKEW;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +27,7 @@ use tokio::sync::watch;
 use tokio::time::timeout;
 
 use crate::adapters::kubernetes::Cluster;
+use crate::clock::Clock;
 use crate::store::{Db, Fence, StoreError};
 use crate::telemetry::Metrics;
 
@@ -42,6 +46,9 @@ pub struct Leadership {
     fence: Fence,
     /// Present when elected: the fenced handle [`ensure`](Self::ensure) reads the epoch with.
     elected: Option<(Db, Duration)>,
+    /// Why this replica refuses to lead because of its clock, for `/readyz`; `None` when its
+    /// clock agrees with the database's (or was not yet compared).
+    clock_problem: std::sync::Mutex<Option<String>>,
 }
 
 impl Leadership {
@@ -51,17 +58,20 @@ impl Leadership {
             role: watch::Sender::new(Role::Leader { epoch: 0 }),
             fence: Fence::default(),
             elected: None,
+            clock_problem: std::sync::Mutex::new(None),
         })
     }
 
     /// Elected through PostgreSQL at `url` (the journal's database); starts as a standby. The
-    /// election runs until `stop` is set, then lets go of the lock.
+    /// election runs until `stop` is set, then lets go of the lock. `clock` is the one the engine
+    /// compares deadlines with: it must agree with the database's to lead ([`skew`]).
     pub fn postgres(
         url: &str,
         db: &Db,
         lease: Duration,
         holder: String,
         metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<Self>, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(|source| StoreError::Url {
@@ -75,13 +85,19 @@ impl Leadership {
             lease,
             holder,
             metrics,
+            clock,
         };
         tokio::spawn(election.run(stop));
         Ok(this)
     }
 
     /// Elected by holding the Lease `name` in `cluster`'s namespace; the journal (`db`, on
-    /// PostgreSQL) still carries the epoch every write is fenced by.
+    /// PostgreSQL) still carries the epoch every write is fenced by, and the clock `clock` must
+    /// agree with to lead.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is a separate input of the election"
+    )]
     pub fn kubernetes(
         cluster: Cluster,
         name: String,
@@ -89,6 +105,7 @@ impl Leadership {
         lease: Duration,
         holder: String,
         metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
         stop: watch::Receiver<bool>,
     ) -> Arc<Self> {
         let this = Self::standby(db, lease, &metrics);
@@ -100,6 +117,7 @@ impl Leadership {
             lease,
             holder,
             metrics,
+            clock,
             held: std::sync::Mutex::new(None),
         };
         tokio::spawn(election.run(stop));
@@ -113,6 +131,7 @@ impl Leadership {
             role: watch::Sender::new(Role::Standby),
             elected: Some((db.fenced(fence.clone()), lease)),
             fence,
+            clock_problem: std::sync::Mutex::new(None),
         })
     }
 
@@ -132,6 +151,32 @@ impl Leadership {
         self.fence.clear();
         self.role.send_replace(Role::Standby);
         metrics.leadership(false, 0);
+    }
+
+    /// Why this replica's clock keeps it from leading, if it does.
+    pub fn clock_problem(&self) -> Option<String> {
+        self.clock_problem
+            .lock()
+            .expect("lock never poisoned")
+            .clone()
+    }
+
+    /// Compares `clock` with the database's through `executor`; `Err` (and `/readyz` says so)
+    /// when they differ by more than [`MAX_CLOCK_SKEW`].
+    async fn clock_agrees<'c>(
+        &self,
+        executor: impl sqlx::PgExecutor<'c>,
+        clock: &dyn Clock,
+    ) -> Result<(), String> {
+        let verdict = skew::check(executor, clock).await;
+        let mut problem = self.clock_problem.lock().expect("lock never poisoned");
+        match &verdict {
+            Ok(()) => *problem = None,
+            Err(why) if why.starts_with(skew::SKEWED) => *problem = Some(why.clone()),
+            // The database did not answer: nothing learnt about the clocks.
+            Err(_) => {}
+        }
+        verdict
     }
 
     pub fn role(&self) -> Role {

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::Leadership;
+use crate::clock::Clock;
 use crate::telemetry::Metrics;
 
 /// The session advisory lock the leader holds ("tkrotldr" in ASCII).
@@ -23,6 +24,7 @@ pub(super) struct Election {
     pub(super) lease: Duration,
     pub(super) holder: String,
     pub(super) metrics: Arc<Metrics>,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl Election {
@@ -66,6 +68,13 @@ impl Election {
             .map_err(|_| "reading the epoch timed out".to_owned())?
             .map_err(|e| e.to_string())?;
         loop {
+            // Never take the lock with a wrong clock: holding it would keep the others out too.
+            timeout(
+                self.lease / 2,
+                self.leadership.clock_agrees(&mut conn, &*self.clock),
+            )
+            .await
+            .map_err(|_| "reading the database's clock timed out".to_owned())??;
             let got: bool = timeout(self.lease / 2, async {
                 sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                     .bind(LEADER_LOCK_KEY)
@@ -87,12 +96,20 @@ impl Election {
         let mut deadline = Instant::now() + self.lease / 2;
         loop {
             tokio::time::sleep(every).await;
-            let check = timeout_at(deadline, proof(&mut conn)).await;
+            let check = timeout_at(deadline, async {
+                self.leadership
+                    .clock_agrees(&mut conn, &*self.clock)
+                    .await
+                    .map_err(Refusal::Clock)?;
+                proof(&mut conn).await.map_err(Refusal::Database)
+            })
+            .await;
             match check {
+                Ok(Err(Refusal::Clock(why))) => return Err(why),
                 Ok(Ok(current)) if current == epoch => deadline = Instant::now() + self.lease / 2,
                 Ok(Ok(current)) => return Err(format!("epoch {current} took over from {epoch}")),
                 // Most likely the session is gone, and the lock with it.
-                Ok(Err(e)) => return Err(format!("lost the database: {e}")),
+                Ok(Err(Refusal::Database(e))) => return Err(format!("lost the database: {e}")),
                 Err(_) => {
                     return Err(format!(
                         "no answer from the database for {:?}",
@@ -110,4 +127,11 @@ async fn proof(conn: &mut PgConnection) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT epoch FROM leadership WHERE id = 1")
         .fetch_one(conn)
         .await
+}
+
+/// Why a renewal failed.
+enum Refusal {
+    /// This replica's clock no longer agrees with the database's.
+    Clock(String),
+    Database(sqlx::Error),
 }

@@ -9,6 +9,7 @@
 pub mod clicks;
 mod db;
 pub mod delivery;
+mod disk_full;
 mod file_mode;
 pub mod handovers;
 pub mod inventory;
@@ -85,6 +86,8 @@ pub enum StoreError {
     Overloaded,
     #[error("journal writer has stopped")]
     WriterGone,
+    #[error("the journal's disk is full: writes are refused until space is freed")]
+    DiskFull,
     #[error(
         "no journal at {0}: the service creates it when it first starts (is database_url the service's?)"
     )]
@@ -102,6 +105,7 @@ pub struct Journal {
     db: Db,
     writer: mpsc::Sender<writer::Message>,
     writer_task: Mutex<Option<JoinHandle<()>>>,
+    disk_full: disk_full::DiskFull,
 }
 
 impl Journal {
@@ -186,6 +190,18 @@ impl Journal {
                 .busy_timeout(busy_timeout);
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                // A COMMIT refused with SQLITE_FULL is rolled back by SQLite itself, so sqlx's
+                // own ROLLBACK fails and it counts the transaction as still open: every later
+                // `BEGIN IMMEDIATE` on that connection was refused (InvalidSavePointStatement)
+                // until a restart. Such a connection is closed, never handed out again.
+                .after_release(|conn, _| {
+                    Box::pin(async move {
+                        use sqlx::Connection;
+                        // Runs what the dropped transaction queued (its ROLLBACK) first.
+                        conn.ping().await?;
+                        Ok(!conn.is_in_transaction())
+                    })
+                })
                 .connect_with(options.clone())
                 .await
                 .map_err(StoreError::Open)?;
@@ -204,6 +220,7 @@ impl Journal {
             db,
             writer,
             writer_task: Mutex::new(Some(task)),
+            disk_full: disk_full::DiskFull::default(),
         })
     }
 
@@ -222,13 +239,18 @@ impl Journal {
                 mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
             })?;
-        pending.receipt().await
+        let receipt = pending.receipt().await;
+        self.disk_full.saw(&receipt);
+        receipt
     }
 
     /// Whether the journal answers a query and the writer is alive.
     pub async fn ping(&self) -> Result<(), StoreError> {
         if self.writer.is_closed() {
             return Err(StoreError::WriterGone);
+        }
+        if self.disk_full.lately() {
+            return Err(StoreError::DiskFull);
         }
         on_pool!(self.db, |pool| sqlx::query("SELECT 1")
             .execute(pool)

@@ -10,6 +10,10 @@ use crate::telemetry::WebhookOutcome;
 /// What a client is told when the journal fails it: never the database's own words.
 pub const JOURNAL_UNAVAILABLE: &str = "journal unavailable: nothing was recorded; try again later";
 
+/// The same, when the journal's disk is full (the operator's to fix; no secret in saying so).
+pub const JOURNAL_DISK_FULL: &str =
+    "journal unavailable: its disk is full; nothing was recorded; try again later";
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -77,6 +81,16 @@ impl ApiError {
             detail: JOURNAL_UNAVAILABLE.into(),
             cause: Some(cause.to_string()),
         }
+    }
+
+    /// The journal refused the delivery: as [`journal_unavailable`](Self::journal_unavailable),
+    /// saying so when the reason is a full disk.
+    pub fn journal_refused(error: &crate::store::StoreError) -> Self {
+        let mut answer = Self::journal_unavailable(error);
+        if error.is_disk_full() {
+            answer.detail = JOURNAL_DISK_FULL.into();
+        }
+        answer
     }
 }
 

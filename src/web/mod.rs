@@ -186,6 +186,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             if let crate::leader::Role::Leader { epoch } = state.leadership.role() {
                 body["epoch"] = epoch.into();
             }
+            // Still ready (intake works), but this replica will not act until its clock is fixed.
+            if let Some(problem) = state.leadership.clock_problem() {
+                body["clock"] = serde_json::json!({"problem": problem});
+            }
             if !problems.is_empty() {
                 body["slack"] = serde_json::json!({"problems": problems});
             }
@@ -202,11 +206,17 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             (StatusCode::OK, Json(body))
         }
         Err(e) => {
-            // The reason is for the operator's logs: this answer is unauthenticated.
-            tracing::warn!(error = %e, "not ready: journal unreachable");
+            // The reason is for the operator's logs: this answer is unauthenticated. A full disk
+            // is said (it names nothing of the journal's contents).
+            tracing::warn!(error = %e, "not ready: journal unavailable");
+            let detail = if matches!(e, crate::store::StoreError::DiskFull) {
+                "journal disk full: webhooks are refused until space is freed"
+            } else {
+                "journal unreachable"
+            };
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable", "detail": "journal unreachable"})),
+                Json(serde_json::json!({"status": "unavailable", "detail": detail})),
             )
         }
     }

@@ -108,7 +108,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Rec
         .journal
         .record(delivery, jiff::Timestamp::now())
         .await
-        .map_err(|e| ApiError::journal_unavailable(&e))?;
+        .map_err(|e| ApiError::journal_refused(&e))?;
     // The engine need not wait for its next poll: something new is in the journal.
     if let Some(wake) = &state.wake
         && receipt.delivery_id.is_some()

@@ -31,8 +31,24 @@ impl Cluster {
         holder: Option<&str>,
         duration_seconds: i32,
     ) -> Result<LeaseWrite, AdapterError> {
+        let now = jiff::Timestamp::now();
+        self.write_lease_at(name, current, holder, duration_seconds, now)
+            .await
+    }
+
+    /// As [`write_lease`](Self::write_lease), renewed at `now` by the writer's clock. Nobody
+    /// judges the Lease by these times (a standby measures silence by its own clock); they are
+    /// for people reading it.
+    pub async fn write_lease_at(
+        &self,
+        name: &str,
+        current: Option<&Lease>,
+        holder: Option<&str>,
+        duration_seconds: i32,
+        now: jiff::Timestamp,
+    ) -> Result<LeaseWrite, AdapterError> {
         let api = self.api::<Lease>(&self.namespace);
-        let now = Some(MicroTime(jiff::Timestamp::now()));
+        let now = Some(MicroTime(now));
         let before = current.and_then(|l| l.spec.clone()).unwrap_or_default();
         let taken_over = before.holder_identity.as_deref() != holder;
         let spec = LeaseSpec {

@@ -205,7 +205,7 @@ impl Sims {
         )
     }
 
-    fn parts(
+    pub fn parts(
         &self,
         background: bool,
         alertmanager_urls: Vec<String>,

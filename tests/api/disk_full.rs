@@ -1,0 +1,219 @@
+//! The journal's disk full (a small tmpfs, filled while webhooks arrive and a rotation runs):
+//! webhooks are answered 503 saying so, never 200 without a durable write; `/readyz` says why;
+//! nothing acknowledged is lost, no side effect is done twice or half-recorded; and once space is
+//! freed the service goes on by itself, without a restart. Needs root to mount the tmpfs: skips,
+//! saying so, where it cannot (CI runs as root, so it runs there).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use token_rotator::engine::Phase;
+
+use crate::helpers::alert_body;
+use crate::world::{GRACE, Sims, WorldOptions};
+
+/// A tmpfs of its own, unmounted (and its mount point removed) when dropped.
+struct Tmpfs {
+    point: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Self> {
+        let point = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(point.path())
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(Self { point }),
+            Ok(out) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a tmpfs to fill (needs root): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.point.path()
+    }
+
+    fn filler(&self) -> PathBuf {
+        self.path().join("filler")
+    }
+
+    /// Writes until the filesystem refuses (ENOSPC): the disk is full.
+    fn fill(&self) {
+        let mut file = std::fs::File::create(self.filler()).unwrap();
+        let chunk = vec![0u8; 4096];
+        loop {
+            if let Err(e) = file.write_all(&chunk).and_then(|()| file.sync_all()) {
+                assert_eq!(e.raw_os_error(), Some(28), "ENOSPC, not {e}");
+                return;
+            }
+        }
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.filler()).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: whatever still holds a file there lets go when it ends.
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+fn alert(user: &str, fingerprint: &str) -> Vec<u8> {
+    alert_body(
+        fingerprint,
+        &[
+            ("alertname", "SignonApiUserTokenExpirySoon"),
+            ("environment", "production"),
+            ("api_user", user),
+            ("application", "Publishing API"),
+        ],
+    )
+}
+
+/// Posts webhooks one after another until `stop`, each a new alert for `user`: the fingerprints
+/// acknowledged (200), and the bodies of the 503s.
+async fn post_until(
+    app: &crate::helpers::TestApp,
+    user: &str,
+    first: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> (Vec<String>, Vec<String>) {
+    let (mut acknowledged, mut refused) = (Vec::new(), Vec::new());
+    let mut n = first;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let fingerprint = format!("{n:016x}");
+        n += 1;
+        let response = app.post_webhook(alert(user, &fingerprint)).await;
+        match response.status().as_u16() {
+            200 => acknowledged.push(fingerprint),
+            503 => refused.push(response.text().await.unwrap()),
+            other => panic!("{other}: {}", response.text().await.unwrap()),
+        }
+    }
+    (acknowledged, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers_without_a_restart() {
+    let Some(disk) = Tmpfs::mount("8m") else {
+        return;
+    };
+    let dir = tempfile::tempdir_in(disk.path()).unwrap();
+    let world = Sims::start()
+        .await
+        .world_with(Some(dir), WorldOptions::default())
+        .await;
+    let user = "full-disk@alphagov.co.uk";
+    let old = world.seed(user, "Publishing API");
+    let first = world
+        .app
+        .post_webhook(alert(user, "00000000000f0001"))
+        .await;
+    assert_eq!(first.status(), 200);
+    world.run_until(Phase::Grace).await;
+
+    // The disk fills while webhooks arrive.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let posting = post_until(&world.app, user, 0xd15c_0000, &stop);
+    let filling = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::task::block_in_place(|| disk.fill());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let ((mut acknowledged, refused), ()) = tokio::join!(posting, filling);
+    println!(
+        "while filling: {} acknowledged, {} refused",
+        acknowledged.len(),
+        refused.len()
+    );
+    assert!(!refused.is_empty(), "a full disk refused nothing");
+    for body in &refused {
+        let error: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            error["detail"],
+            "journal unavailable: its disk is full; nothing was recorded; try again later",
+            "{body}"
+        );
+    }
+    let (status, body) = world.app.get_text("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("journal disk full"), "{body}");
+
+    // The grace ends while the disk is full: the engine's pass fails or does what it can
+    // journal; none of it half-recorded.
+    world.clock.advance(GRACE + Duration::from_secs(1));
+    let full_pass = world.engine.run_until_idle().await;
+    println!("engine pass on a full disk: {full_pass:?}");
+
+    // Space freed, no restart: intake, readiness and the engine all go on.
+    disk.free();
+    let freed = std::time::Instant::now();
+    let after = world
+        .app
+        .post_webhook(alert(user, "00000000000f0002"))
+        .await;
+    assert_eq!(after.status(), 200, "{}", after.text().await.unwrap());
+    acknowledged.push("00000000000f0002".into());
+    let (status, body) = world.app.get_text("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let ready_after = freed.elapsed();
+    world.run_to_the_end().await;
+    println!(
+        "space freed: webhook 200 and /readyz 200 after {:.3}s, rotation done after {:.3}s",
+        ready_after.as_secs_f64(),
+        freed.elapsed().as_secs_f64()
+    );
+
+    let rotations = world.rotations().await;
+    assert_eq!(rotations.len(), 1, "{rotations:#?}");
+    assert_eq!(rotations[0].phase, Phase::Done.as_str(), "{rotations:#?}");
+    assert_eq!(world.signon.minted().len(), 1, "one mint");
+    assert_eq!(
+        world.signon.revoked().len(),
+        1,
+        "the old token revoked once"
+    );
+    assert!(!world.signon.is_live(&old));
+    let new = world.secret(user, "Publishing API").unwrap();
+    assert!(
+        world.signon.is_live(&new),
+        "the Secret holds the live new token"
+    );
+    let journaled: std::collections::HashSet<String> = world
+        .app
+        .journal_rows()
+        .await
+        .into_iter()
+        // Journaled as Alertmanager's fingerprint and a hash of the labels.
+        .filter_map(|row| row.fingerprint.split(':').next().map(str::to_owned))
+        .collect();
+    for fingerprint in &acknowledged {
+        assert!(
+            journaled.contains(fingerprint),
+            "{fingerprint} was acknowledged but is not in the journal"
+        );
+    }
+}
