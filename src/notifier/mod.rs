@@ -110,7 +110,7 @@ impl Notifier {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {},
-                () = tokio::time::sleep(POLL) => {},
+                () = tokio::time::sleep(self.pace.sleep(POLL)) => {},
             }
         }
         tracing::info!("Slack notifier stopped");
@@ -185,7 +185,12 @@ impl Notifier {
             return Ok(0);
         };
         let mut calls = 0;
+        // What the parent shows in Slack. A reply marks the thread for a fresh look at its
+        // parent in the journal (`threads::told`), but leaves the parent as it was: it is edited
+        // only if what it would say has changed, so edits, the workspace's scarcer budget, go
+        // where they show something.
         let mut digest = thread.parent_digest.clone();
+        let mut told = false;
         let ts = match &thread.ts {
             Some(ts) => ts.clone(),
             None => {
@@ -229,7 +234,7 @@ impl Notifier {
                 Ok(_) => {
                     self.healthy(&key);
                     threads::told(pool, thread.id, cursor).await?;
-                    digest = None;
+                    told = true;
                     for id in carried {
                         outbox::notification_attempted(pool, id, now, None, None).await?;
                     }
@@ -238,7 +243,7 @@ impl Notifier {
                     // Even the text was refused: skip these lines rather than block the thread.
                     tracing::error!(thread = thread.id, %code, "Slack refused a thread reply; skipping it");
                     threads::told(pool, thread.id, cursor).await?;
-                    digest = None;
+                    told = true;
                     for id in carried {
                         outbox::notification_abandoned(pool, id, &code).await?;
                     }
@@ -282,11 +287,11 @@ impl Notifier {
                     .map(|()| None),
                 // A request with buttons is shown in the channel too: someone must see it. Never
                 // as text alone: a request nobody can click is no request (see below).
-                (NoticeKind::Approval, _) => self
-                    .api
-                    .post(&channel, &body, Some(&ts), true)
-                    .await
-                    .map(Some),
+                (NoticeKind::Approval, _) => {
+                    let posted = self.api.post(&channel, &body, Some(&ts), true).await;
+                    self.pace.sent(&key);
+                    posted.map(Some)
+                }
                 (kind, _) => {
                     let broadcast = kind == NoticeKind::Broadcast;
                     self.post(&key, &channel, &body, Some(&ts), broadcast)
@@ -334,7 +339,11 @@ impl Notifier {
         let rows = threads::rotations(pool, thread.id).await?;
         let parent = render::parent(thread, &rows);
         let d = render::digest(&parent);
-        if digest.as_deref() != Some(d.as_str()) {
+        if digest.as_deref() == Some(d.as_str()) {
+            if told {
+                threads::updated(pool, thread.id, &d).await?;
+            }
+        } else {
             if !self.pace.may_edit(&key) {
                 return Ok(calls);
             }
