@@ -57,6 +57,7 @@ impl Notifier {
                 // as text alone: a request nobody can click is no request (see below).
                 (NoticeKind::Approval, _) => {
                     let sent = self.api.post(channel, &body, Some(ts), true).await;
+                    self.pace.sent(key);
                     self.bounded(key, sent).map(Some)
                 }
                 (kind, _) => {

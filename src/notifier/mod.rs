@@ -126,7 +126,7 @@ impl Notifier {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {},
-                () = tokio::time::sleep(POLL) => {},
+                () = tokio::time::sleep(self.pace.sleep(POLL)) => {},
             }
         }
         tracing::info!("Slack notifier stopped");

@@ -73,7 +73,9 @@ impl Notifier {
         thread_ts: Option<&str>,
         broadcast: bool,
     ) -> Result<Posted, SlackError> {
-        let sent = match self.api.post(channel, body, thread_ts, broadcast).await {
+        let posted = self.api.post(channel, body, thread_ts, broadcast).await;
+        self.pace.sent(key);
+        let sent = match posted {
             Err(SlackError::Rejected { code, .. }) if body.get("blocks").is_some() => {
                 tracing::warn!(%code, "Slack refused the blocks; sending the text alone");
                 self.metrics.slack_error("message_rejected");
@@ -81,7 +83,9 @@ impl Notifier {
                     return Err(SlackError::RateLimited(Duration::ZERO));
                 }
                 let text = render::text_only(body);
-                self.api.post(channel, &text, thread_ts, broadcast).await
+                let posted = self.api.post(channel, &text, thread_ts, broadcast).await;
+                self.pace.sent(key);
+                posted
             }
             other => other,
         };

@@ -56,6 +56,8 @@ pub struct SlackSim {
     posted: Mutex<Vec<Message>>,
     /// Every `chat.postMessage` that got past the fault injection: when, and to which channel.
     post_requests: Mutex<Vec<(Instant, String)>>,
+    /// When each `chat.update` was let through the workspace's budget.
+    edit_requests: Mutex<Vec<Instant>>,
     last_post: Mutex<HashMap<String, Instant>>,
     /// 429s answered because a client posted faster than Slack allows.
     rate_limited: AtomicU32,
@@ -170,6 +172,14 @@ impl SlackSim {
             out.entry(channel.clone()).or_default().push(*at);
         }
         out
+    }
+
+    /// When each `chat.update` got past the workspace's budget, in order.
+    pub fn edit_times(&self) -> Vec<Instant> {
+        self.edit_requests
+            .lock()
+            .expect("lock never poisoned")
+            .clone()
     }
 
     /// How many posts came faster than 1 per second per channel (answered 429).
@@ -384,6 +394,10 @@ async fn update(
         sim.rate_limited.fetch_add(1, Ordering::Relaxed);
         return too_many(wait);
     }
+    sim.edit_requests
+        .lock()
+        .expect("lock never poisoned")
+        .push(Instant::now());
     if let Err(code) = blocks::check_message(&body) {
         return slack_error(code);
     }

@@ -6,6 +6,7 @@ mod asks;
 mod buttons_refused;
 mod click_answers;
 mod dead;
+mod drain;
 mod errors;
 mod limits;
 mod mrkdwn;
