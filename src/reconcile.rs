@@ -73,6 +73,13 @@ impl Reconciler {
             return Ok(0);
         }
         let delivery = intake::route(payload, &self.routes);
+        let claimed: Vec<&str> = intake::claimed_fingerprints(&delivery).collect();
+        if !claimed.is_empty() {
+            tracing::warn!(
+                keys = ?claimed,
+                "alerts' fingerprints were not the hash of their labels: each is kept beside its labels' hash"
+            );
+        }
         let receipt = self
             .journal
             .record(delivery, jiff::Timestamp::now())

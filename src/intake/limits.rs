@@ -55,10 +55,13 @@ pub(super) fn shown(name: &str) -> String {
     }
 }
 
-fn too_long(field: impl Into<String>, value: &str, limit: usize) -> Result<(), PayloadError> {
+// The field names below are built only when a check fails: a delivery that passes (every one
+// Alertmanager sends) allocates nothing here. Built eagerly they were ~5 strings per label.
+
+fn too_long(field: impl FnOnce() -> String, value: &str, limit: usize) -> Result<(), PayloadError> {
     if value.len() > limit {
         return Err(PayloadError::TooLong {
-            field: field.into(),
+            field: field(),
             bytes: value.len(),
             limit,
         });
@@ -69,13 +72,21 @@ fn too_long(field: impl Into<String>, value: &str, limit: usize) -> Result<(), P
 /// Refuses a control character (NUL, newline, escape, DEL, C1…) in `value`, but those
 /// `allowed`. PostgreSQL cannot store NUL in text at all, and the others forge log lines and
 /// Slack lines.
-fn controls(field: impl Into<String>, value: &str, allowed: &[char]) -> Result<(), PayloadError> {
+fn controls(
+    field: impl FnOnce() -> String,
+    value: &str,
+    allowed: &[char],
+) -> Result<(), PayloadError> {
+    // Printable ASCII holds no control character: most values are only that, checked by bytes.
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     match value
         .char_indices()
         .find(|(_, c)| c.is_control() && !allowed.contains(c))
     {
         Some((at, c)) => Err(PayloadError::ControlCharacter {
-            field: field.into(),
+            field: field(),
             character: c as u32,
             at,
         }),
@@ -84,35 +95,28 @@ fn controls(field: impl Into<String>, value: &str, allowed: &[char]) -> Result<(
 }
 
 /// One bounded text field that may hold no control character.
-fn word(field: &str, value: &str, limit: usize) -> Result<(), PayloadError> {
-    too_long(field, value, limit)?;
+fn word(field: impl Fn() -> String, value: &str, limit: usize) -> Result<(), PayloadError> {
+    too_long(&field, value, limit)?;
     controls(field, value, &[])
 }
 
 /// A label set: how many, each name and value bounded, no control character anywhere.
 /// `whose` says where it is (`of alert 3`, `of routeLabels`).
-fn labels(whose: &str, labels: &Labels) -> Result<(), PayloadError> {
+fn labels(whose: &dyn Fn() -> String, labels: &Labels) -> Result<(), PayloadError> {
     if labels.len() > MAX_LABELS {
         return Err(PayloadError::TooMany {
-            what: format!("labels {whose}"),
+            what: format!("labels {}", whose()),
             count: labels.len(),
             limit: MAX_LABELS,
         });
     }
     for (name, value) in labels {
-        let field = || format!("label {} {whose}", shown(name));
-        too_long(
-            format!("the name of label {} {whose}", shown(name)),
-            name,
-            MAX_LABEL_NAME_BYTES,
-        )?;
-        controls(
-            format!("the name of label {} {whose}", shown(name)),
-            name,
-            &[],
-        )?;
-        too_long(field(), value, MAX_LABEL_BYTES)?;
-        controls(field(), value, &[])?;
+        let the_name = || format!("the name of label {} {}", shown(name), whose());
+        too_long(the_name, name, MAX_LABEL_NAME_BYTES)?;
+        controls(the_name, name, &[])?;
+        let field = || format!("label {} {}", shown(name), whose());
+        too_long(field, value, MAX_LABEL_BYTES)?;
+        controls(field, value, &[])?;
     }
     Ok(())
 }
@@ -128,19 +132,12 @@ fn annotations(index: usize, annotations: &Labels) -> Result<(), PayloadError> {
         });
     }
     for (name, value) in annotations {
+        let the_name = || format!("the name of annotation {} of alert {index}", shown(name));
+        too_long(the_name, name, MAX_LABEL_NAME_BYTES)?;
+        controls(the_name, name, &[])?;
         let field = || format!("annotation {} of alert {index}", shown(name));
-        too_long(
-            format!("the name of annotation {} of alert {index}", shown(name)),
-            name,
-            MAX_LABEL_NAME_BYTES,
-        )?;
-        controls(
-            format!("the name of annotation {} of alert {index}", shown(name)),
-            name,
-            &[],
-        )?;
-        too_long(field(), value, MAX_ANNOTATION_BYTES)?;
-        controls(field(), value, &['\n', '\r', '\t'])?;
+        too_long(field, value, MAX_ANNOTATION_BYTES)?;
+        controls(field, value, &['\n', '\r', '\t'])?;
     }
     Ok(())
 }
@@ -165,10 +162,10 @@ fn fingerprint(index: usize, given: Option<&str>) -> Result<(), PayloadError> {
 /// One alert's fields; `index` is its place, for the text.
 pub fn check_alert(index: usize, alert: &AlertDto) -> Result<(), PayloadError> {
     fingerprint(index, alert.fingerprint.as_deref())?;
-    labels(&format!("of alert {index}"), &alert.labels)?;
+    labels(&|| format!("of alert {index}"), &alert.labels)?;
     annotations(index, &alert.annotations)?;
     word(
-        &format!("generatorURL of alert {index}"),
+        || format!("generatorURL of alert {index}"),
         &alert.generator_url,
         MAX_URL_BYTES,
     )
@@ -182,16 +179,24 @@ pub fn check(payload: &WebhookPayload, max_alerts: usize) -> Result<(), PayloadE
             limit: max_alerts,
         });
     }
-    word("receiver", &payload.receiver, MAX_RECEIVER_BYTES)?;
-    word("groupKey", &payload.group_key, MAX_GROUP_KEY_BYTES)?;
-    word("externalURL", &payload.external_url, MAX_URL_BYTES)?;
+    word(|| "receiver".into(), &payload.receiver, MAX_RECEIVER_BYTES)?;
+    word(
+        || "groupKey".into(),
+        &payload.group_key,
+        MAX_GROUP_KEY_BYTES,
+    )?;
+    word(
+        || "externalURL".into(),
+        &payload.external_url,
+        MAX_URL_BYTES,
+    )?;
     if let Some(version) = &payload.version {
-        word("version", version, MAX_WORD_BYTES)?;
+        word(|| "version".into(), version, MAX_WORD_BYTES)?;
     }
     if let Some(reason) = &payload.notification_reason {
-        word("notification_reason", reason, MAX_WORD_BYTES)?;
+        word(|| "notification_reason".into(), reason, MAX_WORD_BYTES)?;
     }
-    labels("of routeLabels", &payload.route_labels)?;
+    labels(&|| "of routeLabels".into(), &payload.route_labels)?;
     payload
         .alerts
         .iter()

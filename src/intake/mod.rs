@@ -44,17 +44,12 @@ fn route_alert(alert: AlertDto, routes: &Routes) -> IncomingAlert {
     // The dedupe key holds the hash of the labels, as Alertmanager computes it: a sender that
     // claims a real alert's fingerprint for other labels (to make the real one look like a
     // duplicate) is kept apart, as `<its fingerprint>:<the labels' fingerprint>`.
+    // Said once per delivery by whoever journals it ([`claimed_fingerprints`]), not here once
+    // per alert: a line per forged alert was a second log line per webhook.
     let computed = fingerprint_of(&alert.labels);
     let fingerprint = match alert.fingerprint.as_deref().map(str::trim) {
         Some(given) if given == computed => computed,
-        Some(given) if !given.is_empty() => {
-            tracing::warn!(
-                given = ?given,
-                computed = %computed,
-                "an alert's fingerprint is not the hash of its labels; its labels' hash is kept beside it"
-            );
-            format!("{given}:{computed}")
-        }
+        Some(given) if !given.is_empty() => format!("{given}{KEPT_APART}{computed}"),
         _ => computed,
     };
     let routing = match target_of(&alert.labels, routes.default_environment.as_ref()) {
@@ -73,13 +68,19 @@ fn route_alert(alert: AlertDto, routes: &Routes) -> IncomingAlert {
             ),
         },
         Ok(target) => {
-            // The rules see the canonical target, not the spelling the sender chose.
-            let mut labels = alert.labels.clone();
-            labels.insert("environment".into(), target.environment.to_string());
-            labels.insert("api_user".into(), target.api_user.to_string());
-            labels.insert("application".into(), target.application.to_string());
+            // The rules see the canonical target, not the spelling the sender chose; the labels
+            // are copied only when a spelling differs (Alertmanager's seldom do).
+            let decision = if spelled_canonically(&alert.labels, &target) {
+                routes.policy.decide(&alert.labels)
+            } else {
+                let mut labels = alert.labels.clone();
+                labels.insert("environment".into(), target.environment.to_string());
+                labels.insert("api_user".into(), target.api_user.to_string());
+                labels.insert("application".into(), target.application.to_string());
+                routes.policy.decide(&labels)
+            };
             Routing::Routed {
-                decision: Box::new(routes.policy.decide(&labels)),
+                decision: Box::new(decision),
                 target,
             }
         }
@@ -94,6 +95,29 @@ fn route_alert(alert: AlertDto, routes: &Routes) -> IncomingAlert {
         annotations: alert.annotations,
         routing,
     }
+}
+
+/// Joins a claimed fingerprint and its labels' own hash in a dedupe key. Neither holds it: the
+/// hash is hex digits, and a claimed fingerprint is checked to be ([`limits`]).
+const KEPT_APART: char = ':';
+
+/// The alerts of `delivery` whose fingerprint was not the hash of their labels (each kept as
+/// `<given>:<labels' hash>`), for the one line that journals the delivery to say.
+pub fn claimed_fingerprints(delivery: &Delivery) -> impl Iterator<Item = &str> {
+    delivery
+        .alerts
+        .iter()
+        .map(|alert| alert.fingerprint.as_str())
+        .filter(|key| key.contains(KEPT_APART))
+}
+
+/// Whether `labels` already name `target` as the rules would see it: every one of the three
+/// present and spelled canonically.
+fn spelled_canonically(labels: &Labels, target: &Target) -> bool {
+    let is = |name: &str, canonical: &str| labels.get(name).map(String::as_str) == Some(canonical);
+    is("environment", target.environment.as_str())
+        && is("api_user", target.api_user.as_str())
+        && is("application", target.application.as_str())
 }
 
 /// The `(environment, api_user, application)` an alert is about, or why it has none.
@@ -185,6 +209,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(target.environment.as_str(), "production");
+    }
+
+    #[test]
+    fn a_claimed_fingerprint_is_kept_beside_the_labels_hash_and_counted() {
+        let routes = Routes {
+            served: BTreeSet::new(),
+            default_environment: None,
+            policy: Policy::new(Vec::new(), Vec::new()),
+        };
+        let capture = crate::fixtures::CAPTURES[0].body();
+        let own = WebhookPayload::parse(&capture).unwrap();
+        let computed = own.alerts[0].fingerprint.clone().unwrap();
+        let delivery = route(own.clone(), &routes);
+        assert_eq!(delivery.alerts[0].fingerprint, computed);
+        assert_eq!(claimed_fingerprints(&delivery).count(), 0);
+
+        let mut forged = own;
+        forged.alerts[0].fingerprint = Some("0123456789abcdef".into());
+        let delivery = route(forged, &routes);
+        let kept = format!("0123456789abcdef:{computed}");
+        assert_eq!(delivery.alerts[0].fingerprint, kept);
+        assert_eq!(claimed_fingerprints(&delivery).collect::<Vec<_>>(), [kept]);
     }
 
     #[test]

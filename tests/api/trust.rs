@@ -181,6 +181,7 @@ async fn two_spellings_of_one_application_are_one_rotation() {
 async fn a_forged_alert_reusing_a_real_fingerprint_does_not_hide_the_real_one() {
     let world = Sims::start().await.world(None).await;
     world.seed(USER, APP);
+    let (logs, _guard) = crate::logs::capture();
     let real = crate::helpers::capture("01-");
     let payload: serde_json::Value = serde_json::from_slice(&real).unwrap();
     let alert = &payload["alerts"][0];
@@ -205,6 +206,27 @@ async fn a_forged_alert_reusing_a_real_fingerprint_does_not_hide_the_real_one() 
         .find(|r| r.fingerprint.starts_with(&format!("{fingerprint}:")))
         .unwrap();
     assert_eq!(forged_row.application.as_deref(), Some("Something Else"));
+    // Said once per delivery, in the line that journals it: a warning for the forged one, the
+    // usual line for the real one.
+    let logs = String::from_utf8(logs.bytes()).unwrap();
+    let journaled: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("webhook journaled"))
+        .collect();
+    assert_eq!(journaled.len(), 2, "{logs}");
+    assert!(
+        journaled[0].contains("WARN") && journaled[0].contains("claimed_fingerprints=1"),
+        "{logs}"
+    );
+    assert!(
+        journaled[1].contains("INFO") && !journaled[1].contains("claimed"),
+        "{logs}"
+    );
+    assert_eq!(
+        logs.matches("not the hash of their labels").count(),
+        1,
+        "one line for the forged delivery: {logs}"
+    );
 }
 
 #[tokio::test]
