@@ -168,7 +168,11 @@ impl Leadership {
         executor: impl sqlx::PgExecutor<'c>,
         clock: &dyn Clock,
     ) -> Result<(), String> {
-        let verdict = skew::check(executor, clock).await;
+        self.note_clock(skew::check(executor, clock).await)
+    }
+
+    /// Keeps what a clock check found for `/readyz`, and passes the verdict on.
+    fn note_clock(&self, verdict: Result<(), String>) -> Result<(), String> {
         let mut problem = self.clock_problem.lock().expect("lock never poisoned");
         match &verdict {
             Ok(()) => *problem = None,

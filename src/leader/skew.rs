@@ -37,7 +37,13 @@ pub(super) async fn check<'c>(
         .await
         .map_err(|e| format!("cannot read the database's clock: {e}"))?;
     let after = clock.now().as_millisecond();
-    // The database answered somewhere within the round trip: compare with its middle.
+    judge_reading(before, after, database)
+}
+
+/// The judgement of one reading of the database's clock (`database`), taken between `before`
+/// and `after` by this replica's: the database answered somewhere within the round trip, so
+/// it is compared with its middle.
+pub(super) fn judge_reading(before: i64, after: i64, database: i64) -> Result<(), String> {
     judge(before + (after - before) / 2 - database)
 }
 
