@@ -112,6 +112,13 @@ impl Slow {
 }
 
 impl Proxy {
+    /// A proxy in front of the PostgreSQL server `database_url` names.
+    pub async fn in_front_of(database_url: &str) -> Self {
+        let server = url::Url::parse(database_url).unwrap();
+        let upstream = format!("{}:{}", server.host_str().unwrap(), server.port().unwrap());
+        Self::start(&upstream).await
+    }
+
     pub async fn start(upstream: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();

@@ -170,13 +170,7 @@ async fn with_a_kubernetes_lease_the_standby_takes_over_and_finishes_with_one_mi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_postgres_stops_acting_before_the_standby_starts() {
     let db = crate::postgres::database().await;
-    let server = url::Url::parse(&db.url).unwrap();
-    let proxy = Proxy::start(&format!(
-        "{}:{}",
-        server.host_str().unwrap(),
-        server.port().unwrap()
-    ))
-    .await;
+    let proxy = Proxy::in_front_of(&db.url).await;
     let pair = pair(db, [Some(proxy.port), None]).await;
     // Replica 0 (behind the proxy) starts first and leads.
     let (mut zero, zero_log) = spawn_logged(&pair.replicas[0]);

@@ -15,13 +15,7 @@ use crate::process::kill;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_to_a_vanished_server_are_given_up_and_intake_comes_back() {
     let db = crate::postgres::database().await;
-    let server = url::Url::parse(&db.url).unwrap();
-    let proxy = Proxy::start(&format!(
-        "{}:{}",
-        server.host_str().unwrap(),
-        server.port().unwrap()
-    ))
-    .await;
+    let proxy = Proxy::in_front_of(&db.url).await;
     let pair = Arc::new(pair(db, [Some(proxy.port), Some(proxy.port)]).await);
     let mut children = [pair.replicas[0].spawn(), pair.replicas[1].spawn()];
     pair.replicas[0].ready().await;

@@ -34,13 +34,7 @@ fn delay() -> (Duration, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_statement_slowed_intake_answers_in_time_and_the_leader_keeps_its_lease() {
     let db = crate::postgres::database().await;
-    let server = url::Url::parse(&db.url).unwrap();
-    let proxy = Proxy::start(&format!(
-        "{}:{}",
-        server.host_str().unwrap(),
-        server.port().unwrap()
-    ))
-    .await;
+    let proxy = Proxy::in_front_of(&db.url).await;
     let via = [Some(proxy.port), Some(proxy.port)];
     let pair = Arc::new(pair_leased(db, via, "", &lease()).await);
     let mut children = [pair.replicas[0].spawn(), pair.replicas[1].spawn()];
@@ -166,13 +160,7 @@ async fn epoch(replica: &Serve) -> Option<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_across_a_slow_link_keeps_leading_after_taking_over() {
     let db = crate::postgres::database().await;
-    let server = url::Url::parse(&db.url).unwrap();
-    let proxy = Proxy::start(&format!(
-        "{}:{}",
-        server.host_str().unwrap(),
-        server.port().unwrap()
-    ))
-    .await;
+    let proxy = Proxy::in_front_of(&db.url).await;
     let pair = pair_leased(db, [None, Some(proxy.port)], "", "2s").await;
     // Replica 0, on a direct link, migrates the journal and leads first.
     let mut zero = pair.replicas[0].spawn();
