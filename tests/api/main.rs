@@ -10,6 +10,7 @@ mod cluster;
 mod command_line;
 mod concurrency;
 mod crash;
+mod demo;
 mod disk_full;
 mod docs;
 mod exact_names;

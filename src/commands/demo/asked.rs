@@ -121,8 +121,8 @@ pub(super) fn alerts() -> Vec<u8> {
     .expect("JSON")
 }
 
-async fn click(url: &str, rotation_id: &str, action: &str) -> anyhow::Result<()> {
-    let body = crate::sim::slack::interaction(rotation_id, action, APPROVER.0, APPROVER.1);
+async fn click(slack: &SlackSim, url: &str, rotation_id: &str, action: &str) -> anyhow::Result<()> {
+    let body = slack.press(rotation_id, action, APPROVER.0, APPROVER.1);
     let mut request = reqwest::Client::new().post(url).body(body.clone()).header(
         reqwest::header::CONTENT_TYPE,
         "application/x-www-form-urlencoded",
@@ -139,7 +139,7 @@ async fn click(url: &str, rotation_id: &str, action: &str) -> anyhow::Result<()>
 
 /// Answers each question about these targets with the demo's choice, as each is asked (the
 /// dead pair's only once its rotation has listed the pair and found no live token).
-pub(super) async fn choose(engine: &Engine, url: &str) -> anyhow::Result<()> {
+pub(super) async fn choose(engine: &Engine, slack: &SlackSim, url: &str) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut answered = std::collections::BTreeSet::new();
     while answered.len() < ASKED.len() + 1 {
@@ -163,7 +163,7 @@ pub(super) async fn choose(engine: &Engine, url: &str) -> anyhow::Result<()> {
             if !answered.insert(row.id.clone()) {
                 continue;
             }
-            click(url, &row.id, action).await?;
+            click(slack, url, &row.id, action).await?;
             let button = match action {
                 HAND_OVER => "Rotate and hand over",
                 REVOKE_UNUSED => "Revoke: no longer used",

@@ -21,7 +21,7 @@ use anyhow::{Context, bail, ensure};
 use check::{check, expected_ends, print_outcomes};
 use gitlab::{GITLAB_ENVIRONMENT, gitlab_alert, gitlab_world};
 use secrecy::{ExposeSecret, SecretString};
-use slack::{APPROVER, APPROVERS_GROUP, click_approvals, demo_config};
+use slack::{APPROVER, APPROVERS_GROUP, DEMO_CHANNEL, click_approvals, demo_config};
 
 use crate::adapters::Observer;
 use crate::adapters::alertmanager::AlertmanagerClient;
@@ -138,6 +138,8 @@ pub async fn run() -> anyhow::Result<()> {
     environments.insert(GITLAB_ENVIRONMENT.to_owned(), gitlab_environment);
     let slack = SlackSim::new();
     let slack_http = slack.start().await?;
+    // The channel the config names (`#token-rotator`), resolved by name as in a real workspace.
+    slack.add_channel(DEMO_CHANNEL);
     let alertmanager = AlertmanagerSim::new();
     let alertmanager_http = alertmanager.start().await?;
     let bodies = fixtures::replay_bodies();
@@ -219,8 +221,8 @@ pub async fn run() -> anyhow::Result<()> {
     )
     .await?;
     engine.run_until_idle().await?;
-    click_approvals(&engine, &interactions).await?;
-    asked::choose(&engine, &interactions).await?;
+    click_approvals(&engine, &slack, &interactions).await?;
+    asked::choose(&engine, &slack, &interactions).await?;
     asked::collect_and_confirm(&engine, &slack, &format!("http://{}", app_addr)).await?;
     let rows = run_to_the_end(&engine).await?;
     let expected = expected_ends(&engine).await?;

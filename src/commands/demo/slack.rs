@@ -7,13 +7,15 @@ use super::Engine;
 use crate::config::Config;
 use crate::engine::Phase;
 use crate::engine::message::APPROVE;
-use crate::sim::slack::SIGNING_SECRET;
+use crate::sim::slack::{SIGNING_SECRET, SlackSim};
 use crate::store::rotations;
 
 /// The demo's Slack: a channel per environment, and one rule that asks before rotating.
 pub(super) const APPROVERS_GROUP: &str = "S0PLATFORM";
 pub(super) const APPROVER: (&str, &str) = ("U0ALICE", "alice");
 const NOT_AN_APPROVER: (&str, &str) = ("U0MALLORY", "mallory");
+/// The demo's default channel, given by name as most configs give it.
+pub(super) const DEMO_CHANNEL: &str = "token-rotator";
 const DEMO_SLACK: &str = r##"
 [slack]
 channel = "#token-rotator"
@@ -63,7 +65,11 @@ pub(super) fn demo_config() -> anyhow::Result<Config> {
 
 /// Presses the buttons of every approval request: first someone not allowed (refused), then an
 /// approver (through the user group), as signed Slack requests.
-pub(super) async fn click_approvals(engine: &Engine, url: &str) -> anyhow::Result<()> {
+pub(super) async fn click_approvals(
+    engine: &Engine,
+    slack: &SlackSim,
+    url: &str,
+) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let rows = rotations::all_rotations(engine.journal().pool()).await?;
     // Approve/Reject requests only: an `ask` rule's questions are answered by `asked::choose`.
@@ -74,7 +80,8 @@ pub(super) async fn click_approvals(engine: &Engine, url: &str) -> anyhow::Resul
                 .is_some_and(|d| d.contains("\"approval\":true"))
     }) {
         for (user, name) in [NOT_AN_APPROVER, APPROVER] {
-            let body = crate::sim::slack::interaction(&row.id, APPROVE, user, name);
+            // Pressed on the posted message, answerable at a response URL on Slack's host.
+            let body = slack.press(&row.id, APPROVE, user, name);
             let mut request = client.post(url).body(body.clone()).header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
