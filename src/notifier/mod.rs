@@ -16,6 +16,7 @@ mod messages;
 mod pace;
 mod parent;
 pub mod render;
+mod settle;
 mod surface;
 mod trouble;
 
@@ -66,6 +67,8 @@ pub struct Notifier {
     notes: surface::Notes,
     /// Threads whose parent Slack rejected as blocks: edited as plain text.
     text_parents: Mutex<HashSet<i64>>,
+    /// Parent edits waiting for a moving thread to stand still while edits are contended.
+    settling: settle::Settling,
 }
 
 impl Notifier {
@@ -92,6 +95,7 @@ impl Notifier {
             streaks: trouble::Streaks::default(),
             notes: surface::Notes::default(),
             text_parents: Mutex::new(HashSet::new()),
+            settling: settle::Settling::default(),
         }
     }
 

@@ -76,8 +76,8 @@ impl Pace {
             .insert(channel.to_owned(), Instant::now() + wait);
     }
 
-    /// A refused call may go at `at`.
-    fn free_at(&self, at: Instant) {
+    /// A call held back may go at `at`: the loop wakes then.
+    pub(super) fn free_at(&self, at: Instant) {
         let mut soonest = self.soonest.lock().expect("lock never poisoned");
         if soonest.is_none_or(|s| at < s) {
             *soonest = Some(at);
@@ -118,6 +118,18 @@ impl Pace {
             .lock()
             .expect("lock never poisoned")
             .insert(channel.to_owned(), Instant::now());
+    }
+
+    /// Whether the workspace's edit budget is contended: a fifth of this window's edits spent.
+    pub(super) fn edits_busy(&self) -> bool {
+        let now = Instant::now();
+        self.edits
+            .lock()
+            .expect("lock never poisoned")
+            .iter()
+            .filter(|at| now.duration_since(**at) < EDIT_WINDOW)
+            .count()
+            >= EDITS_PER_WINDOW / 5
     }
 
     /// Whether an edit may go to `channel` now; takes the workspace's slot when it may.

@@ -1,5 +1,6 @@
 //! The parent, edited to show where each target is now. An `ok` to the edit also confirms the
-//! replies told since the last one landed under a live parent ([`super::landed`]).
+//! replies told since the last one landed under a live parent ([`super::landed`]). While the
+//! workspace's edits are contended, a thread still moving waits to settle ([`super::settle`]).
 //!
 //! When Slack rejects the edit as written (`msg_blocks_too_long`, `invalid_blocks`…), the parent
 //! is edited as its plain-text summary from then on; if that is rejected too, the edit is given
@@ -7,6 +8,7 @@
 
 use super::{Notifier, render};
 use crate::adapters::slack::SlackError;
+use crate::phase::Phase;
 use crate::store::threads::{self, ThreadRow};
 use crate::store::{StoreError, outbox};
 
@@ -28,6 +30,15 @@ impl Notifier {
         if digest == Some(d.as_str()) && !self.landed.any(thread.id) {
             return Ok(0);
         }
+        if self.pace.edits_busy() {
+            let ended = rows
+                .iter()
+                .all(|r| Phase::parse(&r.phase).is_some_and(Phase::is_terminal));
+            if let Err(at) = self.settling.ready(thread.id, &d, ended) {
+                self.pace.free_at(at);
+                return Ok(0);
+            }
+        }
         let as_text = self
             .text_parents
             .lock()
@@ -45,6 +56,7 @@ impl Notifier {
         match self.bounded(key, sent) {
             Ok(()) => {
                 self.healthy(key);
+                self.settling.shown(thread.id);
                 self.landed_confirmed(thread.id).await?;
                 threads::updated(pool, thread.id, &d).await?;
             }

@@ -80,7 +80,7 @@ async fn drained(world: &World) {
     }
 }
 
-// A measurement against a target not met today (see bench/README.md, "Slack's drain"): run by
+// A timing target, so a benchmark (see bench/README.md, "Slack's drain"): run by
 // `bench/slack-drain.sh`, which fails below the target, not by every suite run.
 #[tokio::test]
 #[ignore = "a benchmark: bench/slack-drain.sh runs it"]
