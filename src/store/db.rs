@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
@@ -72,12 +73,38 @@ pub enum WriteTx<'c> {
     Postgres(Transaction<'c, Postgres>),
 }
 
+/// How long one PostgreSQL statement (or a transaction's begin or commit) may go unanswered.
+/// A server that vanished without closing our connections (its host lost, its address moved
+/// to a promoted standby) never answers, and nothing else ends the wait: the engine's pass, and
+/// every pass after it, would hang on it for good. Past this the statement fails like any lost
+/// connection (the engine retries its step; a phase change is journaled or not, never half) and
+/// the connection is not handed out again (the pool's check of it on release waits until TCP
+/// gives it up; the pool opens others meanwhile). Far above any statement of ours, even at
+/// 500 ms a round trip.
+/// SQLite has its own bound, the configured busy timeout.
+pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// `query`, or a timed-out I/O error if PostgreSQL has not answered within [`ANSWER_WITHIN`].
+pub(crate) async fn answered<T>(
+    query: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(ANSWER_WITHIN, query)
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from PostgreSQL within {ANSWER_WITHIN:?}"),
+            )))
+        })
+}
+
 /// Runs `$body` with `$pool` bound to the native pool: the body is compiled once per driver.
+/// On PostgreSQL the body must answer within [`ANSWER_WITHIN`].
 macro_rules! on_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match &$db.pool {
             $crate::store::Pool::Sqlite($pool) => $body,
-            $crate::store::Pool::Postgres($pool) => $body,
+            $crate::store::Pool::Postgres($pool) => $crate::store::answered(async { $body }).await,
         }
     };
 }
@@ -100,7 +127,7 @@ macro_rules! on_tx {
                 #[allow(dead_code)]
                 type $db = sqlx::Postgres;
                 let $conn = &mut **tx;
-                $body
+                $crate::store::answered(async { $body }).await
             }
         }
     };
@@ -183,17 +210,25 @@ impl Db {
                     .map_err(StoreError::Write)?,
             )),
             Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(StoreError::Write)?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(WRITE_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::Write)?;
-                if let Some(fence) = &self.fence {
-                    let current: i64 = sqlx::query_scalar(CURRENT_EPOCH_HELD)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(StoreError::Write)?;
+                let (tx, current) = answered(async {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(WRITE_LOCK_KEY)
+                        .execute(&mut *tx)
+                        .await?;
+                    let current = match &self.fence {
+                        Some(_) => Some(
+                            sqlx::query_scalar::<_, i64>(CURRENT_EPOCH_HELD)
+                                .fetch_one(&mut *tx)
+                                .await?,
+                        ),
+                        None => None,
+                    };
+                    Ok((tx, current))
+                })
+                .await
+                .map_err(StoreError::Write)?;
+                if let (Some(fence), Some(current)) = (&self.fence, current) {
                     fence.holds(current)?;
                 }
                 Ok(WriteTx::Postgres(tx))
@@ -207,15 +242,17 @@ impl Db {
         let (Pool::Postgres(pool), Some(fence)) = (&self.pool, &self.fence) else {
             return Ok(());
         };
-        let current: i64 = sqlx::query_scalar(CURRENT_EPOCH)
-            .fetch_one(pool)
+        let current: i64 = answered(sqlx::query_scalar(CURRENT_EPOCH).fetch_one(pool))
             .await
             .map_err(StoreError::Read)?;
         fence.holds(current)
     }
 
     pub async fn close(&self) {
-        on_pool!(self, |pool| pool.close().await);
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 }
 
@@ -223,7 +260,7 @@ impl WriteTx<'_> {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             WriteTx::Sqlite(tx) => tx.commit().await,
-            WriteTx::Postgres(tx) => tx.commit().await,
+            WriteTx::Postgres(tx) => answered(tx.commit()).await,
         }
     }
 }

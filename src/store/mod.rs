@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 
 use crate::telemetry::Metrics;
 pub use db::{Db, Dialect, Fence, Pool, WriteTx};
-pub(crate) use db::{execute, on_pool, on_tx};
+pub(crate) use db::{answered, execute, on_pool, on_tx};
 use delivery::Delivery;
 pub use journal_url::{redact_url, unsupported_postgres_parameter};
 pub use rows::AlertRow;

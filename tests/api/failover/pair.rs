@@ -106,7 +106,7 @@ pub async fn pair_leased(
     }
 }
 
-fn with_port(url: &str, port: u16) -> String {
+pub fn with_port(url: &str, port: u16) -> String {
     let mut parsed = url::Url::parse(url).unwrap();
     parsed.set_port(Some(port)).unwrap();
     parsed.to_string()

@@ -73,3 +73,67 @@ async fn connections_to_a_vanished_server_are_given_up_and_intake_comes_back() {
         kill(child);
     }
 }
+
+/// The engine's own statements, not only the intake's: one in flight when the server vanished
+/// waits for an answer that never comes. It must fail within the journal's bound, and the next
+/// statement must reach the server now at the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_in_flight_when_the_server_vanished_fails_and_the_next_connects_afresh() {
+    use sqlx::Connection;
+    use token_rotator::store::{Journal, rotations};
+
+    let db = crate::postgres::database().await;
+    let proxy = Proxy::in_front_of(&db.url).await;
+    let url = super::pair::with_port(&db.url, proxy.port);
+    let journal = Journal::open(&url, Duration::from_secs(5)).await.unwrap();
+    let pool = journal.pool().clone();
+    rotations::all_rotations(&pool).await.unwrap();
+    // A read the server holds (another session has the table locked), so it is surely in
+    // flight when the server vanishes.
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE rotations IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let reading = tokio::spawn({
+        let pool = pool.clone();
+        async move { rotations::all_rotations(&pool).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.sever();
+    let started = Instant::now();
+    sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("a read on a vanished server is given up, not waited on for good")
+        .unwrap();
+    let error = outcome.expect_err("no rows come from a server that is gone");
+    assert!(
+        error.to_string().contains("no answer from PostgreSQL"),
+        "{error}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5),
+        "given up too soon: {waited:?}"
+    );
+    // The pool's idle connections were severed too: an acquire that finds one gives it up at
+    // the pool's acquire timeout (its ping never answers) and a later one connects afresh.
+    let mut given_up = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Err(e) = rotations::all_rotations(&pool).await {
+        given_up += 1;
+        assert!(
+            Instant::now() < deadline,
+            "the journal never read again: {e}"
+        );
+    }
+    let tx = pool.write_tx().await.expect("a write connects too");
+    tx.commit().await.expect("committed");
+    println!(
+        "severed: a statement in flight given up {:.1}s after the server vanished; \
+         {given_up} dead idle connection(s) given up before the journal read again, {:.1}s after",
+        waited.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
