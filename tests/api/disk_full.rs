@@ -2,9 +2,10 @@
 //! webhooks are answered 503 saying so, never 200 without a durable write; `/readyz` says why,
 //! whether the intake's write or the engine's was refused; nothing acknowledged is lost, no side
 //! effect is done twice or half-recorded; and once space is freed the service goes on by itself,
-//! without a restart. Needs root to mount the tmpfs: skips, saying so, where it cannot (CI runs
-//! as root, so it runs there).
+//! without a restart. SQLite here, PostgreSQL in [`postgres`]. Needs root to mount the tmpfs:
+//! skips, saying so, where it cannot (CI runs as root, so it runs there).
 
+mod postgres;
 mod tmpfs;
 
 use std::time::Duration;

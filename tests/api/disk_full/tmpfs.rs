@@ -16,6 +16,12 @@ impl Tmpfs {
         Self::mount_with(&format!("size={size},mode=0700"))
     }
 
+    /// The same, but any user may enter it (a server running as another user keeps its files in
+    /// a directory of its own there).
+    pub fn mount_open(size: &str) -> Option<Self> {
+        Self::mount_with(&format!("size={size},mode=0755"))
+    }
+
     fn mount_with(options: &str) -> Option<Self> {
         let point = tempfile::tempdir().unwrap();
         let out = Command::new("mount")
