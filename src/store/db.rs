@@ -15,6 +15,7 @@ use std::time::Duration;
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 use super::StoreError;
+use super::disk_full::DiskFull;
 
 /// Serialises writers on PostgreSQL the way `BEGIN IMMEDIATE` does on SQLite: every write
 /// transaction takes this transaction-scoped advisory lock first ("tkrotwr" in ASCII).
@@ -32,6 +33,9 @@ pub enum Pool {
 pub struct Db {
     pub(crate) pool: Pool,
     fence: Option<Fence>,
+    /// Shared by every handle on this journal and its intake writer: each write refused for
+    /// space, or committed, is told here, and `/readyz` reads it.
+    pub(super) disk_full: Arc<DiskFull>,
 }
 
 /// The leadership epoch this replica acts under; 0 while it does not lead.
@@ -67,8 +71,15 @@ const CURRENT_EPOCH: &str = "SELECT epoch FROM leadership WHERE id = 1";
 /// commit after the next leader began (a plain read let one: `tests/api/fencing.rs`).
 const CURRENT_EPOCH_HELD: &str = "SELECT epoch FROM leadership WHERE id = 1 FOR SHARE";
 
-/// A write transaction on either database.
-pub enum WriteTx<'c> {
+/// A write transaction on either database. A statement in it refused for space ([`on_tx!`]),
+/// or its commit, is told to the journal's [`DiskFull`].
+pub struct WriteTx<'c> {
+    pub(super) tx: Tx<'c>,
+    pub(super) disk_full: Arc<DiskFull>,
+}
+
+/// The transaction on its native driver.
+pub enum Tx<'c> {
     Sqlite(Transaction<'c, Sqlite>),
     Postgres(Transaction<'c, Postgres>),
 }
@@ -110,38 +121,46 @@ macro_rules! on_pool {
 }
 
 /// Runs `$body` with `$conn` bound to the transaction's native connection (and `$db`, if
-/// named, to the driver's type, for what the [`Dialect`] says or a `QueryBuilder`).
+/// named, to the driver's type, for what the [`Dialect`] says or a `QueryBuilder`). A body
+/// refused for space is told to the journal's [`DiskFull`]: PostgreSQL refuses the statement
+/// that needs a new page, not the commit.
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
         $crate::store::on_tx!($tx, |$conn, _Db| $body)
     };
-    ($tx:expr, |$conn:ident, $db:ident| $body:expr) => {
-        match $tx {
-            $crate::store::WriteTx::Sqlite(tx) => {
+    ($tx:expr, |$conn:ident, $db:ident| $body:expr) => {{
+        let write: &mut $crate::store::WriteTx<'_> = $tx;
+        let outcome = match &mut write.tx {
+            $crate::store::Tx::Sqlite(tx) => {
                 #[allow(dead_code)]
                 type $db = sqlx::Sqlite;
                 let $conn = &mut **tx;
                 $body
             }
-            $crate::store::WriteTx::Postgres(tx) => {
+            $crate::store::Tx::Postgres(tx) => {
                 #[allow(dead_code)]
                 type $db = sqlx::Postgres;
                 let $conn = &mut **tx;
                 $crate::store::answered(async { $body }).await
             }
-        }
-    };
+        };
+        write.disk_full.saw_refusal(&outcome);
+        outcome
+    }};
 }
 
-/// Runs one writing statement on the pool: how many rows it changed, or a write error.
+/// Runs one writing statement on the pool: how many rows it changed, or a write error. Either
+/// is told to the journal's [`DiskFull`] ([`Db::saw_statement`]).
 macro_rules! execute {
-    ($db:expr, $query:expr) => {
-        $crate::store::on_pool!($db, |pool| $query
+    ($db:expr, $query:expr) => {{
+        let db: &$crate::store::Db = $db;
+        let outcome = $crate::store::on_pool!(db, |pool| $query
             .execute(pool)
             .await
-            .map(|r| r.rows_affected()))
-        .map_err($crate::store::StoreError::Write)
-    };
+            .map(|r| r.rows_affected()));
+        db.saw_statement(&outcome);
+        outcome.map_err($crate::store::StoreError::Write)
+    }};
 }
 
 pub(crate) use {execute, on_pool, on_tx};
@@ -162,7 +181,11 @@ impl Dialect for Postgres {
 
 impl Db {
     pub fn new(pool: Pool) -> Self {
-        Self { pool, fence: None }
+        Self {
+            pool,
+            fence: None,
+            disk_full: Arc::default(),
+        }
     }
 
     /// This handle's writes commit only while `fence` holds the journal's leadership epoch.
@@ -170,6 +193,18 @@ impl Db {
         Self {
             pool: self.pool.clone(),
             fence: Some(fence),
+            disk_full: Arc::clone(&self.disk_full),
+        }
+    }
+
+    /// After a statement outside a transaction ([`execute!`]): a refusal for space is told, and
+    /// so is a statement that changed rows (it was written; one that matched nothing wrote
+    /// nothing, and says nothing about the disk).
+    pub(super) fn saw_statement(&self, outcome: &Result<u64, sqlx::Error>) {
+        match outcome {
+            Ok(0) => {}
+            Ok(_) => self.disk_full.wrote(),
+            Err(_) => self.disk_full.saw_refusal(outcome),
         }
     }
 
@@ -203,8 +238,17 @@ impl Db {
     /// advisory lock every replica's writers share. A fenced handle then checks its epoch under
     /// that lock, so a replica that lost the leadership cannot write a phase change.
     pub async fn write_tx(&self) -> Result<WriteTx<'static>, StoreError> {
+        let tx = self.begin().await;
+        self.disk_full.saw_begin(&tx);
+        Ok(WriteTx {
+            tx: tx?,
+            disk_full: Arc::clone(&self.disk_full),
+        })
+    }
+
+    async fn begin(&self) -> Result<Tx<'static>, StoreError> {
         match &self.pool {
-            Pool::Sqlite(pool) => Ok(WriteTx::Sqlite(
+            Pool::Sqlite(pool) => Ok(Tx::Sqlite(
                 pool.begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(StoreError::Write)?,
@@ -231,7 +275,7 @@ impl Db {
                 if let (Some(fence), Some(current)) = (&self.fence, current) {
                     fence.holds(current)?;
                 }
-                Ok(WriteTx::Postgres(tx))
+                Ok(Tx::Postgres(tx))
             }
         }
     }
@@ -257,10 +301,17 @@ impl Db {
 }
 
 impl WriteTx<'_> {
+    /// Commits, telling the journal's [`DiskFull`] whether there was room: SQLite refuses the
+    /// commit (its WAL cannot grow), PostgreSQL an earlier statement ([`on_tx!`]).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            WriteTx::Sqlite(tx) => tx.commit().await,
-            WriteTx::Postgres(tx) => answered(tx.commit()).await,
+        let committed = match self.tx {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => answered(tx.commit()).await,
+        };
+        match &committed {
+            Ok(()) => self.disk_full.wrote(),
+            Err(_) => self.disk_full.saw_refusal(&committed),
         }
+        committed
     }
 }

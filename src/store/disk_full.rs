@@ -47,21 +47,53 @@ fn sqlx_full(error: &sqlx::Error) -> bool {
 }
 
 /// When a journal write last failed for want of space (milliseconds since the epoch), until a
-/// write succeeds.
-#[derive(Default)]
+/// write succeeds. One per journal, shared by every handle on it ([`super::Db`]): the intake's
+/// writer and the engine's transactions both report here, so `/readyz` says the disk is full
+/// whichever of them found it so. Any committed write clears it, whoever made it: on PostgreSQL
+/// a write that fits in a page already allocated succeeds on a full disk, so readiness may come
+/// back before the next refusal sets it again; that errs towards "ready", and a webhook that
+/// then cannot be journaled is still answered 503 saying why.
+#[derive(Debug, Default)]
 pub(super) struct DiskFull(AtomicI64);
 
 impl DiskFull {
     /// After each write the journal took or refused.
     pub(super) fn saw<T>(&self, outcome: &Result<T, StoreError>) {
         match outcome {
-            Ok(_) => self.0.store(0, Ordering::Relaxed),
-            Err(e) if e.is_disk_full() => {
-                let now = jiff::Timestamp::now().as_millisecond();
-                self.0.store(now, Ordering::Relaxed);
-            }
+            Ok(_) => self.wrote(),
+            Err(e) if e.is_disk_full() => self.refused(),
             Err(_) => {}
         }
+    }
+
+    /// After a statement or commit on the engine's pool: only a refusal counts here, since a
+    /// statement's success inside a transaction is not yet a write ([`DiskFull::wrote`] is
+    /// called once the transaction commits).
+    pub(super) fn saw_refusal<T>(&self, outcome: &Result<T, sqlx::Error>) {
+        if let Err(e) = outcome
+            && sqlx_full(e)
+        {
+            self.refused();
+        }
+    }
+
+    /// After beginning a write transaction: only a refusal counts (nothing is written yet).
+    pub(super) fn saw_begin<T>(&self, outcome: &Result<T, StoreError>) {
+        if let Err(e) = outcome
+            && e.is_disk_full()
+        {
+            self.refused();
+        }
+    }
+
+    /// A write committed: there was room for it.
+    pub(super) fn wrote(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    fn refused(&self) {
+        let now = jiff::Timestamp::now().as_millisecond();
+        self.0.store(now, Ordering::Relaxed);
     }
 
     /// Whether a write failed for space lately, and none succeeded since.

@@ -38,8 +38,9 @@ use tokio::task::JoinHandle;
 
 use crate::telemetry::Metrics;
 pub use db::{Db, Dialect, Fence, Pool, WriteTx};
-pub(crate) use db::{answered, execute, on_pool, on_tx};
+pub(crate) use db::{Tx, answered, execute, on_pool, on_tx};
 use delivery::Delivery;
+pub use disk_full::DISK_FULL_FOR;
 pub use journal_url::{redact_url, unsupported_postgres_parameter};
 pub use rows::AlertRow;
 pub use writer::{AlertReceipt, Journaled, Receipt, WriteError};
@@ -105,7 +106,6 @@ pub struct Journal {
     db: Db,
     writer: mpsc::Sender<writer::Message>,
     writer_task: Mutex<Option<JoinHandle<()>>>,
-    disk_full: disk_full::DiskFull,
 }
 
 impl Journal {
@@ -220,7 +220,6 @@ impl Journal {
             db,
             writer,
             writer_task: Mutex::new(Some(task)),
-            disk_full: disk_full::DiskFull::default(),
         })
     }
 
@@ -240,7 +239,7 @@ impl Journal {
                 mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
             })?;
         let receipt = pending.receipt().await;
-        self.disk_full.saw(&receipt);
+        self.db.disk_full.saw(&receipt);
         receipt
     }
 
@@ -249,7 +248,8 @@ impl Journal {
         if self.writer.is_closed() {
             return Err(StoreError::WriterGone);
         }
-        if self.disk_full.lately() {
+        // Whichever write found the disk full, the intake's or the engine's.
+        if self.db.disk_full.lately() {
             return Err(StoreError::DiskFull);
         }
         on_pool!(self.db, |pool| sqlx::query("SELECT 1")

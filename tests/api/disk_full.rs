@@ -1,84 +1,20 @@
 //! The journal's disk full (a small tmpfs, filled while webhooks arrive and a rotation runs):
-//! webhooks are answered 503 saying so, never 200 without a durable write; `/readyz` says why;
-//! nothing acknowledged is lost, no side effect is done twice or half-recorded; and once space is
-//! freed the service goes on by itself, without a restart. Needs root to mount the tmpfs: skips,
-//! saying so, where it cannot (CI runs as root, so it runs there).
+//! webhooks are answered 503 saying so, never 200 without a durable write; `/readyz` says why,
+//! whether the intake's write or the engine's was refused; nothing acknowledged is lost, no side
+//! effect is done twice or half-recorded; and once space is freed the service goes on by itself,
+//! without a restart. SQLite here, PostgreSQL in [`postgres`]. Needs root to mount the tmpfs:
+//! skips, saying so, where it cannot (CI runs as root, so it runs there).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod postgres;
+mod tmpfs;
+
 use std::time::Duration;
 
 use token_rotator::engine::Phase;
 
 use crate::helpers::alert_body;
 use crate::world::{GRACE, Sims, WorldOptions};
-
-/// A tmpfs of its own, unmounted (and its mount point removed) when dropped.
-struct Tmpfs {
-    point: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Self> {
-        let point = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(point.path())
-            .output();
-        match out {
-            Ok(out) if out.status.success() => Some(Self { point }),
-            Ok(out) => {
-                eprintln!(
-                    "SKIPPED: cannot mount a tmpfs to fill (needs root): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.point.path()
-    }
-
-    fn filler(&self) -> PathBuf {
-        self.path().join("filler")
-    }
-
-    /// Writes until the filesystem refuses (ENOSPC): the disk is full.
-    fn fill(&self) {
-        let mut file = std::fs::File::create(self.filler()).unwrap();
-        let chunk = vec![0u8; 4096];
-        loop {
-            if let Err(e) = file.write_all(&chunk).and_then(|()| file.sync_all()) {
-                assert_eq!(e.raw_os_error(), Some(28), "ENOSPC, not {e}");
-                return;
-            }
-        }
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.filler()).unwrap();
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // Lazy: whatever still holds a file there lets go when it ends.
-        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
-    }
-}
+use tmpfs::Tmpfs;
 
 fn alert(user: &str, fingerprint: &str) -> Vec<u8> {
     alert_body(
@@ -216,4 +152,64 @@ async fn a_full_disk_answers_503_loses_nothing_acknowledged_and_recovers_without
             "{fingerprint} was acknowledged but is not in the journal"
         );
     }
+}
+
+/// The engine's own write refused for space, with no webhook arriving meanwhile: `/readyz` says
+/// the disk is full as it does when the intake's write is refused (it answered 200 before: only
+/// the intake's refusals counted, and reads still work on a full disk), and is ready again as
+/// soon as a write commits, not 10 s later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engines_write_refused_for_space_makes_readyz_say_so_until_a_write_commits() {
+    let Some(disk) = Tmpfs::mount("8m") else {
+        return;
+    };
+    let dir = tempfile::tempdir_in(disk.path()).unwrap();
+    let world = Sims::start()
+        .await
+        .world_with(Some(dir), WorldOptions::default())
+        .await;
+    let user = "engine-full-disk@alphagov.co.uk";
+    world.seed(user, "Publishing API");
+    let first = world
+        .app
+        .post_webhook(alert(user, "00000000000e0001"))
+        .await;
+    assert_eq!(first.status(), 200);
+    world.run_until(Phase::Grace).await;
+
+    tokio::task::block_in_place(|| disk.fill());
+    // Full, but nothing has been refused yet: `/readyz` does not guess.
+    let (status, body) = world.app.get_text("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+
+    // The grace ends on the full disk: the step's phase change cannot grow the WAL.
+    world.clock.advance(GRACE + Duration::from_secs(1));
+    let refused = world.engine.tick().await.expect_err("a write found room");
+    let token_rotator::engine::EngineError::Store(error) = &refused;
+    assert!(error.is_disk_full(), "{refused}");
+    let refused_at = std::time::Instant::now();
+    let (status, body) = world.app.get_text("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("journal disk full"), "{body}");
+
+    // Space freed: the engine's next write commits, and that is what makes the replica ready.
+    disk.free();
+    let freed = std::time::Instant::now();
+    world.engine.tick().await.unwrap();
+    let (status, body) = world.app.get_text("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        refused_at.elapsed() < token_rotator::store::DISK_FULL_FOR,
+        "ready only because the window passed"
+    );
+    println!(
+        "the engine's write refused on a full disk: /readyz 503; space freed: the engine's next \
+         write committed and /readyz 200 after {:.3}s",
+        freed.elapsed().as_secs_f64()
+    );
+    world.run_to_the_end().await;
+    let rotations = world.rotations().await;
+    assert_eq!(rotations[0].phase, Phase::Done.as_str(), "{rotations:#?}");
+    assert_eq!(world.signon.minted().len(), 1, "one mint");
+    assert_eq!(world.signon.revoked().len(), 1, "one revoke");
 }

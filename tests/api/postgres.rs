@@ -25,24 +25,35 @@ pub async fn database() -> TestDatabase {
     let (server, cluster) = match std::env::var(SERVER_VAR) {
         Ok(url) => (url, None),
         Err(_) => {
-            let dir = tempfile::tempdir().unwrap();
-            let out = Command::new("bash")
-                .arg(script())
-                .arg(dir.path())
-                .output()
-                .expect("bash runs");
-            assert!(
-                out.status.success(),
-                "cannot start PostgreSQL for this test (set {SERVER_VAR}, or install Debian's postgresql): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-            (url, Some(dir))
+            let own = own_cluster();
+            (own.url.clone(), Some(own))
         }
     };
     let mut db = database_on(&server).await;
-    db.cluster = cluster;
+    db.cluster = cluster.and_then(|mut own| own.cluster.take());
     db
+}
+
+/// A throwaway cluster of this test's own even when [`SERVER_VAR`] names a shared server, for a
+/// test that changes the server itself (a tablespace on a disk it fills); `url` names its
+/// `postgres` database. Stopped when dropped.
+pub fn own_cluster() -> TestDatabase {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(script())
+        .arg(dir.path())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "cannot start PostgreSQL for this test (set {SERVER_VAR}, or install Debian's postgresql): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    TestDatabase {
+        url,
+        cluster: Some(dir),
+    }
 }
 
 /// A new, empty database on the server at `server` (its URL names any database).

@@ -96,6 +96,8 @@ pub struct WorldOptions {
     pub max_jobs: usize,
     /// Every upstream call's timeout.
     pub timeout: Duration,
+    /// The journal: a PostgreSQL URL, say; `None`, SQLite in the world's directory.
+    pub database_url: Option<String>,
 }
 
 impl Default for WorldOptions {
@@ -119,6 +121,7 @@ impl Default for WorldOptions {
             initiator: token_rotator::sim::signon::INITIATOR.to_owned(),
             max_jobs: token_rotator::adapters::kubernetes::DEFAULT_MAX_JOBS,
             timeout: Duration::from_secs(1),
+            database_url: None,
         }
     }
 }
@@ -338,6 +341,7 @@ impl Sims {
             options.reconcile_interval,
             options.status_open,
         );
+        let database_url = options.database_url.clone();
         let app = spawn_app_with(Options {
             dir,
             engine: Some(parts),
@@ -349,6 +353,9 @@ impl Sims {
                     timeout: Duration::from_secs(1),
                 });
                 config.engine.grace = grace;
+                if let Some(url) = database_url {
+                    config.database_url = url;
+                }
                 config.status_page_open = status_open;
                 config.engine.slack.default_channel = Some(CHANNEL.to_owned());
                 config.engine.probes = probes.into_iter().collect();
