@@ -77,6 +77,15 @@ impl Faults {
             Some((rate, fastrand::Rng::with_seed(seed)));
     }
 
+    /// How many requests all operations received, failed or not.
+    pub fn all_calls(&self) -> u32 {
+        self.calls
+            .lock()
+            .expect("lock never poisoned")
+            .values()
+            .sum()
+    }
+
     /// How many faults were injected at random.
     pub fn injected(&self) -> u32 {
         *self.injected.lock().expect("lock never poisoned")

@@ -19,6 +19,9 @@ use crate::world::{ADMIN_TOKEN, NAMESPACE};
 const APP: &str = "Publishing API";
 /// How long every Signon and Kubernetes call takes.
 const STEP: Duration = Duration::from_millis(300);
+/// The calls slowed to `STEP`: those of a rotation.
+const SLOWED_SIGNON: [&str; 4] = ["list", "mint", "revoke", "user.json"];
+const SLOWED_KUBERNETES: [&str; 4] = ["get", "apply", "list deployments", "get deployment"];
 
 fn lease() -> String {
     std::env::var("TOKEN_ROTATOR_FAILOVER_LEASE").unwrap_or_else(|_| "2s".into())
@@ -27,6 +30,7 @@ fn lease() -> String {
 pub struct Pair {
     pub signon: Arc<SignonSim>,
     pub kubernetes: Arc<KubernetesSim>,
+    pub slack: Arc<SlackSim>,
     pub replicas: [Serve; 2],
     /// The shared journal, for counting what it holds.
     pub db_url: String,
@@ -62,10 +66,10 @@ pub async fn pair_leased(
     let signon = SignonSim::new(ADMIN_TOKEN, clock);
     let kubernetes = KubernetesSim::new();
     let slack = SlackSim::new();
-    for operation in ["list", "mint", "revoke", "user.json"] {
+    for operation in SLOWED_SIGNON {
         signon.faults.always(operation, Fault::Slow(STEP));
     }
-    for operation in ["get", "apply", "list deployments", "get deployment"] {
+    for operation in SLOWED_KUBERNETES {
         kubernetes.faults.always(operation, Fault::Slow(STEP));
     }
     let servers = vec![
@@ -98,6 +102,7 @@ pub async fn pair_leased(
     Pair {
         signon,
         kubernetes,
+        slack,
         replicas,
         db_url: db.url.clone(),
         _dir: dir,
@@ -113,6 +118,17 @@ fn with_port(url: &str, port: u16) -> String {
 }
 
 impl Pair {
+    /// Signon and Kubernetes answer at once again: for a run whose faults are random rather
+    /// than one slow step per call (a standing fault would take every call's turn).
+    pub fn at_full_speed(&self) {
+        for operation in SLOWED_SIGNON {
+            self.signon.faults.clear(operation);
+        }
+        for operation in SLOWED_KUBERNETES {
+            self.kubernetes.faults.clear(operation);
+        }
+    }
+
     pub fn seed(&self, user: &str) {
         let value = self
             .signon
