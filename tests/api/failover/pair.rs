@@ -61,6 +61,22 @@ pub async fn pair_leased(
     top: &str,
     lease: &str,
 ) -> Pair {
+    configured(db, via, top, lease, None).await
+}
+
+/// Two replicas that give up on a Signon or Kubernetes call after `timeout`: shorter than a
+/// simulator's hang (`Fault::Hang`), so a hang is a timeout to them.
+pub async fn pair_timing_out(db: crate::postgres::TestDatabase, timeout: &str) -> Pair {
+    configured(db, [None, None], "", &lease(), Some(timeout)).await
+}
+
+async fn configured(
+    db: crate::postgres::TestDatabase,
+    via: [Option<u16>; 2],
+    top: &str,
+    lease: &str,
+    timeout: Option<&str>,
+) -> Pair {
     token_rotator::install_crypto_provider();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let signon = SignonSim::new(ADMIN_TOKEN, clock);
@@ -85,15 +101,17 @@ pub async fn pair_leased(
             None => db.url.clone(),
         };
         let config = dir.path().join(format!("replica-{i}.toml"));
+        let kube_timeout = timeout.map_or(String::new(), |t| format!("timeout = \"{t}\"\n"));
         std::fs::write(
             &config,
             format!(
                 "database_url = \"{url}\"\nlisten = \"127.0.0.1:{port}\"\nleader_lease = \"{lease}\"\n{top}\n\
                  [rotation]\ngrace_period = \"300ms\"\nretry_min_delay = \"50ms\"\nretry_max_delay = \"500ms\"\nmax_attempts = 50\n\
-                 [signon]\nurl = \"{signon}\"\ntimeout = \"5s\"\n[kubernetes]\nurl = \"{kube}\"\nnamespace = \"{NAMESPACE}\"\n\
+                 [signon]\nurl = \"{signon}\"\ntimeout = \"{signon_timeout}\"\n[kubernetes]\nurl = \"{kube}\"\nnamespace = \"{NAMESPACE}\"\n{kube_timeout}\
                  [environments.production]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n",
                 signon = servers[0].url(),
                 kube = servers[1].url(),
+                signon_timeout = timeout.unwrap_or("5s"),
             ),
         )
         .unwrap();

@@ -4,6 +4,7 @@
 //! every token value.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -194,4 +195,37 @@ pub async fn journaled(db_url: &str) -> std::collections::HashMap<(String, bool)
             .or_insert(0) += n;
     }
     counts
+}
+
+/// The journal's rotations once all `expected` have ended and no Slack notice is left to send.
+pub async fn until_ended(db_url: &str, expected: usize, within: Duration) -> Vec<Row> {
+    let deadline = Instant::now() + within;
+    loop {
+        let rows = rotations(db_url).await;
+        let unsent = unsent_notices(db_url).await;
+        if rows.len() >= expected && rows.iter().all(ended) && unsent == 0 {
+            return rows;
+        }
+        if Instant::now() > deadline {
+            let stuck: Vec<_> = rows.iter().filter(|r| !ended(r)).collect();
+            panic!(
+                "after {within:?}: {} of {expected} rotations journaled, {unsent} Slack notices \
+                 unsent, not ended: {stuck:#?}",
+                rows.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Slack notices the journal still has to send.
+async fn unsent_notices(db_url: &str) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(db_url).await.unwrap();
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM notifications WHERE delivered_at_ms IS NULL")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    n
 }

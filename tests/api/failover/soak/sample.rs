@@ -25,6 +25,14 @@ pub struct Sample {
     /// Alerts acknowledged and rotations ended, so far.
     pub acknowledged: usize,
     pub ended: usize,
+    /// The leader killed that day, just before: which, its RSS (KiB) and descriptors. Like
+    /// with like from day to day: a leader of a day's standing, in the middle of a day's work.
+    pub killed: Option<(usize, u64, u64)>,
+}
+
+/// The RSS (KiB) and descriptors of one process.
+pub fn process(pid: u32) -> (u64, u64) {
+    (rss_kib(pid), fds(pid))
 }
 
 /// The two processes' RSS and descriptors, the journal's size and its sessions, now.
@@ -112,6 +120,8 @@ impl Pairs {
 pub struct Trends {
     pub rss_kib: Pairs,
     pub fds: Pairs,
+    /// The killed leader's RSS and descriptors.
+    pub killed: [Vec<f64>; 2],
     pub journal_bytes: Vec<f64>,
     pub connections: Vec<f64>,
 }
@@ -121,6 +131,16 @@ pub fn trends(samples: &[Sample]) -> Trends {
     Trends {
         rss_kib: Pairs::of(&from_day_2, |s, i| s.rss_kib[i] as f64),
         fds: Pairs::of(&from_day_2, |s, i| s.fds[i] as f64),
+        killed: [
+            from_day_2
+                .iter()
+                .filter_map(|s| s.killed.map(|k| k.1 as f64))
+                .collect(),
+            from_day_2
+                .iter()
+                .filter_map(|s| s.killed.map(|k| k.2 as f64))
+                .collect(),
+        ],
         journal_bytes: from_day_2.iter().map(|s| s.journal_bytes as f64).collect(),
         connections: from_day_2.iter().map(|s| s.connections as f64).collect(),
     }
@@ -132,12 +152,16 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub fn print(samples: &[Sample], trends: &Trends, day: Duration) {
     let days = |age: Duration| age.as_secs_f64() / day.as_secs_f64();
     println!(
-        "day | leader | takeover | RSS r0 MiB (age) | RSS r1 MiB (age) | fds r0 | fds r1 | journal MiB | PG sessions | alerts acked | rotations ended"
+        "day | killed: RSS MiB, fds | leader | takeover | RSS r0 MiB (age) | RSS r1 MiB (age) | fds r0 | fds r1 | journal MiB | PG sessions | alerts acked | rotations ended"
     );
     for s in samples {
         println!(
-            "{} | r{} | {} | {:.1} ({:.1} d) | {:.1} ({:.1} d) | {} | {} | {:.2} | {} | {} | {}",
+            "{} | {} | r{} | {} | {:.1} ({:.1} d) | {:.1} ({:.1} d) | {} | {} | {:.2} | {} | {} | {}",
             s.day,
+            s.killed.map_or("—".into(), |(i, rss, fds)| format!(
+                "r{i}: {:.1}, {fds}",
+                rss as f64 / 1024.0
+            )),
             s.leader,
             s.takeover
                 .map_or("—".into(), |t| format!("{:.2} s", t.as_secs_f64())),
@@ -169,6 +193,11 @@ pub fn print(samples: &[Sample], trends: &Trends, day: Duration) {
         fds_role[1],
         slope(&trends.journal_bytes) / MIB,
         slope(&trends.connections),
+    );
+    println!(
+        "the leader just before its kill: RSS {:+.2} MiB, fds {:+.2} a day",
+        slope(&trends.killed[0]) / 1024.0,
+        slope(&trends.killed[1]),
     );
 }
 
