@@ -15,7 +15,7 @@ mod cut;
 mod flood;
 mod ha;
 mod outage;
-mod pair;
+pub(crate) mod pair;
 mod server;
 mod severed;
 mod slow;
