@@ -137,6 +137,14 @@ pub fn tally(pair: &Pair, users: &[String], rows: &[Row]) -> Tally {
                 new.len()
             ));
         }
+        // A rotation that ended well wrote its new token and nothing else (only a roll-back
+        // writes the old one back).
+        let done = theirs.iter().any(|r| r.phase == "done");
+        if done && written.iter().any(|v| minted.iter().all(|t| t.value != *v)) {
+            tally.duplicates.push(format!(
+                "{user}: done, but its Secret was also written with a token it did not mint"
+            ));
+        }
         let in_use = pair
             .kubernetes
             .value(NAMESPACE, &secret, TOKEN_KEY)
