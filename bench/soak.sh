@@ -4,7 +4,7 @@
 # alert-driven rotations as both Alertmanagers send them (then repeats, then resolved), 5 % of
 # Signon's, the Kubernetes API's and Slack's calls failing or timing out (seeded), and the
 # leader SIGKILLed and restarted once a day. Prints the per-day table (each replica's RSS and
-# descriptors, the journal's size, PostgreSQL's sessions), the slopes over days 2-7 and the
+# descriptors, the journal's size, PostgreSQL's connections), the slopes over days 2-7 and the
 # run's counts; fails, as the test does, on a slope over its bound, a rotation not ended, an
 # acknowledged alert not journaled once, a duplicate side effect or a token in the logs.
 #   bench/soak.sh [DAY] [SEED]      (about 7 x DAY + a minute)

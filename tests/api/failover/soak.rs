@@ -3,7 +3,7 @@
 //! Alertmanagers, then repeated, then resolved the next day; 5 % of Signon's, the Kubernetes
 //! API's and Slack's answers failing or timing out (seeded); and the leader SIGKILLed once a
 //! day and restarted, so leadership moves every day. Once a day: each replica's RSS and open
-//! descriptors, the journal's size and the database's sessions. At the end: the slope of each
+//! descriptors, the journal's size and the database's connections. At the end: the slope of each
 //! over days 2-7 is flat, every rotation ended and Slack was told, every acknowledged alert is
 //! journaled once, no side effect happened twice, and no token is in the replicas' logs.
 //!

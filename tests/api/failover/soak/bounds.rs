@@ -2,14 +2,14 @@
 
 use super::sample::{self, Pairs, Sample, Trends};
 
-/// Sessions one replica can hold: its pool's (`max_connections(8)` in `src/store/mod.rs`), its
+/// Connections one replica can hold: its pool's (`max_connections(8)` in `src/store/mod.rs`), its
 /// journal writer's and its election's (`src/leader/postgres.rs`).
-const SESSIONS_PER_REPLICA: u64 = 8 + 1 + 1;
+const CONNECTIONS_PER_REPLICA: u64 = 8 + 1 + 1;
 
 /// The bounds, each generous: a leak grows steadily, day after day, while noise goes up and
 /// down. No process lives more than two days (the leader is killed daily), so a slope cannot
 /// see what one process leaks over its own life; it catches what grows across restarts: what
-/// a replica builds from the journal it starts on, sessions and rows left behind.
+/// a replica builds from the journal it starts on, connections and rows left behind.
 pub fn assert_flat(samples: &[Sample], trends: &Trends) {
     let first = &samples[1];
     // Memory: under 5 % of the first day's per day (the day-to-day noise is ~1 %).
@@ -38,18 +38,18 @@ pub fn assert_flat(samples: &[Sample], trends: &Trends) {
         journal < 2.0 * first_growth,
         "the journal grows {journal:.0} bytes a day, over twice the first day's {first_growth:.0}"
     );
-    // Sessions: under 2 a day (pools open connections on demand: a few up or down day to
+    // Connections: under 2 a day (pools open connections on demand: a few up or down day to
     // day), and never more than both replicas can hold: a killed leader's left behind would
     // add ~10 a day.
-    let sessions = sample::slope(&trends.connections);
+    let connections = sample::slope(&trends.connections);
     assert!(
-        sessions < 2.0,
-        "PostgreSQL sessions grow {sessions:.2} a day"
+        connections < 2.0,
+        "PostgreSQL connections grow {connections:.2} a day"
     );
     let most = samples.iter().map(|s| s.connections).max().unwrap();
     assert!(
-        most <= 2 * SESSIONS_PER_REPLICA,
-        "{most} PostgreSQL sessions: more than two replicas hold"
+        most <= 2 * CONNECTIONS_PER_REPLICA,
+        "{most} PostgreSQL connections: more than two replicas hold"
     );
 }
 

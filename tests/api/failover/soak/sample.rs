@@ -17,7 +17,7 @@ pub struct Sample {
     pub ages: [Duration; 2],
     /// `pg_database_size` of the shared journal, bytes.
     pub journal_bytes: u64,
-    /// Sessions on the journal's database (`pg_stat_activity`), the sampler's own left out.
+    /// Connections to the journal's database (`pg_stat_activity`), the sampler's own left out.
     pub connections: u64,
     /// Which replica led when the day ended, and how long it took over after the kill.
     pub leader: usize,
@@ -35,7 +35,7 @@ pub fn process(pid: u32) -> (u64, u64) {
     (rss_kib(pid), fds(pid))
 }
 
-/// The two processes' RSS and descriptors, the journal's size and its sessions, now.
+/// The two processes' RSS and descriptors, the journal's size and its connections, now.
 pub async fn measure(pids: [u32; 2], db_url: &str) -> ([u64; 2], [u64; 2], u64, u64) {
     let rss = pids.map(rss_kib);
     let fds = pids.map(fds);
@@ -44,7 +44,7 @@ pub async fn measure(pids: [u32; 2], db_url: &str) -> ([u64; 2], [u64; 2], u64, 
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    let (sessions,): (i64,) = sqlx::query_as(
+    let (connections,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid()",
     )
@@ -52,7 +52,7 @@ pub async fn measure(pids: [u32; 2], db_url: &str) -> ([u64; 2], [u64; 2], u64, 
     .await
     .unwrap();
     conn.close().await.unwrap();
-    (rss, fds, size as u64, sessions as u64)
+    (rss, fds, size as u64, connections as u64)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -152,7 +152,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 pub fn print(samples: &[Sample], trends: &Trends, day: Duration) {
     let days = |age: Duration| age.as_secs_f64() / day.as_secs_f64();
     println!(
-        "day | killed: RSS MiB, fds | leader | takeover | RSS r0 MiB (age) | RSS r1 MiB (age) | fds r0 | fds r1 | journal MiB | PG sessions | alerts acked | rotations ended"
+        "day | killed: RSS MiB, fds | leader | takeover | RSS r0 MiB (age) | RSS r1 MiB (age) | fds r0 | fds r1 | journal MiB | PG connections | alerts acked | rotations ended"
     );
     for s in samples {
         println!(
@@ -182,7 +182,7 @@ pub fn print(samples: &[Sample], trends: &Trends, day: Duration) {
     let [fds, fds_role] = trends.fds.slopes();
     println!(
         "slope per day over days 2-{last}: RSS r0 {:+.2} MiB, r1 {:+.2} MiB (leader {:+.2}, standby {:+.2}); \
-         fds r0 {:+.2}, r1 {:+.2} (leader {:+.2}, standby {:+.2}); journal {:+.3} MiB; PG sessions {:+.2}",
+         fds r0 {:+.2}, r1 {:+.2} (leader {:+.2}, standby {:+.2}); journal {:+.3} MiB; PG connections {:+.2}",
         rss[0] / 1024.0,
         rss[1] / 1024.0,
         rss_role[0] / 1024.0,
