@@ -77,6 +77,15 @@ impl Faults {
             Some((rate, fastrand::Rng::with_seed(seed)));
     }
 
+    /// How many requests all operations received, failed or not.
+    pub fn all_calls(&self) -> u32 {
+        self.calls
+            .lock()
+            .expect("lock never poisoned")
+            .values()
+            .sum()
+    }
+
     /// How many faults were injected at random.
     pub fn injected(&self) -> u32 {
         *self.injected.lock().expect("lock never poisoned")
@@ -146,8 +155,15 @@ impl Faults {
             .or_else(|| self.random_fault())
     }
 
-    /// Counts the call, then applies a fault if one is due: `Some(response)` replaces the answer.
+    /// Counts the call, then applies a fault if one is due: `Some(response)` replaces the answer,
+    /// marked [`Injected`].
     pub async fn check(&self, operation: &'static str) -> Option<Response> {
+        let mut response = self.answer_for(operation).await?;
+        response.extensions_mut().insert(Injected);
+        Some(response)
+    }
+
+    async fn answer_for(&self, operation: &'static str) -> Option<Response> {
         let fault = self.due(operation)?;
         match fault {
             Fault::Status(429) => Some(rate_limited(1)),
@@ -190,6 +206,11 @@ impl Faults {
         }
     }
 }
+
+/// Marks an answer a fault gave instead of the simulator: nothing was done, whatever its status
+/// says (a `Malformed` answer is a 200), so a record of what was done leaves it out.
+#[derive(Debug, Clone, Copy)]
+pub struct Injected;
 
 /// HTTP 429 as Slack sends it, with `Retry-After`.
 fn rate_limited(seconds: u64) -> Response {

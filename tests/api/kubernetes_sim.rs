@@ -165,6 +165,32 @@ async fn apply_conflicts_name_the_owner_equal_values_are_shared_and_force_takes_
     );
 }
 
+/// A fault that answers for the API server (here a 200 whose body is not JSON) wrote nothing:
+/// the admissions, which tests count writes by, do not show it as a write.
+#[tokio::test]
+async fn a_faulted_answer_is_no_admitted_write() {
+    let api = Api::start().await;
+    api.sim.put(NS, "s", "bearer_token", "one");
+    api.sim
+        .faults
+        .next("apply", token_rotator::sim::Fault::Malformed, 1);
+    let body = secret("s", json!({"bearer_token": "dHdv"}));
+    let (code, _) = api.apply("s", "token-rotator", true, body.clone()).await;
+    assert_eq!(code, 200, "the fault answers 200 with half an answer");
+    assert_eq!(
+        api.sim.value(NS, "s", "bearer_token").as_deref(),
+        Some("one")
+    );
+    assert!(
+        api.sim.admissions().is_empty(),
+        "{:#?}",
+        api.sim.admissions()
+    );
+    let (code, _) = api.apply("s", "token-rotator", true, body).await;
+    assert_eq!(code, 200);
+    assert_eq!(api.sim.admissions().len(), 1, "the real write is admitted");
+}
+
 #[tokio::test]
 async fn a_field_left_out_of_an_apply_goes_unless_someone_else_owns_it() {
     let api = Api::start().await;

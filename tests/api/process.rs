@@ -23,6 +23,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The binary to run: this build's, or the one `TOKEN_ROTATOR_BIN` names (`bench/soak.sh`
+/// points it at a release build while the tests themselves stay a debug build).
+fn binary() -> PathBuf {
+    std::env::var_os("TOKEN_ROTATOR_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_token-rotator")),
+        PathBuf::from,
+    )
+}
+
 /// One `serve` with its config, started as many times as a test likes.
 pub struct Serve {
     config: PathBuf,
@@ -50,7 +59,7 @@ impl Serve {
 
     /// The same, with the command changed first (its log level, where its stderr goes).
     pub fn spawn_with(&self, change: impl FnOnce(&mut Command)) -> Child {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_token-rotator"));
+        let mut command = Command::new(binary());
         command
             .args(["serve", "--allow-short-grace", "--config"])
             .arg(&self.config)

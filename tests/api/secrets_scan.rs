@@ -1,5 +1,6 @@
 //! No token value (nor Slack's bot token or signing secret) reaches the logs, Slack, /metrics or
-//! the journal's bytes (file and WAL).
+//! the journal's bytes (file and WAL); nor, from `serve`'s own log, what a library logs of an
+//! answer it could not parse.
 
 use crate::helpers::{capture, captures, fixture, journal_path};
 use token_rotator::sim::slack::{BOT_TOKEN, SIGNING_SECRET};
@@ -137,4 +138,65 @@ async fn no_token_bot_token_or_signing_secret_appears_with_slack_threads() {
         .flat_map(|m| m.body.to_string().into_bytes())
         .collect();
     assert_nowhere(&world, &logs, &slack, &secrets).await;
+}
+
+/// kube-client logs an answer it cannot parse whole, at WARN (kube-client 5.0.0,
+/// `src/client/mod.rs`: `tracing::warn!("{}, {:?}", text, e)`), and a Secret's answer holds its
+/// token (base64, as `data` carries it). Here the Kubernetes API answers a Secret's read once
+/// with a Secret kube cannot parse (a `type` that is not a string); the step retries and the
+/// rotation ends, and neither form of the token is in `serve`'s log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_answer_kube_cannot_parse_is_not_logged_with_its_token() {
+    use base64::Engine;
+    use token_rotator::adapters::kubernetes::TOKEN_KEY;
+    use token_rotator::domain::parameterize::secret_name;
+    use token_rotator::sim::Fault;
+
+    let pair =
+        crate::failover::pair::pair_timing_out(crate::postgres::database().await, "5s").await;
+    pair.at_full_speed();
+    let user = "unparsed@alphagov.co.uk";
+    pair.seed(user);
+    let secret = secret_name(&pair.signon.user_name(user), "Publishing API");
+    let value = pair
+        .kubernetes
+        .value(crate::world::NAMESPACE, &secret, TOKEN_KEY)
+        .unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&value);
+    let unparsable = format!(
+        r#"{{"apiVersion":"v1","kind":"Secret","metadata":{{"name":"{secret}","namespace":"{}"}},"type":5,"data":{{"{TOKEN_KEY}":"{encoded}"}}}}"#,
+        crate::world::NAMESPACE
+    );
+    pair.kubernetes.faults.next(
+        "get",
+        Fault::Json(200, Box::leak(unparsable.into_boxed_str())),
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = pair.replicas[0].spawn_with(|command| {
+        command
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::from(file));
+    });
+    pair.replicas[0].ready().await;
+    assert!(
+        pair.replicas[0]
+            .post_webhook(crate::failover::pair::Pair::alert(user, "00000000bad0b0d7"))
+            .await
+    );
+    pair.wait_for_phase(0, user, &["done"], std::time::Duration::from_secs(60))
+        .await;
+    crate::process::kill(&mut child);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("step failed"),
+        "the unparsable answer was met: {logs}"
+    );
+    assert!(!logs.contains(&value), "the token is in the log");
+    assert!(
+        !logs.contains(&encoded),
+        "the token, base64 as in the Secret, is in the log"
+    );
 }

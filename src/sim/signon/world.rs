@@ -20,6 +20,9 @@ pub struct SimToken {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked: bool,
+    /// How many revoke requests found it: a second finds it revoked already and changes
+    /// nothing, but says that someone asked twice.
+    pub revokes: u32,
     /// The rotation that made it: what `mint.rb` writes into its `ACCESS_TOKEN_GENERATED`
     /// event's `trailing_message` and looks up before minting again.
     pub idempotency_key: Option<String>,
@@ -335,6 +338,7 @@ impl World {
             created_at: now,
             expires_at,
             revoked: false,
+            revokes: 0,
             idempotency_key,
         };
         self.tokens.push(token.clone());
@@ -365,6 +369,7 @@ impl World {
             })?;
         let already = token.revoked;
         token.revoked = true;
+        token.revokes += 1;
         Ok(already)
     }
 

@@ -14,10 +14,10 @@ use super::pair::pair;
 use crate::process::kill;
 
 /// What the captures name; each target's copy has its own.
-const CAPTURED_USER: &str = "ha-slow@alphagov.co.uk";
-const CAPTURED_FINGERPRINT: &str = "30d9d6d0682dd42d";
+pub(super) const CAPTURED_USER: &str = "ha-slow@alphagov.co.uk";
+pub(super) const CAPTURED_FINGERPRINT: &str = "30d9d6d0682dd42d";
 
-fn capture(name: &str) -> String {
+pub(super) fn capture(name: &str) -> String {
     let capture = CAPTURES
         .iter()
         .find(|c| c.name == name)

@@ -7,15 +7,19 @@
 //! Faults of the database itself: PostgreSQL stopped, restarted and replaced under them
 //! ([`outage`]), every statement slowed ([`slow`]), and both Alertmanagers delivering to both
 //! replicas at once ([`ha`]); `bench/pg-faults.sh` runs their longer forms.
+//!
+//! A week compressed ([`soak`]): faults at 5 % upstream, a failover a day, the replicas' and
+//! the journal's resources sampled daily; `bench/soak.sh` runs its long form.
 
 mod cut;
 mod flood;
 mod ha;
 mod outage;
-mod pair;
+pub(crate) mod pair;
 mod server;
 mod severed;
 mod slow;
+mod soak;
 
 use std::process::Child;
 use std::sync::Arc;

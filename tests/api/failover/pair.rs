@@ -19,6 +19,9 @@ use crate::world::{ADMIN_TOKEN, NAMESPACE};
 const APP: &str = "Publishing API";
 /// How long every Signon and Kubernetes call takes.
 const STEP: Duration = Duration::from_millis(300);
+/// The calls slowed to `STEP`: those of a rotation.
+const SLOWED_SIGNON: [&str; 4] = ["list", "mint", "revoke", "user.json"];
+const SLOWED_KUBERNETES: [&str; 4] = ["get", "apply", "list deployments", "get deployment"];
 
 fn lease() -> String {
     std::env::var("TOKEN_ROTATOR_FAILOVER_LEASE").unwrap_or_else(|_| "2s".into())
@@ -27,6 +30,7 @@ fn lease() -> String {
 pub struct Pair {
     pub signon: Arc<SignonSim>,
     pub kubernetes: Arc<KubernetesSim>,
+    pub slack: Arc<SlackSim>,
     pub replicas: [Serve; 2],
     /// The shared journal, for counting what it holds.
     pub db_url: String,
@@ -57,15 +61,31 @@ pub async fn pair_leased(
     top: &str,
     lease: &str,
 ) -> Pair {
+    configured(db, via, top, lease, None).await
+}
+
+/// Two replicas that give up on a Signon or Kubernetes call after `timeout`: shorter than a
+/// simulator's hang (`Fault::Hang`), so a hang is a timeout to them.
+pub async fn pair_timing_out(db: crate::postgres::TestDatabase, timeout: &str) -> Pair {
+    configured(db, [None, None], "", &lease(), Some(timeout)).await
+}
+
+async fn configured(
+    db: crate::postgres::TestDatabase,
+    via: [Option<u16>; 2],
+    top: &str,
+    lease: &str,
+    timeout: Option<&str>,
+) -> Pair {
     token_rotator::install_crypto_provider();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let signon = SignonSim::new(ADMIN_TOKEN, clock);
     let kubernetes = KubernetesSim::new();
     let slack = SlackSim::new();
-    for operation in ["list", "mint", "revoke", "user.json"] {
+    for operation in SLOWED_SIGNON {
         signon.faults.always(operation, Fault::Slow(STEP));
     }
-    for operation in ["get", "apply", "list deployments", "get deployment"] {
+    for operation in SLOWED_KUBERNETES {
         kubernetes.faults.always(operation, Fault::Slow(STEP));
     }
     let servers = vec![
@@ -81,15 +101,17 @@ pub async fn pair_leased(
             None => db.url.clone(),
         };
         let config = dir.path().join(format!("replica-{i}.toml"));
+        let kube_timeout = timeout.map_or(String::new(), |t| format!("timeout = \"{t}\"\n"));
         std::fs::write(
             &config,
             format!(
                 "database_url = \"{url}\"\nlisten = \"127.0.0.1:{port}\"\nleader_lease = \"{lease}\"\n{top}\n\
                  [rotation]\ngrace_period = \"300ms\"\nretry_min_delay = \"50ms\"\nretry_max_delay = \"500ms\"\nmax_attempts = 50\n\
-                 [signon]\nurl = \"{signon}\"\ntimeout = \"5s\"\n[kubernetes]\nurl = \"{kube}\"\nnamespace = \"{NAMESPACE}\"\n\
+                 [signon]\nurl = \"{signon}\"\ntimeout = \"{signon_timeout}\"\n[kubernetes]\nurl = \"{kube}\"\nnamespace = \"{NAMESPACE}\"\n{kube_timeout}\
                  [environments.production]\n[[rules]]\nname = \"all\"\naction = \"rotate\"\n",
                 signon = servers[0].url(),
                 kube = servers[1].url(),
+                signon_timeout = timeout.unwrap_or("5s"),
             ),
         )
         .unwrap();
@@ -98,6 +120,7 @@ pub async fn pair_leased(
     Pair {
         signon,
         kubernetes,
+        slack,
         replicas,
         db_url: db.url.clone(),
         _dir: dir,
@@ -113,6 +136,17 @@ pub fn with_port(url: &str, port: u16) -> String {
 }
 
 impl Pair {
+    /// Signon and Kubernetes answer at once again: for a run whose faults are random rather
+    /// than one slow step per call (a standing fault would take every call's turn).
+    pub fn at_full_speed(&self) {
+        for operation in SLOWED_SIGNON {
+            self.signon.faults.clear(operation);
+        }
+        for operation in SLOWED_KUBERNETES {
+            self.kubernetes.faults.clear(operation);
+        }
+    }
+
     pub fn seed(&self, user: &str) {
         let value = self
             .signon
