@@ -13,6 +13,8 @@
 //! Checked against real ActiveSupport: `fixtures/parameterize/cases.jsonl` is what Debian's Rails
 //! prints (`fixtures/parameterize/generate.rb`), and `.ci/run` regenerates and compares it.
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 /// `I18n::Backend::Transliterator::HashTransliterator::DEFAULT_APPROXIMATIONS` (the i18n gem,
@@ -77,31 +79,29 @@ fn transliterate(c: char) -> &'static str {
 }
 
 pub fn parameterize(input: &str) -> String {
-    let transliterated: String = input
-        .nfc()
-        .map(|c| {
+    // NFC and the transliteration leave ASCII as it is: most names are ASCII, and skip both.
+    let transliterated: Cow<'_, str> = if input.is_ascii() {
+        Cow::Borrowed(input)
+    } else {
+        let mut out = String::with_capacity(input.len());
+        for c in input.nfc() {
             if c.is_ascii() {
-                c.to_string()
+                out.push(c);
             } else {
-                transliterate(c).to_owned()
+                out.push_str(transliterate(c));
             }
-        })
-        .collect();
-    // gsub(/[^a-z0-9\-_]+/i, "-")
-    let mut replaced = String::with_capacity(transliterated.len());
-    let mut in_run = false;
-    for c in transliterated.chars() {
-        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-            replaced.push(c);
-            in_run = false;
-        } else if !in_run {
-            replaced.push('-');
-            in_run = true;
         }
-    }
-    // gsub(/-{2,}/, "-")
-    let mut collapsed = String::with_capacity(replaced.len());
-    for c in replaced.chars() {
+        Cow::Owned(out)
+    };
+    // gsub(/[^a-z0-9\-_]+/i, "-"), then gsub(/-{2,}/, "-"): a run of separators and dashes,
+    // whichever made it, is one dash.
+    let mut collapsed = String::with_capacity(transliterated.len());
+    for c in transliterated.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '-'
+        };
         if !(c == '-' && collapsed.ends_with('-')) {
             collapsed.push(c);
         }
