@@ -36,19 +36,33 @@ async fn post_until(
     first: u64,
     stop: &std::sync::atomic::AtomicBool,
 ) -> (Vec<String>, Vec<String>) {
-    let (mut acknowledged, mut refused) = (Vec::new(), Vec::new());
+    let mut answers = Answers::default();
     let mut n = first;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let fingerprint = format!("{n:016x}");
+        answers.post(app, user, n).await;
         n += 1;
+    }
+    (answers.acknowledged, answers.refused)
+}
+
+/// What the webhooks got: the fingerprints acknowledged (200), and the bodies of the 503s.
+#[derive(Default)]
+struct Answers {
+    acknowledged: Vec<String>,
+    refused: Vec<String>,
+}
+
+impl Answers {
+    /// Posts alert `n` for `user`; anything but 200 or 503 fails the test.
+    async fn post(&mut self, app: &crate::helpers::TestApp, user: &str, n: u64) {
+        let fingerprint = format!("{n:016x}");
         let response = app.post_webhook(alert(user, &fingerprint)).await;
         match response.status().as_u16() {
-            200 => acknowledged.push(fingerprint),
-            503 => refused.push(response.text().await.unwrap()),
+            200 => self.acknowledged.push(fingerprint),
+            503 => self.refused.push(response.text().await.unwrap()),
             other => panic!("{other}: {}", response.text().await.unwrap()),
         }
     }
-    (acknowledged, refused)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,20 +83,14 @@ async fn post_until_refused(
     first: u64,
     refusals: usize,
 ) -> (Vec<String>, Vec<String>) {
-    let (mut acknowledged, mut refused) = (Vec::new(), Vec::new());
+    let mut answers = super::Answers::default();
     for n in first..first + 2000 {
-        if refused.len() == refusals {
+        if answers.refused.len() == refusals {
             break;
         }
-        let fingerprint = format!("{n:016x}");
-        let response = app.post_webhook(alert(user, &fingerprint)).await;
-        match response.status().as_u16() {
-            200 => acknowledged.push(fingerprint),
-            503 => refused.push(response.text().await.unwrap()),
-            other => panic!("{other}: {}", response.text().await.unwrap()),
-        }
+        answers.post(app, user, n).await;
     }
-    (acknowledged, refused)
+    (answers.acknowledged, answers.refused)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
