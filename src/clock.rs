@@ -52,24 +52,52 @@ impl Clock for SkewedClock {
     }
 }
 
-/// A clock that moves only when told to.
-pub struct ManualClock(Mutex<Timestamp>);
+/// A clock that moves only when told to, or (once [`follow_real_time`](Self::follow_real_time)
+/// is called) with real time as well.
+pub struct ManualClock(Mutex<Manual>);
+
+struct Manual {
+    at: Timestamp,
+    /// Real time counts from this instant on, when following it.
+    since: Option<std::time::Instant>,
+}
 
 impl ManualClock {
     pub fn new(start: Timestamp) -> Self {
-        Self(Mutex::new(start))
+        Self(Mutex::new(Manual {
+            at: start,
+            since: None,
+        }))
     }
 
     pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().expect("lock never poisoned");
-        *now = now
+        let mut manual = self.0.lock().expect("lock never poisoned");
+        manual.at = manual
+            .at
             .checked_add(by)
             .expect("test clocks stay within jiff's range");
+    }
+
+    /// From now on the clock also moves with real time. For a replica elected through
+    /// PostgreSQL, whose clock must stay within seconds of the database's to lead: a clock
+    /// standing still falls out of step as a test runs.
+    pub fn follow_real_time(&self) {
+        let mut manual = self.0.lock().expect("lock never poisoned");
+        if manual.since.is_none() {
+            manual.since = Some(std::time::Instant::now());
+        }
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        *self.0.lock().expect("lock never poisoned")
+        let manual = self.0.lock().expect("lock never poisoned");
+        match manual.since {
+            None => manual.at,
+            Some(since) => manual
+                .at
+                .checked_add(since.elapsed())
+                .expect("test clocks stay within jiff's range"),
+        }
     }
 }

@@ -342,6 +342,12 @@ impl Sims {
             options.status_open,
         );
         let database_url = options.database_url.clone();
+        if database_url.is_some() {
+            // Elected through PostgreSQL: a replica leads only while its clock agrees with the
+            // database's, so the world's clock moves with real time (and tests advance it by
+            // seconds at most).
+            self.clock.follow_real_time();
+        }
         let app = spawn_app_with(Options {
             dir,
             engine: Some(parts),
