@@ -230,36 +230,11 @@ async fn on_postgres_a_full_disk_refuses_the_engine_and_webhooks_loses_nothing_a
         freed.elapsed().as_secs_f64()
     );
 
-    let rotations = world.rotations().await;
-    assert_eq!(rotations.len(), 1, "{rotations:#?}");
-    assert_eq!(rotations[0].phase, Phase::Done.as_str(), "{rotations:#?}");
-    assert_eq!(world.signon.minted().len(), 1, "one mint");
-    assert_eq!(world.signon.revoked().len(), 1, "one revoke");
-    assert!(!world.signon.is_live(&old));
-    let new = world.secret(user, "Publishing API").unwrap();
-    assert!(
-        world.signon.is_live(&new),
-        "the Secret holds the live new token"
-    );
-    let journaled: std::collections::HashSet<String> = world
-        .engine
-        .journal()
-        .alerts()
-        .await
-        .unwrap()
-        .into_iter()
-        // Journaled as Alertmanager's fingerprint and a hash of the labels.
-        .filter_map(|row| row.fingerprint.split(':').next().map(str::to_owned))
-        .collect();
-    for fingerprint in &acknowledged {
-        assert!(
-            journaled.contains(fingerprint),
-            "{fingerprint} was acknowledged but is not in the journal"
-        );
-    }
+    let journaled =
+        super::assert_done_once_and_nothing_lost(&world, user, &old, &acknowledged).await;
     println!(
         "{} acknowledged in all, {} journaled, 0 lost",
         acknowledged.len(),
-        journaled.len()
+        journaled
     );
 }
