@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A compressed week, longer than CI's form: two `serve` replicas (a release build) on one
 # PostgreSQL; seven simulated days of DAY real time each (default 60s; CI's form is 12s), with
-# alert-driven rotations as both Alertmanagers send them (then repeats, then resolved), 5 % of
-# Signon's, the Kubernetes API's and Slack's calls failing or timing out (seeded), and the
-# leader SIGKILLed and restarted once a day. Prints the per-day table (each replica's RSS and
+# alert-driven rotations as both Alertmanagers send them (then repeats, then resolved), five
+# scheduled GitLab targets rotated once a day (a minute at least), 5 % of Signon's, GitLab's,
+# the Kubernetes API's and Slack's calls failing or timing out (seeded), and the leader
+# SIGKILLed and restarted once a day. Prints the per-day table (each replica's RSS and
 # descriptors, the journal's size, PostgreSQL's connections), the slopes over days 2-7 and the
 # run's counts; fails, as the test does, on a slope over its bound, a rotation not ended, an
 # acknowledged alert not journaled once, a duplicate side effect or a token in the logs.

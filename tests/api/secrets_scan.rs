@@ -153,7 +153,7 @@ async fn a_secret_answer_kube_cannot_parse_is_not_logged_with_its_token() {
     use token_rotator::sim::Fault;
 
     let pair =
-        crate::failover::pair::pair_timing_out(crate::postgres::database().await, "5s").await;
+        crate::failover::pair::pair_timing_out(crate::postgres::database().await, "5s", "").await;
     pair.at_full_speed();
     let user = "unparsed@alphagov.co.uk";
     pair.seed(user);

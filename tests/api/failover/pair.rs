@@ -65,9 +65,10 @@ pub async fn pair_leased(
 }
 
 /// Two replicas that give up on a Signon or Kubernetes call after `timeout`: shorter than a
-/// simulator's hang (`Fault::Hang`), so a hang is a timeout to them.
-pub async fn pair_timing_out(db: crate::postgres::TestDatabase, timeout: &str) -> Pair {
-    configured(db, [None, None], "", &lease(), Some(timeout)).await
+/// simulator's hang (`Fault::Hang`), so a hang is a timeout to them; `top` is added to each
+/// config before its first table (keys, or whole tables of their own).
+pub async fn pair_timing_out(db: crate::postgres::TestDatabase, timeout: &str, top: &str) -> Pair {
+    configured(db, [None, None], top, &lease(), Some(timeout)).await
 }
 
 async fn configured(

@@ -21,7 +21,10 @@ const APP: &str = "Publishing API";
 /// One rotation as the journal holds it.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Row {
+    pub id: String,
     pub api_user: String,
+    /// `alert` or `schedule:<name>`.
+    pub trigger: String,
     pub phase: String,
     pub outcome: Option<String>,
     pub new_token_id: Option<String>,
@@ -30,10 +33,11 @@ pub struct Row {
 /// The journal's rotations.
 pub async fn rotations(db_url: &str) -> Vec<Row> {
     let mut conn = sqlx::PgConnection::connect(db_url).await.unwrap();
-    let rows = sqlx::query_as("SELECT api_user, phase, outcome, new_token_id FROM rotations")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let rows =
+        sqlx::query_as("SELECT id, api_user, trigger, phase, outcome, new_token_id FROM rotations")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     conn.close().await.unwrap();
     rows
 }
@@ -159,7 +163,7 @@ pub fn tally(pair: &Pair, users: &[String], rows: &[Row]) -> Tally {
 
 /// No token value (nor its base64), and neither credential, is in the replicas' logs or what
 /// Slack was sent.
-pub fn assert_no_secret_in_logs(pair: &Pair, logs: &[std::path::PathBuf]) {
+pub fn assert_no_secret_in_logs(pair: &Pair, logs: &[std::path::PathBuf], more: Vec<String>) {
     // As text, so the search is std's (optimised even in a debug build) over megabytes of log.
     let text: String = logs
         .iter()
@@ -177,6 +181,7 @@ pub fn assert_no_secret_in_logs(pair: &Pair, logs: &[std::path::PathBuf]) {
         .into_iter()
         .flat_map(|t| [STANDARD.encode(&t.value), t.value])
         .collect();
+    secrets.extend(more);
     secrets.push(crate::world::ADMIN_TOKEN.to_owned());
     secrets.push(crate::process::WEBHOOK_TOKEN.to_owned());
     for secret in &secrets {
@@ -212,13 +217,37 @@ pub async fn journaled(db_url: &str) -> std::collections::HashMap<(String, bool)
     counts
 }
 
-/// The journal's rotations once all `expected` have ended and no Slack notice is left to send.
-pub async fn until_ended(db_url: &str, expected: usize, within: Duration) -> Vec<Row> {
+/// Each rotation's due time, as its first journal entry gives it (a scheduled rotation's
+/// reason: "scheduled: every …, due <when>"), by rotation id.
+pub async fn first_reasons(db_url: &str) -> BTreeMap<String, String> {
+    let mut conn = sqlx::PgConnection::connect(db_url).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (rotation_id) rotation_id, reason FROM audit ORDER BY rotation_id, id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    rows.into_iter().collect()
+}
+
+/// The journal's rotations once all `expected` have ended, no Slack notice is left to send and
+/// no scheduled target is due for `quiet` (for the caller to stop the replicas with nothing
+/// under way).
+pub async fn until_ended(
+    db_url: &str,
+    expected: usize,
+    within: Duration,
+    quiet: Duration,
+) -> Vec<Row> {
     let deadline = Instant::now() + within;
     loop {
         let rows = rotations(db_url).await;
         let unsent = unsent_notices(db_url).await;
-        if rows.len() >= expected && rows.iter().all(ended) && unsent == 0 {
+        let due_soon = next_due(db_url).await.is_some_and(|due| {
+            due < jiff::Timestamp::now().as_millisecond() + quiet.as_millis() as i64
+        });
+        if rows.len() >= expected && rows.iter().all(ended) && unsent == 0 && !due_soon {
             return rows;
         }
         if Instant::now() > deadline {
@@ -231,6 +260,17 @@ pub async fn until_ended(db_url: &str, expected: usize, within: Duration) -> Vec
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The earliest due time of a scheduled target (Unix ms), if there are any.
+async fn next_due(db_url: &str) -> Option<i64> {
+    let mut conn = sqlx::PgConnection::connect(db_url).await.unwrap();
+    let (due,): (Option<i64>,) = sqlx::query_as("SELECT min(next_due_at_ms) FROM schedules")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    due
 }
 
 /// Slack notices the journal still has to send.
