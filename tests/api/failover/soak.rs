@@ -65,6 +65,15 @@ struct Replica {
     started: Instant,
 }
 
+/// A run that fails part way leaves no replica behind to load the machine (and the next test).
+impl Drop for Replica {
+    fn drop(&mut self) {
+        // Nothing to do for one already killed and reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(pair: &Pair, i: usize, log: &Path) -> Replica {
     let file = OpenOptions::new()
         .create(true)

@@ -47,6 +47,19 @@ pub fn ended(row: &Row) -> bool {
     Phase::parse(&row.phase).is_some_and(Phase::is_terminal)
 }
 
+/// Asserts `row` of `target` ended, saying why unless done, and counts it by its phase.
+pub fn count_ended(by_phase: &mut BTreeMap<String, usize>, target: &str, row: &Row) {
+    assert!(ended(row), "{target}: rotation not ended: {row:?}");
+    *by_phase.entry(row.phase.clone()).or_default() += 1;
+    if row.phase != "done" {
+        assert!(
+            row.outcome.as_deref().is_some_and(|o| !o.is_empty()),
+            "{target}: ended {} without saying why",
+            row.phase
+        );
+    }
+}
+
 /// Side effects over every target.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -81,15 +94,7 @@ pub fn tally(pair: &Pair, users: &[String], rows: &[Row]) -> Tally {
                 .push(format!("{user}: {} rotations", theirs.len()));
         }
         for row in &theirs {
-            assert!(ended(row), "{user}: rotation not ended: {row:?}");
-            *tally.by_phase.entry(row.phase.clone()).or_default() += 1;
-            if row.phase != "done" {
-                assert!(
-                    row.outcome.as_deref().is_some_and(|o| !o.is_empty()),
-                    "{user}: ended {} without saying why",
-                    row.phase
-                );
-            }
+            count_ended(&mut tally.by_phase, user, row);
         }
         let minted: Vec<_> = tokens
             .iter()

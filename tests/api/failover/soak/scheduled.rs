@@ -14,7 +14,7 @@ use token_rotator::clock::{Clock, SystemClock};
 use token_rotator::sim::Running;
 use token_rotator::sim::gitlab::{GitLabSim, Owner};
 
-use super::effects::{Row, ended};
+use super::effects::{Row, count_ended};
 
 /// The token token-rotator authenticates to GitLab with (`TOKEN_ROTATOR_GITLAB_TOKEN`).
 pub const GITLAB_TOKEN: &str = "glpat-soak-maintainer";
@@ -138,15 +138,7 @@ impl Scheduled {
             let mut seen_dues = BTreeSet::new();
             let mut journaled = BTreeSet::new();
             for row in &theirs {
-                assert!(ended(row), "{name}: rotation not ended: {row:?}");
-                *tally.by_phase.entry(row.phase.clone()).or_default() += 1;
-                if row.phase != "done" {
-                    assert!(
-                        row.outcome.as_deref().is_some_and(|o| !o.is_empty()),
-                        "{name}: ended {} without saying why",
-                        row.phase
-                    );
-                }
+                count_ended(&mut tally.by_phase, name, row);
                 let due = dues.get(&row.id).cloned().unwrap_or_default();
                 if !seen_dues.insert(due.clone()) {
                     tally
