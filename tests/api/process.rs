@@ -32,6 +32,31 @@ fn binary() -> PathBuf {
     )
 }
 
+/// A started `serve`, killed when dropped: a test that fails part way leaves no service behind
+/// to load the machine (and the tests after it), still acting on its simulators' ports.
+pub struct Spawned(Child);
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // Nothing is sent to a child already killed and reaped.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// One `serve` with its config, started as many times as a test likes.
 pub struct Serve {
     config: PathBuf,
@@ -53,12 +78,12 @@ impl Serve {
         }
     }
 
-    pub fn spawn(&self) -> Child {
+    pub fn spawn(&self) -> Spawned {
         self.spawn_with(|_| {})
     }
 
     /// The same, with the command changed first (its log level, where its stderr goes).
-    pub fn spawn_with(&self, change: impl FnOnce(&mut Command)) -> Child {
+    pub fn spawn_with(&self, change: impl FnOnce(&mut Command)) -> Spawned {
         let mut command = Command::new(binary());
         command
             .args(["serve", "--allow-short-grace", "--config"])
@@ -72,7 +97,7 @@ impl Serve {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         change(&mut command);
-        command.spawn().unwrap()
+        Spawned(command.spawn().unwrap())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -2,7 +2,7 @@
 //! read line by line with when each line came.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,10 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::process::Serve;
+use crate::process::{Serve, Spawned};
 
 /// `serve` with its log lines read as they come, each with when it was read.
-pub fn spawn_logged(serve: &Serve) -> (Child, Log) {
+pub fn spawn_logged(serve: &Serve) -> (Spawned, Log) {
     let mut child = serve.spawn_with(|command| {
         command.env("RUST_LOG", "info").stderr(Stdio::piped());
     });

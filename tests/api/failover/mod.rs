@@ -21,14 +21,13 @@ mod severed;
 mod slow;
 mod soak;
 
-use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::kill::PHASES;
-use crate::process::kill;
+use crate::process::{Spawned, kill};
 use crate::world::NAMESPACE;
 use cut::{Proxy, spawn_logged};
 use pair::{Pair, pair, pair_with};
@@ -36,7 +35,7 @@ use pair::{Pair, pair, pair_with};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_killed_at_each_phase_boundary_the_standby_finishes_with_one_mint() {
     let pair = pair(crate::postgres::database().await, [None, None]).await;
-    let mut children: [Option<Child>; 2] = [Some(pair.replicas[0].spawn()), None];
+    let mut children: [Option<Spawned>; 2] = [Some(pair.replicas[0].spawn()), None];
     pair.replicas[0].ready().await;
     children[1] = Some(pair.replicas[1].spawn());
     pair.replicas[1].ready().await;

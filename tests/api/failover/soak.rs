@@ -28,12 +28,12 @@ mod traffic;
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pair::{Pair, pair_timing_out};
-use crate::process::kill;
+use crate::process::{Spawned, kill};
 use sample::Sample;
 use scheduled::Scheduled;
 use traffic::Target;
@@ -61,17 +61,8 @@ fn day_length() -> Duration {
 
 /// One replica's process, its log appended to at every start.
 struct Replica {
-    child: Child,
+    child: Spawned,
     started: Instant,
-}
-
-/// A run that fails part way leaves no replica behind to load the machine (and the next test).
-impl Drop for Replica {
-    fn drop(&mut self) {
-        // Nothing to do for one already killed and reaped.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(pair: &Pair, i: usize, log: &Path) -> Replica {

@@ -100,7 +100,7 @@ match = {{ environment = "ops" }}
 }
 
 impl GitLabWorld {
-    fn spawn(&self) -> std::process::Child {
+    fn spawn(&self) -> crate::process::Spawned {
         self.serve.spawn_with(|c| {
             c.env("TOKEN_ROTATOR_GITLAB_TOKEN", GITLAB_TOKEN);
         })
