@@ -249,6 +249,10 @@ impl Config {
 }
 
 #[cfg(test)]
+mod people_tests;
+#[cfg(test)]
+mod schedule_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod upstream_tests;
