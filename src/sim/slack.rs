@@ -6,13 +6,15 @@
 //! `Retry-After`), Block Kit limits, `ok: false` errors on demand. It can also "click" a button:
 //! [`SlackSim::press`] builds a `block_actions` payload and [`signed_headers`] signs it as Slack
 //! does.
-//! Per-workspace method budgets are in [`budget`], Block Kit's limits in [`blocks`]; the bot is
-//! in every channel unless a test takes it out, and a person can delete a message.
+//! Per-workspace method budgets are in [`budget`], Block Kit's limits in [`blocks`], who is in
+//! which conversation in [`conversations`]; the bot is in every channel unless a test takes it
+//! out, and a person can delete a message.
 
 mod blocks;
 mod budget;
 mod channels;
 mod click;
+mod conversations;
 mod message;
 mod respond;
 
@@ -25,7 +27,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -139,10 +141,16 @@ impl SlackSim {
             .route(WEBHOOK_PATH, post(receive))
             .route("/api/chat.postMessage", post(post_message))
             .route("/api/chat.update", post(update))
-            .route("/api/usergroups.users.list", get(group_members))
-            .route("/api/conversations.join", post(join))
-            .route("/api/conversations.open", post(open_conversation))
-            .route("/api/conversations.list", get(list_channels))
+            .route(
+                "/api/usergroups.users.list",
+                get(conversations::group_members),
+            )
+            .route("/api/conversations.join", post(conversations::join))
+            .route(
+                "/api/conversations.open",
+                post(conversations::open_conversation),
+            )
+            .route("/api/conversations.list", get(conversations::list_channels))
             .with_state(Arc::clone(self));
         let running = super::serve(router).await?;
         // One workspace per simulator: a second start serves the same URLs elsewhere.
@@ -205,7 +213,7 @@ impl SlackSim {
 
     /// The direct messages `user` received (their DM conversation's messages).
     pub fn direct_messages(&self, user: &str) -> Vec<Message> {
-        let channel = direct_channel(user);
+        let channel = conversations::direct_channel(user);
         self.posted()
             .into_iter()
             .filter(|m| m.channel == channel)
@@ -423,115 +431,4 @@ async fn update(
     message.body = stored;
     message.edits += 1;
     Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
-}
-
-async fn group_members(
-    State(sim): State<Arc<SlackSim>>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("usergroups.users.list").await {
-        return fault;
-    }
-    if let Err(wait) = sim.budgets.group_members.take() {
-        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
-        return too_many(wait);
-    }
-    let group = query.get("usergroup").cloned().unwrap_or_default();
-    match sim.groups.lock().expect("lock never poisoned").get(&group) {
-        Some(users) => Json(json!({"ok": true, "users": users})).into_response(),
-        None => slack_error("no_such_subteam"),
-    }
-}
-
-/// `conversations.join`: the bot joins a public channel (docs.slack.dev/reference/methods/conversations.join).
-async fn join(
-    State(sim): State<Arc<SlackSim>>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("conversations.join").await {
-        return fault;
-    }
-    // `channel`: "ID of conversation to join" (docs.slack.dev/reference/methods/
-    // conversations.join); a name is no conversation's id: `channel_not_found`.
-    let Some(channel) = body["channel"].as_str().filter(|c| channels::is_id(c)) else {
-        return slack_error("channel_not_found");
-    };
-    let channel = channel.to_owned();
-    // conversations.join lists `is_archived` (slack-api-specs, and the method page).
-    if sim.channels.archived(&channel) {
-        return slack_error("is_archived");
-    }
-    sim.outside
-        .lock()
-        .expect("lock never poisoned")
-        .remove(&channel);
-    Json(json!({"ok": true, "channel": {"id": channel}})).into_response()
-}
-
-/// The bot's 1:1 conversation with a member: one per member, so the same id every time.
-fn direct_channel(user: &str) -> String {
-    format!("D{}", &user[1..])
-}
-
-/// `conversations.open` with `users` = one member id opens (or resumes) a 1:1 DM and answers
-/// its id. Errors as slackapi/slack-api-specs `web-api/slack_web_openapi_v2.json` lists them for
-/// this method: `users_list_not_supplied`, `user_not_found`, `user_disabled`.
-async fn open_conversation(
-    State(sim): State<Arc<SlackSim>>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("conversations.open").await {
-        return fault;
-    }
-    let Some(user) = body["users"].as_str().filter(|u| !u.is_empty()) else {
-        return slack_error("users_list_not_supplied");
-    };
-    if !crate::adapters::slack::is_member_id(user) {
-        return slack_error("user_not_found");
-    }
-    if sim
-        .disabled
-        .lock()
-        .expect("lock never poisoned")
-        .iter()
-        .any(|d| d == user)
-    {
-        return slack_error("user_disabled");
-    }
-    Json(json!({"ok": true, "channel": {"id": direct_channel(user)}})).into_response()
-}
-
-/// `conversations.list` (scope `channels:read`, Tier 2): the public channels a page at a time
-/// ([`channels`] holds the rules and their source).
-async fn list_channels(
-    State(sim): State<Arc<SlackSim>>,
-    headers: HeaderMap,
-    Query(query): Query<std::collections::BTreeMap<String, String>>,
-) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("conversations.list").await {
-        return fault;
-    }
-    if let Err(wait) = sim.budgets.list.take() {
-        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
-        return too_many(wait);
-    }
-    match sim.channels.page(&query) {
-        Ok(page) => Json(page).into_response(),
-        Err(code) => slack_error(code),
-    }
 }
