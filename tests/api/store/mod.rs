@@ -3,6 +3,7 @@
 
 mod engine;
 mod intake;
+mod upkeep;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::helpers::alert_body;
 use crate::postgres;
 use engine::*;
 use intake::*;
+use upkeep::*;
 
 /// A journal on one of the two databases, and what keeps that database alive.
 pub struct Backend {
