@@ -292,6 +292,31 @@ fn authorized(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v == format!("Bearer {BOT_TOKEN}"))
 }
 
+impl SlackSim {
+    /// What every Web API method checks first: the bot token, then a fault a test injected,
+    /// then the method's workspace budget when it has one of its own ([`budget`]).
+    async fn admit(
+        &self,
+        headers: &HeaderMap,
+        method: &'static str,
+        budget: Option<&budget::Budget>,
+    ) -> Result<(), Response> {
+        if !authorized(headers) {
+            return Err(slack_error("invalid_auth"));
+        }
+        if let Some(fault) = self.faults.check(method).await {
+            return Err(fault);
+        }
+        if let Some(budget) = budget
+            && let Err(wait) = budget.take()
+        {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Err(too_many(wait));
+        }
+        Ok(())
+    }
+}
+
 fn too_many(retry_after: u64) -> Response {
     (
         StatusCode::TOO_MANY_REQUESTS,
@@ -306,11 +331,8 @@ async fn post_message(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("chat.postMessage").await {
-        return fault;
+    if let Err(refused) = sim.admit(&headers, "chat.postMessage", None).await {
+        return refused;
     }
     let Some(channel) = body["channel"].as_str().and_then(|c| channel_id(&sim, c)) else {
         return slack_error("channel_not_found");
@@ -392,15 +414,11 @@ async fn update(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("chat.update").await {
-        return fault;
-    }
-    if let Err(wait) = sim.budgets.update.take() {
-        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
-        return too_many(wait);
+    if let Err(refused) = sim
+        .admit(&headers, "chat.update", Some(&sim.budgets.update))
+        .await
+    {
+        return refused;
     }
     sim.edit_requests
         .lock()

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -11,22 +10,22 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{SlackSim, authorized, channels, slack_error, too_many};
+use super::{SlackSim, channels, slack_error};
 
 pub(super) async fn group_members(
     State(sim): State<Arc<SlackSim>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("usergroups.users.list").await {
-        return fault;
-    }
-    if let Err(wait) = sim.budgets.group_members.take() {
-        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
-        return too_many(wait);
+    if let Err(refused) = sim
+        .admit(
+            &headers,
+            "usergroups.users.list",
+            Some(&sim.budgets.group_members),
+        )
+        .await
+    {
+        return refused;
     }
     let group = query.get("usergroup").cloned().unwrap_or_default();
     match sim.groups.lock().expect("lock never poisoned").get(&group) {
@@ -41,11 +40,8 @@ pub(super) async fn join(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("conversations.join").await {
-        return fault;
+    if let Err(refused) = sim.admit(&headers, "conversations.join", None).await {
+        return refused;
     }
     // `channel`: "ID of conversation to join" (docs.slack.dev/reference/methods/
     // conversations.join); a name is no conversation's id: `channel_not_found`.
@@ -77,11 +73,8 @@ pub(super) async fn open_conversation(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("conversations.open").await {
-        return fault;
+    if let Err(refused) = sim.admit(&headers, "conversations.open", None).await {
+        return refused;
     }
     let Some(user) = body["users"].as_str().filter(|u| !u.is_empty()) else {
         return slack_error("users_list_not_supplied");
@@ -108,15 +101,11 @@ pub(super) async fn list_channels(
     headers: HeaderMap,
     Query(query): Query<std::collections::BTreeMap<String, String>>,
 ) -> Response {
-    if !authorized(&headers) {
-        return slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("conversations.list").await {
-        return fault;
-    }
-    if let Err(wait) = sim.budgets.list.take() {
-        sim.rate_limited.fetch_add(1, Ordering::Relaxed);
-        return too_many(wait);
+    if let Err(refused) = sim
+        .admit(&headers, "conversations.list", Some(&sim.budgets.list))
+        .await
+    {
+        return refused;
     }
     match sim.channels.page(&query) {
         Ok(page) => Json(page).into_response(),

@@ -233,11 +233,8 @@ pub(super) async fn post_ephemeral(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if !super::authorized(&headers) {
-        return super::slack_error("invalid_auth");
-    }
-    if let Some(fault) = sim.faults.check("chat.postEphemeral").await {
-        return fault;
+    if let Err(refused) = sim.admit(&headers, "chat.postEphemeral", None).await {
+        return refused;
     }
     let Some(channel) = body["channel"]
         .as_str()
