@@ -196,7 +196,7 @@ async fn a_week_of_faults_and_daily_failovers_ends_every_rotation_once_and_grows
     sample::print(&samples, &trends, day);
     let journaled = effects::journaled(&pair.db_url).await;
     let tally = effects::tally(&pair, &users, &rows);
-    let on_schedule = scheduled.tally(&rows, &effects::first_reasons(&pair.db_url).await);
+    let on_schedule = scheduled.tally(&rows);
     let lost: Vec<&String> = answers
         .iter()
         .filter(|a| !a.acknowledged)

@@ -149,7 +149,7 @@ fn about<'a>(rows: &'a [serde_json::Value], application: &str) -> Vec<&'a serde_
 }
 
 /// Every token GitLab keeps of `owner` named `name`, live or not.
-fn family(
+pub(crate) fn family(
     sim: &GitLabSim,
     owner: &Owner,
     name: &str,

@@ -21,10 +21,12 @@ const APP: &str = "Publishing API";
 /// One rotation as the journal holds it.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Row {
-    pub id: String,
     pub api_user: String,
-    /// `alert` or `schedule:<name>`.
+    /// What started it: `<source>:<fingerprint>` for an alert, `schedule:<name>` on a schedule.
     pub trigger: String,
+    /// Why it started, as its first journal entry says (a scheduled rotation's names its due
+    /// time: "scheduled: every …, due <when>").
+    pub reason: Option<String>,
     pub phase: String,
     pub outcome: Option<String>,
     pub new_token_id: Option<String>,
@@ -33,11 +35,14 @@ pub struct Row {
 /// The journal's rotations.
 pub async fn rotations(db_url: &str) -> Vec<Row> {
     let mut conn = sqlx::PgConnection::connect(db_url).await.unwrap();
-    let rows =
-        sqlx::query_as("SELECT id, api_user, trigger, phase, outcome, new_token_id FROM rotations")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+    let rows = sqlx::query_as(
+        "SELECT api_user, trigger, phase, outcome, new_token_id, \
+         (SELECT reason FROM audit WHERE rotation_id = r.id ORDER BY id LIMIT 1) AS reason \
+         FROM rotations r",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
     conn.close().await.unwrap();
     rows
 }
@@ -220,20 +225,6 @@ pub async fn journaled(db_url: &str) -> std::collections::HashMap<(String, bool)
             .or_insert(0) += n;
     }
     counts
-}
-
-/// Each rotation's due time, as its first journal entry gives it (a scheduled rotation's
-/// reason: "scheduled: every …, due <when>"), by rotation id.
-pub async fn first_reasons(db_url: &str) -> BTreeMap<String, String> {
-    let mut conn = sqlx::PgConnection::connect(db_url).await.unwrap();
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT DISTINCT ON (rotation_id) rotation_id, reason FROM audit ORDER BY rotation_id, id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
-    rows.into_iter().collect()
 }
 
 /// The journal's rotations once all `expected` have ended, no Slack notice is left to send and

@@ -115,10 +115,9 @@ impl Scheduled {
     /// Counts what each target's rotations did, and asserts what must hold of each whatever
     /// the faults: each was rotated, every rotation ended (saying why when not done), no more
     /// rotations than due times have passed, and GitLab holds one live token of the target's,
-    /// the one in its file. `dues` is each rotation's due time, by rotation id.
-    pub fn tally(&self, rows: &[Row], dues: &BTreeMap<String, String>) -> Tally {
+    /// the one in its file.
+    pub fn tally(&self, rows: &[Row]) -> Tally {
         let mut tally = Tally::default();
-        let tokens = self.sim.tokens();
         // The first due time is within a period of the start; one more every period.
         let due_times =
             (self.started.elapsed().as_secs_f64() / self.every.as_secs_f64()) as usize + 1;
@@ -139,7 +138,7 @@ impl Scheduled {
             let mut journaled = BTreeSet::new();
             for row in &theirs {
                 count_ended(&mut tally.by_phase, name, row);
-                let due = dues.get(&row.id).cloned().unwrap_or_default();
+                let due = row.reason.clone().unwrap_or_default();
                 if !seen_dues.insert(due.clone()) {
                     tally
                         .duplicates
@@ -153,10 +152,7 @@ impl Scheduled {
                         .push(format!("{name}: token {id} journaled by two rotations"));
                 }
             }
-            let family: Vec<_> = tokens
-                .iter()
-                .filter(|t| t.owner == target.owner && t.name == TOKEN_NAME)
-                .collect();
+            let family = crate::gitlab::family(&self.sim, &target.owner, TOKEN_NAME);
             for id in &journaled {
                 assert!(
                     family.iter().any(|t| t.id.to_string() == *id),
